@@ -1,0 +1,128 @@
+/**
+ * The embedded database used when `DATABASE_URL` is unset: PGlite (PostgreSQL compiled to wasm) keeping its
+ * files under `<dataDir>/pglite`, served over the Postgres wire protocol by pglite-socket on a loopback port,
+ * so the ordinary @mikro-orm/postgresql driver, entities and migrations serve it exactly like a real server.
+ *
+ * PGlite has no file lock of its own (two processes on one folder silently lose writes), so we take
+ * `<dataDir>/pglite.lock` with an exclusive create; it holds `{ pid, port, startedAt }` so the CLI can reach the
+ * running server instead of opening the folder a second time.
+ */
+import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { AppError } from '../domain/errors.js';
+
+/** Contents of the lock file. */
+export interface EmbeddedLock {
+  pid: number;
+  /** Loopback port the running process serves its PGlite on. */
+  port: number;
+  startedAt: string;
+}
+
+/** A running embedded database. `url` is a postgres:// URL for the driver; `close()` stops server and PGlite. */
+export interface EmbeddedDatabase {
+  url: string;
+  port: number;
+  lockPath: string;
+  close(): Promise<void>;
+}
+
+/** Path of the lock file for a data folder. */
+export function lockPathFor(dataDir: string): string {
+  return resolve(dataDir, 'pglite.lock');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Reads the lock of a data folder; returns it when the owning process is alive, else undefined.
+ */
+export function readLiveLock(dataDir: string): EmbeddedLock | undefined {
+  try {
+    const lock = JSON.parse(readFileSync(lockPathFor(dataDir), 'utf8')) as EmbeddedLock;
+    return pidAlive(lock.pid) ? lock : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function takeLock(dataDir: string): { fd: number; path: string } {
+  const path = lockPathFor(dataDir);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      return { fd: openSync(path, 'wx'), path };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const live = readLiveLock(dataDir);
+      if (live) {
+        throw new AppError(
+          'db_locked',
+          `The embedded database in ${resolve(dataDir)} is in use by process ${live.pid} (lock file ${path}). ` +
+            'Stop that process first, or set DATA_DIR to another folder, or DATABASE_URL to a PostgreSQL server.',
+        );
+      }
+      rmSync(path, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new AppError('db_locked', `Could not take the lock file ${path}`);
+}
+
+/**
+ * Opens (creating on first use) the embedded database in `<dataDir>/pglite` and serves it on a loopback port.
+ * `dataDir` `':memory:'` keeps everything in memory and takes no lock (tests).
+ * @throws AppError `db_locked` when another live process holds the folder's lock.
+ */
+export async function startEmbeddedDatabase(opts: {
+  dataDir: string;
+  maxConnections: number;
+}): Promise<EmbeddedDatabase> {
+  const inMemory = opts.dataDir === ':memory:';
+  let lock: { fd: number; path: string } | undefined;
+  if (!inMemory) {
+    mkdirSync(opts.dataDir, { recursive: true }); // PGlite's own mkdir is not recursive
+    lock = takeLock(opts.dataDir);
+  }
+  try {
+    const pglite = await PGlite.create(inMemory ? undefined : join(resolve(opts.dataDir), 'pglite'));
+    const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: opts.maxConnections });
+    await server.start();
+    const address = (server as unknown as { server?: { address(): { port: number } | null } }).server?.address();
+    if (!address) throw new AppError('db_unavailable', 'pglite-socket did not report its port');
+    const port = address.port;
+    if (lock) {
+      const body: EmbeddedLock = { pid: process.pid, port, startedAt: new Date().toISOString() };
+      writeSync(lock.fd, JSON.stringify(body));
+      closeSync(lock.fd);
+    }
+    const lockPath = lock?.path ?? '';
+    return {
+      url: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
+      port,
+      lockPath,
+      async close() {
+        await server.stop().catch(() => undefined);
+        await pglite.close().catch(() => undefined);
+        if (lock) rmSync(lock.path, { force: true });
+      },
+    };
+  } catch (err) {
+    if (lock) {
+      try {
+        closeSync(lock.fd);
+      } catch {
+        /* already closed */
+      }
+      rmSync(lock.path, { force: true });
+    }
+    throw err;
+  }
+}

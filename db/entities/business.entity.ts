@@ -1,0 +1,44 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { Target } from './target.entity.js';
+
+/** Pipeline status of a business, in the troubleshooting guide's terms (DESIGN.md "Data"). */
+export const BUSINESS_STATUSES = [
+  'new',
+  'assessment_pending',
+  'assessed',
+  'assessment_failed',
+  'scored',
+  'email_pending',
+  'emailed',
+  'suppressed',
+  'skipped',
+] as const;
+export type BusinessStatus = (typeof BUSINESS_STATUSES)[number];
+
+/**
+ * A local business found through Yelp Fusion business search. `yelpId` is Yelp's `businesses[].id` (unique);
+ * `website` is the business's own site when known (null: kept but not assessed); `score` is 0–100 from scoring.
+ */
+export const Business = defineEntity({
+  name: 'Business',
+  tableName: 'businesses',
+  properties: (p) => ({
+    id: p.integer().primary().autoincrement(),
+    yelpId: p.string().unique(),
+    name: p.string(),
+    website: p.string().length(2048).nullable(),
+    phone: p.string().nullable(),
+    address: p.string().length(512).nullable(),
+    city: p.string().nullable(),
+    categories: p.json<string[]>().default('[]'),
+    rating: p.float().nullable(),
+    reviewCount: p.integer().nullable(),
+    status: p.enum(BUSINESS_STATUSES).default('new').index(),
+    score: p.integer().nullable().index(),
+    target: p.manyToOne(Target).nullable().deleteRule('set null'),
+    createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),
+    updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),
+  }),
+});
+/** Inferred entity type of {@link Business}. */
+export type IBusiness = InferEntity<typeof Business>;

@@ -1,0 +1,44 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { Business } from './business.entity.js';
+
+/** Email status, forward-only (DESIGN.md "Data"); `held` = over the spam threshold, not sent. */
+export const EMAIL_STATUSES = [
+  'pending',
+  'held',
+  'sent',
+  'delivered',
+  'bounced',
+  'dropped',
+  'deferred',
+  'spam_reported',
+  'unsubscribed',
+  'failed',
+] as const;
+export type EmailStatus = (typeof EMAIL_STATUSES)[number];
+
+/**
+ * An outreach email to one business in one campaign (unique per business + campaign, so a crash never sends
+ * twice). `spamScore` is 0–100 from the spam checker; `providerMessageId` is SendGrid's `X-Message-Id` header.
+ */
+export const Email = defineEntity({
+  name: 'Email',
+  tableName: 'emails',
+  properties: (p) => ({
+    id: p.integer().primary().autoincrement(),
+    business: p.manyToOne(Business).deleteRule('cascade'),
+    campaign: p.string(),
+    toAddress: p.string(),
+    subject: p.string().length(500),
+    body: p.text(),
+    spamScore: p.integer(),
+    status: p.enum(EMAIL_STATUSES).default('pending').index(),
+    providerMessageId: p.string().nullable().index(),
+    errorMessage: p.text().nullable(),
+    sentAt: p.datetime().columnType('timestamptz').nullable(),
+    createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),
+    updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),
+  }),
+  uniques: [{ properties: ['business', 'campaign'] }],
+});
+/** Inferred entity type of {@link Email}. */
+export type IEmail = InferEntity<typeof Email>;

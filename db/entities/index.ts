@@ -1,0 +1,19 @@
+/** The explicit entity list given to MikroORM (no discovery by glob). */
+import { AssessmentResult } from './assessment-result.entity.js';
+import { Business } from './business.entity.js';
+import { Email } from './email.entity.js';
+import { JobRun } from './job-run.entity.js';
+import { OpsEvent } from './ops-event.entity.js';
+import { ProviderState } from './provider-state.entity.js';
+import { Target } from './target.entity.js';
+
+export { AssessmentResult, Business, Email, JobRun, OpsEvent, ProviderState, Target };
+export * from './assessment-result.entity.js';
+export * from './business.entity.js';
+export * from './email.entity.js';
+export * from './job-run.entity.js';
+export * from './ops-event.entity.js';
+export * from './provider-state.entity.js';
+export * from './target.entity.js';
+
+export const ENTITIES = [Target, Business, AssessmentResult, Email, JobRun, OpsEvent, ProviderState];

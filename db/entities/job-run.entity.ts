@@ -1,0 +1,27 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+
+/** Job run status; `interrupted` = the process stopped while it ran. */
+export const JOB_RUN_STATUSES = ['running', 'succeeded', 'failed', 'stalled', 'interrupted'] as const;
+export type JobRunStatus = (typeof JOB_RUN_STATUSES)[number];
+
+/**
+ * One run of a scheduled job. `counts` maps a stage or counter name to a count (e.g. `{ sourced: 20,
+ * assessed: 18 }`); `heartbeatAt` is touched while it runs; `error` holds the failure message.
+ */
+export const JobRun = defineEntity({
+  name: 'JobRun',
+  tableName: 'job_runs',
+  properties: (p) => ({
+    id: p.integer().primary().autoincrement(),
+    job: p.string().index(),
+    status: p.enum(JOB_RUN_STATUSES).default('running'),
+    trigger: p.string().default('schedule'),
+    startedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).index(),
+    heartbeatAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),
+    finishedAt: p.datetime().columnType('timestamptz').nullable(),
+    counts: p.json<Record<string, number>>().default('{}'),
+    error: p.text().nullable(),
+  }),
+});
+/** Inferred entity type of {@link JobRun}. */
+export type IJobRun = InferEntity<typeof JobRun>;

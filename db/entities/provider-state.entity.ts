@@ -1,0 +1,26 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+
+/** Circuit-breaker states (standard terms). */
+export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+export type BreakerState = (typeof BREAKER_STATES)[number];
+
+/**
+ * Shared per-provider state (one row per provider id: yelp, pagespeed, openai, sendgrid, stripe), so every
+ * worker thread and replica sees the same breaker and last error.
+ */
+export const ProviderState = defineEntity({
+  name: 'ProviderState',
+  tableName: 'provider_state',
+  properties: (p) => ({
+    provider: p.string().primary(),
+    breakerState: p.enum(BREAKER_STATES).default('closed'),
+    consecutiveFailures: p.integer().default(0),
+    openedAt: p.datetime().columnType('timestamptz').nullable(),
+    lastError: p.text().nullable(),
+    lastErrorAt: p.datetime().columnType('timestamptz').nullable(),
+    lastSuccessAt: p.datetime().columnType('timestamptz').nullable(),
+    updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),
+  }),
+});
+/** Inferred entity type of {@link ProviderState}. */
+export type IProviderState = InferEntity<typeof ProviderState>;

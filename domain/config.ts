@@ -1,0 +1,167 @@
+/**
+ * Configuration, parsed once at each entry point from the environment (zod).
+ *
+ * Every problem is reported at once, by variable name ({@link ConfigError}). Secrets have no defaults.
+ * A provider without an API key is served by the local sandbox (domain/sandbox), which production refuses.
+ * `.env.example` lists every key read here.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const optionalUrl = optionalString.pipe(z.url().optional());
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/** Five-or-six field cron expression (Bree/later syntax); checked for shape here, fully by Bree at start. */
+const cron = z
+  .string()
+  .trim()
+  .refine((v) => /^(\S+\s+){4,5}\S+$/.test(v), { message: 'expected a cron expression with 5 or 6 fields' });
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: port.default(3000),
+
+  DATABASE_URL: optionalUrl,
+  DATA_DIR: z.string().default('.data'),
+  DB_POOL_MAX: positiveInt.max(50).default(10),
+
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_API_URL: optionalUrl,
+  SLACK_STATUS_CHANNEL: z.string().default('#leadfactory-status'),
+
+  SANDBOX_SEED: z.coerce.number().int().default(42),
+  SANDBOX_PORT: port.default(0),
+  SANDBOX_FIXTURES: optionalString,
+
+  YELP_API_KEY: optionalString,
+  YELP_BASE_URL: optionalUrl,
+  PAGESPEED_API_KEY: optionalString,
+  PAGESPEED_BASE_URL: optionalUrl,
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalUrl,
+  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+  SENDGRID_API_KEY: optionalString,
+  SENDGRID_BASE_URL: optionalUrl,
+  SENDGRID_FROM_EMAIL: z.email().default('audits@leadfactory.example'),
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_API_URL: optionalUrl,
+  PROVIDER_TIMEOUT_MS: positiveInt.default(30_000),
+
+  YELP_BATCH_SIZE: positiveInt.max(50).default(50),
+  PIPELINE_CRON: cron.default('0 2 * * *'),
+  RUN_ON_START: bool.optional(),
+  JOBS_IN_PROCESS: bool.default(false),
+});
+
+/** Provider ids, as used in config, metrics labels and provider_state rows. */
+export const PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
+export type ProviderId = (typeof PROVIDERS)[number];
+
+/** Per-provider connection settings. `apiKey` undefined means "use the sandbox". */
+export interface ProviderConfig {
+  apiKey: string | undefined;
+  /** Base URL from the environment; when undefined the provider's public URL, or the sandbox's. */
+  baseUrl: string | undefined;
+  /** True when no key is set, so the sandbox answers this provider. */
+  sandbox: boolean;
+}
+
+/** The parsed configuration. Durations in ms unless the name says otherwise. */
+export interface AppConfig {
+  env: 'development' | 'test' | 'production';
+  logLevel: string;
+  port: number;
+  db: { url: string | undefined; dataDir: string; poolMax: number };
+  slack: {
+    signingSecret: string;
+    botToken: string | undefined;
+    apiUrl: string | undefined;
+    statusChannel: string;
+  };
+  sandbox: { seed: number; port: number; fixturesDir: string | undefined };
+  providers: Record<ProviderId, ProviderConfig>;
+  openaiModel: string;
+  sendgridFrom: string;
+  providerTimeoutMs: number;
+  pipeline: { yelpBatchSize: number; cron: string; runOnStart: boolean };
+  jobsInProcess: boolean;
+  /** True when any provider is served by the sandbox. */
+  usesSandbox: boolean;
+}
+
+/** Development-only signing secret, so a newcomer's `npm start` needs no Slack app. Refused in production. */
+export const DEV_SIGNING_SECRET = 'dev-signing-secret-not-for-production';
+
+/**
+ * Parses `env` into an {@link AppConfig}.
+ * @throws ConfigError listing every invalid or missing variable by name, one per line.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = EnvSchema.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.SLACK_SIGNING_SECRET) problems.push('SLACK_SIGNING_SECRET: required in production');
+  const keys: Record<ProviderId, string | undefined> = {
+    yelp: e.YELP_API_KEY,
+    pagespeed: e.PAGESPEED_API_KEY,
+    openai: e.OPENAI_API_KEY,
+    sendgrid: e.SENDGRID_API_KEY,
+    stripe: e.STRIPE_SECRET_KEY,
+  };
+  const urls: Record<ProviderId, string | undefined> = {
+    yelp: e.YELP_BASE_URL,
+    pagespeed: e.PAGESPEED_BASE_URL,
+    openai: e.OPENAI_BASE_URL,
+    sendgrid: e.SENDGRID_BASE_URL,
+    stripe: e.STRIPE_API_URL,
+  };
+  const providers = {} as Record<ProviderId, ProviderConfig>;
+  for (const id of PROVIDERS) {
+    const sandbox = keys[id] === undefined;
+    if (sandbox && production) problems.push(`${envKeyName(id)}: required in production (the sandbox is refused)`);
+    providers[id] = { apiKey: keys[id], baseUrl: urls[id], sandbox };
+  }
+  if (e.SANDBOX_FIXTURES !== undefined && production) problems.push('SANDBOX_FIXTURES: not allowed in production');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    port: e.PORT,
+    db: { url: e.DATABASE_URL, dataDir: e.DATA_DIR, poolMax: e.DB_POOL_MAX },
+    slack: {
+      signingSecret: e.SLACK_SIGNING_SECRET ?? DEV_SIGNING_SECRET,
+      botToken: e.SLACK_BOT_TOKEN,
+      apiUrl: e.SLACK_API_URL,
+      statusChannel: e.SLACK_STATUS_CHANNEL,
+    },
+    sandbox: { seed: e.SANDBOX_SEED, port: e.SANDBOX_PORT, fixturesDir: e.SANDBOX_FIXTURES },
+    providers,
+    openaiModel: e.OPENAI_MODEL,
+    sendgridFrom: e.SENDGRID_FROM_EMAIL,
+    providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    pipeline: { yelpBatchSize: e.YELP_BATCH_SIZE, cron: e.PIPELINE_CRON, runOnStart: e.RUN_ON_START ?? !production },
+    jobsInProcess: e.JOBS_IN_PROCESS,
+    usesSandbox: PROVIDERS.some((id) => providers[id].sandbox),
+  };
+}
+
+/** The environment variable holding a provider's key, e.g. `YELP_API_KEY`. */
+export function envKeyName(id: ProviderId): string {
+  return id === 'stripe' ? 'STRIPE_SECRET_KEY' : `${id.toUpperCase()}_API_KEY`;
+}
