@@ -42,6 +42,7 @@ const EnvSchema = z.object({
   SANDBOX_SEED: z.coerce.number().int().default(42),
   SANDBOX_PORT: port.default(0),
   SANDBOX_FIXTURES: optionalString,
+  SANDBOX_URL: optionalUrl,
 
   YELP_API_KEY: optionalString,
   YELP_BASE_URL: optionalUrl,
@@ -88,7 +89,8 @@ export interface AppConfig {
     apiUrl: string | undefined;
     statusChannel: string;
   };
-  sandbox: { seed: number; port: number; fixturesDir: string | undefined };
+  /** `url`: an already running sandbox to use (worker threads get the main process's); else one is started. */
+  sandbox: { seed: number; port: number; fixturesDir: string | undefined; url: string | undefined };
   providers: Record<ProviderId, ProviderConfig>;
   openaiModel: string;
   sendgridFrom: string;
@@ -150,7 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       apiUrl: e.SLACK_API_URL,
       statusChannel: e.SLACK_STATUS_CHANNEL,
     },
-    sandbox: { seed: e.SANDBOX_SEED, port: e.SANDBOX_PORT, fixturesDir: e.SANDBOX_FIXTURES },
+    sandbox: { seed: e.SANDBOX_SEED, port: e.SANDBOX_PORT, fixturesDir: e.SANDBOX_FIXTURES, url: e.SANDBOX_URL },
     providers,
     openaiModel: e.OPENAI_MODEL,
     sendgridFrom: e.SENDGRID_FROM_EMAIL,
