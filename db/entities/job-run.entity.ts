@@ -22,6 +22,13 @@ export const JobRun = defineEntity({
     counts: p.json<Record<string, number>>().default('{}'),
     error: p.text().nullable(),
   }),
+  // At most one running run per job, across threads, processes and replicas (no overlapping runs).
+  indexes: [
+    {
+      name: 'job_runs_one_running_per_job',
+      expression: `create unique index "job_runs_one_running_per_job" on "job_runs" ("job") where "status" = 'running'`,
+    },
+  ],
 });
 /** Inferred entity type of {@link JobRun}. */
 export type IJobRun = InferEntity<typeof JobRun>;

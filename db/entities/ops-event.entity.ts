@@ -6,7 +6,7 @@ export type OpsSeverity = (typeof OPS_SEVERITIES)[number];
 
 /**
  * The outbox: something operators should hear about (pipeline run started/finished/failed, breaker opened …).
- * `dedupKey` is unique so the same fact is recorded once; `postedAt` is set when the notifier delivered it;
+ * `dedupKey` is unique so the same fact is recorded once; `postedAt` is set when the notifier delivered it; `claimedUntil` is a delivery lease;
  * `attempts`/`lastError` track failed deliveries.
  */
 export const OpsEvent = defineEntity({
@@ -20,6 +20,8 @@ export const OpsEvent = defineEntity({
     dedupKey: p.string().unique(),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),
     postedAt: p.datetime().columnType('timestamptz').nullable().index(),
+    /** Lease: a notifier owns the event until this time, so two notifiers never post it concurrently. */
+    claimedUntil: p.datetime().columnType('timestamptz').nullable(),
     attempts: p.integer().default(0),
     lastError: p.text().nullable(),
   }),

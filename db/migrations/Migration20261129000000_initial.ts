@@ -1,13 +1,14 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261129085434 extends Migration {
+export class Migration20261129000000_initial extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "job_runs" ("id" serial primary key, "job" varchar(255) not null, "status" text check ("status" in ('running', 'succeeded', 'failed', 'stalled', 'interrupted')) not null default 'running', "trigger" varchar(255) not null default 'schedule', "started_at" timestamptz not null, "heartbeat_at" timestamptz not null, "finished_at" timestamptz null, "counts" jsonb not null default '{}', "error" text null);`);
     this.addSql(`create index "job_runs_job_index" on "job_runs" ("job");`);
     this.addSql(`create index "job_runs_started_at_index" on "job_runs" ("started_at");`);
+    this.addSql(`create unique index "job_runs_one_running_per_job" on "job_runs" ("job") where "status" = 'running';`);
 
-    this.addSql(`create table "ops_events" ("id" serial primary key, "type" varchar(255) not null, "severity" text check ("severity" in ('info', 'warning', 'critical')) not null default 'info', "payload" jsonb not null default '{}', "dedup_key" varchar(255) not null, "created_at" timestamptz not null, "posted_at" timestamptz null, "attempts" int not null default 0, "last_error" text null);`);
+    this.addSql(`create table "ops_events" ("id" serial primary key, "type" varchar(255) not null, "severity" text check ("severity" in ('info', 'warning', 'critical')) not null default 'info', "payload" jsonb not null default '{}', "dedup_key" varchar(255) not null, "created_at" timestamptz not null, "posted_at" timestamptz null, "claimed_until" timestamptz null, "attempts" int not null default 0, "last_error" text null);`);
     this.addSql(`create index "ops_events_type_index" on "ops_events" ("type");`);
     this.addSql(`alter table "ops_events" add constraint "ops_events_dedup_key_unique" unique ("dedup_key");`);
     this.addSql(`create index "ops_events_posted_at_index" on "ops_events" ("posted_at");`);
