@@ -1,4 +1,4 @@
-/** pino logger factory. Log message first, then a context object of ids (no tokens, bodies or full payloads). */
+/** pino logger factory. Call as pino does: context object of ids first, then the message (no tokens, bodies or full payloads). */
 import { pino, type Logger } from 'pino';
 
 export type { Logger };

@@ -24,7 +24,7 @@ export const AssessmentResult = defineEntity({
   properties: (p) => ({
     id: p.integer().primary().autoincrement(),
     business: p.manyToOne(Business).deleteRule('cascade'),
-    status: p.enum(ASSESSMENT_STATUSES),
+    status: p.enum([...ASSESSMENT_STATUSES]),
     url: p.string().length(2048),
     performanceScore: p.integer().nullable(),
     accessibilityScore: p.integer().nullable(),

@@ -33,7 +33,7 @@ export const Business = defineEntity({
     categories: p.json<string[]>().default('[]'),
     rating: p.float().nullable(),
     reviewCount: p.integer().nullable(),
-    status: p.enum(BUSINESS_STATUSES).default('new').index(),
+    status: p.enum([...BUSINESS_STATUSES]).default('new').index(),
     score: p.integer().nullable().index(),
     target: p.manyToOne(Target).nullable().deleteRule('set null'),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),

@@ -31,7 +31,7 @@ export const Email = defineEntity({
     subject: p.string().length(500),
     body: p.text(),
     spamScore: p.integer(),
-    status: p.enum(EMAIL_STATUSES).default('pending').index(),
+    status: p.enum([...EMAIL_STATUSES]).default('pending').index(),
     providerMessageId: p.string().nullable().index(),
     errorMessage: p.text().nullable(),
     sentAt: p.datetime().columnType('timestamptz').nullable(),

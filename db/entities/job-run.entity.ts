@@ -14,7 +14,7 @@ export const JobRun = defineEntity({
   properties: (p) => ({
     id: p.integer().primary().autoincrement(),
     job: p.string().index(),
-    status: p.enum(JOB_RUN_STATUSES).default('running'),
+    status: p.enum([...JOB_RUN_STATUSES]).default('running'),
     trigger: p.string().default('schedule'),
     startedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).index(),
     heartbeatAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),

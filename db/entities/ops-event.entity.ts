@@ -15,7 +15,7 @@ export const OpsEvent = defineEntity({
   properties: (p) => ({
     id: p.integer().primary().autoincrement(),
     type: p.string().index(),
-    severity: p.enum(OPS_SEVERITIES).default('info'),
+    severity: p.enum([...OPS_SEVERITIES]).default('info'),
     payload: p.json<Record<string, unknown>>().default('{}'),
     dedupKey: p.string().unique(),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),

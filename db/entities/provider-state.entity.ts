@@ -13,7 +13,7 @@ export const ProviderState = defineEntity({
   tableName: 'provider_state',
   properties: (p) => ({
     provider: p.string().primary(),
-    breakerState: p.enum(BREAKER_STATES).default('closed'),
+    breakerState: p.enum([...BREAKER_STATES]).default('closed'),
     consecutiveFailures: p.integer().default(0),
     openedAt: p.datetime().columnType('timestamptz').nullable(),
     lastError: p.text().nullable(),

@@ -1,0 +1,139 @@
+/**
+ * The daily pipeline run: targeting → sourcing → assessment → scoring → personalization → delivery.
+ * Records a job run (`job_runs`, per-stage counts, heartbeat at each stage) and ops events at start, finish
+ * and failure. At most one run of the pipeline is `running` at a time (partial unique index), so a second
+ * start while one runs fails with AppError `job_running` instead of overlapping.
+ */
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { JobRun, type IJobRun } from '../../db/entities/index.js';
+import { assessPending } from '../assessment/assess.js';
+import { sendPending } from '../delivery/send.js';
+import { AppError } from '../errors.js';
+import { recordOpsEvent } from '../events.js';
+import { personalizeScored } from '../personalization/draft.js';
+import { scoreAssessed } from '../scoring/score.js';
+import { sourceTarget } from '../sourcing/source.js';
+import { activeTargetsWithQuota } from '../targeting/quota.js';
+import type { PipelineDeps, ProgressFn, StageCount } from './deps.js';
+
+/** Job name of the pipeline in `job_runs.job` and the scheduler. */
+export const PIPELINE_JOB = 'daily-pipeline';
+
+/** What a finished run reports. `counts` holds every {@link StageCount} (0 when nothing happened). */
+export interface PipelineRunSummary {
+  runId: number;
+  status: 'succeeded' | 'failed';
+  counts: Record<StageCount, number>;
+  durationMs: number;
+  error?: string;
+}
+
+const emptyCounts = (): Record<StageCount, number> => ({
+  targets: 0,
+  sourced: 0,
+  duplicates: 0,
+  no_website: 0,
+  assessed: 0,
+  assessment_failed: 0,
+  scored: 0,
+  personalized: 0,
+  held: 0,
+  emailed: 0,
+  send_failed: 0,
+});
+
+/**
+ * Runs the pipeline once. Never throws for stage failures: the run is marked `failed` with the error and a
+ * `pipeline.run_failed` event. Throws AppError `job_running` when another run is in progress.
+ */
+export async function runPipeline(
+  deps: PipelineDeps,
+  opts: { trigger?: string; progress?: ProgressFn } = {},
+): Promise<PipelineRunSummary> {
+  const em = deps.em.fork();
+  const started = deps.clock.now();
+  const run = em.create(JobRun, {
+    job: PIPELINE_JOB,
+    status: 'running',
+    trigger: opts.trigger ?? 'schedule',
+    startedAt: started,
+    heartbeatAt: started,
+    counts: {},
+  });
+  try {
+    await em.flush();
+  } catch (err) {
+    if (err instanceof UniqueConstraintViolationException)
+      throw new AppError('job_running', `${PIPELINE_JOB} is already running`, { cause: err });
+    throw err;
+  }
+  const log = deps.logger.child({ job: PIPELINE_JOB, runId: run.id });
+  log.info('pipeline run started');
+  await recordOpsEvent(em, {
+    type: 'pipeline.run_started',
+    severity: 'info',
+    dedupKey: `pipeline.run_started:${run.id}`,
+    payload: { runId: run.id, trigger: run.trigger },
+  }, started);
+
+  const counts = emptyCounts();
+  const progress: ProgressFn = (stage, n) => {
+    counts[stage] += n;
+    opts.progress?.(stage, n);
+  };
+  const checkpoint = async (stage: string) => {
+    run.counts = { ...counts };
+    run.heartbeatAt = deps.clock.now();
+    await em.flush();
+    log.info({ stage, counts }, 'pipeline stage done');
+  };
+  try {
+    const targets = await activeTargetsWithQuota(em, deps.clock.now());
+    counts.targets = targets.length;
+    for (const t of targets) {
+      if (t.available <= 0) continue;
+      const r = await sourceTarget(deps, t.target, t.available, progress);
+      counts.duplicates += r.duplicates;
+      counts.no_website += r.noWebsite;
+    }
+    await checkpoint('sourcing');
+    await assessPending(deps, progress);
+    await checkpoint('assessment');
+    await scoreAssessed(deps, progress);
+    await checkpoint('scoring');
+    await personalizeScored(deps, progress);
+    await checkpoint('personalization');
+    await sendPending(deps, progress);
+    return await finish(deps, em, run, counts, 'succeeded', undefined, log);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'pipeline run failed');
+    return await finish(deps, em, run, counts, 'failed', (err as Error).message, log);
+  }
+}
+
+async function finish(
+  deps: PipelineDeps,
+  em: PipelineDeps['em'],
+  run: IJobRun,
+  counts: Record<StageCount, number>,
+  status: 'succeeded' | 'failed',
+  error: string | undefined,
+  log: PipelineDeps['logger'],
+): Promise<PipelineRunSummary> {
+  const finished = deps.clock.now();
+  run.status = status;
+  run.finishedAt = finished;
+  run.heartbeatAt = finished;
+  run.counts = { ...counts };
+  run.error = error ?? null;
+  await em.flush();
+  const durationMs = finished.getTime() - run.startedAt.getTime();
+  await recordOpsEvent(em, {
+    type: status === 'succeeded' ? 'pipeline.run_finished' : 'pipeline.run_failed',
+    severity: status === 'succeeded' ? 'info' : 'critical',
+    dedupKey: `pipeline.run_${status === 'succeeded' ? 'finished' : 'failed'}:${run.id}`,
+    payload: { runId: run.id, trigger: run.trigger, counts, durationMs, ...(error ? { error } : {}) },
+  }, finished);
+  log.info({ status, durationMs, counts }, 'pipeline run finished');
+  return { runId: run.id, status, counts, durationMs, ...(error ? { error } : {}) };
+}

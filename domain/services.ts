@@ -1,0 +1,121 @@
+/**
+ * The composition root for domain services: `buildServices(config, overrides?)` opens the database, starts the
+ * provider sandbox when some provider has no key, and builds the real provider adapters. Entry points (bot/main,
+ * bot/cli, jobs, tests) call it; everything else receives what it needs.
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { openDatabase, type Database } from '../db/orm.js';
+import type { AppConfig, ProviderId } from './config.js';
+import { systemClock, type Clock } from './clock.js';
+import { createLogger, type Logger } from './logger.js';
+import { resolveProvider } from './providers/urls.js';
+import { createYelpClient } from './providers/yelp/index.js';
+import { createPageSpeedClient } from './providers/pagespeed/index.js';
+import { createOpenAIClient } from './providers/openai/index.js';
+import { createSendGridClient } from './providers/sendgrid/index.js';
+import { createStripeClient } from './providers/stripe/index.js';
+import type { YelpPort } from './providers/yelp/port.js';
+import type { PageSpeedPort } from './providers/pagespeed/port.js';
+import type { OpenAIPort } from './providers/openai/port.js';
+import type { SendGridPort } from './providers/sendgrid/port.js';
+import type { StripePort } from './providers/stripe/port.js';
+import { startSandbox, type Sandbox } from './sandbox/index.js';
+
+/** The provider adapters, all behind our own ports. */
+export interface Providers {
+  yelp: YelpPort;
+  pagespeed: PageSpeedPort;
+  openai: OpenAIPort;
+  sendgrid: SendGridPort;
+  stripe: StripePort;
+}
+
+/** Everything a job, listener or runbook needs. `close()` releases the database and the sandbox. */
+export interface Services {
+  config: AppConfig;
+  logger: Logger;
+  clock: Clock;
+  db: Database;
+  orm: MikroORM;
+  providers: Providers;
+  /** Which providers are answered by the sandbox. */
+  sandboxed: Record<ProviderId, boolean>;
+  /** The sandbox's base URL when one is in use (started here, or given by `config.sandbox.url`). */
+  sandboxUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Optional replacements and switches for tests and worker threads. */
+export interface ServiceOverrides {
+  logger?: Logger;
+  clock?: Clock;
+  /** An already open database (tests); not closed by `close()`. */
+  db?: Database;
+  /** Apply pending migrations after opening the database (the main process does; workers don't). */
+  migrate?: boolean;
+  /** Pool size (workers use a small one so threads × pool stays within the server's limit). */
+  poolMax?: number;
+  providers?: Partial<Providers>;
+}
+
+/**
+ * Builds the services. Starts a sandbox on `config.sandbox.port` when a provider needs one and
+ * `config.sandbox.url` is not set.
+ * @throws AppError `db_locked` (embedded folder in use) or driver errors (server unreachable).
+ */
+export async function buildServices(config: AppConfig, overrides: ServiceOverrides = {}): Promise<Services> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+  let sandbox: Sandbox | undefined;
+  let sandboxUrl = config.sandbox.url;
+  if (config.usesSandbox && !sandboxUrl) {
+    sandbox = await startSandbox({
+      seed: config.sandbox.seed,
+      port: config.sandbox.port,
+      fixturesDir: config.sandbox.fixturesDir,
+    });
+    sandboxUrl = sandbox.url;
+    logger.info({ url: sandbox.url, fixtures: config.sandbox.fixturesDir ?? null }, 'provider sandbox started');
+  }
+  let db: Database;
+  try {
+    db =
+      overrides.db ??
+      (await openDatabase({
+        url: config.db.url,
+        dataDir: config.db.dataDir,
+        poolMax: overrides.poolMax ?? config.db.poolMax,
+        migrate: overrides.migrate ?? false,
+      }));
+  } catch (err) {
+    await sandbox?.close();
+    throw err;
+  }
+  const timeoutMs = config.providerTimeoutMs;
+  const at = (id: ProviderId) => resolveProvider(config, id, sandboxUrl);
+  const providers: Providers = {
+    yelp: overrides.providers?.yelp ?? createYelpClient({ ...at('yelp'), timeoutMs }),
+    pagespeed: overrides.providers?.pagespeed ?? createPageSpeedClient({ ...at('pagespeed'), timeoutMs }),
+    openai: overrides.providers?.openai ?? createOpenAIClient({ ...at('openai'), timeoutMs, model: config.openaiModel }),
+    sendgrid: overrides.providers?.sendgrid ?? createSendGridClient({ ...at('sendgrid'), timeoutMs }),
+    stripe: overrides.providers?.stripe ?? createStripeClient({ ...at('stripe'), timeoutMs }),
+  };
+  const sandboxed = Object.fromEntries(
+    (Object.keys(config.providers) as ProviderId[]).map((id) => [id, config.providers[id].sandbox]),
+  ) as Record<ProviderId, boolean>;
+  const ownDb = overrides.db === undefined;
+  return {
+    config,
+    logger,
+    clock,
+    db,
+    orm: db.orm,
+    providers,
+    sandboxed,
+    sandboxUrl,
+    async close() {
+      if (ownDb) await db.close();
+      await sandbox?.close();
+    },
+  };
+}
