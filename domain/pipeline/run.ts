@@ -48,7 +48,7 @@ const emptyCounts = (): Record<StageCount, number> => ({
  */
 export async function runPipeline(
   deps: PipelineDeps,
-  opts: { trigger?: string; progress?: ProgressFn } = {},
+  opts: { trigger?: string; progress?: ProgressFn; onStart?: (runId: number) => void } = {},
 ): Promise<PipelineRunSummary> {
   const em = deps.em.fork();
   const started = deps.clock.now();
@@ -69,6 +69,7 @@ export async function runPipeline(
   }
   const log = deps.logger.child({ job: PIPELINE_JOB, runId: run.id });
   log.info('pipeline run started');
+  opts.onStart?.(run.id);
   await recordOpsEvent(em, {
     type: 'pipeline.run_started',
     severity: 'info',

@@ -1,0 +1,48 @@
+/**
+ * Turns stored ops events into Slack messages (Block Kit via slack-block-builder, with a plain `text`
+ * fallback that is also what the console shows).
+ */
+import { Blocks, Message } from 'slack-block-builder';
+import type { IOpsEvent, OpsSeverity } from '../db/entities/index.js';
+
+/** A message ready for chat.postMessage (minus the channel). */
+export interface OpsMessage {
+  text: string;
+  blocks: unknown[];
+}
+
+const SEVERITY_EMOJI = { info: ':large_blue_circle:', warning: ':warning:', critical: ':red_circle:' } as const;
+
+function countsLine(counts: unknown): string {
+  if (!counts || typeof counts !== 'object') return '';
+  const c = counts as Record<string, number>;
+  const order = ['sourced', 'assessed', 'assessment_failed', 'scored', 'personalized', 'held', 'emailed', 'send_failed'];
+  return order.filter((k) => k in c).map((k) => `${k} ${c[k]}`).join(' · ');
+}
+
+/** One line of text for an event (also the console line and the notification text). */
+export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>): string {
+  const p = ev.payload as Record<string, unknown>;
+  switch (ev.type) {
+    case 'pipeline.run_started':
+      return `Pipeline run #${p.runId} started (${p.trigger}).`;
+    case 'pipeline.run_finished':
+      return `Pipeline run #${p.runId} finished in ${Math.round(Number(p.durationMs) / 1000)} s: ${countsLine(p.counts)}.`;
+    case 'pipeline.run_failed':
+      return `Pipeline run #${p.runId} FAILED: ${String(p.error ?? 'unknown error')}. So far: ${countsLine(p.counts)}.`;
+    default:
+      return `${ev.type}: ${JSON.stringify(p).slice(0, 500)}`;
+  }
+}
+
+/** Builds the Slack message for an event. */
+export function formatOpsEvent(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload' | 'createdAt'>): OpsMessage {
+  const text = `${SEVERITY_EMOJI[ev.severity as OpsSeverity]} ${eventText(ev)}`;
+  const built = Message({ text })
+    .blocks(
+      Blocks.Section({ text: text.slice(0, 3000) }),
+      Blocks.Context().elements(`${ev.type} · ${ev.severity} · ${ev.createdAt.toISOString()}`),
+    )
+    .buildToObject() as { blocks?: unknown[] };
+  return { text, blocks: built.blocks ?? [] };
+}

@@ -1,0 +1,150 @@
+/**
+ * The notifier: claims unposted ops events from the outbox and posts each once to the status channel, through
+ * Slack (chat.postMessage) or, without a bot token, the console. A claim is a short lease (`claimed_until`), so
+ * several notifiers (replicas) never post one event twice at the same time, and a crashed one's claims expire.
+ * Failed posts are retried on later ticks, up to {@link MAX_ATTEMPTS}.
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { IOpsEvent } from '../db/entities/index.js';
+import type { Clock } from '../domain/clock.js';
+import type { Logger } from '../domain/logger.js';
+import { formatOpsEvent, type OpsMessage } from './format.js';
+import type { Metrics } from './metrics.js';
+
+/** Delivery attempts before an event is given up (it stays in the table, unposted, for inspection). */
+export const MAX_ATTEMPTS = 10;
+const LEASE_MS = 30_000;
+const BATCH = 20;
+
+/** Where messages go. Returns the Slack message `ts` when there is one. */
+export interface MessageSink {
+  kind: 'slack' | 'console';
+  post(channel: string, msg: OpsMessage): Promise<{ ts?: string }>;
+}
+
+/** The part of Bolt's WebClient the Slack sink uses. */
+export interface ChatClient {
+  chat: {
+    postMessage(args: { channel: string; text: string; blocks?: unknown[] }): Promise<{ ok?: boolean; ts?: string }>;
+  };
+}
+
+/** Posts through Slack's Web API (`chat.postMessage`). */
+export function slackSink(client: ChatClient): MessageSink {
+  return {
+    kind: 'slack',
+    async post(channel, msg) {
+      const res = await client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never });
+      return { ts: res.ts };
+    },
+  };
+}
+
+/** Prints `[slack <channel>] <text>` lines, for running without a Slack app. */
+export function consoleSink(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): MessageSink {
+  return {
+    kind: 'console',
+    async post(channel, msg) {
+      write(`[slack ${channel}] ${msg.text}`);
+      return {};
+    },
+  };
+}
+
+/** A running notifier. `tick()` delivers one batch now and returns how many were posted. */
+export interface Notifier {
+  tick(): Promise<number>;
+  start(): void;
+  /** Stops the loop after delivering what is pending (one last tick). */
+  stop(): Promise<void>;
+}
+
+/** Creates the notifier; `intervalMs` is the polling period of the outbox. */
+export function createNotifier(deps: {
+  orm: MikroORM;
+  logger: Logger;
+  metrics: Metrics;
+  sink: MessageSink;
+  channel: string;
+  clock: Clock;
+  intervalMs?: number;
+}): Notifier {
+  const { orm, logger, metrics, sink, channel, clock } = deps;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+
+  async function claim(): Promise<IOpsEvent[]> {
+    const now = clock.now();
+    const rows = await orm.em.getConnection().execute<Record<string, unknown>[]>(
+      `update ops_events set claimed_until = ?, attempts = attempts + 1
+       where id in (select id from ops_events
+                    where posted_at is null and attempts < ? and (claimed_until is null or claimed_until < ?)
+                    order by id limit ? for update skip locked)
+       returning id, type, severity, payload, created_at`,
+      [new Date(now.getTime() + LEASE_MS), MAX_ATTEMPTS, now, BATCH],
+    );
+    return rows
+      .map((r) => ({
+        id: Number(r.id),
+        type: String(r.type),
+        severity: r.severity as IOpsEvent['severity'],
+        payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
+        createdAt: new Date(r.created_at as string),
+      }))
+      .sort((a, b) => a.id - b.id) as IOpsEvent[];
+  }
+
+  async function deliver(): Promise<number> {
+    let posted = 0;
+    for (const ev of await claim()) {
+      try {
+        await sink.post(channel, formatOpsEvent(ev));
+        await orm.em
+          .getConnection()
+          .execute('update ops_events set posted_at = ?, claimed_until = null, last_error = null where id = ?', [clock.now(), ev.id]);
+        metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'posted' });
+        posted++;
+      } catch (err) {
+        const message = (err as Error).message;
+        await orm.em
+          .getConnection()
+          .execute('update ops_events set claimed_until = null, last_error = ? where id = ?', [message, ev.id]);
+        metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'failed' });
+        logger.warn({ eventId: ev.id, type: ev.type, err: message }, 'ops event post failed; will retry');
+      }
+    }
+    return posted;
+  }
+
+  const tick = async () => {
+    if (running) return running;
+    running = deliver().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  return {
+    tick,
+    start() {
+      const every = deps.intervalMs ?? 1000;
+      const loop = () => {
+        timer = setTimeout(() => {
+          tick()
+            .catch((err) => logger.error({ err: (err as Error).message }, 'notifier tick failed'))
+            .finally(() => {
+              if (timer) loop();
+            });
+        }, every);
+      };
+      loop();
+    },
+    async stop() {
+      const t = timer;
+      timer = undefined;
+      clearTimeout(t);
+      await running?.catch(() => 0);
+      await tick().catch(() => 0);
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/** The contract between the scheduler and a job module. */
+
+/** What a job receives: environment overrides from the main process (database URL, sandbox URL) and the trigger. */
+export interface JobData {
+  env: Record<string, string>;
+  trigger?: string;
+  [key: string]: unknown;
+}
+
+/** A status message from a job to the main thread. */
+export type JobStatus =
+  | { kind: 'progress'; stage: string; n: number }
+  | { kind: 'run_started'; runId: number };
+
+/** Sends a status message to the main thread. */
+export type JobReport = (status: JobStatus) => void;
+
+/** A job module's default export. */
+export type JobFn = (data: JobData, report: JobReport) => Promise<unknown>;

@@ -1,0 +1,170 @@
+/**
+ * The Bree scheduler: runs the job catalog in worker threads (or in-process when `JOBS_IN_PROCESS=true`, for
+ * tests and tiny machines), forwards job progress to the main thread (metrics live there: a worker's registry
+ * would never be scraped), never overlaps runs of one job, and stops cleanly on shutdown.
+ */
+import { EventEmitter } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import Bree from 'bree';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Metrics, PipelineStage } from '../alerts/metrics.js';
+import { PIPELINE_STAGES } from '../alerts/metrics.js';
+import type { AppConfig } from '../domain/config.js';
+import type { Clock } from '../domain/clock.js';
+import { markRunsInterrupted } from '../domain/job-runs.js';
+import type { Logger } from '../domain/logger.js';
+import { jobCatalog } from './catalog.js';
+import type { JobData, JobFn, JobStatus } from './job-types.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const isTs = import.meta.url.endsWith('.ts');
+const ENTRY = join(here, 'worker-entry.mjs');
+
+/** What the scheduler needs from the main process. */
+export interface SchedulerDeps {
+  config: AppConfig;
+  logger: Logger;
+  metrics: Metrics;
+  orm: MikroORM;
+  clock: Clock;
+  /** Environment overrides for jobs: the database URL and sandbox URL of this process. */
+  jobEnv: Record<string, string>;
+  /** Called when a job run ends, with its result or error (for notifications and tests). */
+  onJobDone?: (name: string, outcome: { result?: unknown; error?: string }) => void;
+}
+
+/** A started scheduler. */
+export interface Scheduler {
+  bree: Bree;
+  /** Runs a job now unless it is already running; returns false when it was. */
+  runNow(name: string, trigger?: string): Promise<boolean>;
+  /** True while the job's worker is alive. */
+  isRunning(name: string): boolean;
+  /**
+   * Stops scheduling, asks running workers to cancel, waits up to `graceMs`, then marks their runs
+   * `interrupted`.
+   */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** Runs a job module on the main thread, looking like a Worker to Bree (online/message/exit, terminate). */
+class InProcessWorker extends EventEmitter {
+  private done = false;
+  constructor(file: string, data: JobData) {
+    super();
+    queueMicrotask(async () => {
+      this.emit('online');
+      try {
+        const mod = (await import(pathToFileURL(file).href)) as { default: JobFn };
+        const result = await mod.default(data, (s) => this.emit('message', { type: 'status', ...s }));
+        if (this.done) return;
+        this.emit('message', { type: 'result', result });
+        this.emit('message', 'done');
+      } catch (err) {
+        if (this.done) return;
+        this.emit('message', { type: 'failed', error: String((err as Error)?.stack ?? err) });
+        this.finish(1);
+      }
+    });
+  }
+  private finish(code: number) {
+    if (this.done) return;
+    this.done = true;
+    this.emit('exit', code);
+  }
+  postMessage(m: unknown) {
+    if (m === 'cancel') this.emit('message', 'cancelled');
+  }
+  async terminate() {
+    this.done = true;
+    return 0;
+  }
+}
+
+/** Creates and starts the scheduler (cron in UTC). Call `runNow` for `RUN_ON_START`. */
+export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
+  const { config, logger, metrics } = deps;
+  const catalog = jobCatalog(config);
+  const nextTrigger = new Map<string, string>();
+  const activeRuns = new Map<string, number>();
+
+  class AppBree extends Bree {
+    override createWorker = (file: string, opts: Partial<WorkerOptions>) => {
+      const base = (opts.workerData ?? {}) as { job?: { name?: string } };
+      const name = base.job?.name ?? 'unknown';
+      const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule' };
+      nextTrigger.delete(name);
+      if (config.jobsInProcess) return new InProcessWorker(file, data) as unknown as Worker;
+      return new Worker(ENTRY, { ...opts, workerData: { ...data, jobFile: pathToFileURL(file).href } });
+    };
+  }
+
+  const bree = new AppBree({
+    root: here,
+    defaultExtension: isTs ? 'ts' : 'js',
+    acceptedExtensions: ['.ts', '.js'],
+    logger: false,
+    timezone: 'UTC',
+    jobs: catalog.map((j) => ({ name: j.name, path: join(here, `${j.file}.${isTs ? 'ts' : 'js'}`), cron: j.cron, closeWorkerAfterMs: j.timeoutMs })),
+    workerMessageHandler: ({ name, message }: { name: string; message: unknown }) => {
+      if (typeof message !== 'object' || message === null) return;
+      const m = message as { type: string } & Record<string, unknown>;
+      if (m.type === 'status') {
+        const s = m as unknown as JobStatus;
+        if (s.kind === 'progress' && (PIPELINE_STAGES as readonly string[]).includes(s.stage))
+          metrics.businessesProcessed.inc({ stage: s.stage as PipelineStage }, s.n);
+        if (s.kind === 'run_started') activeRuns.set(name, s.runId);
+      } else if (m.type === 'result') {
+        activeRuns.delete(name);
+        const status = (m.result as { status?: string } | undefined)?.status ?? 'succeeded';
+        metrics.jobRuns.inc({ job: name, status });
+        logger.info({ job: name, status }, 'job finished');
+        deps.onJobDone?.(name, { result: m.result });
+      } else if (m.type === 'failed') {
+        activeRuns.delete(name);
+        metrics.jobRuns.inc({ job: name, status: 'failed' });
+        logger.error({ job: name, error: String(m.error).split('\n')[0] }, 'job failed');
+        deps.onJobDone?.(name, { error: String(m.error) });
+      }
+    },
+    errorHandler: (err: unknown, meta: { name?: string }) => {
+      logger.error({ job: meta?.name, err: (err as Error)?.message ?? String(err) }, 'job worker error');
+    },
+  });
+  await bree.start();
+  logger.info({ jobs: catalog.map((j) => `${j.name} (${j.cron} UTC)`) }, 'scheduler started');
+
+  return {
+    bree,
+    isRunning: (name) => bree.workers.has(name),
+    async runNow(name, trigger = 'manual') {
+      if (bree.workers.has(name)) return false;
+      nextTrigger.set(name, trigger);
+      await bree.run(name);
+      return true;
+    },
+    async stop(graceMs) {
+      const running = [...activeRuns.entries()];
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        bree.stop(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const w of bree.workers.values()) await (w as Worker).terminate();
+      if (running.length > 0) {
+        const n = await markRunsInterrupted(
+          deps.orm.em.fork(),
+          running.map(([, id]) => id),
+          deps.clock.now(),
+          'stopped by shutdown',
+        );
+        logger.warn({ runs: running.map(([job, id]) => `${job}#${id}`), marked: n }, 'runs interrupted by shutdown');
+      }
+    },
+  };
+}
