@@ -1,0 +1,167 @@
+/**
+ * The Slack side of the ops service: a Bolt App on Bolt's HTTPReceiver (the default when a signing secret is
+ * given), serving `/slack/events` (signed v0, 5-minute window, checked by Bolt on the raw body) plus the custom
+ * routes `/metrics`, `/healthz` and `/readyz`.
+ *
+ * Bolt never calls `auth.test`: with a bot token we pass `botId` + `botUserId`; without one, an `authorize` that
+ * returns an empty context (console/dev mode, Web API calls then go out without a token). Outside production
+ * the Web API client does not retry (its default is 10 retries over ~30 min, which hangs when Slack is away).
+ */
+import type http from 'node:http';
+import { App, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { AppConfig } from '../domain/config.js';
+import type { Logger } from '../domain/logger.js';
+import type { Metrics } from '../alerts/metrics.js';
+import { registerCommands } from './listeners/commands/index.js';
+
+/** Placeholder bot ids used when the config has none: they only stop Bolt from calling `auth.test`. */
+export const PLACEHOLDER_BOT_ID = 'B0LEADFACTORY';
+export const PLACEHOLDER_BOT_USER_ID = 'U0LEADFACTORY';
+
+/** Result of a readiness probe: `checks` maps a check name (e.g. `database`, `migrations`) to `ok` or a reason. */
+export interface Readiness {
+  ok: boolean;
+  checks: Record<string, string>;
+}
+
+/** What {@link createSlackApp} needs. `orm` is forked per request by the listeners, never used directly. */
+export interface SlackAppDeps {
+  config: AppConfig;
+  logger: Logger;
+  orm: MikroORM;
+  metrics: Metrics;
+  /** Called by GET /readyz; a throw counts as not ready. */
+  readiness: () => Promise<Readiness>;
+}
+
+/** The Bolt app plus start/stop of its HTTP server. */
+export interface SlackApp {
+  app: App;
+  /** Starts listening on `port` (0 = any free port; read it from `server.address()`). */
+  start(port: number): Promise<http.Server>;
+  /** Stops the HTTP server. */
+  stop(): Promise<void>;
+}
+
+/** Adapts pino to Bolt's logger interface; Bolt logs `(...msg)`, so the parts are joined into one message. */
+function boltLogger(logger: Logger): BoltLogger {
+  const child = logger.child({ component: 'bolt' });
+  const join = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : String(m))).join(' ');
+  let level = LogLevel.INFO;
+  return {
+    debug: (...msg: unknown[]) => child.debug(join(msg)),
+    info: (...msg: unknown[]) => child.info(join(msg)),
+    warn: (...msg: unknown[]) => child.warn(join(msg)),
+    error: (...msg: unknown[]) => child.error(join(msg)),
+    setLevel: (l: LogLevel) => {
+      level = l; // pino's own level decides what is written
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/** Runs an async route handler; a throw becomes a 500 (custom routes are called without a catch). */
+function route(logger: Logger, name: string, fn: (res: http.ServerResponse) => Promise<void>) {
+  return (_req: http.IncomingMessage, res: http.ServerResponse): void => {
+    fn(res).catch((err: unknown) => {
+      logger.error({ err, route: name }, 'custom route failed');
+      if (!res.headersSent) sendJson(res, 500, { ok: false, error: 'internal' });
+      else res.end();
+    });
+  };
+}
+
+/**
+ * Builds the Bolt app with its routes and listeners. Nothing listens until `start()`.
+ * `processBeforeResponse` stays false: the HTTP answer goes out at `ack()`, work continues after it.
+ */
+export function createSlackApp(deps: SlackAppDeps): SlackApp {
+  const { config, logger, metrics } = deps;
+  const token = config.slack.botToken;
+  const realSlack = token !== undefined && config.slack.apiUrl === undefined;
+  const clientOptions = realSlack
+    ? undefined
+    : {
+        ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
+        retryConfig: { retries: 0 },
+        timeout: 5000,
+      };
+  const auth = token
+    ? { token, botId: PLACEHOLDER_BOT_ID, botUserId: PLACEHOLDER_BOT_USER_ID }
+    : { authorize: async () => ({}) };
+
+  const app = new App({
+    signingSecret: config.slack.signingSecret,
+    endpoints: '/slack/events',
+    processBeforeResponse: false,
+    logger: boltLogger(logger),
+    ...auth,
+    ...(clientOptions ? { clientOptions } : {}),
+    customRoutes: [
+      {
+        path: '/metrics',
+        method: ['GET'],
+        handler: route(logger, '/metrics', async (res) => {
+          const body = await metrics.registry.metrics();
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(body);
+        }),
+      },
+      {
+        path: '/healthz',
+        method: ['GET'],
+        handler: route(logger, '/healthz', async (res) => sendJson(res, 200, { ok: true })),
+      },
+      {
+        path: '/readyz',
+        method: ['GET'],
+        handler: route(logger, '/readyz', async (res) => {
+          let result: Readiness;
+          try {
+            result = await deps.readiness();
+          } catch (err) {
+            result = { ok: false, checks: { readiness: err instanceof Error ? err.message : String(err) } };
+          }
+          sendJson(res, result.ok ? 200 : 503, result);
+        }),
+      },
+    ],
+  });
+
+  // Global middleware: only logging, and it cannot throw, so a request always reaches its listener's ack()
+  app.use(async ({ body, next }) => {
+    try {
+      const b = body as { command?: string; type?: string; team_id?: string; user_id?: string };
+      logger.debug({ kind: b.command ?? b.type, team: b.team_id, user: b.user_id }, 'slack request received');
+    } catch {
+      /* never block the ack for a log line */
+    }
+    await next();
+  });
+
+  registerCommands(app, { orm: deps.orm, metrics, logger });
+
+  app.error(async (error) => {
+    logger.error({ err: error, code: (error as { code?: string }).code }, 'unhandled error in a Slack listener');
+  });
+
+  return {
+    app,
+    async start(port: number) {
+      const server = (await app.start(port)) as http.Server;
+      const address = server.address();
+      logger.info({ port: typeof address === 'object' && address ? address.port : port }, 'slack receiver listening');
+      return server;
+    },
+    async stop() {
+      await app.stop();
+    },
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Slack test helpers: signing requests the way Slack does (v0 HMAC-SHA256), and a fake Slack Web API on a local
+ * port that records every call, plus a `/response-url/<id>` path to give slash commands and actions as their
+ * response_url.
+ */
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Headers of a signed Slack request (`x-slack-signature`, `x-slack-request-timestamp`, form content type). */
+export interface SlackSignedHeaders {
+  'x-slack-signature': string;
+  'x-slack-request-timestamp': string;
+  'content-type': string;
+  [name: string]: string;
+}
+
+/**
+ * Signs `body` (the exact raw bytes to send) as Slack does: `v0=` + hex HMAC-SHA256 of `v0:<ts>:<body>` keyed by
+ * the signing secret. `timestamp` in Unix seconds, default now; pass an old one to test the 5-minute window.
+ */
+export function signSlackRequest(
+  secret: string,
+  body: string,
+  timestamp: number | string = Math.floor(Date.now() / 1000),
+  contentType = 'application/x-www-form-urlencoded',
+): SlackSignedHeaders {
+  const ts = String(timestamp);
+  const signature = `v0=${createHmac('sha256', secret).update(`v0:${ts}:${body}`).digest('hex')}`;
+  return { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts, 'content-type': contentType };
+}
+
+/**
+ * One recorded request. `kind` is `api` for Web API methods (`method` like `chat.postMessage`) and
+ * `response_url` for posts to `/response-url/<id>` (`method` is then the id). `body` is the parsed form or JSON
+ * body; form fields holding JSON (`blocks`, `attachments`, `metadata`) are parsed too.
+ */
+export interface FakeSlackCall {
+  kind: 'api' | 'response_url';
+  method: string;
+  path: string;
+  body: Record<string, unknown>;
+  headers: http.IncomingHttpHeaders;
+  at: number;
+}
+
+/** A running fake Slack. `url` ends in `/api/` (give it as SLACK_API_URL / slackApiUrl). */
+export interface FakeSlackApi {
+  url: string;
+  /** A response_url on this fake for the given id. */
+  responseUrl(id: string): string;
+  /** Every request so far, in arrival order. */
+  calls: FakeSlackCall[];
+  /** Resolves with the first call (past or future) matching `predicate`; rejects after `timeoutMs` (default 5000). */
+  waitFor(predicate: (call: FakeSlackCall) => boolean, timeoutMs?: number): Promise<FakeSlackCall>;
+  close(): Promise<void>;
+}
+
+const JSON_FIELDS = ['blocks', 'attachments', 'metadata', 'view'];
+
+function parseBody(raw: string, contentType: string | undefined): Record<string, unknown> {
+  if (raw === '') return {};
+  if (contentType?.includes('application/json')) {
+    try {
+      return JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return { _raw: raw };
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    out[key] = value;
+    if (JSON_FIELDS.includes(key)) {
+      try {
+        out[key] = JSON.parse(value);
+      } catch {
+        /* keep the string */
+      }
+    }
+  }
+  return out;
+}
+
+/** Starts the fake on 127.0.0.1 (any free port). Every Web API method answers `{ ok: true, ts, channel }`. */
+export async function startFakeSlackApi(): Promise<FakeSlackApi> {
+  const calls: FakeSlackCall[] = [];
+  const waiters = new Set<(call: FakeSlackCall) => void>();
+  let seq = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const body = parseBody(Buffer.concat(chunks).toString('utf8'), req.headers['content-type']);
+      const responseUrl = /^\/response-url\/(.+)$/.exec(path);
+      const api = /^\/api\/([\w.]+)$/.exec(path);
+      if (!responseUrl && !api) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: 'not_found' }));
+        return;
+      }
+      const call: FakeSlackCall = {
+        kind: responseUrl ? 'response_url' : 'api',
+        method: decodeURIComponent((responseUrl ?? api)![1]!),
+        path,
+        body,
+        headers: req.headers,
+        at: Date.now(),
+      };
+      calls.push(call);
+      for (const w of [...waiters]) w(call);
+      seq += 1;
+      const answer = responseUrl
+        ? { ok: true }
+        : { ok: true, ts: `${Math.floor(Date.now() / 1000)}.${String(seq).padStart(6, '0')}`, channel: body.channel ?? 'C0FAKE' };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: `${base}/api/`,
+    responseUrl: (id) => `${base}/response-url/${encodeURIComponent(id)}`,
+    calls,
+    waitFor(predicate, timeoutMs = 5000) {
+      const found = calls.find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`fake Slack: no matching call within ${timeoutMs} ms (${calls.length} calls recorded)`));
+        }, timeoutMs);
+        const check = (call: FakeSlackCall) => {
+          if (!predicate(call)) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(call);
+        };
+        waiters.add(check);
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
