@@ -26,6 +26,8 @@ export interface EmbeddedDatabase {
   url: string;
   port: number;
   lockPath: string;
+  /** Lets the process exit while the server still listens (shared test databases). */
+  unref(): void;
   close(): Promise<void>;
 }
 
@@ -95,7 +97,8 @@ export async function startEmbeddedDatabase(opts: {
     const pglite = await PGlite.create(inMemory ? undefined : join(resolve(opts.dataDir), 'pglite'));
     const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: opts.maxConnections });
     await server.start();
-    const address = (server as unknown as { server?: { address(): { port: number } | null } }).server?.address();
+    const net = (server as unknown as { server?: { address(): { port: number } | null; unref(): void } }).server;
+    const address = net?.address();
     if (!address) throw new AppError('db_unavailable', 'pglite-socket did not report its port');
     const port = address.port;
     if (lock) {
@@ -108,6 +111,7 @@ export async function startEmbeddedDatabase(opts: {
       url: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
       port,
       lockPath,
+      unref: () => net?.unref(),
       async close() {
         await server.stop().catch(() => undefined);
         await pglite.close().catch(() => undefined);

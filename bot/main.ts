@@ -1,0 +1,109 @@
+/**
+ * `npm start`: the ops service in one process — the database (embedded PGlite unless DATABASE_URL), the provider
+ * sandbox for providers without keys, the Slack app over HTTP (/slack/events, /metrics, /healthz, /readyz), the
+ * notifier, and the Bree scheduler. SIGINT/SIGTERM stop it cleanly.
+ */
+import { createMetrics } from '../alerts/metrics.js';
+import { consoleSink, createNotifier, slackSink, type ChatClient } from '../alerts/notifier.js';
+import { pendingMigrations } from '../db/orm.js';
+import { loadConfig, type AppConfig } from '../domain/config.js';
+import { AppError, ConfigError } from '../domain/errors.js';
+import { interruptStaleRuns } from '../domain/job-runs.js';
+import { createLogger } from '../domain/logger.js';
+import { buildServices } from '../domain/services.js';
+import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
+import { startScheduler } from '../jobs/scheduler.js';
+import { createSlackApp } from './app.js';
+
+/** A stale heartbeat: a run whose process has not touched it for this long is dead. */
+const STALE_RUN_MS = 10 * 60 * 1000;
+/** Shutdown budget: jobs get this long to finish before they are cancelled and marked interrupted. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const services = await buildServices(config, { logger, migrate: true }).catch((err: unknown) => {
+    if (err instanceof AppError && err.code === 'db_locked') {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  });
+  const { orm, clock } = services;
+  logger.info(
+    { database: services.db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL', sandboxed: services.sandboxed },
+    'database ready',
+  );
+  const now = clock.now();
+  // With the embedded database we hold the folder lock, so any `running` run belongs to a dead process.
+  const staleBefore = services.db.embedded ? now : new Date(now.getTime() - STALE_RUN_MS);
+  const interrupted = await interruptStaleRuns(orm.em.fork(), staleBefore, now);
+  if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
+  if (services.sandboxed.yelp && (await seedDemoTargetsIfEmpty(orm.em.fork(), now)) > 0)
+    logger.info('demo targets created (empty targets table, Yelp sandbox)');
+
+  const metrics = createMetrics();
+  const readiness = async () => {
+    const checks: Record<string, string> = {};
+    try {
+      await orm.em.getConnection().execute('select 1');
+      checks.database = 'ok';
+      const pending = await pendingMigrations(orm);
+      checks.migrations = pending.length === 0 ? 'ok' : `pending: ${pending.join(', ')}`;
+    } catch (err) {
+      checks.database = `error: ${(err as Error).message}`;
+    }
+    return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
+  };
+  const slack = createSlackApp({ config, logger, orm, metrics, readiness });
+  const sink = config.slack.botToken ? slackSink(slack.app.client as unknown as ChatClient) : consoleSink();
+  const notifier = createNotifier({ orm, logger, metrics, sink, channel: config.slack.statusChannel, clock });
+  notifier.start();
+  await slack.start(config.port);
+  logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
+
+  const jobEnv: Record<string, string> = { DATABASE_URL: services.db.url };
+  if (services.sandboxUrl) jobEnv.SANDBOX_URL = services.sandboxUrl;
+  const scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv });
+  if (config.pipeline.runOnStart) await scheduler.runNow('daily-pipeline', 'start');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 9_000);
+    force.unref();
+    try {
+      await scheduler.stop(SHUTDOWN_GRACE_MS);
+      await slack.stop();
+      await notifier.stop();
+      await services.close();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
