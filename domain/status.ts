@@ -11,7 +11,11 @@ import { EMAIL_STATUSES, type EmailStatus } from '../db/entities/email.entity.js
 import type { JobRunStatus } from '../db/entities/job-run.entity.js';
 import { systemClock, type Clock } from './clock.js';
 
-/** The job name the daily pipeline records its runs under (`job_runs.job`). */
+/**
+ * The job name the daily pipeline records its runs under (`job_runs.job`); the same value as PIPELINE_JOB in
+ * domain/pipeline/run.ts (kept here so reading the status does not load the pipeline's provider clients; a test
+ * checks they agree).
+ */
 export const PIPELINE_JOB = 'daily-pipeline';
 
 /** How many recent runs {@link getPipelineStatus} returns. */
@@ -23,7 +27,7 @@ export const STATUS_RUN_LIMIT = 5;
  * `counts` maps a stage (e.g. `sourced`, `assessed`, `scored`, `personalized`, `emailed`) to how many
  * businesses completed it in this run, as the job recorded them.
  */
-export interface PipelineRunSummary {
+export interface RecentPipelineRun {
   id: number;
   status: JobRunStatus;
   /** What started it: `schedule`, `startup`, `manual`, … (free text set by the job runner). */
@@ -44,7 +48,7 @@ export interface PipelineStatus {
   /** When the snapshot was taken (ISO-8601 UTC). */
   generatedAt: string;
   /** The last {@link STATUS_RUN_LIMIT} runs of {@link PIPELINE_JOB}, newest first. */
-  runs: PipelineRunSummary[];
+  runs: RecentPipelineRun[];
   businessesByStatus: Record<BusinessStatus, number>;
   businessesTotal: number;
   emailsByStatus: Record<EmailStatus, number>;
@@ -111,7 +115,7 @@ export async function getPipelineStatus(em: EntityManager, opts: { clock?: Clock
     conn.execute<{ n: number }[]>('select count(*)::int as n from targets where active'),
   ]);
 
-  const runs = runRows.map((row): PipelineRunSummary => {
+  const runs = runRows.map((row): RecentPipelineRun => {
     const startedAt = iso(row.started_at);
     const finishedAt = row.finished_at === null ? null : iso(row.finished_at);
     return {

@@ -18,7 +18,7 @@ export const LF_SUBCOMMANDS: readonly SubcommandHelp[] = [
   {
     name: 'status',
     usage: 'status',
-    summary: 'Last pipeline runs with per-stage counts, businesses and emails by status (only you see it).',
+    summary: 'Last pipeline runs with per-stage counts, businesses and emails by status.',
   },
 ];
 

@@ -6,7 +6,7 @@
 import { Blocks, Message, type BlockBuilder } from 'slack-block-builder';
 import type { types } from '@slack/bolt';
 import { PIPELINE_STAGES } from '../../alerts/metrics.js';
-import type { PipelineRunSummary, PipelineStatus } from '../../domain/status.js';
+import type { RecentPipelineRun, PipelineStatus } from '../../domain/status.js';
 
 /** A message ready for `respond()` / `chat.postMessage`: notification `text` plus Block Kit `blocks`. */
 export interface SlackMessage {
@@ -59,7 +59,7 @@ export function fieldSections(fields: string[]): BlockBuilder[] {
 }
 
 /** Emoji per job-run status. */
-export const RUN_STATUS_EMOJI: Record<PipelineRunSummary['status'], string> = {
+export const RUN_STATUS_EMOJI: Record<RecentPipelineRun['status'], string> = {
   running: ':hourglass_flowing_sand:',
   succeeded: ':white_check_mark:',
   failed: ':x:',
@@ -92,7 +92,7 @@ export function formatCounts(counts: Record<string, number>): string {
   return parts.length > 0 ? parts.join(' · ') : 'no counts recorded';
 }
 
-function runLine(run: PipelineRunSummary): string {
+function runLine(run: RecentPipelineRun): string {
   const timing =
     run.durationMs === null ? `started ${formatUtc(run.startedAt)}` : `${formatUtc(run.startedAt)} · ${formatDuration(run.durationMs)}`;
   let text = `${RUN_STATUS_EMOJI[run.status] ?? ':grey_question:'} *Run #${run.id}* ${run.status} · ${escapeMrkdwn(run.trigger)} · ${timing}\n${formatCounts(run.counts)}`;

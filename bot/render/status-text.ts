@@ -7,9 +7,11 @@ import type { PipelineStatus } from '../../domain/status.js';
 import { formatCounts, formatDuration, formatUtc } from '../blocks/status.js';
 
 const plain = { head: [] as string[], border: [] as string[] };
+// no line between rows in the status-count tables: they stay as tall as their data
+const compact = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
 
 function countsTable(title: string, counts: Record<string, number>, total: number): string {
-  const table = new Table({ head: [title, 'count'], style: plain, colAligns: ['left', 'right'] });
+  const table = new Table({ head: [title, 'count'], style: plain, chars: compact, colAligns: ['left', 'right'] });
   for (const [status, n] of Object.entries(counts)) table.push([status, String(n)]);
   table.push(['total', String(total)]);
   return table.toString();
