@@ -15,8 +15,12 @@ import type { Logger } from '../domain/logger.js';
 import type { Metrics } from '../alerts/metrics.js';
 import { registerCommands } from './listeners/commands/index.js';
 
-/** Placeholder bot ids used when the config has none: they only stop Bolt from calling `auth.test`. */
+/**
+ * Placeholder bot id given to Bolt with a bot token (the config has no bot id): it only stops Bolt from calling
+ * `auth.test`. Consequence: Bolt's ignoreSelf cannot recognise the bot's own events by id.
+ */
 export const PLACEHOLDER_BOT_ID = 'B0LEADFACTORY';
+/** Placeholder bot user id, for the same reason as {@link PLACEHOLDER_BOT_ID}. */
 export const PLACEHOLDER_BOT_USER_ID = 'U0LEADFACTORY';
 
 /** Result of a readiness probe: `checks` maps a check name (e.g. `database`, `migrations`) to `ok` or a reason. */

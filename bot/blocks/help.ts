@@ -34,7 +34,7 @@ export function helpBlocks(opts: { unknown?: string; command?: string } = {}): S
   if (opts.unknown !== undefined) {
     const typed = escapeMrkdwn(clampText(opts.unknown, 100));
     blocks.push(section(`:grey_question: I don't know \`${typed}\`. Here is what \`${command}\` can do:`));
-    text = `Unknown subcommand "${clampText(opts.unknown, 100)}". ${text}`;
+    text = `Unknown subcommand "${typed}". ${text}`;
   } else {
     blocks.push(section(`*\`${command}\`: operate the LeadFactory pipeline from Slack*`));
   }

@@ -10,6 +10,9 @@ import { loadConfig } from '../../domain/config.js';
 import { createLogger } from '../../domain/logger.js';
 import { PIPELINE_JOB } from '../../domain/status.js';
 import { createSlackApp, type SlackApp } from '../../bot/app.js';
+import { buildMessage, section, statusBlocks } from '../../bot/blocks/status.js';
+import { helpBlocks } from '../../bot/blocks/help.js';
+import type { PipelineStatus } from '../../domain/status.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { signSlackRequest, startFakeSlackApi, type FakeSlackApi, type FakeSlackCall } from '../helpers/slack.js';
 
@@ -244,3 +247,31 @@ notReady('answers 503 with the failed checks, and 503 when the probe throws', as
 });
 
 notReady.run();
+
+const limits = suite('Block Kit builders');
+
+limits('cap a message at 50 blocks with a "+N more" line, and section text at 3000 characters', () => {
+  const many = buildMessage('x', Array.from({ length: 80 }, (_, i) => section(`line ${i} ${'y'.repeat(4000)}`)));
+  assert.is(many.blocks.length, 50);
+  assert.match(JSON.stringify(many.blocks[49]), /\+31 more not shown/);
+  for (const b of many.blocks.slice(0, 49)) assert.ok((b as { text: { text: string } }).text.text.length <= 3000);
+});
+
+limits('always set a top-level text, also for an empty status and for help', () => {
+  const empty: PipelineStatus = {
+    generatedAt: '2026-01-01T00:00:00.000Z',
+    runs: [],
+    businessesByStatus: { new: 0, assessment_pending: 0, assessed: 0, assessment_failed: 0, scored: 0, email_pending: 0, emailed: 0, suppressed: 0, skipped: 0 },
+    businessesTotal: 0,
+    emailsByStatus: { pending: 0, held: 0, sent: 0, delivered: 0, bounced: 0, dropped: 0, deferred: 0, spam_reported: 0, unsubscribed: 0, failed: 0 },
+    emailsTotal: 0,
+    activeTargets: 0,
+  };
+  const status = statusBlocks(empty);
+  assert.match(status.text, /no runs yet/);
+  assert.match(JSON.stringify(status.blocks), /No pipeline runs recorded yet/);
+  assert.ok(helpBlocks().text.length > 0);
+  assert.match(helpBlocks({ unknown: '<script>' }).blocks.map((b) => JSON.stringify(b)).join(''), /&lt;script&gt;/);
+});
+
+limits.run();
