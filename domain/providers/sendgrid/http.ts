@@ -1,0 +1,89 @@
+/**
+ * SendGrid v3 Mail Send adapter over got: `POST {baseUrl}/v3/mail/send` (JSON, `Authorization: Bearer <apiKey>`).
+ * POSTs are never retried here (pitfall 11): a resend after a timeout may send twice; the job layer dedupes.
+ */
+import { ProviderError } from '../../errors.js';
+import { answerError, header, isRecord, sendHttp, str, type CallSite, type HttpAnswer } from '../http-errors.js';
+import type { MailMessage, MailSendResult, SendGridPort } from './port.js';
+
+/** Options for {@link createSendGridClient}. `baseUrl` without `/v3` (e.g. `https://api.sendgrid.com`). */
+export interface SendGridClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  timeoutMs: number;
+}
+
+const SITE: CallSite = { provider: 'sendgrid', operation: 'mail.send' };
+
+const STATUS_CODES: Record<number, string> = {
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  413: 'payload_too_large',
+  429: 'too_many_requests',
+};
+
+/**
+ * A short code for SendGrid's `{"errors": [{message, field, help}]}`: `errors[0].field` when set
+ * (e.g. `personalizations.0.to`, `from`); else the message as snake_case when it is at most four words
+ * (`too_many_requests`, `bad_request`); else from the status (401 `unauthorized`, 403 `forbidden`, 413
+ * `payload_too_large`, 429 `too_many_requests`, 5xx `server_error`); undefined otherwise.
+ */
+export function sendgridCode(body: unknown, status: number): string | undefined {
+  const first = isRecord(body) && Array.isArray(body.errors) && isRecord(body.errors[0]) ? body.errors[0] : undefined;
+  const field = str(first?.field);
+  if (field) return field;
+  const message = str(first?.message)?.trim();
+  if (message && message.split(/\s+/).length <= 4) {
+    return message.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  }
+  return STATUS_CODES[status] ?? (status >= 500 ? 'server_error' : undefined);
+}
+
+/** An error answer → ProviderError with {@link sendgridCode} and the first error's message. */
+export function sendgridAnswerError(ans: HttpAnswer): ProviderError {
+  let body: unknown;
+  try {
+    body = JSON.parse(ans.text);
+  } catch {
+    return answerError(SITE, ans.status, STATUS_CODES[ans.status], ans.text || undefined);
+  }
+  const errors = isRecord(body) && Array.isArray(body.errors) ? body.errors.filter(isRecord) : [];
+  const message = errors.map((e) => `${str(e.message) ?? ''}${str(e.field) ? ` (${String(e.field)})` : ''}`).join('; ');
+  return answerError(SITE, ans.status, sendgridCode(body, ans.status), message || undefined);
+}
+
+/**
+ * The v3 body for one plain-text message: one personalization with `to` (and `custom_args` when given),
+ * `from.email`, `subject`, `content: [{type: 'text/plain', value}]`, optional `headers`.
+ */
+export function mailBody(msg: MailMessage): Record<string, unknown> {
+  return {
+    personalizations: [{ to: [{ email: msg.to }], ...(msg.customArgs ? { custom_args: msg.customArgs } : {}) }],
+    from: { email: msg.from },
+    subject: msg.subject,
+    content: [{ type: 'text/plain', value: msg.text }],
+    ...(msg.headers ? { headers: msg.headers } : {}),
+  };
+}
+
+/**
+ * Creates the SendGrid adapter. `send` resolves on any 2xx (SendGrid answers 202, queued) with `messageId` from
+ * the `X-Message-Id` header (null when missing). Errors: ProviderError (provider 'sendgrid', operation 'mail.send').
+ */
+export function createSendGridClient(opts: SendGridClientOptions): SendGridPort {
+  const url = `${opts.baseUrl.replace(/\/+$/, '')}/v3/mail/send`;
+  return {
+    async send(msg: MailMessage): Promise<MailSendResult> {
+      const ans = await sendHttp(SITE, {
+        url,
+        method: 'POST',
+        headers: { Authorization: `Bearer ${opts.apiKey}` },
+        json: mailBody(msg),
+        timeoutMs: opts.timeoutMs,
+      });
+      if (ans.status < 200 || ans.status >= 300) throw sendgridAnswerError(ans);
+      return { messageId: header(ans, 'x-message-id') ?? null };
+    },
+  };
+}
