@@ -135,8 +135,8 @@ export async function sendHttp(
     });
     return { status: res.statusCode, headers: res.headers, text: res.body };
   } catch (err) {
-    if (err instanceof RequestError || err instanceof Error) throw networkError(site, err);
-    throw networkError(site, new Error(String(err)));
+    // got throws RequestError subclasses (TimeoutError, ReadError, …) for failures without an answer.
+    throw networkError(site, err instanceof RequestError || err instanceof Error ? err : new Error(String(err)));
   }
 }
 
