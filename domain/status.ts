@@ -11,12 +11,9 @@ import { EMAIL_STATUSES, type EmailStatus } from '../db/entities/email.entity.js
 import type { JobRunStatus } from '../db/entities/job-run.entity.js';
 import { systemClock, type Clock } from './clock.js';
 
-/**
- * The job name the daily pipeline records its runs under (`job_runs.job`); the same value as PIPELINE_JOB in
- * domain/pipeline/run.ts (kept here so reading the status does not load the pipeline's provider clients; a test
- * checks they agree).
- */
-export const PIPELINE_JOB = 'daily-pipeline';
+import { PIPELINE_JOB } from './pipeline/deps.js';
+
+export { PIPELINE_JOB };
 
 /** How many recent runs {@link getPipelineStatus} returns. */
 export const STATUS_RUN_LIMIT = 5;

@@ -5,6 +5,9 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Providers } from '../services.js';
 
+/** Job name of the pipeline in `job_runs.job` and the scheduler. */
+export const PIPELINE_JOB = 'daily-pipeline';
+
 /** Stage dependencies; `em` is a fork owned by the run (stages fork again per batch). */
 export interface PipelineDeps {
   em: EntityManager;

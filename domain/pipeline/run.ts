@@ -14,10 +14,9 @@ import { personalizeScored } from '../personalization/draft.js';
 import { scoreAssessed } from '../scoring/score.js';
 import { sourceTarget } from '../sourcing/source.js';
 import { activeTargetsWithQuota } from '../targeting/quota.js';
-import type { PipelineDeps, ProgressFn, StageCount } from './deps.js';
+import { PIPELINE_JOB, type PipelineDeps, type ProgressFn, type StageCount } from './deps.js';
 
-/** Job name of the pipeline in `job_runs.job` and the scheduler. */
-export const PIPELINE_JOB = 'daily-pipeline';
+export { PIPELINE_JOB } from './deps.js';
 
 /** What a finished run reports. `counts` holds every {@link StageCount} (0 when nothing happened). */
 export interface PipelineRunSummary {
