@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { GatewayEnvSchema, buildGatewayConfig, type GatewayConfig } from './gateway/config.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -62,7 +63,7 @@ const EnvSchema = z.object({
   PIPELINE_CRON: cron.default('0 2 * * *'),
   RUN_ON_START: bool.optional(),
   JOBS_IN_PROCESS: bool.default(false),
-});
+}).extend(GatewayEnvSchema.shape);
 
 /** Provider ids, as used in config, metrics labels and provider_state rows. */
 export const PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
@@ -99,6 +100,8 @@ export interface AppConfig {
   jobsInProcess: boolean;
   /** True when any provider is served by the sandbox. */
   usesSandbox: boolean;
+  /** Rate limits, breaker, cache, retries, prices and budgets (domain/gateway/config.ts). */
+  gateway: GatewayConfig;
 }
 
 /** Development-only signing secret, so a newcomer's `npm start` needs no Slack app. Refused in production. */
@@ -160,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     pipeline: { yelpBatchSize: e.YELP_BATCH_SIZE, cron: e.PIPELINE_CRON, runOnStart: e.RUN_ON_START ?? !production },
     jobsInProcess: e.JOBS_IN_PROCESS,
     usesSandbox: PROVIDERS.some((id) => providers[id].sandbox),
+    gateway: buildGatewayConfig(e),
   };
 }
 

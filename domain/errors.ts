@@ -13,6 +13,11 @@ export type ErrorCode =
   | 'db_unavailable'
   | 'job_running'
   | 'bad_request'
+  | 'rate_limited'
+  | 'quota_exhausted'
+  | 'circuit_open'
+  | 'budget_exceeded'
+  | 'deadline_exceeded'
   | 'internal';
 
 /** Base error: `code` for machines, `message` for people, `retryable` for the caller's retry policy. */
@@ -46,6 +51,8 @@ export class ProviderError extends AppError {
   readonly operation: string;
   readonly status: number | undefined;
   readonly providerCode: string | undefined;
+  /** From the answer's `Retry-After` header (seconds or HTTP date), in ms; undefined when absent. */
+  readonly retryAfterMs: number | undefined;
   constructor(args: {
     provider: string;
     operation: string;
@@ -53,6 +60,7 @@ export class ProviderError extends AppError {
     providerCode?: string;
     message: string;
     retryable: boolean;
+    retryAfterMs?: number;
     cause?: unknown;
   }) {
     super('provider_error', `${args.provider} ${args.operation}: ${args.message}`, {
@@ -63,6 +71,53 @@ export class ProviderError extends AppError {
     this.operation = args.operation;
     this.status = args.status;
     this.providerCode = args.providerCode;
+    this.retryAfterMs = args.retryAfterMs;
+  }
+}
+
+/** A provider's rate limit (ours or its Retry-After) has no budget now; `availableAt` says when it returns. */
+export class RateLimitedError extends AppError {
+  readonly provider: string;
+  readonly availableAt: Date;
+  constructor(provider: string, availableAt: Date, detail: string) {
+    super('rate_limited', `${provider}: rate limit reached (${detail}); budget returns at ${availableAt.toISOString()}`, {
+      retryable: true,
+    });
+    this.provider = provider;
+    this.availableAt = availableAt;
+  }
+}
+
+/** A provider's daily quota is used up; `resetAt` is the next midnight UTC. */
+export class QuotaExhaustedError extends AppError {
+  readonly provider: string;
+  readonly resetAt: Date;
+  constructor(provider: string, resetAt: Date, detail: string) {
+    super('quota_exhausted', `${provider}: daily quota exhausted (${detail}); resets at ${resetAt.toISOString()}`);
+    this.provider = provider;
+    this.resetAt = resetAt;
+  }
+}
+
+/** The provider's circuit breaker is open (or half_open with its probe in flight); `retryAt` is the earliest retry. */
+export class CircuitOpenError extends AppError {
+  readonly provider: string;
+  readonly retryAt: Date;
+  constructor(provider: string, retryAt: Date, state: string) {
+    super('circuit_open', `${provider}: circuit breaker ${state}; calls resume after ${retryAt.toISOString()}`, {
+      retryable: true,
+    });
+    this.provider = provider;
+    this.retryAt = retryAt;
+  }
+}
+
+/** A configured, blocking spend budget is used up for the period. */
+export class BudgetExceededError extends AppError {
+  readonly provider: string;
+  constructor(provider: string, detail: string) {
+    super('budget_exceeded', `${provider}: budget exceeded (${detail})`);
+    this.provider = provider;
   }
 }
 

@@ -2,12 +2,15 @@
 import { AssessmentResult } from './assessment-result.entity.js';
 import { Business } from './business.entity.js';
 import { Email } from './email.entity.js';
+import { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting } from './gateway.entity.js';
 import { JobRun } from './job-run.entity.js';
 import { OpsEvent } from './ops-event.entity.js';
 import { ProviderState } from './provider-state.entity.js';
 import { Target } from './target.entity.js';
 
 export { AssessmentResult, Business, Email, JobRun, OpsEvent, ProviderState, Target };
+export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
+export * from './gateway.entity.js';
 export * from './assessment-result.entity.js';
 export * from './business.entity.js';
 export * from './email.entity.js';
@@ -16,4 +19,17 @@ export * from './ops-event.entity.js';
 export * from './provider-state.entity.js';
 export * from './target.entity.js';
 
-export const ENTITIES = [Target, Business, AssessmentResult, Email, JobRun, OpsEvent, ProviderState];
+export const ENTITIES = [
+  Target,
+  Business,
+  AssessmentResult,
+  Email,
+  JobRun,
+  OpsEvent,
+  ProviderState,
+  RateLimitState,
+  ProviderQuotaUsage,
+  ProviderCache,
+  ApiCall,
+  Setting,
+];

@@ -37,6 +37,6 @@ export async function truncateAll(db: Database): Promise<void> {
   await db.orm.em
     .getConnection()
     .execute(
-      'truncate table assessment_results, emails, businesses, targets, job_runs, ops_events, provider_state restart identity cascade',
+      'truncate table assessment_results, emails, businesses, targets, job_runs, ops_events, provider_state, rate_limit_state, provider_quota_usage, provider_cache, api_calls, settings restart identity cascade',
     );
 }
