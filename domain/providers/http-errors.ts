@@ -37,13 +37,39 @@ function clip(text: string, max = 300): string {
   return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine;
 }
 
-/** A ProviderError for an HTTP error answer (status ≥ 400), classified with {@link isRetryableAnswer}. */
+/**
+ * A `Retry-After` header value in milliseconds: delta-seconds (`"2"`, also decimal `"1.5"`) or an HTTP date
+ * (`"Wed, 21 Oct 2015 07:28:00 GMT"`, measured from `nowMs`, never negative). Undefined when absent or unparseable.
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number = Date.now()): number | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/**
+ * The wait an answer asks for, in ms: `Retry-After` ({@link parseRetryAfter}), else OpenAI's `retry-after-ms`
+ * (milliseconds). `get` reads one header by lower-case name (got headers, fetch `Headers`, or a plain object).
+ */
+export function retryAfterFrom(get: (name: string) => string | null | undefined, nowMs: number = Date.now()): number | undefined {
+  const ra = parseRetryAfter(get('retry-after'), nowMs);
+  if (ra !== undefined) return ra;
+  const ms = get('retry-after-ms')?.trim();
+  return ms && /^\d+(\.\d+)?$/.test(ms) ? Math.round(Number(ms)) : undefined;
+}
+
+/**
+ * A ProviderError for an HTTP error answer (status ≥ 400), classified with {@link isRetryableAnswer}.
+ * `opts.retryAfterMs` is the answer's Retry-After in ms (see {@link retryAfterFrom}).
+ */
 export function answerError(
   site: CallSite,
   status: number,
   providerCode: string | undefined,
   message: string | undefined,
-  opts: { retryable?: boolean; cause?: unknown } = {},
+  opts: { retryable?: boolean; cause?: unknown; retryAfterMs?: number } = {},
 ): ProviderError {
   return new ProviderError({
     ...site,
@@ -51,6 +77,7 @@ export function answerError(
     providerCode,
     message: `HTTP ${status}${providerCode ? ` ${providerCode}` : ''}${message ? `: ${clip(message)}` : ''}`,
     retryable: opts.retryable ?? isRetryableAnswer(status, providerCode),
+    retryAfterMs: opts.retryAfterMs,
     cause: opts.cause,
   });
 }
@@ -144,4 +171,9 @@ export async function sendHttp(
 export function header(ans: HttpAnswer, name: string): string | undefined {
   const v = ans.headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** The Retry-After of a got answer in ms ({@link retryAfterFrom}), or undefined. */
+export function answerRetryAfter(ans: HttpAnswer): number | undefined {
+  return retryAfterFrom((name) => header(ans, name));
 }

@@ -170,3 +170,36 @@ export function stripeNotFound(req: SandboxRequest, ctx: SandboxContext): Sandbo
     type: 'invalid_request_error',
   });
 }
+
+// ---------------------------------------------------------------- SendGrid
+
+/** SendGrid's 401 body for every v3 endpoint (recorded, sendgrid-php#793), byte for byte. */
+const SENDGRID_401_TEXT = '{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]}';
+
+/** Scopes of a realistic Mail Send + read-only SendGrid key (what `GET /v3/scopes` lists), sorted. */
+export const SENDGRID_SCOPES: readonly string[] = [
+  '2fa_required',
+  'alerts.read',
+  'api_keys.read',
+  'mail.batch.read',
+  'mail.send',
+  'mail_settings.read',
+  'messages.read',
+  'sender_verification_eligible',
+  'stats.global.read',
+  'suppression.read',
+  'templates.read',
+  'tracking_settings.read',
+  'user.profile.read',
+  'user.webhooks.event.settings.read',
+];
+
+/**
+ * `GET /sendgrid/v3/scopes` → `{"scopes": [...]}` ({@link SENDGRID_SCOPES}). 401 (the recorded mail-send body)
+ * without a Bearer key. A key containing `nosend` lacks `mail.send` (to exercise a key check that fails).
+ */
+export function sendgridScopes(req: SandboxRequest): SandboxResponse {
+  if (!req.bearer) return { status: 401, headers: { 'Content-Type': 'application/json' }, body: SENDGRID_401_TEXT };
+  const scopes = /nosend/i.test(req.bearer) ? SENDGRID_SCOPES.filter((s) => s !== 'mail.send') : [...SENDGRID_SCOPES];
+  return { status: 200, json: { scopes } };
+}

@@ -6,18 +6,24 @@
  * - `GET  /yelp/v3/businesses/search`
  * - `GET  /pagespeed/pagespeedonline/v5/runPagespeed`
  * - `POST /openai/v1/chat/completions`
- * - `POST /sendgrid/v3/mail/send`
+ * - `POST /sendgrid/v3/mail/send`, `GET /sendgrid/v3/scopes`
  * - `GET  /v1/balance` (Stripe, at the root: the stripe SDK always requests `/v1/...` on a host and port)
  * - `GET  /sandbox/health` → `{"ok": true}`
+ * - admin routes for run-time fault injection and enforced rate limits (faults.ts), and {@link sandboxAdmin}, a
+ *   typed client for them
  *
  * With `fixturesDir` (a folder laid out like shared/fixtures/real) Yelp, PageSpeed and OpenAI answer with recorded
  * bodies, byte for byte (see fixtures.ts); providers without recordings fall back to generated answers.
  */
 import { systemClock, type Clock } from '../clock.js';
+import { FaultController, type ActiveFault, type FaultProvider, type FaultSpec, type SandboxStats } from './faults.js';
 import { loadFixtures } from './fixtures.js';
-import { pagespeedRun, stripeBalance, stripeNotFound, yelpSearch } from './handlers-get.js';
+import { pagespeedRun, sendgridScopes, stripeBalance, stripeNotFound, yelpSearch } from './handlers-get.js';
 import { openaiChat, sendgridSend } from './handlers-post.js';
 import { serveRoutes, type Interceptor, type Route, type SandboxContext } from './server.js';
+
+export { FAULT_KINDS, FAULT_PROVIDERS, FaultController, FaultSpecError, isFaultProvider, parseFaultSpec } from './faults.js';
+export type { ActiveFault, FaultKind, FaultProvider, FaultSpec, SandboxStats } from './faults.js';
 
 export type { Interceptor, Route, RouteHandler, SandboxContext, SandboxProvider, SandboxRequest, SandboxResponse } from './server.js';
 export type { FixtureSet } from './fixtures.js';
@@ -45,6 +51,8 @@ export interface Sandbox {
    * handler. Reserved for fault injection (429 + Retry-After, 5xx, hangs, malformed bodies).
    */
   interceptors: Interceptor[];
+  /** This sandbox's faults and enforced limits (the same state the `/sandbox/faults|limits|stats` routes change). */
+  faults: FaultController;
   /** Stops listening and drops open connections. */
   close(): Promise<void>;
 }
@@ -55,7 +63,8 @@ export const SANDBOX_ROUTES: readonly Route[] = [
   { method: 'GET', path: '/yelp/v3/businesses/search', provider: 'yelp', handler: yelpSearch },
   { method: 'GET', path: '/pagespeed/pagespeedonline/v5/runPagespeed', provider: 'pagespeed', handler: pagespeedRun },
   { method: 'POST', path: '/openai/v1/chat/completions', provider: 'openai', handler: openaiChat },
-  { method: 'POST', path: '/sendgrid/v3/mail/send', provider: 'sendgrid', handler: sendgridSend },
+  { method: 'POST', path: '/sendgrid/v3/mail/send', provider: 'sendgrid', handler: sendgridSend, successStatus: 202 },
+  { method: 'GET', path: '/sendgrid/v3/scopes', provider: 'sendgrid', handler: sendgridScopes },
   { method: 'GET', path: '/v1/balance', provider: 'stripe', handler: stripeBalance },
 ];
 
@@ -69,13 +78,97 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     fixtures: opts.fixturesDir ? await loadFixtures(opts.fixturesDir) : undefined,
     counters: new Map(),
   };
+  const faults = new FaultController();
   const server = await serveRoutes({
-    routes: [...SANDBOX_ROUTES],
+    routes: [...SANDBOX_ROUTES, ...faults.routes()],
     ctx,
     port: opts.port ?? 0,
     host: opts.host ?? '127.0.0.1',
-    notFound: (req) =>
-      req.path.startsWith('/v1/') ? stripeNotFound(req, ctx) : { status: 404, json: { error: 'not_found', path: req.path } },
+    guard: faults.guard,
+    notFound: (req) => {
+      if (req.path.startsWith('/v1/')) return stripeNotFound(req, ctx);
+      const admin = /^\/sandbox\/(faults|limits)\/([^/]+)$/.exec(req.path);
+      if (admin) {
+        return { status: 404, json: { error: 'not_found', message: `unknown provider "${admin[2]}" (yelp, pagespeed, openai, sendgrid, stripe)` } };
+      }
+      return { status: 404, json: { error: 'not_found', path: req.path } };
+    },
   });
-  return { url: server.url, port: server.port, interceptors: server.interceptors, close: server.close };
+  return { url: server.url, port: server.port, interceptors: server.interceptors, faults, close: server.close };
+}
+
+/** A failed admin call: `status` is the sandbox's HTTP status (undefined when it could not be reached). */
+export class SandboxAdminError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+  ) {
+    super(message);
+    this.name = 'SandboxAdminError';
+  }
+}
+
+/** Typed client for a sandbox's admin routes (see faults.ts for the wire format). */
+export interface SandboxAdmin {
+  /** `PUT /sandbox/faults/<provider>`: sets (replaces) the provider's fault; resolves with it as stored. */
+  setFault(provider: FaultProvider, spec: FaultSpec): Promise<ActiveFault>;
+  /** `DELETE /sandbox/faults[/<provider>]`: resolves with the providers whose fault was cleared. */
+  clearFaults(provider?: FaultProvider): Promise<FaultProvider[]>;
+  /** `GET /sandbox/faults`: the faults in force, by provider. */
+  faults(): Promise<Partial<Record<FaultProvider, ActiveFault>>>;
+  /** `PUT /sandbox/limits/<provider>`: enforce at most `perSecond` requests per second (token bucket of that size). */
+  setLimit(provider: FaultProvider, perSecond: number): Promise<void>;
+  /** `DELETE /sandbox/limits/<provider>`. */
+  clearLimit(provider: FaultProvider): Promise<void>;
+  /** `GET /sandbox/stats`: requests, enforced-limit 429s and faulted answers per provider, and the limits. */
+  stats(): Promise<SandboxStats>;
+  /** `DELETE /sandbox/stats`: zeroes the counters; resolves with the zeroed stats. */
+  resetStats(): Promise<SandboxStats>;
+}
+
+/**
+ * A client for the sandbox at `url` (its origin, e.g. `http://127.0.0.1:43817`), over fetch with a 5 s timeout.
+ * Every method rejects with {@link SandboxAdminError} on a non-2xx answer (message = the sandbox's `message`) or
+ * when the sandbox cannot be reached.
+ */
+export function sandboxAdmin(url: string): SandboxAdmin {
+  const origin = url.replace(/\/+$/, '');
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    let res: Response;
+    try {
+      res = await fetch(`${origin}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(5000),
+      });
+    } catch (err) {
+      throw new SandboxAdminError(`sandbox at ${origin} unreachable: ${(err as Error).message}`, undefined);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const message = (json as { message?: unknown } | undefined)?.message;
+      throw new SandboxAdminError(`${method} ${path}: HTTP ${res.status}${typeof message === 'string' ? `: ${message}` : ''}`, res.status);
+    }
+    return json as T;
+  };
+  return {
+    setFault: async (provider, spec) => (await call<{ fault: ActiveFault }>('PUT', `/sandbox/faults/${provider}`, spec)).fault,
+    clearFaults: async (provider) => (await call<{ cleared: FaultProvider[] }>('DELETE', provider ? `/sandbox/faults/${provider}` : '/sandbox/faults')).cleared,
+    faults: async () => (await call<{ faults: Partial<Record<FaultProvider, ActiveFault>> }>('GET', '/sandbox/faults')).faults,
+    setLimit: async (provider, perSecond) => {
+      await call('PUT', `/sandbox/limits/${provider}`, { perSecond });
+    },
+    clearLimit: async (provider) => {
+      await call('DELETE', `/sandbox/limits/${provider}`);
+    },
+    stats: () => call<SandboxStats>('GET', '/sandbox/stats'),
+    resetStats: () => call<SandboxStats>('DELETE', '/sandbox/stats'),
+  };
 }

@@ -4,7 +4,8 @@
  * Handlers are plain functions from a parsed {@link SandboxRequest} to a {@link SandboxResponse}; they never touch
  * the socket. That keeps a seam for fault injection: an {@link Interceptor} runs before the route's handler and may
  * answer instead of it (a 429 with `Retry-After`, a 5xx, a malformed body), delay the answer (`delayMs`) or never
- * answer at all (`hang`, for client timeouts). An admin route can install interceptors per provider later.
+ * answer at all (`hang`, for client timeouts). A `guard` (the fault controller, faults.ts) runs before the public
+ * interceptors, so clearing `interceptors` never removes the faults set through the admin routes.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -62,10 +63,12 @@ export type RouteHandler = (req: SandboxRequest, ctx: SandboxContext) => Sandbox
 
 /** One row of the route table. `path` is matched exactly (no patterns). */
 export interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   provider: SandboxProvider;
   handler: RouteHandler;
+  /** The status of a normal success answer (default 200; SendGrid mail send 202). Used by the `malformed` fault. */
+  successStatus?: number;
 }
 
 /**
@@ -97,6 +100,8 @@ export async function serveRoutes(opts: {
   host: string;
   /** Answer for a path no route has (e.g. a provider-shaped 404). */
   notFound: (req: SandboxRequest) => SandboxResponse;
+  /** Runs before `interceptors` on every routed request (the fault controller's hook); not removable at run time. */
+  guard?: Interceptor;
 }): Promise<RouteServer> {
   const table = new Map<string, Route>();
   const paths = new Set<string>();
@@ -124,8 +129,8 @@ export async function serveRoutes(opts: {
             ? { status: 405, json: { error: `method ${sreq.method} not allowed on ${sreq.path}` } }
             : opts.notFound(sreq);
         } else {
-          let intercepted: SandboxResponse | undefined;
-          for (const icpt of interceptors) {
+          let intercepted = opts.guard ? await opts.guard(route, sreq, opts.ctx) : undefined;
+          for (const icpt of intercepted ? [] : interceptors) {
             intercepted = await icpt(route, sreq, opts.ctx);
             if (intercepted) break;
           }

@@ -4,7 +4,7 @@
  */
 import OpenAI from 'openai';
 import { ProviderError } from '../../errors.js';
-import { answerError, isRecord, networkError, parseJsonBody, shapeError, str, type CallSite } from '../http-errors.js';
+import { answerError, isRecord, networkError, parseJsonBody, retryAfterFrom, shapeError, str, type CallSite } from '../http-errors.js';
 import type { ChatRequest, ChatResult, OpenAIPort } from './port.js';
 
 /** Options for {@link createOpenAIClient}. `baseUrl` includes `/v1` (e.g. `https://api.openai.com/v1`). */
@@ -21,7 +21,8 @@ const SITE: CallSite = { provider: 'openai', operation: 'chat.completions' };
 /**
  * Any error from the SDK → ProviderError. `APIError` with a status: `providerCode` = body `error.code` ??
  * `error.type` (e.g. rate_limit_exceeded — retryable; insufficient_quota — not retryable although a 429).
- * Connection errors and timeouts: status undefined, retryable. ProviderErrors pass through unchanged.
+ * `retryAfterMs` from the SDK error's response headers (`retry-after`, else `retry-after-ms`). Connection errors
+ * and timeouts: status undefined, retryable. ProviderErrors pass through unchanged.
  */
 export function openaiError(err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;
@@ -32,7 +33,9 @@ export function openaiError(err: unknown): ProviderError {
   if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
     const body = isRecord(err.error) ? err.error : undefined;
     const code = str(body?.code) ?? str(body?.type);
-    return answerError(SITE, err.status, code, str(body?.message) ?? err.message, { cause: err });
+    const headers = err.headers;
+    const retryAfterMs = headers ? retryAfterFrom((name) => headers.get(name)) : undefined;
+    return answerError(SITE, err.status, code, str(body?.message) ?? err.message, { cause: err, retryAfterMs });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new ProviderError({ ...SITE, message, retryable: false, cause: err });

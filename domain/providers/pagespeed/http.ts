@@ -3,7 +3,7 @@
  * No retries here (the gateway owns them).
  */
 import { ProviderError } from '../../errors.js';
-import { answerError, errorObject, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
+import { answerError, answerRetryAfter, errorObject, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
 import type { PageSpeedMetrics, PageSpeedOpportunity, PageSpeedPort, PageSpeedResult, PageSpeedScores } from './port.js';
 
 /** Options for {@link createPageSpeedClient}. `baseUrl` e.g. `https://www.googleapis.com`; `apiKey` may be ''. */
@@ -22,20 +22,22 @@ export const PAGESPEED_CATEGORIES = ['PERFORMANCE', 'ACCESSIBILITY', 'BEST_PRACT
  * Google's error body `{"error": {code, message, errors[{reason}], status}}` → ProviderError with `providerCode` =
  * `error.status` (e.g. RESOURCE_EXHAUSTED) or else `errors[0].reason` (e.g. lighthouseUserError). A 429 whose
  * message names a per-day quota is not retryable (it resets at midnight Pacific time, not in seconds).
+ * `retryAfterMs` from the `Retry-After` header.
  */
 export function pagespeedAnswerError(ans: HttpAnswer): ProviderError {
+  const retryAfterMs = answerRetryAfter(ans);
   let body: unknown;
   try {
     body = JSON.parse(ans.text);
   } catch {
-    return answerError(SITE, ans.status, undefined, ans.text || undefined);
+    return answerError(SITE, ans.status, undefined, ans.text || undefined, { retryAfterMs });
   }
   const e = errorObject(body);
   const first = Array.isArray(e?.errors) && isRecord(e.errors[0]) ? e.errors[0] : undefined;
   const code = str(e?.status) ?? str(first?.reason);
   const message = str(e?.message) ?? str(first?.message);
   const dailyQuota = ans.status === 429 && /per day/i.test(message ?? '');
-  return answerError(SITE, ans.status, code, message, dailyQuota ? { retryable: false } : {});
+  return answerError(SITE, ans.status, code, message, dailyQuota ? { retryable: false, retryAfterMs } : { retryAfterMs });
 }
 
 function score(categories: Record<string, unknown>, id: string): number | null {

@@ -1,9 +1,10 @@
 /**
- * SendGrid v3 Mail Send adapter over got: `POST {baseUrl}/v3/mail/send` (JSON, `Authorization: Bearer <apiKey>`).
+ * SendGrid v3 adapter over got: `POST {baseUrl}/v3/mail/send` (JSON, `Authorization: Bearer <apiKey>`) and the key
+ * check `GET {baseUrl}/v3/scopes`.
  * POSTs are never retried here (pitfall 11): a resend after a timeout may send twice; the job layer dedupes.
  */
 import { ProviderError } from '../../errors.js';
-import { answerError, header, isRecord, sendHttp, str, type CallSite, type HttpAnswer } from '../http-errors.js';
+import { answerError, answerRetryAfter, header, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
 import type { MailMessage, MailSendResult, SendGridPort } from './port.js';
 
 /** Options for {@link createSendGridClient}. `baseUrl` without `/v3` (e.g. `https://api.sendgrid.com`). */
@@ -14,6 +15,7 @@ export interface SendGridClientOptions {
 }
 
 const SITE: CallSite = { provider: 'sendgrid', operation: 'mail.send' };
+const SCOPES_SITE: CallSite = { provider: 'sendgrid', operation: 'scopes' };
 
 const STATUS_CODES: Record<number, string> = {
   401: 'unauthorized',
@@ -40,17 +42,21 @@ export function sendgridCode(body: unknown, status: number): string | undefined 
   return STATUS_CODES[status] ?? (status >= 500 ? 'server_error' : undefined);
 }
 
-/** An error answer → ProviderError with {@link sendgridCode} and the first error's message. */
-export function sendgridAnswerError(ans: HttpAnswer): ProviderError {
+/**
+ * An error answer → ProviderError with {@link sendgridCode}, the errors' messages and `retryAfterMs` from the
+ * `Retry-After` header. `site` defaults to mail send.
+ */
+export function sendgridAnswerError(ans: HttpAnswer, site: CallSite = SITE): ProviderError {
+  const retryAfterMs = answerRetryAfter(ans);
   let body: unknown;
   try {
     body = JSON.parse(ans.text);
   } catch {
-    return answerError(SITE, ans.status, STATUS_CODES[ans.status], ans.text || undefined);
+    return answerError(site, ans.status, STATUS_CODES[ans.status], ans.text || undefined, { retryAfterMs });
   }
   const errors = isRecord(body) && Array.isArray(body.errors) ? body.errors.filter(isRecord) : [];
   const message = errors.map((e) => `${str(e.message) ?? ''}${str(e.field) ? ` (${String(e.field)})` : ''}`).join('; ');
-  return answerError(SITE, ans.status, sendgridCode(body, ans.status), message || undefined);
+  return answerError(site, ans.status, sendgridCode(body, ans.status), message || undefined, { retryAfterMs });
 }
 
 /**
@@ -69,11 +75,25 @@ export function mailBody(msg: MailMessage): Record<string, unknown> {
 
 /**
  * Creates the SendGrid adapter. `send` resolves on any 2xx (SendGrid answers 202, queued) with `messageId` from
- * the `X-Message-Id` header (null when missing). Errors: ProviderError (provider 'sendgrid', operation 'mail.send').
+ * the `X-Message-Id` header (null when missing). `scopes` resolves with the key's `scopes[]` (strings only).
+ * Errors: ProviderError (provider 'sendgrid', operation 'mail.send' or 'scopes'); a 2xx scopes body that is not
+ * JSON or has no `scopes` array is a ProviderError with that status.
  */
 export function createSendGridClient(opts: SendGridClientOptions): SendGridPort {
-  const url = `${opts.baseUrl.replace(/\/+$/, '')}/v3/mail/send`;
+  const base = opts.baseUrl.replace(/\/+$/, '');
+  const url = `${base}/v3/mail/send`;
   return {
+    async scopes(): Promise<string[]> {
+      const ans = await sendHttp(SCOPES_SITE, {
+        url: `${base}/v3/scopes`,
+        headers: { Authorization: `Bearer ${opts.apiKey}`, Accept: 'application/json' },
+        timeoutMs: opts.timeoutMs,
+      });
+      if (ans.status < 200 || ans.status >= 300) throw sendgridAnswerError(ans, SCOPES_SITE);
+      const body = parseJsonBody(SCOPES_SITE, ans.status, ans.text);
+      if (!isRecord(body) || !Array.isArray(body.scopes)) throw shapeError(SCOPES_SITE, ans.status, 'no scopes[] array');
+      return body.scopes.filter((x): x is string => typeof x === 'string');
+    },
     async send(msg: MailMessage): Promise<MailSendResult> {
       const ans = await sendHttp(SITE, {
         url,

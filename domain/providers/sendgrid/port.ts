@@ -1,4 +1,7 @@
-/** Port for SendGrid v3 Mail Send (`POST /v3/mail/send`, https://www.twilio.com/docs/sendgrid/api-reference/mail-send). */
+/**
+ * Port for SendGrid v3 Mail Send (`POST /v3/mail/send`, https://www.twilio.com/docs/sendgrid/api-reference/mail-send)
+ * and the API-key check (`GET /v3/scopes`, https://www.twilio.com/docs/sendgrid/api-reference/api-key-permissions).
+ */
 
 /** One plain-text message to one recipient. `customArgs` come back on every event-webhook event. */
 export interface MailMessage {
@@ -15,7 +18,12 @@ export interface MailSendResult {
   messageId: string | null;
 }
 
-/** SendGrid mail send. Errors: ProviderError (provider 'sendgrid', operation 'mail.send'). */
+/** SendGrid. Errors: ProviderError (provider 'sendgrid', operation 'mail.send' or 'scopes'). */
 export interface SendGridPort {
   send(msg: MailMessage): Promise<MailSendResult>;
+  /**
+   * The permissions of the configured key (`GET /v3/scopes` → `{"scopes": [...]}`), e.g. `mail.send`. A key that
+   * can send lists `mail.send`; an invalid key is a ProviderError with status 401.
+   */
+  scopes(): Promise<string[]>;
 }

@@ -4,7 +4,7 @@
  */
 import Stripe from 'stripe';
 import { ProviderError } from '../../errors.js';
-import { answerError, isRetryableStatus, networkError, type CallSite } from '../http-errors.js';
+import { answerError, isRetryableStatus, networkError, retryAfterFrom, type CallSite } from '../http-errors.js';
 import type { StripeBalance, StripePort } from './port.js';
 
 /** Options for {@link createStripeClient}. `baseUrl` e.g. `https://api.stripe.com` or `http://127.0.0.1:4010`. */
@@ -26,7 +26,8 @@ export function stripeConnection(baseUrl: string): { host: string; port: number;
  * Any error from the SDK → ProviderError. A `StripeError` with `statusCode`: `providerCode` = body `error.code`
  * ?? `error.type` (e.g. resource_missing, card_declined, rate_limit, invalid_request_error). `StripeConnectionError`
  * (network, timeout): status undefined, retryable. "Invalid JSON received" has no status on the SDK error; the
- * status is taken from the SDK's `response` event (`statusFor`), retryable when 5xx or unknown.
+ * status is taken from the SDK's `response` event (`statusFor`), retryable when 5xx or unknown. `retryAfterMs`
+ * from the `Retry-After` response header the SDK keeps on the error (`headers`, lower-case names).
  */
 export function stripeError(site: CallSite, err: unknown, statusFor?: (requestId: string | undefined) => number | undefined): ProviderError {
   if (err instanceof ProviderError) return err;
@@ -39,7 +40,12 @@ export function stripeError(site: CallSite, err: unknown, statusFor?: (requestId
       const code = err.code ?? err.rawType ?? undefined;
       // Stripe also signals rate limiting / lock contention with a 400 + code (the SDK maps it to StripeRateLimitError).
       const transient = code === 'rate_limit' || code === 'lock_timeout';
-      return answerError(site, err.statusCode, code, err.message, { cause: err, ...(transient ? { retryable: true } : {}) });
+      const headers = (err.headers ?? {}) as Record<string, string | string[] | undefined>;
+      const retryAfterMs = retryAfterFrom((name) => {
+        const v = headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      });
+      return answerError(site, err.statusCode, code, err.message, { cause: err, retryAfterMs, ...(transient ? { retryable: true } : {}) });
     }
     const status = statusFor?.(err.requestId);
     return new ProviderError({

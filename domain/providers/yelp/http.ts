@@ -5,6 +5,7 @@
 import { ProviderError } from '../../errors.js';
 import {
   answerError,
+  answerRetryAfter,
   errorObject,
   header,
   isRecord,
@@ -29,17 +30,18 @@ const SITE: CallSite = { provider: 'yelp', operation: 'search' };
 /**
  * Yelp's error body `{"error": {"code", "description"}}` → ProviderError with `providerCode` = `error.code`
  * (e.g. VALIDATION_ERROR, TOKEN_MISSING, TOO_MANY_REQUESTS_PER_SECOND, ACCESS_LIMIT_REACHED — the last is not
- * retryable although it comes as a 429).
+ * retryable although it comes as a 429). `retryAfterMs` from the `Retry-After` header.
  */
 export function yelpAnswerError(ans: HttpAnswer): ProviderError {
+  const retryAfterMs = answerRetryAfter(ans);
   let body: unknown;
   try {
     body = JSON.parse(ans.text);
   } catch {
-    return answerError(SITE, ans.status, undefined, ans.text || undefined);
+    return answerError(SITE, ans.status, undefined, ans.text || undefined, { retryAfterMs });
   }
   const e = errorObject(body);
-  return answerError(SITE, ans.status, str(e?.code), str(e?.description) ?? str(e?.message));
+  return answerError(SITE, ans.status, str(e?.code), str(e?.description) ?? str(e?.message), { retryAfterMs });
 }
 
 function intHeader(ans: HttpAnswer, name: string): number | null {
