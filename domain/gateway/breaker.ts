@@ -1,0 +1,365 @@
+/**
+ * The shared circuit breaker: one `provider_state` row per provider, so every worker thread, process and replica
+ * sees the same state (pitfall 18). closed → open after `failureThreshold` consecutive counted failures; open refuses
+ * until `cooldownMs` after `opened_at`; then exactly ONE caller gets a probe permit (an atomic conditional UPDATE
+ * claims the probe lease `probe_until`) and the breaker is half_open; `halfOpenSuccesses` probe successes in a row
+ * close it, a probe failure re-opens it (same generation). Only failures that say something about the provider's
+ * health count ({@link countsAsFailure}, pitfall 27).
+ *
+ * `generation` counts trips and resets; results of calls permitted under another generation (or, for probes,
+ * another lease) change nothing (pitfall 34: a slow success from before the trip must not close the breaker, a late
+ * failure from before a reset must not re-open it). No timers: time comes from the injected {@link Clock}.
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ProviderId } from '../config.js';
+import type { Clock } from '../clock.js';
+import type { BreakerState } from '../../db/entities/provider-state.entity.js';
+import {
+  BudgetExceededError,
+  CircuitOpenError,
+  ProviderError,
+  QuotaExhaustedError,
+  RateLimitedError,
+} from '../errors.js';
+import { recordOpsEvent } from '../events.js';
+
+/** A state change, as reported to {@link BreakerDeps.onTransition} and in the ops event payload. */
+export interface BreakerTransition {
+  provider: ProviderId;
+  from: BreakerState;
+  to: BreakerState;
+  generation: number;
+  reason: string;
+}
+
+/** What the breaker needs. Durations in ms. */
+export interface BreakerDeps {
+  orm: MikroORM;
+  clock: Clock;
+  config: { failureThreshold: number; cooldownMs: number; halfOpenSuccesses: number };
+  /** Lease of a half_open probe in ms (default 30 000): another probe may start once it ends unanswered. */
+  probeTimeoutMs?: number;
+  /** Called after every transition (after its ops event is recorded); exceptions are swallowed. */
+  onTransition?: (t: BreakerTransition) => void;
+}
+
+/**
+ * Permission for one call. Hand it back to `onSuccess`/`onFailure`. `probe` = the single half_open trial call;
+ * `probeUntil` is its lease (also its identity: a result after another probe took over is ignored).
+ */
+export interface Permit {
+  provider: ProviderId;
+  generation: number;
+  probe: boolean;
+  probeUntil?: Date;
+}
+
+/** The breaker as runbooks see it. `retryAt`: when calls may resume (open, or half_open with a probe in flight). */
+export interface BreakerSnapshot {
+  provider: ProviderId;
+  state: BreakerState;
+  consecutiveFailures: number;
+  openedAt: Date | undefined;
+  retryAt: Date | undefined;
+  generation: number;
+  halfOpenSuccesses: number;
+  probeUntil: Date | undefined;
+  lastTransitionAt: Date | undefined;
+  lastError: string | undefined;
+  lastErrorAt: Date | undefined;
+  lastSuccessAt: Date | undefined;
+}
+
+/**
+ * Whether an error says the provider is unhealthy: ProviderError with a 4xx other than 408/429 → false (our
+ * request was wrong, not the provider); our own refusals (RateLimitedError, QuotaExhaustedError, CircuitOpenError,
+ * BudgetExceededError) → false; everything else (5xx, network errors, timeouts, 408, 429) → true.
+ */
+export function countsAsFailure(err: unknown): boolean {
+  if (err instanceof RateLimitedError || err instanceof QuotaExhaustedError) return false;
+  if (err instanceof CircuitOpenError || err instanceof BudgetExceededError) return false;
+  if (err instanceof ProviderError && err.status !== undefined) {
+    const s = err.status;
+    if (s >= 400 && s < 500 && s !== 408 && s !== 429) return false;
+  }
+  return true;
+}
+
+type Row = {
+  breaker_state: BreakerState;
+  consecutive_failures: number;
+  generation: number;
+  half_open_successes: number;
+  opened_at: number | null;
+  probe_until: number | null;
+  last_transition_at: number | null;
+  last_error: string | null;
+  last_error_at: number | null;
+  last_success_at: number | null;
+};
+
+const ms = (c: string) => `(extract(epoch from ${c}) * 1000)::float8 as ${c}`;
+const SELECT_ROW = `select breaker_state, consecutive_failures, generation, half_open_successes, ${[
+  'opened_at', 'probe_until', 'last_transition_at', 'last_error_at', 'last_success_at',
+].map(ms).join(', ')}, last_error from provider_state where provider = ?`;
+const date = (v: number | null) => (v == null ? undefined : new Date(v));
+
+function describe(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.slice(0, 1000);
+}
+
+/** The shared breaker; see the module comment. Safe to construct per thread: all state is in the database. */
+export class CircuitBreaker {
+  private readonly deps: BreakerDeps;
+
+  /** @param deps database, clock, thresholds and an optional transition callback. */
+  constructor(deps: BreakerDeps) {
+    this.deps = deps;
+  }
+
+  private exec<T = Record<string, unknown>>(sql: string, params: unknown[]): Promise<T[]> {
+    return this.deps.orm.em.getConnection().execute<T[]>(sql, params);
+  }
+
+  private async row(provider: ProviderId, create: boolean): Promise<Row | undefined> {
+    const [r] = await this.exec<Row>(SELECT_ROW, [provider]);
+    if (r || !create) return r;
+    await this.exec(`insert into provider_state (provider, updated_at) values (?, ?) on conflict do nothing`, [
+      provider,
+      this.deps.clock.now(),
+    ]);
+    return (await this.exec<Row>(SELECT_ROW, [provider]))[0];
+  }
+
+  private async transition(t: BreakerTransition, now: Date, lastError: string | null): Promise<void> {
+    const { provider, generation, to } = t;
+    const at = now.getTime();
+    const ev =
+      to === 'open' && t.from === 'closed'
+        ? { type: 'breaker.opened', severity: 'critical' as const, dedupKey: `breaker.opened:${provider}:${generation}` }
+        : to === 'open'
+          ? { type: 'breaker.reopened', severity: 'warning' as const, dedupKey: `breaker.reopened:${provider}:${generation}:${at}` }
+          : to === 'half_open'
+            ? { type: 'breaker.half_opened', severity: 'info' as const, dedupKey: `breaker.half_opened:${provider}:${generation}:${at}` }
+            : { type: 'breaker.closed', severity: 'info' as const, dedupKey: `breaker.closed:${provider}:${generation}` };
+    await recordOpsEvent(this.deps.orm.em, { ...ev, payload: { ...t, lastError } }, now);
+    try {
+      this.deps.onTransition?.(t);
+    } catch {
+      // a listener must not break the call path
+    }
+  }
+
+  /**
+   * Asks to make one call. closed → a normal permit; open before the cooldown → refused; open after the cooldown,
+   * or half_open with no live probe → exactly one caller gets a probe permit (open → half_open).
+   * @throws CircuitOpenError with `retryAt` = openedAt + cooldown (open), the probe lease end (half_open with a
+   *   probe in flight), or about a second from now when the state changed under contention.
+   */
+  async permit(provider: ProviderId): Promise<Permit> {
+    const { cooldownMs } = this.deps.config;
+    const lease = this.deps.probeTimeoutMs ?? 30_000;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = this.deps.clock.now();
+      const r = await this.row(provider, true);
+      if (!r || r.breaker_state === 'closed') return { provider, generation: r?.generation ?? 0, probe: false };
+      const probeUntil = new Date(now.getTime() + lease);
+      if (r.breaker_state === 'open') {
+        const retryAt = (r.opened_at ?? 0) + cooldownMs;
+        if (now.getTime() < retryAt) throw new CircuitOpenError(provider, new Date(retryAt), 'open');
+        const won = await this.exec<{ last_error: string | null }>(
+          `update provider_state set breaker_state = 'half_open', probe_until = ?, half_open_successes = 0,
+             last_transition_at = ?, updated_at = ?
+           where provider = ? and breaker_state = 'open' and generation = ? and opened_at <= ? returning last_error`,
+          [probeUntil, now, now, provider, r.generation, new Date(now.getTime() - cooldownMs)],
+        );
+        if (won[0]) {
+          const reason = `cooldown of ${cooldownMs} ms elapsed; one probe call allowed`;
+          await this.transition({ provider, from: 'open', to: 'half_open', generation: r.generation, reason }, now, won[0].last_error);
+          return { provider, generation: r.generation, probe: true, probeUntil };
+        }
+        continue;
+      }
+      if (r.probe_until != null && r.probe_until > now.getTime()) {
+        throw new CircuitOpenError(provider, new Date(r.probe_until), 'half_open (probe in flight)');
+      }
+      const won = await this.exec(
+        `update provider_state set probe_until = ?, updated_at = ?
+         where provider = ? and breaker_state = 'half_open' and generation = ? and (probe_until is null or probe_until <= ?)
+         returning generation`,
+        [probeUntil, now, provider, r.generation, now],
+      );
+      if (won[0]) return { provider, generation: r.generation, probe: true, probeUntil };
+    }
+    const r = await this.snapshot(provider);
+    throw new CircuitOpenError(provider, r.retryAt ?? new Date(this.deps.clock.now().getTime() + 1000), r.state);
+  }
+
+  /**
+   * Reports a successful call. closed (same generation): resets consecutive failures. half_open probe (same
+   * generation and lease): counts a success and releases the lease; the `halfOpenSuccesses`-th closes the breaker.
+   * Always records last_success_at. Stale permits change nothing else.
+   */
+  async onSuccess(permit: Permit): Promise<void> {
+    const now = this.deps.clock.now();
+    const { provider, generation } = permit;
+    if (!permit.probe || !permit.probeUntil) {
+      await this.exec(
+        `update provider_state set last_success_at = ?, updated_at = ?,
+           consecutive_failures = case when generation = ? and breaker_state = 'closed' then 0 else consecutive_failures end
+         where provider = ?`,
+        [now, now, generation, provider],
+      );
+      return;
+    }
+    const need = this.deps.config.halfOpenSuccesses;
+    const rows = await this.exec<{ breaker_state: BreakerState; half_open_successes: number; last_error: string | null }>(
+      `update provider_state set
+         half_open_successes = half_open_successes + 1, probe_until = null, last_success_at = ?, updated_at = ?,
+         consecutive_failures = 0,
+         breaker_state = case when half_open_successes + 1 >= ? then 'closed' else 'half_open' end,
+         opened_at = case when half_open_successes + 1 >= ? then null else opened_at end,
+         last_transition_at = case when half_open_successes + 1 >= ? then ? else last_transition_at end
+       where provider = ? and generation = ? and breaker_state = 'half_open' and probe_until = ?
+       returning breaker_state, half_open_successes, last_error`,
+      [now, now, need, need, need, now, provider, generation, permit.probeUntil],
+    );
+    const r = rows[0];
+    if (!r) {
+      await this.exec(`update provider_state set last_success_at = ?, updated_at = ? where provider = ?`, [now, now, provider]);
+      return;
+    }
+    if (r.breaker_state === 'closed') {
+      const reason = `${r.half_open_successes} probe call(s) succeeded`;
+      await this.transition({ provider, from: 'half_open', to: 'closed', generation, reason }, now, r.last_error);
+    }
+  }
+
+  /**
+   * Reports a failed call; ignored unless {@link countsAsFailure}(err). closed (same generation): one more
+   * consecutive failure, at the threshold → open (generation + 1: a new trip). half_open probe (same generation and
+   * lease) → open again with opened_at = now (same generation: a re-open). Always records last_error(_at).
+   */
+  async onFailure(permit: Permit, err: unknown): Promise<void> {
+    if (!countsAsFailure(err)) return;
+    const now = this.deps.clock.now();
+    const { provider, generation } = permit;
+    const msg = describe(err);
+    if (!permit.probe || !permit.probeUntil) {
+      const n = this.deps.config.failureThreshold;
+      const rows = await this.exec<{ breaker_state: BreakerState; generation: number; consecutive_failures: number }>(
+        `update provider_state set
+           consecutive_failures = consecutive_failures + 1, last_error = ?, last_error_at = ?, updated_at = ?,
+           breaker_state = case when consecutive_failures + 1 >= ? then 'open' else 'closed' end,
+           generation = case when consecutive_failures + 1 >= ? then generation + 1 else generation end,
+           opened_at = case when consecutive_failures + 1 >= ? then ? else opened_at end,
+           last_transition_at = case when consecutive_failures + 1 >= ? then ? else last_transition_at end,
+           half_open_successes = 0, probe_until = null
+         where provider = ? and generation = ? and breaker_state = 'closed'
+         returning breaker_state, generation, consecutive_failures`,
+        [msg, now, now, n, n, n, now, n, now, provider, generation],
+      );
+      const r = rows[0];
+      if (!r) return this.noteError(provider, msg, now);
+      if (r.breaker_state === 'open') {
+        const reason = `${r.consecutive_failures} consecutive failures (threshold ${n})`;
+        await this.transition({ provider, from: 'closed', to: 'open', generation: r.generation, reason }, now, msg);
+      }
+      return;
+    }
+    const rows = await this.exec(
+      `update provider_state set breaker_state = 'open', opened_at = ?, probe_until = null, half_open_successes = 0,
+         last_transition_at = ?, last_error = ?, last_error_at = ?, updated_at = ?
+       where provider = ? and generation = ? and breaker_state = 'half_open' and probe_until = ?
+       returning generation`,
+      [now, now, msg, now, now, provider, generation, permit.probeUntil],
+    );
+    if (!rows[0]) return this.noteError(provider, msg, now);
+    await this.transition({ provider, from: 'half_open', to: 'open', generation, reason: `probe call failed: ${msg}` }, now, msg);
+  }
+
+  private async noteError(provider: ProviderId, msg: string, now: Date): Promise<void> {
+    await this.exec(`update provider_state set last_error = ?, last_error_at = ?, updated_at = ? where provider = ?`, [
+      msg, now, now, provider,
+    ]);
+  }
+
+  /** The breaker's state for runbooks (defaults to a fresh closed breaker when the provider has no row yet). */
+  async snapshot(provider: ProviderId): Promise<BreakerSnapshot> {
+    const r = await this.row(provider, false);
+    const now = this.deps.clock.now().getTime();
+    const state = r?.breaker_state ?? 'closed';
+    const retryAt =
+      state === 'open'
+        ? (r?.opened_at ?? now) + this.deps.config.cooldownMs
+        : state === 'half_open'
+          ? Math.max(now, r?.probe_until ?? now)
+          : null;
+    return {
+      provider,
+      state,
+      consecutiveFailures: r?.consecutive_failures ?? 0,
+      openedAt: date(r?.opened_at ?? null),
+      retryAt: date(retryAt),
+      generation: r?.generation ?? 0,
+      halfOpenSuccesses: r?.half_open_successes ?? 0,
+      probeUntil: date(r?.probe_until ?? null),
+      lastTransitionAt: date(r?.last_transition_at ?? null),
+      lastError: r?.last_error ?? undefined,
+      lastErrorAt: date(r?.last_error_at ?? null),
+      lastSuccessAt: date(r?.last_success_at ?? null),
+    };
+  }
+
+  /**
+   * Remediation: opens the breaker now. closed → open is a new trip (generation + 1, `breaker.opened`);
+   * half_open → open is a re-open; open stays open with the cooldown restarted. Probes in flight become stale.
+   */
+  async forceOpen(provider: ProviderId, reason: string): Promise<void> {
+    for (;;) {
+      const now = this.deps.clock.now();
+      const r = (await this.row(provider, true))!;
+      const gen = r.breaker_state === 'closed' ? r.generation + 1 : r.generation;
+      const rows = await this.exec(
+        `update provider_state set breaker_state = 'open', generation = ?, opened_at = ?, probe_until = null,
+           half_open_successes = 0, consecutive_failures = 0,
+           last_transition_at = case when breaker_state = 'open' then last_transition_at else ? end, updated_at = ?
+         where provider = ? and generation = ? and breaker_state = ? returning generation`,
+        [gen, now, now, now, provider, r.generation, r.breaker_state],
+      );
+      if (!rows[0]) continue;
+      if (r.breaker_state !== 'open') {
+        await this.transition({ provider, from: r.breaker_state, to: 'open', generation: gen, reason: `forced: ${reason}` }, now, r.last_error);
+      }
+      return;
+    }
+  }
+
+  /**
+   * Remediation: closes the breaker with all counters at 0 and generation + 1, so results of calls permitted
+   * before the reset change nothing. From open/half_open records `breaker.closed` for the recovered generation.
+   */
+  async reset(provider: ProviderId, reason: string): Promise<void> {
+    for (;;) {
+      const now = this.deps.clock.now();
+      const r = (await this.row(provider, true))!;
+      const rows = await this.exec(
+        `update provider_state set breaker_state = 'closed', generation = generation + 1, opened_at = null,
+           probe_until = null, half_open_successes = 0, consecutive_failures = 0,
+           last_transition_at = case when breaker_state = 'closed' then last_transition_at else ? end, updated_at = ?
+         where provider = ? and generation = ? and breaker_state = ? returning generation`,
+        [now, now, provider, r.generation, r.breaker_state],
+      );
+      if (!rows[0]) continue;
+      if (r.breaker_state !== 'closed') {
+        await this.transition(
+          { provider, from: r.breaker_state, to: 'closed', generation: r.generation, reason: `reset: ${reason}` },
+          now,
+          r.last_error,
+        );
+      }
+      return;
+    }
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The shared rate limiter: daily quotas and burst limits per provider, kept in PostgreSQL so every worker thread,
+ * process and replica draws on ONE budget (pitfall 7). Every state change is one atomic SQL statement (conditional
+ * UPDATE … RETURNING, INSERT … ON CONFLICT), so it is race-free on a real server and on the embedded PGlite, whose
+ * connections share one backend session. Times come from the injected {@link Clock}, never from SQL `now()`.
+ *
+ * Rate rules use GCRA, one `rate_limit_state` row per (provider, rule name): emission interval T = periodMs / limit,
+ * `tat` = theoretical arrival time. A call of `cost` units is allowed when
+ * `max(tat, now) + cost·T − burst·T ≤ now`, and then sets `tat = max(tat, now) + cost·T`.
+ *
+ * **Burst capacity** (`burst`, in units; per limiter via {@link LimiterDeps.burst}, per call via `acquire`'s
+ * `opts.burst`; clamped to 1..limit): the default `burst = limit` is a token bucket of capacity `limit` refilled at
+ * `limit / periodMs` (GCRA's usual tau = periodMs − T). Its sustained rate equals the limit, but a window of
+ * `periodMs` that starts with a full bucket can see up to `burst − 1 + limit` grants. When a provider counts in a
+ * sliding window and must never see more than `limit` per `periodMs` (e.g. the saturation benchmark), use
+ * `burst: 1`: grants are then spaced T apart, so no window of `periodMs` holds more than `limit` grants (measured at
+ * grant time: network jitter between grant and arrival is not covered, so leave headroom in the configured limit).
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ProviderId } from '../config.js';
+import { startOfUtcDay, type Clock } from '../clock.js';
+import { QuotaExhaustedError, RateLimitedError } from '../errors.js';
+import type { ProviderLimits, RateRule } from './config.js';
+
+/** What the limiter needs. `maxWaitMs` bounds how long `acquire` may wait for budget (ms). */
+export interface LimiterDeps {
+  orm: MikroORM;
+  clock: Clock;
+  limits: Record<ProviderId, ProviderLimits>;
+  /** Longest total wait for rate budget or a Retry-After block, in ms; beyond it `acquire` throws RateLimitedError. */
+  maxWaitMs: number;
+  /** How to wait (default setTimeout). Tests with a ManualClock pass one that advances the clock. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Default burst capacity in units for every rule (clamped to 1..limit); undefined = the rule's limit. */
+  burst?: number;
+  /** Up to this many ms of random jitter added to each wait so contending callers don't stampede (default 10). */
+  jitterMs?: number;
+}
+
+/** Options of one {@link RateLimiter.acquire} call. */
+export interface AcquireOptions {
+  /** Estimated OpenAI tokens, charged to rules with unit 'token' (default 0: token rules are skipped). */
+  tokens?: number;
+  /** Overrides {@link LimiterDeps.maxWaitMs} for this call (ms). */
+  maxWaitMs?: number;
+  /** Overrides {@link LimiterDeps.burst} for this call (units, clamped to 1..limit). */
+  burst?: number;
+}
+
+/** One rate rule as `status` sees it. `available` = units that could be taken now. */
+export interface RuleStatus {
+  name: string;
+  unit: RateRule['unit'];
+  limit: number;
+  periodMs: number;
+  /** Burst capacity in units used for this report (the limiter's default). */
+  burst: number;
+  available: number;
+  /** When the next single unit is available (now when `available` ≥ 1). */
+  nextAvailableAt: Date;
+}
+
+/** A provider's limiter state for runbooks. `daily.limit` undefined = no daily quota configured. */
+export interface LimiterStatus {
+  provider: ProviderId;
+  now: Date;
+  daily: {
+    limit: number | undefined;
+    used: number;
+    /** undefined when there is no daily limit (0 when exhausted). */
+    remaining: number | undefined;
+    /** Used up, or marked exhausted by the provider. */
+    exhausted: boolean;
+    /** Next midnight UTC. */
+    resetAt: Date;
+  };
+  rules: RuleStatus[];
+  /** Retry-After block still in force, else undefined. */
+  blockedUntil: Date | undefined;
+}
+
+type Charge = { rule: RateRule; t: number; cost: number; cap: number };
+
+const DAY_MS = 86_400_000;
+const MS = `* interval '1 millisecond'`;
+
+/** YYYY-MM-DD of the UTC day containing `d`. */
+function utcDay(d: Date): string {
+  return d.toISOString().slice(0, 10);
+}
+
+/** Next midnight UTC after `d`. */
+function nextMidnight(d: Date): Date {
+  return new Date(startOfUtcDay(d).getTime() + DAY_MS);
+}
+
+/** The shared limiter; see the module comment for the algorithm and the burst setting. */
+export class RateLimiter {
+  private readonly deps: LimiterDeps;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  /** @param deps database, clock, per-provider limits and the wait bound. */
+  constructor(deps: LimiterDeps) {
+    this.deps = deps;
+    this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  private exec<T = Record<string, unknown>>(sql: string, params: unknown[]): Promise<T[]> {
+    return this.deps.orm.em.getConnection().execute<T[]>(sql, params);
+  }
+
+  private charges(provider: ProviderId, tokens: number, burst: number | undefined): Charge[] {
+    const out: Charge[] = [];
+    for (const rule of this.deps.limits[provider]?.rates ?? []) {
+      const units = rule.unit === 'token' ? tokens : 1;
+      if (units <= 0) continue;
+      const t = rule.periodMs / rule.limit;
+      const cost = Math.min(units, rule.limit); // a call bigger than the bucket waits for a full bucket and takes it
+      const b = Math.min(rule.limit, Math.max(1, burst ?? rule.limit, cost));
+      out.push({ rule, t, cost, cap: b * t });
+    }
+    return out;
+  }
+
+  /**
+   * Takes budget for one call of `provider`: every applicable rate rule (all or none, in one statement), then one
+   * unit of the daily quota. Waits (sleeping, with jitter) while the total wait stays within the bound.
+   * @throws QuotaExhaustedError at once when today's quota is used up or marked exhausted (resetAt = next
+   *   midnight UTC).
+   * @throws RateLimitedError when the wait needed exceeds the bound; `availableAt` = when budget returns (for a
+   *   Retry-After block, `provider_state.blocked_until`).
+   */
+  async acquire(provider: ProviderId, opts: AcquireOptions = {}): Promise<void> {
+    const charges = this.charges(provider, opts.tokens ?? 0, opts.burst ?? this.deps.burst);
+    const deadline = this.deps.clock.now().getTime() + (opts.maxWaitMs ?? this.deps.maxWaitMs);
+    const daily = this.deps.limits[provider]?.daily;
+    for (let spins = 0; ; ) {
+      const now = this.deps.clock.now();
+      if (daily !== undefined && daily <= 0) throw new QuotaExhaustedError(provider, nextMidnight(now), 'daily limit is 0');
+      if (await this.tryRates(provider, charges, now)) break;
+      const w = await this.waitNeeded(provider, charges, now);
+      if (w.missing) {
+        const rows = w.missing.map(() => '(?, ?, ?)').join(', ');
+        await this.exec(
+          `insert into rate_limit_state (provider, bucket, tat) values ${rows} on conflict do nothing`,
+          w.missing.flatMap((b) => [provider, b, now]),
+        );
+        continue;
+      }
+      if (w.waitMs <= 0) {
+        if (++spins > 20) await this.sleep(1); // state changed under us; never spin hot
+        continue;
+      }
+      const availableAt = new Date(now.getTime() + w.waitMs);
+      if (availableAt.getTime() > deadline) throw new RateLimitedError(provider, availableAt, w.reason);
+      const jitter = Math.random() * (this.deps.jitterMs ?? 10);
+      await this.sleep(Math.min(w.waitMs + jitter, Math.max(w.waitMs, deadline - now.getTime())));
+    }
+    if (daily !== undefined) await this.takeDaily(provider, daily, this.deps.clock.now());
+  }
+
+  /** One statement: all rules conform, no Retry-After block, not marked exhausted → advance every tat. */
+  private async tryRates(provider: ProviderId, charges: Charge[], now: Date): Promise<boolean> {
+    const day = utcDay(now);
+    if (charges.length === 0) {
+      const rows = await this.exec(
+        `select 1 from provider_state where provider = ? and blocked_until > ?
+         union all select 1 from provider_quota_usage where provider = ? and day = ?::date and exhausted`,
+        [provider, now, provider, day],
+      );
+      return rows.length === 0;
+    }
+    const values = charges.map(() => '(?::text, ?::float8, ?::float8, ?::float8)').join(', ');
+    const rows = await this.exec(
+      `with req(bucket, t_ms, cost, cap_ms) as (values ${values}),
+       cur as materialized (
+         select s.bucket, greatest(s.tat, ?::timestamptz) + r.cost * r.t_ms ${MS} as new_tat, r.cap_ms
+         from rate_limit_state s join req r on r.bucket = s.bucket
+         where s.provider = ? order by s.bucket for update of s)
+       update rate_limit_state s set tat = cur.new_tat from cur
+       where s.provider = ? and s.bucket = cur.bucket
+         and (select count(*) from cur) = ?
+         and (select bool_and(new_tat - cap_ms ${MS} <= ?::timestamptz) from cur)
+         and not exists (select 1 from provider_state p where p.provider = ? and p.blocked_until > ?)
+         and not exists (select 1 from provider_quota_usage q where q.provider = ? and q.day = ?::date and q.exhausted)
+       returning s.bucket`,
+      [
+        ...charges.flatMap((c) => [c.rule.name, c.t, c.cost, c.cap]),
+        now, provider, provider, charges.length, now, provider, now, provider, day,
+      ],
+    );
+    return rows.length === charges.length;
+  }
+
+  /** After a refusal: how long until every rule conforms and any block ends; quota refusals throw here. */
+  private async waitNeeded(
+    provider: ProviderId,
+    charges: Charge[],
+    now: Date,
+  ): Promise<{ waitMs: number; reason: string; missing?: string[] }> {
+    const rows = await this.exec<{ kind: string; bucket: string | null; ms: number | null; used: number | null; exhausted: boolean | null }>(
+      `select 'rule' as kind, bucket, (extract(epoch from tat) * 1000)::float8 as ms, null::int as used, null::boolean as exhausted
+         from rate_limit_state where provider = ?
+       union all select 'block', null, (extract(epoch from blocked_until) * 1000)::float8, null, null
+         from provider_state where provider = ?
+       union all select 'quota', null, null, used, exhausted from provider_quota_usage where provider = ? and day = ?::date`,
+      [provider, provider, provider, utcDay(now)],
+    );
+    const daily = this.deps.limits[provider]?.daily;
+    const quota = rows.find((r) => r.kind === 'quota');
+    if (quota && (quota.exhausted || (daily !== undefined && (quota.used ?? 0) >= daily))) {
+      throw new QuotaExhaustedError(provider, nextMidnight(now), quota.exhausted ? 'marked exhausted by the provider' : `${daily}/day used`);
+    }
+    const t0 = now.getTime();
+    let waitMs = 0;
+    let reason = 'rate limit';
+    const block = rows.find((r) => r.kind === 'block')?.ms;
+    if (block != null && block - t0 > waitMs) {
+      waitMs = block - t0;
+      reason = 'Retry-After';
+    }
+    const missing: string[] = [];
+    for (const c of charges) {
+      const row = rows.find((r) => r.kind === 'rule' && r.bucket === c.rule.name);
+      if (!row || row.ms == null) {
+        missing.push(c.rule.name);
+        continue;
+      }
+      const need = Math.max(row.ms, t0) + c.cost * c.t - c.cap - t0;
+      if (need > waitMs) {
+        waitMs = need;
+        reason = `${c.rule.name}: ${c.rule.limit} ${c.rule.unit}s per ${c.rule.periodMs} ms`;
+      }
+    }
+    // whole ms, never rounding a real wait down to 0 (timestamps carry microseconds)
+    const whole = waitMs > 0 ? Math.max(1, Math.ceil(waitMs - 0.001)) : 0;
+    return missing.length ? { waitMs: whole, reason, missing } : { waitMs: whole, reason };
+  }
+
+  private async takeDaily(provider: ProviderId, limit: number, now: Date): Promise<void> {
+    const rows = await this.exec(
+      `insert into provider_quota_usage (provider, day, used, exhausted) values (?, ?::date, 1, false)
+       on conflict (provider, day) do update set used = provider_quota_usage.used + 1
+       where provider_quota_usage.used < ? and not provider_quota_usage.exhausted
+       returning used`,
+      [provider, utcDay(now), limit],
+    );
+    if (rows.length === 0) throw new QuotaExhaustedError(provider, nextMidnight(now), `${limit}/day used`);
+  }
+
+  /**
+   * The provider said its daily quota is gone (e.g. Yelp ACCESS_LIMIT_REACHED): marks today's (UTC) row exhausted,
+   * so `acquire` throws QuotaExhaustedError until the next midnight UTC (also for providers with no daily limit).
+   */
+  async markExhausted(provider: ProviderId): Promise<void> {
+    await this.exec(
+      `insert into provider_quota_usage (provider, day, used, exhausted) values (?, ?::date, 0, true)
+       on conflict (provider, day) do update set exhausted = true`,
+      [provider, utcDay(this.deps.clock.now())],
+    );
+  }
+
+  /**
+   * A 429 with Retry-After: keeps every call to `provider` off until `until` (sets provider_state.blocked_until;
+   * never moves it earlier). Creates the provider_state row when missing.
+   */
+  async blockUntil(provider: ProviderId, until: Date): Promise<void> {
+    await this.exec(
+      `insert into provider_state (provider, blocked_until, updated_at) values (?, ?, ?)
+       on conflict (provider) do update
+       set blocked_until = greatest(provider_state.blocked_until, excluded.blocked_until), updated_at = excluded.updated_at`,
+      [provider, until, this.deps.clock.now()],
+    );
+  }
+
+  /**
+   * Adjusts token rules after the fact: `tokens` > 0 charges more (actual usage above the estimate), < 0 gives
+   * back. No-op for providers without token rules.
+   */
+  async addTokens(provider: ProviderId, tokens: number): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const rule of this.deps.limits[provider]?.rates ?? []) {
+      if (rule.unit !== 'token' || tokens === 0) continue;
+      await this.exec(
+        `update rate_limit_state set tat = greatest(tat, ?::timestamptz) + ?::float8 ${MS} where provider = ? and bucket = ?`,
+        [now, (tokens * rule.periodMs) / rule.limit, provider, rule.name],
+      );
+    }
+  }
+
+  /** For runbooks: limits, used today, remaining, reset time, per-rule availability (default burst), block. */
+  async status(provider: ProviderId): Promise<LimiterStatus> {
+    const now = this.deps.clock.now();
+    const t0 = now.getTime();
+    const rows = await this.exec<{ kind: string; bucket: string | null; ms: number | null; used: number | null; exhausted: boolean | null }>(
+      `select 'rule' as kind, bucket, (extract(epoch from tat) * 1000)::float8 as ms, null::int as used, null::boolean as exhausted
+         from rate_limit_state where provider = ?
+       union all select 'block', null, (extract(epoch from blocked_until) * 1000)::float8, null, null
+         from provider_state where provider = ?
+       union all select 'quota', null, null, used, exhausted from provider_quota_usage where provider = ? and day = ?::date`,
+      [provider, provider, provider, utcDay(now)],
+    );
+    const limits = this.deps.limits[provider];
+    const quota = rows.find((r) => r.kind === 'quota');
+    const used = quota?.used ?? 0;
+    const limit = limits?.daily;
+    const exhausted = Boolean(quota?.exhausted) || (limit !== undefined && used >= limit);
+    const block = rows.find((r) => r.kind === 'block')?.ms;
+    const rules = (limits?.rates ?? []).map((rule): RuleStatus => {
+      const t = rule.periodMs / rule.limit;
+      const burst = Math.min(rule.limit, Math.max(1, this.deps.burst ?? rule.limit));
+      const tat = Math.max(rows.find((r) => r.kind === 'rule' && r.bucket === rule.name)?.ms ?? t0, t0);
+      const available = Math.max(0, Math.floor((t0 - (tat - burst * t)) / t + 1e-9));
+      return {
+        name: rule.name,
+        unit: rule.unit,
+        limit: rule.limit,
+        periodMs: rule.periodMs,
+        burst,
+        available,
+        nextAvailableAt: new Date(Math.max(t0, Math.ceil(tat + t - burst * t))),
+      };
+    });
+    return {
+      provider,
+      now,
+      daily: {
+        limit,
+        used,
+        remaining: limit === undefined ? undefined : exhausted ? 0 : Math.max(0, limit - used),
+        exhausted,
+        resetAt: nextMidnight(now),
+      },
+      rules,
+      blockedUntil: block != null && block > t0 ? new Date(block) : undefined,
+    };
+  }
+}
