@@ -1,5 +1,6 @@
 /**
- * The terminal door: `npm run lf -- <command> [--json]`. Commands: `status`, `help`.
+ * The terminal door: `npm run lf -- <command> [--json]`. Commands: `status`, `help`, and `sandbox …` (fault
+ * injection and enforced rate limits on the provider sandbox, see {@link runSandboxCommand}).
  *
  * Database choice: `DATABASE_URL` when set; else, when a running `npm start` holds the embedded folder's lock,
  * its PGlite server on the port in the lock file (opening the folder a second time would lose writes); else the
@@ -13,6 +14,8 @@ import { openDatabase, type Database } from '../db/orm.js';
 import { readLiveLock } from '../db/embedded.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
 import { ConfigError, toAppError } from '../domain/errors.js';
+import { FAULT_KINDS, FAULT_PROVIDERS, isFaultProvider, sandboxAdmin, type FaultKind, type FaultSpec } from '../domain/sandbox/index.js';
+import { getSetting, SANDBOX_URL_SETTING } from '../domain/settings.js';
 import { getPipelineStatus } from '../domain/status.js';
 import { LF_SUBCOMMANDS } from './blocks/help.js';
 import { renderStatusText } from './render/status-text.js';
@@ -44,12 +47,29 @@ export function cliHelp(): string {
     ...lines,
     '',
     'Options:',
-    `  ${'--json'.padEnd(width)}Print JSON instead of text (status).`,
+    `  ${'--json'.padEnd(width)}Print JSON instead of text (status, sandbox).`,
     '',
     'Database: DATABASE_URL, else the running `npm start` (lock file in DATA_DIR), else the embedded folder DATA_DIR.',
     '',
+    SANDBOX_HELP,
   ].join('\n');
 }
+
+/** Help for `sandbox …` (terminal only; not a Slack subcommand). */
+export const SANDBOX_HELP = [
+  'Provider sandbox (drills; faults apply to every process using that sandbox):',
+  '  sandbox fault <provider> <kind> [--status N] [--ms N] [--retry-after S] [--count N]',
+  '                                Make the sandbox answer <provider> with a fault (until cleared, or the next N requests).',
+  '  sandbox clear [provider]      Clear one provider\'s fault, or all.',
+  '  sandbox faults                List the faults in force.',
+  '  sandbox limit <provider> <perSecond|off>',
+  '                                Make the sandbox itself answer 429 above <perSecond> requests/s (token bucket).',
+  '  sandbox stats                 Requests, enforced-limit 429s and faulted answers per provider.',
+  `  providers: ${FAULT_PROVIDERS.join(', ')}`,
+  `  kinds:     ${FAULT_KINDS.join(', ')}`,
+  '  Sandbox URL: --url <url>, else SANDBOX_URL, else the `sandbox.url` setting the running service stored.',
+  '',
+].join('\n');
 
 /**
  * Opens the database the CLI should read (see the module comment). Small pool: one command, few queries.
@@ -79,6 +99,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     await io.stdout(cliHelp());
     return 0;
   }
+  if (command === 'sandbox') return runSandboxCommand(argv.slice(argv.indexOf('sandbox') + 1), env, io);
   if (command !== 'status') {
     await io.stderr(`Unknown command "${command}".\n\n`);
     await io.stderr(cliHelp());
@@ -112,9 +133,151 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
 }
 
+/** Splits `args` into positional words and `--name value` options (`--json` takes no value). */
+function parseOptions(args: string[]): { words: string[]; opts: Map<string, string>; json: boolean } {
+  const words: string[] = [];
+  const opts = new Map<string, string>();
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--json') json = true;
+    else if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) opts.set(a.slice(2, eq), a.slice(eq + 1));
+      else opts.set(a.slice(2), args[++i] ?? '');
+    } else words.push(a);
+  }
+  return { words, opts, json };
+}
+
+class UsageError extends Error {}
+
+function intOption(opts: Map<string, string>, name: string): number | undefined {
+  const v = opts.get(name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} needs a whole number, got "${v}"`);
+  return Number(v);
+}
+
+/**
+ * The sandbox URL: `--url`, else `SANDBOX_URL`, else the `sandbox.url` setting (database opened as for `status`).
+ * Resolves undefined when none is found.
+ */
+async function resolveSandboxUrl(opts: Map<string, string>, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const flag = opts.get('url')?.trim();
+  if (flag) return flag;
+  const fromEnv = env.SANDBOX_URL?.trim();
+  if (fromEnv) return fromEnv;
+  const db = await openCliDatabase(loadConfig(env));
+  try {
+    const stored = await getSetting<unknown>(db.orm.em.fork(), SANDBOX_URL_SETTING);
+    return typeof stored === 'string' && stored.trim() !== '' ? stored.trim() : undefined;
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * `sandbox fault|clear|faults|limit|stats` (see {@link SANDBOX_HELP}); `args` follows the word `sandbox`.
+ * @returns 0 done; 1 no sandbox URL found, sandbox unreachable or refused the request; 2 bad usage. Never throws.
+ */
+export async function runSandboxCommand(args: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = processIo): Promise<number> {
+  const { words, opts, json } = parseOptions(args);
+  const [sub, a1, a2] = words;
+  const out = (value: unknown, text: string) => io.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+  const provider = (p: string | undefined): (typeof FAULT_PROVIDERS)[number] => {
+    if (!p || !isFaultProvider(p)) throw new UsageError(`provider must be one of ${FAULT_PROVIDERS.join(', ')}${p ? `, got "${p}"` : ''}`);
+    return p;
+  };
+  try {
+    let run: ((admin: ReturnType<typeof sandboxAdmin>) => Promise<void>) | undefined;
+    if (sub === 'fault') {
+      const p = provider(a1);
+      if (!a2 || !(FAULT_KINDS as readonly string[]).includes(a2)) throw new UsageError(`kind must be one of ${FAULT_KINDS.join(', ')}`);
+      const spec: FaultSpec = { fault: a2 as FaultKind };
+      const status = intOption(opts, 'status');
+      const ms = intOption(opts, 'ms');
+      const retryAfterSeconds = intOption(opts, 'retry-after');
+      const count = intOption(opts, 'count');
+      if (status !== undefined) spec.status = status;
+      if (ms !== undefined) spec.ms = ms;
+      if (retryAfterSeconds !== undefined) spec.retryAfterSeconds = retryAfterSeconds;
+      if (count !== undefined) spec.count = count;
+      run = async (admin) => {
+        const f = await admin.setFault(p, spec);
+        await out({ provider: p, fault: f }, `${p}: ${describeFault(f)}`);
+      };
+    } else if (sub === 'clear') {
+      const p = a1 === undefined ? undefined : provider(a1);
+      run = async (admin) => {
+        const cleared = await admin.clearFaults(p);
+        await out({ cleared }, cleared.length ? `cleared: ${cleared.join(', ')}` : 'no fault to clear');
+      };
+    } else if (sub === 'faults') {
+      run = async (admin) => {
+        const faults = await admin.faults();
+        const lines = Object.entries(faults).map(([p, f]) => `${p}: ${describeFault(f!)}`);
+        await out({ faults }, lines.length ? lines.join('\n') : 'no faults');
+      };
+    } else if (sub === 'limit') {
+      const p = provider(a1);
+      const off = a2 === 'off' || a2 === '0';
+      const perSecond = Number(a2);
+      if (!off && !(a2 && Number.isFinite(perSecond) && perSecond > 0)) throw new UsageError('limit needs <perSecond> (a number above 0) or "off"');
+      run = async (admin) => {
+        if (off) await admin.clearLimit(p);
+        else await admin.setLimit(p, perSecond);
+        await out({ provider: p, perSecond: off ? null : perSecond }, off ? `${p}: no enforced limit` : `${p}: sandbox answers 429 above ${perSecond} req/s`);
+      };
+    } else if (sub === 'stats') {
+      run = async (admin) => {
+        const s = await admin.stats();
+        const lines = FAULT_PROVIDERS.map(
+          (p) => `${p.padEnd(10)} requests ${s.requests[p]}  limited 429s ${s.rateLimited[p]}  faulted ${s.faulted[p]}${s.limits[p] ? `  limit ${s.limits[p]!.perSecond}/s` : ''}`,
+        );
+        await out(s, lines.join('\n'));
+      };
+    } else {
+      throw new UsageError(sub ? `unknown sandbox command "${sub}"` : 'sandbox needs a command');
+    }
+    let url: string | undefined;
+    try {
+      url = await resolveSandboxUrl(opts, env);
+    } catch (err) {
+      const e = err instanceof ConfigError ? err : toAppError(err);
+      await io.stderr(`cannot read the sandbox.url setting: ${e.message}\n`);
+      return 1;
+    }
+    if (!url) {
+      await io.stderr('No sandbox URL: pass --url <url>, set SANDBOX_URL, or start the service (`npm start` stores sandbox.url).\n');
+      return 1;
+    }
+    await run(sandboxAdmin(url));
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      await io.stderr(`${err.message}\n\n${SANDBOX_HELP}`);
+      return 2;
+    }
+    await io.stderr(`${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+function describeFault(f: FaultSpec & { remaining?: number | null }): string {
+  const parts: string[] = [f.fault];
+  if (f.status !== undefined) parts.push(`status ${f.status}`);
+  if (f.ms !== undefined) parts.push(`${f.ms} ms`);
+  if (f.retryAfterSeconds !== undefined) parts.push(`Retry-After ${f.retryAfterSeconds} s`);
+  parts.push(f.remaining === null || f.remaining === undefined ? 'until cleared' : `next ${f.remaining} request(s)`);
+  return parts.join(', ');
+}
+
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
-  const code = await runCli(process.argv.slice(2));
-  // exit explicitly: a driver or PGlite handle left open must not keep a finished command alive
-  process.exit(code);
+  // no top-level await: test runners load this module through a CommonJS hook (uvu -r tsx)
+  void runCli(process.argv.slice(2)).then((code) => {
+    // exit explicitly: a driver or PGlite handle left open must not keep a finished command alive
+    process.exit(code);
+  });
 }

@@ -45,7 +45,8 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number 
   const v = value?.trim();
   if (!v) return undefined;
   if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
+  // an HTTP date names its weekday and month; bare numbers like "-3" are not dates
+  const at = /[A-Za-z]{3}/.test(v) ? Date.parse(v) : NaN;
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProviderError } from '../../domain/errors.js';
+import { parseRetryAfter, retryAfterFrom } from '../../domain/providers/http-errors.js';
 import { createOpenAIClient } from '../../domain/providers/openai/index.js';
 import { createPageSpeedClient } from '../../domain/providers/pagespeed/index.js';
 import { createSendGridClient } from '../../domain/providers/sendgrid/index.js';
@@ -323,3 +324,70 @@ rep('requests carry credentials and parameters the way each API expects', async 
 });
 
 rep.run();
+
+// ---------------------------------------------------------------- Retry-After
+const ra = suite<Replay>('providers: Retry-After → ProviderError.retryAfterMs');
+ra.before(async (ctx) => {
+  ctx.srv = await startReplayServer();
+  ctx.c = clients(ctx.srv.url, 2000);
+});
+ra.after(async (ctx) => {
+  await ctx.srv.close();
+});
+
+ra('parseRetryAfter / retryAfterFrom: delta-seconds, decimals, HTTP dates, retry-after-ms, garbage', () => {
+  const now = Date.parse('2026-03-01T12:00:00Z');
+  assert.is(parseRetryAfter('2', now), 2000);
+  assert.is(parseRetryAfter(' 0 ', now), 0);
+  assert.is(parseRetryAfter('1.5', now), 1500);
+  assert.is(parseRetryAfter('Sun, 01 Mar 2026 12:00:30 GMT', now), 30_000);
+  assert.is(parseRetryAfter('Sun, 01 Mar 2026 11:59:00 GMT', now), 0, 'a date in the past means now');
+  for (const bad of [undefined, null, '', 'soon', '-3', '1e3x']) assert.is(parseRetryAfter(bad as string | undefined, now), undefined, String(bad));
+  const h = (o: Record<string, string>) => (n: string) => o[n];
+  assert.is(retryAfterFrom(h({ 'retry-after-ms': '250' })), 250);
+  assert.is(retryAfterFrom(h({ 'retry-after': '3', 'retry-after-ms': '250' })), 3000, 'Retry-After wins');
+  assert.is(retryAfterFrom(h({})), undefined);
+});
+
+ra('every adapter carries Retry-After (seconds or HTTP date) on error answers, and none without it', async ({ srv, c }) => {
+  const body = JSON.stringify({ error: { code: 'busy', message: 'try later', type: 'api_error' } });
+  for (const provider of Object.keys(call)) {
+    srv.reply = { status: 429, body, headers: { 'Retry-After': '7', 'Request-Id': 'req_ra1' } };
+    const secs = await rejects(call[provider]!(c));
+    assert.equal([secs.status, secs.retryAfterMs], [429, 7000], `${provider} seconds`);
+
+    const at = new Date(Date.now() + 30_000).toUTCString();
+    srv.reply = { status: 503, body, headers: { 'Retry-After': at, 'Request-Id': 'req_ra2' } };
+    const date = await rejects(call[provider]!(c));
+    assert.is(date.status, 503, provider);
+    assert.ok(date.retryAfterMs !== undefined && date.retryAfterMs > 27_000 && date.retryAfterMs <= 30_000, `${provider} date → ${date.retryAfterMs}`);
+
+    srv.reply = { status: 400, body, headers: { 'Request-Id': 'req_ra3' } };
+    assert.is((await rejects(call[provider]!(c))).retryAfterMs, undefined, `${provider} absent`);
+  }
+  srv.reply = { status: 429, body, headers: { 'retry-after-ms': '1500' } };
+  assert.is((await rejects(call.openai!(c))).retryAfterMs, 1500, "OpenAI's retry-after-ms");
+  srv.reply = { status: 503, body: 'upstream down', headers: { 'Content-Type': 'text/plain', 'Retry-After': '4' } };
+  for (const provider of ['yelp', 'pagespeed', 'sendgrid', 'openai']) {
+    assert.is((await rejects(call[provider]!(c))).retryAfterMs, 4000, `${provider} non-JSON error body`);
+  }
+});
+
+ra('sendgrid scopes: the key check lists mail.send; a bad key is a 401 ProviderError', async () => {
+  const sb = await startSandbox({ seed: 1 });
+  try {
+    const urls = sandboxBaseUrls(sb.url);
+    const ok = createSendGridClient({ baseUrl: urls.sendgrid, apiKey: SANDBOX_KEYS.sendgrid, timeoutMs: 2000 });
+    assert.ok((await ok.scopes()).includes('mail.send'));
+    const nosend = createSendGridClient({ baseUrl: urls.sendgrid, apiKey: 'SG.nosend', timeoutMs: 2000 });
+    assert.not.ok((await nosend.scopes()).includes('mail.send'));
+    const anon = await rejects(createSendGridClient({ baseUrl: urls.sendgrid, apiKey: '', timeoutMs: 2000 }).scopes());
+    assert.equal([anon.provider, anon.operation, anon.status, anon.providerCode, anon.retryable], ['sendgrid', 'scopes', 401, 'unauthorized', false]);
+    const raw = await fetch(`${sb.url}/sendgrid/v3/scopes`);
+    assert.is(await raw.text(), '{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]}');
+  } finally {
+    await sb.close();
+  }
+});
+
+ra.run();
