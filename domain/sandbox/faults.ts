@@ -27,10 +27,11 @@ export const FAULT_PROVIDERS: readonly FaultProvider[] = ['yelp', 'pagespeed', '
  * - `rate_limit`: 429 + `Retry-After` (default 1 s), the provider's recorded rate-limit body
  * - `server_error`: 5xx (default 503), the provider's recorded 5xx body when there is one, else a realistic one
  * - `timeout`: never answers
- * - `slow`: the normal answer after `ms` (default 2000)
+ * - `slow`: the normal answer after `ms` (default 2000); the route's handler answers directly (interceptors skipped)
  * - `invalid_key`: 401 (PageSpeed 400, or 403 with `status`) with the provider's invalid-key body
  * - `quota_exhausted`: 429 meaning the daily quota / credits are gone
  * - `malformed`: the route's success status (200, SendGrid mail send 202) with a body that is not valid JSON
+ *   (the SendGrid mail-send adapter never reads a 202 body, so only `scopes()` notices it)
  */
 export type FaultKind = ErrorKind | 'timeout' | 'slow' | 'malformed';
 
