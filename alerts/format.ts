@@ -30,6 +30,16 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
       return `Pipeline run #${p.runId} finished in ${Math.round(Number(p.durationMs) / 1000)} s: ${countsLine(p.counts)}.`;
     case 'pipeline.run_failed':
       return `Pipeline run #${p.runId} FAILED: ${String(p.error ?? 'unknown error')}. So far: ${countsLine(p.counts)}.`;
+    case 'breaker.opened':
+      return `Circuit breaker for ${p.provider} OPENED after repeated failures (${String(p.reason ?? '')}). Calls to ${p.provider} are refused until it recovers.${p.lastError ? ` Last error: ${String(p.lastError).slice(0, 300)}` : ''}`;
+    case 'breaker.closed':
+      return `Circuit breaker for ${p.provider} closed: ${p.provider} recovered (${String(p.reason ?? '')}).`;
+    case 'breaker.half_opened':
+      return `Circuit breaker for ${p.provider} half_open: probing.`;
+    case 'breaker.reopened':
+      return `Circuit breaker for ${p.provider} re-opened: the probe failed.`;
+    case 'budget.threshold':
+      return `${p.provider} ${p.period} spend at ${p.threshold}% of budget: $${Number(p.spentUsd).toFixed(2)} of $${Number(p.limitUsd).toFixed(2)}${p.blocking && Number(p.threshold) >= 100 ? ' — calls are now blocked' : ''}.`;
     default:
       return `${ev.type}: ${JSON.stringify(p).slice(0, 500)}`;
   }
@@ -46,3 +56,9 @@ export function formatOpsEvent(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payloa
     .buildToObject() as { blocks?: unknown[] };
   return { text, blocks: built.blocks ?? [] };
 }
+
+/**
+ * Event types recorded for the timeline but not posted: a breaker's half_open probing and re-opens would
+ * otherwise post on every cool-down cycle of one outage (one post per trip, one per recovery).
+ */
+export const QUIET_EVENT_TYPES: ReadonlySet<string> = new Set(['breaker.half_opened', 'breaker.reopened']);

@@ -8,7 +8,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { IOpsEvent } from '../db/entities/index.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
-import { formatOpsEvent, type OpsMessage } from './format.js';
+import { QUIET_EVENT_TYPES, formatOpsEvent, type OpsMessage } from './format.js';
 import type { Metrics } from './metrics.js';
 
 /** Delivery attempts before an event is given up (it stays in the table, unposted, for inspection). */
@@ -98,6 +98,13 @@ export function createNotifier(deps: {
     let posted = 0;
     for (const ev of await claim()) {
       try {
+        if (QUIET_EVENT_TYPES.has(ev.type)) {
+          await orm.em
+            .getConnection()
+            .execute('update ops_events set posted_at = ?, claimed_until = null where id = ?', [clock.now(), ev.id]);
+          metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'quiet' });
+          continue;
+        }
         await sink.post(channel, formatOpsEvent(ev));
         await orm.em
           .getConnection()

@@ -3,12 +3,13 @@
  * sandbox for providers without keys, the Slack app over HTTP (/slack/events, /metrics, /healthz, /readyz), the
  * notifier, and the Bree scheduler. SIGINT/SIGTERM stop it cleanly.
  */
-import { createMetrics } from '../alerts/metrics.js';
+import { applyObservation, createMetrics } from '../alerts/metrics.js';
 import { consoleSink, createNotifier, slackSink, type ChatClient } from '../alerts/notifier.js';
 import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
 import { AppError, ConfigError } from '../domain/errors.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';
+import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
 import { createLogger } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
@@ -32,7 +33,17 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const services = await buildServices(config, { logger, migrate: true }).catch((err: unknown) => {
+  let services: Awaited<ReturnType<typeof buildServices>> | undefined;
+  const metrics = createMetrics({
+    breakerStates: async () => (services ? readBreakerStates(services.orm) : {}),
+    quotaRemaining: async () =>
+      services ? readQuotaRemaining(services.orm, services.clock, config.gateway.limits) : {},
+  });
+  services = await buildServices(config, {
+    logger,
+    migrate: true,
+    observer: (o) => applyObservation(metrics, o),
+  }).catch((err: unknown) => {
     if (err instanceof AppError && err.code === 'db_locked') {
       process.stderr.write(`${err.message}\n`);
       process.exit(1);
@@ -52,7 +63,6 @@ async function main(): Promise<void> {
   if (services.sandboxed.yelp && (await seedDemoTargetsIfEmpty(orm.em.fork(), now)) > 0)
     logger.info('demo targets created (empty targets table, Yelp sandbox)');
 
-  const metrics = createMetrics();
   const readiness = async () => {
     const checks: Record<string, string> = {};
     try {

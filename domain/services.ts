@@ -20,6 +20,11 @@ import type { OpenAIPort } from './providers/openai/port.js';
 import type { SendGridPort } from './providers/sendgrid/port.js';
 import type { StripePort } from './providers/stripe/port.js';
 import { startSandbox, type Sandbox } from './sandbox/index.js';
+import { CircuitBreaker } from './gateway/breaker.js';
+import { gateProviders } from './gateway/gated.js';
+import { Gateway } from './gateway/gateway.js';
+import { RateLimiter } from './gateway/limiter.js';
+import type { GatewayObserver } from './gateway/observer.js';
 
 /** The provider adapters, all behind our own ports. */
 export interface Providers {
@@ -37,7 +42,11 @@ export interface Services {
   clock: Clock;
   db: Database;
   orm: MikroORM;
+  /** The adapters behind the gateway: what pipeline code uses. */
   providers: Providers;
+  /** The same adapters without the gateway (connection and authentication tests only). */
+  rawProviders: Providers;
+  gateway: Gateway;
   /** Which providers are answered by the sandbox. */
   sandboxed: Record<ProviderId, boolean>;
   /** The sandbox's base URL when one is in use (started here, or given by `config.sandbox.url`). */
@@ -56,6 +65,8 @@ export interface ServiceOverrides {
   /** Pool size (workers use a small one so threads × pool stays within the server's limit). */
   poolMax?: number;
   providers?: Partial<Providers>;
+  /** Receives gateway observations (metrics in the main thread; a message to it from workers). */
+  observer?: GatewayObserver;
 }
 
 /**
@@ -93,13 +104,31 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
   }
   const timeoutMs = config.providerTimeoutMs;
   const at = (id: ProviderId) => resolveProvider(config, id, sandboxUrl);
-  const providers: Providers = {
+  const rawProviders: Providers = {
     yelp: overrides.providers?.yelp ?? createYelpClient({ ...at('yelp'), timeoutMs }),
     pagespeed: overrides.providers?.pagespeed ?? createPageSpeedClient({ ...at('pagespeed'), timeoutMs }),
     openai: overrides.providers?.openai ?? createOpenAIClient({ ...at('openai'), timeoutMs, model: config.openaiModel }),
     sendgrid: overrides.providers?.sendgrid ?? createSendGridClient({ ...at('sendgrid'), timeoutMs }),
     stripe: overrides.providers?.stripe ?? createStripeClient({ ...at('stripe'), timeoutMs }),
   };
+  const limiter = new RateLimiter({
+    orm: db.orm,
+    clock,
+    limits: config.gateway.limits,
+    maxWaitMs: config.gateway.maxWaitMs,
+    burst: config.gateway.burst,
+  });
+  const breaker = new CircuitBreaker({ orm: db.orm, clock, config: config.gateway.breaker });
+  const gateway = new Gateway({
+    orm: db.orm,
+    clock,
+    logger,
+    config: config.gateway,
+    limiter,
+    breaker,
+    observer: overrides.observer,
+  });
+  const providers = gateProviders(rawProviders, gateway);
   const sandboxed = Object.fromEntries(
     (Object.keys(config.providers) as ProviderId[]).map((id) => [id, config.providers[id].sandbox]),
   ) as Record<ProviderId, boolean>;
@@ -111,6 +140,8 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
     db,
     orm: db.orm,
     providers,
+    rawProviders,
+    gateway,
     sandboxed,
     sandboxUrl,
     async close() {

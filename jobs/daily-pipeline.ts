@@ -12,7 +12,12 @@ import type { JobData, JobReport } from './job-types.js';
 export default async function dailyPipeline(data: JobData, report: JobReport): Promise<PipelineRunSummary> {
   const config = loadConfig({ ...process.env, ...data.env });
   const logger = createLogger(config.logLevel, { thread: 'worker', job: 'daily-pipeline' });
-  const services = await buildServices(config, { logger, poolMax: 2 });
+  const services = await buildServices(config, {
+    logger,
+    poolMax: 2,
+    // Metrics live in the main thread: send every gateway observation there.
+    observer: (observation) => report({ kind: 'gateway', observation }),
+  });
   try {
     return await runPipeline(
       { em: services.orm.em.fork(), providers: services.providers, config, logger, clock: services.clock },

@@ -1,4 +1,5 @@
 /** The contract between the scheduler and a job module. */
+import type { GatewayObservation } from '../domain/gateway/observer.js';
 
 /** What a job receives: environment overrides from the main process (database URL, sandbox URL) and the trigger. */
 export interface JobData {
@@ -10,7 +11,8 @@ export interface JobData {
 /** A status message from a job to the main thread. */
 export type JobStatus =
   | { kind: 'progress'; stage: string; n: number }
-  | { kind: 'run_started'; runId: number };
+  | { kind: 'run_started'; runId: number }
+  | { kind: 'gateway'; observation: GatewayObservation };
 
 /** Sends a status message to the main thread. */
 export type JobReport = (status: JobStatus) => void;

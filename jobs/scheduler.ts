@@ -10,7 +10,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import Bree from 'bree';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Metrics, PipelineStage } from '../alerts/metrics.js';
-import { PIPELINE_STAGES } from '../alerts/metrics.js';
+import { PIPELINE_STAGES, applyObservation } from '../alerts/metrics.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import { markRunsInterrupted } from '../domain/job-runs.js';
@@ -116,6 +116,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
         if (s.kind === 'progress' && (PIPELINE_STAGES as readonly string[]).includes(s.stage))
           metrics.businessesProcessed.inc({ stage: s.stage as PipelineStage }, s.n);
         if (s.kind === 'run_started') activeRuns.set(name, s.runId);
+        if (s.kind === 'gateway') applyObservation(metrics, s.observation);
       } else if (m.type === 'result') {
         activeRuns.delete(name);
         const status = (m.result as { status?: string } | undefined)?.status ?? 'succeeded';

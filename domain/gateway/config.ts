@@ -37,6 +37,11 @@ export const GatewayEnvSchema = z.object({
   STRIPE_CACHE_TTL: nonNegInt.default(300),
 
   GATEWAY_MAX_WAIT_MS: nonNegInt.default(30_000),
+  GATEWAY_BURST: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : Number(v)))
+    .pipe(z.number().int().positive().optional()),
   GATEWAY_RETRY_ATTEMPTS: positiveInt.max(10).default(3),
   GATEWAY_RETRY_BASE_MS: positiveInt.default(250),
   GATEWAY_RETRY_MAX_MS: positiveInt.default(8_000),
@@ -97,6 +102,11 @@ export interface GatewayConfig {
   retry: { attempts: number; baseMs: number; maxMs: number; retryAfterCapMs: number; deadlineMs: number };
   /** How long a call may wait for rate-limit budget before failing with RateLimitedError. */
   maxWaitMs: number;
+  /**
+   * Burst capacity in units for every rate rule (clamped to 1..limit); undefined = the rule's limit (a full
+   * token bucket). 1 paces calls evenly, for providers that count in sliding windows.
+   */
+  burst: number | undefined;
   prices: { openaiInputPer1M: number; openaiOutputPer1M: number; perCall: Record<ProviderId, number> };
   budgets: Record<ProviderId, ProviderBudget>;
 }
@@ -145,6 +155,7 @@ export function buildGatewayConfig(e: z.infer<typeof GatewayEnvSchema>): Gateway
       deadlineMs: e.GATEWAY_DEADLINE_MS,
     },
     maxWaitMs: e.GATEWAY_MAX_WAIT_MS,
+    burst: e.GATEWAY_BURST,
     prices: {
       openaiInputPer1M: e.OPENAI_PRICE_INPUT_PER_1M,
       openaiOutputPer1M: e.OPENAI_PRICE_OUTPUT_PER_1M,

@@ -1,0 +1,15 @@
+/**
+ * Benchmarks: `npm run bench -- <name>`. Each prints ratios measured side by side in one run (never a timed
+ * test). Uses DATABASE_URL when set, else an in-memory embedded PGlite.
+ */
+const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+  gateway: () => import('./gateway.js'),
+};
+
+const name = process.argv[2];
+const load = name ? BENCHES[name] : undefined;
+if (!load) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [options]`);
+  process.exit(2);
+}
+await (await load()).run(process.argv.slice(3));

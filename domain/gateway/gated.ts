@@ -1,0 +1,85 @@
+/**
+ * The provider ports wrapped by the gateway: the same interfaces, every call going through `Gateway.call` with
+ * its kind (read/write), cache request (method + path + body, only for reads and deterministic calls),
+ * idempotency key and token estimate. Pipeline code receives these and never the raw adapters.
+ */
+import type { Providers } from '../services.js';
+import type { ChatRequest } from '../providers/openai/port.js';
+import type { Gateway } from './gateway.js';
+
+/** Rough OpenAI token estimate: ~4 characters a token for the prompt, plus the completion cap. */
+export function estimateTokens(req: ChatRequest): number {
+  return Math.ceil((req.system.length + req.user.length) / 4) + (req.maxTokens ?? 256);
+}
+
+const query = (params: Record<string, string | number | undefined>) =>
+  new URLSearchParams(
+    Object.entries(params)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, String(v)] as [string, string]),
+  ).toString();
+
+/** Wraps raw adapters with the gateway. */
+export function gateProviders(raw: Providers, gateway: Gateway): Providers {
+  return {
+    yelp: {
+      search: (p) =>
+        gateway.call({
+          provider: 'yelp',
+          operation: 'search',
+          kind: 'read',
+          cacheRequest: {
+            method: 'GET',
+            url: `/v3/businesses/search?${query({ location: p.location, categories: p.category, limit: p.limit, offset: p.offset })}`,
+          },
+          fn: () => raw.yelp.search(p),
+        }),
+    },
+    pagespeed: {
+      run: (url, strategy = 'mobile') =>
+        gateway.call({
+          provider: 'pagespeed',
+          operation: 'runPagespeed',
+          kind: 'read',
+          cacheRequest: { method: 'GET', url: `/pagespeedonline/v5/runPagespeed?${query({ url, strategy })}` },
+          fn: () => raw.pagespeed.run(url, strategy),
+        }),
+    },
+    openai: {
+      // Same facts in, same insight out: LeadFactory caches completions for a day (OPENAI_CACHE_TTL).
+      chat: (req) =>
+        gateway.call({
+          provider: 'openai',
+          operation: 'chat.completions',
+          kind: 'read',
+          cacheRequest: { method: 'POST', url: '/v1/chat/completions', body: JSON.stringify(req) },
+          estimatedTokens: estimateTokens(req),
+          usage: (r) => ({ promptTokens: r.usage.promptTokens, completionTokens: r.usage.completionTokens }),
+          fn: () => raw.openai.chat(req),
+        }),
+    },
+    sendgrid: {
+      // A send is retried only when it carries our email id: the delivery stage dedupes on it.
+      send: (msg) =>
+        gateway.call({
+          provider: 'sendgrid',
+          operation: 'mail.send',
+          kind: 'write',
+          idempotencyKey: msg.customArgs?.email_id ? `email:${msg.customArgs.email_id}` : undefined,
+          fn: () => raw.sendgrid.send(msg),
+        }),
+      scopes: () =>
+        gateway.call({ provider: 'sendgrid', operation: 'scopes', kind: 'read', fn: () => raw.sendgrid.scopes() }),
+    },
+    stripe: {
+      retrieveBalance: () =>
+        gateway.call({
+          provider: 'stripe',
+          operation: 'balance.retrieve',
+          kind: 'read',
+          cacheRequest: { method: 'GET', url: '/v1/balance' },
+          fn: () => raw.stripe.retrieveBalance(),
+        }),
+    },
+  };
+}

@@ -1,0 +1,230 @@
+/**
+ * The gateway: every outbound provider call goes through `call()`, which applies, in order,
+ * budget (blocking budgets only) → cache (reads and deterministic calls) → circuit breaker (shared) →
+ * rate limits and daily quota (shared) → the call, retried here and only here (the adapters, got and the SDKs
+ * never retry) → ledger row, cost, budget thresholds and an observation for metrics.
+ *
+ * Retries: only for reads or requests with an idempotency key; exponential backoff with full jitter;
+ * Retry-After honoured up to a cap (a longer wait fails fast and blocks the provider for that period);
+ * one overall deadline per call.
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ProviderId } from '../config.js';
+import type { Clock } from '../clock.js';
+import { AppError, ProviderError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { QUOTA_EXHAUSTED_CODES } from '../providers/http-errors.js';
+import type { CircuitBreaker, Permit } from './breaker.js';
+import { ResponseCache, cacheKey } from './cache.js';
+import type { GatewayConfig } from './config.js';
+import { CostLedger, openaiCostUsd } from './ledger.js';
+import type { RateLimiter } from './limiter.js';
+import { outcomeOf, type GatewayObserver } from './observer.js';
+
+/** One logical call. `fn(attempt)` performs a single attempt (attempt starts at 1) with the real adapter. */
+export interface CallSpec<T> {
+  provider: ProviderId;
+  operation: string;
+  /** `read`: idempotent (cacheable, retryable). `write`: retried only with an `idempotencyKey`. */
+  kind: 'read' | 'write';
+  /** For writes: the key the provider (Stripe `Idempotency-Key`) or our own records (SendGrid: our email id) dedupe on. */
+  idempotencyKey?: string;
+  /** Method, URL and body of the request, for the cache key; omit to never cache this call. */
+  cacheRequest?: { method: string; url: string; body?: string };
+  /** Estimated tokens (OpenAI) to take from token-per-minute limits before the call. */
+  estimatedTokens?: number;
+  /** Token usage of a result (OpenAI `usage`), for the cost. */
+  usage?: (result: T) => { promptTokens: number; completionTokens: number } | undefined;
+  fn: (attempt: number) => Promise<T>;
+}
+
+/** What the gateway needs. */
+export interface GatewayDeps {
+  orm: MikroORM;
+  clock: Clock;
+  logger: Logger;
+  config: GatewayConfig;
+  limiter: RateLimiter;
+  breaker: CircuitBreaker;
+  observer?: GatewayObserver;
+  /** Sleep used between retries (tests pass a fast one). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Random in [0,1) for jitter. */
+  random?: () => number;
+}
+
+const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Thrown when the overall deadline of a call passes. */
+export class DeadlineExceededError extends AppError {
+  constructor(provider: string, operation: string, ms: number) {
+    super('deadline_exceeded', `${provider} ${operation}: no answer within the ${ms} ms deadline`, { retryable: true });
+  }
+}
+
+/** The shared gateway. */
+export class Gateway {
+  readonly cache: ResponseCache;
+  readonly ledger: CostLedger;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.cache = new ResponseCache(deps);
+    this.ledger = new CostLedger(deps);
+    this.sleep = deps.sleep ?? realSleep;
+    this.random = deps.random ?? Math.random;
+  }
+
+  get limiter(): RateLimiter {
+    return this.deps.limiter;
+  }
+
+  get breaker(): CircuitBreaker {
+    return this.deps.breaker;
+  }
+
+  /**
+   * Performs one logical call.
+   * @throws BudgetExceededError, CircuitOpenError, RateLimitedError, QuotaExhaustedError, DeadlineExceededError,
+   * or the last attempt's ProviderError.
+   */
+  async call<T>(spec: CallSpec<T>): Promise<T> {
+    const { config, clock } = this.deps;
+    const started = clock.now().getTime();
+    const t0 = performance.now();
+    const deadline = started + config.retry.deadlineMs;
+    const ttl = config.cacheTtlSeconds[spec.provider];
+    const key = spec.cacheRequest && ttl > 0 ? cacheKey(spec.cacheRequest.method, spec.cacheRequest.url, spec.cacheRequest.body) : undefined;
+    let attempts = 0;
+    try {
+      await this.ledger.assertWithinBudget(spec.provider);
+      if (key) {
+        const hit = await this.cache.get<T>(key);
+        this.deps.observer?.({ kind: 'cache', provider: spec.provider, result: hit === undefined ? 'miss' : 'hit' });
+        if (hit !== undefined) {
+          await this.finish(spec, { outcome: 'cache_hit', attempts: 0, t0, costUsd: 0, cacheHit: true });
+          return hit;
+        }
+      }
+      for (;;) {
+        attempts++;
+        const permit = await this.deps.breaker.permit(spec.provider);
+        let result: T;
+        try {
+          const remaining = deadline - clock.now().getTime();
+          if (remaining <= 0) throw new DeadlineExceededError(spec.provider, spec.operation, config.retry.deadlineMs);
+          await this.deps.limiter.acquire(spec.provider, {
+            tokens: spec.estimatedTokens,
+            maxWaitMs: Math.min(config.maxWaitMs, remaining),
+          });
+          result = await this.withDeadline(spec, spec.fn(attempts), deadline);
+        } catch (err) {
+          await this.onAttemptFailed(spec, permit, err);
+          const delay = this.retryDelay(spec, err, attempts, deadline);
+          if (delay === undefined) throw err;
+          this.deps.logger.debug({ provider: spec.provider, operation: spec.operation, attempts, delay }, 'provider call retry');
+          await this.sleep(delay);
+          continue;
+        }
+        await this.deps.breaker.onSuccess(permit);
+        const usage = spec.usage?.(result);
+        const costUsd =
+          config.prices.perCall[spec.provider] +
+          (usage ? openaiCostUsd(config.prices, usage.promptTokens, usage.completionTokens) : 0);
+        if (key) await this.cache.set(key, spec.provider, spec.operation, result, ttl);
+        await this.finish(spec, { outcome: 'ok', attempts, t0, costUsd, cacheHit: false, usage });
+        return result;
+      }
+    } catch (err) {
+      await this.finish(spec, { outcome: outcomeOf(err), attempts, t0, costUsd: 0, cacheHit: false, err }).catch(
+        (e: unknown) => this.deps.logger.error({ err: (e as Error).message }, 'ledger write failed'),
+      );
+      throw err;
+    }
+  }
+
+  private async withDeadline<T>(spec: CallSpec<T>, p: Promise<T>, deadline: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const ms = Math.max(0, deadline - this.deps.clock.now().getTime());
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new DeadlineExceededError(spec.provider, spec.operation, this.deps.config.retry.deadlineMs)),
+            ms,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async onAttemptFailed<T>(spec: CallSpec<T>, permit: Permit, err: unknown): Promise<void> {
+    await this.deps.breaker.onFailure(permit, err);
+    if (!(err instanceof ProviderError)) return;
+    if (err.providerCode !== undefined && QUOTA_EXHAUSTED_CODES.has(err.providerCode) && spec.provider !== 'openai')
+      await this.deps.limiter.markExhausted(spec.provider);
+    else if (err.status === 429 && err.retryAfterMs !== undefined)
+      await this.deps.limiter.blockUntil(spec.provider, new Date(this.deps.clock.now().getTime() + err.retryAfterMs));
+  }
+
+  /** The wait before the next attempt, or undefined when the error must surface now. */
+  private retryDelay<T>(spec: CallSpec<T>, err: unknown, attempts: number, deadline: number): number | undefined {
+    const r = this.deps.config.retry;
+    if (!(err instanceof ProviderError) || !err.retryable) return undefined;
+    if (attempts >= r.attempts) return undefined;
+    if (spec.kind === 'write' && !spec.idempotencyKey) return undefined;
+    let delay: number;
+    if (err.retryAfterMs !== undefined) {
+      // A provider asking for a longer wait than we are willing to hold a caller: fail fast (the limiter now
+      // keeps every call off for that period) rather than sleeping in-process.
+      if (err.retryAfterMs > r.retryAfterCapMs) return undefined;
+      delay = err.retryAfterMs;
+    } else {
+      delay = Math.min(r.maxMs, r.baseMs * 2 ** (attempts - 1)) * (0.5 + this.random() / 2);
+    }
+    if (this.deps.clock.now().getTime() + delay >= deadline) return undefined;
+    return Math.round(delay);
+  }
+
+  private async finish<T>(
+    spec: CallSpec<T>,
+    r: {
+      outcome: string;
+      attempts: number;
+      t0: number;
+      costUsd: number;
+      cacheHit: boolean;
+      usage?: { promptTokens: number; completionTokens: number };
+      err?: unknown;
+    },
+  ): Promise<void> {
+    const latencyMs = performance.now() - r.t0;
+    const status = r.err instanceof ProviderError ? r.err.status : undefined;
+    await this.ledger.record({
+      provider: spec.provider,
+      operation: spec.operation,
+      outcome: r.outcome,
+      httpStatus: status,
+      attempts: r.attempts,
+      latencyMs,
+      costUsd: r.costUsd,
+      cacheHit: r.cacheHit,
+      promptTokens: r.usage?.promptTokens,
+      completionTokens: r.usage?.completionTokens,
+      error: r.err instanceof Error ? r.err.message : undefined,
+    });
+    this.deps.observer?.({
+      kind: 'call',
+      provider: spec.provider,
+      operation: spec.operation,
+      status: r.outcome,
+      durationSeconds: latencyMs / 1000,
+      costUsd: r.costUsd,
+    });
+    if (r.costUsd > 0) await this.ledger.checkThresholds(spec.provider);
+  }
+}
