@@ -12,6 +12,7 @@ import { interruptStaleRuns } from '../domain/job-runs.js';
 import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
 import { createLogger } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
+import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
 import { startScheduler } from '../jobs/scheduler.js';
 import { createSlackApp } from './app.js';
@@ -60,6 +61,8 @@ async function main(): Promise<void> {
   const staleBefore = services.db.embedded ? now : new Date(now.getTime() - STALE_RUN_MS);
   const interrupted = await interruptStaleRuns(orm.em.fork(), staleBefore, now);
   if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
+  // The CLI (`lf sandbox fault …`) finds the sandbox of the running service here.
+  if (services.sandboxUrl) await setSetting(orm.em.fork(), SANDBOX_URL_SETTING, services.sandboxUrl, 'system:start', now);
   if (services.sandboxed.yelp && (await seedDemoTargetsIfEmpty(orm.em.fork(), now)) > 0)
     logger.info('demo targets created (empty targets table, Yelp sandbox)');
 

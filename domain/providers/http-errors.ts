@@ -20,7 +20,7 @@ export interface CallSite {
 }
 
 /** Provider error codes meaning a quota is used up (daily cap, billing); retrying soon cannot succeed. */
-export const QUOTA_EXHAUSTED_CODES: ReadonlySet<string> = new Set(['ACCESS_LIMIT_REACHED', 'insufficient_quota']);
+export const QUOTA_EXHAUSTED_CODES: ReadonlySet<string> = new Set(['ACCESS_LIMIT_REACHED', 'insufficient_quota', 'maximum_credits_exceeded']);
 
 /** True for statuses worth retrying soon: 408 Request Timeout, 429 Too Many Requests and every 5xx. */
 export function isRetryableStatus(status: number): boolean {

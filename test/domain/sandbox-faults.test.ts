@@ -96,8 +96,8 @@ const EXPECTED: Record<Exclude<FaultKind, 'slow' | 'timeout'>, Record<FaultProvi
     yelp: [429, 'ACCESS_LIMIT_REACHED', false],
     pagespeed: [429, 'RESOURCE_EXHAUSTED', false],
     openai: [429, 'insufficient_quota', false],
-    // no daily quota code in our classification for these two: a 429 stays retryable
-    sendgrid: [429, 'maximum_credits_exceeded', true],
+    // SendGrid's credits are gone until the plan renews: not retryable. Stripe has no daily quota: its 429 is a rate limit.
+    sendgrid: [429, 'maximum_credits_exceeded', false],
     stripe: [429, 'rate_limit', true],
   },
   malformed: {
