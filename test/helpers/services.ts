@@ -6,12 +6,16 @@ import type { Database } from '../../db/orm.js';
 import { loadConfig, type AppConfig } from '../../domain/config.js';
 import { createLogger } from '../../domain/logger.js';
 import type { PipelineDeps } from '../../domain/pipeline/deps.js';
-import { buildServices, type Services } from '../../domain/services.js';
+import { buildServices, type ServiceOverrides, type Services } from '../../domain/services.js';
 
 /** Services on `db` with every provider on a fresh sandbox; `env` adds or overrides variables. */
-export async function testServices(db: Database, env: Record<string, string> = {}): Promise<Services> {
+export async function testServices(
+  db: Database,
+  env: Record<string, string> = {},
+  overrides: ServiceOverrides = {},
+): Promise<Services> {
   const config: AppConfig = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', SANDBOX_PORT: '0', ...env });
-  return buildServices(config, { db, logger: createLogger('silent') });
+  return buildServices(config, { db, logger: createLogger('silent'), ...overrides });
 }
 
 /** Pipeline dependencies from services. */
