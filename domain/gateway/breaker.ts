@@ -237,14 +237,25 @@ export class CircuitBreaker {
   }
 
   /**
-   * Reports a failed call; ignored unless {@link countsAsFailure}(err). closed (same generation): one more
+   * Reports a failed call. Unless {@link countsAsFailure}(err) it changes nothing, except that a probe hands its
+   * lease back (neither success nor failure: e.g. a 404, or our own rate-limit refusal before the call). closed (same generation): one more
    * consecutive failure, at the threshold → open (generation + 1: a new trip). half_open probe (same generation and
    * lease) → open again with opened_at = now (same generation: a re-open). Always records last_error(_at).
    */
   async onFailure(permit: Permit, err: unknown): Promise<void> {
-    if (!countsAsFailure(err)) return;
     const now = this.deps.clock.now();
     const { provider, generation } = permit;
+    if (!countsAsFailure(err)) {
+      // says nothing about health; a probe that ends this way only hands its lease back so the next caller probes
+      if (permit.probe && permit.probeUntil) {
+        await this.exec(
+          `update provider_state set probe_until = null, updated_at = ?
+           where provider = ? and generation = ? and breaker_state = 'half_open' and probe_until = ?`,
+          [now, provider, generation, permit.probeUntil],
+        );
+      }
+      return;
+    }
     const msg = describe(err);
     if (!permit.probe || !permit.probeUntil) {
       const n = this.deps.config.failureThreshold;
