@@ -61,6 +61,12 @@ for (const inProcess of [true, false]) {
         assert.is(await counter(metrics, stage), result.counts[stage], `${stage} counted in the main thread`);
         assert.ok((await counter(metrics, stage)) > 0);
       }
+      const calls = (await metrics.providerRequests.get()).values.filter((v) => v.labels.status === 'ok');
+      for (const provider of ['yelp', 'pagespeed', 'openai', 'sendgrid'])
+        assert.ok(
+          calls.some((v) => v.labels.provider === provider && v.value > 0),
+          `${provider} gateway calls made in the job appear on the main registry`,
+        );
       const [run] = await ctx.db.orm.em.getConnection().execute<{ trigger: string; status: string }[]>('select trigger, status from job_runs');
       assert.equal(run, { trigger: 'test', status: 'succeeded' });
     } finally {
