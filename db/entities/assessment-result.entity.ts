@@ -23,7 +23,7 @@ export const AssessmentResult = defineEntity({
   tableName: 'assessment_results',
   properties: (p) => ({
     id: p.integer().primary().autoincrement(),
-    business: p.manyToOne(Business).deleteRule('cascade'),
+    business: p.manyToOne(Business).deleteRule('cascade').index(),
     status: p.enum([...ASSESSMENT_STATUSES]),
     url: p.string().length(2048),
     performanceScore: p.integer().nullable(),
@@ -32,6 +32,13 @@ export const AssessmentResult = defineEntity({
     seoScore: p.integer().nullable(),
     metrics: p.json<AssessmentMetrics>().default('{}'),
     insight: p.text().nullable(),
+    /** Top 5 PageSpeed opportunities by savings: `{ id, title, savingsMs }[]`. */
+    opportunities: p.json<{ id: string; title: string; savingsMs: number }[]>().default('[]'),
+    /** AI recommendations (3): `{ title, impact, effort }[]` with impact/effort high|medium|low. */
+    recommendations: p.json<{ title: string; impact: string; effort: string }[]>().default('[]'),
+    /** Per-assessor outcome: `{ pagespeed: 'ok' | error, openai: 'ok' | error }`. */
+    assessors: p.json<Record<string, string>>().default('{}'),
+    durationMs: p.integer().nullable(),
     errorMessage: p.text().nullable(),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).index(),
   }),

@@ -35,6 +35,21 @@ export const Business = defineEntity({
     reviewCount: p.integer().nullable(),
     status: p.enum([...BUSINESS_STATUSES]).default('new').index(),
     score: p.integer().nullable().index(),
+    /** Tier from the scoring rules' tier table (A ≥ 80, B ≥ 60, C ≥ 40, else D). */
+    tier: p.string().length(1).nullable(),
+    /** Per-factor points and the rules version behind `score`. */
+    scoreBreakdown: p.json<Record<string, unknown>>().nullable(),
+    /** Registrable host of `website`, lower-cased, without `www.` (dedupe key). */
+    websiteDomain: p.string().nullable().index(),
+    /** Phone digits only, with country code (dedupe key). */
+    phoneNormalized: p.string().nullable().index(),
+    /** Outreach address (from enrichment, else `info@<domain>`). */
+    email: p.string().nullable(),
+    assessmentAttempts: p.integer().default(0),
+    /** When `status` last changed (stuck-in-stage detection). */
+    statusChangedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** Batch claim lease of a pipeline stage worker (`FOR UPDATE SKIP LOCKED` claims set it). */
+    claimedUntil: p.datetime().columnType('timestamptz').nullable(),
     target: p.manyToOne(Target).nullable().deleteRule('set null'),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),
     updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),

@@ -1,10 +1,15 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 import { Business } from './business.entity.js';
 
-/** Email status, forward-only (DESIGN.md "Data"); `held` = over the spam threshold, not sent. */
+/**
+ * Email status, forward-only (DESIGN.md "Data"); `held` = over the spam threshold, not sent; `sending` = claimed by
+ * a delivery worker before the SendGrid call (so a crash can never send it twice); `suppressed` = address on the
+ * suppression list.
+ */
 export const EMAIL_STATUSES = [
   'pending',
   'held',
+  'sending',
   'sent',
   'delivered',
   'bounced',
@@ -13,6 +18,7 @@ export const EMAIL_STATUSES = [
   'spam_reported',
   'unsubscribed',
   'failed',
+  'suppressed',
 ] as const;
 export type EmailStatus = (typeof EMAIL_STATUSES)[number];
 
@@ -31,10 +37,19 @@ export const Email = defineEntity({
     subject: p.string().length(500),
     body: p.text(),
     spamScore: p.integer(),
+    spamReasons: p.json<string[]>().default('[]'),
     status: p.enum([...EMAIL_STATUSES]).default('pending').index(),
     providerMessageId: p.string().nullable().index(),
     errorMessage: p.text().nullable(),
     sentAt: p.datetime().columnType('timestamptz').nullable(),
+    /** When a delivery worker claimed it (`sending`); a stale claim is visible to runbooks. */
+    claimedAt: p.datetime().columnType('timestamptz').nullable(),
+    deliveredAt: p.datetime().columnType('timestamptz').nullable(),
+    bouncedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** SendGrid event `reason` of a bounce/drop/deferral. */
+    bounceReason: p.text().nullable(),
+    /** Timestamp (SendGrid `timestamp`) of the newest event applied. */
+    lastEventAt: p.datetime().columnType('timestamptz').nullable(),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),
     updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),
   }),

@@ -1,7 +1,9 @@
 /** The explicit entity list given to MikroORM (no discovery by glob). */
 import { AssessmentResult } from './assessment-result.entity.js';
 import { Business } from './business.entity.js';
+import { EmailEvent, EmailSuppression, WebhookInbox } from './delivery.entity.js';
 import { Email } from './email.entity.js';
+import { Purchase } from './purchase.entity.js';
 import { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting } from './gateway.entity.js';
 import { JobRun } from './job-run.entity.js';
 import { OpsEvent } from './ops-event.entity.js';
@@ -11,6 +13,9 @@ import { Target } from './target.entity.js';
 export { AssessmentResult, Business, Email, JobRun, OpsEvent, ProviderState, Target };
 export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
 export * from './gateway.entity.js';
+export { EmailEvent, EmailSuppression, Purchase, WebhookInbox };
+export * from './delivery.entity.js';
+export * from './purchase.entity.js';
 export * from './assessment-result.entity.js';
 export * from './business.entity.js';
 export * from './email.entity.js';
@@ -32,4 +37,8 @@ export const ENTITIES = [
   ProviderCache,
   ApiCall,
   Setting,
+  EmailSuppression,
+  EmailEvent,
+  WebhookInbox,
+  Purchase,
 ];
