@@ -263,7 +263,7 @@ limits('always set a top-level text, also for an empty status and for help', () 
     runs: [],
     businessesByStatus: { new: 0, assessment_pending: 0, assessed: 0, assessment_failed: 0, scored: 0, email_pending: 0, emailed: 0, suppressed: 0, skipped: 0 },
     businessesTotal: 0,
-    emailsByStatus: { pending: 0, held: 0, sent: 0, delivered: 0, bounced: 0, dropped: 0, deferred: 0, spam_reported: 0, unsubscribed: 0, failed: 0 },
+    emailsByStatus: { pending: 0, held: 0, sending: 0, sent: 0, delivered: 0, bounced: 0, dropped: 0, deferred: 0, spam_reported: 0, unsubscribed: 0, failed: 0, suppressed: 0 },
     emailsTotal: 0,
     activeTargets: 0,
   };
