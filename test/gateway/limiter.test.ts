@@ -214,7 +214,12 @@ test('status(): limits, used today, remaining, reset time, per-rule availability
 });
 
 test('two worker threads share one rate budget (real clock): grants stay within burst + elapsed × rate', async (ctx) => {
-  const limits = limitsFor({ yelp: { daily: undefined, rates: [{ name: 'per_second', limit: 20, periodMs: 1000, unit: 'request' }] } });
+  // a second, looser rule makes every grant lock two rows (all rules or none, in one statement)
+  const rates = [
+    { name: 'per_second', limit: 20, periodMs: 1000, unit: 'request' as const },
+    { name: 'per_minute', limit: 1000, periodMs: 60_000, unit: 'request' as const },
+  ];
+  const limits = limitsFor({ yelp: { daily: undefined, rates } });
   const data = { url: ctx.db.url, limits, durationMs: 2000, attempts: 10_000, concurrency: 3, maxWaitMs: 150 };
   const results = await race<RaceResult>('./limiter-race.ts', [data, data]);
   const grants = results.flatMap((r) => r.grants);
