@@ -7,7 +7,10 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { DeliveryEnvSchema, buildDeliveryConfig, type DeliveryConfig } from './delivery/config.js';
 import { GatewayEnvSchema, buildGatewayConfig, type GatewayConfig } from './gateway/config.js';
+import { PipelineEnvSchema, buildStagesConfig, type StagesConfig } from './pipeline/config.js';
+import { StorefrontEnvSchema, buildStorefrontConfig, type StorefrontConfig } from './storefront/config.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -63,7 +66,11 @@ const EnvSchema = z.object({
   PIPELINE_CRON: cron.default('0 2 * * *'),
   RUN_ON_START: bool.optional(),
   JOBS_IN_PROCESS: bool.default(false),
-}).extend(GatewayEnvSchema.shape);
+})
+  .extend(GatewayEnvSchema.shape)
+  .extend(DeliveryEnvSchema.shape)
+  .extend(StorefrontEnvSchema.shape)
+  .extend(PipelineEnvSchema.shape);
 
 /** Provider ids, as used in config, metrics labels and provider_state rows. */
 export const PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
@@ -102,6 +109,12 @@ export interface AppConfig {
   usesSandbox: boolean;
   /** Rate limits, breaker, cache, retries, prices and budgets (domain/gateway/config.ts). */
   gateway: GatewayConfig;
+  /** Batch sizes, unsubscribe, postal footer, event webhook, bounce rate (domain/delivery/config.ts). */
+  delivery: DeliveryConfig;
+  /** Pricing, tax, Stripe Checkout and webhook (domain/storefront/config.ts). */
+  storefront: StorefrontConfig;
+  /** Assessment, spam threshold, stuck detection (domain/pipeline/config.ts). */
+  stages: StagesConfig;
 }
 
 /** Development-only signing secret, so a newcomer's `npm start` needs no Slack app. Refused in production. */
@@ -142,6 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     providers[id] = { apiKey: keys[id], baseUrl: urls[id], sandbox };
   }
   if (e.SANDBOX_FIXTURES !== undefined && production) problems.push('SANDBOX_FIXTURES: not allowed in production');
+  const delivery = buildDeliveryConfig(e, production, problems);
+  const storefront = buildStorefrontConfig(e, production, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -164,6 +179,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     jobsInProcess: e.JOBS_IN_PROCESS,
     usesSandbox: PROVIDERS.some((id) => providers[id].sandbox),
     gateway: buildGatewayConfig(e),
+    delivery,
+    storefront,
+    stages: buildStagesConfig(e),
   };
 }
 

@@ -44,6 +44,8 @@ config('production refuses the sandbox and the development signing secret', () =
   assert.match(text, 'SLACK_SIGNING_SECRET');
   assert.match(text, 'PAGESPEED_API_KEY');
   assert.match(text, 'STRIPE_SECRET_KEY');
+  assert.match(text, 'UNSUBSCRIBE_SECRET');
+  assert.match(text, 'STRIPE_WEBHOOK_SECRET');
   assert.not.match(text, 'YELP_API_KEY');
 });
 
@@ -56,6 +58,9 @@ config('a provider with a key is not sandboxed and run-on-start is off in produc
     OPENAI_API_KEY: 'o',
     SENDGRID_API_KEY: 'sg',
     STRIPE_SECRET_KEY: 'sk',
+    UNSUBSCRIBE_SECRET: 'u',
+    SENDGRID_WEBHOOK_PUBLIC_KEY: 'k',
+    STRIPE_WEBHOOK_SECRET: 'whsec_x',
   });
   assert.not.ok(c.usesSandbox);
   assert.is(c.pipeline.runOnStart, false);

@@ -1,0 +1,34 @@
+/**
+ * Webhook and public routes served beside /slack/events on Bolt's HTTP receiver (customRoutes). Each route
+ * file exports a factory taking {@link WebhookDeps}; this index only lists them.
+ */
+import type http from 'node:http';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Metrics } from '../../alerts/metrics.js';
+import type { AppConfig } from '../../domain/config.js';
+import type { Clock } from '../../domain/clock.js';
+import type { Logger } from '../../domain/logger.js';
+import type { Providers } from '../../domain/services.js';
+
+/** What webhook routes receive. */
+export interface WebhookDeps {
+  config: AppConfig;
+  logger: Logger;
+  orm: MikroORM;
+  clock: Clock;
+  metrics: Metrics;
+  /** Gateway-wrapped providers (storefront emails reports, replays events). */
+  providers: Providers;
+}
+
+/** A Bolt custom route. */
+export interface WebhookRoute {
+  path: string;
+  method: string[];
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+}
+
+/** Every webhook route, in one list (filled in by the delivery and storefront stages). */
+export function webhookRoutes(_deps: WebhookDeps): WebhookRoute[] {
+  return [];
+}
