@@ -37,6 +37,8 @@ export interface SlackAppDeps {
   metrics: Metrics;
   /** Called by GET /readyz; a throw counts as not ready. */
   readiness: () => Promise<Readiness>;
+  /** More custom routes (webhooks, /unsubscribe): bot/webhooks/index.ts. */
+  extraRoutes?: { path: string; method: string[]; handler: (req: http.IncomingMessage, res: http.ServerResponse) => void }[];
 }
 
 /** The Bolt app plus start/stop of its HTTP server. */
@@ -136,6 +138,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
           sendJson(res, result.ok ? 200 : 503, result);
         }),
       },
+      ...(deps.extraRoutes ?? []),
     ],
   });
 

@@ -16,6 +16,7 @@ import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
 import { startScheduler } from '../jobs/scheduler.js';
 import { createSlackApp } from './app.js';
+import { webhookRoutes } from './webhooks/index.js';
 
 /** A stale heartbeat: a run whose process has not touched it for this long is dead. */
 const STALE_RUN_MS = 10 * 60 * 1000;
@@ -78,7 +79,8 @@ async function main(): Promise<void> {
     }
     return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
   };
-  const slack = createSlackApp({ config, logger, orm, metrics, readiness });
+  const extraRoutes = webhookRoutes({ config, logger, orm, clock, metrics, providers: services.providers });
+  const slack = createSlackApp({ config, logger, orm, metrics, readiness, extraRoutes });
   const sink = config.slack.botToken ? slackSink(slack.app.client as unknown as ChatClient) : consoleSink();
   const notifier = createNotifier({ orm, logger, metrics, sink, channel: config.slack.statusChannel, clock });
   notifier.start();
