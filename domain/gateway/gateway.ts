@@ -109,11 +109,12 @@ export class Gateway {
       }
       for (;;) {
         attempts++;
+        // Checked before taking a permit: no call was made, so the breaker must not count it.
+        const remaining = deadline - clock.now().getTime();
+        if (remaining <= 0) throw new DeadlineExceededError(spec.provider, spec.operation, config.retry.deadlineMs);
         const permit = await this.deps.breaker.permit(spec.provider);
         let result: T;
         try {
-          const remaining = deadline - clock.now().getTime();
-          if (remaining <= 0) throw new DeadlineExceededError(spec.provider, spec.operation, config.retry.deadlineMs);
           await this.deps.limiter.acquire(spec.provider, {
             tokens: spec.estimatedTokens,
             maxWaitMs: Math.min(config.maxWaitMs, remaining),
