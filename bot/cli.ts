@@ -19,6 +19,7 @@ import { getSetting, SANDBOX_URL_SETTING } from '../domain/settings.js';
 import { getPipelineStatus } from '../domain/status.js';
 import { LF_SUBCOMMANDS } from './blocks/help.js';
 import { renderStatusText } from './render/status-text.js';
+import { TARGETS_HELP, runTargets } from './cli-targets.js';
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -50,6 +51,8 @@ export function cliHelp(): string {
     `  ${'--json'.padEnd(width)}Print JSON instead of text (status, sandbox).`,
     '',
     'Database: DATABASE_URL, else the running `npm start` (lock file in DATA_DIR), else the embedded folder DATA_DIR.',
+    '',
+    TARGETS_HELP,
     '',
     SANDBOX_HELP,
   ].join('\n');
@@ -100,7 +103,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     return 0;
   }
   if (command === 'sandbox') return runSandboxCommand(argv.slice(argv.indexOf('sandbox') + 1), env, io);
-  if (command !== 'status') {
+  if (command !== 'status' && command !== 'targets') {
     await io.stderr(`Unknown command "${command}".\n\n`);
     await io.stderr(cliHelp());
     return 2;
@@ -121,6 +124,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   let db: Database | undefined;
   try {
     db = await openCliDatabase(config);
+    if (command === 'targets') {
+      await io.stdout(await runTargets(db, config, words.slice(1), { json, env, now: new Date() }));
+      return 0;
+    }
     const status = await getPipelineStatus(db.orm.em.fork());
     await io.stdout(json ? `${JSON.stringify(status, null, 2)}\n` : renderStatusText(status));
     return 0;

@@ -1,11 +1,15 @@
 /**
- * Sourcing: Yelp Fusion business search for one target, within its remaining daily quota and `YELP_BATCH_SIZE`,
- * upserting businesses deduplicated on the Yelp id. Businesses with a website wait for assessment
+ * Sourcing: Yelp Fusion business search for one target, within its remaining daily quota and the Yelp batch size
+ * in force (`YELP_BATCH_SIZE` or its run-time override), paging with limit/offset up to Yelp's 1,000-result cap.
+ * Businesses are deduplicated on the Yelp id, and on the normalised website domain and phone (the same business
+ * listed twice, or a chain location sharing a site). Businesses with a website wait for assessment
  * (`assessment_pending`); those without one are kept but not assessed (`skipped`).
  */
 import type { ITarget } from '../../db/entities/index.js';
 import type { PipelineDeps, ProgressFn } from '../pipeline/deps.js';
 import type { YelpBusiness } from '../providers/yelp/port.js';
+import { yelpBatchSize } from '../targeting/batch-size.js';
+import { normalizePhone, websiteDomain } from './normalize.js';
 
 /** Yelp refuses `offset + limit` above 1,000 for one search. */
 export const YELP_MAX_RESULTS = 1000;
@@ -34,8 +38,9 @@ export async function sourceTarget(
     target.id,
   ]);
   let offset = Number(n);
+  const batch = (await yelpBatchSize(deps.em, deps.config)).value;
   while (result.sourced < quota && offset < YELP_MAX_RESULTS) {
-    const limit = Math.min(deps.config.pipeline.yelpBatchSize, quota - result.sourced, YELP_MAX_RESULTS - offset);
+    const limit = Math.min(batch, quota - result.sourced, YELP_MAX_RESULTS - offset);
     const page = await deps.providers.yelp.search({ location: target.location, category: target.category, limit, offset });
     let inserted = 0;
     for (const b of page.businesses.slice(0, limit)) {
@@ -54,24 +59,37 @@ export async function sourceTarget(
 
 async function insertBusiness(deps: PipelineDeps, target: ITarget, b: YelpBusiness): Promise<boolean> {
   const now = deps.clock.now();
+  const domain = websiteDomain(b.website);
+  const phone = normalizePhone(b.phone);
+  // One statement: insert unless the Yelp id, website domain or phone is already known.
   const rows = await deps.em.getConnection().execute<{ id: number }[]>(
-    `insert into businesses (yelp_id, name, website, phone, address, city, categories, rating, review_count, status, target_id, created_at, updated_at)
-     values (?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?)
+    `insert into businesses (yelp_id, name, website, website_domain, phone, phone_normalized, address, city, categories,
+                             rating, review_count, status, status_changed_at, target_id, created_at, updated_at)
+     select ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?
+     where not exists (select 1 from businesses where (?::text is not null and website_domain = ?::text)
+                                                   or (?::text is not null and phone_normalized = ?::text))
      on conflict (yelp_id) do nothing returning id`,
     [
       b.id,
       b.name,
       b.website,
+      domain,
       b.phone,
+      phone,
       b.address,
       b.city,
       JSON.stringify(b.categories),
       b.rating,
       b.reviewCount,
       b.website ? 'assessment_pending' : 'skipped',
+      now,
       target.id,
       now,
       now,
+      domain,
+      domain,
+      phone,
+      phone,
     ],
   );
   return rows.length > 0;
