@@ -9,6 +9,8 @@ import type { AppConfig } from '../../domain/config.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Logger } from '../../domain/logger.js';
 import type { Providers } from '../../domain/services.js';
+import { sendgridWebhookRoute } from './sendgrid.js';
+import { unsubscribeRoute } from './unsubscribe.js';
 
 /** What webhook routes receive. */
 export interface WebhookDeps {
@@ -29,6 +31,6 @@ export interface WebhookRoute {
 }
 
 /** Every webhook route, in one list (filled in by the delivery and storefront stages). */
-export function webhookRoutes(_deps: WebhookDeps): WebhookRoute[] {
-  return [];
+export function webhookRoutes(deps: WebhookDeps): WebhookRoute[] {
+  return [sendgridWebhookRoute(deps), unsubscribeRoute(deps)];
 }

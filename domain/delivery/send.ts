@@ -1,45 +1,131 @@
 /**
- * Delivery: sends `pending` outreach emails through SendGrid mail/send, carrying our email id in
- * `custom_args.email_id` so event-webhook events can be matched back. Sent emails move to `sent` with
- * SendGrid's `X-Message-Id`; failures move to `failed` with the error kept.
+ * Delivery: sends `pending` outreach emails through SendGrid v3 mail/send (via the gateway), exactly once per
+ * email even across crashes.
+ *
+ * Per batch ({@link claimPendingBatch}, one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`):
+ * emails move `pending → sending` with `claimed_at` BEFORE the provider call, so a process killed mid-batch
+ * leaves them `sending` and no later run sends them again; {@link staleSending} lists those for runbooks.
+ * Then per email, in id order: suppressed address → `suppressed`; invalid syntax → `failed` + suppression
+ * `invalid`; else the send with `custom_args.email_id`, List-Unsubscribe headers and the footer (compliance.ts)
+ * → `sent` with SendGrid's `X-Message-Id` (business `emailed`), or `failed` with the error (never retried here:
+ * a timed-out POST may have been sent, pitfall 11).
  */
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { Email } from '../../db/entities/index.js';
 import type { PipelineDeps, ProgressFn } from '../pipeline/deps.js';
+import { composeMessage } from './compliance.js';
+import { addSuppression, emailHash, isSuppressed } from './suppression.js';
+import { validateEmailAddress } from './validate.js';
 
-/** Emails sent per run. */
-export const EMAIL_LIMIT = 500;
+/** Counts of one {@link sendPending} call. */
+export interface SendSummary {
+  /** Accepted by SendGrid (`sent`). */
+  emailed: number;
+  /** SendGrid call failed, or the address is invalid (`failed`). */
+  failed: number;
+  /** Skipped: address on the suppression list (`suppressed`). */
+  suppressed: number;
+  /** Of `failed`: refused by the syntax check (and now suppressed with reason `invalid`). */
+  invalid: number;
+}
 
-/** Sends pending emails, oldest first; returns sent and failed counts. */
-export async function sendPending(
-  deps: PipelineDeps,
-  progress: ProgressFn = () => {},
-): Promise<{ emailed: number; failed: number }> {
-  const em = deps.em.fork();
-  const emails = await em.find(Email, { status: 'pending' }, { populate: ['business'], orderBy: { id: 'asc' }, limit: EMAIL_LIMIT });
-  let emailed = 0;
-  let failed = 0;
-  for (const email of emails) {
-    try {
-      const res = await deps.providers.sendgrid.send({
-        to: email.toAddress,
-        from: deps.config.sendgridFrom,
-        subject: email.subject,
-        text: email.body,
-        customArgs: { email_id: String(email.id) },
-      });
-      email.status = 'sent';
-      email.providerMessageId = res.messageId;
-      email.sentAt = deps.clock.now();
-      email.business.status = 'emailed';
-      emailed++;
-      progress('emailed', 1);
-    } catch (err) {
-      email.status = 'failed';
-      email.errorMessage = (err as Error).message;
-      failed++;
-      progress('send_failed', 1);
+/**
+ * Claims up to `batch` pending emails (oldest id first) in ONE statement, moving them to `sending` with
+ * `claimed_at = now`; concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`). Returns the ids.
+ */
+export async function claimPendingBatch(em: EntityManager, batch: number, now: Date): Promise<number[]> {
+  const rows = await em.execute<{ id: number }[]>(
+    `update emails set status = 'sending', claimed_at = ?, updated_at = ?
+     where id in (select id from emails where status = 'pending' order by id limit ? for update skip locked)
+     returning id`,
+    [now, now, batch],
+  );
+  return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+}
+
+/**
+ * Sends every pending email, batch after batch (`config.delivery.emailBatchSize`), until none is pending.
+ * `progress('emailed' | 'send_failed', 1)` is called after each outcome is stored. Errors of the database
+ * propagate (the claimed, unsent emails then stay `sending`: see {@link staleSending}); provider errors don't.
+ */
+export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () => {}): Promise<SendSummary> {
+  const summary: SendSummary = { emailed: 0, failed: 0, suppressed: 0, invalid: 0 };
+  const batch = deps.config.delivery.emailBatchSize;
+  for (;;) {
+    const em = deps.em.fork();
+    const ids = await claimPendingBatch(em, batch, deps.clock.now());
+    if (ids.length === 0) return summary;
+    const emails = await em.find(Email, { id: { $in: ids } }, { populate: ['business'], orderBy: { id: 'asc' } });
+    for (const email of emails) {
+      const now = deps.clock.now();
+      const check = validateEmailAddress(email.toAddress);
+      if (await isSuppressed(em, check.ok ? check.address : email.toAddress)) {
+        email.status = 'suppressed';
+        email.errorMessage = 'address is on the suppression list';
+        email.business.status = 'suppressed';
+        await em.flush();
+        summary.suppressed++;
+        continue;
+      }
+      if (!check.ok) {
+        await addSuppression(em, emailHash(email.toAddress), 'invalid', 'send', now);
+        email.status = 'failed';
+        email.errorMessage = `invalid address: ${check.reason}`;
+        email.business.status = 'suppressed';
+        await em.flush();
+        summary.failed++;
+        summary.invalid++;
+        progress('send_failed', 1);
+        continue;
+      }
+      let messageId: string | null = null;
+      let error: string | undefined;
+      try {
+        const res = await deps.providers.sendgrid.send(composeMessage(deps.config, email, now));
+        messageId = res.messageId;
+      } catch (err) {
+        error = (err as Error).message || String(err);
+      }
+      if (error === undefined) {
+        email.status = 'sent';
+        email.providerMessageId = messageId;
+        email.sentAt = deps.clock.now();
+        email.errorMessage = null;
+        email.business.status = 'emailed';
+      } else {
+        email.status = 'failed';
+        email.errorMessage = error;
+      }
+      await em.flush();
+      if (error === undefined) {
+        summary.emailed++;
+        progress('emailed', 1);
+      } else {
+        summary.failed++;
+        progress('send_failed', 1);
+      }
     }
-    await em.flush();
   }
-  return { emailed, failed };
+}
+
+/** An email left `sending` by a worker that died after claiming it. */
+export interface StaleSending {
+  id: number;
+  businessId: number;
+  campaign: string;
+  claimedAt: Date;
+}
+
+/**
+ * Emails still `sending` whose `claimed_at` is older than `now - olderThanMs` (default 30 min, as
+ * `config.stages.stuckAfterMs`). They are never re-sent automatically: SendGrid may or may not have accepted them;
+ * an operator checks the SendGrid activity feed (or waits for events matched by `custom_args.email_id`).
+ */
+export async function staleSending(em: EntityManager, now: Date, olderThanMs = 30 * 60_000): Promise<StaleSending[]> {
+  const rows = await em.execute<{ id: number; business_id: number; campaign: string; claimed_at: Date | string }[]>(
+    `select id, business_id, campaign, claimed_at from emails
+     where status = 'sending' and claimed_at < ? order by id`,
+    [new Date(now.getTime() - olderThanMs)],
+  );
+  return rows.map((r) => ({ id: Number(r.id), businessId: Number(r.business_id), campaign: r.campaign, claimedAt: new Date(r.claimed_at) }));
 }

@@ -1,0 +1,88 @@
+/**
+ * `POST /webhooks/sendgrid`: SendGrid's Signed Event Webhook.
+ *
+ * 1. Read the raw bytes (raw-body.ts); 2. verify the ECDSA signature over `timestamp + rawBody`
+ * (domain/delivery/signature.ts) with `config.delivery.sendgridWebhookPublicKey` → 403 and nothing stored when it
+ * fails; without a key (only possible outside production, config enforces it) unsigned posts are accepted with a
+ * warning; 3. parse JSON only then (an array of events; a single object is treated as a one-event batch) → 400
+ * when it is not JSON; 4. store + apply every event once (domain/delivery/events.ts) and answer 200 with the
+ * counters; a database error answers 500 so SendGrid retries (safe: events are deduplicated); 5. check the 24 h
+ * bounce rate (failures there are logged, not answered).
+ *
+ * Work is small per event (one transaction), so the answer comes after storing: acknowledging before storing would
+ * lose events on a crash, since SendGrid only retries non-2xx answers.
+ */
+import type http from 'node:http';
+import { checkBounceRate } from '../../domain/delivery/bounce-rate.js';
+import { processSendGridEvents } from '../../domain/delivery/events.js';
+import { SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, verifySendGridSignature } from '../../domain/delivery/signature.js';
+import type { WebhookDeps, WebhookRoute } from './index.js';
+import { readRawBody, sendJson } from './raw-body.js';
+
+/** Path of the route. */
+export const SENDGRID_WEBHOOK_PATH = '/webhooks/sendgrid';
+
+const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+
+/** Handles one request (exported for tests that serve it from a plain node:http server). */
+export async function handleSendGridWebhook(deps: WebhookDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const log = deps.logger.child({ route: SENDGRID_WEBHOOK_PATH });
+  let raw: Buffer;
+  try {
+    raw = await readRawBody(req);
+  } catch {
+    sendJson(res, 413, { error: 'body too large' });
+    return;
+  }
+  const key = deps.config.delivery.sendgridWebhookPublicKey;
+  if (key) {
+    const ok = verifySendGridSignature(key, one(req.headers[SENDGRID_SIGNATURE_HEADER]), one(req.headers[SENDGRID_TIMESTAMP_HEADER]), raw);
+    if (!ok) {
+      log.warn({ bytes: raw.length }, 'sendgrid webhook: signature verification failed; nothing stored');
+      sendJson(res, 403, { error: 'invalid signature' });
+      return;
+    }
+  } else {
+    log.warn('sendgrid webhook: SENDGRID_WEBHOOK_PUBLIC_KEY is not set; accepting an unsigned post (never in production)');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    sendJson(res, 400, { error: 'body is not JSON' });
+    return;
+  }
+  const events = Array.isArray(parsed) ? parsed : [parsed];
+  const now = deps.clock.now();
+  const em = deps.orm.em.fork();
+  let result;
+  try {
+    result = await processSendGridEvents(em, events, now);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'sendgrid webhook: storing events failed');
+    sendJson(res, 500, { error: 'could not store events; retry' });
+    return;
+  }
+  sendJson(res, 200, result);
+  log.info({ ...result }, 'sendgrid webhook batch');
+  try {
+    const rate = await checkBounceRate(em.fork(), now, deps.config.delivery);
+    if (rate.recorded) log.warn({ sent: rate.sent, bounced: rate.bounced, rate: rate.rate }, 'bounce rate above threshold');
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'sendgrid webhook: bounce-rate check failed');
+  }
+}
+
+/** The route for webhookRoutes(). */
+export function sendgridWebhookRoute(deps: WebhookDeps): WebhookRoute {
+  return {
+    path: SENDGRID_WEBHOOK_PATH,
+    method: ['POST'],
+    handler: (req, res) => {
+      handleSendGridWebhook(deps, req, res).catch((err: unknown) => {
+        deps.logger.error({ err: (err as Error).message }, 'sendgrid webhook failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      });
+    },
+  };
+}

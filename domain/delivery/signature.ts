@@ -1,0 +1,63 @@
+/**
+ * SendGrid Signed Event Webhook verification (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features;
+ * reference implementation `sendgrid-nodejs` packages/eventwebhook/src/eventwebhook.js), with node:crypto only.
+ *
+ * - headers `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA signature) and
+ *   `X-Twilio-Email-Event-Webhook-Timestamp` (Unix seconds, as text);
+ * - signed bytes = timestamp (UTF-8) followed by the EXACT raw request body (pitfall 22: a re-serialised body,
+ *   or one without its trailing CRLF, does not verify);
+ * - ECDSA P-256 with SHA-256; the public key is the base64 DER SubjectPublicKeyInfo shown in the SendGrid UI.
+ */
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+
+/** Signature header (lower-cased, as node:http exposes it). */
+export const SENDGRID_SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
+/** Timestamp header (lower-cased). */
+export const SENDGRID_TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
+
+const keys = new Map<string, KeyObject>();
+
+/**
+ * Parses a base64 DER SPKI public key (a PEM block is accepted too) and checks it is an EC P-256 key.
+ * @throws Error when the key cannot be parsed or is not P-256.
+ */
+export function sendgridPublicKey(publicKey: string): KeyObject {
+  const cached = keys.get(publicKey);
+  if (cached) return cached;
+  const key = publicKey.includes('BEGIN PUBLIC KEY')
+    ? createPublicKey(publicKey)
+    : createPublicKey({ key: Buffer.from(publicKey.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error('SendGrid webhook public key is not an EC P-256 key');
+  }
+  keys.set(publicKey, key);
+  return key;
+}
+
+/**
+ * True when `signature` (base64 DER) is a valid ECDSA-P256/SHA-256 signature of `timestamp + rawBody` under
+ * `publicKey`. Never throws: a missing header, an unparsable key or signature is simply false. No freshness check
+ * is applied unless `opts.toleranceSeconds` is given (with `opts.now`): replays are harmless because every event is
+ * stored once, and SendGrid does not document whether its 24 h retries are re-signed.
+ */
+export function verifySendGridSignature(
+  publicKey: string,
+  signature: string | undefined,
+  timestamp: string | undefined,
+  rawBody: Buffer,
+  opts: { now?: Date; toleranceSeconds?: number } = {},
+): boolean {
+  if (!signature || !timestamp) return false;
+  if (opts.toleranceSeconds !== undefined) {
+    const t = Number(timestamp);
+    const now = (opts.now ?? new Date()).getTime() / 1000;
+    if (!/^\d+$/.test(timestamp) || Math.abs(now - t) > opts.toleranceSeconds) return false;
+  }
+  try {
+    const key = sendgridPublicKey(publicKey);
+    const data = Buffer.concat([Buffer.from(timestamp, 'utf8'), rawBody]);
+    return verify('sha256', data, { key, dsaEncoding: 'der' }, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
