@@ -110,6 +110,9 @@ function describe(err: unknown): string {
 }
 
 /** The shared breaker; see the module comment. Safe to construct per thread: all state is in the database. */
+/** last_success_at is refreshed at most this often (ms) while the breaker is closed and healthy. */
+export const SUCCESS_STAMP_MS = 1000;
+
 export class CircuitBreaker {
   private readonly deps: BreakerDeps;
 
@@ -197,7 +200,8 @@ export class CircuitBreaker {
   }
 
   /**
-   * Reports a successful call. closed (same generation): resets consecutive failures. half_open probe (same
+   * Reports a successful call. closed (same generation): resets consecutive failures (last_success_at is kept to
+   * within {@link SUCCESS_STAMP_MS}). half_open probe (same
    * generation and lease): counts a success and releases the lease; the `halfOpenSuccesses`-th closes the breaker.
    * Always records last_success_at. Stale permits change nothing else.
    */
@@ -205,11 +209,14 @@ export class CircuitBreaker {
     const now = this.deps.clock.now();
     const { provider, generation } = permit;
     if (!permit.probe || !permit.probeUntil) {
+      // The common case (closed, no failures, a success recorded in the last second) writes nothing: a commit per
+      // call would dominate the gateway's overhead.
       await this.exec(
         `update provider_state set last_success_at = ?, updated_at = ?,
            consecutive_failures = case when generation = ? and breaker_state = 'closed' then 0 else consecutive_failures end
-         where provider = ?`,
-        [now, now, generation, provider],
+         where provider = ?
+           and (consecutive_failures > 0 or breaker_state <> 'closed' or last_success_at is null or last_success_at < ?)`,
+        [now, now, generation, provider, new Date(now.getTime() - SUCCESS_STAMP_MS)],
       );
       return;
     }
