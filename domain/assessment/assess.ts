@@ -1,116 +1,177 @@
 /**
- * Assessment: PageSpeed Insights (mobile) plus an AI insight for each business waiting in `assessment_pending`.
- * PageSpeed failing fails the assessment (`assessment_failed`, error kept); the AI insight failing leaves a
- * `partial` result that still counts as assessed.
+ * Assessment coordinator: claims batches of `assessment_pending` businesses and assesses each website with
+ * PageSpeed Insights (mobile) and then an AI insight built from what PageSpeed measured.
+ *
+ * - Claim: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` sets a lease
+ *   (`claimed_until`), so two workers never assess one business; a lease that runs out (crashed worker) makes
+ *   the business claimable again.
+ * - Per business: URL validation first (an invalid URL fails without any provider call); PageSpeed failing or
+ *   timing out → `assessment_failed` with `error_message`; the AI insight failing (provider error, timeout, cut-off,
+ *   refused or malformed answer) → a `partial` result that still counts as assessed.
+ * - Every business assessed gets one `assessment_results` row, `assessment_attempts + 1`, its lease cleared and
+ *   `status_changed_at` set.
  */
-import { AssessmentResult, Business, type IBusiness } from '../../db/entities/index.js';
+import { AssessmentResult, Business } from '../../db/entities/index.js';
 import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/deps.js';
-import type { PageSpeedResult } from '../providers/pagespeed/port.js';
+import { runInsight, runPageSpeed } from './assessors.js';
+import type { Insight } from './insight.js';
+import { siteDomain, validateWebsiteUrl } from './url.js';
 
-/** Businesses assessed per run, and how many at once. */
-export const ASSESSMENT_LIMIT = 200;
-export const ASSESSMENT_CONCURRENCY = 4;
+export { validateWebsiteUrl } from './url.js';
+export { insightPrompt, parseInsight, InsightSchema, type Insight } from './insight.js';
 
-/** Outcome counts of one assessment pass. */
+/** Batches one {@link assessPending} call claims at most (then it returns; the next run continues). */
+export const MAX_BATCHES_PER_RUN = 10;
+
+/** Outcome counts of one assessment pass: `assessed` = completed + partial; `failed` = assessment_failed. */
 export interface AssessResult {
   assessed: number;
   failed: number;
 }
 
+/** A claimed business: the columns the assessors need. */
+export interface ClaimedBusiness {
+  id: number;
+  name: string;
+  website: string | null;
+}
+
 /**
- * Checks a website URL before any provider call: http(s) only, a host name with a dot, never localhost or a
- * literal IP address. Returns the normalised URL or an error sentence.
+ * Lease length (ms) of one claim: both assessor timeouts for every round of `concurrency` businesses in the batch,
+ * plus a minute. Long enough that a live worker always finishes first.
  */
-export function validateWebsiteUrl(raw: string): { ok: true; url: string } | { ok: false; error: string } {
-  let u: URL;
-  try {
-    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw.trim()) ? raw.trim() : `https://${raw.trim()}`);
-  } catch {
-    return { ok: false, error: `not a URL: ${raw}` };
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, error: `unsupported scheme ${u.protocol}` };
-  const host = u.hostname.toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost') || !host.includes('.'))
-    return { ok: false, error: `not a public host: ${host}` };
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(host) || host.startsWith('[')) return { ok: false, error: `IP address host: ${host}` };
-  u.hash = '';
-  return { ok: true, url: u.toString() };
+export function claimLeaseMs(stages: PipelineDeps['config']['stages']): number {
+  const rounds = Math.ceil(stages.assessmentBatchSize / stages.assessmentConcurrency);
+  return (stages.pagespeedTimeoutMs + stages.openaiTimeoutMs) * rounds + 60_000;
 }
 
-/** The prompt for the AI insight, built only from measured facts (never from free text a business controls). */
-export function insightPrompt(name: string, ps: PageSpeedResult): { system: string; user: string } {
-  return {
-    system:
-      'You are a web performance consultant. Answer with a JSON object {"summary": string, "recommendations": ' +
-      '[{"title": string, "impact": "high"|"medium"|"low", "effort": "high"|"medium"|"low"}]} with exactly 3 recommendations.',
-    user: JSON.stringify({
-      business: name.slice(0, 120),
-      url: ps.finalUrl,
-      scores: ps.scores,
-      metrics: ps.metrics,
-      opportunities: ps.opportunities.map((o) => ({ id: o.id, savingsMs: o.savingsMs })),
-    }),
-  };
+/**
+ * Claims up to `limit` pending businesses, lowest id first, skipping rows another worker holds (locked, or
+ * leased until after `now`). One statement; returns the claimed rows.
+ */
+export async function claimBatch(deps: PipelineDeps, limit: number): Promise<ClaimedBusiness[]> {
+  const now = deps.clock.now();
+  const until = new Date(now.getTime() + claimLeaseMs(deps.config.stages));
+  const rows = await deps.em.getConnection().execute<ClaimedBusiness[]>(
+    `update businesses set claimed_until = ?
+       where id in (select id from businesses
+                     where status = 'assessment_pending' and (claimed_until is null or claimed_until < ?)
+                     order by id limit ? for update skip locked)
+       returning id, name, website`,
+    [until, now, limit],
+  );
+  return rows.sort((a, b) => a.id - b.id);
 }
 
-async function assessOne(deps: PipelineDeps, business: IBusiness): Promise<'assessed' | 'failed'> {
-  const em = deps.em.fork();
-  const b = await em.findOneOrFail(Business, business.id);
-  const checked = validateWebsiteUrl(b.website ?? '');
-  const result = em.create(AssessmentResult, {
-    business: b,
-    status: 'failed',
-    url: (checked.ok ? checked.url : (b.website ?? '')).slice(0, 2048),
-    createdAt: deps.clock.now(),
-  });
+/** What one business's assessment produced, before it is stored. */
+interface Outcome {
+  status: 'completed' | 'partial' | 'failed';
+  url: string;
+  host: string | undefined;
+  permanent: boolean;
+  assessors: Record<string, string>;
+  errorMessage: string | null;
+  ps?: Awaited<ReturnType<PipelineDeps['providers']['pagespeed']['run']>>;
+  insight?: Insight;
+}
+
+async function evaluate(deps: PipelineDeps, b: ClaimedBusiness): Promise<Outcome> {
+  const checked = validateWebsiteUrl(b.website);
   if (!checked.ok) {
-    result.errorMessage = checked.error;
-    b.status = 'assessment_failed';
-    await em.flush();
-    return 'failed';
+    return {
+      status: 'failed',
+      url: (b.website ?? '').slice(0, 2048),
+      host: undefined,
+      permanent: true,
+      assessors: { pagespeed: 'skipped: invalid URL', openai: 'skipped: invalid URL' },
+      errorMessage: `invalid URL: ${checked.error}`,
+    };
   }
-  let ps: PageSpeedResult;
-  try {
-    ps = await deps.providers.pagespeed.run(checked.url, 'mobile');
-  } catch (err) {
-    result.errorMessage = `pagespeed: ${(err as Error).message}`;
-    b.status = 'assessment_failed';
-    await em.flush();
-    return 'failed';
+  const base = { url: checked.url.slice(0, 2048), host: checked.host, permanent: false };
+  const ps = await runPageSpeed(deps, checked.url);
+  if (!ps.ok) {
+    return { ...base, status: 'failed', assessors: { pagespeed: `failed: ${ps.error}`, openai: 'skipped: no PageSpeed facts' }, errorMessage: ps.error };
   }
-  result.performanceScore = ps.scores.performance;
-  result.accessibilityScore = ps.scores.accessibility;
-  result.bestPracticesScore = ps.scores.bestPractices;
-  result.seoScore = ps.scores.seo;
-  result.metrics = ps.metrics;
-  try {
-    const ai = await deps.providers.openai.chat({ ...insightPrompt(b.name, ps), maxTokens: 600, json: true });
-    result.insight = ai.text;
-    result.status = 'completed';
-  } catch (err) {
-    result.status = 'partial';
-    result.errorMessage = `openai: ${(err as Error).message}`;
+  const ai = await runInsight(deps, b.name, ps.value);
+  if (!ai.ok) {
+    return { ...base, status: 'partial', ps: ps.value, assessors: { pagespeed: 'ok', openai: `failed: ${ai.error}` }, errorMessage: ai.error };
   }
-  b.status = 'assessed';
-  await em.flush();
-  return 'assessed';
+  return { ...base, status: 'completed', ps: ps.value, insight: ai.value, assessors: { pagespeed: 'ok', openai: 'ok' }, errorMessage: null };
 }
 
-/** Assesses up to {@link ASSESSMENT_LIMIT} pending businesses, oldest first. */
-export async function assessPending(deps: PipelineDeps, progress: ProgressFn = () => {}): Promise<AssessResult> {
-  const pending = await deps.em
-    .fork()
-    .find(Business, { status: 'assessment_pending' }, { orderBy: { id: 'asc' }, limit: ASSESSMENT_LIMIT });
-  const out: AssessResult = { assessed: 0, failed: 0 };
-  await mapConcurrent(pending, ASSESSMENT_CONCURRENCY, async (b) => {
-    const r = await assessOne(deps, b);
-    if (r === 'assessed') {
-      out.assessed++;
-      progress('assessed', 1);
-    } else {
-      out.failed++;
-      progress('assessment_failed', 1);
-    }
+/**
+ * Assesses one claimed business and stores the result (one transaction: the result row and the business
+ * update). Returns `assessed` (completed or partial) or `failed`. An invalid URL is a permanent failure: its
+ * attempts are raised to `config.stages.assessmentMaxAttempts` so {@link retryFailed} leaves it alone.
+ */
+export async function assessBusiness(deps: PipelineDeps, claimed: ClaimedBusiness): Promise<'assessed' | 'failed'> {
+  const started = Date.now();
+  const out = await evaluate(deps, claimed);
+  const em = deps.em.fork();
+  const b = await em.findOneOrFail(Business, claimed.id);
+  const now = deps.clock.now();
+  const ps = out.ps;
+  em.create(AssessmentResult, {
+    business: b,
+    status: out.status,
+    url: out.url,
+    performanceScore: ps?.scores.performance ?? null,
+    accessibilityScore: ps?.scores.accessibility ?? null,
+    bestPracticesScore: ps?.scores.bestPractices ?? null,
+    seoScore: ps?.scores.seo ?? null,
+    metrics: ps ? { ...ps.metrics } : {},
+    opportunities: ps ? ps.opportunities.map((o) => ({ id: o.id, title: o.title, savingsMs: o.savingsMs })) : [],
+    insight: out.insight ? JSON.stringify(out.insight) : null,
+    recommendations: out.insight ? out.insight.recommendations : [],
+    assessors: out.assessors,
+    durationMs: Date.now() - started,
+    errorMessage: out.errorMessage,
+    createdAt: now,
   });
+  const attempts = b.assessmentAttempts + 1;
+  b.assessmentAttempts = out.permanent ? Math.max(attempts, deps.config.stages.assessmentMaxAttempts) : attempts;
+  b.status = out.status === 'failed' ? 'assessment_failed' : 'assessed';
+  b.statusChangedAt = now;
+  b.claimedUntil = null;
+  if (!b.websiteDomain && out.host) b.websiteDomain = siteDomain(out.host);
+  await em.flush();
+  if (out.status === 'failed') deps.logger.warn({ businessId: b.id, error: out.errorMessage }, 'assessment failed');
+  return out.status === 'failed' ? 'failed' : 'assessed';
+}
+
+/**
+ * Assesses pending businesses: claims batches of `config.stages.assessmentBatchSize` (at most
+ * {@link MAX_BATCHES_PER_RUN}) and assesses `config.stages.assessmentConcurrency` businesses at a time, until none
+ * is left to claim. Safe to run in several workers at once. Reports `assessed` / `assessment_failed` progress
+ * per business.
+ */
+export async function assessPending(deps: PipelineDeps, progress: ProgressFn = () => {}): Promise<AssessResult> {
+  const out: AssessResult = { assessed: 0, failed: 0 };
+  const { assessmentBatchSize, assessmentConcurrency } = deps.config.stages;
+  for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
+    const claimed = await claimBatch(deps, assessmentBatchSize);
+    if (claimed.length === 0) break;
+    await mapConcurrent(claimed, assessmentConcurrency, async (b) => {
+      const r = await assessBusiness(deps, b);
+      if (r === 'assessed') out.assessed++;
+      else out.failed++;
+      progress(r === 'assessed' ? 'assessed' : 'assessment_failed', 1);
+    });
+  }
   return out;
+}
+
+/**
+ * Moves `assessment_failed` businesses with `assessment_attempts < maxAttempts` (default
+ * `config.stages.assessmentMaxAttempts`) back to `assessment_pending` (lease cleared, `status_changed_at` set), in
+ * one statement. Returns how many moved.
+ */
+export async function retryFailed(deps: PipelineDeps, opts: { maxAttempts?: number } = {}): Promise<number> {
+  const max = opts.maxAttempts ?? deps.config.stages.assessmentMaxAttempts;
+  const rows = await deps.em.getConnection().execute<{ id: number }[]>(
+    `update businesses set status = 'assessment_pending', status_changed_at = ?, claimed_until = null, updated_at = ?
+       where status = 'assessment_failed' and assessment_attempts < ? returning id`,
+    [deps.clock.now(), deps.clock.now(), max],
+  );
+  return rows.length;
 }

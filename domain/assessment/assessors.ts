@@ -1,0 +1,70 @@
+/**
+ * The two assessors and their per-assessor timeouts. Each returns an {@link AssessorOutcome} and never throws:
+ * a provider error, a timeout or an unusable answer is a failed outcome with its message.
+ */
+import type { PipelineDeps } from '../pipeline/deps.js';
+import type { PageSpeedResult } from '../providers/pagespeed/port.js';
+import { insightPrompt, parseInsight, type Insight } from './insight.js';
+
+/** An assessor's result: `ok` with its value, or failed with a one-line `error` (`timedOut` when the timeout won). */
+export type AssessorOutcome<T> = { ok: true; value: T; ms: number } | { ok: false; error: string; timedOut: boolean; ms: number };
+
+/** The assessor did not answer within its timeout. */
+export class AssessorTimeoutError extends Error {
+  constructor(
+    readonly assessor: string,
+    readonly ms: number,
+  ) {
+    super(`${assessor}: no answer within ${ms} ms (assessor timeout)`);
+    this.name = 'AssessorTimeoutError';
+  }
+}
+
+/**
+ * Resolves with `p`, or rejects with {@link AssessorTimeoutError} after `ms`. The losing call is not cancelled
+ * (the ports take no signal); its late result or error is swallowed, and the gateway's own deadline ends it.
+ */
+export async function withTimeout<T>(assessor: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  p.catch(() => {});
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new AssessorTimeoutError(assessor, ms)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function outcome<T>(name: string, ms: number, run: () => Promise<T>): Promise<AssessorOutcome<T>> {
+  const started = Date.now();
+  try {
+    const value = await withTimeout(name, ms, run());
+    return { ok: true, value, ms: Date.now() - started };
+  } catch (err) {
+    const timedOut = err instanceof AssessorTimeoutError;
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, error: timedOut ? message : `${name}: ${message}`, timedOut, ms: Date.now() - started };
+  }
+}
+
+/**
+ * PageSpeed Insights v5, mobile strategy, through the gateway-wrapped port, within
+ * `config.stages.pagespeedTimeoutMs`. The value holds `scores` (`lighthouseResult.categories.<id>.score` × 100),
+ * `metrics` (`audits.<id>.numericValue`) and the top-5 `opportunities` by `details.overallSavingsMs`.
+ */
+export function runPageSpeed(deps: PipelineDeps, url: string): Promise<AssessorOutcome<PageSpeedResult>> {
+  return outcome('pagespeed', deps.config.stages.pagespeedTimeoutMs, () => deps.providers.pagespeed.run(url, 'mobile'));
+}
+
+/**
+ * The AI insight (OpenAI chat completion in JSON mode) from the measured PageSpeed facts and the clipped name,
+ * within `config.stages.openaiTimeoutMs`. The answer (`choices[0].message.content`) is validated by
+ * `parseInsight`; a cut-off, refused or malformed answer is a failed outcome.
+ */
+export function runInsight(deps: PipelineDeps, name: string, ps: PageSpeedResult): Promise<AssessorOutcome<Insight>> {
+  return outcome('openai', deps.config.stages.openaiTimeoutMs, async () => parseInsight(await deps.providers.openai.chat(insightPrompt(name, ps))));
+}

@@ -1,0 +1,62 @@
+/**
+ * Website URL validation, run before any provider call: only public http(s) sites are assessed, so a business
+ * record can never point PageSpeed (or anything after it) at an internal address.
+ */
+import { isIP } from 'node:net';
+
+/** Top-level labels reserved for private or special use (RFC 2606, RFC 6761, RFC 6762, RFC 8375, ICANN `.internal`). */
+export const NON_PUBLIC_TLDS: readonly string[] = ['localhost', 'local', 'internal', 'invalid', 'test', 'example', 'onion', 'arpa', 'lan', 'home', 'corp'];
+
+/** A URL that passed validation (`url` normalised, `host` lower-case) or the reason it did not. */
+export type UrlCheck = { ok: true; url: string; host: string } | { ok: false; error: string };
+
+/**
+ * Checks and normalises a website URL.
+ *
+ * Accepted: scheme `http:` or `https:` (a bare `example.com/path` gets `https://`), no user name or password, and
+ * a public host name: at least two labels, letters/digits/hyphens only, a non-numeric top-level label outside
+ * {@link NON_PUBLIC_TLDS}, never `localhost` and never an IP literal (IPv4 in any form the URL parser accepts,
+ * or bracketed IPv6).
+ *
+ * Normalised (by WHATWG URL plus here): lower-case host, trailing dot dropped, default port (80/443) dropped,
+ * fragment removed; path and query kept as given.
+ *
+ * @example validateWebsiteUrl('WWW.Example.com/Path#x') // { ok: true, url: 'https://www.example.com/Path', host: 'www.example.com' }
+ */
+export function validateWebsiteUrl(raw: string | null | undefined): UrlCheck {
+  const input = (raw ?? '').trim();
+  if (!input) return { ok: false, error: 'no website URL' };
+  const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(input) && !/^[^:/]+:\d+(\/|$)/.test(input);
+  let u: URL;
+  try {
+    u = new URL(hasScheme ? input : `https://${input}`);
+  } catch {
+    return { ok: false, error: `not a URL: ${clip(input)}` };
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { ok: false, error: `unsupported scheme ${u.protocol} (http or https only)` };
+  if (u.username || u.password) return { ok: false, error: 'credentials in the URL' };
+  let host = u.hostname.toLowerCase();
+  if (host.startsWith('[') || isIP(host) !== 0) return { ok: false, error: `IP address host ${host} (a public host name is required)` };
+  host = host.replace(/\.$/, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return { ok: false, error: `not a public host: ${host}` };
+  const labels = host.split('.');
+  if (labels.length < 2) return { ok: false, error: `not a public host: ${host} (no dot)` };
+  if (!labels.every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l) || /^xn--[a-z0-9-]+$/.test(l)))
+    return { ok: false, error: `invalid host name ${clip(host)}` };
+  const tld = labels[labels.length - 1]!;
+  if (/^\d+$/.test(tld)) return { ok: false, error: `IP address host ${host} (a public host name is required)` };
+  if (NON_PUBLIC_TLDS.includes(tld)) return { ok: false, error: `not a public host: ${host} (.${tld} is reserved)` };
+  u.hostname = host;
+  u.hash = '';
+  return { ok: true, url: u.toString(), host };
+}
+
+/**
+ * The registrable-ish domain of a validated host: lower-case, without a leading `www.` (what sourcing stores as
+ * `businesses.website_domain` and what `info@` addresses use).
+ */
+export function siteDomain(host: string): string {
+  return host.toLowerCase().replace(/\.$/, '').replace(/^www\./, '');
+}
+
+const clip = (s: string) => (s.length > 80 ? `${s.slice(0, 77)}...` : s);
