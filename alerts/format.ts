@@ -30,6 +30,13 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
       return `Pipeline run #${p.runId} finished in ${Math.round(Number(p.durationMs) / 1000)} s: ${countsLine(p.counts)}.`;
     case 'pipeline.run_failed':
       return `Pipeline run #${p.runId} FAILED: ${String(p.error ?? 'unknown error')}. So far: ${countsLine(p.counts)}.`;
+    case 'pipeline.stuck_items': {
+      const b = (p.businesses as { status: string; count: number }[] | undefined) ?? [];
+      const parts = b.map((x) => `${x.count} ${x.status}`);
+      const sending = (p.sendingEmails as { count: number } | undefined)?.count ?? 0;
+      if (sending > 0) parts.push(`${sending} emails stuck in sending (not re-sent; check SendGrid)`);
+      return `Pipeline items waiting longer than ${p.thresholdMinutes} min: ${parts.join(', ')}. Run #${p.runId} picks the businesses up again.`;
+    }
     case 'breaker.opened':
       return `Circuit breaker for ${p.provider} OPENED after repeated failures (${String(p.reason ?? '')}). Calls to ${p.provider} are refused until it recovers.${p.lastError ? ` Last error: ${String(p.lastError).slice(0, 300)}` : ''}`;
     case 'breaker.closed':

@@ -20,6 +20,7 @@ export interface PipelineDeps {
 /** Stage counter names kept on the job run (`job_runs.counts`) and reported as progress. */
 export type StageCount =
   | 'targets'
+  | 'stuck'
   | 'sourced'
   | 'duplicates'
   | 'no_website'

@@ -14,6 +14,7 @@ import { personalizeScored } from '../personalization/draft.js';
 import { scoreAssessed } from '../scoring/score.js';
 import { sourceTarget } from '../sourcing/source.js';
 import { activeTargetsWithQuota } from '../targeting/quota.js';
+import { releaseExpiredClaims, stuckItems } from './stuck.js';
 import { PIPELINE_JOB, type PipelineDeps, type ProgressFn, type StageCount } from './deps.js';
 
 export { PIPELINE_JOB } from './deps.js';
@@ -29,6 +30,7 @@ export interface PipelineRunSummary {
 
 const emptyCounts = (): Record<StageCount, number> => ({
   targets: 0,
+  stuck: 0,
   sourced: 0,
   duplicates: 0,
   no_website: 0,
@@ -88,6 +90,20 @@ export async function runPipeline(
     log.info({ stage, counts }, 'pipeline stage done');
   };
   try {
+    // Work left by a crashed or interrupted run: release its claims (this run resumes it) and report what waited
+    // past the stuck threshold.
+    await releaseExpiredClaims(em, deps.clock.now());
+    const stuck = await stuckItems(em, deps.clock.now(), deps.config.stages.stuckAfterMs);
+    counts.stuck = stuck.total;
+    if (stuck.total > 0) {
+      const hour = deps.clock.now().toISOString().slice(0, 13);
+      await recordOpsEvent(em, {
+        type: 'pipeline.stuck_items',
+        severity: 'warning',
+        dedupKey: `pipeline.stuck_items:${hour}`,
+        payload: { runId: run.id, ...stuck },
+      }, deps.clock.now());
+    }
     const targets = await activeTargetsWithQuota(em, deps.clock.now());
     counts.targets = targets.length;
     for (const t of targets) {

@@ -118,4 +118,22 @@ pipeline('an unreachable provider marks the run failed with the error and a crit
   assert.is(run!.status, 'failed');
 });
 
+pipeline('work stuck past the threshold is reported once and picked up by the next run', async (ctx) => {
+  await sql(ctx, 'update targets set active = false');
+  await sql(
+    ctx,
+    `insert into businesses (yelp_id, name, website, website_domain, categories, status, status_changed_at, claimed_until, created_at, updated_at)
+     values ('stuck-1', 'Stuck Bakery', 'https://stuck-bakery.example.com/', 'stuck-bakery.example.com', '[]', 'assessment_pending',
+             now() - interval '3 hours', now() - interval '2 hours', now() - interval '3 hours', now() - interval '3 hours')`,
+  );
+  const summary = await runPipeline(pipelineDeps(ctx.services));
+  assert.is(summary.status, 'succeeded', summary.error);
+  assert.is(summary.counts.stuck, 1);
+  const [b] = await sql<{ status: string }>(ctx, "select status from businesses where yelp_id = 'stuck-1'");
+  assert.is(b!.status, 'emailed', 'the expired claim was released and the business went through');
+  const events = await sql<{ payload: { total: number } }>(ctx, "select payload from ops_events where type = 'pipeline.stuck_items'");
+  assert.is(events.length, 1);
+  assert.is(events[0]!.payload.total, 1);
+});
+
 pipeline.run();
