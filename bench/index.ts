@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   gateway: () => import('./gateway.js'),
+  pipeline: () => import('./pipeline.js'),
 };
 
 const name = process.argv[2];
