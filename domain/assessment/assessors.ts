@@ -47,7 +47,7 @@ async function outcome<T>(name: string, ms: number, run: () => Promise<T>): Prom
   } catch (err) {
     const timedOut = err instanceof AssessorTimeoutError;
     const message = err instanceof Error ? err.message : String(err);
-    return { ok: false, error: timedOut ? message : `${name}: ${message}`, timedOut, ms: Date.now() - started };
+    return { ok: false, error: timedOut || new RegExp(`^${name}[ :]`).test(message) ? message : `${name}: ${message}`, timedOut, ms: Date.now() - started };
   }
 }
 
