@@ -80,6 +80,26 @@ export function gateProviders(raw: Providers, gateway: Gateway): Providers {
           cacheRequest: { method: 'GET', url: '/v1/balance' },
           fn: () => raw.stripe.retrieveBalance(),
         }),
+      // A write with the caller's Idempotency-Key: a retry (here or a second createCheckout) gets the first session.
+      createCheckoutSession: (params, opts) =>
+        gateway.call({
+          provider: 'stripe',
+          operation: 'checkout.sessions.create',
+          kind: 'write',
+          idempotencyKey: opts.idempotencyKey,
+          fn: () => raw.stripe.createCheckoutSession(params, opts),
+        }),
+      // Session state changes (open → complete | expired): read, never cached.
+      retrieveCheckoutSession: (id) =>
+        gateway.call({
+          provider: 'stripe',
+          operation: 'checkout.sessions.retrieve',
+          kind: 'read',
+          fn: () => raw.stripe.retrieveCheckoutSession(id),
+        }),
+      // Replays must see new events: never cached.
+      listEvents: (params) =>
+        gateway.call({ provider: 'stripe', operation: 'events.list', kind: 'read', fn: () => raw.stripe.listEvents(params) }),
     },
   };
 }

@@ -8,6 +8,8 @@
  * - `POST /openai/v1/chat/completions`
  * - `POST /sendgrid/v3/mail/send`, `GET /sendgrid/v3/scopes`
  * - `GET  /v1/balance` (Stripe, at the root: the stripe SDK always requests `/v1/...` on a host and port)
+ * - `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/:id`, `GET /v1/events`, and `POST /sandbox/stripe/checkout`
+ *   to play the customer on the hosted page (stripe-checkout.ts)
  * - `GET  /sandbox/health` → `{"ok": true}`
  * - admin routes for run-time fault injection and enforced rate limits (faults.ts), and {@link sandboxAdmin}, a
  *   typed client for them
@@ -18,8 +20,9 @@
 import { systemClock, type Clock } from '../clock.js';
 import { FaultController, type ActiveFault, type FaultProvider, type FaultSpec, type SandboxStats } from './faults.js';
 import { loadFixtures } from './fixtures.js';
-import { pagespeedRun, sendgridScopes, stripeBalance, stripeNotFound, yelpSearch } from './handlers-get.js';
+import { pagespeedRun, sendgridScopes, stripeBalance, yelpSearch } from './handlers-get.js';
 import { openaiChat, sendgridSend } from './handlers-post.js';
+import { STRIPE_CHECKOUT_ROUTES, stripeFallback } from './stripe-checkout.js';
 import { serveRoutes, type Interceptor, type Route, type SandboxContext } from './server.js';
 
 export { FAULT_KINDS, FAULT_PROVIDERS, FaultController, FaultSpecError, isFaultProvider, parseFaultSpec } from './faults.js';
@@ -66,6 +69,7 @@ export const SANDBOX_ROUTES: readonly Route[] = [
   { method: 'POST', path: '/sendgrid/v3/mail/send', provider: 'sendgrid', handler: sendgridSend, successStatus: 202 },
   { method: 'GET', path: '/sendgrid/v3/scopes', provider: 'sendgrid', handler: sendgridScopes },
   { method: 'GET', path: '/v1/balance', provider: 'stripe', handler: stripeBalance },
+  ...STRIPE_CHECKOUT_ROUTES,
 ];
 
 /**
@@ -86,7 +90,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     host: opts.host ?? '127.0.0.1',
     guard: faults.guard,
     notFound: (req) => {
-      if (req.path.startsWith('/v1/')) return stripeNotFound(req, ctx);
+      if (req.path.startsWith('/v1/')) return stripeFallback(req, ctx);
       const admin = /^\/sandbox\/(faults|limits)\/([^/]+)$/.exec(req.path);
       if (admin) {
         return { status: 404, json: { error: 'not_found', message: `unknown provider "${admin[2]}" (yelp, pagespeed, openai, sendgrid, stripe)` } };

@@ -61,7 +61,8 @@ export function sendgridAnswerError(ans: HttpAnswer, site: CallSite = SITE): Pro
 
 /**
  * The v3 body for one plain-text message: one personalization with `to` (and `custom_args` when given),
- * `from.email`, `subject`, `content: [{type: 'text/plain', value}]`, optional `headers`.
+ * `from.email`, `subject`, `content: [{type: 'text/plain', value}]`, optional `headers` and `attachments`
+ * (`{content (base64), type, filename, disposition}`, disposition defaulting to `attachment`).
  */
 export function mailBody(msg: MailMessage): Record<string, unknown> {
   return {
@@ -70,6 +71,9 @@ export function mailBody(msg: MailMessage): Record<string, unknown> {
     subject: msg.subject,
     content: [{ type: 'text/plain', value: msg.text }],
     ...(msg.headers ? { headers: msg.headers } : {}),
+    ...(msg.attachments?.length
+      ? { attachments: msg.attachments.map((a) => ({ content: a.content, type: a.type, filename: a.filename, disposition: a.disposition ?? 'attachment' })) }
+      : {}),
   };
 }
 

@@ -5,7 +5,7 @@
 import Stripe from 'stripe';
 import { ProviderError } from '../../errors.js';
 import { answerError, isRetryableStatus, networkError, retryAfterFrom, type CallSite } from '../http-errors.js';
-import type { StripeBalance, StripePort } from './port.js';
+import type { CheckoutSession, CheckoutSessionCreate, StripeBalance, StripeEvent, StripeEventListParams, StripeEventPage, StripePort } from './port.js';
 
 /** Options for {@link createStripeClient}. `baseUrl` e.g. `https://api.stripe.com` or `http://127.0.0.1:4010`. */
 export interface StripeClientOptions {
@@ -59,10 +59,53 @@ export function stripeError(site: CallSite, err: unknown, statusFor?: (requestId
   return new ProviderError({ ...site, message: err instanceof Error ? err.message : String(err), retryable: false, cause: err });
 }
 
+/** SDK Checkout Session → {@link CheckoutSession} (`payment_intent` may be an id or an expanded object). */
+export function toCheckoutSession(s: Stripe.Checkout.Session): CheckoutSession {
+  const pi = s.payment_intent;
+  return {
+    id: s.id,
+    url: s.url ?? null,
+    status: s.status ?? null,
+    paymentStatus: s.payment_status,
+    expiresAt: s.expires_at,
+    created: s.created,
+    amountTotalCents: s.amount_total ?? null,
+    currency: s.currency ?? null,
+    metadata: { ...(s.metadata ?? {}) },
+    clientReferenceId: s.client_reference_id ?? null,
+    customerEmail: s.customer_email ?? s.customer_details?.email ?? null,
+    paymentIntentId: typeof pi === 'string' ? pi : (pi?.id ?? null),
+  };
+}
+
+/** {@link CheckoutSessionCreate} → the SDK's create params (mode `payment`, inline `price_data` per line). */
+export function checkoutCreateParams(p: CheckoutSessionCreate): Stripe.Checkout.SessionCreateParams {
+  return {
+    mode: 'payment',
+    line_items: p.lineItems.map((li) => ({
+      quantity: li.quantity,
+      price_data: {
+        currency: p.currency,
+        unit_amount: li.unitAmountCents,
+        product_data: { name: li.name, ...(li.description ? { description: li.description } : {}) },
+      },
+    })),
+    expires_at: p.expiresAt,
+    metadata: p.metadata,
+    ...(p.paymentIntentMetadata ? { payment_intent_data: { metadata: p.paymentIntentMetadata } } : {}),
+    ...(p.clientReferenceId ? { client_reference_id: p.clientReferenceId } : {}),
+    ...(p.customerEmail ? { customer_email: p.customerEmail } : {}),
+    success_url: p.successUrl,
+    cancel_url: p.cancelUrl,
+  };
+}
+
 /**
  * Creates the Stripe adapter. `retrieveBalance` calls `GET /v1/balance` and maps `available[]` to
- * `{currency, amountCents: amount}` (integer minor units) plus `livemode`. Errors: ProviderError (provider
- * 'stripe', operation 'balance.retrieve').
+ * `{currency, amountCents: amount}` (integer minor units) plus `livemode`. `createCheckoutSession` /
+ * `retrieveCheckoutSession` map the session with {@link toCheckoutSession}; `listEvents` returns the events as
+ * plain JSON (their wire format). Errors: ProviderError (provider 'stripe', operation 'balance.retrieve',
+ * 'checkout.sessions.create', 'checkout.sessions.retrieve' or 'events.list').
  */
 export function createStripeClient(opts: StripeClientOptions): StripePort {
   const stripe = new Stripe(opts.apiKey, {
@@ -88,6 +131,39 @@ export function createStripeClient(opts: StripeClientOptions): StripePort {
           livemode: b.livemode,
           available: (b.available ?? []).map((a) => ({ currency: a.currency, amountCents: a.amount })),
         };
+      } catch (err) {
+        throw stripeError(site, err, statusFor);
+      }
+    },
+    async createCheckoutSession(params: CheckoutSessionCreate, opts: { idempotencyKey: string }): Promise<CheckoutSession> {
+      const site: CallSite = { provider: 'stripe', operation: 'checkout.sessions.create' };
+      try {
+        const s = await stripe.checkout.sessions.create(checkoutCreateParams(params), { idempotencyKey: opts.idempotencyKey });
+        return toCheckoutSession(s);
+      } catch (err) {
+        throw stripeError(site, err, statusFor);
+      }
+    },
+    async retrieveCheckoutSession(id: string): Promise<CheckoutSession> {
+      const site: CallSite = { provider: 'stripe', operation: 'checkout.sessions.retrieve' };
+      try {
+        return toCheckoutSession(await stripe.checkout.sessions.retrieve(id));
+      } catch (err) {
+        throw stripeError(site, err, statusFor);
+      }
+    },
+    async listEvents(params: StripeEventListParams): Promise<StripeEventPage> {
+      const site: CallSite = { provider: 'stripe', operation: 'events.list' };
+      try {
+        const page = await stripe.events.list({
+          ...(params.createdGte !== undefined ? { created: { gte: params.createdGte } } : {}),
+          ...(params.startingAfter ? { starting_after: params.startingAfter } : {}),
+          ...(params.limit !== undefined ? { limit: params.limit } : {}),
+          ...(params.types?.length ? { types: params.types } : {}),
+        });
+        // Plain JSON, as Stripe sent it (the SDK adds non-wire properties such as `lastResponse` on the list).
+        const events = JSON.parse(JSON.stringify(page.data)) as StripeEvent[];
+        return { events, hasMore: page.has_more };
       } catch (err) {
         throw stripeError(site, err, statusFor);
       }

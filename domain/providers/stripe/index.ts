@@ -1,3 +1,3 @@
 /** Stripe: the port and its SDK adapter. */
-export { createStripeClient, stripeConnection, type StripeClientOptions } from './http.js';
+export { checkoutCreateParams, createStripeClient, stripeConnection, toCheckoutSession, type StripeClientOptions } from './http.js';
 export type * from './port.js';
