@@ -5,19 +5,24 @@
  *
  * Rank table ({@link STATUS_RANK}); a status may only be replaced by one of a strictly higher rank:
  *
- * | rank | statuses                      | why                                                                      |
- * |------|-------------------------------|--------------------------------------------------------------------------|
- * | 0    | pending, held, suppressed     | never handed to SendGrid                                                 |
- * | 1    | sending, failed               | handed over or maybe handed over (a timeout may still have been sent)    |
- * | 2    | sent                          | SendGrid accepted it (202) / `processed` event                           |
- * | 3    | deferred                      | receiving server said "try later"; only ever entered from `sent`         |
- * | 4    | delivered                     | receiving server accepted it                                             |
- * | 5    | bounced, dropped              | final failure; an async bounce after `delivered` is still a bounce       |
- * | 6    | spam_reported, unsubscribed   | the recipient's own decision: the strongest fact, never undone           |
+ * | rank | status                    | why                                                                      |
+ * |------|---------------------------|--------------------------------------------------------------------------|
+ * | 0    | pending, held, suppressed | never handed to SendGrid                                                 |
+ * | 1    | sending, failed           | handed over or maybe handed over (a timeout may still have been sent)    |
+ * | 2    | sent                      | SendGrid accepted it (202) / `processed` event                           |
+ * | 3    | deferred                  | receiving server said "try later"; only ever entered from `sent`         |
+ * | 4    | delivered                 | receiving server accepted it                                             |
+ * | 5    | dropped                   | SendGrid refused to send it (suppressed or invalid address)             |
+ * | 6    | bounced                   | final failure; an async bounce after `delivered` is still a bounce       |
+ * | 7    | unsubscribed              | the recipient's decision                                                 |
+ * | 8    | spam_reported             | the recipient's complaint: the strongest fact, never undone              |
  *
- * Equal ranks never replace each other, so the first terminal outcome is kept (an unsubscribe does not overwrite a
- * spam report or the reverse). `lastEventAt` only ever grows. Consequences: `delivered` never undoes `bounced`,
- * `processed`/`deferred` never override `delivered`, and an older event never lowers a newer state.
+ * Every status SendGrid events can set has its own rank, so the final status is the highest one seen whatever the
+ * arrival order (the only order-sensitive rule is `deferred`, which counts only while the email is `sent`).
+ * `lastEventAt` only ever grows; `deliveredAt` / `bouncedAt` keep the earliest such event even when the status does
+ * not change (a `delivered` after a spam report still records when it was delivered). Consequences: `delivered`
+ * never undoes `bounced`, `processed`/`deferred` never override `delivered`, and an older event never lowers a newer
+ * state.
  */
 import type { EmailStatus, IEmail } from '../../db/entities/index.js';
 
@@ -31,10 +36,10 @@ export const STATUS_RANK: Readonly<Record<EmailStatus, number>> = {
   sent: 2,
   deferred: 3,
   delivered: 4,
-  bounced: 5,
   dropped: 5,
-  spam_reported: 6,
-  unsubscribed: 6,
+  bounced: 6,
+  unsubscribed: 7,
+  spam_reported: 8,
 };
 
 /** True when an email in `from` may move to `to` (strictly higher rank; `deferred` only from `sent`). */
@@ -44,16 +49,17 @@ export function canAdvance(from: EmailStatus, to: EmailStatus): boolean {
 }
 
 /**
- * Moves `email` to `to` when {@link canAdvance} allows it and records `at` (event time) in `lastEventAt` when it is
- * newer. Sets `deliveredAt` / `bouncedAt` / `bounceReason` for those outcomes. Mutates the entity only (the caller
- * flushes). Returns true when the status changed.
+ * Moves `email` to `to` when {@link canAdvance} allows it, and records `at` (event time): in `lastEventAt` when newer,
+ * in `deliveredAt` / `bouncedAt` (for `to` delivered / bounced) when earlier or unset, whether or not the status
+ * changes. `bounceReason` is set when the status changes to bounced, dropped or deferred. Mutates the entity only
+ * (the caller flushes). Returns true when the status changed.
  */
 export function advanceStatus(email: IEmail, to: EmailStatus, at: Date, reason?: string | null): boolean {
   if (!email.lastEventAt || at > email.lastEventAt) email.lastEventAt = at;
+  if (to === 'delivered' && (!email.deliveredAt || at < email.deliveredAt)) email.deliveredAt = at;
+  if (to === 'bounced' && (!email.bouncedAt || at < email.bouncedAt)) email.bouncedAt = at;
   if (!canAdvance(email.status, to)) return false;
   email.status = to;
-  if (to === 'delivered') email.deliveredAt = at;
-  if (to === 'bounced') email.bouncedAt = at;
   if ((to === 'bounced' || to === 'dropped' || to === 'deferred') && reason) email.bounceReason = reason;
   return true;
 }
