@@ -150,6 +150,15 @@ t('exactly once across a crash: claimed emails are never sent again; stale ones 
   assert.equal(await claimPendingBatch(em, 10, new Date()), [], 'nothing pending to claim');
 });
 
+t('two senders at once never claim the same email', async (ctx) => {
+  for (let i = 0; i < 8; i++) await pending(ctx, `par${i}@example.com`);
+  const [r1, r2] = await Promise.all([sendPending(pipelineDeps(ctx.services)), sendPending(pipelineDeps(ctx.services))]);
+  assert.is(r1.emailed + r2.emailed, 8);
+  const ids = ctx.sent.map((s) => s.emailId);
+  assert.is(new Set(ids).size, 8, 'each email sent once');
+  assert.is(ids.length, 8);
+});
+
 t('a hanging SendGrid: the emails fail, and a later run never re-sends them', async (ctx) => {
   // GATEWAY_RETRY_ATTEMPTS=1: with the default (3) the gateway itself resends a timed-out mail/send (it treats
   // custom_args.email_id as an idempotency key, which SendGrid does not honour): 2 emails → 5 requests. That is a

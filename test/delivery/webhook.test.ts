@@ -235,6 +235,20 @@ t('a copy with a new sg_event_id (same message/event/timestamp/email) is not dou
   assert.equal(await statuses(ctx), ['unsubscribed']);
 });
 
+t('concurrent redeliveries (and a copy with a new sg_event_id) race: each event is stored once', async (ctx) => {
+  const a = await sentEmail(ctx, 'a@shop.example');
+  const b = await sentEmail(ctx, 'b@shop.example');
+  const c = await sentEmail(ctx, 'c@shop.example');
+  const batch = batchFor(a, b, c);
+  const copies = batch.map((e) => ('sg_event_id' in e ? { ...e, sg_event_id: `${e.sg_event_id}-copy` } : e));
+  const results = await Promise.all([postEvents(ctx, batch), postEvents(ctx, shuffled(batch, 5)), postEvents(ctx, copies)]);
+  assert.ok(results.every((r) => r.status === 200));
+  assert.is(results.reduce((n, r) => n + r.json.stored, 0), 8);
+  assert.is(await count(ctx, 'email_events'), 8);
+  assert.is(await count(ctx, 'email_suppressions'), 3);
+  assert.equal(await statuses(ctx), ['unsubscribed', 'bounced', 'spam_reported']);
+});
+
 t('statuses never move backwards', async (ctx) => {
   for (const from of EMAIL_STATUSES)
     for (const to of EMAIL_STATUSES)
