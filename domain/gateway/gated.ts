@@ -6,6 +6,7 @@
 import type { Providers } from '../services.js';
 import type { ChatRequest } from '../providers/openai/port.js';
 import type { Gateway } from './gateway.js';
+import { certainlyNotAccepted } from '../providers/http-errors.js';
 
 /** Rough OpenAI token estimate: ~4 characters a token for the prompt, plus the completion cap. */
 export function estimateTokens(req: ChatRequest): number {
@@ -59,13 +60,14 @@ export function gateProviders(raw: Providers, gateway: Gateway): Providers {
         }),
     },
     sendgrid: {
-      // A send is retried only when it carries our email id: the delivery stage dedupes on it.
+      // SendGrid has no idempotency key: a send is retried only when it certainly was not accepted (429, an error
+      // answer, a refused connection). A timeout may have been accepted: it surfaces, and the email stays claimed.
       send: (msg) =>
         gateway.call({
           provider: 'sendgrid',
           operation: 'mail.send',
           kind: 'write',
-          idempotencyKey: msg.customArgs?.email_id ? `email:${msg.customArgs.email_id}` : undefined,
+          retrySafe: certainlyNotAccepted,
           fn: () => raw.sendgrid.send(msg),
         }),
       scopes: () =>

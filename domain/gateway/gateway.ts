@@ -4,7 +4,8 @@
  * rate limits and daily quota (shared) → the call, retried here and only here (the adapters, got and the SDKs
  * never retry) → ledger row, cost, budget thresholds and an observation for metrics.
  *
- * Retries: only for reads or requests with an idempotency key; exponential backoff with full jitter;
+ * Retries: only for reads, requests with an idempotency key, or write failures the call site proves were not
+ * carried out (`retrySafe`); exponential backoff with full jitter;
  * Retry-After honoured up to a cap (a longer wait fails fast and blocks the provider for that period);
  * one overall deadline per call.
  */
@@ -27,8 +28,13 @@ export interface CallSpec<T> {
   operation: string;
   /** `read`: idempotent (cacheable, retryable). `write`: retried only with an `idempotencyKey`. */
   kind: 'read' | 'write';
-  /** For writes: the key the provider (Stripe `Idempotency-Key`) or our own records (SendGrid: our email id) dedupe on. */
+  /** For writes: the key the provider dedupes on (Stripe `Idempotency-Key`); such writes retry like reads. */
   idempotencyKey?: string;
+  /**
+   * For writes without a provider-side idempotency key: which failures are safe to retry (the request certainly
+   * was not carried out, e.g. a refused connection or a 429). Timeouts never are: the provider may have acted.
+   */
+  retrySafe?: (err: unknown) => boolean;
   /** Method, URL and body of the request, for the cache key; omit to never cache this call. */
   cacheRequest?: { method: string; url: string; body?: string };
   /** Estimated tokens (OpenAI) to take from token-per-minute limits before the call. */
@@ -177,7 +183,7 @@ export class Gateway {
     const r = this.deps.config.retry;
     if (!(err instanceof ProviderError) || !err.retryable) return undefined;
     if (attempts >= r.attempts) return undefined;
-    if (spec.kind === 'write' && !spec.idempotencyKey) return undefined;
+    if (spec.kind === 'write' && !spec.idempotencyKey && !spec.retrySafe?.(err)) return undefined;
     let delay: number;
     if (err.retryAfterMs !== undefined) {
       // A provider asking for a longer wait than we are willing to hold a caller: fail fast (the limiter now

@@ -87,7 +87,25 @@ export function answerError(
 export function networkError(site: CallSite, err: unknown): ProviderError {
   const e = err as { code?: string; message?: string };
   const what = err instanceof TimeoutError ? `timeout (${e.code ?? 'ETIMEDOUT'})` : `network error${e.code ? ` (${e.code})` : ''}`;
-  return new ProviderError({ ...site, message: `${what}: ${clip(e.message ?? String(err))}`, retryable: true, cause: err });
+  // The network error code (ECONNREFUSED, ECONNRESET, ETIMEDOUT…) as providerCode: a refused connection proves
+  // the request never arrived, which matters for writes without an idempotency key.
+  return new ProviderError({
+    ...site,
+    providerCode: err instanceof TimeoutError ? (e.code ?? 'ETIMEDOUT') : e.code,
+    message: `${what}: ${clip(e.message ?? String(err))}`,
+    retryable: true,
+    cause: err,
+  });
+}
+
+/**
+ * True when a failed request certainly was not carried out by the provider: a refused connection, a 429, or a
+ * 4xx/5xx answer (the provider answered that it did not accept it). Timeouts and resets are ambiguous.
+ */
+export function certainlyNotAccepted(err: unknown): boolean {
+  if (!(err instanceof ProviderError)) return false;
+  if (err.status !== undefined) return err.status >= 400;
+  return err.providerCode === 'ECONNREFUSED' || err.providerCode === 'ENOTFOUND';
 }
 
 /**
