@@ -81,9 +81,14 @@ export async function tearDown(ctx: Ctx): Promise<void> {
   await ctx.db.close();
 }
 
+let purchaseIds = 0;
 export async function reset(ctx: Ctx): Promise<void> {
   await ctx.route.idle();
   await truncateAll(ctx.db);
+  // truncate restarts ids; Stripe (and the sandbox) keep Idempotency-Keys for 24 h, so `checkout:<purchase id>`
+  // must not repeat with other parameters: continue the purchase ids across tests.
+  purchaseIds += 1000;
+  await ctx.db.orm.em.getConnection().execute(`alter sequence purchases_id_seq restart with ${purchaseIds}`);
   await sandboxAdmin(ctx.sandbox.url).clearFaults();
   await sandboxAdmin(ctx.sandbox.url).resetStats();
   ctx.mails.length = 0;

@@ -1,0 +1,214 @@
+/**
+ * Stripe webhook intake: verify the signature on the raw bytes once, on arrival (pitfalls 2, 35); store the event
+ * in `webhook_inbox` keyed by its id (a redelivery is acknowledged and ignored); apply it to the purchase in the
+ * same transaction that marks the inbox row processed (pitfall 4). Replays and reprocessing never re-verify.
+ */
+import Stripe from 'stripe';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { PurchaseStatus } from '../../db/entities/index.js';
+import { AppError } from '../errors.js';
+import { recordOpsEvent } from '../events.js';
+import type { StripeEvent } from '../providers/stripe/port.js';
+import { applyToPurchase, type PurchaseEffect } from './apply.js';
+import type { StorefrontDeps } from './deps.js';
+import { deliverReport } from './report.js';
+
+/** Seconds a `Stripe-Signature` timestamp may lag our clock (Stripe's default, 5 minutes). */
+export const STRIPE_SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/** The inbox `provider` value of Stripe events. */
+export const STRIPE_PROVIDER = 'stripe';
+
+/** A webhook whose signature does not verify (wrong secret, altered bytes, stale timestamp, missing header). */
+export class SignatureError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super('bad_request', message, { cause });
+  }
+}
+
+/**
+ * Verifies `raw` (the exact request bytes) against the `Stripe-Signature` header with
+ * `stripe.webhooks.constructEvent(raw, header, secret, 300, undefined, nowMs)` and returns the event.
+ * @throws SignatureError when the header is missing, the signature does not match or `t=` is more than 300 s old
+ *   (against `nowMs`, our clock), or the body is not an event.
+ */
+export function verifyStripeEvent(raw: Buffer, header: string | undefined, secret: string, nowMs: number): StripeEvent {
+  if (!header) throw new SignatureError('missing Stripe-Signature header');
+  let event: unknown;
+  try {
+    event = Stripe.webhooks.constructEvent(raw, header, secret, STRIPE_SIGNATURE_TOLERANCE_SECONDS, undefined, nowMs);
+  } catch (err) {
+    throw new SignatureError(`Stripe signature rejected: ${(err as Error).message}`, err);
+  }
+  const e = event as Partial<StripeEvent>;
+  if (typeof e.id !== 'string' || typeof e.type !== 'string' || typeof e.created !== 'number') {
+    throw new SignatureError('signed body is not a Stripe event (id, type, created)');
+  }
+  return event as StripeEvent;
+}
+
+/**
+ * Records the ops event `webhook.signature_failed` (warning), at most one per minute (dedup key
+ * `webhook.signature_failed:stripe:<UTC minute>`).
+ */
+export async function recordSignatureFailure(deps: StorefrontDeps, reason: string): Promise<void> {
+  const now = deps.clock.now();
+  const minute = now.toISOString().slice(0, 16);
+  await recordOpsEvent(
+    deps.orm.em.fork(),
+    { type: 'webhook.signature_failed', severity: 'warning', dedupKey: `webhook.signature_failed:stripe:${minute}`, payload: { provider: 'stripe', reason, minute } },
+    now,
+  );
+}
+
+/**
+ * Inserts `event` into `webhook_inbox` (provider `stripe`, `event_id` = `event.id`, `event_created` = `created`,
+ * the full event as `payload`) with `on conflict do nothing`. Returns true when the row is new.
+ */
+export async function storeEvent(em: EntityManager, event: StripeEvent, now: Date): Promise<boolean> {
+  const rows = await em.execute<{ event_id: string }[]>(
+    `insert into webhook_inbox (provider, event_id, type, event_created, payload, received_at)
+     values (?, ?, ?, ?, ?::jsonb, ?) on conflict (provider, event_id) do nothing returning event_id`,
+    [STRIPE_PROVIDER, event.id, event.type, event.created, JSON.stringify(event), now],
+  );
+  return rows.length > 0;
+}
+
+/** Inbox `error` prefix of a parked event (unprocessed until a later event links its payment intent). */
+export const PARKED_PREFIX = 'unmatched:';
+
+/**
+ * What happened to one event. `duplicate`: already processed earlier; `parked`: possibly ours but no purchase
+ * links its payment intent yet (kept unprocessed, applied when one does); `failed`: application threw (inbox keeps
+ * `error`). `followUps`: parked events this one unblocked and that were applied right after it.
+ */
+export interface EventResult {
+  eventId: string;
+  type: string;
+  outcome: PurchaseEffect['outcome'] | 'duplicate' | 'parked' | 'failed';
+  followUps?: EventResult[];
+  purchaseId?: number;
+  status?: PurchaseStatus;
+  becamePaid: boolean;
+  /** True when this call inserted the inbox row (first delivery). */
+  stored: boolean;
+  error?: string;
+}
+
+/**
+ * Applies the stored, unprocessed inbox event `eventId` once: in one transaction it locks the inbox row, skips it
+ * when already processed, applies it to the purchase ({@link applyToPurchase}) and sets `processed_at` (clearing
+ * `error`). Concurrent callers serialise on the row lock; the second sees `duplicate`. When the application throws,
+ * the transaction rolls back and the row keeps the message in `error` (retried on the next delivery or by
+ * {@link reprocessInbox}). A payment failure applied records the ops event `payment.failed` (warning, per event).
+ */
+export async function processInboxEvent(deps: StorefrontDeps, eventId: string, stored = false): Promise<EventResult> {
+  const em = deps.orm.em.fork();
+  let type = 'unknown';
+  try {
+    const r = await em.transactional(async (tem) => {
+      const rows = await tem.execute<{ type: string; payload: StripeEvent; processed_at: Date | null }[]>(
+        'select type, payload, processed_at from webhook_inbox where provider = ? and event_id = ? for update',
+        [STRIPE_PROVIDER, eventId],
+      );
+      const row = rows[0];
+      if (!row) throw new AppError('not_found', `event ${eventId} is not in the inbox`);
+      type = row.type;
+      if (row.processed_at) return undefined;
+      const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as StripeEvent) : row.payload;
+      const effect = await applyToPurchase(tem, payload);
+      if (effect.park) return effect;
+      await tem.flush();
+      await tem.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [deps.clock.now(), STRIPE_PROVIDER, eventId]);
+      return effect;
+    });
+    if (!r) return { eventId, type, outcome: 'duplicate', becamePaid: false, stored };
+    if (r.park) {
+      await em.execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [
+        `${PARKED_PREFIX} no purchase has this payment intent yet`,
+        STRIPE_PROVIDER,
+        eventId,
+      ]);
+      // An event linking this payment intent may have committed meanwhile, and looked for parked rows before ours
+      // was marked: check again now that it is.
+      const linked = await em.execute('select 1 from purchases where stripe_payment_intent_id = ? limit 1', [r.park]);
+      if (linked.length > 0) return { ...(await processInboxEvent(deps, eventId)), stored };
+      deps.logger.info({ eventId, type }, 'stripe event parked until its payment intent is linked');
+      return { eventId, type, outcome: 'parked', becamePaid: false, stored };
+    }
+    if (r.outcome === 'unmatched') deps.logger.warn({ eventId, type }, 'stripe event matches no purchase of ours; acknowledged');
+    if (r.paymentFailed) {
+      await recordOpsEvent(em, {
+        type: 'payment.failed',
+        severity: 'warning',
+        dedupKey: `payment.failed:${eventId}`,
+        payload: { purchaseId: r.purchaseId, eventId, reason: r.paymentFailed.reason, amountCents: r.paymentFailed.amountCents },
+      }, deps.clock.now());
+    }
+    const followUps = r.linkedPaymentIntentId ? await unpark(deps, r.linkedPaymentIntentId) : [];
+    return { eventId, type, outcome: r.outcome, purchaseId: r.purchaseId, status: r.status, becamePaid: r.becamePaid, stored, ...(followUps.length ? { followUps } : {}) };
+  } catch (err) {
+    const message = (err as Error).message;
+    deps.logger.error({ eventId, type, err: message }, 'stripe event application failed');
+    await em
+      .execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [message.slice(0, 2000), STRIPE_PROVIDER, eventId])
+      .catch(() => undefined);
+    return { eventId, type, outcome: 'failed', becamePaid: false, stored, error: message };
+  }
+}
+
+/** Applies the parked events whose `data.object.payment_intent` is `paymentIntentId` (oldest first). */
+async function unpark(deps: StorefrontDeps, paymentIntentId: string): Promise<EventResult[]> {
+  const rows = await deps.orm.em.fork().execute<{ event_id: string }[]>(
+    `select event_id from webhook_inbox where provider = ? and processed_at is null and error like ?
+       and payload->'data'->'object'->>'payment_intent' = ? order by event_created asc nulls last`,
+    [STRIPE_PROVIDER, `${PARKED_PREFIX}%`, paymentIntentId],
+  );
+  const out: EventResult[] = [];
+  for (const r of rows) out.push(await processInboxEvent(deps, r.event_id));
+  return out;
+}
+
+/** The results and their follow-ups, flattened. */
+export function flattenResults(results: EventResult[]): EventResult[] {
+  return results.flatMap((r) => [r, ...flattenResults(r.followUps ?? [])]);
+}
+
+/**
+ * Stores a verified (or replayed) event and applies it unless a previous delivery already did: a redelivery of a
+ * processed event is `duplicate`; a redelivery of one whose application failed is applied again.
+ * Does not send the report: callers pass results with `becamePaid` to {@link sendReportsFor}.
+ * @throws database errors from the insert (the caller answers 500 so Stripe redelivers).
+ */
+export async function ingestStripeEvent(deps: StorefrontDeps, event: StripeEvent): Promise<EventResult> {
+  const stored = await storeEvent(deps.orm.em.fork(), event, deps.clock.now());
+  return processInboxEvent(deps, event.id, stored);
+}
+
+/** Emails the report (exactly once, {@link deliverReport}) for each result that made a purchase `paid`; errors are logged. */
+export async function sendReportsFor(deps: StorefrontDeps, results: EventResult[]): Promise<void> {
+  for (const r of flattenResults(results)) {
+    if (!r.becamePaid || r.purchaseId === undefined) continue;
+    await deliverReport(deps, r.purchaseId).catch((err: unknown) =>
+      deps.logger.error({ purchaseId: r.purchaseId, err: (err as Error).message }, 'audit report delivery failed'),
+    );
+  }
+}
+
+/**
+ * Applies every unprocessed Stripe inbox row (oldest `event_created` first, at most `limit`, default 100), e.g.
+ * after a database outage made applications fail, then sends the reports of purchases that became paid. Parked
+ * rows (see {@link PARKED_PREFIX}) are included only with `includeParked`.
+ * Never re-verifies signatures: the rows were verified when they arrived.
+ */
+export async function reprocessInbox(deps: StorefrontDeps, opts: { limit?: number; includeParked?: boolean } = {}): Promise<EventResult[]> {
+  const rows = await deps.orm.em.fork().execute<{ event_id: string }[]>(
+    `select event_id from webhook_inbox where provider = ? and processed_at is null ${opts.includeParked ? '' : 'and (error is null or error not like ?)'}
+       order by event_created asc nulls last, received_at asc limit ?`,
+    opts.includeParked ? [STRIPE_PROVIDER, opts.limit ?? 100] : [STRIPE_PROVIDER, `${PARKED_PREFIX}%`, opts.limit ?? 100],
+  );
+  const results: EventResult[] = [];
+  for (const r of rows) results.push(await processInboxEvent(deps, r.event_id));
+  await sendReportsFor(deps, results);
+  return results;
+}
