@@ -108,7 +108,8 @@ export async function assessBusiness(deps: PipelineDeps, claimed: ClaimedBusines
   const started = Date.now();
   const out = await evaluate(deps, claimed);
   const em = deps.em.fork();
-  const b = await em.findOneOrFail(Business, claimed.id);
+  const b = await em.findOne(Business, claimed.id);
+  if (!b) return 'failed'; // deleted while being assessed: nothing to store
   const now = deps.clock.now();
   const ps = out.ps;
   em.create(AssessmentResult, {
