@@ -37,6 +37,14 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
       if (sending > 0) parts.push(`${sending} emails stuck in sending (not re-sent; check SendGrid)`);
       return `Pipeline items waiting longer than ${p.thresholdMinutes} min: ${parts.join(', ')}. Run #${p.runId} picks the businesses up again.`;
     }
+    case 'payment.failed':
+      return `Payment failed for purchase #${p.purchaseId ?? '?'}${p.reason ? `: ${String(p.reason).slice(0, 300)}` : ''}.`;
+    case 'webhook.signature_failed':
+      return `${String(p.provider ?? 'Webhook')} deliveries are failing signature verification (${String(p.reason ?? p.error ?? 'bad signature').slice(0, 200)}). Check the webhook secret.`;
+    case 'report.failed':
+      return `Audit report for purchase #${p.purchaseId ?? '?'} could not be emailed: ${String(p.error ?? '').slice(0, 300)}. Use the resend remediation.`;
+    case 'delivery.bounce_rate_high':
+      return `Email bounce rate ${(Number(p.rate) * 100).toFixed(1)}% over the last 24 h (${p.bounced} of ${p.sent} sent) is above ${(Number(p.threshold) * 100).toFixed(0)}%.`;
     case 'breaker.opened':
       return `Circuit breaker for ${p.provider} OPENED after repeated failures (${String(p.reason ?? '')}). Calls to ${p.provider} are refused until it recovers.${p.lastError ? ` Last error: ${String(p.lastError).slice(0, 300)}` : ''}`;
     case 'breaker.closed':

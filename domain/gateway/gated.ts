@@ -56,6 +56,8 @@ export function gateProviders(raw: Providers, gateway: Gateway): Providers {
           cacheRequest: { method: 'POST', url: '/v1/chat/completions', body: JSON.stringify(req) },
           estimatedTokens: estimateTokens(req),
           usage: (r) => ({ promptTokens: r.usage.promptTokens, completionTokens: r.usage.completionTokens }),
+          // Only complete answers are worth reusing: a cut-off (length) or filtered one would be served all day.
+          cacheable: (r) => r.finishReason === 'stop',
           fn: () => raw.openai.chat(req),
         }),
     },

@@ -37,6 +37,8 @@ export interface CallSpec<T> {
   retrySafe?: (err: unknown) => boolean;
   /** Method, URL and body of the request, for the cache key; omit to never cache this call. */
   cacheRequest?: { method: string; url: string; body?: string };
+  /** Whether a successful result may be cached (default: yes); e.g. a completion cut off by max_tokens may not. */
+  cacheable?: (result: T) => boolean;
   /** Estimated tokens (OpenAI) to take from token-per-minute limits before the call. */
   estimatedTokens?: number;
   /** Token usage of a result (OpenAI `usage`), for the cost. */
@@ -139,7 +141,7 @@ export class Gateway {
         const costUsd =
           config.prices.perCall[spec.provider] +
           (usage ? openaiCostUsd(config.prices, usage.promptTokens, usage.completionTokens) : 0);
-        if (key) await this.cache.set(key, spec.provider, spec.operation, result, ttl);
+        if (key && (spec.cacheable?.(result) ?? true)) await this.cache.set(key, spec.provider, spec.operation, result, ttl);
         await this.finish(spec, { outcome: 'ok', attempts, t0, costUsd, cacheHit: false, usage });
         return result;
       }

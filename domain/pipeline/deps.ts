@@ -21,6 +21,7 @@ export interface PipelineDeps {
 export type StageCount =
   | 'targets'
   | 'stuck'
+  | 'assessment_retried'
   | 'sourced'
   | 'duplicates'
   | 'no_website'

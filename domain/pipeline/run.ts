@@ -6,7 +6,7 @@
  */
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { JobRun, type IJobRun } from '../../db/entities/index.js';
-import { assessPending } from '../assessment/assess.js';
+import { assessPending, retryFailed } from '../assessment/assess.js';
 import { sendPending } from '../delivery/send.js';
 import { AppError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
@@ -31,6 +31,7 @@ export interface PipelineRunSummary {
 const emptyCounts = (): Record<StageCount, number> => ({
   targets: 0,
   stuck: 0,
+  assessment_retried: 0,
   sourced: 0,
   duplicates: 0,
   no_website: 0,
@@ -113,6 +114,8 @@ export async function runPipeline(
       counts.no_website += r.noWebsite;
     }
     await checkpoint('sourcing');
+    // Failed assessments get another try, up to ASSESSMENT_MAX_ATTEMPTS (invalid URLs never).
+    counts.assessment_retried = await retryFailed(deps);
     await assessPending(deps, progress);
     await checkpoint('assessment');
     await scoreAssessed(deps, progress);
