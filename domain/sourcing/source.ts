@@ -42,13 +42,9 @@ export async function sourceTarget(
   while (result.sourced < quota && offset < YELP_MAX_RESULTS) {
     const limit = Math.min(batch, quota - result.sourced, YELP_MAX_RESULTS - offset);
     const page = await deps.providers.yelp.search({ location: target.location, category: target.category, limit, offset });
-    let inserted = 0;
-    for (const b of page.businesses.slice(0, limit)) {
-      if (await insertBusiness(deps, target, b)) {
-        inserted++;
-        if (!b.website) result.noWebsite++;
-      } else result.duplicates++;
-    }
+    const { inserted, noWebsite, duplicates } = await insertPage(deps, target, page.businesses.slice(0, limit));
+    result.noWebsite += noWebsite;
+    result.duplicates += duplicates;
     result.sourced += inserted;
     if (inserted > 0) progress('sourced', inserted);
     offset += page.businesses.length;
@@ -57,40 +53,43 @@ export async function sourceTarget(
   return result;
 }
 
-async function insertBusiness(deps: PipelineDeps, target: ITarget, b: YelpBusiness): Promise<boolean> {
+/**
+ * Inserts one page of businesses in ONE statement, skipping any whose Yelp id, website domain or phone is already
+ * known (in the table, or earlier on the same page).
+ */
+async function insertPage(
+  deps: PipelineDeps,
+  target: ITarget,
+  page: YelpBusiness[],
+): Promise<{ inserted: number; noWebsite: number; duplicates: number }> {
   const now = deps.clock.now();
-  const domain = websiteDomain(b.website);
-  const phone = normalizePhone(b.phone);
-  // One statement: insert unless the Yelp id, website domain or phone is already known.
-  const rows = await deps.em.getConnection().execute<{ id: number }[]>(
+  const seen = new Set<string>();
+  const fresh: { b: YelpBusiness; domain: string | null; phone: string | null }[] = [];
+  for (const b of page) {
+    const domain = websiteDomain(b.website);
+    const phone = normalizePhone(b.phone);
+    const keys = [`id:${b.id}`, domain && `d:${domain}`, phone && `p:${phone}`].filter(Boolean) as string[];
+    if (keys.some((k) => seen.has(k))) continue;
+    keys.forEach((k) => seen.add(k));
+    fresh.push({ b, domain, phone });
+  }
+  if (fresh.length === 0) return { inserted: 0, noWebsite: 0, duplicates: page.length };
+  const params: unknown[] = [];
+  const values = fresh.map(({ b, domain, phone }) => {
+    params.push(b.id, b.name, b.website, domain, b.phone, phone, b.address, b.city, JSON.stringify(b.categories), b.rating, b.reviewCount, b.website ? 'assessment_pending' : 'skipped');
+    return '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::real, ?::int, ?)';
+  });
+  const rows = await deps.em.getConnection().execute<{ id: number; website: string | null }[]>(
     `insert into businesses (yelp_id, name, website, website_domain, phone, phone_normalized, address, city, categories,
                              rating, review_count, status, status_changed_at, target_id, created_at, updated_at)
-     select ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?
-     where not exists (select 1 from businesses where (?::text is not null and website_domain = ?::text)
-                                                   or (?::text is not null and phone_normalized = ?::text))
-     on conflict (yelp_id) do nothing returning id`,
-    [
-      b.id,
-      b.name,
-      b.website,
-      domain,
-      b.phone,
-      phone,
-      b.address,
-      b.city,
-      JSON.stringify(b.categories),
-      b.rating,
-      b.reviewCount,
-      b.website ? 'assessment_pending' : 'skipped',
-      now,
-      target.id,
-      now,
-      now,
-      domain,
-      domain,
-      phone,
-      phone,
-    ],
+     select v.yelp_id, v.name, v.website, v.website_domain, v.phone, v.phone_normalized, v.address, v.city, v.categories,
+            v.rating, v.review_count, v.status, ?, ?, ?, ?
+     from (values ${values.join(', ')}) as v(yelp_id, name, website, website_domain, phone, phone_normalized, address, city,
+                                             categories, rating, review_count, status)
+     where not exists (select 1 from businesses x where (v.website_domain is not null and x.website_domain = v.website_domain)
+                                                     or (v.phone_normalized is not null and x.phone_normalized = v.phone_normalized))
+     on conflict (yelp_id) do nothing returning id, website`,
+    [now, target.id, now, now, ...params],
   );
-  return rows.length > 0;
+  return { inserted: rows.length, noWebsite: rows.filter((r) => !r.website).length, duplicates: page.length - rows.length };
 }
