@@ -12,6 +12,7 @@ const opt = z
 /** Environment keys for delivery and compliance. */
 export const DeliveryEnvSchema = z.object({
   EMAIL_BATCH_SIZE: z.coerce.number().int().positive().max(1000).default(50),
+  EMAIL_CONCURRENCY: z.coerce.number().int().positive().max(50).default(4),
   CAMPAIGN: z.string().trim().min(1).default('website-audit'),
   UNSUBSCRIBE_SECRET: opt,
   /** Where this service is reachable from the internet (unsubscribe links). */
@@ -26,6 +27,8 @@ export const DeliveryEnvSchema = z.object({
 /** Delivery configuration. */
 export interface DeliveryConfig {
   emailBatchSize: number;
+  /** Emails of a claimed batch sent at once. */
+  emailConcurrency: number;
   campaign: string;
   unsubscribeSecret: string;
   publicBaseUrl: string;
@@ -41,6 +44,7 @@ export function buildDeliveryConfig(e: z.infer<typeof DeliveryEnvSchema>, produc
   if (production && !e.SENDGRID_WEBHOOK_PUBLIC_KEY) problems.push('SENDGRID_WEBHOOK_PUBLIC_KEY: required in production');
   return {
     emailBatchSize: e.EMAIL_BATCH_SIZE,
+    emailConcurrency: e.EMAIL_CONCURRENCY,
     campaign: e.CAMPAIGN,
     unsubscribeSecret: e.UNSUBSCRIBE_SECRET ?? DEV_UNSUBSCRIBE_SECRET,
     publicBaseUrl: e.PUBLIC_BASE_URL.replace(/\/+$/, ''),

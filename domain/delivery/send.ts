@@ -12,7 +12,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Email } from '../../db/entities/index.js';
-import type { PipelineDeps, ProgressFn } from '../pipeline/deps.js';
+import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/deps.js';
 import { composeMessage } from './compliance.js';
 import { addSuppression, emailHash, isSuppressed } from './suppression.js';
 import { validateEmailAddress } from './validate.js';
@@ -55,57 +55,58 @@ export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () 
     const em = deps.em.fork();
     const ids = await claimPendingBatch(em, batch, deps.clock.now());
     if (ids.length === 0) return summary;
-    const emails = await em.find(Email, { id: { $in: ids } }, { populate: ['business'], orderBy: { id: 'asc' } });
-    for (const email of emails) {
-      const now = deps.clock.now();
-      const check = validateEmailAddress(email.toAddress);
-      if (await isSuppressed(em, check.ok ? check.address : email.toAddress)) {
-        email.status = 'suppressed';
-        email.errorMessage = 'address is on the suppression list';
-        email.business.status = 'suppressed';
-        await em.flush();
-        summary.suppressed++;
-        continue;
-      }
-      if (!check.ok) {
-        await addSuppression(em, emailHash(email.toAddress), 'invalid', 'send', now);
-        email.status = 'failed';
-        email.errorMessage = `invalid address: ${check.reason}`;
-        email.business.status = 'suppressed';
-        await em.flush();
-        summary.failed++;
-        summary.invalid++;
-        progress('send_failed', 1);
-        continue;
-      }
-      let messageId: string | null = null;
-      let error: string | undefined;
-      try {
-        const res = await deps.providers.sendgrid.send(composeMessage(deps.config, email, now));
-        messageId = res.messageId;
-      } catch (err) {
-        error = (err as Error).message || String(err);
-      }
-      if (error === undefined) {
-        email.status = 'sent';
-        email.providerMessageId = messageId;
-        email.sentAt = deps.clock.now();
-        email.errorMessage = null;
-        email.business.status = 'emailed';
-      } else {
-        email.status = 'failed';
-        email.errorMessage = error;
-      }
-      await em.flush();
-      if (error === undefined) {
-        summary.emailed++;
-        progress('emailed', 1);
-      } else {
-        summary.failed++;
-        progress('send_failed', 1);
-      }
-    }
+    // Each claimed email in its own unit of work, a few at a time (EMAIL_CONCURRENCY).
+    await mapConcurrent(ids, deps.config.delivery.emailConcurrency, async (id) => {
+      const outcome = await deliverOne(deps, id);
+      summary[outcome]++;
+      if (outcome === 'invalid') summary.failed++;
+      if (outcome === 'emailed') progress('emailed', 1);
+      if (outcome === 'failed' || outcome === 'invalid') progress('send_failed', 1);
+    });
   }
+}
+
+/** Delivers one claimed (`sending`) email; returns what happened to it. */
+async function deliverOne(deps: PipelineDeps, id: number): Promise<'emailed' | 'failed' | 'suppressed' | 'invalid'> {
+  const em = deps.em.fork();
+  const email = await em.findOneOrFail(Email, id, { populate: ['business'] });
+  const now = deps.clock.now();
+  const check = validateEmailAddress(email.toAddress);
+  if (await isSuppressed(em, check.ok ? check.address : email.toAddress)) {
+    email.status = 'suppressed';
+    email.errorMessage = 'address is on the suppression list';
+    email.business.status = 'suppressed';
+    await em.flush();
+    return 'suppressed';
+  }
+  if (!check.ok) {
+    await addSuppression(em, emailHash(email.toAddress), 'invalid', 'send', now);
+    email.status = 'failed';
+    email.errorMessage = `invalid address: ${check.reason}`;
+    email.business.status = 'suppressed';
+    await em.flush();
+    return 'invalid';
+  }
+  let messageId: string | null = null;
+  let error: string | undefined;
+  try {
+    const res = await deps.providers.sendgrid.send(composeMessage(deps.config, email, now));
+    messageId = res.messageId;
+  } catch (err) {
+    error = (err as Error).message || String(err);
+  }
+  if (error === undefined) {
+    email.status = 'sent';
+    email.providerMessageId = messageId;
+    email.sentAt = deps.clock.now();
+    email.errorMessage = null;
+    email.business.status = 'emailed';
+  } else {
+    email.status = 'failed';
+    email.errorMessage = error;
+  }
+  await em.flush();
+  return error === undefined ? 'emailed' : 'failed';
 }
 
 /** An email left `sending` by a worker that died after claiming it. */
