@@ -92,6 +92,7 @@ export async function run(args: string[]): Promise<void> {
     ASSESSMENT_BATCH_SIZE: '500',
     ASSESSMENT_CONCURRENCY: '16',
     EMAIL_BATCH_SIZE: '500',
+    EMAIL_CONCURRENCY: '16',
   });
   const services = await buildServices(config, { db, logger: createLogger('silent') });
 
@@ -111,12 +112,23 @@ export async function run(args: string[]): Promise<void> {
       );
     }
   const t0 = performance.now();
-  const summary = await runPipeline({ em: db.orm.em.fork(), providers: services.providers, config, logger: services.logger, clock: services.clock });
+  const spans = new Map<string, [number, number]>();
+  const summary = await runPipeline(
+    { em: db.orm.em.fork(), providers: services.providers, config, logger: services.logger, clock: services.clock },
+    {
+      progress: (stage) => {
+        const t = (performance.now() - t0) / 1000;
+        const span = spans.get(stage);
+        spans.set(stage, span ? [span[0], t] : [t, t]);
+      },
+    },
+  );
   const pipelineS = (performance.now() - t0) / 1000;
   const c = summary.counts;
   console.log(`\n== pipeline: ${c.sourced} businesses sourced (${c.no_website} without a website, kept but not assessed) ==`);
   console.log(`status ${summary.status}${summary.error ? ` (${summary.error})` : ''}; assessed ${c.assessed}, failed ${c.assessment_failed}, scored ${c.scored}, personalized ${c.personalized}, held ${c.held}, emailed ${c.emailed}`);
   console.log(`time ${pipelineS.toFixed(1)} s = ${(c.sourced / pipelineS).toFixed(1)} businesses/s (goal >= 50)`);
+  console.log(`stage activity (first..last progress, s): ${[...spans].map(([k, [a, b]]) => `${k} ${a.toFixed(1)}..${b.toFixed(1)}`).join(', ')}`);
 
   // Floor: the same rows by plain batched SQL
   const floorS = await floor(db, c.sourced);
