@@ -54,7 +54,8 @@ function numeric(audits: Record<string, unknown>, id: string): number | undefine
  * Maps a runPagespeed body. Scores: `lighthouseResult.categories.<id>.score` × 100, rounded (null when null or
  * absent). Metrics: `audits.<id>.numericValue` for largest-contentful-paint, cumulative-layout-shift,
  * total-blocking-time, first-contentful-paint (ms; CLS unitless). Opportunities: audits with
- * `details.type === 'opportunity'` and `details.overallSavingsMs` > 0, highest savings first, top 5.
+ * `details.type === 'opportunity'`, `details.overallSavingsMs` > 0 and `score` < 1 (not yet passing), highest savings
+ * first, top 5.
  * `strategy` is `configSettings.formFactor` when it says mobile/desktop, else the requested one.
  */
 export function mapPageSpeed(body: Record<string, unknown>, requested: { url: string; strategy: 'mobile' | 'desktop' }): PageSpeedResult {
@@ -81,6 +82,8 @@ export function mapPageSpeed(body: Record<string, unknown>, requested: { url: st
     if (!isRecord(a) || !isRecord(a.details) || a.details.type !== 'opportunity') continue;
     const savingsMs = a.details.overallSavingsMs;
     if (typeof savingsMs !== 'number' || !(savingsMs > 0)) continue;
+    // An audit that already passes (score 1) is not an opportunity, whatever savings it estimates.
+    if (typeof a.score === 'number' && a.score >= 1) continue;
     opportunities.push({ id: str(a.id) ?? key, title: str(a.title) ?? key, savingsMs });
   }
   opportunities.sort((x, y) => y.savingsMs - x.savingsMs);
