@@ -7,7 +7,7 @@
  * `<dataDir>/pglite.lock` with an exclusive create; it holds `{ pid, port, startedAt }` so the CLI can reach the
  * running server instead of opening the folder a second time.
  */
-import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -57,14 +57,39 @@ export function readLiveLock(dataDir: string): EmbeddedLock | undefined {
   }
 }
 
+/** A lock file written in the last few seconds counts as live even before its owner has filled it in. */
+function justCreated(path: string): boolean {
+  try {
+    return Date.now() - statSync(path).mtimeMs < 5000 && readFileSync(path, 'utf8').trim() === '';
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the lock file only when it is ours (never another process's). */
+function releaseLock(path: string): void {
+  try {
+    const held = JSON.parse(readFileSync(path, 'utf8')) as EmbeddedLock;
+    if (held.pid !== process.pid) return;
+  } catch {
+    /* unreadable: ours was half-written */
+  }
+  rmSync(path, { force: true });
+}
+
 function takeLock(dataDir: string): { fd: number; path: string } {
   const path = lockPathFor(dataDir);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      return { fd: openSync(path, 'wx'), path };
+      const fd = openSync(path, 'wx');
+      // Our pid goes in at once (port 0 until the server listens): a second starter during our initdb must see a
+      // live owner, not an empty file it would take for stale.
+      const early: EmbeddedLock = { pid: process.pid, port: 0, startedAt: new Date().toISOString() };
+      writeSync(fd, JSON.stringify(early));
+      return { fd, path };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const live = readLiveLock(dataDir);
+      const live = readLiveLock(dataDir) ?? (justCreated(path) ? { pid: 0, port: 0, startedAt: '' } : undefined);
       if (live) {
         throw new AppError(
           'db_locked',
@@ -103,7 +128,8 @@ export async function startEmbeddedDatabase(opts: {
     const port = address.port;
     if (lock) {
       const body: EmbeddedLock = { pid: process.pid, port, startedAt: new Date().toISOString() };
-      writeSync(lock.fd, JSON.stringify(body));
+      ftruncateSync(lock.fd, 0);
+      writeSync(lock.fd, JSON.stringify(body), 0);
       closeSync(lock.fd);
     }
     const lockPath = lock?.path ?? '';
@@ -115,7 +141,7 @@ export async function startEmbeddedDatabase(opts: {
       async close() {
         await server.stop().catch(() => undefined);
         await pglite.close().catch(() => undefined);
-        if (lock) rmSync(lock.path, { force: true });
+        if (lock) releaseLock(lock.path);
       },
     };
   } catch (err) {
@@ -125,7 +151,7 @@ export async function startEmbeddedDatabase(opts: {
       } catch {
         /* already closed */
       }
-      rmSync(lock.path, { force: true });
+      releaseLock(lock.path);
     }
     throw err;
   }

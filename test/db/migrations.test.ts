@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -68,6 +68,36 @@ lock('a second opener of the same data folder is refused with a message naming t
   } finally {
     await first.close();
   }
+});
+
+lock('the lock is held from the first moment: a second opener during the initdb of the first is refused', async () => {
+  const first = startEmbeddedDatabase({ dataDir: dir, maxConnections: 2 });
+  await new Promise((r) => setTimeout(r, 50)); // the first is still in initdb
+  const held = JSON.parse(readFileSync(lockPathFor(dir), 'utf8')) as { pid: number; port: number };
+  assert.is(held.pid, process.pid);
+  let err: unknown;
+  try {
+    await startEmbeddedDatabase({ dataDir: dir, maxConnections: 2 });
+  } catch (e) {
+    err = e;
+  }
+  assert.is((err as AppError)?.code, 'db_locked');
+  const db = await first;
+  await db.close();
+  assert.not.ok(existsSync(lockPathFor(dir)), 'the owner removes its lock on close');
+});
+
+lock('a lock owned by another live process is never removed by us', async () => {
+  const other = { pid: process.ppid, port: 1, startedAt: '2026-01-01' };
+  writeFileSync(lockPathFor(dir), JSON.stringify(other));
+  let err: unknown;
+  try {
+    await startEmbeddedDatabase({ dataDir: dir, maxConnections: 2 });
+  } catch (e) {
+    err = e;
+  }
+  assert.is((err as AppError)?.code, 'db_locked');
+  assert.equal(JSON.parse(readFileSync(lockPathFor(dir), 'utf8')), other);
 });
 
 lock('a lock left by a dead process is taken over, and data persists across reopenings', async () => {
