@@ -20,6 +20,13 @@ function countsLine(counts: unknown): string {
   return order.filter((k) => k in c).map((k) => `${k} ${c[k]}`).join(' · ');
 }
 
+/** The first sentence of a provider's message (their texts run long), ending in a full stop. */
+function firstSentence(text: string): string {
+  const one = text.replace(/\s+/g, ' ').trim();
+  const m = one.match(/^.{1,200}?[.!?](\s|$)/);
+  return (m ? m[0] : `${one.slice(0, 200)}…`).trim().replace(/([^.!?…])$/, '$1.');
+}
+
 /** One line of text for an event (also the console line and the notification text). */
 export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>): string {
   const p = ev.payload as Record<string, unknown>;
@@ -40,7 +47,7 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
     case 'payment.failed':
       return `Payment failed for purchase #${p.purchaseId ?? '?'}${p.reason ? `: ${String(p.reason).slice(0, 300)}` : ''}.`;
     case 'webhook.signature_failed':
-      return `${String(p.provider ?? 'Webhook')} deliveries are failing signature verification (${String(p.reason ?? p.error ?? 'bad signature').slice(0, 200)}). Check the webhook secret.`;
+      return `${String(p.provider ?? 'Webhook')} deliveries are failing signature verification: ${firstSentence(String(p.reason ?? p.error ?? 'bad signature'))} Check the webhook secret.`;
     case 'report.failed':
       return `Audit report for purchase #${p.purchaseId ?? '?'} could not be emailed: ${String(p.error ?? '').slice(0, 300)}. Use the resend remediation.`;
     case 'delivery.bounce_rate_high':

@@ -50,6 +50,11 @@ async function main(): Promise<void> {
       process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
+    if (config.db.url) {
+      const where = config.db.url.replace(/\/\/[^@/]*@/, '//');
+      process.stderr.write(`DATABASE_URL: cannot connect to ${where}: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
     throw err;
   });
   const { orm, clock } = services;

@@ -34,7 +34,9 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORT: port.default(3000),
 
-  DATABASE_URL: optionalUrl,
+  DATABASE_URL: optionalUrl.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
+    message: 'expected a postgres:// or postgresql:// URL',
+  }),
   DATA_DIR: z.string().default('.data'),
   DB_POOL_MAX: positiveInt.max(50).default(10),
 

@@ -11,7 +11,7 @@ import type { JobData, JobReport } from './job-types.js';
 /** Runs the pipeline; progress goes out as `{ kind: 'progress', stage, n }` and `{ kind: 'run_started', runId }`. */
 export default async function dailyPipeline(data: JobData, report: JobReport): Promise<PipelineRunSummary> {
   const config = loadConfig({ ...process.env, ...data.env });
-  const logger = createLogger(config.logLevel, { thread: 'worker', job: 'daily-pipeline' });
+  const logger = createLogger(config.logLevel, { thread: 'worker' });
   const services = await buildServices(config, {
     logger,
     poolMax: 2,

@@ -3,8 +3,8 @@
  *
  * 1. Read the raw bytes (raw-body.ts); 2. verify the ECDSA signature over `timestamp + rawBody`
  * (domain/delivery/signature.ts) with `config.delivery.sendgridWebhookPublicKey` → 403 and nothing stored when it
- * fails; without a key (only possible outside production, config enforces it) unsigned posts are accepted with a
- * warning; 3. parse JSON only then (an array of events; a single object is treated as a one-event batch) → 400
+ * fails; without a key nothing can be verified, so every post is refused (503, nothing stored: SendGrid retries
+ * for 24 h, so configuring the key later loses nothing); 3. parse JSON only then (an array of events; a single object is treated as a one-event batch) → 400
  * when it is not JSON; 4. store + apply every event once (domain/delivery/events.ts) and answer 200 with the
  * counters; a database error answers 500 so SendGrid retries (safe: events are deduplicated); 5. check the 24 h
  * bounce rate (failures there are logged, not answered).
@@ -43,7 +43,9 @@ export async function handleSendGridWebhook(deps: WebhookDeps, req: http.Incomin
       return;
     }
   } else {
-    log.warn('sendgrid webhook: SENDGRID_WEBHOOK_PUBLIC_KEY is not set; accepting an unsigned post (never in production)');
+    log.warn('sendgrid webhook: SENDGRID_WEBHOOK_PUBLIC_KEY is not set; refusing an unverifiable post');
+    sendJson(res, 503, { error: 'webhook not configured: set SENDGRID_WEBHOOK_PUBLIC_KEY (Signed Event Webhook key)' });
+    return;
   }
   let parsed: unknown;
   try {
