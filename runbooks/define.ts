@@ -1,0 +1,150 @@
+/**
+ * The runbook model and engine. A runbook (one file each, from the troubleshooting guide) declares symptoms,
+ * read-only diagnostics, root causes (which findings point to them) and remediations. `runDiagnostics` runs a
+ * runbook's diagnostics concurrently, each under a timeout, and never throws: a diagnostic that fails or times
+ * out yields a Finding with status `error`. `diagnose` adds the root causes whose findings match.
+ */
+
+/** A diagnostic's verdict: ok | warn | problem | no_data | error (the diagnostic itself failed). */
+export type FindingStatus = 'ok' | 'warn' | 'problem' | 'no_data' | 'error';
+
+/** What a diagnostic found: a status, one sentence, and the evidence behind it (small, JSON-serialisable). */
+export interface Finding {
+  status: FindingStatus;
+  summary: string;
+  evidence?: Record<string, unknown>;
+}
+
+/** A read-only check. `run` gets the runbook's context (services) and must not write. */
+export interface Diagnostic<C> {
+  id: string;
+  title: string;
+  /** Per-diagnostic timeout in ms (default {@link DEFAULT_DIAGNOSTIC_TIMEOUT_MS}). */
+  timeoutMs?: number;
+  run(ctx: C): Promise<Finding>;
+}
+
+/** A root cause, suggested when `indicatedBy` holds for the findings (by diagnostic id). */
+export interface RootCause {
+  id: string;
+  title: string;
+  indicatedBy(findings: Record<string, Finding>): boolean;
+  /** Remediation ids that address it. */
+  remediations: string[];
+}
+
+/** Risk of a remediation: read (no change), write, money, destructive. */
+export type RemediationRisk = 'read' | 'write' | 'money' | 'destructive';
+
+/** Roles, least to most privileged. */
+export type Role = 'viewer' | 'operator' | 'admin';
+
+/** A fix. `recheck` names the diagnostic to run again afterwards to show whether it worked. */
+export interface Remediation<C> {
+  id: string;
+  title: string;
+  risk: RemediationRisk;
+  requiredRole: Role;
+  /** Shown before acting, naming the effect. */
+  confirmation: string;
+  /** Claims for the same key are taken once (double clicks, two people). */
+  idempotencyKey(input: Record<string, unknown>): string;
+  recheck: string;
+  run(ctx: C, input: Record<string, unknown>): Promise<{ summary: string }>;
+}
+
+/** A runbook from the troubleshooting guide. */
+export interface Runbook<C> {
+  id: string;
+  title: string;
+  symptoms: string[];
+  diagnostics: Diagnostic<C>[];
+  rootCauses: RootCause[];
+  remediations: Remediation<C>[];
+}
+
+/** Default timeout per diagnostic (ms). */
+export const DEFAULT_DIAGNOSTIC_TIMEOUT_MS = 5000;
+
+/**
+ * Declares a runbook, checking that ids are unique and that root causes and remediations refer to existing ids.
+ * @throws Error naming the dangling or duplicate id.
+ */
+export function defineRunbook<C>(rb: Runbook<C>): Runbook<C> {
+  const dupes = (ids: string[]) => ids.filter((id, i) => ids.indexOf(id) !== i);
+  const diagIds = rb.diagnostics.map((d) => d.id);
+  const remIds = rb.remediations.map((r) => r.id);
+  for (const d of [...dupes(diagIds), ...dupes(remIds), ...dupes(rb.rootCauses.map((c) => c.id))])
+    throw new Error(`runbook ${rb.id}: duplicate id "${d}"`);
+  for (const c of rb.rootCauses)
+    for (const r of c.remediations)
+      if (!remIds.includes(r)) throw new Error(`runbook ${rb.id}: root cause ${c.id} names unknown remediation "${r}"`);
+  for (const r of rb.remediations)
+    if (!diagIds.includes(r.recheck)) throw new Error(`runbook ${rb.id}: remediation ${r.id} re-checks unknown diagnostic "${r.recheck}"`);
+  return rb;
+}
+
+/** One diagnostic's outcome with its timing. */
+export interface DiagnosticResult {
+  id: string;
+  title: string;
+  finding: Finding;
+  durationMs: number;
+}
+
+/** Runs one diagnostic under its timeout; never throws. */
+export async function runDiagnostic<C>(d: Diagnostic<C>, ctx: C): Promise<DiagnosticResult> {
+  const t0 = performance.now();
+  const ms = d.timeoutMs ?? DEFAULT_DIAGNOSTIC_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  let finding: Finding;
+  try {
+    finding = await Promise.race([
+      d.run(ctx),
+      new Promise<Finding>((resolve) => {
+        timer = setTimeout(() => resolve({ status: 'error', summary: `timed out after ${ms} ms` }), ms);
+      }),
+    ]);
+  } catch (err) {
+    finding = { status: 'error', summary: `diagnostic failed: ${(err as Error)?.message ?? String(err)}` };
+  } finally {
+    clearTimeout(timer);
+  }
+  return { id: d.id, title: d.title, finding, durationMs: Math.round(performance.now() - t0) };
+}
+
+/** A runbook's diagnosis: every finding, and the root causes they indicate (with their remediation ids). */
+export interface Diagnosis {
+  runbook: string;
+  title: string;
+  results: DiagnosticResult[];
+  rootCauses: { id: string; title: string; remediations: string[] }[];
+}
+
+/** Runs every diagnostic concurrently and matches the root causes. Never throws for a diagnostic's failure. */
+export async function diagnose<C>(rb: Runbook<C>, ctx: C): Promise<Diagnosis> {
+  const results = await Promise.all(rb.diagnostics.map((d) => runDiagnostic(d, ctx)));
+  const byId = Object.fromEntries(results.map((r) => [r.id, r.finding]));
+  const rootCauses = rb.rootCauses
+    .filter((c) => {
+      try {
+        return c.indicatedBy(byId);
+      } catch {
+        return false;
+      }
+    })
+    .map((c) => ({ id: c.id, title: c.title, remediations: c.remediations }));
+  return { runbook: rb.id, title: rb.title, results, rootCauses };
+}
+
+const MARK: Record<FindingStatus, string> = { ok: 'OK', warn: 'WARN', problem: 'PROBLEM', no_data: 'NO DATA', error: 'ERROR' };
+
+/** Plain-text rendering (CLI). */
+export function renderDiagnosisText(d: Diagnosis): string {
+  const lines = [`${d.title} (${d.runbook})`, ''];
+  for (const r of d.results) lines.push(`  [${MARK[r.finding.status]}] ${r.title}: ${r.finding.summary}`);
+  lines.push('');
+  if (d.rootCauses.length === 0) lines.push('No root cause indicated.');
+  for (const c of d.rootCauses) lines.push(`Root cause: ${c.title}${c.remediations.length ? ` — fixes: ${c.remediations.join(', ')}` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
