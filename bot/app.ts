@@ -14,6 +14,7 @@ import type { AppConfig } from '../domain/config.js';
 import type { Logger } from '../domain/logger.js';
 import type { Metrics } from '../alerts/metrics.js';
 import { registerCommands } from './listeners/commands/index.js';
+import { sendJson } from './webhooks/raw-body.js';
 
 /**
  * Placeholder bot id given to Bolt with a bot token (the config has no bot id): it only stops Bolt from calling
@@ -68,10 +69,6 @@ function boltLogger(logger: Logger): BoltLogger {
   };
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
 
 /** Runs an async route handler; a throw becomes a 500 (custom routes are called without a catch). */
 function route(logger: Logger, name: string, fn: (res: http.ServerResponse) => Promise<void>) {

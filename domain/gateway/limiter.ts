@@ -109,6 +109,18 @@ export class RateLimiter {
     return this.deps.orm.em.getConnection().execute<T[]>(sql, params);
   }
 
+  /** One read of a provider's limiter state: every rule's tat (ms), the Retry-After block (ms), today's quota row. */
+  private readState(provider: ProviderId, now: Date) {
+    return this.exec<{ kind: string; bucket: string | null; ms: number | null; used: number | null; exhausted: boolean | null }>(
+      `select 'rule' as kind, bucket, (extract(epoch from tat) * 1000)::float8 as ms, null::int as used, null::boolean as exhausted
+         from rate_limit_state where provider = ?
+       union all select 'block', null, (extract(epoch from blocked_until) * 1000)::float8, null, null
+         from provider_state where provider = ?
+       union all select 'quota', null, null, used, exhausted from provider_quota_usage where provider = ? and day = ?::date`,
+      [provider, provider, provider, utcDay(now)],
+    );
+  }
+
   private charges(provider: ProviderId, tokens: number, burst: number | undefined): Charge[] {
     const out: Charge[] = [];
     for (const rule of this.deps.limits[provider]?.rates ?? []) {
@@ -198,14 +210,7 @@ export class RateLimiter {
     charges: Charge[],
     now: Date,
   ): Promise<{ waitMs: number; reason: string; missing?: string[] }> {
-    const rows = await this.exec<{ kind: string; bucket: string | null; ms: number | null; used: number | null; exhausted: boolean | null }>(
-      `select 'rule' as kind, bucket, (extract(epoch from tat) * 1000)::float8 as ms, null::int as used, null::boolean as exhausted
-         from rate_limit_state where provider = ?
-       union all select 'block', null, (extract(epoch from blocked_until) * 1000)::float8, null, null
-         from provider_state where provider = ?
-       union all select 'quota', null, null, used, exhausted from provider_quota_usage where provider = ? and day = ?::date`,
-      [provider, provider, provider, utcDay(now)],
-    );
+    const rows = await this.readState(provider, now);
     const daily = this.deps.limits[provider]?.daily;
     const quota = rows.find((r) => r.kind === 'quota');
     if (quota && (quota.exhausted || (daily !== undefined && (quota.used ?? 0) >= daily))) {
@@ -292,14 +297,7 @@ export class RateLimiter {
   async status(provider: ProviderId): Promise<LimiterStatus> {
     const now = this.deps.clock.now();
     const t0 = now.getTime();
-    const rows = await this.exec<{ kind: string; bucket: string | null; ms: number | null; used: number | null; exhausted: boolean | null }>(
-      `select 'rule' as kind, bucket, (extract(epoch from tat) * 1000)::float8 as ms, null::int as used, null::boolean as exhausted
-         from rate_limit_state where provider = ?
-       union all select 'block', null, (extract(epoch from blocked_until) * 1000)::float8, null, null
-         from provider_state where provider = ?
-       union all select 'quota', null, null, used, exhausted from provider_quota_usage where provider = ? and day = ?::date`,
-      [provider, provider, provider, utcDay(now)],
-    );
+    const rows = await this.readState(provider, now);
     const limits = this.deps.limits[provider];
     const quota = rows.find((r) => r.kind === 'quota');
     const used = quota?.used ?? 0;
