@@ -1,13 +1,21 @@
 /** pino logger factory. Call as pino does: context object of ids first, then the message (no tokens, bodies or full payloads). */
+import type { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Creates the root logger. `level` is a pino level name; 'silent' for tests. */
-export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({
+/**
+ * Creates the root logger. `level` is a pino level name; 'silent' for tests. `errorSink` (domain/error-log.ts)
+ * also receives every record at level error and above, whatever `level` is, so recent errors stay queryable.
+ */
+export function createLogger(level: string, base: Record<string, unknown> = {}, errorSink?: Writable): Logger {
+  const options = {
     level,
     base: { service: 'leadfactory-ops', ...base },
     redact: { paths: ['*.apiKey', '*.token', '*.authorization', '*.password'], censor: '[redacted]' },
-  });
+  };
+  if (!errorSink) return pino(options);
+  const streams: pino.StreamEntry[] = [{ level: 'error', stream: errorSink }];
+  if (level !== 'silent') streams.unshift({ level: level as pino.Level, stream: pino.destination(1) });
+  return pino({ ...options, level: level === 'silent' ? 'error' : level }, pino.multistream(streams));
 }

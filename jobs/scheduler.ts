@@ -16,6 +16,7 @@ import type { Clock } from '../domain/clock.js';
 import { markRunsInterrupted } from '../domain/job-runs.js';
 import type { Logger } from '../domain/logger.js';
 import { jobCatalog } from './catalog.js';
+import { isJobPaused } from './control.js';
 import type { JobData, JobFn, JobStatus } from './job-types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +43,11 @@ export interface Scheduler {
   runNow(name: string, trigger?: string): Promise<boolean>;
   /** True while the job's worker is alive. */
   isRunning(name: string): boolean;
+  /**
+   * Terminates a job's running worker and marks its run `interrupted` (the next run resumes the work);
+   * false when no worker was running.
+   */
+  cancelRun(name: string, reason: string): Promise<boolean>;
   /**
    * Stops scheduling, asks running workers to cancel, waits up to `graceMs`, then marks their runs
    * `interrupted`.
@@ -134,12 +140,33 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       logger.error({ job: meta?.name, err: (err as Error)?.message ?? String(err) }, 'job worker error');
     },
   });
+  // Scheduled runs of a paused job are skipped (pause is a setting, so it survives restarts); a manual run
+  // (runNow sets nextTrigger first) still runs. Bree's timers call `this.run(name)`, so wrapping it suffices.
+  const breeRun = bree.run.bind(bree);
+  bree.run = async (name?: string) => {
+    if (name && !nextTrigger.has(name) && (await isJobPaused(deps.orm.em.fork(), name).catch(() => false))) {
+      logger.info({ job: name }, 'job paused: scheduled run skipped');
+      return;
+    }
+    return breeRun(name);
+  };
   await bree.start();
   logger.info({ jobs: catalog.map((j) => `${j.name} (${j.cron} UTC)`) }, 'scheduler started');
 
   return {
     bree,
     isRunning: (name) => bree.workers.has(name),
+    async cancelRun(name, reason) {
+      const worker = bree.workers.get(name) as Worker | undefined;
+      if (!worker) return false;
+      const runId = activeRuns.get(name);
+      await worker.terminate();
+      bree.workers.delete(name);
+      activeRuns.delete(name);
+      if (runId !== undefined) await markRunsInterrupted(deps.orm.em.fork(), [runId], deps.clock.now(), reason);
+      logger.warn({ job: name, runId, reason }, 'job worker cancelled');
+      return true;
+    },
     async runNow(name, trigger = 'manual') {
       if (bree.workers.has(name)) return false;
       nextTrigger.set(name, trigger);

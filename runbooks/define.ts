@@ -4,6 +4,7 @@
  * runbook's diagnostics concurrently, each under a timeout, and never throws: a diagnostic that fails or times
  * out yields a Finding with status `error`. `diagnose` adds the root causes whose findings match.
  */
+import type { z } from 'zod';
 
 /** A diagnostic's verdict: ok | warn | problem | no_data | error (the diagnostic itself failed). */
 export type FindingStatus = 'ok' | 'warn' | 'problem' | 'no_data' | 'error';
@@ -37,7 +38,13 @@ export interface RootCause {
 export type RemediationRisk = 'read' | 'write' | 'money' | 'destructive';
 
 /** Roles, least to most privileged. */
-export type Role = 'viewer' | 'operator' | 'admin';
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** True when `have` is at least `need`. */
+export function roleAtLeast(have: Role | undefined, need: Role): boolean {
+  return have !== undefined && ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
 
 /** A fix. `recheck` names the diagnostic to run again afterwards to show whether it worked. */
 export interface Remediation<C> {
@@ -47,10 +54,19 @@ export interface Remediation<C> {
   requiredRole: Role;
   /** Shown before acting, naming the effect. */
   confirmation: string;
-  /** Claims for the same key are taken once (double clicks, two people). */
+  /**
+   * Claims for the same key (plus the id of the message offering the button) are taken once: double clicks
+   * and two people clicking run it once.
+   */
   idempotencyKey(input: Record<string, unknown>): string;
+  /** Diagnostic id re-run afterwards; its finding tells whether the fix worked. */
   recheck: string;
-  run(ctx: C, input: Record<string, unknown>): Promise<{ summary: string }>;
+  /** Validates the input (from a button's value, CLI `key=value` pairs, or the assistant); default: none taken. */
+  inputSchema?: z.ZodType<Record<string, unknown>>;
+  /** The input a button carries, chosen from the findings (e.g. half the current batch size). Default `{}`. */
+  defaultInput?(findings: Record<string, Finding>): Record<string, unknown>;
+  /** Performs the fix; `actor` (e.g. `slack:U123`) is recorded on what it writes. Throws on failure. */
+  run(ctx: C, input: Record<string, unknown>, actor: string): Promise<{ summary: string }>;
 }
 
 /** A runbook from the troubleshooting guide. */

@@ -7,6 +7,7 @@ import { Purchase } from './purchase.entity.js';
 import { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting } from './gateway.entity.js';
 import { JobRun } from './job-run.entity.js';
 import { OpsEvent } from './ops-event.entity.js';
+import { AuditLog, ErrorRecord, RemediationClaim } from './ops-audit.entity.js';
 import { ProviderState } from './provider-state.entity.js';
 import { Target } from './target.entity.js';
 
@@ -23,6 +24,8 @@ export * from './job-run.entity.js';
 export * from './ops-event.entity.js';
 export * from './provider-state.entity.js';
 export * from './target.entity.js';
+export * from './ops-audit.entity.js';
+export { AuditLog, ErrorRecord, RemediationClaim };
 
 export const ENTITIES = [
   Target,
@@ -41,4 +44,7 @@ export const ENTITIES = [
   EmailEvent,
   WebhookInbox,
   Purchase,
+  AuditLog,
+  RemediationClaim,
+  ErrorRecord,
 ];

@@ -1,0 +1,131 @@
+/**
+ * Job control shared by Slack, the CLI and runbooks: the catalog with next/last runs, run now, pause/resume
+ * (persisted as settings `jobs.paused.<name>`, so a restart keeps them) and cancelling a running worker.
+ * In the service it drives the live Bree scheduler; without one (the CLI) `runNow` runs the job module in this
+ * process, guarded by the same one-running-run-per-job index as the scheduler.
+ */
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { CronExpressionParser } from 'cron-parser';
+import type { AppConfig } from '../domain/config.js';
+import type { Clock } from '../domain/clock.js';
+import { AppError } from '../domain/errors.js';
+import { getSetting, setSetting } from '../domain/settings.js';
+import type { JobControl, JobInfo } from '../runbooks/context.js';
+import { jobCatalog } from './catalog.js';
+import type { JobData, JobFn, JobReport } from './job-types.js';
+import type { Scheduler } from './scheduler.js';
+
+/** Setting key marking a job paused (value `true`; written with who paused it). */
+export const pausedKey = (name: string): string => `jobs.paused.${name}`;
+
+/** True when the job is paused. */
+export async function isJobPaused(em: EntityManager, name: string): Promise<boolean> {
+  return (await getSetting<boolean>(em, pausedKey(name))) === true;
+}
+
+/** Next fire time of a cron expression (UTC) after `from`; undefined for an invalid expression. */
+export function nextCronRun(cron: string, from: Date): Date | undefined {
+  try {
+    return CronExpressionParser.parse(cron, { currentDate: from, tz: 'UTC' }).next().toDate();
+  } catch {
+    return undefined;
+  }
+}
+
+/** What {@link createJobControl} needs. `scheduler` absent = run jobs in this process (CLI). */
+export interface JobControlDeps {
+  orm: MikroORM;
+  config: AppConfig;
+  clock: Clock;
+  scheduler?: Scheduler;
+  /** Environment for in-process runs (database and sandbox URLs). */
+  jobEnv?: Record<string, string>;
+  /** Progress of in-process runs (CLI progress bar). */
+  onProgress?: JobReport;
+}
+
+/** Builds the {@link JobControl}. Unknown job names throw AppError `bad_request` listing the known ones. */
+export function createJobControl(deps: JobControlDeps): JobControl {
+  const catalog = jobCatalog(deps.config);
+  const find = (name: string) => {
+    const job = catalog.find((j) => j.name === name);
+    if (!job) throw new AppError('bad_request', `unknown job "${name}"; jobs: ${catalog.map((j) => j.name).join(', ')}`);
+    return job;
+  };
+  return {
+    async list(): Promise<JobInfo[]> {
+      const em = deps.orm.em.fork();
+      const now = deps.clock.now();
+      const rows = await em.getConnection().execute<
+        { job: string; id: number; status: string; trigger: string | null; started_at: Date; finished_at: Date | null }[]
+      >(
+        `select distinct on (job) job, id, status, trigger, started_at, finished_at from job_runs
+          order by job, started_at desc, id desc`,
+      );
+      const last = new Map(rows.map((r) => [r.job, r]));
+      const running = await em
+        .getConnection()
+        .execute<{ job: string }[]>(`select job from job_runs where status = 'running'`);
+      const runningSet = new Set(running.map((r) => r.job));
+      const out: JobInfo[] = [];
+      for (const j of catalog) {
+        const r = last.get(j.name);
+        out.push({
+          name: j.name,
+          cron: j.cron,
+          why: j.why,
+          paused: await isJobPaused(em, j.name),
+          running: runningSet.has(j.name) || (deps.scheduler?.isRunning(j.name) ?? false),
+          nextRunAt: nextCronRun(j.cron, now),
+          lastRun: r
+            ? {
+                id: r.id,
+                status: r.status,
+                trigger: r.trigger,
+                startedAt: new Date(r.started_at),
+                finishedAt: r.finished_at ? new Date(r.finished_at) : null,
+              }
+            : undefined,
+        });
+      }
+      return out;
+    },
+    async runNow(name, actor) {
+      const job = find(name);
+      const trigger = `manual:${actor}`;
+      if (deps.scheduler) {
+        const started = await deps.scheduler.runNow(name, trigger);
+        return { started, detail: started ? `${name} started` : `${name} is already running` };
+      }
+      const em = deps.orm.em.fork();
+      const busy = await em.getConnection().execute<{ n: number }[]>(
+        `select count(*)::int as n from job_runs where job = ? and status = 'running'`,
+        [name],
+      );
+      if ((busy[0]?.n ?? 0) > 0) return { started: false, detail: `${name} is already running` };
+      const mod = (await import(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href)) as {
+        default: JobFn;
+      };
+      const data: JobData = { env: deps.jobEnv ?? {}, trigger };
+      const result = (await mod.default(data, deps.onProgress ?? (() => undefined))) as { status?: string; runId?: number } | undefined;
+      return { started: true, detail: `${name} ran in this process: ${result?.status ?? 'done'}${result?.runId ? ` (run #${result.runId})` : ''}` };
+    },
+    async pause(name, actor) {
+      find(name);
+      await setSetting(deps.orm.em.fork(), pausedKey(name), true, actor, deps.clock.now());
+    },
+    async resume(name, actor) {
+      find(name);
+      await setSetting(deps.orm.em.fork(), pausedKey(name), false, actor, deps.clock.now());
+    },
+    async restartWorker(name, actor) {
+      find(name);
+      if (!deps.scheduler) return { restarted: false, detail: 'only the running service (npm start) owns job workers' };
+      const restarted = await deps.scheduler.cancelRun(name, `worker restarted by ${actor}`);
+      return {
+        restarted,
+        detail: restarted ? `${name}: worker cancelled, run marked interrupted; the next run resumes its work` : `${name} has no running worker`,
+      };
+    },
+  };
+}

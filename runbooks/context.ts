@@ -1,0 +1,50 @@
+/**
+ * What every runbook diagnostic and remediation receives. Built by the service (bot/main.ts, with the live
+ * scheduler), by the CLI (bot/cli.ts, jobs run in-process) and by tests (test/helpers/runbooks.ts).
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Services } from '../domain/services.js';
+
+/** A job's state as operators see it (`/lf jobs`). Times in UTC. */
+export interface JobInfo {
+  name: string;
+  /** Cron expression (UTC) from the job catalog. */
+  cron: string;
+  why: string;
+  /** Paused jobs are skipped by the scheduler until resumed (setting `jobs.paused.<name>`, persisted). */
+  paused: boolean;
+  /** A run of this job is `running` in job_runs. */
+  running: boolean;
+  /** Next time the schedule fires (cron-parser), undefined for an invalid expression. */
+  nextRunAt?: Date;
+  lastRun?: { id: number; status: string; trigger: string | null; startedAt: Date; finishedAt: Date | null };
+}
+
+/** Job control for runbooks and `/lf run|pause|resume|jobs`. `actor` is audited (e.g. `slack:U123`). */
+export interface JobControl {
+  list(): Promise<JobInfo[]>;
+  /** Starts a run now unless one is running. `detail` says what happened in one sentence. */
+  runNow(name: string, actor: string): Promise<{ started: boolean; detail: string }>;
+  pause(name: string, actor: string): Promise<void>;
+  resume(name: string, actor: string): Promise<void>;
+  /** Cancels a job's running worker (its run is marked interrupted and resumed on the next run). */
+  restartWorker(name: string, actor: string): Promise<{ restarted: boolean; detail: string }>;
+}
+
+/** Process probes, injectable so tests can pose as a process under pressure. */
+export interface ProcessProbes {
+  memoryUsage(): NodeJS.MemoryUsage;
+  /** Event-loop delay (ms): p99 over the last sampling window. */
+  eventLoopLagMs(): number;
+  freeMemBytes(): number;
+  totalMemBytes(): number;
+}
+
+/** The runbook context. Diagnostics must only read; remediations may write and are audited by the caller. */
+export interface RunbookContext {
+  services: Services;
+  /** A fresh EntityManager fork: take one per diagnostic (forks are not shared across concurrent work). */
+  em(): EntityManager;
+  jobs: JobControl;
+  probes: ProcessProbes;
+}
