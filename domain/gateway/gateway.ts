@@ -8,12 +8,16 @@
  * carried out (`retrySafe`); exponential backoff with full jitter;
  * Retry-After honoured up to a cap (a longer wait fails fast and blocks the provider for that period);
  * one overall deadline per call.
+ *
+ * Cache TTLs are read per call through an {@link OverrideCache}, so an operator's
+ * `gateway.cache_ttl_seconds.<provider>` override (domain/overrides.ts) applies within seconds without a restart.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { ProviderId } from '../config.js';
+import type { AppConfig, ProviderId } from '../config.js';
 import type { Clock } from '../clock.js';
 import { AppError, ProviderError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { OverrideCache } from '../overrides.js';
 import { QUOTA_EXHAUSTED_CODES } from '../providers/http-errors.js';
 import type { CircuitBreaker, Permit } from './breaker.js';
 import { ResponseCache, cacheKey } from './cache.js';
@@ -59,6 +63,11 @@ export interface GatewayDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Random in [0,1) for jitter. */
   random?: () => number;
+  /**
+   * Run-time overrides (the app config plus stored overrides, refreshed every few seconds), read for cache TTLs.
+   * Default: an {@link OverrideCache} over `config` on `orm`, which sees the `gateway.*` overrides.
+   */
+  overrides?: OverrideCache;
 }
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -74,6 +83,8 @@ export class DeadlineExceededError extends AppError {
 export class Gateway {
   readonly cache: ResponseCache;
   readonly ledger: CostLedger;
+  /** The run-time config the gateway reads TTLs from; `await gateway.overrides.refresh()` applies a change at once. */
+  readonly overrides: OverrideCache;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
 
@@ -82,6 +93,14 @@ export class Gateway {
     this.ledger = new CostLedger(deps);
     this.sleep = deps.sleep ?? realSleep;
     this.random = deps.random ?? Math.random;
+    // Only the `gateway` part of the app config is known here; the other overrides' apply() spread an absent
+    // section harmlessly and nothing here reads them.
+    this.overrides = deps.overrides ?? new OverrideCache({ gateway: deps.config } as unknown as AppConfig, () => deps.orm.em.fork());
+  }
+
+  /** Cache TTL in force for `provider` (seconds; 0 = no caching): the configured one or its run-time override. */
+  cacheTtlSeconds(provider: ProviderId): number {
+    return this.overrides.get().gateway.cacheTtlSeconds[provider] ?? this.deps.config.cacheTtlSeconds[provider];
   }
 
   get limiter(): RateLimiter {
@@ -102,7 +121,7 @@ export class Gateway {
     const started = clock.now().getTime();
     const t0 = performance.now();
     const deadline = started + config.retry.deadlineMs;
-    const ttl = config.cacheTtlSeconds[spec.provider];
+    const ttl = this.cacheTtlSeconds(spec.provider);
     const key = spec.cacheRequest && ttl > 0 ? cacheKey(spec.cacheRequest.method, spec.cacheRequest.url, spec.cacheRequest.body) : undefined;
     let attempts = 0;
     try {

@@ -2,7 +2,9 @@
  * The daily pipeline run: targeting → sourcing → assessment → scoring → personalization → delivery.
  * Records a job run (`job_runs`, per-stage counts, heartbeat at each stage) and ops events at start, finish
  * and failure. At most one run of the pipeline is `running` at a time (partial unique index), so a second
- * start while one runs fails with AppError `job_running` instead of overlapping.
+ * start while one runs fails with AppError `job_running` instead of overlapping. Run-time overrides
+ * (domain/overrides.ts: batch sizes, the Yelp page size, …) are read once at the start of each run and apply to
+ * the whole run, so an operator's change takes effect from the next run on.
  */
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { JobRun, type IJobRun } from '../../db/entities/index.js';
@@ -10,6 +12,7 @@ import { assessPending, retryFailed } from '../assessment/assess.js';
 import { sendPending } from '../delivery/send.js';
 import { AppError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
+import { applyOverrides, readOverrides } from '../overrides.js';
 import { personalizeScored } from '../personalization/draft.js';
 import { scoreAssessed } from '../scoring/score.js';
 import { sourceTarget } from '../sourcing/source.js';
@@ -45,13 +48,15 @@ const emptyCounts = (): Record<StageCount, number> => ({
 });
 
 /**
- * Runs the pipeline once. Never throws for stage failures: the run is marked `failed` with the error and a
- * `pipeline.run_failed` event. Throws AppError `job_running` when another run is in progress.
+ * Runs the pipeline once with `deps.config` plus the stored run-time overrides (`effectiveConfig`). Never
+ * throws for stage failures: the run is marked `failed` with the error and a `pipeline.run_failed` event. Throws
+ * AppError `job_running` when another run is in progress.
  */
 export async function runPipeline(
-  deps: PipelineDeps,
+  baseDeps: PipelineDeps,
   opts: { trigger?: string; progress?: ProgressFn; onStart?: (runId: number) => void } = {},
 ): Promise<PipelineRunSummary> {
+  let deps = baseDeps;
   const em = deps.em.fork();
   const started = deps.clock.now();
   const run = em.create(JobRun, {
@@ -91,6 +96,10 @@ export async function runPipeline(
     log.info({ stage, counts }, 'pipeline stage done');
   };
   try {
+    // Overrides in force for this run (a bad stored value is ignored: the configured one applies).
+    const overrides = await readOverrides(em);
+    if (Object.keys(overrides).length > 0) log.info({ overrides }, 'run-time overrides in force');
+    deps = { ...deps, config: applyOverrides(deps.config, overrides) }; // = effectiveConfig(em, config), one read
     // Work left by a crashed or interrupted run: release its claims (this run resumes it) and report what waited
     // past the stuck threshold.
     await releaseExpiredClaims(em, deps.clock.now());
