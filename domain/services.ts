@@ -24,6 +24,7 @@ import { CircuitBreaker } from './gateway/breaker.js';
 import { gateProviders } from './gateway/gated.js';
 import { Gateway } from './gateway/gateway.js';
 import { RateLimiter } from './gateway/limiter.js';
+import { OverrideCache } from './overrides.js';
 import type { GatewayObserver } from './gateway/observer.js';
 
 /** The provider adapters, all behind our own ports. */
@@ -115,6 +116,8 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
     orm: db.orm,
     clock,
     limits: config.gateway.limits,
+    // operators' rate/quota overrides (settings) apply within seconds, without a restart
+    overrides: new OverrideCache(config, () => db.orm.em.fork()),
     maxWaitMs: config.gateway.maxWaitMs,
     burst: config.gateway.burst,
   });

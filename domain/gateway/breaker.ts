@@ -333,10 +333,14 @@ export class CircuitBreaker {
   /**
    * Remediation: opens the breaker now. closed → open is a new trip (generation + 1, `breaker.opened`);
    * half_open → open is a re-open; open stays open with the cooldown restarted. Probes in flight become stale.
+   * `opts.forMs` keeps it open for that long instead of the configured cooldown (ms): `opened_at` is then set to
+   * `now + forMs − cooldownMs`, so the snapshot's `retryAt` is `now + forMs` (its `openedAt` is shifted by the
+   * same amount; `lastTransitionAt` still says when it opened).
    */
-  async forceOpen(provider: ProviderId, reason: string): Promise<void> {
+  async forceOpen(provider: ProviderId, reason: string, opts: { forMs?: number } = {}): Promise<void> {
     for (;;) {
       const now = this.deps.clock.now();
+      const openedAt = opts.forMs === undefined ? now : new Date(now.getTime() + opts.forMs - this.deps.config.cooldownMs);
       const r = (await this.row(provider, true))!;
       const gen = r.breaker_state === 'closed' ? r.generation + 1 : r.generation;
       const rows = await this.exec(
@@ -344,7 +348,7 @@ export class CircuitBreaker {
            half_open_successes = 0, consecutive_failures = 0,
            last_transition_at = case when breaker_state = 'open' then last_transition_at else ? end, updated_at = ?
          where provider = ? and generation = ? and breaker_state = ? returning generation`,
-        [gen, now, now, now, provider, r.generation, r.breaker_state],
+        [gen, openedAt, now, now, provider, r.generation, r.breaker_state],
       );
       if (!rows[0]) continue;
       if (r.breaker_state !== 'open') {

@@ -15,11 +15,16 @@
  * sliding window and must never see more than `limit` per `periodMs` (e.g. the saturation benchmark), use
  * `burst: 1`: grants are then spaced T apart, so no window of `periodMs` holds more than `limit` grants (measured at
  * grant time: network jitter between grant and arrival is not covered, so leave headroom in the configured limit).
+ *
+ * **Run-time overrides**: with {@link LimiterDeps.overrides} the limits in force are the configured ones plus the
+ * operators' overrides (domain/overrides.ts), read through a cache refreshed every few seconds; each `acquire` reads
+ * them once, so one call sees one consistent set of rules.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderId } from '../config.js';
 import { startOfUtcDay, type Clock } from '../clock.js';
 import { QuotaExhaustedError, RateLimitedError } from '../errors.js';
+import type { OverrideCache } from '../overrides.js';
 import type { ProviderLimits, RateRule } from './config.js';
 
 /** What the limiter needs. `maxWaitMs` bounds how long `acquire` may wait for budget (ms). */
@@ -27,6 +32,12 @@ export interface LimiterDeps {
   orm: MikroORM;
   clock: Clock;
   limits: Record<ProviderId, ProviderLimits>;
+  /**
+   * Run-time overrides (settings `gateway.rate_limit.<provider>`, `gateway.daily_limit.<provider>`): when given, the
+   * limits in force are `overrides.get().gateway.limits` (refreshed every few seconds), else `limits`. So an
+   * operator's change (the external-apis runbook's set-rate-limit) applies within seconds in every process.
+   */
+  overrides?: OverrideCache;
   /** Longest total wait for rate budget or a Retry-After block, in ms; beyond it `acquire` throws RateLimitedError. */
   maxWaitMs: number;
   /** How to wait (default setTimeout). Tests with a ManualClock pass one that advances the clock. */
@@ -109,6 +120,19 @@ export class RateLimiter {
     return this.deps.orm.em.getConnection().execute<T[]>(sql, params);
   }
 
+  /** The limits of `provider` in force now: the configured ones with the cached run-time overrides applied. */
+  limitsOf(provider: ProviderId): ProviderLimits | undefined {
+    return (this.deps.overrides?.get().gateway.limits ?? this.deps.limits)[provider];
+  }
+
+  /**
+   * Re-reads the run-time overrides now (instead of within the cache's few seconds): called after an operator
+   * changed a limit in this process. No-op without overrides.
+   */
+  async refreshOverrides(): Promise<void> {
+    await this.deps.overrides?.refresh();
+  }
+
   /** One read of a provider's limiter state: every rule's tat (ms), the Retry-After block (ms), today's quota row. */
   private readState(provider: ProviderId, now: Date) {
     return this.exec<{ kind: string; bucket: string | null; ms: number | null; used: number | null; exhausted: boolean | null }>(
@@ -121,9 +145,9 @@ export class RateLimiter {
     );
   }
 
-  private charges(provider: ProviderId, tokens: number, burst: number | undefined): Charge[] {
+  private charges(limits: ProviderLimits | undefined, tokens: number, burst: number | undefined): Charge[] {
     const out: Charge[] = [];
-    for (const rule of this.deps.limits[provider]?.rates ?? []) {
+    for (const rule of limits?.rates ?? []) {
       const units = rule.unit === 'token' ? tokens : 1;
       if (units <= 0) continue;
       const t = rule.periodMs / rule.limit;
@@ -143,14 +167,15 @@ export class RateLimiter {
    *   Retry-After block, `provider_state.blocked_until`).
    */
   async acquire(provider: ProviderId, opts: AcquireOptions = {}): Promise<void> {
-    const charges = this.charges(provider, opts.tokens ?? 0, opts.burst ?? this.deps.burst);
+    const limits = this.limitsOf(provider); // one read per call: rules and quota agree for its whole wait
+    const charges = this.charges(limits, opts.tokens ?? 0, opts.burst ?? this.deps.burst);
     const deadline = this.deps.clock.now().getTime() + (opts.maxWaitMs ?? this.deps.maxWaitMs);
-    const daily = this.deps.limits[provider]?.daily;
+    const daily = limits?.daily;
     for (let spins = 0; ; ) {
       const now = this.deps.clock.now();
       if (daily !== undefined && daily <= 0) throw new QuotaExhaustedError(provider, nextMidnight(now), 'daily limit is 0');
       if (await this.tryRates(provider, charges, now)) break;
-      const w = await this.waitNeeded(provider, charges, now);
+      const w = await this.waitNeeded(provider, charges, daily, now);
       if (w.missing) {
         const rows = w.missing.map(() => '(?, ?, ?)').join(', ');
         await this.exec(
@@ -208,10 +233,10 @@ export class RateLimiter {
   private async waitNeeded(
     provider: ProviderId,
     charges: Charge[],
+    daily: number | undefined,
     now: Date,
   ): Promise<{ waitMs: number; reason: string; missing?: string[] }> {
     const rows = await this.readState(provider, now);
-    const daily = this.deps.limits[provider]?.daily;
     const quota = rows.find((r) => r.kind === 'quota');
     if (quota && (quota.exhausted || (daily !== undefined && (quota.used ?? 0) >= daily))) {
       throw new QuotaExhaustedError(provider, nextMidnight(now), quota.exhausted ? 'marked exhausted by the provider' : `${daily}/day used`);
@@ -284,7 +309,7 @@ export class RateLimiter {
    */
   async addTokens(provider: ProviderId, tokens: number): Promise<void> {
     const now = this.deps.clock.now();
-    for (const rule of this.deps.limits[provider]?.rates ?? []) {
+    for (const rule of this.limitsOf(provider)?.rates ?? []) {
       if (rule.unit !== 'token' || tokens === 0) continue;
       await this.exec(
         `update rate_limit_state set tat = greatest(tat, ?::timestamptz) + ?::float8 ${MS} where provider = ? and bucket = ?`,
@@ -298,7 +323,7 @@ export class RateLimiter {
     const now = this.deps.clock.now();
     const t0 = now.getTime();
     const rows = await this.readState(provider, now);
-    const limits = this.deps.limits[provider];
+    const limits = this.limitsOf(provider);
     const quota = rows.find((r) => r.kind === 'quota');
     const used = quota?.used ?? 0;
     const limit = limits?.daily;
