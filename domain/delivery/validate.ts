@@ -44,3 +44,45 @@ export function validateEmailAddress(raw: string | null | undefined): AddressChe
   if (!TLD.test(labels[labels.length - 1]!)) return { ok: false, reason: 'top-level domain is not alphabetic' };
   return { ok: true, address };
 }
+
+/**
+ * Domains (and their subdomains) that never receive mail: the special-use TLDs of RFC 2606 / RFC 6761 (`.test`,
+ * `.invalid`, `.localhost`, `.example`) and `.local` (mDNS, RFC 6762).
+ */
+const RESERVED_TLDS = new Set(['test', 'invalid', 'localhost', 'example', 'local']);
+/** `example.com|net|org` (RFC 2606 §3) publish a null MX (RFC 7505): mail to them always bounces. */
+const EXAMPLE_DOMAINS = ['example.com', 'example.net', 'example.org'];
+/** Misspellings of the big mailbox providers' domains seen in scraped contact data; mail to them bounces. */
+const TYPO_DOMAINS = new Set([
+  'gmial.com', 'gmai.com', 'gamil.com', 'gnail.com', 'gmail.co', 'gmail.con', 'gmaill.com',
+  'hotmial.com', 'hotmail.co', 'hotmal.com', 'hotmail.con',
+  'yaho.com', 'yahooo.com', 'yahoo.co', 'yahoo.con',
+  'outlok.com', 'outlook.co', 'iclod.com', 'icloud.co', 'aol.co',
+]);
+
+/** Options of {@link checkAddressRules}. */
+export interface AddressRuleOptions {
+  /**
+   * Accept `example.com|net|org` and their subdomains (the provider sandbox generates its businesses there); when
+   * false (real SendGrid) they are refused like other reserved domains.
+   */
+  allowExampleDomains?: boolean;
+}
+
+/**
+ * The list check done before a campaign, without DNS: {@link validateEmailAddress} (syntax), then rules that need
+ * no MX look-up: a reserved or special-use domain (see {@link RESERVED_TLDS}; `example.com|net|org` unless
+ * `allowExampleDomains`), or a known misspelling of a big mailbox provider's domain (`gmial.com`, `hotmial.com` …).
+ * Never throws.
+ */
+export function checkAddressRules(raw: string | null | undefined, opts: AddressRuleOptions = {}): AddressCheck {
+  const syntax = validateEmailAddress(raw);
+  if (!syntax.ok) return syntax;
+  const domain = syntax.address.split('@')[1]!.toLowerCase();
+  const tld = domain.slice(domain.lastIndexOf('.') + 1);
+  if (RESERVED_TLDS.has(tld)) return { ok: false, reason: `reserved top-level domain .${tld} (never receives mail)` };
+  if (!opts.allowExampleDomains && EXAMPLE_DOMAINS.some((d) => domain === d || domain.endsWith(`.${d}`)))
+    return { ok: false, reason: 'example domain (null MX: mail always bounces)' };
+  if (TYPO_DOMAINS.has(domain)) return { ok: false, reason: `misspelled mailbox domain ${domain}` };
+  return syntax;
+}
