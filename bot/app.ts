@@ -15,6 +15,8 @@ import type { Logger } from '../domain/logger.js';
 import type { Metrics } from '../alerts/metrics.js';
 import { registerCommands } from './listeners/commands/index.js';
 import { sendJson } from './webhooks/raw-body.js';
+import type { RunbookContext } from '../runbooks/context.js';
+import { createRoleResolver, type RoleResolver, type UsergroupsClient } from './roles.js';
 
 /**
  * Placeholder bot id given to Bolt with a bot token (the config has no bot id): it only stops Bolt from calling
@@ -38,6 +40,10 @@ export interface SlackAppDeps {
   metrics: Metrics;
   /** Called by GET /readyz; a throw counts as not ready. */
   readiness: () => Promise<Readiness>;
+  /** What runbooks and `/lf` subcommands run against (services, job control, probes). */
+  runbookContext: RunbookContext;
+  /** Role resolution; default: from `config.roles`, user groups looked up through the app's Web API client. */
+  roles?: RoleResolver;
   /** More custom routes (webhooks, /unsubscribe): bot/webhooks/index.ts. */
   extraRoutes?: { path: string; method: string[]; handler: (req: http.IncomingMessage, res: http.ServerResponse) => void }[];
 }
@@ -100,9 +106,14 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     ? { token, botId: PLACEHOLDER_BOT_ID, botUserId: PLACEHOLDER_BOT_USER_ID }
     : { authorize: async () => ({}) };
 
+  // Socket Mode (SLACK_APP_TOKEN): events arrive over a WebSocket; the custom routes (metrics, health, webhooks)
+  // are still served over HTTP by the SocketModeReceiver on `config.port`.
+  const socketMode = config.slack.appToken !== undefined;
+  const transport = socketMode
+    ? { socketMode: true, appToken: config.slack.appToken, port: config.port }
+    : { signingSecret: config.slack.signingSecret, endpoints: '/slack/events' };
   const app = new App({
-    signingSecret: config.slack.signingSecret,
-    endpoints: '/slack/events',
+    ...transport,
     processBeforeResponse: false,
     logger: boltLogger(logger),
     ...auth,
@@ -150,7 +161,20 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     await next();
   });
 
-  registerCommands(app, { orm: deps.orm, metrics, logger });
+  const roles = deps.roles ?? createRoleResolver(config.roles, { client: app.client as unknown as UsergroupsClient, logger });
+  const uploadFile = token
+    ? async (channel: string, filename: string, content: string) => {
+        await app.client.files.uploadV2({ channel_id: channel, filename, content, title: filename });
+      }
+    : undefined;
+  registerCommands(app, {
+    ctx: deps.runbookContext,
+    roles,
+    metrics,
+    logger,
+    staleAfterMs: config.slack.buttonStaleMs,
+    ...(uploadFile ? { uploadFile } : {}),
+  });
 
   app.error(async (error) => {
     logger.error({ err: error, code: (error as { code?: string }).code }, 'unhandled error in a Slack listener');
@@ -159,7 +183,14 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   return {
     app,
     async start(port: number) {
-      const server = (await app.start(port)) as http.Server;
+      let server: http.Server;
+      if (socketMode) {
+        await app.start();
+        server = (app as unknown as { receiver: { httpServer?: http.Server } }).receiver.httpServer as http.Server;
+        logger.info({ port: config.port }, 'slack socket mode connected; custom routes on http');
+        return server;
+      }
+      server = (await app.start(port)) as http.Server;
       const address = server.address();
       logger.info({ port: typeof address === 'object' && address ? address.port : port }, 'slack receiver listening');
       return server;

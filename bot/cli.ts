@@ -20,6 +20,8 @@ import { getPipelineStatus } from '../domain/status.js';
 import { LF_SUBCOMMANDS } from './blocks/help.js';
 import { renderStatusText } from './render/status-text.js';
 import { TARGETS_HELP, runTargets } from './cli-targets.js';
+import { findCommand } from './commands/spec.js';
+import { runLfCommand } from './cli-lf.js';
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -103,7 +105,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     return 0;
   }
   if (command === 'sandbox') return runSandboxCommand(argv.slice(argv.indexOf('sandbox') + 1), env, io);
-  if (command !== 'status' && command !== 'targets') {
+  const lfCommand = findCommand(command);
+  if (!lfCommand && command !== 'targets') {
     await io.stderr(`Unknown command "${command}".\n\n`);
     await io.stderr(cliHelp());
     return 2;
@@ -128,9 +131,12 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       await io.stdout(await runTargets(db, config, words.slice(1), { json, env, now: new Date() }));
       return 0;
     }
-    const status = await getPipelineStatus(db.orm.em.fork());
-    await io.stdout(json ? `${JSON.stringify(status, null, 2)}\n` : renderStatusText(status));
-    return 0;
+    if (command === 'status') {
+      const status = await getPipelineStatus(db.orm.em.fork());
+      await io.stdout(json ? `${JSON.stringify(status, null, 2)}\n` : renderStatusText(status));
+      return 0;
+    }
+    return await runLfCommand(db, config, argv, { json, env, io });
   } catch (err) {
     const appErr = toAppError(err);
     await io.stderr(`${appErr.code}: ${appErr.message}\n`);

@@ -14,7 +14,11 @@ import { createLogger } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
 import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
-import { startScheduler } from '../jobs/scheduler.js';
+import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
+import { createJobControl } from '../jobs/control.js';
+import { createErrorLog } from '../domain/error-log.js';
+import type { RunbookContext } from '../runbooks/context.js';
+import { processProbes } from '../runbooks/probes.js';
 import { createSlackApp } from './app.js';
 import { webhookRoutes } from './webhooks/index.js';
 
@@ -34,7 +38,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const errorLog = createErrorLog();
+  const logger = createLogger(config.logLevel, {}, errorLog.stream);
   let services: Awaited<ReturnType<typeof buildServices>> | undefined;
   const metrics = createMetrics({
     breakerStates: async () => (services ? readBreakerStates(services.orm) : {}),
@@ -58,6 +63,7 @@ async function main(): Promise<void> {
     throw err;
   });
   const { orm, clock } = services;
+  errorLog.attach(orm);
   logger.info(
     { database: services.db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL', sandboxed: services.sandboxed },
     'database ready',
@@ -85,16 +91,23 @@ async function main(): Promise<void> {
     return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
   };
   const extraRoutes = webhookRoutes({ config, logger, orm, clock, metrics, providers: services.providers });
-  const slack = createSlackApp({ config, logger, orm, metrics, readiness, extraRoutes });
+  let scheduler: Scheduler | undefined;
+  const jobEnv: Record<string, string> = { DATABASE_URL: services.db.url };
+  if (services.sandboxUrl) jobEnv.SANDBOX_URL = services.sandboxUrl;
+  const runbookContext: RunbookContext = {
+    services,
+    em: () => orm.em.fork(),
+    jobs: createJobControl({ orm, config, clock, scheduler: () => scheduler, jobEnv }),
+    probes: processProbes(),
+  };
+  const slack = createSlackApp({ config, logger, orm, metrics, readiness, extraRoutes, runbookContext });
   const sink = config.slack.botToken ? slackSink(slack.app.client as unknown as ChatClient) : consoleSink();
   const notifier = createNotifier({ orm, logger, metrics, sink, channel: config.slack.statusChannel, clock });
   notifier.start();
   await slack.start(config.port);
   logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
-  const jobEnv: Record<string, string> = { DATABASE_URL: services.db.url };
-  if (services.sandboxUrl) jobEnv.SANDBOX_URL = services.sandboxUrl;
-  const scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv });
+  scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv });
   if (config.pipeline.runOnStart) await scheduler.runNow('daily-pipeline', 'start');
 
   let stopping = false;
@@ -108,9 +121,10 @@ async function main(): Promise<void> {
     }, 9_000);
     force.unref();
     try {
-      await scheduler.stop(SHUTDOWN_GRACE_MS);
+      await scheduler?.stop(SHUTDOWN_GRACE_MS);
       await slack.stop();
       await notifier.stop();
+      await errorLog.stop();
       await services.close();
       logger.info('stopped');
       process.exit(0);

@@ -23,6 +23,15 @@ const optionalUrl = optionalString.pipe(z.url().optional());
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 
+/** Comma- or space-separated Slack ids: users (U…, W…) or user groups (S…). */
+const idList = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? '').split(/[\s,]+/).filter(Boolean))
+  .refine((ids) => ids.every((id) => /^[UWS][A-Z0-9]{2,}$/.test(id)), {
+    message: 'expected Slack user ids (U…/W…) or user-group ids (S…), comma-separated',
+  });
+
 /** Five-or-six field cron expression (Bree/later syntax); checked for shape here, fully by Bree at start. */
 const cron = z
   .string()
@@ -44,6 +53,13 @@ const EnvSchema = z.object({
   SLACK_BOT_TOKEN: optionalString,
   SLACK_API_URL: optionalUrl,
   SLACK_STATUS_CHANNEL: z.string().default('#leadfactory-status'),
+  SLACK_APP_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xapp-'), { message: 'expected an app-level token (xapp-…)' }),
+  SLACK_BUTTON_STALE_MINUTES: positiveInt.max(7 * 24 * 60).default(30),
+  LF_ADMINS: idList,
+  LF_OPERATORS: idList,
+  LF_VIEWERS: idList,
+  LF_DEFAULT_ROLE: z.enum(['none', 'viewer', 'operator', 'admin']).default('viewer'),
+  LF_CLI_ROLE: z.enum(['viewer', 'operator', 'admin']).default('admin'),
 
   SANDBOX_SEED: z.coerce.number().int().default(42),
   SANDBOX_PORT: port.default(0),
@@ -98,7 +114,16 @@ export interface AppConfig {
     botToken: string | undefined;
     apiUrl: string | undefined;
     statusChannel: string;
+    /** App-level token (xapp-…): when set, Socket Mode instead of HTTP for Slack (webhooks still served over HTTP). */
+    appToken: string | undefined;
+    /** Remediation buttons older than this are refused as stale (ms). */
+    buttonStaleMs: number;
   };
+  /**
+   * Roles by Slack id (user U…/W… or user group S…), most privileged match wins; `defaultRole` for everyone else
+   * (`none` = no access); `cliRole` for whoever runs the terminal CLI (they hold database access anyway).
+   */
+  roles: { admins: string[]; operators: string[]; viewers: string[]; defaultRole: 'none' | 'viewer' | 'operator' | 'admin'; cliRole: 'viewer' | 'operator' | 'admin' };
   /** `url`: an already running sandbox to use (worker threads get the main process's); else one is started. */
   sandbox: { seed: number; port: number; fixturesDir: string | undefined; url: string | undefined };
   providers: Record<ProviderId, ProviderConfig>;
@@ -171,7 +196,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       botToken: e.SLACK_BOT_TOKEN,
       apiUrl: e.SLACK_API_URL,
       statusChannel: e.SLACK_STATUS_CHANNEL,
+      appToken: e.SLACK_APP_TOKEN,
+      buttonStaleMs: e.SLACK_BUTTON_STALE_MINUTES * 60_000,
     },
+    roles: { admins: e.LF_ADMINS, operators: e.LF_OPERATORS, viewers: e.LF_VIEWERS, defaultRole: e.LF_DEFAULT_ROLE, cliRole: e.LF_CLI_ROLE },
     sandbox: { seed: e.SANDBOX_SEED, port: e.SANDBOX_PORT, fixturesDir: e.SANDBOX_FIXTURES, url: e.SANDBOX_URL },
     providers,
     openaiModel: e.OPENAI_MODEL,

@@ -37,7 +37,8 @@ export interface JobControlDeps {
   orm: MikroORM;
   config: AppConfig;
   clock: Clock;
-  scheduler?: Scheduler;
+  /** The live scheduler (a getter, since the service starts it after the Slack app); absent for the CLI. */
+  scheduler?: Scheduler | (() => Scheduler | undefined);
   /** Environment for in-process runs (database and sandbox URLs). */
   jobEnv?: Record<string, string>;
   /** Progress of in-process runs (CLI progress bar). */
@@ -47,6 +48,7 @@ export interface JobControlDeps {
 /** Builds the {@link JobControl}. Unknown job names throw AppError `bad_request` listing the known ones. */
 export function createJobControl(deps: JobControlDeps): JobControl {
   const catalog = jobCatalog(deps.config);
+  const scheduler = (): Scheduler | undefined => (typeof deps.scheduler === 'function' ? deps.scheduler() : deps.scheduler);
   const find = (name: string) => {
     const job = catalog.find((j) => j.name === name);
     if (!job) throw new AppError('bad_request', `unknown job "${name}"; jobs: ${catalog.map((j) => j.name).join(', ')}`);
@@ -75,7 +77,7 @@ export function createJobControl(deps: JobControlDeps): JobControl {
           cron: j.cron,
           why: j.why,
           paused: await isJobPaused(em, j.name),
-          running: runningSet.has(j.name) || (deps.scheduler?.isRunning(j.name) ?? false),
+          running: runningSet.has(j.name) || (scheduler()?.isRunning(j.name) ?? false),
           nextRunAt: nextCronRun(j.cron, now),
           lastRun: r
             ? {
@@ -93,8 +95,9 @@ export function createJobControl(deps: JobControlDeps): JobControl {
     async runNow(name, actor) {
       const job = find(name);
       const trigger = `manual:${actor}`;
-      if (deps.scheduler) {
-        const started = await deps.scheduler.runNow(name, trigger);
+      const live = scheduler();
+      if (live) {
+        const started = await live.runNow(name, trigger);
         return { started, detail: started ? `${name} started` : `${name} is already running` };
       }
       const em = deps.orm.em.fork();
@@ -120,8 +123,9 @@ export function createJobControl(deps: JobControlDeps): JobControl {
     },
     async restartWorker(name, actor) {
       find(name);
-      if (!deps.scheduler) return { restarted: false, detail: 'only the running service (npm start) owns job workers' };
-      const restarted = await deps.scheduler.cancelRun(name, `worker restarted by ${actor}`);
+      const live = scheduler();
+      if (!live) return { restarted: false, detail: 'only the running service (npm start) owns job workers' };
+      const restarted = await live.cancelRun(name, `worker restarted by ${actor}`);
       return {
         restarted,
         detail: restarted ? `${name}: worker cancelled, run marked interrupted; the next run resumes its work` : `${name} has no running worker`,

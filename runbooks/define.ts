@@ -138,8 +138,14 @@ export interface Diagnosis {
 }
 
 /** Runs every diagnostic concurrently and matches the root causes. Never throws for a diagnostic's failure. */
-export async function diagnose<C>(rb: Runbook<C>, ctx: C): Promise<Diagnosis> {
-  const results = await Promise.all(rb.diagnostics.map((d) => runDiagnostic(d, ctx)));
+export async function diagnose<C>(rb: Runbook<C>, ctx: C, opts: { onResult?: (r: DiagnosticResult) => void } = {}): Promise<Diagnosis> {
+  const results = await Promise.all(
+    rb.diagnostics.map(async (d) => {
+      const r = await runDiagnostic(d, ctx);
+      opts.onResult?.(r);
+      return r;
+    }),
+  );
   const byId = Object.fromEntries(results.map((r) => [r.id, r.finding]));
   const rootCauses = rb.rootCauses
     .filter((c) => {

@@ -3,6 +3,7 @@
  * unknown subcommand, so a typo gets the list instead of an error.
  */
 import { Blocks, type BlockBuilder } from 'slack-block-builder';
+import { LF_COMMANDS } from '../commands/spec.js';
 import { buildMessage, clampText, escapeMrkdwn, section, type SlackMessage } from './status.js';
 
 /** One `/lf` subcommand: `usage` as typed after `/lf`, `summary` one line. */
@@ -12,15 +13,8 @@ export interface SubcommandHelp {
   summary: string;
 }
 
-/** The `/lf` subcommands, in the order help lists them. Add a line here when a subcommand is added. */
-export const LF_SUBCOMMANDS: readonly SubcommandHelp[] = [
-  { name: 'help', usage: 'help', summary: 'List the /lf subcommands.' },
-  {
-    name: 'status',
-    usage: 'status',
-    summary: 'Last pipeline runs with per-stage counts, businesses and emails by status.',
-  },
-];
+/** The `/lf` subcommands, in the order help lists them (bot/commands/spec.ts). */
+export const LF_SUBCOMMANDS: readonly SubcommandHelp[] = LF_COMMANDS;
 
 /**
  * The help message. `unknown` (the subcommand the user typed, when it was not recognised) adds a first line

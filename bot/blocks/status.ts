@@ -12,6 +12,8 @@ import type { RecentPipelineRun, PipelineStatus } from '../../domain/status.js';
 export interface SlackMessage {
   text: string;
   blocks: types.KnownBlock[];
+  /** Set when the content did not fit in 50 blocks: the full text, for a file upload beside the message. */
+  overflowText?: string;
 }
 
 /** Slack's documented limits, kept with a margin where users measured undocumented ones. */

@@ -14,6 +14,9 @@ import { buildMessage, section, statusBlocks } from '../../bot/blocks/status.js'
 import { helpBlocks } from '../../bot/blocks/help.js';
 import type { PipelineStatus } from '../../domain/status.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
+import { testServices } from '../helpers/services.js';
+import { runbookContext } from '../helpers/runbooks.js';
+import type { Services } from '../../domain/services.js';
 import { signSlackRequest, startFakeSlackApi, type FakeSlackApi, type FakeSlackCall } from '../helpers/slack.js';
 
 const VECTOR = '/work/shared/fixtures/real/slack/request-signing.vector.slack-docs.json';
@@ -37,6 +40,7 @@ const SECRET = 'test-signing-secret-0123456789';
 
 interface Ctx {
   db: Database;
+  services: Services;
   fake: FakeSlackApi;
   metrics: Metrics;
   slack: SlackApp;
@@ -51,19 +55,19 @@ test.before(async (ctx) => {
   ctx.db = await freshDatabase();
   ctx.fake = await startFakeSlackApi();
   ctx.metrics = createMetrics();
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
+  const db = ctx.db;
+  ctx.services = await testServices(db, {
     SLACK_SIGNING_SECRET: SECRET,
     SLACK_BOT_TOKEN: 'xoxb-test-token',
     SLACK_API_URL: ctx.fake.url,
   });
-  const db = ctx.db;
+  const config = ctx.services.config;
   ctx.slack = createSlackApp({
     config,
     logger: createLogger('silent'),
     orm: db.orm,
     metrics: ctx.metrics,
+    runbookContext: runbookContext(ctx.services),
     readiness: async () => {
       await db.orm.em.getConnection().execute('select 1');
       const pending = await pendingMigrations(db.orm);
@@ -104,6 +108,7 @@ test.before(async (ctx) => {
 test.after(async (ctx) => {
   await ctx.slack?.stop();
   await ctx.fake?.close();
+  await ctx.services?.close();
   await ctx.db?.close();
 });
 
@@ -225,6 +230,7 @@ notReady('answers 503 with the failed checks, and 503 when the probe throws', as
     config,
     logger: createLogger('silent'),
     orm: undefined as never, // no listener runs in this test
+    runbookContext: undefined as never,
     metrics: createMetrics(),
     readiness: async () => {
       if (mode === 'throw') throw new Error('connect ECONNREFUSED 127.0.0.1:5432');

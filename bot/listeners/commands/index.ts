@@ -1,8 +1,12 @@
-/** Registers the slash-command listeners (one handler per file). */
+/** Registers the Slack listeners (one handler per file): `/lf`, remediation buttons, the App Home tab. */
 import type { App } from '@slack/bolt';
+import { remediateAction } from '../actions/remediate.js';
+import { appHomeOpened } from '../events/app-home.js';
 import { lfCommand, type LfCommandDeps } from './lf.js';
 
-/** Registers `/lf` on `app`. */
+/** Registers every listener on `app`. */
 export function registerCommands(app: App, deps: LfCommandDeps): void {
   app.command('/lf', lfCommand(deps));
+  app.action(/^remediate:/, remediateAction(deps));
+  app.event('app_home_opened', appHomeOpened(deps));
 }

@@ -1,34 +1,32 @@
 /**
  * The `/lf` slash command. Slack wants the HTTP answer within 3 s, so the listener acks first (empty body, no
- * await before it) and answers afterwards through `respond()` (the command's response_url, valid 30 min),
- * ephemerally. Subcommands: `help` (also for empty or unknown text) and `status`.
+ * await before it) and answers afterwards through `respond()` (the command's response_url, valid 30 min):
+ * ephemeral for lookups, in the channel for actions and diagnoses (bot/commands/spec.ts). Unknown subcommands get
+ * help; failures get the error code and a sentence, never a stack trace. Output too long for one message (50
+ * blocks) is also uploaded as a text file when a bot token is configured.
  */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../../../domain/logger.js';
 import type { Metrics } from '../../../alerts/metrics.js';
 import { AppError, toAppError, type ErrorCode } from '../../../domain/errors.js';
-import { getPipelineStatus } from '../../../domain/status.js';
-import { helpBlocks, LF_SUBCOMMANDS } from '../../blocks/help.js';
-import { statusBlocks, type SlackMessage } from '../../blocks/status.js';
+import type { RunbookContext } from '../../../runbooks/context.js';
+import type { Actor } from '../../../runbooks/actions.js';
+import { executeLf } from '../../commands/execute.js';
+import { parseLf } from '../../commands/spec.js';
+import { renderSlack } from '../../blocks/results.js';
+import type { SlackMessage } from '../../blocks/status.js';
+import type { RoleResolver } from '../../roles.js';
 
-/** What the `/lf` listener needs: the ORM (forked per request), metrics and a logger. */
+/** What the `/lf` listener needs. */
 export interface LfCommandDeps {
-  orm: MikroORM;
+  ctx: RunbookContext;
+  roles: RoleResolver;
   metrics: Metrics;
   logger: Logger;
-}
-
-/** The parsed subcommand; `unknown` keeps metric labels bounded whatever the user types. */
-export type LfSubcommand = 'help' | 'status' | 'unknown';
-
-/** Splits `/lf` text into the subcommand (lower-cased first word) and the rest. Empty text means `help`. */
-export function parseLfText(text: string | undefined): { subcommand: LfSubcommand; word: string; args: string[] } {
-  const [first = '', ...args] = (text ?? '').trim().split(/\s+/).filter(Boolean);
-  const word = first.toLowerCase();
-  if (word === '') return { subcommand: 'help', word, args };
-  const known = LF_SUBCOMMANDS.some((s) => s.name === word);
-  return { subcommand: known ? (word as LfSubcommand) : 'unknown', word: first, args };
+  /** Buttons older than this are refused as stale (ms). */
+  staleAfterMs: number;
+  /** Uploads overflow text as a file (files.uploadV2); absent without a bot token. */
+  uploadFile?: (channel: string, filename: string, content: string) => Promise<void>;
 }
 
 const SENTENCES: Partial<Record<ErrorCode, string>> = {
@@ -44,7 +42,8 @@ export function errorMessage(err: AppError): SlackMessage {
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
 }
 
-function classify(err: unknown): AppError {
+/** Classifies a thrown value; connection failures become `db_unavailable`. */
+export function classify(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as { name?: string; code?: string } | undefined;
   // MikroORM's ConnectionException, or pg's socket errors, mean the database is away, not a bug here
@@ -54,27 +53,20 @@ function classify(err: unknown): AppError {
   return toAppError(err);
 }
 
-async function answer(sub: LfSubcommand, word: string, deps: LfCommandDeps): Promise<SlackMessage> {
-  switch (sub) {
-    case 'status': {
-      const em = deps.orm.em.fork(); // one fork per request: the global EM is refused (allowGlobalContext false)
-      return statusBlocks(await getPipelineStatus(em));
-    }
-    case 'help':
-      return helpBlocks();
-    default:
-      return helpBlocks({ unknown: word });
-  }
+/** The Slack actor for a user id, with the resolved role. */
+export async function slackActor(roles: RoleResolver, userId: string): Promise<Actor> {
+  return { id: `slack:${userId}`, role: await roles.roleOf(userId), source: 'slack', display: `<@${userId}>` };
 }
 
 /**
- * Builds the `/lf` listener. Counts each command in `leadfactory_slack_commands_total{subcommand}`; failures
- * answer with the error code and a sentence, ephemerally, and are logged with the user and channel ids.
+ * Builds the `/lf` listener. Counts each command in `leadfactory_slack_commands_total{subcommand}` (unknown words
+ * count as `unknown`, keeping labels bounded).
  */
 export function lfCommand(deps: LfCommandDeps) {
   return async ({ command, ack, respond }: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> => {
     await ack(); // first, with nothing awaited before it: Slack gives up after 3 s
-    const { subcommand, word } = parseLfText(command.text);
+    const parsed = parseLf(command.text);
+    const subcommand = parsed.command?.name ?? 'unknown';
     const started = Date.now();
     const ids = { subcommand, user: command.user_id, channel: command.channel_id, team: command.team_id };
     try {
@@ -83,18 +75,27 @@ export function lfCommand(deps: LfCommandDeps) {
       /* a metrics mistake must not cost the user an answer */
     }
     let message: SlackMessage;
+    let responseType: 'ephemeral' | 'in_channel' = 'ephemeral';
     try {
-      message = await answer(subcommand, word, deps);
+      const actor = await slackActor(deps.roles, command.user_id);
+      const result = await executeLf(deps.ctx, parsed, actor, { staleAfterMs: deps.staleAfterMs });
+      ({ message, responseType } = renderSlack(result, parsed.command));
     } catch (err) {
       const appErr = classify(err);
-      deps.logger.error({ ...ids, code: appErr.code, err }, 'slash command /lf failed');
+      if (appErr.code === 'bad_request') deps.logger.info({ ...ids, reason: appErr.message }, 'slash command /lf refused');
+      else deps.logger.error({ ...ids, code: appErr.code, err }, 'slash command /lf failed');
       message = errorMessage(appErr);
     }
     try {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: message.text, blocks: message.blocks });
+      await respond({ response_type: responseType, replace_original: false, text: message.text, blocks: message.blocks });
       deps.logger.info({ ...ids, ms: Date.now() - started }, 'slash command /lf answered');
     } catch (err) {
       deps.logger.error({ ...ids, err }, 'slash command /lf: response_url post failed');
+    }
+    if (message.overflowText && deps.uploadFile) {
+      await deps.uploadFile(command.channel_id, `lf-${subcommand}.txt`, message.overflowText).catch((err: unknown) => {
+        deps.logger.warn({ ...ids, err: (err as Error).message }, 'overflow upload failed');
+      });
     }
   };
 }

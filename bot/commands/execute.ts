@@ -1,0 +1,146 @@
+/**
+ * Executes a parsed `/lf` subcommand for an actor and returns a structured result; Slack (Block Kit) and the CLI
+ * (text tables or JSON) render it. Role checks happen here, so both doors enforce the same rules, and every
+ * state-changing subcommand (run, pause, resume, fix) leaves an audit row.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RunbookContext, JobInfo } from '../../runbooks/context.js';
+import { diagnose, roleAtLeast, type Diagnosis, type Runbook } from '../../runbooks/define.js';
+import { audit, executeRemediation, recentAudit, type Actor, type RemediationOutcome } from '../../runbooks/actions.js';
+import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
+import { getPipelineStatus, type PipelineStatus } from '../../domain/status.js';
+import { AppError } from '../../domain/errors.js';
+import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
+
+/** A diagnosis plus what is needed to offer its remediation buttons. */
+export interface DiagnosisResult {
+  kind: 'diagnosis';
+  diagnosis: Diagnosis;
+  runbook: Runbook<RunbookContext>;
+  /** Identifies this offer: buttons carry it, so each is claimed once. */
+  nonce: string;
+  issuedAt: Date;
+  /** True when the whole runbook ran (root causes and buttons shown). */
+  full: boolean;
+}
+
+/** What a subcommand produced. */
+export type LfResult =
+  | { kind: 'help'; unknown?: string }
+  | { kind: 'status'; status: PipelineStatus }
+  | DiagnosisResult
+  | { kind: 'runbooks'; runbooks: { id: string; title: string; symptoms: string[] }[]; unknown?: string }
+  | { kind: 'jobs'; jobs: JobInfo[] }
+  | { kind: 'job_action'; job: string; action: 'run' | 'pause' | 'resume'; ok: boolean; detail: string; actor: Actor }
+  | { kind: 'remediation'; runbook: string; remediation: string; title: string; outcome: RemediationOutcome; actor: Actor }
+  | { kind: 'audit'; rows: Awaited<ReturnType<typeof recentAudit>> }
+  | { kind: 'refused'; detail: string };
+
+/** Options: how old a button may be (ms). */
+export interface ExecuteOptions {
+  staleAfterMs?: number;
+  /** Progress of long operations: called when a diagnosis starts (with the count) and after each diagnostic. */
+  progress?: { start(total: number, label: string): void; tick(label: string): void; stop(): void };
+}
+
+/** Runs a runbook, or a subset of its diagnostics (root causes are matched on what ran). */
+export async function runView(
+  ctx: RunbookContext,
+  runbook: Runbook<RunbookContext>,
+  diagnostics?: readonly string[],
+  progress?: ExecuteOptions['progress'],
+): Promise<DiagnosisResult> {
+  const rb = diagnostics ? { ...runbook, diagnostics: runbook.diagnostics.filter((d) => diagnostics.includes(d.id)) } : runbook;
+  progress?.start(rb.diagnostics.length, rb.title);
+  let diagnosis: Diagnosis;
+  try {
+    diagnosis = await diagnose(rb, ctx, { onResult: (r) => progress?.tick(r.title) });
+  } finally {
+    progress?.stop();
+  }
+  return { kind: 'diagnosis', diagnosis, runbook, nonce: randomUUID(), issuedAt: ctx.services.clock.now(), full: !diagnostics };
+}
+
+function runbookList(unknown?: string): LfResult {
+  return { kind: 'runbooks', runbooks: RUNBOOKS.map((r) => ({ id: r.id, title: r.title, symptoms: r.symptoms })), unknown };
+}
+
+/**
+ * Executes `parsed` for `actor`.
+ * @throws AppError `bad_request` for bad arguments (e.g. an unknown job); database errors as thrown.
+ */
+export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Actor, opts: ExecuteOptions = {}): Promise<LfResult> {
+  const cmd: LfCommand | undefined = parsed.command;
+  if (!cmd) return { kind: 'help', unknown: parsed.word };
+  if (!roleAtLeast(actor.role, cmd.role)) {
+    const detail = `\`${cmd.name}\` needs the ${cmd.role} role; ${actor.display} has ${actor.role ?? 'no role'}`;
+    if (cmd.role !== 'viewer') await audit(ctx.em(), { at: ctx.services.clock.now(), actor, action: `command:${cmd.name}`, input: { args: parsed.args }, outcome: 'refused', detail });
+    return { kind: 'refused', detail };
+  }
+  if (cmd.view) {
+    const rb = findRunbook(cmd.view.runbook);
+    if (!rb) throw new AppError('internal', `runbook ${cmd.view.runbook} is not registered`);
+    return runView(ctx, rb, cmd.view.diagnostics, opts.progress);
+  }
+  switch (cmd.name) {
+    case 'help':
+      return { kind: 'help' };
+    case 'status':
+      return { kind: 'status', status: await getPipelineStatus(ctx.em(), { clock: ctx.services.clock }) };
+    case 'diagnose': {
+      const name = parsed.args[0];
+      if (!name) return runbookList();
+      const rb = findRunbook(name);
+      return rb ? runView(ctx, rb, undefined, opts.progress) : runbookList(name);
+    }
+    case 'jobs':
+      return { kind: 'jobs', jobs: await ctx.jobs.list() };
+    case 'run':
+    case 'pause':
+    case 'resume': {
+      const job = parsed.args[0];
+      if (!job) throw new AppError('bad_request', `usage: ${cmd.usage}`);
+      const at = ctx.services.clock.now();
+      const action = `job:${cmd.name}`;
+      let ok = true;
+      let detail: string;
+      try {
+        if (cmd.name === 'run') ({ started: ok, detail } = await ctx.jobs.runNow(job, actor.id));
+        else if (cmd.name === 'pause') {
+          await ctx.jobs.pause(job, actor.id);
+          detail = `${job} paused: scheduled runs are skipped until resumed`;
+        } else {
+          await ctx.jobs.resume(job, actor.id);
+          detail = `${job} resumed`;
+        }
+      } catch (err) {
+        await audit(ctx.em(), { at, actor, action, input: { job }, outcome: err instanceof AppError && err.code === 'bad_request' ? 'refused' : 'failed', detail: (err as Error).message });
+        throw err;
+      }
+      await audit(ctx.em(), { at, actor, action, input: { job }, outcome: ok ? 'succeeded' : 'duplicate', detail });
+      return { kind: 'job_action', job, action: cmd.name, ok, detail, actor };
+    }
+    case 'fix': {
+      const [rbName, remId, ...rest] = parsed.args;
+      const rb = rbName ? findRunbook(rbName) : undefined;
+      if (!rb || !remId) {
+        const ids = rb ? rb.remediations.map((r) => r.id).join(', ') : RUNBOOKS.map((r) => r.id).join(', ');
+        throw new AppError('bad_request', `usage: ${cmd.usage}; ${rb ? `remediations of ${rb.id}` : 'runbooks'}: ${ids}`);
+      }
+      const rem = rb.remediations.find((r) => r.id === remId);
+      if (!rem) throw new AppError('bad_request', `unknown remediation "${remId}"; remediations of ${rb.id}: ${rb.remediations.map((r) => r.id).join(', ')}`);
+      let input: Record<string, unknown>;
+      try {
+        input = parseKeyValues(rest);
+      } catch (err) {
+        throw new AppError('bad_request', (err as Error).message);
+      }
+      const outcome = await executeRemediation(ctx, RUNBOOKS, { runbook: rb.id, remediation: rem.id, input, nonce: `${actor.source}:${randomUUID()}` }, actor, opts);
+      return { kind: 'remediation', runbook: rb.id, remediation: rem.id, title: rem.title, outcome, actor };
+    }
+    case 'audit':
+      return { kind: 'audit', rows: await recentAudit(ctx.em(), { limit: 20 }) };
+    default:
+      return { kind: 'help', unknown: parsed.word };
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The `/lf` subcommands, shared by Slack and the CLI (`npm run lf -- <subcommand>`): name, usage, one-line
+ * summary, the role needed, whether Slack answers ephemerally (only the asker sees it: lookups) or in the channel
+ * (the team should see it: actions and diagnoses others may act on), and — for runbook views — which runbook
+ * and diagnostics it runs.
+ */
+import type { Role } from '../../runbooks/define.js';
+
+/** One subcommand. `view` = run these diagnostics of that runbook (all when `diagnostics` is absent). */
+export interface LfCommand {
+  name: string;
+  usage: string;
+  summary: string;
+  role: Role;
+  response: 'ephemeral' | 'in_channel';
+  view?: { runbook: string; diagnostics?: readonly string[] };
+}
+
+/** Every subcommand, in help order. */
+export const LF_COMMANDS: readonly LfCommand[] = [
+  { name: 'help', usage: 'help', summary: 'List the subcommands.', role: 'viewer', response: 'ephemeral' },
+  { name: 'status', usage: 'status', summary: 'Last pipeline runs, businesses and emails by status.', role: 'viewer', response: 'ephemeral' },
+  { name: 'check', usage: 'check', summary: 'System check: service status, health, integrations, recent errors, database.', role: 'viewer', response: 'ephemeral', view: { runbook: 'quick-diagnostics' } },
+  { name: 'health', usage: 'health', summary: 'Health check: database, migrations, error rate, event-loop lag.', role: 'viewer', response: 'ephemeral', view: { runbook: 'quick-diagnostics', diagnostics: ['health'] } },
+  { name: 'integrations', usage: 'integrations', summary: 'Verify every provider: connection, authentication, breaker (verbose).', role: 'viewer', response: 'ephemeral', view: { runbook: 'quick-diagnostics', diagnostics: ['integrations'] } },
+  { name: 'errors', usage: 'errors', summary: 'Recent errors from the service log.', role: 'viewer', response: 'ephemeral', view: { runbook: 'quick-diagnostics', diagnostics: ['recent-errors'] } },
+  { name: 'diagnose', usage: 'diagnose <runbook>', summary: 'Run a runbook: findings, root causes and fix buttons (`diagnose` alone lists runbooks).', role: 'viewer', response: 'in_channel' },
+  { name: 'quota', usage: 'quota', summary: 'Targeting quota left across active targets.', role: 'viewer', response: 'ephemeral', view: { runbook: 'pipeline-not-processing', diagnostics: ['targeting-quota', 'active-targets'] } },
+  { name: 'breakers', usage: 'breakers', summary: 'Circuit breaker state per provider (closed / open / half_open).', role: 'viewer', response: 'ephemeral', view: { runbook: 'external-apis', diagnostics: ['breaker-states'] } },
+  { name: 'ratelimits', usage: 'ratelimits', summary: 'Rate limits, daily quotas and use per provider.', role: 'viewer', response: 'ephemeral', view: { runbook: 'external-apis', diagnostics: ['rate-limits'] } },
+  { name: 'emails', usage: 'emails', summary: 'Email delivery: statuses, bounce rate, stuck sends, SendGrid key.', role: 'viewer', response: 'ephemeral', view: { runbook: 'email-delivery' } },
+  { name: 'assessments', usage: 'assessments', summary: 'Assessment backlog, failures, PageSpeed and OpenAI.', role: 'viewer', response: 'ephemeral', view: { runbook: 'assessment-failures' } },
+  { name: 'purchases', usage: 'purchases', summary: 'Payments: webhook status, recent purchases, Stripe, pricing.', role: 'viewer', response: 'ephemeral', view: { runbook: 'payment-issues' } },
+  { name: 'db', usage: 'db', summary: 'Database performance: statements, connections, sizes, vacuum, indexes.', role: 'viewer', response: 'ephemeral', view: { runbook: 'database-performance' } },
+  { name: 'resources', usage: 'resources', summary: 'Memory, event loop, disk and batch sizes.', role: 'viewer', response: 'ephemeral', view: { runbook: 'memory-resources' } },
+  { name: 'jobs', usage: 'jobs', summary: 'Scheduled jobs with last and next run, paused or not.', role: 'viewer', response: 'ephemeral' },
+  { name: 'run', usage: 'run <job>', summary: 'Run a job now (unless it is running).', role: 'operator', response: 'in_channel' },
+  { name: 'pause', usage: 'pause <job>', summary: 'Pause a job’s schedule (kept across restarts).', role: 'operator', response: 'in_channel' },
+  { name: 'resume', usage: 'resume <job>', summary: 'Resume a paused job.', role: 'operator', response: 'in_channel' },
+  { name: 'fix', usage: 'fix <runbook> <remediation> [key=value …]', summary: 'Run one remediation (same checks as its button).', role: 'viewer', response: 'in_channel' },
+  { name: 'audit', usage: 'audit', summary: 'Recent operator actions: who, what, when, outcome.', role: 'operator', response: 'ephemeral' },
+];
+
+/** The subcommand named `word` (case-insensitive), or undefined. */
+export function findCommand(word: string): LfCommand | undefined {
+  const w = word.toLowerCase();
+  return LF_COMMANDS.find((c) => c.name === w);
+}
+
+/** Parsed `/lf` text: the command (undefined for unknown), the word typed and the remaining arguments. */
+export interface ParsedLf {
+  command: LfCommand | undefined;
+  word: string;
+  args: string[];
+}
+
+/** Splits `/lf` text; empty text is `help`. */
+export function parseLf(text: string | undefined): ParsedLf {
+  const [first = '', ...args] = (text ?? '').trim().split(/\s+/).filter(Boolean);
+  if (first === '') return { command: findCommand('help'), word: 'help', args };
+  return { command: findCommand(first), word: first, args };
+}
+
+/**
+ * `key=value` arguments into an object; values that parse as JSON numbers/booleans become those.
+ * @throws Error naming an argument without `=`.
+ */
+export function parseKeyValues(args: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const a of args) {
+    const i = a.indexOf('=');
+    if (i <= 0) throw new Error(`expected key=value, got "${a}"`);
+    const k = a.slice(0, i);
+    const v = a.slice(i + 1);
+    out[k] = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v;
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+/**
+ * Plain-text rendering of `/lf` results for the terminal CLI: tables (cli-table3) for findings, jobs and the audit
+ * log; the same facts as the Block Kit rendering, without buttons (the CLI's `fix` subcommand runs a remediation).
+ */
+import Table from 'cli-table3';
+import type { LfResult } from '../commands/execute.js';
+import { renderStatusText } from './status-text.js';
+import type { FindingStatus } from '../../runbooks/define.js';
+import { evidenceLine } from '../blocks/diagnosis.js';
+
+const MARK: Record<FindingStatus, string> = { ok: 'OK', warn: 'WARN', problem: 'PROBLEM', no_data: 'NO DATA', error: 'ERROR' };
+
+function table(head: string[], rows: string[][], widths?: number[]): string {
+  const t = new Table({ head, style: { head: [], border: [] }, wordWrap: true, ...(widths ? { colWidths: widths } : {}) });
+  t.push(...rows);
+  return t.toString();
+}
+
+const utc = (d: Date | null | undefined) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '-');
+
+/** Renders `result` as text ending in a newline. `helpText` is printed for `help`. */
+export function renderText(result: LfResult, helpText: string): string {
+  switch (result.kind) {
+    case 'help':
+      return result.unknown !== undefined ? `Unknown command "${result.unknown}".\n\n${helpText}` : helpText;
+    case 'status':
+      return renderStatusText(result.status);
+    case 'diagnosis': {
+      const d = result.diagnosis;
+      const rows = d.results.map((r) => [MARK[r.finding.status], r.title, `${r.finding.summary}${r.finding.evidence ? `\n${evidenceLine(r.finding.evidence, 400)}` : ''}`]);
+      const lines = [`${d.title} (${d.runbook})`, table(['status', 'check', 'finding'], rows, [9, 28, 80])];
+      if (result.full && d.rootCauses.length === 0) lines.push('Root cause: none indicated by these findings.');
+      for (const c of d.rootCauses) {
+        lines.push(`Root cause: ${c.title} [${c.id}]`);
+        for (const id of c.remediations) {
+          const m = result.runbook.remediations.find((x) => x.id === id);
+          if (m) lines.push(`  fix: npm run lf -- fix ${d.runbook} ${m.id}   # ${m.title} (${m.risk}, ${m.requiredRole})`);
+        }
+      }
+      return `${lines.join('\n')}\n`;
+    }
+    case 'runbooks': {
+      const head = result.unknown !== undefined ? `No runbook "${result.unknown}".\n` : '';
+      return `${head}${table(['runbook', 'title', 'symptoms'], result.runbooks.map((r) => [r.id, r.title, r.symptoms.join('; ')]), [26, 26, 60])}\n`;
+    }
+    case 'jobs':
+      return `${table(
+        ['job', 'schedule (UTC)', 'state', 'last run', 'next run'],
+        result.jobs.map((j) => [
+          j.name,
+          j.cron,
+          j.paused ? 'paused' : j.running ? 'running' : 'scheduled',
+          j.lastRun ? `#${j.lastRun.id} ${j.lastRun.status} ${utc(j.lastRun.startedAt)}` : 'never',
+          j.paused ? '-' : utc(j.nextRunAt),
+        ]),
+      )}\n`;
+    case 'job_action':
+      return `${result.action} ${result.job}: ${result.detail}\n`;
+    case 'remediation': {
+      const o = result.outcome;
+      const lines = [`${result.title}: ${o.status} — ${o.detail}`];
+      if (o.status === 'succeeded' && o.recheck) lines.push(`re-check ${o.recheck.title}: ${o.fixed ? 'FIXED' : 'NOT FIXED'} — ${o.recheck.finding.summary}`);
+      return `${lines.join('\n')}\n`;
+    }
+    case 'audit':
+      return `${table(['at', 'actor', 'action', 'outcome', 'detail'], result.rows.map((r) => [utc(r.at), r.actor, r.action, r.outcome, r.detail ?? '']), [22, 18, 40, 10, 50])}\n`;
+    case 'refused':
+      return `refused: ${result.detail}\n`;
+  }
+}
+
+/** Exit code for a result: 1 when refused or a remediation did not succeed, else 0. */
+export function exitCodeFor(result: LfResult): number {
+  if (result.kind === 'refused') return 1;
+  if (result.kind === 'remediation') return result.outcome.status === 'succeeded' ? 0 : 1;
+  return 0;
+}

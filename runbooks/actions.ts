@@ -1,0 +1,170 @@
+/**
+ * Executes remediations for every door (Slack buttons, the CLI, the assistant's proposals once approved):
+ * look up → role check → stale check → input validation → claim once in the database → run → audit → re-check.
+ *
+ * - Claim: `remediation_claims.claim_key` = `<runbook>/<remediation>:<idempotency key>:<nonce>` is unique, where
+ *   the nonce identifies the message (diagnosis) that offered the button. A double click or a second person
+ *   clicking the same button finds the claim taken (`duplicate`, naming who acted). A failed claim can be taken
+ *   again (a retry after a failure is allowed).
+ * - Audit: every request leaves one `audit_log` row (succeeded | failed | refused | duplicate) with actor, role,
+ *   source, action `remediation:<runbook>/<remediation>`, inputs and a one-sentence detail.
+ * - Re-check: after a successful run the remediation's `recheck` diagnostic runs again; `fixed` is true when its
+ *   finding is `ok`.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AuditOutcome } from '../db/entities/ops-audit.entity.js';
+import type { RunbookContext } from './context.js';
+import { roleAtLeast, runDiagnostic, type DiagnosticResult, type Remediation, type Role, type Runbook } from './define.js';
+
+/** Who asks: `id` is audited (`slack:U123ABC`, `cli:alice`, `assistant:U123ABC`); `role` already resolved. */
+export interface Actor {
+  id: string;
+  role: Role | undefined;
+  source: 'slack' | 'cli' | 'assistant' | 'system';
+  /** How to mention them in Slack (`<@U123ABC>`), or a plain name. */
+  display: string;
+}
+
+/** A request to run one remediation. */
+export interface RemediationRequest {
+  runbook: string;
+  remediation: string;
+  input?: Record<string, unknown>;
+  /** Identifies the offer (message / diagnosis) so one button is claimed once; fresh per CLI invocation. */
+  nonce: string;
+  /** When the offering message was rendered (buttons carry it); older than `staleAfterMs` is refused. */
+  issuedAt?: Date;
+}
+
+/** What happened. */
+export type RemediationOutcome =
+  | { status: 'refused'; reason: 'unknown' | 'role' | 'stale' | 'bad_input'; detail: string }
+  | { status: 'duplicate'; detail: string; claimedBy: string; claimedAt: Date; claimStatus: string }
+  | {
+      status: 'succeeded' | 'failed';
+      detail: string;
+      /** The re-run of the remediation's `recheck` diagnostic (after success only). */
+      recheck?: DiagnosticResult;
+      /** True when the re-check reads ok. */
+      fixed?: boolean;
+    };
+
+/** Default age (ms) after which a button is stale: 30 minutes. */
+export const DEFAULT_STALE_AFTER_MS = 30 * 60 * 1000;
+
+/** Finds a runbook's remediation, or undefined. */
+export function findRemediation(
+  runbooks: readonly Runbook<RunbookContext>[],
+  runbookId: string,
+  remediationId: string,
+): { runbook: Runbook<RunbookContext>; remediation: Remediation<RunbookContext> } | undefined {
+  const runbook = runbooks.find((r) => r.id === runbookId);
+  const remediation = runbook?.remediations.find((m) => m.id === remediationId);
+  return runbook && remediation ? { runbook, remediation } : undefined;
+}
+
+/** Writes one audit row. `action` e.g. `remediation:pipeline-not-processing/reset-quotas`, `job:pause`. */
+export async function audit(
+  em: EntityManager,
+  row: { at: Date; actor: Actor; action: string; input?: Record<string, unknown>; outcome: AuditOutcome; detail?: string },
+): Promise<void> {
+  await em
+    .getConnection()
+    .execute(
+      `insert into audit_log (at, actor, actor_role, source, action, input, outcome, detail) values (?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
+      [row.at, row.actor.id, row.actor.role ?? null, row.actor.source, row.action, JSON.stringify(row.input ?? {}), row.outcome, row.detail ?? null],
+    );
+}
+
+/** The audit rows, newest first (for `/lf audit` and tests). */
+export async function recentAudit(
+  em: EntityManager,
+  opts: { limit?: number; action?: string } = {},
+): Promise<{ id: number; at: Date; actor: string; actorRole: string | null; source: string; action: string; input: Record<string, unknown>; outcome: AuditOutcome; detail: string | null }[]> {
+  const rows = await em.getConnection().execute<
+    { id: number; at: Date; actor: string; actor_role: string | null; source: string; action: string; input: Record<string, unknown>; outcome: AuditOutcome; detail: string | null }[]
+  >(
+    `select id, at, actor, actor_role, source, action, input, outcome, detail from audit_log
+      where (?::text is null or action = ?) order by id desc limit ?`,
+    [opts.action ?? null, opts.action ?? null, opts.limit ?? 50],
+  );
+  return rows.map((r) => ({ ...r, at: new Date(r.at), actorRole: r.actor_role }));
+}
+
+/**
+ * Runs a remediation for `actor` (see the module comment). Never throws for the remediation's own failure
+ * (that is `failed`, audited); database errors while claiming or auditing do throw.
+ */
+export async function executeRemediation(
+  ctx: RunbookContext,
+  runbooks: readonly Runbook<RunbookContext>[],
+  req: RemediationRequest,
+  actor: Actor,
+  opts: { staleAfterMs?: number } = {},
+): Promise<RemediationOutcome> {
+  const now = ctx.services.clock.now();
+  const action = `remediation:${req.runbook}/${req.remediation}`;
+  const em = ctx.em();
+  const found = findRemediation(runbooks, req.runbook, req.remediation);
+  const refuse = async (reason: 'unknown' | 'role' | 'stale' | 'bad_input', detail: string, input = req.input): Promise<RemediationOutcome> => {
+    await audit(em, { at: now, actor, action, input, outcome: 'refused', detail });
+    return { status: 'refused', reason, detail };
+  };
+  if (!found) return refuse('unknown', `unknown remediation ${req.runbook}/${req.remediation}`);
+  const { remediation } = found;
+  if (!roleAtLeast(actor.role, remediation.requiredRole))
+    return refuse('role', `${remediation.title} needs the ${remediation.requiredRole} role; ${actor.display} has ${actor.role ?? 'no role'}`);
+  const staleAfter = opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+  if (req.issuedAt && now.getTime() - req.issuedAt.getTime() > staleAfter)
+    return refuse(
+      'stale',
+      `this button is from ${req.issuedAt.toISOString()}, older than ${Math.round(staleAfter / 60000)} min; run the diagnosis again for current findings`,
+    );
+  let input: Record<string, unknown> = req.input ?? {};
+  if (remediation.inputSchema) {
+    const parsed = remediation.inputSchema.safeParse(input);
+    if (!parsed.success)
+      return refuse('bad_input', `invalid input for ${remediation.id}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+    input = parsed.data;
+  }
+  const claimKey = `${req.runbook}/${req.remediation}:${remediation.idempotencyKey(input)}:${req.nonce}`.slice(0, 512);
+  const claimed = await em.getConnection().execute<{ id: number }[]>(
+    `insert into remediation_claims (claim_key, runbook, remediation, input, claimed_by, claimed_at, status)
+     values (?, ?, ?, ?::jsonb, ?, ?, 'running')
+     on conflict (claim_key) do update set claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at,
+       status = 'running', finished_at = null, summary = null, input = excluded.input
+       where remediation_claims.status = 'failed'
+     returning id`,
+    [claimKey, req.runbook, req.remediation, JSON.stringify(input), actor.id, now],
+  );
+  const claimId = claimed[0]?.id;
+  if (claimId === undefined) {
+    const [held] = await em
+      .getConnection()
+      .execute<{ claimed_by: string; claimed_at: Date; status: string }[]>(
+        'select claimed_by, claimed_at, status from remediation_claims where claim_key = ?',
+        [claimKey],
+      );
+    const detail = `already ${held?.status === 'running' ? 'being done' : 'done'} by ${held?.claimed_by ?? 'someone'} at ${new Date(held?.claimed_at ?? now).toISOString()}`;
+    await audit(em, { at: now, actor, action, input, outcome: 'duplicate', detail });
+    return { status: 'duplicate', detail, claimedBy: held?.claimed_by ?? 'unknown', claimedAt: new Date(held?.claimed_at ?? now), claimStatus: held?.status ?? 'unknown' };
+  }
+  let status: 'succeeded' | 'failed';
+  let detail: string;
+  try {
+    detail = (await remediation.run(ctx, input, actor.id)).summary;
+    status = 'succeeded';
+  } catch (err) {
+    status = 'failed';
+    detail = `failed: ${(err as Error)?.message ?? String(err)}`;
+  }
+  const finishedAt = ctx.services.clock.now();
+  await em
+    .getConnection()
+    .execute('update remediation_claims set status = ?, finished_at = ?, summary = ? where id = ?', [status, finishedAt, detail, claimId]);
+  await audit(em, { at: finishedAt, actor, action, input, outcome: status, detail });
+  if (status === 'failed') return { status, detail };
+  const diagnostic = found.runbook.diagnostics.find((d) => d.id === remediation.recheck);
+  const recheck = diagnostic ? await runDiagnostic(diagnostic, ctx) : undefined;
+  return { status, detail, recheck, fixed: recheck ? recheck.finding.status === 'ok' : undefined };
+}
