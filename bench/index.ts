@@ -5,6 +5,7 @@
 const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   gateway: () => import('./gateway.js'),
   pipeline: () => import('./pipeline.js'),
+  slack: () => import('./slack.js'),
 };
 
 const name = process.argv[2];
