@@ -60,3 +60,40 @@ export function siteDomain(host: string): string {
 }
 
 const clip = (s: string) => (s.length > 80 ? `${s.slice(0, 77)}...` : s);
+
+/** A repaired website URL: the normalised URL and whether it differs from what was stored. */
+export type UrlRepair = { ok: true; url: string; host: string; changed: boolean } | { ok: false; error: string };
+
+/**
+ * Like {@link validateWebsiteUrl}, but first tries the fixes for the usual data-entry slips and keeps the first
+ * candidate that validates:
+ * 1. as given (normalised: lower-case host, default port and fragment dropped, `https://` added to a bare host);
+ * 2. surrounding quotes, brackets and trailing punctuation removed (`"<www.a.com>",` → `www.a.com`) and a mangled
+ *    scheme fixed (`http//`, `https:/`, `htp://`, `http;//`, `hhttps://` → `http(s)://`);
+ * 3. commas in place of dots, when the value has no spaces (`www.example,com`);
+ * 4. the first of several URLs separated by spaces, commas or semicolons (`a.com, b.com` → `a.com`);
+ * 5. spaces inside removed (`www. example .com`).
+ * A URL no fix makes valid (a private host, an IP address, another scheme, …) keeps the original error.
+ * `changed` is false only when the stored string already is the normalised URL.
+ */
+export function repairWebsiteUrl(raw: string | null | undefined): UrlRepair {
+  const original = (raw ?? '').trim();
+  const first = validateWebsiteUrl(original);
+  if (first.ok) return { ...first, changed: first.url !== raw };
+  const base = original
+    .replace(/^[\s"'<([{]+/, '')
+    .replace(/[\s"'>)\]},;.]+$/, '')
+    .replace(/^h+t+p+(s?)\s*(?:[:;]+\s*\/*|\/+)\s*/i, (_m, secure: string) => `http${secure.toLowerCase()}://`);
+  const candidates = [
+    base,
+    /\s/.test(base) ? undefined : base.replace(/,/g, '.'),
+    base.split(/\s*[;,]\s*|\s+/).find((part) => part.length > 0),
+    base.replace(/\s+/g, ''),
+  ];
+  for (const candidate of candidates) {
+    if (!candidate) continue;
+    const c = validateWebsiteUrl(candidate);
+    if (c.ok) return { ...c, changed: true };
+  }
+  return first;
+}

@@ -1,0 +1,438 @@
+/**
+ * Runbook "Assessment failures" (troubleshooting guide playbook 3: businesses stuck in assessment, PageSpeed errors,
+ * no AI insights).
+ *
+ * Diagnostics (read-only): the assessment coordinator's backlog (businesses by status, oldest pending, claims),
+ * businesses stuck in `assessment_pending`, PageSpeed (live connection check, today's quota and calls, cache TTL
+ * in force), OpenAI (live connection check, tokens and cost today), failed assessments with their errors, and
+ * invalid website URLs.
+ *
+ * Remediations: raise the PageSpeed cache TTL (run-time override the gateway reads within seconds), repair or
+ * retire invalid websites, re-queue failed assessments, change the assessment batch size, run the pipeline now.
+ */
+import { z } from 'zod';
+import { MAX_BATCHES_PER_RUN } from '../domain/assessment/assess.js';
+import { requeueFailedAssessments, scanWebsites, validateWebsites } from '../domain/assessment/remedies.js';
+import { providerStatus, testConnection, usage, type ProbeResult } from '../domain/gateway/diagnostics.js';
+import { effectiveConfig, setOverride } from '../domain/overrides.js';
+import { PIPELINE_JOB } from '../domain/pipeline/deps.js';
+import type { RunbookContext } from './context.js';
+import { defineRunbook, type Finding } from './define.js';
+
+/** Setting key of the PageSpeed cache TTL override (seconds). */
+export const PAGESPEED_TTL_OVERRIDE = 'gateway.cache_ttl_seconds.pagespeed';
+/** Setting key of the assessment batch size override. */
+export const ASSESSMENT_BATCH_OVERRIDE = 'pipeline.assessment_batch_size';
+/** The guide's advice for a PageSpeed quota problem: cache results for 24 h. */
+export const RECOMMENDED_PAGESPEED_TTL_SECONDS = 86_400;
+/** Longest TTL the override accepts (30 days). */
+const MAX_TTL_SECONDS = 30 * 86_400;
+/** Window (ms) of recent assessment results the failure diagnostic looks at. */
+export const RESULTS_WINDOW_MS = 24 * 3600_000;
+/** Share of failed results in the window at which failures are a problem rather than a warning. */
+export const FAILED_SHARE_PROBLEM = 0.5;
+
+const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
+const minutes = (ms: number) => Math.round(ms / 60_000);
+const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
+// A provider's error text may echo a request URL; never let a key parameter through.
+const redact = (s: string) => s.replace(/([?&](?:key|api_key|apikey)=)[^&\s]+/gi, '$1REDACTED').slice(0, 160);
+
+/** coordinator: businesses by status, the pending backlog against what one run can take, and claims. */
+async function coordinator(ctx: RunbookContext): Promise<Finding> {
+  const em = ctx.em();
+  const now = ctx.services.clock.now();
+  const conn = em.getConnection();
+  const [byStatus, [pending], [running], cfg] = await Promise.all([
+    conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from businesses group by status order by status'),
+    conn.execute<{ n: number; oldest: Date | string | null; claimed: number; expired: number }[]>(
+      `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest,
+              count(*) filter (where claimed_until > ?)::int as claimed,
+              count(*) filter (where claimed_until <= ?)::int as expired
+         from businesses where status = 'assessment_pending'`,
+      [now, now],
+    ),
+    conn.execute<{ n: number }[]>(`select count(*)::int as n from job_runs where job = ? and status = 'running'`, [PIPELINE_JOB]),
+    effectiveConfig(em, ctx.services.config),
+  ]);
+  const { assessmentBatchSize: batchSize, assessmentConcurrency: concurrency, stuckAfterMs } = cfg.stages;
+  const capacityPerRun = batchSize * MAX_BATCHES_PER_RUN;
+  const n = pending?.n ?? 0;
+  const oldestAgeMs = pending?.oldest ? now.getTime() - new Date(pending.oldest).getTime() : 0;
+  const backlog = n > capacityPerRun;
+  const evidence = {
+    businessesByStatus: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
+    pending: n,
+    oldestPendingAt: iso(pending?.oldest),
+    oldestPendingMinutes: n > 0 ? minutes(oldestAgeMs) : null,
+    claimed: pending?.claimed ?? 0,
+    expiredClaims: pending?.expired ?? 0,
+    batchSize,
+    concurrency,
+    capacityPerRun,
+    pipelineRunning: (running?.n ?? 0) > 0,
+    backlog,
+  };
+  const head = `${n} business(es) waiting for assessment (${evidence.claimed} claimed), one run assesses up to ${capacityPerRun} (${MAX_BATCHES_PER_RUN} batches of ${batchSize})`;
+  if (backlog) return { status: 'problem', summary: `${head}: a backlog that one run cannot clear.`, evidence };
+  if (n > 0 && oldestAgeMs > stuckAfterMs)
+    return { status: 'warn', summary: `${head}; the oldest has waited ${minutes(oldestAgeMs)} min.`, evidence };
+  return { status: 'ok', summary: `${head}.`, evidence };
+}
+
+/** stuck-pending: `assessment_pending` longer than STUCK_AFTER_MINUTES and not under a live claim. */
+async function stuckPending(ctx: RunbookContext): Promise<Finding> {
+  const em = ctx.em();
+  const now = ctx.services.clock.now();
+  const stuckAfterMs = ctx.services.config.stages.stuckAfterMs;
+  const [row] = await em.getConnection().execute<{ n: number; oldest: Date | string | null; ids: number[] | null }[]>(
+    `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest, (array_agg(id order by id))[1:5] as ids
+       from businesses
+      where status = 'assessment_pending' and coalesce(status_changed_at, updated_at) < ?
+        and (claimed_until is null or claimed_until < ?)`,
+    [new Date(now.getTime() - stuckAfterMs), now],
+  );
+  const n = row?.n ?? 0;
+  const evidence = {
+    stuck: n,
+    thresholdMinutes: minutes(stuckAfterMs),
+    oldestAt: iso(row?.oldest),
+    oldestMinutes: row?.oldest ? minutes(now.getTime() - new Date(row.oldest).getTime()) : null,
+    sampleIds: (row?.ids ?? []).map(Number),
+  };
+  if (n === 0) return { status: 'ok', summary: `No business has waited in assessment_pending over ${evidence.thresholdMinutes} min.`, evidence };
+  return {
+    status: 'problem',
+    summary: `${n} business(es) stuck in assessment_pending over ${evidence.thresholdMinutes} min (oldest ${evidence.oldestMinutes} min), none claimed by a worker.`,
+    evidence,
+  };
+}
+
+/** Classifies a live probe: `unavailable` (no answer, 5xx, key refused), `limited` (429) or fine. */
+function probeVerdict(p: ProbeResult): { unavailable: boolean; limited: boolean } {
+  if (!p.ok) return { unavailable: true, limited: false };
+  if (p.status === undefined) return { unavailable: false, limited: false };
+  if (p.status === 429) return { unavailable: false, limited: true };
+  return { unavailable: p.status >= 500 || p.status === 401 || p.status === 403 || p.status === 400, limited: false };
+}
+
+/** pagespeed: a live call (raw adapter), today's quota and ledger, breaker, and the cache TTL in force. */
+async function pagespeed(ctx: RunbookContext): Promise<Finding> {
+  const em = ctx.em();
+  const now = ctx.services.clock.now();
+  const [probe, st, used, cfg, [ledger]] = await Promise.all([
+    testConnection(ctx.services, 'pagespeed'),
+    providerStatus(ctx.services, 'pagespeed'),
+    usage(ctx.services, 'pagespeed', 'day'),
+    effectiveConfig(em, ctx.services.config),
+    em.getConnection().execute<{ n429: number; quota: number }[]>(
+      `select count(*) filter (where http_status = 429 or outcome = 'http_429')::int as n429,
+              count(*) filter (where outcome = 'quota_exhausted')::int as quota
+         from api_calls where provider = 'pagespeed' and created_at >= ?`,
+      [new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))],
+    ),
+  ]);
+  const v = probeVerdict(probe);
+  const daily = st.limits.daily;
+  const quotaExhausted = v.limited || daily.exhausted || (ledger?.quota ?? 0) > 0;
+  const unavailable = v.unavailable || st.breaker.state === 'open';
+  const ttl = cfg.gateway.cacheTtlSeconds.pagespeed;
+  const evidence = {
+    reachable: probe.ok,
+    httpStatus: probe.status ?? null,
+    providerCode: probe.providerCode ?? null,
+    latencyMs: probe.latencyMs,
+    detail: redact(probe.detail),
+    breaker: st.breaker.state,
+    dailyLimit: daily.limit ?? null,
+    usedToday: daily.used,
+    remainingToday: daily.remaining ?? null,
+    callsToday: used.calls,
+    errorsToday: used.errors,
+    cacheHitsToday: used.cacheHits,
+    http429Today: ledger?.n429 ?? 0,
+    cacheTtlSeconds: ttl,
+    cacheTtlSource: ttl === ctx.services.config.gateway.cacheTtlSeconds.pagespeed ? 'config' : 'override',
+    sandbox: st.sandbox,
+    unavailable,
+    quotaExhausted,
+  };
+  const quotaText = daily.limit === undefined ? `${daily.used} calls today` : `${daily.used} of ${daily.limit} daily calls used`;
+  const tail = `${quotaText}, ${used.cacheHits} cache hits; cache TTL ${ttl} s; breaker ${st.breaker.state}`;
+  if (unavailable)
+    return { status: 'problem', summary: `PageSpeed is unavailable (${redact(probe.detail)}, ${probe.latencyMs} ms); ${tail}.`, evidence };
+  if (quotaExhausted)
+    return { status: 'problem', summary: `PageSpeed quota exhausted (${v.limited ? 'the live check got HTTP 429' : 'daily quota used up'}); ${tail}.`, evidence };
+  return { status: 'ok', summary: `PageSpeed answered in ${probe.latencyMs} ms; ${tail}.`, evidence };
+}
+
+/** openai: a live call (raw adapter), tokens and cost today, partial assessments without an insight. */
+async function openai(ctx: RunbookContext): Promise<Finding> {
+  const em = ctx.em();
+  const now = ctx.services.clock.now();
+  const [probe, st, used, [partial]] = await Promise.all([
+    testConnection(ctx.services, 'openai'),
+    providerStatus(ctx.services, 'openai'),
+    usage(ctx.services, 'openai', 'day'),
+    em.getConnection().execute<{ partial: number; total: number }[]>(
+      `select count(*) filter (where status = 'partial')::int as partial, count(*)::int as total
+         from assessment_results where created_at >= ?`,
+      [new Date(now.getTime() - RESULTS_WINDOW_MS)],
+    ),
+  ]);
+  const v = probeVerdict(probe);
+  const budget = ctx.services.config.gateway.budgets.openai;
+  const overBudget = budget.dailyUsd !== undefined && used.costUsd >= budget.dailyUsd;
+  const unavailable = v.unavailable || v.limited || st.breaker.state === 'open' || (overBudget && budget.blocking);
+  const evidence = {
+    reachable: probe.ok,
+    httpStatus: probe.status ?? null,
+    providerCode: probe.providerCode ?? null,
+    latencyMs: probe.latencyMs,
+    detail: redact(probe.detail),
+    breaker: st.breaker.state,
+    callsToday: used.calls,
+    errorsToday: used.errors,
+    promptTokensToday: used.promptTokens,
+    completionTokensToday: used.completionTokens,
+    costUsdToday: Math.round(used.costUsd * 10_000) / 10_000,
+    dailyBudgetUsd: budget.dailyUsd ?? null,
+    partialResults24h: partial?.partial ?? 0,
+    results24h: partial?.total ?? 0,
+    unavailable,
+  };
+  const tail = `${used.promptTokens + used.completionTokens} tokens ($${evidence.costUsdToday}) today; ${evidence.partialResults24h} of ${evidence.results24h} assessments in 24 h without an AI insight; breaker ${st.breaker.state}`;
+  if (unavailable)
+    return {
+      status: 'problem',
+      summary: `OpenAI is ${v.limited ? 'rate limiting' : overBudget ? 'over its blocking daily budget' : 'unavailable'} (${redact(probe.detail)}); ${tail}.`,
+      evidence,
+    };
+  if (evidence.partialResults24h > 0 || overBudget) return { status: 'warn', summary: `OpenAI answered in ${probe.latencyMs} ms; ${tail}.`, evidence };
+  return { status: 'ok', summary: `OpenAI answered in ${probe.latencyMs} ms; ${tail}.`, evidence };
+}
+
+/** failed-results: businesses in assessment_failed (attempts left or not) and the commonest errors in 24 h. */
+async function failedResults(ctx: RunbookContext): Promise<Finding> {
+  const em = ctx.em();
+  const now = ctx.services.clock.now();
+  const max = ctx.services.config.stages.assessmentMaxAttempts;
+  const since = new Date(now.getTime() - RESULTS_WINDOW_MS);
+  const conn = em.getConnection();
+  const [[failed], results, errors] = await Promise.all([
+    conn.execute<{ n: number; retryable: number }[]>(
+      `select count(*)::int as n, count(*) filter (where assessment_attempts < ?)::int as retryable from businesses where status = 'assessment_failed'`,
+      [max],
+    ),
+    conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from assessment_results where created_at >= ? group by status', [since]),
+    conn.execute<{ error: string; n: number }[]>(
+      `select left(coalesce(error_message, '(no message)'), 120) as error, count(*)::int as n from assessment_results
+        where status = 'failed' and created_at >= ? group by 1 order by 2 desc, 1 limit 5`,
+      [since],
+    ),
+  ]);
+  const by = Object.fromEntries(results.map((r) => [r.status, r.n])) as Record<string, number>;
+  const total = results.reduce((s, r) => s + r.n, 0);
+  const failed24h = by.failed ?? 0;
+  const n = failed?.n ?? 0;
+  const evidence = {
+    failedBusinesses: n,
+    retryable: failed?.retryable ?? 0,
+    attemptsExhausted: n - (failed?.retryable ?? 0),
+    maxAttempts: max,
+    results24h: { completed: by.completed ?? 0, partial: by.partial ?? 0, failed: failed24h },
+    topErrors: errors.map((e) => ({ error: redact(e.error), count: e.n })),
+  };
+  const head = `${n} business(es) in assessment_failed (${evidence.retryable} with attempts left of ${max}); ${failed24h} of ${total} assessments failed in 24 h`;
+  const top = evidence.topErrors[0] ? `; commonest error: ${evidence.topErrors[0].error}` : '';
+  if (total >= 3 && failed24h / total >= FAILED_SHARE_PROBLEM) return { status: 'problem', summary: `${head}${top}.`, evidence };
+  if (n > 0 || failed24h > 0) return { status: 'warn', summary: `${head}${top}.`, evidence };
+  return { status: 'ok', summary: `${head}.`, evidence };
+}
+
+/** invalid-websites: websites assessment would refuse among businesses still to assess (or failed). */
+async function invalidWebsites(ctx: RunbookContext): Promise<Finding> {
+  const scan = await scanWebsites(ctx.em(), ctx.services.clock.now());
+  const refused = scan.problems.filter((p) => p.kind !== 'unnormalised');
+  const evidence = {
+    checked: scan.checked,
+    invalid: scan.invalid,
+    repairable: scan.repairable,
+    unnormalised: scan.unnormalised,
+    examples: refused.slice(0, 5).map((p) => ({ id: p.id, status: p.status, website: p.website.slice(0, 80), error: p.error.slice(0, 100), repair: p.repair ?? null })),
+  };
+  if (scan.checked === 0) return { status: 'no_data', summary: 'No business with a website waits for assessment.', evidence };
+  if (refused.length > 0)
+    return {
+      status: 'problem',
+      summary: `${refused.length} of ${scan.checked} website(s) waiting for assessment are not valid public URLs (${scan.repairable} repairable, ${scan.invalid} not).`,
+      evidence,
+    };
+  return {
+    status: 'ok',
+    summary: `All ${scan.checked} website(s) waiting for assessment are valid${scan.unnormalised ? ` (${scan.unnormalised} not in normalised form)` : ''}.`,
+    evidence,
+  };
+}
+
+/** The runbook. */
+export const runbook = defineRunbook<RunbookContext>({
+  id: 'assessment-failures',
+  title: 'Assessment failures',
+  symptoms: [
+    'assessment failures',
+    'assessments failing',
+    'businesses stuck in assessment',
+    'stuck in assessment_pending',
+    'assessment backlog',
+    'pagespeed errors',
+    'pagespeed quota',
+    'pagespeed down',
+    'no ai insights',
+    'openai errors',
+    'openai rate limit',
+    'invalid websites',
+    'bad urls',
+    'website urls invalid',
+  ],
+  diagnostics: [
+    { id: 'coordinator', title: 'Assessment coordinator and backlog', run: coordinator },
+    { id: 'stuck-pending', title: 'Businesses stuck in assessment_pending', run: stuckPending },
+    // a real PageSpeed run takes 10–30 s
+    { id: 'pagespeed', title: 'PageSpeed connection and quota', timeoutMs: 40_000, run: pagespeed },
+    { id: 'openai', title: 'OpenAI connection and token use', timeoutMs: 15_000, run: openai },
+    { id: 'failed-results', title: 'Failed assessments', run: failedResults },
+    { id: 'invalid-websites', title: 'Invalid website URLs', run: invalidWebsites },
+  ],
+  rootCauses: [
+    {
+      id: 'pagespeed-unavailable',
+      title: 'PageSpeed Insights is unavailable',
+      indicatedBy: (f) => ev(f, 'pagespeed').unavailable === true,
+      remediations: ['retry-failed'],
+    },
+    {
+      id: 'pagespeed-quota-exhausted',
+      title: 'PageSpeed Insights quota exhausted',
+      indicatedBy: (f) => ev(f, 'pagespeed').quotaExhausted === true,
+      remediations: ['set-pagespeed-cache-ttl', 'lower-assessment-batch'],
+    },
+    {
+      id: 'openai-unavailable',
+      title: 'OpenAI is unavailable or rate limiting (assessments get no AI insight)',
+      indicatedBy: (f) => ev(f, 'openai').unavailable === true,
+      remediations: ['lower-assessment-batch'],
+    },
+    {
+      id: 'invalid-websites',
+      title: 'Businesses have invalid website URLs',
+      indicatedBy: (f) => f['invalid-websites']?.status === 'problem',
+      remediations: ['validate-websites'],
+    },
+    {
+      id: 'assessment-backlog',
+      title: 'Assessment backlog: businesses wait longer than one run can clear',
+      indicatedBy: (f) => ev(f, 'coordinator').backlog === true || f['stuck-pending']?.status === 'problem',
+      remediations: ['run-pipeline-now'],
+    },
+    {
+      id: 'failed-assessments',
+      title: 'Assessments failed and wait for a retry',
+      indicatedBy: (f) => Number(ev(f, 'failed-results').failedBusinesses ?? 0) > 0,
+      remediations: ['retry-failed'],
+    },
+  ],
+  remediations: [
+    {
+      id: 'set-pagespeed-cache-ttl',
+      title: 'Raise the PageSpeed cache TTL',
+      risk: 'write',
+      requiredRole: 'operator',
+      confirmation: 'Cache PageSpeed results for the given number of seconds (24 h recommended), so re-assessments reuse them instead of spending quota?',
+      inputSchema: z.object({ seconds: z.coerce.number().int().min(0).max(MAX_TTL_SECONDS) }),
+      defaultInput: (f) => {
+        const current = Number(ev(f, 'pagespeed').cacheTtlSeconds ?? 0);
+        return { seconds: current < RECOMMENDED_PAGESPEED_TTL_SECONDS ? RECOMMENDED_PAGESPEED_TTL_SECONDS : Math.min(current * 2, MAX_TTL_SECONDS) };
+      },
+      idempotencyKey: (input) => `pagespeed-ttl:${String(input.seconds)}`,
+      recheck: 'pagespeed',
+      async run(ctx, input, actor) {
+        const seconds = Number(input.seconds);
+        const em = ctx.em();
+        const before = (await effectiveConfig(em, ctx.services.config)).gateway.cacheTtlSeconds.pagespeed;
+        await setOverride(em, PAGESPEED_TTL_OVERRIDE, seconds, actor, ctx.services.clock.now());
+        // this process at once; other processes' gateways within their override refresh (seconds)
+        await ctx.services.gateway.overrides.refresh();
+        ctx.services.logger.info({ seconds, before, actor }, 'pagespeed cache ttl set');
+        return { summary: `PageSpeed cache TTL set to ${seconds} s (was ${before} s); new results are cached that long.` };
+      },
+    },
+    {
+      id: 'validate-websites',
+      title: 'Repair or retire invalid websites',
+      risk: 'write',
+      requiredRole: 'operator',
+      confirmation:
+        'Rewrite repairable website URLs in normalised form (re-queueing those that failed on their URL), and clear the rest, marking those businesses skipped (never assessed or emailed)?',
+      idempotencyKey: () => 'validate-websites',
+      recheck: 'invalid-websites',
+      async run(ctx, _input, actor) {
+        const r = await validateWebsites(ctx.em(), ctx.services.clock.now());
+        ctx.services.logger.info({ actor, ...r, retiredIds: r.retiredIds.slice(0, 50) }, 'websites validated');
+        return {
+          summary: `Checked ${r.checked} website(s): ${r.fixed} repaired (${r.requeued} re-queued for assessment), ${r.retired} cleared and skipped.`,
+        };
+      },
+    },
+    {
+      id: 'retry-failed',
+      title: 'Retry failed assessments',
+      risk: 'write',
+      requiredRole: 'operator',
+      confirmation: 'Put every assessment_failed business back to assessment_pending with its attempts reset to 0? The next run assesses them again.',
+      idempotencyKey: () => 'retry-failed',
+      recheck: 'failed-results',
+      async run(ctx, _input, actor) {
+        const n = await requeueFailedAssessments(ctx.em(), ctx.services.clock.now());
+        ctx.services.logger.info({ actor, requeued: n }, 'failed assessments re-queued');
+        return { summary: `${n} failed assessment(s) re-queued with attempts reset; the next pipeline run assesses them.` };
+      },
+    },
+    {
+      id: 'lower-assessment-batch',
+      title: 'Lower the assessment batch size',
+      risk: 'write',
+      requiredRole: 'operator',
+      confirmation: 'Set the number of businesses claimed per assessment batch to the new value from the next pipeline run on?',
+      inputSchema: z.object({ value: z.coerce.number().int().min(1).max(1000) }),
+      defaultInput: (f) => {
+        const current = ev(f, 'coordinator').batchSize;
+        return typeof current === 'number' ? { value: Math.max(1, Math.floor(current / 2)) } : {};
+      },
+      idempotencyKey: (input) => `assessment-batch:${String(input.value)}`,
+      recheck: 'coordinator',
+      async run(ctx, input, actor) {
+        const value = Number(input.value);
+        const em = ctx.em();
+        const before = (await effectiveConfig(em, ctx.services.config)).stages.assessmentBatchSize;
+        await setOverride(em, ASSESSMENT_BATCH_OVERRIDE, value, actor, ctx.services.clock.now());
+        ctx.services.logger.info({ value, before, actor }, 'assessment batch size set');
+        return { summary: `Assessment batch size set to ${value} (was ${before}); it applies from the next pipeline run.` };
+      },
+    },
+    {
+      id: 'run-pipeline-now',
+      title: 'Run the daily pipeline now',
+      risk: 'write',
+      requiredRole: 'operator',
+      confirmation: 'Start a daily pipeline run now (it assesses waiting businesses, then scores and emails them), unless one is running?',
+      idempotencyKey: () => 'run-pipeline-now',
+      recheck: 'coordinator',
+      async run(ctx, _input, actor) {
+        const r = await ctx.jobs.runNow(PIPELINE_JOB, actor);
+        ctx.services.logger.info({ actor, started: r.started }, 'pipeline run requested');
+        return { summary: r.started ? `Pipeline started: ${r.detail}.` : `Not started: ${r.detail}.` };
+      },
+    },
+  ],
+});
