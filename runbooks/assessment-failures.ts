@@ -36,7 +36,12 @@ const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => 
 const minutes = (ms: number) => Math.round(ms / 60_000);
 const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
 // A provider's error text may echo a request URL; never let a key parameter through.
-const redact = (s: string) => s.replace(/([?&](?:key|api_key|apikey)=)[^&\s]+/gi, '$1REDACTED').slice(0, 160);
+const redact = (s: string) =>
+  s
+    .replace(/([?&](?:key|api_key|apikey)=)[^&\s]+/gi, '$1REDACTED')
+    .replace(/\b(sk|SG|rk|pk)[-_.][A-Za-z0-9_\-.*]{6,}/g, '$1-REDACTED')
+    .replace(/\bAIza[0-9A-Za-z_-]{10,}/g, 'REDACTED')
+    .slice(0, 160);
 
 /** coordinator: businesses by status, the pending backlog against what one run can take, and claims. */
 async function coordinator(ctx: RunbookContext): Promise<Finding> {
@@ -226,7 +231,7 @@ async function failedResults(ctx: RunbookContext): Promise<Finding> {
     ),
     conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from assessment_results where created_at >= ? group by status', [since]),
     conn.execute<{ error: string; n: number }[]>(
-      `select left(coalesce(error_message, '(no message)'), 120) as error, count(*)::int as n from assessment_results
+      `select left(coalesce(error_message, '(no message)'), 160) as error, count(*)::int as n from assessment_results
         where status = 'failed' and created_at >= ? group by 1 order by 2 desc, 1 limit 5`,
       [since],
     ),

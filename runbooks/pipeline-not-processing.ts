@@ -102,6 +102,7 @@ async function lastRun(ctx: RunbookContext): Promise<Finding> {
   if (run.status === 'failed')
     return { status: 'problem', summary: `${what}: failed (${(run.error ?? 'no message').slice(0, 120)}); ${stuckText}.`, evidence };
   if (stuck.total > 0) return { status: 'warn', summary: `${what}, ${processed} processed; ${stuckText}.`, evidence };
+  if (job?.paused) return { status: 'warn', summary: `${what}, ${processed} processed; the job is paused (no scheduled runs).`, evidence };
   if (run.status === 'interrupted' || (run.status === 'succeeded' && processed === 0))
     return { status: 'warn', summary: `${what}, ${processed} processed.`, evidence };
   return { status: 'ok', summary: `${what}, ${processed} processed; nothing stuck.`, evidence };
@@ -299,6 +300,12 @@ export const runbook = defineRunbook<RunbookContext>({
       remediations: ['restart-pipeline-worker', 'run-pipeline-now'],
     },
     {
+      id: 'pipeline-paused',
+      title: 'The daily pipeline job is paused',
+      indicatedBy: (f) => ev(f, 'last-run').paused === true,
+      remediations: ['resume-pipeline'],
+    },
+    {
       id: 'pipeline-not-scheduled',
       title: 'The daily pipeline has not run in the last 26 hours',
       indicatedBy: (f) => ev(f, 'last-run').notScheduled === true,
@@ -381,6 +388,20 @@ export const runbook = defineRunbook<RunbookContext>({
             ? `Worker restarted: ${r.detail}.`
             : `Nothing restarted: ${r.detail}. A run left running by a process that died is marked interrupted when the service starts again.`,
         };
+      },
+    },
+    {
+      id: 'resume-pipeline',
+      title: 'Resume the daily pipeline schedule',
+      risk: 'write',
+      requiredRole: 'operator',
+      confirmation: 'Resume the paused daily-pipeline job, so the scheduler runs it again at its next cron time?',
+      idempotencyKey: () => 'resume-pipeline',
+      recheck: 'last-run',
+      async run(ctx, _input, actor) {
+        await ctx.jobs.resume(PIPELINE_JOB, actor);
+        ctx.services.logger.info({ actor }, 'pipeline schedule resumed');
+        return { summary: 'The daily pipeline schedule is resumed.' };
       },
     },
     {

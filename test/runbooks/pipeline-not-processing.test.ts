@@ -214,6 +214,21 @@ pnp('no run for 30 hours: root cause pipeline-not-scheduled; run-pipeline-now ru
   assert.ok((re.finding.evidence!.processed as number) > 0);
 });
 
+pnp('a paused job: root cause pipeline-paused; resume-pipeline resumes it and the recheck reads ok', async (ctx) => {
+  await insertRun(ctx, 'succeeded', HOUR);
+  await ctx.rb.jobs.pause('daily-pipeline', 'test:U6');
+  const d = await diagnose(runbook, ctx.rb);
+  assert.equal(causes(d), ['pipeline-paused']);
+  assert.is(finding(d, 'last-run').status, 'warn');
+  assert.match(finding(d, 'last-run').summary, 'paused');
+  const rem = remediation('resume-pipeline');
+  assert.match((await rem.run(ctx.rb, {}, 'test:U7')).summary, 'resumed');
+  const entry = await getSettingEntry<boolean>(ctx.db.orm.em.fork(), 'jobs.paused.daily-pipeline');
+  assert.equal([entry?.value, entry?.updatedBy], [false, 'test:U7']);
+  const re = await runDiagnostic(runbook.diagnostics.find((x) => x.id === rem.recheck)!, ctx.rb);
+  assert.is(re.finding.status, 'ok', re.finding.summary);
+});
+
 pnp('a pipeline that never ran is not scheduled', async (ctx) => {
   const d = await diagnose(runbook, ctx.rb);
   assert.equal(causes(d), ['pipeline-not-scheduled']);
