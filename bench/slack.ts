@@ -32,12 +32,18 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** A response_url sink counting posts. */
+const sentAt = new Map<string, number>();
+const answeredIn = new Map<string, number>();
+
 async function sink(): Promise<{ url: string; posts: () => number; close(): Promise<void> }> {
   let n = 0;
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       n++;
+      const key = (req.url ?? '').slice(1);
+      const t = sentAt.get(key);
+      if (t !== undefined) answeredIn.set(key, performance.now() - t);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     });
   });
@@ -45,7 +51,7 @@ async function sink(): Promise<{ url: string; posts: () => number; close(): Prom
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, posts: () => n, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-async function burst(base: string, responseBase: string, concurrency: number, tag: string): Promise<number[]> {
+async function burst(base: string, responseBase: string, concurrency: number, tag: string, text = 'status'): Promise<number[]> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: concurrency });
   const one = (i: number) =>
     new Promise<number>((resolve, reject) => {
@@ -54,13 +60,14 @@ async function burst(base: string, responseBase: string, concurrency: number, ta
         channel_id: 'C0BENCH',
         user_id: 'U0BENCH',
         command: '/lf',
-        text: 'status',
+        text,
         api_app_id: 'A0BENCH',
         response_url: `${responseBase}/${tag}-${i}`,
         trigger_id: '1.2.3',
       }).toString();
       const headers = { ...signSlackRequest(SECRET, body), 'content-length': String(Buffer.byteLength(body)) };
       const t0 = performance.now();
+      sentAt.set(`${tag}-${i}`, t0);
       const req = http.request(`${base}/slack/events`, { method: 'POST', headers, agent }, (res) => {
         res.resume();
         res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`status ${res.statusCode}`))));
@@ -76,6 +83,8 @@ async function burst(base: string, responseBase: string, concurrency: number, ta
 export async function run(args: string[]): Promise<void> {
   const rounds = opt(args, 'rounds', 20);
   const concurrency = opt(args, 'concurrency', 50);
+  const ti = args.indexOf('--text');
+  const text = ti >= 0 ? args[ti + 1]! : 'status';
   const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedDatabase({ dataDir: ':memory:', maxConnections: 20 });
   const url = process.env.DATABASE_URL ?? embedded!.url;
   const db = await openDatabase({ url, dataDir: ':memory:', poolMax: 10 });
@@ -115,9 +124,9 @@ export async function run(args: string[]): Promise<void> {
   const b: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const first = r % 2 === 0;
-    if (first) o.push(...(await burst(oursBase, responses.url, concurrency, `o${r}`)));
-    b.push(...(await burst(bareBase, responses.url, concurrency, `b${r}`)));
-    if (!first) o.push(...(await burst(oursBase, responses.url, concurrency, `o${r}`)));
+    if (first) o.push(...(await burst(oursBase, responses.url, concurrency, `o${r}`, text)));
+    b.push(...(await burst(bareBase, responses.url, concurrency, `b${r}`, text)));
+    if (!first) o.push(...(await burst(oursBase, responses.url, concurrency, `o${r}`, text)));
     await new Promise((res) => setTimeout(res, 200)); // let the answers after the acks drain between rounds
   }
   o.sort((x, y) => x - y);
@@ -129,6 +138,11 @@ export async function run(args: string[]): Promise<void> {
   console.log(`ratio p50 ours/bare = ${(percentile(o, 50) / percentile(b, 50)).toFixed(2)}`);
   console.log(`ratio p99 ours/bare = ${(percentile(o, 99) / percentile(b, 99)).toFixed(2)}   (goal ≤ 1.5; p99 goal < 300 ms)`);
   await new Promise((res) => setTimeout(res, 1000));
+  const answers = (prefix: string) =>
+    [...answeredIn.entries()].filter(([k]) => /^[ob]\d/.test(k) && k.startsWith(prefix)).map(([, v]) => v).sort((x, y) => x - y);
+  console.log('\n== time to the answer at the response_url (after the ack: the work itself) ==');
+  console.log(row('bare Bolt app (fixed text)', answers('b')));
+  console.log(row('LeadFactory Ops', answers('o')));
   console.log(`response_url posts received: ${responses.posts()} (expected ${2 * (rounds + 1) * concurrency})`);
   await ours.stop();
   await bare.stop();

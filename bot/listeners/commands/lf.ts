@@ -6,6 +6,7 @@
  * blocks) is also uploaded as a text file when a bot token is configured.
  */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
+import pLimit from 'p-limit';
 import type { Logger } from '../../../domain/logger.js';
 import type { Metrics } from '../../../alerts/metrics.js';
 import { AppError, toAppError, type ErrorCode } from '../../../domain/errors.js';
@@ -25,6 +26,13 @@ export interface LfCommandDeps {
   logger: Logger;
   /** Buttons older than this are refused as stale (ms). */
   staleAfterMs: number;
+  /**
+   * How many commands of one lane do their work (after the ack) at once; the rest wait their turn, so a burst of
+   * commands is acked at once instead of each ack queueing behind the others' database reads and Block Kit
+   * building (bench/slack.ts measured it). Two lanes, so slow runbook diagnoses never hold up quick lookups.
+   * Default 2.
+   */
+  workConcurrency?: number;
   /** Uploads overflow text as a file (files.uploadV2); absent without a bot token. */
   uploadFile?: (channel: string, filename: string, content: string) => Promise<void>;
 }
@@ -63,8 +71,19 @@ export async function slackActor(roles: RoleResolver, userId: string): Promise<A
  * count as `unknown`, keeping labels bounded).
  */
 export function lfCommand(deps: LfCommandDeps) {
-  return async ({ command, ack, respond }: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> => {
-    await ack(); // first, with nothing awaited before it: Slack gives up after 3 s
+  const quick = pLimit(deps.workConcurrency ?? 2);
+  const slow = pLimit(deps.workConcurrency ?? 2);
+  return async (args: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> => {
+    await args.ack(); // first, with nothing awaited before it: Slack gives up after 3 s
+    const cmd = parseLf(args.command.text).command;
+    const lane = cmd?.view || cmd?.name === 'diagnose' || cmd?.name === 'run' || cmd?.name === 'fix' ? slow : quick;
+    await lane(() => answerCommand(deps, args));
+  };
+}
+
+/** The work after the ack: execute, render, answer through response_url, upload overflow. Never throws. */
+async function answerCommand(deps: LfCommandDeps, { command, respond }: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> {
+  {
     const parsed = parseLf(command.text);
     const subcommand = parsed.command?.name ?? 'unknown';
     const started = Date.now();
@@ -97,5 +116,5 @@ export function lfCommand(deps: LfCommandDeps) {
         deps.logger.warn({ ...ids, err: (err as Error).message }, 'overflow upload failed');
       });
     }
-  };
+  }
 }
