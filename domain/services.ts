@@ -112,17 +112,20 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
     sendgrid: overrides.providers?.sendgrid ?? createSendGridClient({ ...at('sendgrid'), timeoutMs }),
     stripe: overrides.providers?.stripe ?? createStripeClient({ ...at('stripe'), timeoutMs }),
   };
+  // One cache of the run-time overrides for the limiter (limits, quotas) and the gateway (cache TTLs).
+  const runtime = new OverrideCache(config, () => db.orm.em.fork());
   const limiter = new RateLimiter({
     orm: db.orm,
     clock,
     limits: config.gateway.limits,
     // operators' rate/quota overrides (settings) apply within seconds, without a restart
-    overrides: new OverrideCache(config, () => db.orm.em.fork()),
+    overrides: runtime,
     maxWaitMs: config.gateway.maxWaitMs,
     burst: config.gateway.burst,
   });
   const breaker = new CircuitBreaker({ orm: db.orm, clock, config: config.gateway.breaker });
   const gateway = new Gateway({
+    overrides: runtime,
     orm: db.orm,
     clock,
     logger,

@@ -257,4 +257,26 @@ test('run <job> by an operator starts the job and says so in the channel', async
   assert.is(runs[0]?.trigger, `manual:slack:${OPERATOR}`);
 });
 
+test('App Home: app_home_opened publishes live status and jobs with views.publish', async (ctx) => {
+  const body = JSON.stringify({
+    token: 'legacy',
+    team_id: 'T0TEST',
+    api_app_id: 'A0TEST',
+    event: { type: 'app_home_opened', user: VIEWER, channel: 'D0HOME', tab: 'home', event_ts: '1700000000.000100' },
+    type: 'event_callback',
+    event_id: 'Ev0HOME1',
+    event_time: 1700000000,
+    authorizations: [{ team_id: 'T0TEST', user_id: 'U0BOT', is_bot: true }],
+  });
+  const res = await fetch(`${ctx.base}/slack/events`, { method: 'POST', body, headers: { ...signSlackRequest(SECRET, body), 'content-type': 'application/json' } });
+  assert.is(res.status, 200);
+  const call = await ctx.fake.waitFor((c) => c.kind === 'api' && c.method === 'views.publish', 10_000);
+  assert.is(call.body.user_id, VIEWER);
+  const view = (typeof call.body.view === 'string' ? JSON.parse(call.body.view) : call.body.view) as { type: string; blocks: unknown[] };
+  assert.is(view.type, 'home');
+  assert.ok(view.blocks.length > 0 && view.blocks.length <= 100);
+  assert.match(JSON.stringify(view.blocks), /LeadFactory pipeline status/);
+  assert.match(JSON.stringify(view.blocks), /daily-pipeline/);
+});
+
 test.run();
