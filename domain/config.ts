@@ -10,6 +10,7 @@ import { ConfigError } from './errors.js';
 import { DeliveryEnvSchema, buildDeliveryConfig, type DeliveryConfig } from './delivery/config.js';
 import { GatewayEnvSchema, buildGatewayConfig, type GatewayConfig } from './gateway/config.js';
 import { PipelineEnvSchema, buildStagesConfig, type StagesConfig } from './pipeline/config.js';
+import { AlertingEnvSchema, buildAlertingConfig, type AlertingConfig } from './alerting/config.js';
 import { StorefrontEnvSchema, buildStorefrontConfig, type StorefrontConfig } from './storefront/config.js';
 
 const bool = z
@@ -88,7 +89,8 @@ const EnvSchema = z.object({
   .extend(GatewayEnvSchema.shape)
   .extend(DeliveryEnvSchema.shape)
   .extend(StorefrontEnvSchema.shape)
-  .extend(PipelineEnvSchema.shape);
+  .extend(PipelineEnvSchema.shape)
+  .extend(AlertingEnvSchema.shape);
 
 /** Provider ids, as used in config, metrics labels and provider_state rows. */
 export const PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
@@ -142,6 +144,8 @@ export interface AppConfig {
   storefront: StorefrontConfig;
   /** Assessment, spam threshold, stuck detection (domain/pipeline/config.ts). */
   stages: StagesConfig;
+  /** Alert channels, Alertmanager token, evaluation interval, incident policy, escalation contacts (domain/alerting/config.ts). */
+  alerting: AlertingConfig;
 }
 
 /** Development-only signing secret, so a newcomer's `npm start` needs no Slack app. Refused in production. */
@@ -212,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     delivery,
     storefront,
     stages: buildStagesConfig(e),
+    alerting: buildAlertingConfig(e),
   };
 }
 

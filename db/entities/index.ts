@@ -8,6 +8,7 @@ import { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting } f
 import { JobRun } from './job-run.entity.js';
 import { OpsEvent } from './ops-event.entity.js';
 import { AuditLog, ErrorRecord, RemediationClaim } from './ops-audit.entity.js';
+import { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox } from './alerting.entity.js';
 import { ProviderState } from './provider-state.entity.js';
 import { Target } from './target.entity.js';
 
@@ -26,6 +27,8 @@ export * from './provider-state.entity.js';
 export * from './target.entity.js';
 export * from './ops-audit.entity.js';
 export { AuditLog, ErrorRecord, RemediationClaim };
+export * from './alerting.entity.js';
+export { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox };
 
 export const ENTITIES = [
   Target,
@@ -47,4 +50,10 @@ export const ENTITIES = [
   AuditLog,
   RemediationClaim,
   ErrorRecord,
+  Alert,
+  Incident,
+  IncidentEvent,
+  Silence,
+  SlackOutbox,
+  SlackMessage,
 ];

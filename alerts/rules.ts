@@ -1,0 +1,324 @@
+/**
+ * The alert rules: evaluated in-process every `ALERT_EVAL_INTERVAL_SECONDS` (30) by alerts/evaluate.ts against
+ * the shared state in PostgreSQL, and exported with the same names, severities, `for` durations and runbooks as a
+ * Prometheus rules file over the metrics catalog (alerts/export-rules.ts → alerts/prometheus/leadfactory.rules.yml).
+ *
+ * Each rule returns the instances whose condition holds now (one per label set, e.g. per provider); an instance
+ * fires once its condition has held for `forMs`, and resolves when it no longer holds. Thresholds follow the
+ * troubleshooting guide (leadfactory-v1 §12.2): no business processed for 2 h while a run was due, bounce rate
+ * > 10 % over 1 h (with a minimum of sends), assessment failure rate > 10 %, payment failures > 5 in 1 h, RSS > 1 GiB.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { CronExpressionParser } from 'cron-parser';
+import type { AlertSeverity } from '../db/entities/alerting.entity.js';
+import type { AppConfig } from '../domain/config.js';
+import { PROVIDERS } from '../domain/config.js';
+import { effectiveConfig } from '../domain/overrides.js';
+import type { ProcessProbes } from '../runbooks/context.js';
+
+/** What a rule reads. */
+export interface RuleContext {
+  em(): EntityManager;
+  now: Date;
+  config: AppConfig;
+  probes: ProcessProbes;
+}
+
+/** One instance whose condition holds now. `summary` is a sentence with the numbers. */
+export interface RuleInstance {
+  labels: Record<string, string>;
+  value: number;
+  summary: string;
+}
+
+/** An alert rule. `promql` is the same condition over the exported metrics (for the Prometheus rules file). */
+export interface AlertRule {
+  name: string;
+  severity: AlertSeverity;
+  /** How long the condition must hold before the alert fires (ms). */
+  forMs: number;
+  /** The runbook it opens (runbooks/index.ts id). */
+  runbook: string;
+  summary: string;
+  description: string;
+  promql: string;
+  evaluate(ctx: RuleContext): Promise<RuleInstance[]>;
+}
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+async function one<T>(em: EntityManager, sql: string, params: unknown[] = []): Promise<T | undefined> {
+  return (await em.getConnection().execute<T[]>(sql, params))[0];
+}
+
+/** Most recent scheduled fire time of `cron` at or before `now` (UTC), or undefined. */
+export function lastDue(cron: string, now: Date): Date | undefined {
+  try {
+    return CronExpressionParser.parse(cron, { currentDate: new Date(now.getTime() + 1), tz: 'UTC' }).prev().toDate();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Minimum sends in the last hour before HighBounceRate may fire. */
+export const BOUNCE_MIN_SENDS_1H = 20;
+/** Businesses waiting in assessment_pending before AssessmentBacklog fires. */
+export const ASSESSMENT_BACKLOG_THRESHOLD = 500;
+/** RSS (bytes) above which HighMemory fires: 1 GiB (LeadFactory v1 prometheus_rules.yml HighMemoryUsage). */
+export const HIGH_MEMORY_BYTES = 1024 ** 3;
+
+/** The rules, by name. */
+export const ALERT_RULES: readonly AlertRule[] = [
+  {
+    name: 'PipelineDown',
+    severity: 'critical',
+    forMs: 0,
+    runbook: 'pipeline-not-processing',
+    summary: 'No business processed for 2 h while a pipeline run was due',
+    description: 'The daily pipeline was due (PIPELINE_CRON) more than 2 h ago and no business has completed a stage since.',
+    promql:
+      '(time() - leadfactory_pipeline_last_progress_timestamp_seconds > 7200) and (time() - leadfactory_pipeline_last_due_timestamp_seconds > 7200) and (leadfactory_pipeline_last_due_timestamp_seconds > leadfactory_pipeline_last_progress_timestamp_seconds)',
+    async evaluate({ em, now, config }) {
+      const due = lastDue(config.pipeline.cron, now);
+      if (!due || now.getTime() - due.getTime() < 2 * HOUR) return [];
+      const row = await one<{ at: Date | null }>(
+        em(),
+        `select max(coalesce(finished_at, heartbeat_at)) as at from job_runs
+          where job = 'daily-pipeline' and coalesce((select sum(value::int) from jsonb_each_text(counts)), 0) > 0`,
+      );
+      const last = row?.at ? new Date(row.at) : undefined;
+      if (last && last >= due) return [];
+      return [{ labels: {}, value: last ? (now.getTime() - last.getTime()) / 1000 : -1, summary: `Run due at ${due.toISOString()} has processed nothing; last progress ${last ? last.toISOString() : 'never'}.` }];
+    },
+  },
+  {
+    name: 'PipelineStalled',
+    severity: 'critical',
+    forMs: 5 * MIN,
+    runbook: 'pipeline-not-processing',
+    summary: 'A pipeline run stopped making progress',
+    description: 'A run is `running` but its heartbeat is older than STUCK_AFTER_MINUTES, or a run ended `stalled`.',
+    promql: 'leadfactory_job_running_heartbeat_age_seconds{job="daily-pipeline"} > 1800',
+    async evaluate({ em, now, config }) {
+      const row = await one<{ id: number; heartbeat_at: Date }>(
+        em(),
+        `select id, heartbeat_at from job_runs where job = 'daily-pipeline' and status = 'running' and heartbeat_at < ? order by id desc limit 1`,
+        [new Date(now.getTime() - config.stages.stuckAfterMs)],
+      );
+      if (!row) return [];
+      const age = (now.getTime() - new Date(row.heartbeat_at).getTime()) / 1000;
+      return [{ labels: { job: 'daily-pipeline' }, value: age, summary: `Run #${row.id} has not reported progress for ${Math.round(age / 60)} min.` }];
+    },
+  },
+  {
+    name: 'HighBounceRate',
+    severity: 'critical',
+    forMs: 0,
+    runbook: 'email-delivery',
+    summary: 'Bounce rate above 10% over the last hour',
+    description: 'Bounced / sent over 1 h above BOUNCE_RATE_THRESHOLD with at least 20 sends: sender reputation at risk.',
+    promql: 'leadfactory_email_bounce_rate_1h > 0.1 and leadfactory_emails_sent_1h >= 20',
+    async evaluate({ em, now, config }) {
+      const row = await one<{ sent: number; bounced: number }>(
+        em(),
+        `select count(*)::int as sent, count(*) filter (where status = 'bounced')::int as bounced from emails where sent_at > ? and sent_at <= ?`,
+        [new Date(now.getTime() - HOUR), now],
+      );
+      const sent = row?.sent ?? 0;
+      const rate = sent > 0 ? (row?.bounced ?? 0) / sent : 0;
+      if (sent < BOUNCE_MIN_SENDS_1H || rate <= config.delivery.bounceRateThreshold) return [];
+      return [{ labels: {}, value: rate, summary: `${row!.bounced} of ${sent} emails bounced in the last hour (${(rate * 100).toFixed(1)}%).` }];
+    },
+  },
+  {
+    name: 'EmailsStuckPending',
+    severity: 'warning',
+    forMs: 15 * MIN,
+    runbook: 'email-delivery',
+    summary: 'Emails waiting to be sent for too long',
+    description: 'Emails `pending` or `sending` for longer than STUCK_AFTER_MINUTES.',
+    promql: 'leadfactory_emails_stuck > 0',
+    async evaluate({ em, now, config }) {
+      const row = await one<{ n: number }>(
+        em(),
+        `select count(*)::int as n from emails where (status = 'pending' and created_at < ?) or (status = 'sending' and claimed_at < ?)`,
+        [new Date(now.getTime() - config.stages.stuckAfterMs), new Date(now.getTime() - config.stages.stuckAfterMs)],
+      );
+      return (row?.n ?? 0) > 0 ? [{ labels: {}, value: row!.n, summary: `${row!.n} emails have waited more than ${config.stages.stuckAfterMs / MIN} min to be sent.` }] : [];
+    },
+  },
+  {
+    name: 'AssessmentBacklog',
+    severity: 'warning',
+    forMs: 30 * MIN,
+    runbook: 'assessment-failures',
+    summary: 'Assessment backlog growing',
+    description: `More than ${ASSESSMENT_BACKLOG_THRESHOLD} businesses waiting in assessment_pending.`,
+    promql: `leadfactory_businesses{status="assessment_pending"} > ${ASSESSMENT_BACKLOG_THRESHOLD}`,
+    async evaluate({ em }) {
+      const row = await one<{ n: number }>(em(), `select count(*)::int as n from businesses where status = 'assessment_pending'`);
+      return (row?.n ?? 0) > ASSESSMENT_BACKLOG_THRESHOLD ? [{ labels: {}, value: row!.n, summary: `${row!.n} businesses are waiting for assessment.` }] : [];
+    },
+  },
+  {
+    name: 'AssessmentFailureRate',
+    severity: 'warning',
+    forMs: 15 * MIN,
+    runbook: 'assessment-failures',
+    summary: 'More than 10% of assessments failing',
+    description: 'Failed / all assessment results over 1 h above 10% (at least 10 results).',
+    promql: 'leadfactory_assessments_failed_ratio_1h > 0.1 and leadfactory_assessments_1h >= 10',
+    async evaluate({ em, now }) {
+      const row = await one<{ total: number; failed: number }>(
+        em(),
+        `select count(*)::int as total, count(*) filter (where status = 'failed')::int as failed from assessment_results where created_at > ?`,
+        [new Date(now.getTime() - HOUR)],
+      );
+      const total = row?.total ?? 0;
+      const ratio = total > 0 ? (row?.failed ?? 0) / total : 0;
+      return total >= 10 && ratio > 0.1 ? [{ labels: {}, value: ratio, summary: `${row!.failed} of ${total} assessments failed in the last hour.` }] : [];
+    },
+  },
+  {
+    name: 'CircuitBreakerOpen',
+    severity: 'critical',
+    forMs: 0,
+    runbook: 'external-apis',
+    summary: 'A provider circuit breaker is open',
+    description: 'Calls to the provider are refused until the breaker half-opens and a probe succeeds.',
+    promql: 'leadfactory_circuit_breaker_state == 1',
+    async evaluate({ em }) {
+      const rows = await em()
+        .getConnection()
+        .execute<{ provider: string; last_error: string | null; opened_at: Date | null }[]>(`select provider, last_error, opened_at from provider_state where breaker_state = 'open'`);
+      return rows.map((r) => ({ labels: { provider: r.provider }, value: 1, summary: `${r.provider} breaker open since ${r.opened_at ? new Date(r.opened_at).toISOString() : '?'}: ${(r.last_error ?? 'no error recorded').slice(0, 200)}` }));
+    },
+  },
+  {
+    name: 'RateLimitExhausted',
+    severity: 'warning',
+    forMs: 2 * MIN,
+    runbook: 'external-apis',
+    summary: 'A provider keeps answering 429 Too Many Requests',
+    description: 'More than 10 answers 429 from one provider in 5 minutes, or a Retry-After block in force.',
+    promql: 'increase(leadfactory_provider_requests_total{status="rate_limited"}[5m]) > 10',
+    async evaluate({ em, now }) {
+      const rows = await em()
+        .getConnection()
+        .execute<{ provider: string; n: number; blocked: boolean }[]>(
+          `select p.provider, coalesce(c.n, 0)::int as n, (s.blocked_until is not null and s.blocked_until > ?) as blocked
+             from (select unnest(?::text[]) as provider) p
+             left join (select provider, count(*) as n from api_calls where http_status = 429 and created_at > ? group by provider) c on c.provider = p.provider
+             left join provider_state s on s.provider = p.provider`,
+          [now, `{${PROVIDERS.join(',')}}`, new Date(now.getTime() - 5 * MIN)],
+        );
+      return rows.filter((r) => r.n > 10 || r.blocked).map((r) => ({ labels: { provider: r.provider }, value: r.n, summary: `${r.provider}: ${r.n} answers 429 in 5 min${r.blocked ? '; Retry-After block in force' : ''}.` }));
+    },
+  },
+  {
+    name: 'QuotaExhausted',
+    severity: 'warning',
+    forMs: 0,
+    runbook: 'external-apis',
+    summary: 'A provider daily quota is used up',
+    description: 'No calls left today (UTC) for the provider; work waits until midnight UTC or a quota increase.',
+    promql: 'leadfactory_provider_quota_remaining == 0',
+    async evaluate({ em, now, config }) {
+      const cfg = await effectiveConfig(em(), config);
+      const day = now.toISOString().slice(0, 10);
+      const rows = await em()
+        .getConnection()
+        .execute<{ provider: string; used: number; exhausted: boolean }[]>('select provider, used, exhausted from provider_quota_usage where day = ?', [day]);
+      return rows
+        .filter((r) => r.exhausted || (cfg.gateway.limits[r.provider as keyof typeof cfg.gateway.limits]?.daily ?? Infinity) <= r.used)
+        .map((r) => ({ labels: { provider: r.provider }, value: 0, summary: `${r.provider}: daily quota used up (${r.used} calls today${r.exhausted ? ', the provider said so' : ''}).` }));
+    },
+  },
+  {
+    name: 'PaymentFailures',
+    severity: 'critical',
+    forMs: 0,
+    runbook: 'payment-issues',
+    summary: 'More than 5 payment failures in an hour',
+    description: 'Purchases moved to `failed` in the last hour (Stripe payment_intent.payment_failed, checkout errors).',
+    promql: 'increase(leadfactory_payment_failures_total[1h]) > 5',
+    async evaluate({ em, now }) {
+      const row = await one<{ n: number }>(em(), `select count(*)::int as n from purchases where status = 'failed' and updated_at > ?`, [new Date(now.getTime() - HOUR)]);
+      return (row?.n ?? 0) > 5 ? [{ labels: {}, value: row!.n, summary: `${row!.n} payments failed in the last hour.` }] : [];
+    },
+  },
+  {
+    name: 'WebhookSignatureFailures',
+    severity: 'warning',
+    forMs: 0,
+    runbook: 'payment-issues',
+    summary: 'Webhook deliveries failing signature checks',
+    description: 'More than 3 webhook deliveries with a bad signature in 15 minutes: a wrong secret, or someone forging posts.',
+    promql: 'increase(leadfactory_webhook_signature_failures_total[15m]) > 3',
+    async evaluate({ em, now }) {
+      const rows = await em()
+        .getConnection()
+        .execute<{ provider: string; n: number }[]>(
+          `select coalesce(payload->>'provider', 'unknown') as provider, count(*)::int as n from ops_events
+            where type = 'webhook.signature_failed' and created_at > ? group by 1`,
+          [new Date(now.getTime() - 15 * MIN)],
+        );
+      return rows.filter((r) => r.n > 3).map((r) => ({ labels: { provider: r.provider }, value: r.n, summary: `${r.n} ${r.provider} webhook posts failed the signature check in 15 min.` }));
+    },
+  },
+  {
+    name: 'DatabaseUnavailable',
+    severity: 'critical',
+    forMs: 0,
+    runbook: 'quick-diagnostics',
+    summary: 'The database is not answering',
+    description: 'select 1 failed: nothing can be read or written; jobs and webhooks fail until it is back.',
+    promql: 'leadfactory_database_up == 0',
+    async evaluate({ em }) {
+      try {
+        await em().getConnection().execute('select 1');
+        return [];
+      } catch (err) {
+        return [{ labels: {}, value: 0, summary: `select 1 failed: ${(err as Error).message.slice(0, 200)}` }];
+      }
+    },
+  },
+  {
+    name: 'HighMemory',
+    severity: 'warning',
+    forMs: 5 * MIN,
+    runbook: 'memory-resources',
+    summary: 'Process memory above 1 GiB',
+    description: 'The service process RSS is above 1 GiB.',
+    promql: `process_resident_memory_bytes > ${HIGH_MEMORY_BYTES}`,
+    async evaluate({ probes }) {
+      const rss = probes.memoryUsage().rss;
+      return rss > HIGH_MEMORY_BYTES ? [{ labels: {}, value: rss, summary: `RSS ${(rss / 1024 ** 2).toFixed(0)} MiB.` }] : [];
+    },
+  },
+  {
+    name: 'BudgetThreshold',
+    severity: 'warning',
+    forMs: 0,
+    runbook: 'external-apis',
+    summary: 'Provider spend passed a budget threshold',
+    description: 'Spend today or this month passed 80% (or 95%) of a configured budget (ops event budget.threshold).',
+    promql: 'leadfactory_provider_budget_used_ratio >= 0.8',
+    async evaluate({ em, now }) {
+      const rows = await em()
+        .getConnection()
+        .execute<{ provider: string; pct: number }[]>(
+          `select coalesce(payload->>'provider', 'unknown') as provider, max((payload->>'threshold')::numeric)::float as pct
+             from ops_events where type = 'budget.threshold' and created_at >= ? group by 1`,
+          [new Date(now.toISOString().slice(0, 10))],
+        );
+      return rows.map((r) => ({ labels: { provider: r.provider }, value: r.pct, summary: `${r.provider} spend passed ${Math.round(r.pct)}% of its budget today.` }));
+    },
+  },
+];
+
+/** The rule named `name`, or undefined. */
+export function findRule(name: string): AlertRule | undefined {
+  return ALERT_RULES.find((r) => r.name === name);
+}
