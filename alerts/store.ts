@@ -46,10 +46,11 @@ export interface AlertRow {
   flapCount: number;
   diagnosis: Record<string, unknown> | null;
   incidentId: number | null;
+  messageRef: string | null;
 }
 
 const COLUMNS = `id, fingerprint, group_key, source, name, severity, status, labels, annotations, runbook, pending_since, starts_at,
-  ends_at, flap_count, diagnosis, incident_id`;
+  ends_at, flap_count, diagnosis, incident_id, message_ref`;
 
 function toRow(r: Record<string, any>): AlertRow {
   const d = (v: unknown) => (v ? new Date(v as string) : null);
@@ -70,6 +71,7 @@ function toRow(r: Record<string, any>): AlertRow {
     flapCount: r.flap_count,
     diagnosis: r.diagnosis,
     incidentId: r.incident_id,
+    messageRef: r.message_ref,
   };
 }
 
@@ -129,7 +131,7 @@ export async function applyAlert(em: EntityManager, obs: AlertObservation, now: 
         await conn.execute(`update alerts set status = 'firing', ends_at = null, flap_count = flap_count + 1, severity = ?, labels = ?::jsonb, annotations = ?::jsonb, updated_at = ? where id = ?`, [obs.severity, json(obs.labels), json(obs.annotations), now, cur.id]);
       } else if (transition === 'fired') {
         await conn.execute(
-          `update alerts set status = 'firing', group_key = ?, starts_at = ?, ends_at = null, pending_since = null, flap_count = 0, diagnosis = null, incident_id = null,
+          `update alerts set status = 'firing', group_key = ?, starts_at = ?, ends_at = null, pending_since = null, flap_count = 0, diagnosis = null, incident_id = null, message_ref = null,
              severity = ?, labels = ?::jsonb, annotations = ?::jsonb, runbook = ?, updated_at = ? where id = ?`,
           [groupKey, obs.startsAt, obs.severity, json(obs.labels), json(obs.annotations), obs.runbook ?? cur.runbook, now, cur.id],
         );
@@ -148,7 +150,8 @@ export async function applyAlert(em: EntityManager, obs: AlertObservation, now: 
 }
 
 /** Records the automatic diagnosis and/or the incident of an alert. */
-export async function annotateAlert(em: EntityManager, fingerprint: string, patch: { diagnosis?: Record<string, unknown>; incidentId?: number }): Promise<void> {
+export async function annotateAlert(em: EntityManager, fingerprint: string, patch: { diagnosis?: Record<string, unknown>; incidentId?: number; messageRef?: string }): Promise<void> {
+  if (patch.messageRef !== undefined) await em.getConnection().execute('update alerts set message_ref = ? where fingerprint = ?', [patch.messageRef, fingerprint]);
   if (patch.diagnosis !== undefined) await em.getConnection().execute('update alerts set diagnosis = ?::jsonb where fingerprint = ?', [JSON.stringify(patch.diagnosis), fingerprint]);
   if (patch.incidentId !== undefined) await em.getConnection().execute('update alerts set incident_id = ? where fingerprint = ?', [patch.incidentId, fingerprint]);
 }

@@ -38,6 +38,8 @@ export const Alert = defineEntity({
     /** The automatic diagnosis (runbooks/define.ts Diagnosis) attached when it fired. */
     diagnosis: p.json<Record<string, unknown>>().nullable(),
     incidentId: p.integer().nullable(),
+    /** The outbox/slack_messages ref of the alerts-channel message showing this alert (shared by its group). */
+    messageRef: p.string().length(1100).nullable(),
     updatedAt: p.datetime().columnType('timestamptz'),
   }),
 });
