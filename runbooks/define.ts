@@ -5,6 +5,7 @@
  * out yields a Finding with status `error`. `diagnose` adds the root causes whose findings match.
  */
 import type { z } from 'zod';
+import type { RunbookContext } from './context.js';
 
 /** A diagnostic's verdict: ok | warn | problem | no_data | error (the diagnostic itself failed). */
 export type FindingStatus = 'ok' | 'warn' | 'problem' | 'no_data' | 'error';
@@ -170,3 +171,17 @@ export function renderDiagnosisText(d: Diagnosis): string {
   for (const c of d.rootCauses) lines.push(`Root cause: ${c.title}${c.remediations.length ? ` — fixes: ${c.remediations.join(', ')}` : ''}`);
   return `${lines.join('\n')}\n`;
 }
+
+/** A diagnosis plus what is needed to offer its remediation buttons. */
+/** A diagnosis plus what is needed to offer its remediation buttons (Slack, the alert posts, the assistant). */
+export interface DiagnosisResult {
+  kind: 'diagnosis';
+  diagnosis: Diagnosis;
+  runbook: Runbook<RunbookContext>;
+  /** Identifies this offer: buttons carry it, so each is claimed once. */
+  nonce: string;
+  issuedAt: Date;
+  /** True when the whole runbook ran (root causes and buttons shown). */
+  full: boolean;
+}
+

@@ -5,7 +5,7 @@
 import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import type { LfResult } from '../commands/execute.js';
 import type { LfCommand } from '../commands/spec.js';
-import { diagnosisBlocks, outcomeLine } from './diagnosis.js';
+import { diagnosisBlocks, outcomeLine } from '../../runbooks/render/blocks.js';
 import { helpBlocks } from './help.js';
 import { buildMessage, clampText, escapeMrkdwn, fieldSections, formatUtc, section, statusBlocks, type SlackMessage } from './status.js';
 

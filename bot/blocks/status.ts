@@ -3,62 +3,12 @@
  * Also holds the message-size guards every builder here uses (Slack: ≤ 50 blocks, ≤ 3000 chars of section text,
  * ≤ 10 section fields of ≤ 2000 chars; a top-level `text` always set for notifications and screen readers).
  */
-import { Blocks, Message, type BlockBuilder } from 'slack-block-builder';
-import type { types } from '@slack/bolt';
+import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import { PIPELINE_STAGES } from '../../alerts/metrics.js';
 import type { RecentPipelineRun, PipelineStatus } from '../../domain/status.js';
 
-/** A message ready for `respond()` / `chat.postMessage`: notification `text` plus Block Kit `blocks`. */
-export interface SlackMessage {
-  text: string;
-  blocks: types.KnownBlock[];
-  /** Set when the content did not fit in 50 blocks: the full text, for a file upload beside the message. */
-  overflowText?: string;
-}
-
-/** Slack's documented limits, kept with a margin where users measured undocumented ones. */
-export const SLACK_LIMITS = { blocks: 50, sectionText: 3000, fieldText: 2000, fields: 10, headerText: 150 } as const;
-
-/** Cuts `text` to at most `max` characters, ending in `…` when cut. */
-export function clampText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
-}
-
-/** Escapes the three characters Slack mrkdwn treats as control characters (`&`, `<`, `>`). */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-/**
- * Builds `{ text, blocks }` from builders, keeping at most 50 blocks: when there are more, the last one becomes a
- * context line saying how many were left out.
- */
-export function buildMessage(text: string, builders: BlockBuilder[]): SlackMessage {
-  let list = builders;
-  if (list.length > SLACK_LIMITS.blocks) {
-    const omitted = list.length - (SLACK_LIMITS.blocks - 1);
-    list = [...list.slice(0, SLACK_LIMITS.blocks - 1), Blocks.Context().elements(`+${omitted} more not shown`)];
-  }
-  const built = Message({ text: clampText(text, SLACK_LIMITS.sectionText) })
-    .blocks(...list)
-    .buildToObject() as { blocks?: unknown[] };
-  return { text: clampText(text, SLACK_LIMITS.sectionText), blocks: (built.blocks ?? []) as types.KnownBlock[] };
-}
-
-/** A section of mrkdwn text, cut to Slack's 3000-character limit. */
-export function section(text: string): BlockBuilder {
-  return Blocks.Section({ text: clampText(text, SLACK_LIMITS.sectionText) });
-}
-
-/** Sections of two-column fields, 10 fields per section (Slack's limit), each field cut to 2000 characters. */
-export function fieldSections(fields: string[]): BlockBuilder[] {
-  const out: BlockBuilder[] = [];
-  for (let i = 0; i < fields.length; i += SLACK_LIMITS.fields) {
-    const chunk = fields.slice(i, i + SLACK_LIMITS.fields).map((f) => clampText(f, SLACK_LIMITS.fieldText));
-    out.push(Blocks.Section().fields(...chunk));
-  }
-  return out;
-}
+export { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, fieldSections, section, type SlackMessage } from '../../runbooks/render/slack.js';
+import { buildMessage, clampText, escapeMrkdwn, fieldSections, section, type SlackMessage } from '../../runbooks/render/slack.js';
 
 /** Emoji per job-run status. */
 export const RUN_STATUS_EMOJI: Record<RecentPipelineRun['status'], string> = {

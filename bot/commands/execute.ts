@@ -5,24 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RunbookContext, JobInfo } from '../../runbooks/context.js';
-import { diagnose, roleAtLeast, type Diagnosis, type Runbook } from '../../runbooks/define.js';
+import { diagnose, roleAtLeast, type Diagnosis, type DiagnosisResult, type Runbook } from '../../runbooks/define.js';
+export type { DiagnosisResult };
 import { audit, executeRemediation, recentAudit, type Actor, type RemediationOutcome } from '../../runbooks/actions.js';
 import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
 import { getPipelineStatus, type PipelineStatus } from '../../domain/status.js';
 import { AppError } from '../../domain/errors.js';
 import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
-
-/** A diagnosis plus what is needed to offer its remediation buttons. */
-export interface DiagnosisResult {
-  kind: 'diagnosis';
-  diagnosis: Diagnosis;
-  runbook: Runbook<RunbookContext>;
-  /** Identifies this offer: buttons carry it, so each is claimed once. */
-  nonce: string;
-  issuedAt: Date;
-  /** True when the whole runbook ran (root causes and buttons shown). */
-  full: boolean;
-}
 
 /** What a subcommand produced. */
 export type LfResult =

@@ -6,7 +6,7 @@ import Table from 'cli-table3';
 import type { LfResult } from '../commands/execute.js';
 import { renderStatusText } from './status-text.js';
 import type { FindingStatus } from '../../runbooks/define.js';
-import { evidenceLine } from '../blocks/diagnosis.js';
+import { evidenceLine } from '../../runbooks/render/blocks.js';
 
 const MARK: Record<FindingStatus, string> = { ok: 'OK', warn: 'WARN', problem: 'PROBLEM', no_data: 'NO DATA', error: 'ERROR' };
 

@@ -11,7 +11,7 @@ import type { Logger } from '../../../domain/logger.js';
 import type { RunbookContext } from '../../../runbooks/context.js';
 import { executeRemediation, findRemediation, type RemediationOutcome } from '../../../runbooks/actions.js';
 import { RUNBOOKS } from '../../../runbooks/index.js';
-import { outcomeLine, recheckBlocks, type RemediationButtonValue } from '../../blocks/diagnosis.js';
+import { outcomeLine, recheckBlocks, type RemediationButtonValue } from '../../../runbooks/render/blocks.js';
 import type { RoleResolver } from '../../roles.js';
 import { slackActor } from '../commands/lf.js';
 

@@ -6,11 +6,10 @@
  * split over several sections), button values ≤ 2000 characters.
  */
 import { Bits, Blocks, Elements, type BlockBuilder } from 'slack-block-builder';
-import type { DiagnosisResult } from '../commands/execute.js';
-import type { RemediationOutcome, Actor } from '../../runbooks/actions.js';
-import { renderDiagnosisText, type FindingStatus, type Remediation } from '../../runbooks/define.js';
-import type { RunbookContext } from '../../runbooks/context.js';
-import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from './status.js';
+import type { RemediationOutcome, Actor } from '../actions.js';
+import { renderDiagnosisText, type DiagnosisResult, type FindingStatus, type Remediation } from '../define.js';
+import type { RunbookContext } from '../context.js';
+import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from './slack.js';
 
 /** Emoji per finding status. */
 export const FINDING_EMOJI: Record<FindingStatus, string> = {
