@@ -2,9 +2,55 @@
  * The Prometheus metrics catalog (prom-client). One registry per app instance, so tests can build several
  * without "already registered" errors; default process metrics are collected once per registry.
  * Worker threads never touch it: they report counts to the main thread, which increments these.
+ *
+ * Two kinds of metric:
+ * - process-local counters/histograms incremented in code (`*_total`, `*_duration_seconds`): pipeline stages, job
+ *   runs, provider calls, Slack commands, webhook signature failures;
+ * - gauges (and one counter) read at scrape time from PostgreSQL through a {@link MetricsStateReader}, so every
+ *   thread's, process's and replica's work shows (each replica reports the same shared value; aggregate with
+ *   `max without (instance)` when scraping several). {@link createDbMetricsReader} is the reader the service uses.
+ *
+ * Catalog (names are what alerts/rules.ts `promql`, alerts/prometheus/leadfactory.rules.yml and the Grafana
+ * dashboard alerts/grafana/leadfactory-ops.json use — keep them in step):
+ *
+ * | metric | type | labels | source |
+ * |---|---|---|---|
+ * | leadfactory_pipeline_businesses_processed_total | counter | stage | scheduler (worker progress) |
+ * | leadfactory_pipeline_last_progress_timestamp_seconds | gauge | | job_runs (0 = never) |
+ * | leadfactory_pipeline_last_due_timestamp_seconds | gauge | | PIPELINE_CRON previous fire |
+ * | leadfactory_pipeline_last_success_timestamp_seconds | gauge | | job_runs (absent = never) |
+ * | leadfactory_pipeline_run_duration_seconds | gauge | | job_runs, last finished run |
+ * | leadfactory_job_runs_total | counter | job, status | scheduler |
+ * | leadfactory_job_running_heartbeat_age_seconds | gauge | job | job_runs, running runs only |
+ * | leadfactory_businesses | gauge | status | businesses |
+ * | leadfactory_emails | gauge | status | emails |
+ * | leadfactory_emails_sent_1h / leadfactory_emails_bounced_1h | gauge | | emails.sent_at in the last hour |
+ * | leadfactory_email_bounce_rate_1h | gauge | | bounced / sent over 1 h (0 without sends) |
+ * | leadfactory_emails_stuck | gauge | | pending/sending longer than STUCK_AFTER_MINUTES |
+ * | leadfactory_assessments_1h / leadfactory_assessments_failed_ratio_1h | gauge | | assessment_results, 1 h |
+ * | leadfactory_purchases | gauge | status | purchases |
+ * | leadfactory_payment_failures_total | counter | | ops_events payment.failed + checkout failures |
+ * | leadfactory_webhook_signature_failures_total | counter | provider | webhook handlers |
+ * | leadfactory_database_up | gauge | | `select 1` at scrape (1 up, 0 down) |
+ * | leadfactory_db_pool_connections | gauge | state | knex/tarn pool of this process |
+ * | leadfactory_provider_budget_used_ratio | gauge | provider, period | api_calls spend / budget |
+ * | leadfactory_circuit_breaker_state | gauge | provider | provider_state |
+ * | leadfactory_provider_quota_remaining | gauge | provider | provider_quota_usage |
+ * | leadfactory_provider_requests_total, _request_duration_seconds, _cost_usd_total, _cache_total | | | gateway |
+ * | leadfactory_slack_commands_total, leadfactory_ops_events_posted_total | counter | | bot, notifier |
+ * | process_*, nodejs_* | | | prom-client defaults |
  */
+import type { MikroORM } from '@mikro-orm/postgresql';
 import client from 'prom-client';
+import { BUSINESS_STATUSES } from '../db/entities/business.entity.js';
+import { EMAIL_STATUSES } from '../db/entities/email.entity.js';
+import { PURCHASE_STATUSES } from '../db/entities/purchase.entity.js';
+import { startOfUtcDay, type Clock } from '../domain/clock.js';
+import { PROVIDERS, type AppConfig } from '../domain/config.js';
 import type { GatewayObservation } from '../domain/gateway/observer.js';
+import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
+import { effectiveConfig } from '../domain/overrides.js';
+import { lastDue } from './rules.js';
 
 /** Pipeline stages counted by `leadfactory_pipeline_businesses_processed_total{stage}`. */
 export const PIPELINE_STAGES = ['sourced', 'assessed', 'scored', 'personalized', 'emailed'] as const;
@@ -23,6 +69,63 @@ export interface Metrics {
   providerCache: client.Counter<'provider' | 'result'>;
   breakerState: client.Gauge<'provider'>;
   quotaRemaining: client.Gauge<'provider'>;
+  /** Webhook posts refused for a bad or missing signature, by provider (`stripe`, `sendgrid`). */
+  webhookSignatureFailures: client.Counter<'provider'>;
+}
+
+/** Webhook providers whose signature failures are counted (pre-set to 0 so `increase()` sees the first one). */
+export const WEBHOOK_PROVIDERS = ['stripe', 'sendgrid'] as const;
+
+/**
+ * Pipeline and business state read from PostgreSQL at scrape time. Timestamps are Unix seconds; `*1h` figures
+ * cover the hour before the reader's clock. Record keys are label values (statuses, job names).
+ */
+export interface OpsSnapshot {
+  /** Last time a daily-pipeline run reported progress (finished or heartbeat of a run with counts > 0); 0 = never. */
+  lastProgressSeconds: number;
+  /** Previous fire of PIPELINE_CRON at or before now (alerts/rules.ts lastDue); undefined when the cron is invalid. */
+  lastDueSeconds: number | undefined;
+  /** End of the last `succeeded` daily-pipeline run; undefined = never. */
+  lastSuccessSeconds: number | undefined;
+  /** Wall time of the last finished daily-pipeline run (finished_at - started_at), seconds; undefined = none. */
+  lastRunDurationSeconds: number | undefined;
+  /** Seconds since the heartbeat of each job that has a `running` run. */
+  runningHeartbeatAgeSeconds: Record<string, number>;
+  /** Businesses per status (every status present, 0 when none). */
+  businesses: Record<string, number>;
+  /** Emails per status (every status present). */
+  emails: Record<string, number>;
+  /** Emails with `sent_at` in the last hour, and how many of those bounced. */
+  emailsSent1h: number;
+  emailsBounced1h: number;
+  /** Emails `pending` (by created_at) or `sending` (by claimed_at) for longer than STUCK_AFTER_MINUTES. */
+  emailsStuck: number;
+  /** Assessment results created in the last hour, and how many of them `failed`. */
+  assessments1h: number;
+  assessmentsFailed1h: number;
+  /** Purchases per status (every status present). */
+  purchases: Record<string, number>;
+  /**
+   * Payment failures ever recorded: ops events `payment.failed` (one per Stripe failure event applied) plus
+   * purchases whose checkout session could not be created. Monotonic (neither source is deleted).
+   */
+  paymentFailures: number;
+  /** Spend / budget per provider and period (`daily`, `monthly`) for every configured budget. */
+  budgetUsedRatio: { provider: string; period: 'daily' | 'monthly'; ratio: number }[];
+}
+
+/**
+ * Shared state read at scrape time. The two provider methods are required (existing callers); the rest are
+ * optional: a metric whose method is missing is simply not reported. A method that throws leaves that metric's
+ * previous value (the database being down shows as `leadfactory_database_up 0`, not as zeros everywhere).
+ */
+export interface MetricsStateReader extends ProviderStateReader {
+  /** Pipeline, email, assessment, purchase and budget figures (one snapshot per scrape). */
+  opsSnapshot?(): Promise<OpsSnapshot>;
+  /** True when `select 1` answers (within the reader's timeout). */
+  databaseUp?(): Promise<boolean>;
+  /** Connections of this process's pool by state (`used`, `free`, `pending_acquire`, `pending_create`); undefined = unknown. */
+  poolConnections?(): Record<string, number> | undefined;
 }
 
 /** Shared state read at scrape time (from PostgreSQL, so every thread's and replica's calls show). */
@@ -35,9 +138,10 @@ export interface ProviderStateReader {
 
 /**
  * Creates a registry with the catalog and the default process metrics (`process_*`, `nodejs_*`). With a
- * `reader`, the breaker-state and quota-remaining gauges are read from the shared state at each scrape.
+ * `reader`, the shared-state gauges are read at each scrape (one {@link MetricsStateReader.opsSnapshot} call per
+ * scrape, shared by every gauge that needs it); without one they are absent (tests, CLI).
  */
-export function createMetrics(reader?: ProviderStateReader): Metrics {
+export function createMetrics(reader?: MetricsStateReader): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -70,9 +174,18 @@ export function createMetrics(reader?: ProviderStateReader): Metrics {
       for (const [provider, v] of Object.entries(left)) this.set({ provider }, v);
     },
   });
+  registerStateMetrics(registry, reader);
+  const webhookSignatureFailures = new client.Counter({
+    name: 'leadfactory_webhook_signature_failures_total',
+    help: 'Webhook posts refused for a bad or missing signature, by provider.',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  for (const provider of WEBHOOK_PROVIDERS) webhookSignatureFailures.inc({ provider }, 0);
   return {
     breakerState,
     quotaRemaining,
+    webhookSignatureFailures,
     providerRequests: new client.Counter({
       name: 'leadfactory_provider_requests_total',
       help: 'Logical provider calls through the gateway, by provider, operation and outcome status.',
@@ -129,5 +242,266 @@ export function applyObservation(m: Metrics, o: GatewayObservation): void {
     if (o.costUsd > 0) m.providerCost.inc({ provider: o.provider }, o.costUsd);
   } else if (o.kind === 'cache') {
     m.providerCache.inc({ provider: o.provider, result: o.result });
+  }
+}
+
+/** Wraps `fn` so calls made while one is in flight share its promise (one database read per scrape). */
+function sharedInFlight<T>(fn: () => Promise<T>): () => Promise<T> {
+  let inflight: Promise<T> | undefined;
+  return () => {
+    inflight ??= fn().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
+  };
+}
+
+type Sample<L extends string> = [labels: Partial<Record<L, string>>, value: number | undefined];
+
+/**
+ * A gauge whose samples are replaced at each scrape by `read()` (labels absent from the result disappear; a
+ * sample with value undefined is left out). When `read` is missing, returns undefined or throws, the previous
+ * samples stay.
+ */
+function stateGauge<L extends string>(
+  registry: client.Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: (() => Promise<Sample<L>[] | undefined>) | undefined,
+): client.Gauge<L> {
+  const gauge = new client.Gauge<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    async collect() {
+      if (!read) return;
+      const samples = await read().catch(() => undefined);
+      if (!samples) return;
+      this.reset();
+      if (labelNames.length === 0) this.remove({} as Partial<Record<L, string>>);
+      for (const [labels, v] of samples) if (v !== undefined && Number.isFinite(v)) this.set(labels, v);
+    },
+  });
+  // prom-client starts an unlabelled gauge at 0; a state gauge is absent until it has been read.
+  if (labelNames.length === 0) gauge.remove({} as Partial<Record<L, string>>);
+  return gauge;
+}
+
+const byStatus = <L extends string>(label: L, counts: Record<string, number>): Sample<L>[] =>
+  Object.entries(counts).map(([k, v]) => [{ [label]: k } as Partial<Record<L, string>>, v]);
+
+/** Registers the gauges read from shared state (see the catalog at the top of this file). */
+function registerStateMetrics(registry: client.Registry, reader: MetricsStateReader | undefined): void {
+  const opsReader = reader?.opsSnapshot?.bind(reader);
+  const snapshot = opsReader ? sharedInFlight(opsReader) : undefined;
+  const fromSnap = <L extends string>(pick: (s: OpsSnapshot) => Sample<L>[]) =>
+    snapshot ? async () => pick(await snapshot()) : undefined;
+  const scalar = (name: string, help: string, pick: (s: OpsSnapshot) => number | undefined) =>
+    stateGauge(registry, name, help, [], fromSnap((s) => [[{}, pick(s)]]));
+
+  scalar('leadfactory_pipeline_last_progress_timestamp_seconds', 'Unix time a daily-pipeline run last reported progress (0 = never).', (s) => s.lastProgressSeconds);
+  scalar('leadfactory_pipeline_last_due_timestamp_seconds', 'Unix time of the previous scheduled fire of PIPELINE_CRON.', (s) => s.lastDueSeconds);
+  scalar('leadfactory_pipeline_last_success_timestamp_seconds', 'Unix time the last succeeded daily-pipeline run finished.', (s) => s.lastSuccessSeconds);
+  scalar('leadfactory_pipeline_run_duration_seconds', 'Wall time of the last finished daily-pipeline run, seconds.', (s) => s.lastRunDurationSeconds);
+  stateGauge(registry, 'leadfactory_job_running_heartbeat_age_seconds', 'Seconds since the heartbeat of the running run of each job (running jobs only).', ['job'], fromSnap((s) => byStatus('job', s.runningHeartbeatAgeSeconds)));
+  stateGauge(registry, 'leadfactory_businesses', 'Businesses by pipeline status.', ['status'], fromSnap((s) => byStatus('status', s.businesses)));
+  stateGauge(registry, 'leadfactory_emails', 'Emails by status.', ['status'], fromSnap((s) => byStatus('status', s.emails)));
+  scalar('leadfactory_emails_sent_1h', 'Emails sent in the last hour.', (s) => s.emailsSent1h);
+  scalar('leadfactory_emails_bounced_1h', 'Emails sent in the last hour that bounced.', (s) => s.emailsBounced1h);
+  scalar('leadfactory_email_bounce_rate_1h', 'Bounced / sent over the last hour (0 without sends).', (s) => (s.emailsSent1h > 0 ? s.emailsBounced1h / s.emailsSent1h : 0));
+  scalar('leadfactory_emails_stuck', 'Emails pending or sending for longer than STUCK_AFTER_MINUTES.', (s) => s.emailsStuck);
+  scalar('leadfactory_assessments_1h', 'Assessment results recorded in the last hour.', (s) => s.assessments1h);
+  scalar('leadfactory_assessments_failed_ratio_1h', 'Failed / all assessment results over the last hour (0 without results).', (s) => (s.assessments1h > 0 ? s.assessmentsFailed1h / s.assessments1h : 0));
+  stateGauge(registry, 'leadfactory_purchases', 'Purchases by status.', ['status'], fromSnap((s) => byStatus('status', s.purchases)));
+  stateGauge(
+    registry,
+    'leadfactory_provider_budget_used_ratio',
+    'Provider spend / configured budget for the current UTC day or month (1 = budget used up).',
+    ['provider', 'period'],
+    fromSnap((s) => s.budgetUsedRatio.map((b): Sample<'provider' | 'period'> => [{ provider: b.provider, period: b.period }, b.ratio])),
+  );
+  new client.Counter({
+    name: 'leadfactory_payment_failures_total',
+    help: 'Payment failures recorded (Stripe payment failures applied, checkout sessions not created); read from the database.',
+    registers: [registry],
+    async collect() {
+      if (!snapshot) return;
+      const s = await snapshot().catch(() => undefined);
+      if (!s) return;
+      this.reset();
+      this.inc(s.paymentFailures);
+    },
+  });
+  const databaseUp = reader?.databaseUp?.bind(reader);
+  stateGauge(registry, 'leadfactory_database_up', 'Whether the database answers select 1 (1 up, 0 down).', [], databaseUp ? async () => [[{}, (await databaseUp().catch(() => false)) ? 1 : 0]] : undefined);
+  const pool = reader?.poolConnections?.bind(reader);
+  stateGauge(
+    registry,
+    'leadfactory_db_pool_connections',
+    'Database pool connections of this process by state (used, free, pending_acquire, pending_create).',
+    ['state'],
+    pool ? async () => { const p = pool(); return p ? byStatus('state', p) : undefined; } : undefined,
+  );
+}
+
+/** What {@link createDbMetricsReader} reads through; undefined while the service is still starting. */
+export interface DbMetricsSource {
+  orm: MikroORM;
+  clock: Clock;
+  config: AppConfig;
+}
+
+/** How long `databaseUp` waits for `select 1` before reporting the database down (ms). */
+export const DATABASE_UP_TIMEOUT_MS = 3_000;
+
+const secs = (d: Date | string | null | undefined): number | undefined => (d ? new Date(d).getTime() / 1000 : undefined);
+const toCounts = (keys: readonly string[], rows: { k: string; n: number | string }[]): Record<string, number> => {
+  const out: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 0]));
+  for (const r of rows) out[r.k] = Number(r.n);
+  return out;
+};
+
+interface KnexPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  numPendingCreates(): number;
+}
+
+/**
+ * The {@link MetricsStateReader} over PostgreSQL used by the service: plain SQL on job_runs, businesses, emails,
+ * assessment_results, purchases, ops_events and api_calls, with the same definitions as the in-process alert rules
+ * (alerts/rules.ts), the reader's clock for "now" and run-time overrides for quotas. `source()` returning undefined
+ * (service not started yet) makes every method report nothing (and `databaseUp` false).
+ */
+export function createDbMetricsReader(source: () => DbMetricsSource | undefined): MetricsStateReader {
+  return {
+    async breakerStates() {
+      const s = source();
+      return s ? readBreakerStates(s.orm) : {};
+    },
+    async quotaRemaining() {
+      const s = source();
+      if (!s) return {};
+      const cfg = await effectiveConfig(s.orm.em.fork(), s.config);
+      return readQuotaRemaining(s.orm, s.clock, cfg.gateway.limits) as Promise<Record<string, number>>;
+    },
+    async databaseUp() {
+      const s = source();
+      if (!s) return false;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), DATABASE_UP_TIMEOUT_MS);
+        timer.unref();
+      });
+      const probe = s.orm.em
+        .getConnection()
+        .execute('select 1')
+        .then(() => true)
+        .catch(() => false);
+      return Promise.race([probe, timeout]).finally(() => clearTimeout(timer));
+    },
+    poolConnections() {
+      const s = source();
+      if (!s) return undefined;
+      try {
+        const pool = (s.orm.em.getConnection().getKnex().client as { pool?: KnexPool }).pool;
+        if (!pool || typeof pool.numUsed !== 'function') return undefined;
+        return { used: pool.numUsed(), free: pool.numFree(), pending_acquire: pool.numPendingAcquires(), pending_create: pool.numPendingCreates() };
+      } catch {
+        return undefined;
+      }
+    },
+    async opsSnapshot() {
+      const s = source();
+      if (!s) throw new Error('metrics source not ready');
+      return readOpsSnapshot(s);
+    },
+  };
+}
+
+/** Reads one {@link OpsSnapshot} (a handful of small aggregate queries). @throws database errors. */
+export async function readOpsSnapshot({ orm, clock, config }: DbMetricsSource): Promise<OpsSnapshot> {
+  const conn = orm.em.getConnection();
+  const now = clock.now();
+  const hourAgo = new Date(now.getTime() - 3_600_000);
+  const stuckBefore = new Date(now.getTime() - config.stages.stuckAfterMs);
+  const day = startOfUtcDay(now);
+  const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  // One after another on purpose: a scrape must not take a burst of pool connections from the pipeline.
+  const q = <T>(sql: string, params: unknown[] = []) => conn.execute<T[]>(sql, params);
+  const pipeline = await q<{ progress: Date | null; success: Date | null; duration: number | null }>(
+    `select
+       (select max(coalesce(finished_at, heartbeat_at)) from job_runs
+         where job = 'daily-pipeline' and coalesce((select sum(value::int) from jsonb_each_text(counts)), 0) > 0) as progress,
+       (select max(finished_at) from job_runs where job = 'daily-pipeline' and status = 'succeeded') as success,
+       (select extract(epoch from finished_at - started_at)::float8 from job_runs
+         where job = 'daily-pipeline' and finished_at is not null order by finished_at desc limit 1) as duration`,
+  );
+  const heartbeats = await q<{ job: string; heartbeat_at: Date }>(`select job, max(heartbeat_at) as heartbeat_at from job_runs where status = 'running' group by job`);
+  const businesses = await q<{ k: string; n: number }>(`select status as k, count(*)::int as n from businesses group by status`);
+  const emails = await q<{ k: string; n: number }>(`select status as k, count(*)::int as n from emails group by status`);
+  const emailWindow = await q<{ sent: number; bounced: number; stuck: number }>(
+    `select
+       (select count(*)::int from emails where sent_at > ? and sent_at <= ?) as sent,
+       (select count(*)::int from emails where sent_at > ? and sent_at <= ? and status = 'bounced') as bounced,
+       (select count(*)::int from emails where (status = 'pending' and created_at < ?) or (status = 'sending' and claimed_at < ?)) as stuck`,
+    [hourAgo, now, hourAgo, now, stuckBefore, stuckBefore],
+  );
+  const assessments = await q<{ total: number; failed: number }>(
+    `select count(*)::int as total, count(*) filter (where status = 'failed')::int as failed from assessment_results where created_at > ?`,
+    [hourAgo],
+  );
+  const purchases = await q<{ k: string; n: number }>(`select status as k, count(*)::int as n from purchases group by status`);
+  const payments = await q<{ n: number }>(
+    `select (select count(*) from ops_events where type = 'payment.failed')::int
+          + (select count(*) from purchases where failure_reason like 'checkout session not created:%')::int as n`,
+  );
+  const spend = await q<{ provider: string; daily: number; monthly: number }>(
+    `select provider, coalesce(sum(cost_usd) filter (where created_at >= ?), 0)::float8 as daily, coalesce(sum(cost_usd), 0)::float8 as monthly
+       from api_calls where created_at >= ? group by provider`,
+    [day, month],
+  );
+  const p = pipeline[0];
+  const spent = new Map(spend.map((r) => [r.provider, r]));
+  const budgetUsedRatio: OpsSnapshot['budgetUsedRatio'] = [];
+  for (const provider of PROVIDERS) {
+    const b = config.gateway.budgets[provider];
+    const row = spent.get(provider);
+    if (b.dailyUsd !== undefined && b.dailyUsd > 0) budgetUsedRatio.push({ provider, period: 'daily', ratio: Number(row?.daily ?? 0) / b.dailyUsd });
+    if (b.monthlyUsd !== undefined && b.monthlyUsd > 0) budgetUsedRatio.push({ provider, period: 'monthly', ratio: Number(row?.monthly ?? 0) / b.monthlyUsd });
+  }
+  const w = emailWindow[0];
+  const due = lastDue(config.pipeline.cron, now);
+  return {
+    lastProgressSeconds: secs(p?.progress) ?? 0,
+    lastDueSeconds: due ? due.getTime() / 1000 : undefined,
+    lastSuccessSeconds: secs(p?.success),
+    lastRunDurationSeconds: p?.duration == null ? undefined : Number(p.duration),
+    runningHeartbeatAgeSeconds: Object.fromEntries(heartbeats.map((r) => [r.job, Math.max(0, (now.getTime() - new Date(r.heartbeat_at).getTime()) / 1000)])),
+    businesses: toCounts(BUSINESS_STATUSES, businesses),
+    emails: toCounts(EMAIL_STATUSES, emails),
+    emailsSent1h: Number(w?.sent ?? 0),
+    emailsBounced1h: Number(w?.bounced ?? 0),
+    emailsStuck: Number(w?.stuck ?? 0),
+    assessments1h: Number(assessments[0]?.total ?? 0),
+    assessmentsFailed1h: Number(assessments[0]?.failed ?? 0),
+    purchases: toCounts(PURCHASE_STATUSES, purchases),
+    paymentFailures: Number(payments[0]?.n ?? 0),
+    budgetUsedRatio,
+  };
+}
+
+/**
+ * Counts one webhook post refused for its signature (`leadfactory_webhook_signature_failures_total{provider}`).
+ * Never throws: a metrics mistake (or a test's stub `metrics`) must not change the webhook's answer.
+ */
+export function countWebhookSignatureFailure(m: Metrics | undefined, provider: (typeof WEBHOOK_PROVIDERS)[number]): void {
+  try {
+    m?.webhookSignatureFailures?.inc({ provider });
+  } catch {
+    /* ignored: see above */
   }
 }

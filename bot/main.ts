@@ -3,13 +3,12 @@
  * sandbox for providers without keys, the Slack app over HTTP (/slack/events, /metrics, /healthz, /readyz), the
  * notifier, and the Bree scheduler. SIGINT/SIGTERM stop it cleanly.
  */
-import { applyObservation, createMetrics } from '../alerts/metrics.js';
+import { applyObservation, createDbMetricsReader, createMetrics } from '../alerts/metrics.js';
 import { consoleSink, createNotifier, slackSink, type ChatClient } from '../alerts/notifier.js';
 import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
 import { AppError, ConfigError } from '../domain/errors.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';
-import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
 import { createLogger } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
 import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
@@ -41,11 +40,8 @@ async function main(): Promise<void> {
   const errorLog = createErrorLog();
   const logger = createLogger(config.logLevel, {}, errorLog.stream);
   let services: Awaited<ReturnType<typeof buildServices>> | undefined;
-  const metrics = createMetrics({
-    breakerStates: async () => (services ? readBreakerStates(services.orm) : {}),
-    quotaRemaining: async () =>
-      services ? readQuotaRemaining(services.orm, services.clock, config.gateway.limits) : {},
-  });
+  // Shared-state gauges are read from PostgreSQL at each scrape, once the services exist.
+  const metrics = createMetrics(createDbMetricsReader(() => services && { orm: services.orm, clock: services.clock, config }));
   services = await buildServices(config, {
     logger,
     migrate: true,

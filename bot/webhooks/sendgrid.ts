@@ -16,6 +16,7 @@ import type http from 'node:http';
 import { checkBounceRate } from '../../domain/delivery/bounce-rate.js';
 import { processSendGridEvents } from '../../domain/delivery/events.js';
 import { SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, verifySendGridSignature } from '../../domain/delivery/signature.js';
+import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
 import { readRawBody, sendJson } from './raw-body.js';
 
@@ -38,6 +39,7 @@ export async function handleSendGridWebhook(deps: WebhookDeps, req: http.Incomin
   if (key) {
     const ok = verifySendGridSignature(key, one(req.headers[SENDGRID_SIGNATURE_HEADER]), one(req.headers[SENDGRID_TIMESTAMP_HEADER]), raw);
     if (!ok) {
+      countWebhookSignatureFailure(deps.metrics, 'sendgrid');
       log.warn({ bytes: raw.length }, 'sendgrid webhook: signature verification failed; nothing stored');
       sendJson(res, 403, { error: 'invalid signature' });
       return;

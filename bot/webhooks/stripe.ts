@@ -19,6 +19,7 @@ import {
   type EventResult,
 } from '../../domain/storefront/webhook.js';
 import type { StripeEvent } from '../../domain/providers/stripe/port.js';
+import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
 import { readRawBody, sendJson } from './raw-body.js';
 
@@ -58,6 +59,7 @@ export function stripeWebhookRoute(deps: WebhookDeps): StripeWebhookRoute {
     } catch (err) {
       const reason = err instanceof SignatureError ? err.message : String(err);
       sendJson(res, 400, { error: 'invalid signature' });
+      countWebhookSignatureFailure(deps.metrics, 'stripe');
       deps.logger.warn({ reason }, 'stripe webhook signature rejected');
       await recordSignatureFailure(deps, reason).catch((e: unknown) => deps.logger.error({ err: (e as Error).message }, 'ops event write failed'));
       return;
