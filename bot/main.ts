@@ -16,6 +16,9 @@ import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
 import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createJobControl } from '../jobs/control.js';
 import { createErrorLog } from '../domain/error-log.js';
+import { webApi } from '@slack/bolt';
+import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
+import { setInProcessContext } from '../jobs/in-process.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
 import { createSlackApp } from './app.js';
@@ -100,6 +103,20 @@ async function main(): Promise<void> {
   const sink = config.slack.botToken ? slackSink(slack.app.client as unknown as ChatClient) : consoleSink();
   const notifier = createNotifier({ orm, logger, metrics, sink, channel: config.slack.statusChannel, clock });
   notifier.start();
+  // Alerts and incidents go through their own outbox: ordered per channel, 1 post/s, Retry-After honoured.
+  const transport = config.slack.botToken
+    ? webClientTransport(
+        new webApi.WebClient(config.slack.botToken, {
+          ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
+          rejectRateLimitedCalls: true, // a 429 reaches the poster, which holds the channel back
+          retryConfig: { retries: 0 },
+          timeout: 10_000,
+        }) as unknown as WebClientLike,
+      )
+    : consoleTransport();
+  const poster = createSlackPoster({ orm, logger, clock, transport });
+  poster.start();
+  setInProcessContext({ em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext });
   await slack.start(config.port);
   logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
@@ -120,6 +137,7 @@ async function main(): Promise<void> {
       await scheduler?.stop(SHUTDOWN_GRACE_MS);
       await slack.stop();
       await notifier.stop();
+      await poster.stop();
       await errorLog.stop();
       await services.close();
       logger.info('stopped');

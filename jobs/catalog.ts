@@ -12,6 +12,19 @@ export interface JobDefinition {
   /** The worker is terminated after this long (ms). */
   timeoutMs: number;
   why: string;
+  /**
+   * Run on the main thread with the service's own services (jobs/in-process.ts) instead of a worker thread: for
+   * frequent, light ticks where starting a worker would cost more than the work.
+   */
+  inProcess?: boolean;
+}
+
+/** A cron expression firing every `ms` (6 fields with seconds below a minute), e.g. 30 s → `*\/30 * * * * *`. */
+export function everyCron(ms: number): string {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s < 60 && 60 % s === 0) return `*/${s} * * * * *`;
+  const m = Math.max(1, Math.round(s / 60));
+  return m < 60 && 60 % m === 0 ? `*/${m} * * * *` : `0 */${Math.max(1, Math.round(m / 60))} * * *`;
 }
 
 /** The catalog for a configuration. */
@@ -23,6 +36,14 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       cron: config.pipeline.cron,
       timeoutMs: 2 * 60 * 60 * 1000,
       why: 'Sources, assesses, scores, personalises and emails the day’s leads (troubleshooting guide: pipeline).',
+    },
+    {
+      name: 'alert-evaluation',
+      file: 'alert-evaluation',
+      cron: everyCron(config.alerting.evalIntervalMs),
+      timeoutMs: 60_000,
+      why: 'Evaluates the alert rules; firing alerts are posted with their runbook diagnosis (monitoring section).',
+      inProcess: true,
     },
   ];
 }

@@ -95,6 +95,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const catalog = jobCatalog(config);
   const nextTrigger = new Map<string, string>();
   const activeRuns = new Map<string, number>();
+  const inProcessJobs = new Set(catalog.filter((j) => j.inProcess).map((j) => j.name));
 
   class AppBree extends Bree {
     override createWorker = (file: string, opts: Partial<WorkerOptions>) => {
@@ -102,7 +103,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       const name = base.job?.name ?? 'unknown';
       const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule' };
       nextTrigger.delete(name);
-      if (config.jobsInProcess) return new InProcessWorker(file, data) as unknown as Worker;
+      if (config.jobsInProcess || inProcessJobs.has(name)) return new InProcessWorker(file, data) as unknown as Worker;
       return new Worker(ENTRY, { ...opts, workerData: { ...data, jobFile: pathToFileURL(file).href } });
     };
   }
@@ -113,7 +114,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     acceptedExtensions: ['.ts', '.js'],
     logger: false,
     timezone: 'UTC',
-    jobs: catalog.map((j) => ({ name: j.name, path: join(here, `${j.file}.${isTs ? 'ts' : 'js'}`), cron: j.cron, closeWorkerAfterMs: j.timeoutMs })),
+    jobs: catalog.map((j) => ({ name: j.name, path: join(here, `${j.file}.${isTs ? 'ts' : 'js'}`), cron: j.cron, hasSeconds: j.cron.trim().split(/\s+/).length === 6, closeWorkerAfterMs: j.timeoutMs })),
     workerMessageHandler: ({ name, message }: { name: string; message: unknown }) => {
       if (typeof message !== 'object' || message === null) return;
       const m = message as { type: string } & Record<string, unknown>;

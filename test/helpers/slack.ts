@@ -51,6 +51,8 @@ export interface FakeSlackApi {
   responseUrl(id: string): string;
   /** Every request so far, in arrival order. */
   calls: FakeSlackCall[];
+  /** The next `times` calls of Web API `method` answer HTTP 429 with `Retry-After: retryAfterSeconds`. */
+  rateLimitNext(method: string, retryAfterSeconds: number, times?: number): void;
   /** Resolves with the first call (past or future) matching `predicate`; rejects after `timeoutMs` (default 5000). */
   waitFor(predicate: (call: FakeSlackCall) => boolean, timeoutMs?: number): Promise<FakeSlackCall>;
   close(): Promise<void>;
@@ -84,6 +86,7 @@ function parseBody(raw: string, contentType: string | undefined): Record<string,
 /** Starts the fake on 127.0.0.1 (any free port). Every Web API method answers `{ ok: true, ts, channel }`. */
 export async function startFakeSlackApi(): Promise<FakeSlackApi> {
   const calls: FakeSlackCall[] = [];
+  const limited = new Map<string, { retryAfter: number; times: number }>();
   const waiters = new Set<(call: FakeSlackCall) => void>();
   let seq = 0;
   const server = http.createServer((req, res) => {
@@ -106,6 +109,15 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
         headers: req.headers,
         at: Date.now(),
       };
+      const limit = api ? limited.get(call.method) : undefined;
+      if (limit && limit.times > 0) {
+        limit.times -= 1;
+        call.method = `${call.method}#429`;
+        calls.push(call);
+        for (const w of [...waiters]) w(call);
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(limit.retryAfter) }).end(JSON.stringify({ ok: false, error: 'ratelimited' }));
+        return;
+      }
       calls.push(call);
       for (const w of [...waiters]) w(call);
       seq += 1;
@@ -121,6 +133,9 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
     url: `${base}/api/`,
     responseUrl: (id) => `${base}/response-url/${encodeURIComponent(id)}`,
     calls,
+    rateLimitNext(method, retryAfterSeconds, times = 1) {
+      limited.set(method, { retryAfter: retryAfterSeconds, times });
+    },
     waitFor(predicate, timeoutMs = 5000) {
       const found = calls.find(predicate);
       if (found) return Promise.resolve(found);

@@ -1,0 +1,211 @@
+/**
+ * From alert observations to Slack and incidents — the same path for internal rules and Alertmanager:
+ * 1. each observation is applied on its own (alerts/store.ts applyAlert);
+ * 2. a newly firing alert gets its runbook's automatic diagnosis (read-only diagnostics, once per runbook per
+ *    call), stored on the alert;
+ * 3. per notification group, one message in the alerts channel: posted when the group starts firing, updated in
+ *    place on every later change (another alert of the group, flaps folded into a counter, resolutions); each
+ *    resolution also gets a thread reply. Silenced alerts are stored but change no message;
+ * 4. incidents are declared by the severity policy (INCIDENT_FOR_CRITICAL / _WARNING) for newly firing alerts.
+ * Everything Slack-bound goes through the outbox (alerts/slack-outbox.ts): rate-limited and never lost.
+ */
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Blocks, type BlockBuilder } from 'slack-block-builder';
+import type { AppConfig } from '../domain/config.js';
+import type { Clock } from '../domain/clock.js';
+import type { Logger } from '../domain/logger.js';
+import type { RunbookContext } from '../runbooks/context.js';
+import { diagnose, type Diagnosis, type DiagnosisResult } from '../runbooks/define.js';
+import { findRunbook } from '../runbooks/index.js';
+import { diagnosisBlocks } from '../runbooks/render/blocks.js';
+import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from '../runbooks/render/slack.js';
+import { declareIncident, incidentSeverityFor } from './incidents.js';
+import { silencedBy } from './silences.js';
+import { annotateAlert, applyAlert, groupAlerts, type AlertObservation, type AlertRow, type AlertTransition } from './store.js';
+import { enqueueSlack } from './slack-outbox.js';
+
+/** What alert processing needs. `runbooks` absent: no automatic diagnosis (the post says so). */
+export interface AlertDeps {
+  em(): EntityManager;
+  config: AppConfig;
+  clock: Clock;
+  logger: Logger;
+  runbooks?: RunbookContext;
+}
+
+/** What happened to each observation. */
+export interface ProcessResult {
+  transitions: { fingerprint: string; name: string; transition: AlertTransition; silenced: boolean }[];
+  /** Outbox entries enqueued. */
+  enqueued: number;
+  incidents: number[];
+}
+
+const STATUS_EMOJI: Record<string, string> = { firing: ':rotating_light:', resolved: ':white_check_mark:', pending: ':hourglass:' };
+
+function hash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** The alerts-channel message for the alerts sharing one message ref (pure). */
+export function alertGroupMessage(alerts: AlertRow[], diagnosis: DiagnosisResult | undefined): SlackMessage {
+  const firing = alerts.filter((a) => a.status === 'firing');
+  const headline = firing.length > 0 ? `[FIRING:${firing.length}] ${firing[0]!.name}${firing.length > 1 ? ` +${firing.length - 1}` : ''}` : `[RESOLVED] ${alerts[0]?.name ?? 'alert'}`;
+  const text = `${headline} — ${alerts.map((a) => a.annotations.summary ?? a.name).slice(0, 3).join('; ')}`;
+  const blocks: BlockBuilder[] = [Blocks.Header({ text: clampText(headline, SLACK_LIMITS.headerText) })];
+  for (const a of alerts.slice(0, 10)) {
+    const labels = Object.entries(a.labels)
+      .filter(([k]) => !['alertname', 'severity', 'runbook'].includes(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    const flap = a.flapCount > 0 ? ` · :repeat: flapping ×${a.flapCount}` : '';
+    const since = a.status === 'resolved' && a.endsAt ? `resolved ${a.endsAt.toISOString().slice(11, 16)} UTC` : a.startsAt ? `since ${a.startsAt.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '';
+    blocks.push(
+      Blocks.Section({
+        text: clampText(
+          `${STATUS_EMOJI[a.status] ?? ''} *${escapeMrkdwn(a.name)}* (${a.severity})${labels ? ` \`${escapeMrkdwn(labels)}\`` : ''}\n${escapeMrkdwn(a.annotations.summary ?? a.annotations.description ?? '')}\n_${since}${flap}${a.runbook ? ` · runbook \`${a.runbook}\`` : ''}${a.incidentId ? ` · incident #${a.incidentId}` : ''}_`,
+          SLACK_LIMITS.sectionText,
+        ),
+      }),
+    );
+  }
+  if (alerts.length > 10) blocks.push(Blocks.Context().elements(`+${alerts.length - 10} more alerts in this group`));
+  let message = buildMessage(text, blocks);
+  if (diagnosis && firing.length > 0) {
+    const diag = diagnosisBlocks(diagnosis);
+    const room = SLACK_LIMITS.blocks - message.blocks.length - 1;
+    message = { ...message, blocks: [...message.blocks, { type: 'divider' }, ...diag.blocks.slice(0, Math.max(0, room))] as SlackMessage['blocks'] };
+  } else if (firing.length > 0 && !diagnosis) {
+    const ctx = Blocks.Context().elements('No automatic diagnosis for this alert (no runbook named, or diagnostics unavailable).');
+    message = { ...message, blocks: [...message.blocks, ...(buildMessage('', [ctx]).blocks)] };
+  }
+  return message;
+}
+
+/** Serialisable diagnosis kept on the alert (so updates can re-render it without re-running diagnostics). */
+function storedDiagnosis(r: DiagnosisResult): Record<string, unknown> {
+  return { runbook: r.runbook.id, diagnosis: r.diagnosis, nonce: r.nonce, issuedAt: r.issuedAt.toISOString() };
+}
+
+function loadDiagnosis(stored: Record<string, unknown> | null): DiagnosisResult | undefined {
+  if (!stored || typeof stored.runbook !== 'string') return undefined;
+  const runbook = findRunbook(stored.runbook);
+  if (!runbook) return undefined;
+  return { kind: 'diagnosis', diagnosis: stored.diagnosis as Diagnosis, runbook, nonce: String(stored.nonce), issuedAt: new Date(String(stored.issuedAt)), full: true };
+}
+
+/**
+ * Applies `observations` and does the notifications, diagnoses and incidents described in the module comment.
+ * Diagnostics failing or timing out never stop the post (their findings say `error`).
+ */
+export async function processAlertObservations(deps: AlertDeps, observations: AlertObservation[]): Promise<ProcessResult> {
+  const now = deps.clock.now();
+  const em = deps.em();
+  const result: ProcessResult = { transitions: [], enqueued: 0, incidents: [] };
+  const changedRefs = new Set<string>();
+  const diagnoses = new Map<string, Promise<DiagnosisResult | undefined>>();
+  const diagnoseOnce = (runbookId: string | null): Promise<DiagnosisResult | undefined> => {
+    if (!runbookId || !deps.runbooks) return Promise.resolve(undefined);
+    const rb = findRunbook(runbookId);
+    if (!rb) return Promise.resolve(undefined);
+    if (!diagnoses.has(rb.id))
+      diagnoses.set(
+        rb.id,
+        diagnose(rb, deps.runbooks).then(
+          (diagnosis) => ({ kind: 'diagnosis' as const, diagnosis, runbook: rb, nonce: `alert:${hash(`${rb.id}:${now.toISOString()}`)}`, issuedAt: now, full: true }),
+          (err: unknown) => {
+            deps.logger.error({ runbook: rb.id, err: (err as Error).message }, 'automatic diagnosis failed');
+            return undefined;
+          },
+        ),
+      );
+    return diagnoses.get(rb.id)!;
+  };
+
+  for (const obs of observations) {
+    const { transition, alert } = await applyAlert(em, obs, now, { flapWindowMs: deps.config.alerting.flapWindowMs });
+    const silence = transition === 'none' || transition === 'resolved_unseen' ? undefined : await silencedBy(em, alert.name, alert.labels, now);
+    result.transitions.push({ fingerprint: alert.fingerprint, name: alert.name, transition, silenced: silence !== undefined });
+    if (transition === 'none') continue;
+    if (transition === 'resolved_unseen') {
+      deps.logger.info({ alert: alert.name, fingerprint: alert.fingerprint }, 'resolved alert never seen firing: recorded, not posted');
+      continue;
+    }
+    if (silence) {
+      deps.logger.info({ alert: alert.name, silence: silence.id, transition }, 'alert silenced: no notification');
+      continue;
+    }
+    if (transition === 'fired') {
+      // one message per group episode: join the group's current message when another alert of it is firing
+      const peers = (await groupAlerts(em, alert.groupKey)).filter((a) => a.fingerprint !== alert.fingerprint && a.status === 'firing' && a.messageRef);
+      const ref = peers[0]?.messageRef ?? `alert:${hash(alert.groupKey)}:${(alert.startsAt ?? now).getTime()}`;
+      await annotateAlert(em, alert.fingerprint, { messageRef: ref });
+      const diag = await diagnoseOnce(alert.runbook);
+      if (diag) await annotateAlert(em, alert.fingerprint, { diagnosis: storedDiagnosis(diag) });
+      const sev = incidentSeverityFor(alert.severity, deps.config);
+      if (sev) {
+        try {
+          const incident = await declareIncident(
+            em,
+            {
+              title: `${alert.name}: ${alert.annotations.summary ?? ''}`.slice(0, 250),
+              severity: sev,
+              declaredBy: 'system:alert-policy',
+              runbook: alert.runbook ?? undefined,
+              provider: alert.labels.provider,
+              alertFingerprint: alert.fingerprint,
+            },
+            now,
+            deps.config,
+          );
+          await annotateAlert(em, alert.fingerprint, { incidentId: incident.id });
+          result.incidents.push(incident.id);
+        } catch (err) {
+          deps.logger.error({ alert: alert.name, err: (err as Error).message }, 'incident declaration failed');
+        }
+      }
+      changedRefs.add(ref);
+    } else if (alert.messageRef) {
+      changedRefs.add(alert.messageRef);
+      if (transition === 'resolved') {
+        const took = alert.startsAt && alert.endsAt ? Math.round((alert.endsAt.getTime() - alert.startsAt.getTime()) / 60_000) : undefined;
+        const added = await enqueueSlack(
+          em,
+          {
+            dedupKey: `alert-resolved:${alert.fingerprint}:${alert.endsAt?.getTime() ?? now.getTime()}`,
+            kind: 'reply',
+            channel: deps.config.alerting.alertsChannel,
+            ref: alert.messageRef,
+            text: `:white_check_mark: *${alert.name}* resolved${took !== undefined ? ` after ${took} min` : ''}${Object.keys(alert.labels).length ? ` (${Object.entries(alert.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}.`,
+          },
+          now,
+        );
+        if (added) result.enqueued++;
+      }
+    }
+  }
+
+  // one post or update per changed message, rendered from the state after all observations
+  for (const ref of changedRefs) {
+    const rows = await em
+      .getConnection()
+      .execute<{ fingerprint: string; group_key: string }[]>('select fingerprint, group_key from alerts where message_ref = ? order by id', [ref]);
+    const group = rows[0] ? (await groupAlerts(em, rows[0].group_key)).filter((a) => a.messageRef === ref) : [];
+    if (group.length === 0) continue;
+    const diag = loadDiagnosis(group.find((a) => a.diagnosis)?.diagnosis ?? null);
+    const message = alertGroupMessage(group, diag);
+    const posted = await em
+      .getConnection()
+      .execute<{ n: number }[]>(`select count(*)::int as n from slack_outbox where ref = ? and kind = 'post'`, [ref]);
+    const kind = (posted[0]?.n ?? 0) > 0 ? 'update' : 'post';
+    const stateKey = hash(JSON.stringify(group.map((a) => [a.fingerprint, a.status, a.flapCount, a.incidentId])));
+    const added = await enqueueSlack(
+      em,
+      { dedupKey: kind === 'post' ? `alert-post:${ref}` : `alert-update:${ref}:${stateKey}`, kind, channel: deps.config.alerting.alertsChannel, ref, text: message.text, blocks: message.blocks },
+      now,
+    );
+    if (added) result.enqueued++;
+  }
+  return result;
+}
