@@ -202,7 +202,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'external-apis',
     summary: 'A provider keeps answering 429 Too Many Requests',
     description: 'More than 10 answers 429 from one provider in 5 minutes, or a Retry-After block in force.',
-    promql: 'increase(leadfactory_provider_requests_total{status="rate_limited"}[5m]) > 10',
+    promql: 'sum by (provider) (increase(leadfactory_provider_requests_total{status="http_429"}[5m])) > 10',
     async evaluate({ em, now }) {
       const rows = await em()
         .getConnection()
@@ -242,7 +242,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'payment-issues',
     summary: 'More than 5 payment failures in an hour',
     description: 'Purchases moved to `failed` in the last hour (Stripe payment_intent.payment_failed, checkout errors).',
-    promql: 'increase(leadfactory_payment_failures_total[1h]) > 5',
+    promql: 'max(increase(leadfactory_payment_failures_total[1h])) > 5',
     async evaluate({ em, now }) {
       const row = await one<{ n: number }>(em(), `select count(*)::int as n from purchases where status = 'failed' and updated_at > ?`, [new Date(now.getTime() - HOUR)]);
       return (row?.n ?? 0) > 5 ? [{ labels: {}, value: row!.n, summary: `${row!.n} payments failed in the last hour.` }] : [];
@@ -255,7 +255,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'payment-issues',
     summary: 'Webhook deliveries failing signature checks',
     description: 'More than 3 webhook deliveries with a bad signature in 15 minutes: a wrong secret, or someone forging posts.',
-    promql: 'increase(leadfactory_webhook_signature_failures_total[15m]) > 3',
+    promql: 'sum by (provider) (increase(leadfactory_webhook_signature_failures_total[15m])) > 3',
     async evaluate({ em, now }) {
       const rows = await em()
         .getConnection()
