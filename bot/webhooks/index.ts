@@ -9,6 +9,7 @@ import type { AppConfig } from '../../domain/config.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Logger } from '../../domain/logger.js';
 import type { Providers } from '../../domain/services.js';
+import { alertmanagerWebhookRoute } from './alertmanager.js';
 import { sendgridWebhookRoute } from './sendgrid.js';
 import { stripeWebhookRoute } from './stripe.js';
 import { unsubscribeRoute } from './unsubscribe.js';
@@ -33,5 +34,5 @@ export interface WebhookRoute {
 
 /** Every webhook route, in one list (filled in by the delivery and storefront stages). */
 export function webhookRoutes(deps: WebhookDeps): WebhookRoute[] {
-  return [sendgridWebhookRoute(deps), unsubscribeRoute(deps), stripeWebhookRoute(deps)];
+  return [sendgridWebhookRoute(deps), unsubscribeRoute(deps), stripeWebhookRoute(deps), alertmanagerWebhookRoute(deps)];
 }

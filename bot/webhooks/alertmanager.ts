@@ -1,0 +1,255 @@
+/**
+ * `POST /alerts/alertmanager`: Alertmanager's webhook receiver (v4 payloads, alerts/alertmanager.ts).
+ *
+ * 1. Bearer-token auth: `Authorization: Bearer <ALERTMANAGER_TOKEN>` compared in constant time → 401 when missing
+ *    or wrong; without a configured token every post is refused with 503 (nothing stored: Alertmanager retries, so
+ *    configuring the token later loses only what outlived its retries).
+ * 2. Raw bytes read with a size limit (413), JSON parsed (400 `body is not JSON`), validated (400 naming the first
+ *    problems).
+ * 3. Stored in `webhook_inbox` (provider `alertmanager`, `event_id` = SHA-256 of the raw bytes, so an identical
+ *    resend is the same row) and answered 200 at once (500 when it could not be stored, so Alertmanager retries).
+ * 4. Processed only after the answer (pitfall 15: Alertmanager times out after a few seconds and resends): the
+ *    observations (toObservations) go to alerts/dispatch.ts processAlertObservations, deliveries of one group one
+ *    after another in arrival order; the inbox row gets `processed_at`, or `error` when processing threw.
+ *    Processing twice is harmless (alert upserts and Slack outbox entries are idempotent), which is what makes
+ *    {@link processPendingAlertmanagerDeliveries} at start-up safe.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type http from 'node:http';
+import { deliveryId, parseAlertmanagerPayload, toObservations } from '../../alerts/alertmanager.js';
+import type { AlertDeps, ProcessResult } from '../../alerts/dispatch.js';
+import type { AlertObservation } from '../../alerts/store.js';
+import type { RunbookContext } from '../../runbooks/context.js';
+import type { WebhookDeps, WebhookRoute } from './index.js';
+import { readRawBody, sendJson } from './raw-body.js';
+
+/** Path of the route (Alertmanager `webhook_configs[].url` ends with it). */
+export const ALERTMANAGER_WEBHOOK_PATH = '/alerts/alertmanager';
+
+/** The inbox `provider` of Alertmanager deliveries. */
+export const ALERTMANAGER_PROVIDER = 'alertmanager';
+
+/** Bodies larger than this are refused with 413 (a group of a few thousand alerts; `max_alerts` keeps it smaller). */
+export const ALERTMANAGER_MAX_BODY_BYTES = 5_000_000;
+
+/** Unprocessed deliveries younger than this are left alone at start-up (they may still be in flight elsewhere). */
+export const PENDING_MIN_AGE_MS = 60_000;
+
+/** How observations are processed: alerts/dispatch.ts in production; tests may pass a probe. */
+export type ProcessObservations = (deps: AlertDeps, observations: AlertObservation[]) => Promise<ProcessResult | unknown>;
+
+/**
+ * alerts/dispatch.ts processAlertObservations, loaded on first use (keeps this module, and the webhook index, free
+ * of the dispatch graph — Slack rendering, runbooks, incidents — until an alert arrives).
+ */
+export const processWithDispatch: ProcessObservations = async (deps, observations) => (await import('../../alerts/dispatch.js')).processAlertObservations(deps, observations);
+
+/** The route's dependencies: the webhook deps plus, optionally, the runbook context for automatic diagnoses. */
+export type AlertmanagerWebhookDeps = WebhookDeps & { runbooks?: RunbookContext };
+
+/** Options of {@link alertmanagerWebhookRoute}. */
+export interface AlertmanagerRouteOptions {
+  /** Replaces {@link processWithDispatch} (tests). */
+  process?: ProcessObservations;
+}
+
+/** The route plus `idle()`, which resolves when every background processing started so far has finished. */
+export interface AlertmanagerWebhookRoute extends WebhookRoute {
+  idle(): Promise<void>;
+}
+
+/** Constant-time check of an `Authorization` header against `Bearer <token>` (scheme case-insensitive). */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  const given = createHash('sha256').update(m ? m[1]! : '').digest();
+  const want = createHash('sha256').update(token).digest();
+  return timingSafeEqual(given, want) && m !== null;
+}
+
+/**
+ * Inserts a validated delivery into `webhook_inbox` (`type` = `alertmanager.<status>`, the parsed JSON as
+ * `payload`) with `on conflict do nothing`. Returns true when the row is new.
+ */
+export async function storeAlertmanagerDelivery(deps: Pick<AlertDeps, 'em'>, eventId: string, status: string, payload: unknown, now: Date): Promise<boolean> {
+  const rows = await deps
+    .em()
+    .getConnection()
+    .execute<{ event_id: string }[]>(
+      `insert into webhook_inbox (provider, event_id, type, payload, received_at)
+       values (?, ?, ?, ?::jsonb, ?) on conflict (provider, event_id) do nothing returning event_id`,
+      [ALERTMANAGER_PROVIDER, eventId, `alertmanager.${status}`, JSON.stringify(payload), now],
+    );
+  return rows.length > 0;
+}
+
+/** What processing one stored delivery did. */
+export interface DeliveryOutcome {
+  eventId: string;
+  outcome: 'processed' | 'already_processed' | 'missing' | 'failed';
+  alerts?: number;
+  result?: ProcessResult | unknown;
+  error?: string;
+}
+
+/**
+ * Processes the stored delivery `eventId` unless it is already processed: validates its payload again, maps it
+ * (toObservations, against the clock), runs `process` and sets `processed_at` (clearing `error`); when any of this
+ * throws, the row keeps the message in `error` and stays unprocessed. Never throws.
+ */
+export async function processAlertmanagerDelivery(deps: AlertDeps, eventId: string, process: ProcessObservations = processWithDispatch): Promise<DeliveryOutcome> {
+  const conn = () => deps.em().getConnection();
+  try {
+    const rows = await conn().execute<{ payload: unknown; processed_at: Date | null }[]>(
+      'select payload, processed_at from webhook_inbox where provider = ? and event_id = ?',
+      [ALERTMANAGER_PROVIDER, eventId],
+    );
+    const row = rows[0];
+    if (!row) return { eventId, outcome: 'missing' };
+    if (row.processed_at) return { eventId, outcome: 'already_processed' };
+    const raw = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+    const parsed = parseAlertmanagerPayload(raw);
+    if (!parsed.ok) throw new Error(parsed.error);
+    const observations = toObservations(parsed.payload, deps.clock.now());
+    const result = await process(deps, observations);
+    await conn().execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ? and processed_at is null', [
+      deps.clock.now(),
+      ALERTMANAGER_PROVIDER,
+      eventId,
+    ]);
+    deps.logger.info({ eventId: eventId.slice(0, 16), groupKey: parsed.payload.groupKey, alerts: observations.length }, 'alertmanager delivery processed');
+    return { eventId, outcome: 'processed', alerts: observations.length, result };
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    deps.logger.error({ eventId: eventId.slice(0, 16), err: message }, 'alertmanager delivery processing failed');
+    await conn()
+      .execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [message.slice(0, 2000), ALERTMANAGER_PROVIDER, eventId])
+      .catch(() => undefined);
+    return { eventId, outcome: 'failed', error: message };
+  }
+}
+
+/**
+ * Start-up recovery: processes again, oldest first, the Alertmanager deliveries still unprocessed (never processed,
+ * or processing failed) that were received more than {@link PENDING_MIN_AGE_MS} before the clock's now — e.g. the
+ * process stopped between the answer and the processing. At most `limit` (default 500). Returns one outcome per row.
+ */
+export async function processPendingAlertmanagerDeliveries(
+  deps: AlertDeps,
+  opts: { limit?: number; process?: ProcessObservations } = {},
+): Promise<DeliveryOutcome[]> {
+  const before = new Date(deps.clock.now().getTime() - PENDING_MIN_AGE_MS);
+  const rows = await deps
+    .em()
+    .getConnection()
+    .execute<{ event_id: string }[]>(
+      `select event_id from webhook_inbox where provider = ? and processed_at is null and received_at < ? order by received_at asc, event_id asc limit ?`,
+      [ALERTMANAGER_PROVIDER, before, opts.limit ?? 500],
+    );
+  const out: DeliveryOutcome[] = [];
+  for (const r of rows) out.push(await processAlertmanagerDelivery(deps, r.event_id, opts.process));
+  if (out.length > 0) deps.logger.info({ deliveries: out.length, failed: out.filter((o) => o.outcome === 'failed').length }, 'pending alertmanager deliveries processed again');
+  return out;
+}
+
+/** {@link AlertDeps} from the webhook deps (a fresh EntityManager fork per call). */
+export function alertDepsFrom(deps: AlertmanagerWebhookDeps): AlertDeps {
+  return { em: () => deps.orm.em.fork(), config: deps.config, clock: deps.clock, logger: deps.logger, ...(deps.runbooks ? { runbooks: deps.runbooks } : {}) };
+}
+
+/** Builds the route. Processing of one notification group is serialised (arrival order); groups run concurrently. */
+export function alertmanagerWebhookRoute(deps: AlertmanagerWebhookDeps, opts: AlertmanagerRouteOptions = {}): AlertmanagerWebhookRoute {
+  const process = opts.process ?? processWithDispatch;
+  const background = new Set<Promise<unknown>>();
+  const tails = new Map<string, Promise<unknown>>();
+  const inFlight = new Set<string>();
+
+  /** Runs `eventId`'s processing after the group's previous one. */
+  function schedule(groupKey: string, eventId: string): void {
+    if (inFlight.has(eventId)) return;
+    inFlight.add(eventId);
+    const prev = tails.get(groupKey) ?? Promise.resolve();
+    const p = prev
+      .then(() => processAlertmanagerDelivery(alertDepsFrom(deps), eventId, process))
+      .finally(() => {
+        inFlight.delete(eventId);
+        if (tails.get(groupKey) === p) tails.delete(groupKey);
+      });
+    tails.set(groupKey, p);
+    background.add(p);
+    void p.finally(() => background.delete(p));
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const log = deps.logger.child({ route: ALERTMANAGER_WEBHOOK_PATH });
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      sendJson(res, 405, { error: 'method not allowed' });
+      return;
+    }
+    const token = deps.config.alerting.alertmanagerToken;
+    if (!token) {
+      req.resume();
+      log.warn('alertmanager webhook: ALERTMANAGER_TOKEN is not set; refusing an unauthenticated post');
+      sendJson(res, 503, { error: 'webhook not configured: set ALERTMANAGER_TOKEN (and the same bearer credentials in Alertmanager webhook_config http_config.authorization)' });
+      return;
+    }
+    const auth = req.headers.authorization;
+    if (!bearerMatches(typeof auth === 'string' ? auth : undefined, token)) {
+      req.resume();
+      log.warn({ hasHeader: auth !== undefined }, 'alertmanager webhook: missing or wrong bearer token');
+      res.setHeader('www-authenticate', 'Bearer realm="alertmanager"');
+      sendJson(res, 401, { error: auth ? 'invalid bearer token' : 'missing bearer token' });
+      return;
+    }
+    let raw: Buffer;
+    try {
+      raw = await readRawBody(req, ALERTMANAGER_MAX_BODY_BYTES);
+    } catch {
+      sendJson(res, 413, { error: `body too large (limit ${ALERTMANAGER_MAX_BODY_BYTES} bytes)` });
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch {
+      sendJson(res, 400, { error: 'body is not JSON' });
+      return;
+    }
+    const parsed = parseAlertmanagerPayload(json);
+    if (!parsed.ok) {
+      log.warn({ error: parsed.error }, 'alertmanager webhook: invalid payload');
+      sendJson(res, 400, { error: parsed.error });
+      return;
+    }
+    const payload = parsed.payload;
+    const eventId = deliveryId(raw);
+    let stored: boolean;
+    try {
+      stored = await storeAlertmanagerDelivery(alertDepsFrom(deps), eventId, payload.status, json, deps.clock.now());
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'alertmanager webhook: delivery not stored');
+      sendJson(res, 500, { error: 'not stored; retry' });
+      return;
+    }
+    sendJson(res, 200, { received: true, duplicate: !stored, alerts: payload.alerts.length });
+    if (payload.truncatedAlerts > 0) log.warn({ groupKey: payload.groupKey, truncated: payload.truncatedAlerts }, 'alertmanager left alerts out of this delivery (max_alerts)');
+    log.info({ eventId: eventId.slice(0, 16), groupKey: payload.groupKey, status: payload.status, alerts: payload.alerts.length, duplicate: !stored }, 'alertmanager delivery received');
+    // A byte-identical resend finds the row processed (a no-op), in flight here (skipped by schedule()), or failed
+    // earlier (processed again now).
+    schedule(payload.groupKey, eventId);
+  }
+
+  return {
+    path: ALERTMANAGER_WEBHOOK_PATH,
+    method: ['POST'],
+    handler: (req, res) => {
+      void handle(req, res).catch((err: unknown) => {
+        deps.logger.error({ err: (err as Error).message }, 'alertmanager webhook handler failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      });
+    },
+    async idle() {
+      while (background.size > 0) await Promise.allSettled([...background]);
+    },
+  };
+}
