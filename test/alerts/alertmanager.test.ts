@@ -454,6 +454,18 @@ if (!dispatchExists) {
     assert.is(rows.length, 1, 'and no update: nothing changed');
   });
 
+  e2e('two HA peers posting the same group at the same moment (different bytes) → one post', async (ctx) => {
+    const a = JSON.parse(raw(OWN, TWELVE));
+    const b = { ...a, externalURL: 'http://alertmanager-2:9093' };
+    const answers = await Promise.all([post(ctx, JSON.stringify(a)), post(ctx, JSON.stringify(b))]);
+    assert.equal(answers.map((r) => r.status), [200, 200]);
+    await ctx.route!.idle();
+    assert.is((await inbox(ctx)).filter((r) => r.processed_at).length, 2);
+    const rows = await outbox(ctx);
+    assert.is(rows.length, 1);
+    assert.is(rows[0]!.kind, 'post');
+  });
+
   e2e('a resolved payload for alerts never seen firing, into an empty database → no post (pitfall 16)', async (ctx) => {
     const p = JSON.parse(raw(OWN, TWELVE));
     p.status = 'resolved';
