@@ -83,21 +83,19 @@ export function internalFingerprint(name: string, labels: Record<string, string>
 
 /** The alert with this fingerprint, or undefined. Pass `lock` inside a transaction to lock the row. */
 export async function getAlert(em: EntityManager, fingerprint: string, lock = false): Promise<AlertRow | undefined> {
-  const rows = await em.getConnection().execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where fingerprint = ?${lock ? ' for update' : ''}`, [fingerprint]);
+  const rows = await em.execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where fingerprint = ?${lock ? ' for update' : ''}`, [fingerprint]);
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
 /** Alerts by status (e.g. firing), newest first. */
 export async function listAlerts(em: EntityManager, statuses: AlertStatus[] = ['firing']): Promise<AlertRow[]> {
-  const rows = await em
-    .getConnection()
-    .execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where status in (${statuses.map(() => '?').join(',')}) order by updated_at desc, id desc`, statuses);
+  const rows = await em.execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where status in (${statuses.map(() => '?').join(',')}) order by updated_at desc, id desc`, statuses);
   return rows.map(toRow);
 }
 
 /** Alerts of one notification group. */
 export async function groupAlerts(em: EntityManager, groupKey: string): Promise<AlertRow[]> {
-  const rows = await em.getConnection().execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where group_key = ? order by id`, [groupKey]);
+  const rows = await em.execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where group_key = ? order by id`, [groupKey]);
   return rows.map(toRow);
 }
 
@@ -107,7 +105,7 @@ export async function groupAlerts(em: EntityManager, groupKey: string): Promise<
  */
 export async function applyAlert(em: EntityManager, obs: AlertObservation, now: Date, opts: { flapWindowMs: number }): Promise<{ transition: AlertTransition; alert: AlertRow }> {
   return em.transactional(async (tx) => {
-    const conn = tx.getConnection();
+    const conn = tx;
     const cur = await getAlert(tx, obs.fingerprint, true);
     const groupKey = obs.groupKey ?? obs.fingerprint;
     const json = (v: unknown) => JSON.stringify(v);
@@ -151,9 +149,9 @@ export async function applyAlert(em: EntityManager, obs: AlertObservation, now: 
 
 /** Records the automatic diagnosis and/or the incident of an alert. */
 export async function annotateAlert(em: EntityManager, fingerprint: string, patch: { diagnosis?: Record<string, unknown>; incidentId?: number; messageRef?: string }): Promise<void> {
-  if (patch.messageRef !== undefined) await em.getConnection().execute('update alerts set message_ref = ? where fingerprint = ?', [patch.messageRef, fingerprint]);
-  if (patch.diagnosis !== undefined) await em.getConnection().execute('update alerts set diagnosis = ?::jsonb where fingerprint = ?', [JSON.stringify(patch.diagnosis), fingerprint]);
-  if (patch.incidentId !== undefined) await em.getConnection().execute('update alerts set incident_id = ? where fingerprint = ?', [patch.incidentId, fingerprint]);
+  if (patch.messageRef !== undefined) await em.execute('update alerts set message_ref = ? where fingerprint = ?', [patch.messageRef, fingerprint]);
+  if (patch.diagnosis !== undefined) await em.execute('update alerts set diagnosis = ?::jsonb where fingerprint = ?', [JSON.stringify(patch.diagnosis), fingerprint]);
+  if (patch.incidentId !== undefined) await em.execute('update alerts set incident_id = ? where fingerprint = ?', [patch.incidentId, fingerprint]);
 }
 
 /**

@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   gateway: () => import('./gateway.js'),
   pipeline: () => import('./pipeline.js'),
   slack: () => import('./slack.js'),
+  mttd: () => import('./mttd.js'),
 };
 
 const name = process.argv[2];

@@ -8,7 +8,8 @@ import os from 'node:os';
 import cliProgress from 'cli-progress';
 import type { Database } from '../db/orm.js';
 import type { AppConfig } from '../domain/config.js';
-import { createLogger } from '../domain/logger.js';
+import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
+import { createErrorLog } from '../domain/error-log.js';
 import { buildServices } from '../domain/services.js';
 import { getSetting, SANDBOX_URL_SETTING } from '../domain/settings.js';
 import { createJobControl } from '../jobs/control.js';
@@ -79,7 +80,12 @@ export async function runLfCommand(
     const stored = await getSetting<string>(db.orm.em.fork(), SANDBOX_URL_SETTING).catch(() => undefined);
     if (typeof stored === 'string' && (await sandboxAlive(stored))) config = { ...config, sandbox: { ...config.sandbox, url: stored } };
   }
-  const services = await buildServices(config, { db, logger: createLogger(opts.env.LOG_LEVEL === undefined ? 'silent' : config.logLevel) });
+  // errors logged by this invocation (e.g. a job run here) reach error_records like the service's do
+  const errorLog = createErrorLog({ flushMs: 1000 });
+  const logger = createLogger(opts.env.LOG_LEVEL === undefined ? 'silent' : config.logLevel, { process: 'cli' }, errorLog.stream);
+  errorLog.attach(db.orm);
+  setDefaultErrorSink(errorLog.stream);
+  const services = await buildServices(config, { db, logger });
   const progress = progressBar(!opts.json && process.stderr.isTTY === true);
   try {
     const jobEnv: Record<string, string> = { DATABASE_URL: db.url, LOG_LEVEL: opts.env.LOG_LEVEL ?? 'warn' };
@@ -109,6 +115,8 @@ export async function runLfCommand(
     }
     return exitCodeFor(result);
   } finally {
+    setDefaultErrorSink(undefined);
+    await errorLog.stop();
     await services.close();
   }
 }

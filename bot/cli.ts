@@ -22,6 +22,7 @@ import { renderStatusText } from './render/status-text.js';
 import { TARGETS_HELP, runTargets } from './cli-targets.js';
 import { findCommand } from './commands/spec.js';
 import { runLfCommand } from './cli-lf.js';
+import { classify } from './listeners/commands/lf.js';
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -50,7 +51,7 @@ export function cliHelp(): string {
     ...lines,
     '',
     'Options:',
-    `  ${'--json'.padEnd(width)}Print JSON instead of text (status, sandbox).`,
+    `  ${'--json'.padEnd(width)}Print JSON instead of text (every command).`,
     '',
     'Database: DATABASE_URL, else the running `npm start` (lock file in DATA_DIR), else the embedded folder DATA_DIR.',
     '',
@@ -138,7 +139,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     return await runLfCommand(db, config, argv, { json, env, io });
   } catch (err) {
-    const appErr = toAppError(err);
+    const appErr = classify(err);
     await io.stderr(`${appErr.code}: ${appErr.message}\n`);
     return 1;
   } finally {

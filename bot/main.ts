@@ -9,12 +9,12 @@ import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
 import { AppError, ConfigError } from '../domain/errors.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';
-import { createLogger } from '../domain/logger.js';
+import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
 import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
 import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
-import { createJobControl } from '../jobs/control.js';
+import { createJobControl, isJobPaused } from '../jobs/control.js';
 import { createErrorLog } from '../domain/error-log.js';
 import { webApi } from '@slack/bolt';
 import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   }
   const errorLog = createErrorLog();
   const logger = createLogger(config.logLevel, {}, errorLog.stream);
+  setDefaultErrorSink(errorLog.stream);
   let services: Awaited<ReturnType<typeof buildServices>> | undefined;
   // Shared-state gauges are read from PostgreSQL at each scrape, once the services exist.
   const metrics = createMetrics(createDbMetricsReader(() => services && { orm: services.orm, clock: services.clock, config }));
@@ -121,7 +122,12 @@ async function main(): Promise<void> {
   logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
   scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv });
-  if (config.pipeline.runOnStart) await scheduler.runNow('daily-pipeline', 'start');
+  // RUN_ON_START respects a pause: an operator who paused the pipeline during an incident and restarts must not
+  // get a full run (emails included) behind their back.
+  if (config.pipeline.runOnStart) {
+    if (await isJobPaused(orm.em.fork(), 'daily-pipeline')) logger.warn('daily-pipeline is paused: RUN_ON_START skipped (resume it with `lf resume daily-pipeline`)');
+    else await scheduler.runNow('daily-pipeline', 'start');
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -111,7 +111,8 @@ export function createJobControl(deps: JobControlDeps): JobControl {
       };
       const data: JobData = { env: deps.jobEnv ?? {}, trigger };
       const result = (await mod.default(data, deps.onProgress ?? (() => undefined))) as { status?: string; runId?: number } | undefined;
-      return { started: true, detail: `${name} ran in this process: ${result?.status ?? 'done'}${result?.runId ? ` (run #${result.runId})` : ''}` };
+      const failed = result?.status === 'failed' || result?.status === 'stalled';
+      return { started: true, failed, detail: `${name} ran in this process: ${result?.status ?? 'done'}${result?.runId ? ` (run #${result.runId})` : ''}` };
     },
     async pause(name, actor) {
       find(name);

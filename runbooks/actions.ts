@@ -63,16 +63,22 @@ export function findRemediation(
   return runbook && remediation ? { runbook, remediation } : undefined;
 }
 
+/** Longest audit `input` JSON kept (characters); longer inputs are stored truncated, marked so. */
+export const AUDIT_INPUT_MAX = 4000;
+
 /** Writes one audit row. `action` e.g. `remediation:pipeline-not-processing/reset-quotas`, `job:pause`. */
 export async function audit(
   em: EntityManager,
   row: { at: Date; actor: Actor; action: string; input?: Record<string, unknown>; outcome: AuditOutcome; detail?: string },
 ): Promise<void> {
+  let input = JSON.stringify(row.input ?? {});
+  // inputs come from users (forged button values included): keep the row bounded
+  if (input.length > AUDIT_INPUT_MAX) input = JSON.stringify({ truncated: true, length: input.length, head: input.slice(0, AUDIT_INPUT_MAX - 100) });
   await em
     .getConnection()
     .execute(
       `insert into audit_log (at, actor, actor_role, source, action, input, outcome, detail) values (?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
-      [row.at, row.actor.id, row.actor.role ?? null, row.actor.source, row.action, JSON.stringify(row.input ?? {}), row.outcome, row.detail ?? null],
+      [row.at, row.actor.id, row.actor.role ?? null, row.actor.source, row.action, input, row.outcome, (row.detail ?? '').slice(0, 2000) || null],
     );
 }
 
@@ -113,8 +119,11 @@ export async function executeRemediation(
   if (!found) return refuse('unknown', `unknown remediation ${req.runbook}/${req.remediation}`);
   const { remediation } = found;
   if (!roleAtLeast(actor.role, remediation.requiredRole))
-    return refuse('role', `${remediation.title} needs the ${remediation.requiredRole} role; ${actor.display} has ${actor.role ?? 'no role'}`);
+    return refuse('role', `${remediation.title} needs the ${remediation.requiredRole} role; ${actor.id} has ${actor.role ?? 'no role'}`);
   const staleAfter = opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+  // a button's time must be a real time, not in the future (beyond a minute of clock skew), and not too old
+  if (req.issuedAt && (!Number.isFinite(req.issuedAt.getTime()) || req.issuedAt.getTime() - now.getTime() > 60_000))
+    return refuse('stale', 'this button carries an invalid issue time; run the diagnosis again');
   if (req.issuedAt && now.getTime() - req.issuedAt.getTime() > staleAfter)
     return refuse(
       'stale',

@@ -354,7 +354,7 @@ export const runbook = defineRunbook<RunbookContext>({
       risk: 'write',
       requiredRole: 'operator',
       confirmation: 'Cache PageSpeed results for the given number of seconds (24 h recommended), so re-assessments reuse them instead of spending quota?',
-      inputSchema: z.object({ seconds: z.coerce.number().int().min(0).max(MAX_TTL_SECONDS) }),
+      inputSchema: z.object({ seconds: z.number().int().min(0).max(MAX_TTL_SECONDS) }),
       defaultInput: (f) => {
         const current = Number(ev(f, 'pagespeed').cacheTtlSeconds ?? 0);
         return { seconds: current < RECOMMENDED_PAGESPEED_TTL_SECONDS ? RECOMMENDED_PAGESPEED_TTL_SECONDS : Math.min(current * 2, MAX_TTL_SECONDS) };
@@ -409,7 +409,7 @@ export const runbook = defineRunbook<RunbookContext>({
       risk: 'write',
       requiredRole: 'operator',
       confirmation: 'Set the number of businesses claimed per assessment batch to the new value from the next pipeline run on?',
-      inputSchema: z.object({ value: z.coerce.number().int().min(1).max(1000) }),
+      inputSchema: z.object({ value: z.number().int().min(1).max(1000) }),
       defaultInput: (f) => {
         const current = ev(f, 'coordinator').batchSize;
         return typeof current === 'number' ? { value: Math.max(1, Math.floor(current / 2)) } : {};

@@ -23,8 +23,11 @@ export interface JobInfo {
 /** Job control for runbooks and `/lf run|pause|resume|jobs`. `actor` is audited (e.g. `slack:U123`). */
 export interface JobControl {
   list(): Promise<JobInfo[]>;
-  /** Starts a run now unless one is running. `detail` says what happened in one sentence. */
-  runNow(name: string, actor: string): Promise<{ started: boolean; detail: string }>;
+  /**
+   * Starts a run now unless one is running. `detail` says what happened in one sentence; `failed` is true when
+   * the run was done here (the CLI, in-process) and ended failed.
+   */
+  runNow(name: string, actor: string): Promise<{ started: boolean; detail: string; failed?: boolean }>;
   pause(name: string, actor: string): Promise<void>;
   resume(name: string, actor: string): Promise<void>;
   /** Cancels a job's running worker (its run is marked interrupted and resumed on the next run). */

@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import type { RunbookContext } from './context.js';
+import { redactDeep, redactSecrets } from './redact.js';
 
 /** A diagnostic's verdict: ok | warn | problem | no_data | error (the diagnostic itself failed). */
 export type FindingStatus = 'ok' | 'warn' | 'problem' | 'no_data' | 'error';
@@ -127,6 +128,8 @@ export async function runDiagnostic<C>(d: Diagnostic<C>, ctx: C): Promise<Diagno
   } finally {
     clearTimeout(timer);
   }
+  // no key, token or secret leaves a diagnostic, whatever the provider echoed
+  finding = { ...finding, summary: redactSecrets(finding.summary), ...(finding.evidence ? { evidence: redactDeep(finding.evidence) } : {}) };
   return { id: d.id, title: d.title, finding, durationMs: Math.round(performance.now() - t0) };
 }
 

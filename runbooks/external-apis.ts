@@ -323,7 +323,7 @@ export const runbook = defineRunbook<RunbookContext>({
       risk: 'destructive',
       requiredRole: 'admin',
       confirmation: "Open the provider's circuit breaker for the given minutes? Every call to it is refused until then.",
-      inputSchema: z.object({ provider: providerSchema, minutes: z.coerce.number().int().min(1).max(24 * 60) }),
+      inputSchema: z.object({ provider: providerSchema, minutes: z.number().int().min(1).max(24 * 60) }),
       defaultInput: (f) => {
         const p = list(f.integrations, 'unreachable')[0];
         return p ? { provider: p, minutes: 15 } : { minutes: 15 };
@@ -332,7 +332,7 @@ export const runbook = defineRunbook<RunbookContext>({
       recheck: 'breaker-states',
       async run(ctx, input, actor) {
         const provider = providerSchema.parse(input.provider);
-        const minutes = z.coerce.number().int().min(1).max(24 * 60).parse(input.minutes);
+        const minutes = z.number().int().min(1).max(24 * 60).parse(input.minutes);
         await ctx.services.gateway.breaker.forceOpen(provider, `by ${actor} for ${minutes} min`, { forMs: minutes * 60_000 });
         const after = await ctx.services.gateway.breaker.snapshot(provider);
         ctx.services.logger.info({ remediation: 'force-open-breaker', provider, minutes, actor }, 'breaker forced open');
@@ -347,7 +347,7 @@ export const runbook = defineRunbook<RunbookContext>({
       risk: 'write',
       requiredRole: 'operator',
       confirmation: "Set the provider's rate limit (its first rate rule, e.g. Yelp requests per second) to the given value?",
-      inputSchema: z.object({ provider: providerSchema, limit: z.coerce.number().int().positive().max(100_000) }),
+      inputSchema: z.object({ provider: providerSchema, limit: z.number().int().positive().max(100_000) }),
       defaultInput: (f) => {
         const rl = perProvider(f['rate-limits']);
         const p = (list(f.integrations, 'rateLimited')[0] ?? 'yelp') as ProviderId;
@@ -358,7 +358,7 @@ export const runbook = defineRunbook<RunbookContext>({
       recheck: 'rate-limits',
       async run(ctx, input, actor) {
         const provider = providerSchema.parse(input.provider);
-        const limit = z.coerce.number().int().positive().max(100_000).parse(input.limit);
+        const limit = z.number().int().positive().max(100_000).parse(input.limit);
         const em = ctx.em();
         const before = (await effectiveConfig(em, ctx.services.config)).gateway.limits[provider].rates[0];
         if (!before) throw new AppError('bad_request', `${PROVIDER_NAMES[provider]} has no rate rule (only a daily quota)`);

@@ -149,7 +149,7 @@ async function jobWorkers(ctx: RunbookContext): Promise<Finding> {
   };
 }
 
-const optSize = (max: number) => z.coerce.number().int().positive().max(max).optional();
+const optSize = (max: number) => z.number().int().positive().max(max).optional();
 const lowerInput = z.object({
   assessmentBatchSize: optSize(1000),
   assessmentConcurrency: optSize(50),
@@ -272,7 +272,8 @@ export const runbook = defineRunbook<RunbookContext>({
         const { job } = jobInput.parse(input);
         const r = await ctx.jobs.restartWorker(job, actor);
         ctx.services.logger.info({ job, actor, restarted: r.restarted }, 'restart job worker');
-        return { summary: r.restarted ? `${r.detail}.` : `Not restarted: ${r.detail}.` };
+        if (!r.restarted) throw new Error(`not restarted: ${r.detail}`);
+        return { summary: `${r.detail}.` };
       },
     },
   ],

@@ -418,7 +418,7 @@ export const runbook = defineRunbook<RunbookContext>({
         "Fetch Stripe's events of the last hours from its events API and apply the ones we never received (purchases may become paid and their reports be emailed)?",
       idempotencyKey: (input) => `replay-stripe-events:${String(input.hours ?? 24)}`,
       recheck: 'stale-pending',
-      inputSchema: z.object({ hours: z.coerce.number().int().min(1).max(720).default(24) }),
+      inputSchema: z.object({ hours: z.number().int().min(1).max(720).default(24) }),
       defaultInput: () => ({ hours: 24 }),
       async run(ctx, input, actor) {
         const hours = typeof input.hours === 'number' ? input.hours : 24;
@@ -442,7 +442,7 @@ export const runbook = defineRunbook<RunbookContext>({
       confirmation: 'Email the audit report of this paid purchase to its buyer again?',
       idempotencyKey: (input) => `resend-report:${String(input.purchaseId)}`,
       recheck: 'report-delivery',
-      inputSchema: z.object({ purchaseId: z.coerce.number().int().positive() }),
+      inputSchema: z.object({ purchaseId: z.number().int().positive() }),
       defaultInput: (f) => {
         const ids = ev(f, 'report-delivery').ids;
         return Array.isArray(ids) && typeof ids[0] === 'number' ? { purchaseId: ids[0] } : {};

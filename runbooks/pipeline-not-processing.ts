@@ -10,7 +10,7 @@
  * pipeline now.
  */
 import { z } from 'zod';
-import { providerStatus } from '../domain/gateway/diagnostics.js';
+import { providerStatus, testConnection, type ProbeResult } from '../domain/gateway/diagnostics.js';
 import { stuckItems } from '../domain/pipeline/stuck.js';
 import { PIPELINE_JOB, getPipelineStatus } from '../domain/status.js';
 import { setYelpBatchSize, yelpBatchSize } from '../domain/targeting/batch-size.js';
@@ -143,27 +143,41 @@ async function targetingQuota(ctx: RunbookContext): Promise<Finding> {
   };
 }
 
-/** yelp-rate-limit: Yelp 429s in the ledger (last hour), the Retry-After block, breaker, quota, batch size. */
+/** Minutes of ledger history in which a Yelp 429 still counts as "rate limited now". */
+export const RECENT_429_MINUTES = 10;
+
+/**
+ * yelp-rate-limit: a live probe of Yelp (does it answer 429 now?), Yelp 429s in the ledger (last hour; the last
+ * {@link RECENT_429_MINUTES} minutes count as current), the Retry-After block, breaker, quota, batch size.
+ */
 async function yelpRateLimit(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
-  const [rows, st, batch] = await Promise.all([
-    em.getConnection().execute<{ provider429: number; local: number; calls: number; last429: Date | string | null }[]>(
+  const live = Promise.race([
+    testConnection(ctx.services, 'yelp'),
+    new Promise<ProbeResult>((resolve) => setTimeout(() => resolve({ provider: 'yelp', ok: false, latencyMs: 4000, detail: 'no answer within 4 s' }), 4000).unref()),
+  ]);
+  const [rows, st, batch, probe] = await Promise.all([
+    em.getConnection().execute<{ provider429: number; recent429: number; local: number; calls: number; last429: Date | string | null }[]>(
       `select count(*) filter (where http_status = 429 or outcome = 'http_429')::int as provider429,
+              count(*) filter (where (http_status = 429 or outcome = 'http_429') and created_at >= ?)::int as recent429,
               count(*) filter (where outcome = 'rate_limited')::int as local,
               count(*)::int as calls,
               max(created_at) filter (where http_status = 429 or outcome = 'http_429') as last429
          from api_calls where provider = 'yelp' and created_at >= ?`,
-      [new Date(now.getTime() - 3600_000)],
+      [new Date(now.getTime() - RECENT_429_MINUTES * 60_000), new Date(now.getTime() - 3600_000)],
     ),
     providerStatus(ctx.services, 'yelp'),
     yelpBatchSize(em, ctx.services.config),
+    live,
   ]);
-  const r = rows[0] ?? { provider429: 0, local: 0, calls: 0, last429: null };
+  const r = rows[0] ?? { provider429: 0, recent429: 0, local: 0, calls: 0, last429: null };
   const blockedUntil = st.limits.blockedUntil && st.limits.blockedUntil > now ? st.limits.blockedUntil : undefined;
   const daily = st.limits.daily;
-  const rateLimited = r.provider429 > 0 || blockedUntil !== undefined;
+  const live429 = probe.status === 429;
+  const rateLimited = live429 || r.recent429 > 0 || blockedUntil !== undefined;
   const evidence = {
+    liveProbe: probe.status !== undefined ? `HTTP ${probe.status}` : probe.detail,
     callsLastHour: r.calls,
     http429LastHour: r.provider429,
     localRateLimitedLastHour: r.local,
@@ -186,7 +200,7 @@ async function yelpRateLimit(ctx: RunbookContext): Promise<Finding> {
   if (rateLimited)
     return {
       status: 'problem',
-      summary: `Yelp answered 429 ${r.provider429} time(s) in the last hour${blockedUntil ? `, calls blocked until ${blockedUntil.toISOString()}` : ''}; ${tail}.`,
+      summary: `${live429 ? 'Yelp answers 429 Too Many Requests right now; ' : ''}Yelp answered 429 ${r.provider429} time(s) in the last hour${blockedUntil ? `, calls blocked until ${blockedUntil.toISOString()}` : ''}; ${tail}.`,
       evidence,
     };
   if (daily.exhausted) return { status: 'problem', summary: `Yelp daily quota used up (resets ${daily.resetAt.toISOString()}); ${tail}.`, evidence };
@@ -319,7 +333,7 @@ export const runbook = defineRunbook<RunbookContext>({
       risk: 'write',
       requiredRole: 'operator',
       confirmation: 'Set the Yelp batch size (businesses per search call) to the new value from the next pipeline run on?',
-      inputSchema: z.object({ value: z.coerce.number().int().min(1).max(50) }),
+      inputSchema: z.object({ value: z.number().int().min(1).max(50) }),
       defaultInput: (f) => {
         const current = ev(f, 'yelp-rate-limit').batchSize;
         return typeof current === 'number' ? { value: Math.max(1, Math.floor(current / 2)) } : {};
@@ -383,10 +397,10 @@ export const runbook = defineRunbook<RunbookContext>({
       async run(ctx, _input, actor) {
         const r = await ctx.jobs.restartWorker(PIPELINE_JOB, actor);
         ctx.services.logger.info({ actor, restarted: r.restarted }, 'pipeline worker restart requested');
+        if (!r.restarted)
+          throw new Error(`nothing restarted: ${r.detail}. A run left running by a process that died is marked interrupted when the service starts again`);
         return {
-          summary: r.restarted
-            ? `Worker restarted: ${r.detail}.`
-            : `Nothing restarted: ${r.detail}. A run left running by a process that died is marked interrupted when the service starts again.`,
+          summary: `Worker restarted: ${r.detail}.`,
         };
       },
     },

@@ -131,7 +131,8 @@ test('a Yelp 429 with Retry-After: yelp-rate-limit (live test, ledger 429s, Retr
   const fix = rem('set-rate-limit');
   const input = fix.defaultInput!(Object.fromEntries(d.results.map((r) => [r.id, r.finding])));
   assert.equal(input, { provider: 'yelp', limit: 5 });
-  assert.equal(fix.inputSchema!.parse({ provider: 'yelp', limit: '5' }), { provider: 'yelp', limit: 5 });
+  assert.equal(fix.inputSchema!.parse({ provider: 'yelp', limit: 5 }), { provider: 'yelp', limit: 5 });
+  assert.not.ok(fix.inputSchema!.safeParse({ provider: 'yelp', limit: '5' }).success, 'numbers only: no coercion of strings, booleans or arrays');
   assert.is(fix.idempotencyKey(input), 'rate-limit:yelp:5');
   const out = await fix.run(rctx, input, 'test:carol');
   assert.match(out.summary, 'Yelp rate limit set to 5 per 1 s (per_second; was 10)');
@@ -184,7 +185,8 @@ test('set-rate-limit refuses a provider without a rate rule (SendGrid has only a
 test('force-open-breaker opens it for the given minutes (breaker-open); reset-breaker closes it again', async (ctx) => {
   const rctx = runbookContext(ctx.s);
   const open = rem('force-open-breaker');
-  assert.equal(open.inputSchema!.parse({ provider: 'openai', minutes: '10' }), { provider: 'openai', minutes: 10 });
+  assert.equal(open.inputSchema!.parse({ provider: 'openai', minutes: 10 }), { provider: 'openai', minutes: 10 });
+  assert.not.ok(open.inputSchema!.safeParse({ provider: 'openai', minutes: true }).success);
   const t0 = Date.now();
   const out = await open.run(rctx, { provider: 'openai', minutes: 10 }, 'test:admin');
   assert.match(out.summary, 'OpenAI breaker forced open for 10 min');

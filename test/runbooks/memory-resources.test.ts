@@ -215,9 +215,13 @@ test('restart-job-worker asks job control to restart the named worker', async (c
   assert.equal(calls, [['daily-pipeline', 'slack:U7']]);
   assert.match(out.summary, 'worker cancelled');
 
-  // with the real job control (no scheduler in tests) nothing is cancelled and the summary says why
-  const plain = await rem.run(runbookContext(ctx.s), { job: 'daily-pipeline' }, 'cli');
-  assert.match(plain.summary, 'Not restarted');
+  // with the real job control (no scheduler in tests) nothing is cancelled: the remediation fails, saying why
+  try {
+    await rem.run(runbookContext(ctx.s), { job: 'daily-pipeline' }, 'cli');
+    assert.unreachable('a restart that restarted nothing must not report success');
+  } catch (err) {
+    assert.match((err as Error).message, 'not restarted');
+  }
   assert.not.ok(rem.inputSchema!.safeParse({ job: '' }).success);
 });
 

@@ -108,7 +108,8 @@ pnp('Yelp answering 429: root cause yelp-rate-limit; lowering the batch size hal
   const byId = Object.fromEntries(d.results.map((r) => [r.id, r.finding]));
   const input = rem.defaultInput!(byId);
   assert.equal(input, { value: 25 });
-  assert.equal(rem.inputSchema!.parse({ value: '10' }), { value: 10 });
+  assert.equal(rem.inputSchema!.parse({ value: 10 }), { value: 10 });
+  for (const bad of ['10', true, [10], null]) assert.not.ok(rem.inputSchema!.safeParse({ value: bad }).success, `value ${JSON.stringify(bad)} refused`);
   assert.throws(() => rem.inputSchema!.parse({ value: 0 }));
   assert.is(rem.idempotencyKey(input), 'yelp-batch:25');
   const out = await rem.run(ctx.rb, input, 'test:U1');
@@ -187,8 +188,12 @@ pnp('a running run without a heartbeat and businesses waiting past the threshold
   assert.equal((f.evidence!.stuck as { total: number }).total, 1);
   assert.match(f.summary, 'stalled');
   // Without a scheduler in this process there is no worker to cancel: it says so and changes nothing.
-  const out = await remediation('restart-pipeline-worker').run(ctx.rb, {}, 'test:U3');
-  assert.match(out.summary, 'Nothing restarted');
+  try {
+    await remediation('restart-pipeline-worker').run(ctx.rb, {}, 'test:U3');
+    assert.unreachable('a restart that restarted nothing must not report success');
+  } catch (err) {
+    assert.match((err as Error).message, 'nothing restarted');
+  }
   const [run] = await sql<{ status: string }>(ctx, 'select status from job_runs');
   assert.is(run?.status, 'running');
 });

@@ -9,7 +9,7 @@
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs, types } from '@slack/bolt';
 import type { Logger } from '../../../domain/logger.js';
 import type { RunbookContext } from '../../../runbooks/context.js';
-import { executeRemediation, findRemediation, type RemediationOutcome } from '../../../runbooks/actions.js';
+import { audit, executeRemediation, findRemediation, type RemediationOutcome } from '../../../runbooks/actions.js';
 import { RUNBOOKS } from '../../../runbooks/index.js';
 import { outcomeLine, recheckBlocks, type RemediationButtonValue } from '../../../runbooks/render/blocks.js';
 import type { RoleResolver } from '../../roles.js';
@@ -27,7 +27,9 @@ export interface RemediateDeps {
 export function parseButtonValue(value: string | undefined): RemediationButtonValue | undefined {
   try {
     const v = JSON.parse(value ?? '') as RemediationButtonValue;
-    if (typeof v.r === 'string' && typeof v.m === 'string' && typeof v.n === 'string' && typeof v.t === 'number') return { ...v, i: v.i ?? {} };
+    const input = v.i ?? {};
+    const plainObject = typeof input === 'object' && input !== null && !Array.isArray(input);
+    if (typeof v.r === 'string' && typeof v.m === 'string' && typeof v.n === 'string' && typeof v.t === 'number' && plainObject) return { ...v, i: input };
   } catch {
     /* not JSON */
   }
@@ -58,6 +60,10 @@ export function remediateAction(deps: RemediateDeps) {
     const log = { user: userId, action: action.action_id, channel: body.channel?.id };
     if (!value) {
       deps.logger.warn(log, 'remediation button with an unreadable value');
+      const actor = await slackActor(deps.roles, userId);
+      await audit(deps.ctx.em(), { at: deps.ctx.services.clock.now(), actor, action: `button:${action.action_id.slice(0, 200)}`, input: { value: String(action.value ?? '').slice(0, 500) }, outcome: 'refused', detail: 'unreadable button value' }).catch((err: unknown) =>
+        deps.logger.error({ ...log, err }, 'audit of an unreadable button failed'),
+      );
       await respond({ response_type: 'ephemeral', replace_original: false, text: ':warning: This button is not readable; run the diagnosis again.' });
       return;
     }

@@ -55,7 +55,7 @@ export function classify(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as { name?: string; code?: string } | undefined;
   // MikroORM's ConnectionException, or pg's socket errors, mean the database is away, not a bug here
-  if (e?.name === 'ConnectionException' || e?.code === 'ECONNREFUSED' || e?.code === 'ECONNRESET') {
+  if (e?.name === 'ConnectionException' || e?.code === 'ECONNREFUSED' || e?.code === 'ECONNRESET' || /ECONNREFUSED|ECONNRESET/.test(String((err as Error)?.message))) {
     return new AppError('db_unavailable', 'database unreachable', { cause: err, retryable: true });
   }
   return toAppError(err);
