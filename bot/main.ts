@@ -23,6 +23,7 @@ import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
 import { createSlackApp } from './app.js';
 import { webhookRoutes } from './webhooks/index.js';
+import { processPendingAlertmanagerDeliveries } from './webhooks/alertmanager.js';
 
 /** A stale heartbeat: a run whose process has not touched it for this long is dead. */
 const STALE_RUN_MS = 10 * 60 * 1000;
@@ -90,7 +91,6 @@ async function main(): Promise<void> {
     }
     return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
   };
-  const extraRoutes = webhookRoutes({ config, logger, orm, clock, metrics, providers: services.providers });
   let scheduler: Scheduler | undefined;
   const jobEnv: Record<string, string> = { DATABASE_URL: services.db.url };
   if (services.sandboxUrl) jobEnv.SANDBOX_URL = services.sandboxUrl;
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     jobs: createJobControl({ orm, config, clock, scheduler: () => scheduler, jobEnv }),
     probes: processProbes(),
   };
+  const extraRoutes = webhookRoutes({ config, logger, orm, clock, metrics, providers: services.providers, runbooks: runbookContext });
   const slack = createSlackApp({ config, logger, orm, metrics, readiness, extraRoutes, runbookContext });
   const sink = config.slack.botToken ? slackSink(slack.app.client as unknown as ChatClient) : consoleSink();
   const notifier = createNotifier({ orm, logger, metrics, sink, channel: config.slack.statusChannel, clock });
@@ -117,7 +118,12 @@ async function main(): Promise<void> {
     : consoleTransport();
   const poster = createSlackPoster({ orm, logger, clock, transport });
   poster.start();
-  setInProcessContext({ em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext });
+  const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext };
+  setInProcessContext(alertDeps);
+  // Alertmanager deliveries stored but not processed (the process stopped right after answering 200)
+  void processPendingAlertmanagerDeliveries(alertDeps)
+    .then((done) => done.length > 0 && logger.info({ deliveries: done.length }, 'pending Alertmanager deliveries processed'))
+    .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pending Alertmanager deliveries failed'));
   await slack.start(config.port);
   logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 

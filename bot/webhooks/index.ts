@@ -9,6 +9,7 @@ import type { AppConfig } from '../../domain/config.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Logger } from '../../domain/logger.js';
 import type { Providers } from '../../domain/services.js';
+import type { RunbookContext } from '../../runbooks/context.js';
 import { alertmanagerWebhookRoute } from './alertmanager.js';
 import { sendgridWebhookRoute } from './sendgrid.js';
 import { stripeWebhookRoute } from './stripe.js';
@@ -23,6 +24,8 @@ export interface WebhookDeps {
   metrics: Metrics;
   /** Gateway-wrapped providers (storefront emails reports, replays events). */
   providers: Providers;
+  /** Runbook context for the automatic diagnosis of alerts arriving from Alertmanager. */
+  runbooks?: RunbookContext;
 }
 
 /** A Bolt custom route. */
