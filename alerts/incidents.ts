@@ -389,6 +389,15 @@ async function mustGet(em: EntityManager, id: number): Promise<IncidentRow> {
   return inc;
 }
 
+/**
+ * Records an attempt refused before reaching the incident (e.g. a viewer pressing a button): an incident event
+ * `refused` (so the timeline shows the press) and an audit row. `action` is `ack` | `resolve` | `escalate` | ….
+ * @throws NotFoundError for an unknown id.
+ */
+export async function recordRefusedAction(em: EntityManager, id: number, actor: Actor, action: string, detail: string, now: Date, opts: ActionOptions = {}): Promise<IncidentActionOutcome> {
+  return notDone(em, await mustGet(em, id), actor, now, action, 'refused', detail, opts.via ?? 'command');
+}
+
 /** Records a refused/duplicate attempt (event + audit) and returns the outcome. */
 async function notDone(em: EntityManager, inc: IncidentRow, actor: Actor, now: Date, action: string, status: 'duplicate' | 'refused', detail: string, via: string): Promise<IncidentActionOutcome> {
   await em.transactional((tx) => addEvent(tx, inc.id, now, status, actor.id, `${action} by ${actor.id}: ${detail}`, { action, via }));

@@ -7,6 +7,7 @@ import type { LfResult } from '../commands/execute.js';
 import type { LfCommand } from '../commands/spec.js';
 import { diagnosisBlocks, outcomeLine } from '../../runbooks/render/blocks.js';
 import { helpBlocks } from './help.js';
+import { renderIncidentSlack } from '../commands/incident-commands.js';
 import { buildMessage, clampText, escapeMrkdwn, fieldSections, formatUtc, section, statusBlocks, type SlackMessage } from './status.js';
 
 /** A rendered answer: the message and whether the channel sees it. */
@@ -64,6 +65,12 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
       );
       return ephemeral(buildMessage(`Audit log: ${result.rows.length} recent actions`, [Blocks.Header({ text: 'Recent operator actions' }), ...(fields.length ? fieldSections(fields) : [section('_No actions recorded yet._')])]));
     }
+    case 'incident_action':
+    case 'incidents':
+    case 'incident_timeline':
+    case 'silence_action':
+    case 'silences':
+      return renderIncidentSlack(result);
     case 'refused':
       return ephemeral(buildMessage(`:no_entry: ${result.detail}`, [section(`:no_entry: ${escapeMrkdwn(result.detail)}`)]));
   }

@@ -12,6 +12,7 @@ import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
 import { getPipelineStatus, type PipelineStatus } from '../../domain/status.js';
 import { AppError } from '../../domain/errors.js';
 import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
+import { executeIncidentCommand, type IncidentResult } from './incident-commands.js';
 
 /** What a subcommand produced. */
 export type LfResult =
@@ -23,6 +24,7 @@ export type LfResult =
   | { kind: 'job_action'; job: string; action: 'run' | 'pause' | 'resume'; ok: boolean; detail: string; actor: Actor }
   | { kind: 'remediation'; runbook: string; remediation: string; title: string; outcome: RemediationOutcome; actor: Actor }
   | { kind: 'audit'; rows: Awaited<ReturnType<typeof recentAudit>> }
+  | IncidentResult
   | { kind: 'refused'; detail: string };
 
 /** Options: how old a button may be (ms). */
@@ -129,6 +131,12 @@ export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Ac
     }
     case 'audit':
       return { kind: 'audit', rows: await recentAudit(ctx.em(), { limit: 20 }) };
+    case 'incident':
+    case 'incidents':
+    case 'silence':
+    case 'silences':
+    case 'unsilence':
+      return executeIncidentCommand(ctx, cmd, parsed.args, actor);
     default:
       return { kind: 'help', unknown: parsed.word };
   }

@@ -14,6 +14,8 @@ export interface LfCommand {
   role: Role;
   response: 'ephemeral' | 'in_channel';
   view?: { runbook: string; diagnostics?: readonly string[] };
+  /** Second words with their own role (e.g. `incident declare` = operator); the executor of the command checks them. */
+  subcommands?: Readonly<Record<string, Role>>;
 }
 
 /** Every subcommand, in help order. */
@@ -39,6 +41,18 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'resume', usage: 'resume <job>', summary: 'Resume a paused job.', role: 'operator', response: 'in_channel' },
   { name: 'fix', usage: 'fix <runbook> <remediation> [key=value …]', summary: 'Run one remediation (same checks as its button).', role: 'viewer', response: 'in_channel' },
   { name: 'audit', usage: 'audit', summary: 'Recent operator actions: who, what, when, outcome.', role: 'operator', response: 'ephemeral' },
+  {
+    name: 'incident',
+    usage: 'incident declare <SEV1-4> <title…> | ack|resolve|escalate <id> | note <id> <text…> | timeline <id>',
+    summary: 'Declare, acknowledge, resolve or escalate an incident; its timeline (who did what, when).',
+    role: 'viewer',
+    response: 'ephemeral',
+    subcommands: { declare: 'operator', ack: 'operator', resolve: 'operator', escalate: 'operator', note: 'operator', timeline: 'viewer' },
+  },
+  { name: 'incidents', usage: 'incidents', summary: 'Open incidents: severity, escalation level, who acknowledged.', role: 'viewer', response: 'ephemeral' },
+  { name: 'silence', usage: 'silence <alertname | label=value …> <duration e.g. 2h> [comment…]', summary: 'Mute an alert’s posts and pages for a while (evaluation goes on).', role: 'operator', response: 'in_channel' },
+  { name: 'silences', usage: 'silences', summary: 'Active silences.', role: 'viewer', response: 'ephemeral' },
+  { name: 'unsilence', usage: 'unsilence <id>', summary: 'End a silence now.', role: 'operator', response: 'in_channel' },
 ];
 
 /** The subcommand named `word` (case-insensitive), or undefined. */

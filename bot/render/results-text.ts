@@ -5,6 +5,7 @@
 import Table from 'cli-table3';
 import type { LfResult } from '../commands/execute.js';
 import { renderStatusText } from './status-text.js';
+import { renderIncidentText } from '../commands/incident-commands.js';
 import type { FindingStatus } from '../../runbooks/define.js';
 import { evidenceLine } from '../../runbooks/render/blocks.js';
 
@@ -64,6 +65,12 @@ export function renderText(result: LfResult, helpText: string): string {
     }
     case 'audit':
       return `${table(['at', 'actor', 'action', 'outcome', 'detail'], result.rows.map((r) => [utc(r.at), r.actor, r.action, r.outcome, r.detail ?? '']), [22, 18, 40, 10, 50])}\n`;
+    case 'incident_action':
+    case 'incidents':
+    case 'incident_timeline':
+    case 'silence_action':
+    case 'silences':
+      return renderIncidentText(result);
     case 'refused':
       return `refused: ${result.detail}\n`;
   }
@@ -72,6 +79,8 @@ export function renderText(result: LfResult, helpText: string): string {
 /** Exit code for a result: 1 when refused or a remediation did not succeed, else 0. */
 export function exitCodeFor(result: LfResult): number {
   if (result.kind === 'refused') return 1;
+  if (result.kind === 'incident_action') return result.status === 'refused' ? 1 : 0;
+  if (result.kind === 'silence_action') return result.ok ? 0 : 1;
   if (result.kind === 'remediation') return result.outcome.status === 'succeeded' ? 0 : 1;
   return 0;
 }

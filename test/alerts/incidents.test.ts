@@ -67,10 +67,7 @@ async function events(ctx: Ctx, id: number): Promise<{ kind: string; actor: stri
   return ctx.db.orm.em.getConnection().execute('select kind, actor, detail, data from incident_events where incident_id = ? order by id', [id]);
 }
 
-/**
- * A firing CircuitBreakerOpen alert row. Inserted directly: alerts/store.ts applyAlert reads through
- * `tx.getConnection()` inside its transaction, which deadlocks on the embedded database (reported to the lead).
- */
+/** A firing CircuitBreakerOpen alert row with a stored automatic diagnosis (as alerts/dispatch.ts leaves it). */
 async function fireBreakerAlert(ctx: Ctx, clock: ManualClock, fingerprint = 'fp-breaker-yelp'): Promise<void> {
   await ctx.db.orm.em.getConnection().execute(
     `insert into alerts (fingerprint, group_key, source, name, severity, status, labels, annotations, runbook, starts_at, flap_count, updated_at, diagnosis)

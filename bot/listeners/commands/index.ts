@@ -1,6 +1,7 @@
-/** Registers the Slack listeners (one handler per file): `/lf`, remediation buttons, the App Home tab. */
+/** Registers the Slack listeners (one handler per file): `/lf`, remediation and incident buttons, the App Home tab. */
 import type { App } from '@slack/bolt';
 import { remediateAction } from '../actions/remediate.js';
+import { incidentAction } from '../actions/incident.js';
 import { appHomeOpened } from '../events/app-home.js';
 import { lfCommand, type LfCommandDeps } from './lf.js';
 
@@ -8,5 +9,6 @@ import { lfCommand, type LfCommandDeps } from './lf.js';
 export function registerCommands(app: App, deps: LfCommandDeps): void {
   app.command('/lf', lfCommand(deps));
   app.action(/^remediate:/, remediateAction(deps));
+  app.action(/^incident:/, incidentAction(deps));
   app.event('app_home_opened', appHomeOpened(deps));
 }
