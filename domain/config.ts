@@ -12,6 +12,7 @@ import { GatewayEnvSchema, buildGatewayConfig, type GatewayConfig } from './gate
 import { PipelineEnvSchema, buildStagesConfig, type StagesConfig } from './pipeline/config.js';
 import { AlertingEnvSchema, buildAlertingConfig, type AlertingConfig } from './alerting/config.js';
 import { StorefrontEnvSchema, buildStorefrontConfig, type StorefrontConfig } from './storefront/config.js';
+import { RecoveryEnvSchema, buildRecoveryConfig, type RecoveryConfig } from './recovery/config.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -90,7 +91,8 @@ const EnvSchema = z.object({
   .extend(DeliveryEnvSchema.shape)
   .extend(StorefrontEnvSchema.shape)
   .extend(PipelineEnvSchema.shape)
-  .extend(AlertingEnvSchema.shape);
+  .extend(AlertingEnvSchema.shape)
+  .extend(RecoveryEnvSchema.shape);
 
 /** Provider ids, as used in config, metrics labels and provider_state rows. */
 export const PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
@@ -146,6 +148,8 @@ export interface AppConfig {
   stages: StagesConfig;
   /** Alert channels, Alertmanager token, evaluation interval, incident policy, escalation contacts (domain/alerting/config.ts). */
   alerting: AlertingConfig;
+  /** Backup folder, retention, PostgreSQL client programs (domain/recovery/config.ts). */
+  recovery: RecoveryConfig;
 }
 
 /** Development-only signing secret, so a newcomer's `npm start` needs no Slack app. Refused in production. */
@@ -217,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     storefront,
     stages: buildStagesConfig(e),
     alerting: buildAlertingConfig(e),
+    recovery: buildRecoveryConfig(e),
   };
 }
 
