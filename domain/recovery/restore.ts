@@ -121,6 +121,13 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   return { targetUrl, database: databaseName(targetUrl), created, durationMs: Date.now() - started };
 }
 
+/** Creates an empty database through `adminUrl` (tests and trial restores); returns its URL. */
+export async function createDatabase(adminUrl: string, database: string, opts: { pgBinDir?: string } = {}): Promise<string> {
+  if (!/^[a-z0-9_]+$/.test(database) || database.length > MAX_IDENT) throw new AppError('bad_request', `refusing to create a database with an unusual name: ${database}`);
+  await psql(adminUrl, `create database "${database}"`, opts.pgBinDir);
+  return withDatabase(adminUrl, database);
+}
+
 /**
  * Drops a database (tests and clean-up after a trial restore), connected through `adminUrl`; `force` ends its
  * sessions first (PostgreSQL 13+).
