@@ -1,6 +1,7 @@
 /**
- * The terminal door: `npm run lf -- <command> [--json]`. Commands: `status`, `help`, and `sandbox …` (fault
- * injection and enforced rate limits on the provider sandbox, see {@link runSandboxCommand}).
+ * The terminal door: `npm run lf -- <command> [--json]`. Commands: `status`, `help`, `db backup|backups|restore|verify`
+ * (bot/cli-db.ts; bare `db` is the database runbook), and `sandbox …` (fault injection and enforced rate limits on
+ * the provider sandbox, see {@link runSandboxCommand}).
  *
  * Database choice: `DATABASE_URL` when set; else, when a running `npm start` holds the embedded folder's lock,
  * its PGlite server on the port in the lock file (opening the folder a second time would lose writes); else the
@@ -22,6 +23,7 @@ import { renderStatusText } from './render/status-text.js';
 import { TARGETS_HELP, runTargets } from './cli-targets.js';
 import { findCommand } from './commands/spec.js';
 import { runLfCommand } from './cli-lf.js';
+import { DB_HELP, isDbSubcommand, runDbCommand } from './cli-db.js';
 import { classify } from './listeners/commands/lf.js';
 
 /** Where the CLI writes; injectable for tests. */
@@ -57,6 +59,7 @@ export function cliHelp(): string {
     '',
     TARGETS_HELP,
     '',
+    DB_HELP,
     SANDBOX_HELP,
   ].join('\n');
 }
@@ -131,6 +134,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (command === 'targets') {
       await io.stdout(await runTargets(db, config, words.slice(1), { json, env, now: new Date() }));
       return 0;
+    }
+    if (command === 'db' && isDbSubcommand(words[1])) {
+      return await runDbCommand(db, config, argv.slice(argv.indexOf('db') + 1), { io });
     }
     if (command === 'status') {
       const status = await getPipelineStatus(db.orm.em.fork());
