@@ -2,6 +2,7 @@
  * Sandbox handlers for the POST APIs: OpenAI chat completions and SendGrid mail send.
  * Error bodies copy the recorded ones in shared/fixtures/real (see SOURCES.md).
  */
+import { scriptedToolChat } from './assistant-llm.js';
 import { generateChatCompletion } from './generate.js';
 import { rng } from './prng.js';
 import { bump, type SandboxContext, type SandboxRequest, type SandboxResponse } from './server.js';
@@ -82,6 +83,8 @@ export function openaiChat(req: SandboxRequest, ctx: SandboxContext): SandboxRes
       headers,
     };
   }
+  // tool calling (the ops assistant): the scripted model (assistant-llm.ts); without tools nothing changes
+  if (Array.isArray(body.tools) && body.tools.length > 0) return scriptedToolChat(body, ctx, headers, ctx.clock.now());
   const messages: { role: string; content: string }[] = [];
   for (const [i, m] of body.messages.entries()) {
     const content = isObject(m) ? textOf(m.content) : undefined;
