@@ -11,6 +11,7 @@ import { AuditLog, ErrorRecord, RemediationClaim } from './ops-audit.entity.js';
 import { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox } from './alerting.entity.js';
 import { ProviderState } from './provider-state.entity.js';
 import { Target } from './target.entity.js';
+import { AssistantAnswerRow } from './assistant.entity.js';
 
 export { AssessmentResult, Business, Email, JobRun, OpsEvent, ProviderState, Target };
 export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
@@ -28,6 +29,7 @@ export * from './target.entity.js';
 export * from './ops-audit.entity.js';
 export { AuditLog, ErrorRecord, RemediationClaim };
 export * from './alerting.entity.js';
+export * from './assistant.entity.js';
 export { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox };
 
 export const ENTITIES = [
@@ -56,4 +58,5 @@ export const ENTITIES = [
   Silence,
   SlackOutbox,
   SlackMessage,
+  AssistantAnswerRow,
 ];

@@ -37,6 +37,6 @@ export async function truncateAll(db: Database): Promise<void> {
   await db.orm.em
     .getConnection()
     .execute(
-      'truncate table assessment_results, emails, businesses, targets, job_runs, ops_events, provider_state, rate_limit_state, provider_quota_usage, provider_cache, api_calls, settings, email_suppressions, email_events, webhook_inbox, purchases, audit_log, remediation_claims, error_records, alerts, incidents, incident_events, silences, slack_outbox, slack_messages restart identity cascade',
+      'truncate table assessment_results, emails, businesses, targets, job_runs, ops_events, provider_state, rate_limit_state, provider_quota_usage, provider_cache, api_calls, settings, email_suppressions, email_events, webhook_inbox, purchases, audit_log, remediation_claims, error_records, alerts, incidents, incident_events, silences, slack_outbox, slack_messages, assistant_answers restart identity cascade',
     );
 }
