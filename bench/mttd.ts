@@ -4,7 +4,8 @@
  * poster against a local fake Slack Web API, the provider sandbox — a fault is injected into the sandbox (Yelp
  * answers 500), Yelp traffic continues (one search per second, as a pipeline run would make), and the time is taken
  * from the injection to the alerts-channel post that carries CircuitBreakerOpen with the external-apis runbook
- * diagnosis. Between trials the fault is cleared, the breaker reset and the alert resolved.
+ * diagnosis. Between trials the fault is cleared, the breaker reset and the alert resolved (flap window 0, so
+ * each trial is a new alert episode with its own post).
  * Goal: ≤ 60 s with the 30 s evaluation interval. Options: --trials N (default 3).
  */
 import { createMetrics } from '../alerts/metrics.js';
@@ -35,7 +36,7 @@ export async function run(args: string[]): Promise<void> {
   await db.orm.getSchemaGenerator().dropSchema({ dropMigrationsTable: true });
   await db.orm.getMigrator().up();
   const fake = await startFakeSlackApi();
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', SANDBOX_PORT: '0', SLACK_BOT_TOKEN: 'xoxb-bench', SLACK_API_URL: fake.url, ALERT_EVAL_INTERVAL_SECONDS: '30', YELP_CACHE_TTL: '0', INCIDENT_FOR_CRITICAL: 'none' });
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', SANDBOX_PORT: '0', SLACK_BOT_TOKEN: 'xoxb-bench', SLACK_API_URL: fake.url, ALERT_EVAL_INTERVAL_SECONDS: '30', YELP_CACHE_TTL: '0', INCIDENT_FOR_CRITICAL: 'none', ALERT_FLAP_WINDOW_MINUTES: '0' });
   const logger = createLogger('silent');
   const services = await buildServices(config, { db, logger });
   const admin = sandboxAdmin(services.sandboxUrl!);

@@ -15,6 +15,7 @@ import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
 import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createJobControl, isJobPaused } from '../jobs/control.js';
+import { startLeaderElection } from '../jobs/leader.js';
 import { createErrorLog } from '../domain/error-log.js';
 import { webApi } from '@slack/bolt';
 import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
@@ -27,6 +28,8 @@ import { processPendingAlertmanagerDeliveries } from './webhooks/alertmanager.js
 
 /** A stale heartbeat: a run whose process has not touched it for this long is dead. */
 const STALE_RUN_MS = 10 * 60 * 1000;
+/** How often a standby replica tries to become the scheduler leader (ms); takeover happens within this. */
+const LEADER_RETRY_MS = 10_000;
 /** Shutdown budget: jobs get this long to finish before they are cancelled and marked interrupted. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -127,13 +130,37 @@ async function main(): Promise<void> {
   await slack.start(config.port);
   logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
-  scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv });
-  // RUN_ON_START respects a pause: an operator who paused the pipeline during an incident and restarts must not
-  // get a full run (emails included) behind their back.
-  if (config.pipeline.runOnStart) {
-    if (await isJobPaused(orm.em.fork(), 'daily-pipeline')) logger.warn('daily-pipeline is paused: RUN_ON_START skipped (resume it with `lf resume daily-pipeline`)');
-    else await scheduler.runNow('daily-pipeline', 'start');
-  }
+  // Only the replica holding the PostgreSQL advisory lock runs the scheduler; the others serve HTTP and take over
+  // within LEADER_RETRY_MS when the leader dies (jobs/leader.ts).
+  let firstElection = true;
+  const electionDeps = {
+    url: services.db.url,
+    logger,
+    retryMs: LEADER_RETRY_MS,
+    onElected: async () => {
+      scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv });
+      // RUN_ON_START (first election of this process only) respects a pause: an operator who paused the pipeline
+      // during an incident and restarts must not get a full run (emails included) behind their back.
+      if (config.pipeline.runOnStart && firstElection) {
+        if (await isJobPaused(orm.em.fork(), 'daily-pipeline')) logger.warn('daily-pipeline is paused: RUN_ON_START skipped (resume it with `lf resume daily-pipeline`)');
+        else await scheduler.runNow('daily-pipeline', 'start');
+      }
+      firstElection = false;
+    },
+    onDemoted: async () => {
+      const s = scheduler;
+      scheduler = undefined;
+      await s?.stop(SHUTDOWN_GRACE_MS);
+    },
+  };
+  // the embedded database is single-process (folder lock): this process is the leader
+  const leader = services.db.embedded
+    ? await (async () => {
+        await electionDeps.onElected();
+        return { isLeader: () => true, stop: electionDeps.onDemoted };
+      })()
+    : await startLeaderElection(electionDeps);
+  if (!leader.isLeader()) logger.info('another replica runs the scheduler; this one serves HTTP and stands by');
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -146,7 +173,7 @@ async function main(): Promise<void> {
     }, 9_000);
     force.unref();
     try {
-      await scheduler?.stop(SHUTDOWN_GRACE_MS);
+      await leader.stop();
       await slack.stop();
       await notifier.stop();
       await poster.stop();

@@ -3,6 +3,7 @@
  * expressions evaluated in UTC.
  */
 import type { AppConfig } from '../domain/config.js';
+import { BACKUP_JOB } from './backup.js';
 
 /** One scheduled job. `file` is the module in jobs/ (without extension) exporting `default (data, report)`. */
 export interface JobDefinition {
@@ -45,5 +46,16 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       why: 'Evaluates the alert rules; firing alerts are posted with their runbook diagnosis (monitoring section).',
       inProcess: true,
     },
+    {
+      name: 'escalation-ticker',
+      file: 'escalation-ticker',
+      cron: everyCron(30_000),
+      timeoutMs: 60_000,
+      why: 'Escalates unacknowledged incidents at their deadline: Level 1 on-call → 2 team → 3 vendor → 4 emergency (escalation procedures).',
+      inProcess: true,
+    },
+    // pg_dump needs a server of its own major version or older; the embedded PGlite is newer than this machine's
+    // client, so nightly backups run only with DATABASE_URL (`lf db backup` says why otherwise)
+    ...(config.db.url ? [{ ...BACKUP_JOB }] : []),
   ];
 }

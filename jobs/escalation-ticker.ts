@@ -13,6 +13,7 @@ import { systemClock } from '../domain/clock.js';
 import { loadConfig } from '../domain/config.js';
 import { createLogger } from '../domain/logger.js';
 import type { JobData, JobReport } from './job-types.js';
+import { hasInProcessContext, inProcessContext } from './in-process.js';
 
 /** One escalation pass with the given dependencies at the clock's now. */
 export async function runEscalationTick(deps: EscalationDeps): Promise<EscalationTickResult> {
@@ -21,6 +22,13 @@ export async function runEscalationTick(deps: EscalationDeps): Promise<Escalatio
 
 /** Worker entry: one pass on the database named by the job's env; reports `progress` with the count escalated. */
 export default async function escalationTicker(data: JobData, report: JobReport): Promise<EscalationTickResult> {
+  // in the service (catalog `inProcess`), the main process's services
+  if (hasInProcessContext()) {
+    const ctx = inProcessContext();
+    const result = await runEscalationTick({ em: ctx.em, config: ctx.config, clock: ctx.clock, logger: ctx.logger });
+    if (result.escalated.length || result.exhausted.length) ctx.logger.info({ escalated: result.escalated, exhausted: result.exhausted }, 'escalation pass done');
+    return result;
+  }
   const config = loadConfig({ ...process.env, ...data.env });
   const logger = createLogger(config.logLevel, { thread: 'worker', job: 'escalation-ticker' });
   const db = await openDatabase({ url: config.db.url, dataDir: config.db.dataDir, poolMax: 2 });

@@ -24,3 +24,8 @@ export function inProcessContext(): InProcessContext {
   if (!current) throw new Error('in-process job started without a registered context (jobs/in-process.ts)');
   return current;
 }
+
+/** True when a context is registered (this is the service's main thread). */
+export function hasInProcessContext(): boolean {
+  return current !== undefined;
+}

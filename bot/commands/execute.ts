@@ -61,11 +61,25 @@ function runbookList(unknown?: string): LfResult {
  * @throws AppError `bad_request` for bad arguments (e.g. an unknown job); database errors as thrown.
  */
 export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Actor, opts: ExecuteOptions = {}): Promise<LfResult> {
+  try {
+    return await executeInner(ctx, parsed, actor, opts);
+  } catch (err) {
+    // a refused state-changing command (bad arguments) is audited like any other refusal
+    if (err instanceof AppError && err.code === 'bad_request' && parsed.command && AUDITED.has(parsed.command.name))
+      await audit(ctx.em(), { at: ctx.services.clock.now(), actor, action: `command:${parsed.command.name}`, input: { args: parsed.args }, outcome: 'refused', detail: err.message });
+    throw err;
+  }
+}
+
+/** Subcommands that change state (their refusals are audited too). */
+const AUDITED = new Set(['run', 'pause', 'resume', 'fix']);
+
+async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor, opts: ExecuteOptions): Promise<LfResult> {
   const cmd: LfCommand | undefined = parsed.command;
   if (!cmd) return { kind: 'help', unknown: parsed.word };
   if (!roleAtLeast(actor.role, cmd.role)) {
     const detail = `\`${cmd.name}\` needs the ${cmd.role} role; ${actor.display} has ${actor.role ?? 'no role'}`;
-    if (cmd.role !== 'viewer') await audit(ctx.em(), { at: ctx.services.clock.now(), actor, action: `command:${cmd.name}`, input: { args: parsed.args }, outcome: 'refused', detail });
+    await audit(ctx.em(), { at: ctx.services.clock.now(), actor, action: `command:${cmd.name}`, input: { args: parsed.args }, outcome: 'refused', detail });
     return { kind: 'refused', detail };
   }
   if (cmd.view) {
@@ -96,7 +110,15 @@ export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Ac
       let ok = true;
       let detail: string;
       try {
-        if (cmd.name === 'run') ({ started: ok, detail } = await ctx.jobs.runNow(job, actor.id));
+        if (cmd.name === 'run') {
+          const r = await ctx.jobs.runNow(job, actor.id);
+          ok = r.started && !r.failed;
+          detail = r.detail;
+          if (r.failed) {
+            await audit(ctx.em(), { at, actor, action, input: { job }, outcome: 'failed', detail });
+            return { kind: 'job_action', job, action: cmd.name, ok: false, detail, actor };
+          }
+        }
         else if (cmd.name === 'pause') {
           await ctx.jobs.pause(job, actor.id);
           detail = `${job} paused: scheduled runs are skipped until resumed`;
@@ -125,6 +147,15 @@ export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Ac
         input = parseKeyValues(rest);
       } catch (err) {
         throw new AppError('bad_request', (err as Error).message);
+      }
+      // inputs not given take the defaults a button would carry, from a fresh diagnosis
+      if (rem.defaultInput) {
+        const fresh = await runView(ctx, rb, undefined, opts.progress);
+        try {
+          input = { ...rem.defaultInput(Object.fromEntries(fresh.diagnosis.results.map((r) => [r.id, r.finding]))), ...input };
+        } catch {
+          /* no default: the schema says what is missing */
+        }
       }
       const outcome = await executeRemediation(ctx, RUNBOOKS, { runbook: rb.id, remediation: rem.id, input, nonce: `${actor.source}:${randomUUID()}` }, actor, opts);
       return { kind: 'remediation', runbook: rb.id, remediation: rem.id, title: rem.title, outcome, actor };

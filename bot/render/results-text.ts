@@ -35,7 +35,15 @@ export function renderText(result: LfResult, helpText: string): string {
         lines.push(`Root cause: ${c.title} [${c.id}]`);
         for (const id of c.remediations) {
           const m = result.runbook.remediations.find((x) => x.id === id);
-          if (m) lines.push(`  fix: npm run lf -- fix ${d.runbook} ${m.id}   # ${m.title} (${m.risk}, ${m.requiredRole})`);
+          if (!m) continue;
+          let args = '';
+          try {
+            const input = m.defaultInput?.(Object.fromEntries(d.results.map((r) => [r.id, r.finding]))) ?? {};
+            args = Object.entries(input).map(([k, v]) => ` ${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('');
+          } catch {
+            /* no default input */
+          }
+          lines.push(`  fix: npm run lf -- fix ${d.runbook} ${m.id}${args}   # ${m.title} (${m.risk}, ${m.requiredRole})`);
         }
       }
       return `${lines.join('\n')}\n`;
@@ -64,7 +72,7 @@ export function renderText(result: LfResult, helpText: string): string {
       return `${lines.join('\n')}\n`;
     }
     case 'audit':
-      return `${table(['at', 'actor', 'action', 'outcome', 'detail'], result.rows.map((r) => [utc(r.at), r.actor, r.action, r.outcome, r.detail ?? '']), [22, 18, 40, 10, 50])}\n`;
+      return `${table(['at', 'actor', 'action', 'outcome', 'detail'], result.rows.map((r) => [utc(r.at), r.actor, r.action, r.outcome, r.detail ?? '']), [22, 18, 40, 11, 50])}\n`;
     case 'incident_action':
     case 'incidents':
     case 'incident_timeline':
@@ -76,11 +84,13 @@ export function renderText(result: LfResult, helpText: string): string {
   }
 }
 
-/** Exit code for a result: 1 when refused or a remediation did not succeed, else 0. */
+/** Exit code for a result: 1 when refused, a remediation or job run did not succeed, or a runbook is unknown; else 0. */
 export function exitCodeFor(result: LfResult): number {
   if (result.kind === 'refused') return 1;
   if (result.kind === 'incident_action') return result.status === 'refused' ? 1 : 0;
   if (result.kind === 'silence_action') return result.ok ? 0 : 1;
+  if (result.kind === 'job_action') return result.ok ? 0 : 1;
+  if (result.kind === 'runbooks' && result.unknown !== undefined) return 1;
   if (result.kind === 'remediation') return result.outcome.status === 'succeeded' ? 0 : 1;
   return 0;
 }
