@@ -4,6 +4,7 @@
  */
 import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import type { LfResult } from '../commands/execute.js';
+import { answerBlocks } from '../assistant/index.js';
 import type { LfCommand } from '../commands/spec.js';
 import { diagnosisBlocks, outcomeLine } from '../../runbooks/render/blocks.js';
 import { helpBlocks } from './help.js';
@@ -59,6 +60,8 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
       const shared = result.outcome.status === 'succeeded' || result.outcome.status === 'failed';
       return shared ? byConvention(buildMessage(text, blocks)) : ephemeral(buildMessage(text, blocks));
     }
+    case 'assistant':
+      return byConvention(answerBlocks(result.answer));
     case 'audit': {
       const fields = result.rows.map(
         (r) => `*${r.outcome}* ${escapeMrkdwn(r.action)}\n${escapeMrkdwn(r.actor)} · ${formatUtc(r.at.toISOString())}${r.detail ? `\n_${escapeMrkdwn(clampText(r.detail, 200))}_` : ''}`,

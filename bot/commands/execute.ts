@@ -11,6 +11,7 @@ import { audit, executeRemediation, recentAudit, type Actor, type RemediationOut
 import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
 import { getPipelineStatus, type PipelineStatus } from '../../domain/status.js';
 import { AppError } from '../../domain/errors.js';
+import { ask, type AssistantAnswer } from '../assistant/index.js';
 import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
 import { executeIncidentCommand, type IncidentResult } from './incident-commands.js';
 
@@ -24,6 +25,7 @@ export type LfResult =
   | { kind: 'job_action'; job: string; action: 'run' | 'pause' | 'resume'; ok: boolean; detail: string; actor: Actor }
   | { kind: 'remediation'; runbook: string; remediation: string; title: string; outcome: RemediationOutcome; actor: Actor }
   | { kind: 'audit'; rows: Awaited<ReturnType<typeof recentAudit>> }
+  | { kind: 'assistant'; answer: AssistantAnswer }
   | IncidentResult
   | { kind: 'refused'; detail: string };
 
@@ -159,6 +161,11 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
       }
       const outcome = await executeRemediation(ctx, RUNBOOKS, { runbook: rb.id, remediation: rem.id, input, nonce: `${actor.source}:${randomUUID()}` }, actor, opts);
       return { kind: 'remediation', runbook: rb.id, remediation: rem.id, title: rem.title, outcome, actor };
+    }
+    case 'ask': {
+      const mode = parsed.args.includes('--offline') ? 'offline' : parsed.args.includes('--llm') ? 'llm' : 'auto';
+      const question = parsed.args.filter((a) => a !== '--offline' && a !== '--llm').join(' ');
+      return { kind: 'assistant', answer: await ask(ctx, question, actor, { ...(opts.progress ? { progress: opts.progress } : {}), mode }) };
     }
     case 'audit':
       return { kind: 'audit', rows: await recentAudit(ctx.em(), { limit: 20 }) };

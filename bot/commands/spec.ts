@@ -40,6 +40,7 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'pause', usage: 'pause <job>', summary: 'Pause a job’s schedule (kept across restarts).', role: 'operator', response: 'in_channel' },
   { name: 'resume', usage: 'resume <job>', summary: 'Resume a paused job.', role: 'operator', response: 'in_channel' },
   { name: 'fix', usage: 'fix <runbook> <remediation> [key=value …]', summary: 'Run one remediation (same checks as its button).', role: 'viewer', response: 'in_channel' },
+  { name: 'ask', usage: 'ask <question> [--offline|--llm]', summary: 'Ask the ops assistant: it runs the runbooks’ diagnostics and names the root cause, with fix buttons.', role: 'viewer', response: 'in_channel' },
   { name: 'audit', usage: 'audit', summary: 'Recent operator actions: who, what, when, outcome.', role: 'operator', response: 'ephemeral' },
   {
     name: 'incident',

@@ -4,6 +4,7 @@
  */
 import Table from 'cli-table3';
 import type { LfResult } from '../commands/execute.js';
+import { answerText } from '../assistant/index.js';
 import { renderStatusText } from './status-text.js';
 import { renderIncidentText } from '../commands/incident-commands.js';
 import type { FindingStatus } from '../../runbooks/define.js';
@@ -71,6 +72,8 @@ export function renderText(result: LfResult, helpText: string): string {
       if (o.status === 'succeeded' && o.recheck) lines.push(`re-check ${o.recheck.title}: ${o.fixed ? 'FIXED' : 'NOT FIXED'} — ${o.recheck.finding.summary}`);
       return `${lines.join('\n')}\n`;
     }
+    case 'assistant':
+      return answerText(result.answer).replace(/\n?$/, '\n');
     case 'audit':
       return `${table(['at', 'actor', 'action', 'outcome', 'detail'], result.rows.map((r) => [utc(r.at), r.actor, r.action, r.outcome, r.detail ?? '']), [22, 18, 40, 11, 50])}\n`;
     case 'incident_action':

@@ -118,7 +118,7 @@ async function click(ctx: Ctx, user: string, value: Record<string, unknown>): Pr
   return { id, res };
 }
 
-const ARGS: Record<string, string> = { diagnose: 'diagnose pipeline', run: 'run daily-pipeline', pause: 'pause daily-pipeline', resume: 'resume daily-pipeline', fix: 'fix pipeline lower-yelp-batch-size value=25' };
+const ARGS: Record<string, string> = { ask: 'ask why did no emails go out today?', diagnose: 'diagnose pipeline', run: 'run daily-pipeline', pause: 'pause daily-pipeline', resume: 'resume daily-pipeline', fix: 'fix pipeline lower-yelp-batch-size value=25' };
 
 test('every read-only subcommand is acked with 200 and answered with Block Kit, by convention, without a stack trace', async (ctx) => {
   for (const cmd of LF_COMMANDS) {

@@ -1,8 +1,12 @@
-/** Registers the Slack listeners (one handler per file): `/lf`, remediation and incident buttons, the App Home tab. */
+/**
+ * Registers the Slack listeners (one handler per file): `/lf`, remediation and incident buttons, the App Home tab,
+ * and the ops assistant (@mentions, DMs, its feedback buttons).
+ */
 import type { App } from '@slack/bolt';
 import { remediateAction } from '../actions/remediate.js';
 import { incidentAction } from '../actions/incident.js';
 import { appHomeOpened } from '../events/app-home.js';
+import { registerAssistant } from '../events/assistant.js';
 import { lfCommand, type LfCommandDeps } from './lf.js';
 
 /** Registers every listener on `app`. */
@@ -11,4 +15,5 @@ export function registerCommands(app: App, deps: LfCommandDeps): void {
   app.action(/^remediate:/, remediateAction(deps));
   app.action(/^incident:/, incidentAction(deps));
   app.event('app_home_opened', appHomeOpened(deps));
+  registerAssistant(app, { ctx: deps.ctx, roles: deps.roles, logger: deps.logger });
 }

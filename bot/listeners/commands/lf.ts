@@ -76,7 +76,7 @@ export function lfCommand(deps: LfCommandDeps) {
   return async (args: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> => {
     await args.ack(); // first, with nothing awaited before it: Slack gives up after 3 s
     const cmd = parseLf(args.command.text).command;
-    const lane = cmd?.view || cmd?.name === 'diagnose' || cmd?.name === 'run' || cmd?.name === 'fix' ? slow : quick;
+    const lane = cmd?.view || ['diagnose', 'run', 'fix', 'ask'].includes(cmd?.name ?? '') ? slow : quick;
     await lane(() => answerCommand(deps, args));
   };
 }
