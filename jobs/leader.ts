@@ -49,7 +49,19 @@ export async function startLeaderElection(opts: LeaderOptions): Promise<LeaderEl
   };
 
   const attempt = async () => {
-    if (stopped || leader) return;
+    if (stopped) return;
+    if (leader) {
+      // the leader checks its own connection every round: a lost session means a lost lock
+      try {
+        await client!.query('select 1');
+      } catch (err) {
+        const c = client;
+        client = undefined;
+        await demote(`connection check failed: ${(err as Error).message}`);
+        await c?.end().catch(() => undefined);
+      }
+      return;
+    }
     try {
       if (!client) {
         const c = new pg.Client({ connectionString: opts.url, application_name: 'leadfactory-ops:leader' });

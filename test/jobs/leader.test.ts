@@ -31,7 +31,7 @@ async function replica(url: string, log: string[], name: string): Promise<Leader
   });
 }
 
-const until = async (cond: () => boolean, ms = 5000) => {
+const until = async (cond: () => boolean, ms = 20_000) => {
   const t0 = Date.now();
   while (!cond()) {
     if (Date.now() - t0 > ms) throw new Error('condition not met in time');
