@@ -110,9 +110,13 @@ t('data cannot close its fence: backticks inside data are neutralised', () => {
 
 t('a proposed remediation is a button that needs the same approval as the runbook button: a viewer is refused, an operator runs it', async (ctx) => {
   await ctx.db.orm.em.getConnection().execute('update targets set daily_quota = 0');
+  // a recent successful run, so the only cause the pipeline runbook can indicate is the quota
+  await ctx.db.orm.em
+    .getConnection()
+    .execute(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, finished_at, counts) values ('daily-pipeline', 'succeeded', 'test', now() - interval '1 hour', now() - interval '1 hour', now() - interval '50 minutes', '{"sourced": 5}')`);
   const url = sandboxBaseUrls(ctx.s.sandboxUrl!).openai;
   const a = await llmAnswer(ctx.rb, 'no new businesses were sourced today', { endpoint: { baseUrl: url, apiKey: SANDBOX_KEYS.openai, model: 'gpt-4o-mini', sandbox: true }, alerts: [] });
-  assert.equal(a.suggestions.map((s) => `${s.runbook}/${s.remediation}`), ['pipeline-not-processing/reset-quotas']);
+  assert.ok(a.suggestions.some((x) => `${x.runbook}/${x.remediation}` === 'pipeline-not-processing/reset-quotas'), JSON.stringify(a.suggestions));
   assert.is((await recentAudit(ctx.db.orm.em.fork())).length, 0, 'proposing executes nothing');
   const msg = answerBlocks({ ...a, id: 42 });
   const actions = msg.blocks.filter((b) => b.type === 'actions') as { elements: { action_id: string; value?: string; confirm?: unknown }[] }[];

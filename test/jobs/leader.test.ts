@@ -63,7 +63,7 @@ test('one leader; the standby takes over when the leader stops', async (ctx) => 
   }
 });
 
-test('killing the leader connection (a dead process) demotes it and elects the standby, never two at once', async (ctx) => {
+test('killing the leader connection (a dead process) demotes it; then exactly one leader, never two at once', async (ctx) => {
   if (DB_KIND === 'embedded') {
     console.log('  (skipped on the embedded database: pg_terminate_backend is not available in PGlite)');
     return;
@@ -76,10 +76,14 @@ test('killing the leader connection (a dead process) demotes it and elects the s
     await ctx.db.orm.em
       .getConnection()
       .execute(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'leadfactory-ops:leader' and pid in (select pid from pg_locks where locktype = 'advisory' and granted)`);
-    await until(() => b.isLeader() && !a.isLeader());
-    assert.equal(log.slice(0, 3), ['a:elected', 'a:demoted', 'b:elected']);
-    await new Promise((r) => setTimeout(r, 400));
-    assert.not.ok(a.isLeader() && b.isLeader(), 'never two leaders');
+    // a stepped down; then exactly one of them leads again (the killed one may win the race back: its process
+    // is alive in this test, unlike a dead replica's)
+    await until(() => log.includes('a:demoted') && a.isLeader() !== b.isLeader());
+    assert.equal(log.slice(0, 2), ['a:elected', 'a:demoted']);
+    for (let i = 0; i < 10; i++) {
+      assert.not.ok(a.isLeader() && b.isLeader(), 'never two leaders');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     await a.stop();
     await b.stop();
