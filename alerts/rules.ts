@@ -9,7 +9,7 @@
  * > 10 % over 1 h (with a minimum of sends), assessment failure rate > 10 %, payment failures > 5 in 1 h, RSS > 1 GiB.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { CronExpressionParser } from 'cron-parser';
+import { prevCronRun } from '../domain/schedule.js';
 import type { AlertSeverity } from '../db/entities/alerting.entity.js';
 import type { AppConfig } from '../domain/config.js';
 import { PROVIDERS } from '../domain/config.js';
@@ -52,14 +52,8 @@ async function one<T>(em: EntityManager, sql: string, params: unknown[] = []): P
   return (await em.getConnection().execute<T[]>(sql, params))[0];
 }
 
-/** Most recent scheduled fire time of `cron` at or before `now` (UTC), or undefined. */
-export function lastDue(cron: string, now: Date): Date | undefined {
-  try {
-    return CronExpressionParser.parse(cron, { currentDate: new Date(now.getTime() + 1), tz: 'UTC' }).prev().toDate();
-  } catch {
-    return undefined;
-  }
-}
+/** Most recent scheduled fire time of `cron` at or before `now` (UTC), or undefined (domain/schedule.ts). */
+export const lastDue = prevCronRun;
 
 /** Minimum sends in the last hour before HighBounceRate may fire. */
 export const BOUNCE_MIN_SENDS_1H = 20;

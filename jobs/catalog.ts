@@ -4,6 +4,7 @@
  */
 import type { AppConfig } from '../domain/config.js';
 import { BACKUP_JOB } from './backup.js';
+import { WATCHDOG_JOB } from './watchdog.js';
 
 /** One scheduled job. `file` is the module in jobs/ (without extension) exporting `default (data, report)`. */
 export interface JobDefinition {
@@ -18,6 +19,12 @@ export interface JobDefinition {
    * frequent, light ticks where starting a worker would cost more than the work.
    */
   inProcess?: boolean;
+  /**
+   * How its runs are recorded in `job_runs` (heartbeat, duration, counts, outcome): `scheduler` (default) by the
+   * scheduler; `self` by the job itself (the daily pipeline, whose runs resume after a crash); `none` for frequent
+   * ticks (a row every 30 s would drown the history) — the watchdog then cannot report them missed.
+   */
+  tracking?: 'scheduler' | 'self' | 'none';
 }
 
 /** A cron expression firing every `ms` (6 fields with seconds below a minute), e.g. 30 s → `*\/30 * * * * *`. */
@@ -37,6 +44,7 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       cron: config.pipeline.cron,
       timeoutMs: 2 * 60 * 60 * 1000,
       why: 'Sources, assesses, scores, personalises and emails the day’s leads (troubleshooting guide: pipeline).',
+      tracking: 'self',
     },
     {
       name: 'alert-evaluation',
@@ -45,6 +53,7 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       timeoutMs: 60_000,
       why: 'Evaluates the alert rules; firing alerts are posted with their runbook diagnosis (monitoring section).',
       inProcess: true,
+      tracking: 'none',
     },
     {
       name: 'escalation-ticker',
@@ -53,7 +62,9 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       timeoutMs: 60_000,
       why: 'Escalates unacknowledged incidents at their deadline: Level 1 on-call → 2 team → 3 vendor → 4 emergency (escalation procedures).',
       inProcess: true,
+      tracking: 'none',
     },
+    { ...WATCHDOG_JOB },
     // pg_dump needs a server of its own major version or older; the embedded PGlite is newer than this machine's
     // client, so nightly backups run only with DATABASE_URL (`lf db backup` says why otherwise)
     ...(config.db.url ? [{ ...BACKUP_JOB }] : []),

@@ -5,7 +5,7 @@
  * process, guarded by the same one-running-run-per-job index as the scheduler.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { CronExpressionParser } from 'cron-parser';
+import { nextCronRun } from '../domain/schedule.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import { AppError } from '../domain/errors.js';
@@ -23,14 +23,7 @@ export async function isJobPaused(em: EntityManager, name: string): Promise<bool
   return (await getSetting<boolean>(em, pausedKey(name))) === true;
 }
 
-/** Next fire time of a cron expression (UTC) after `from`; undefined for an invalid expression. */
-export function nextCronRun(cron: string, from: Date): Date | undefined {
-  try {
-    return CronExpressionParser.parse(cron, { currentDate: from, tz: 'UTC' }).next().toDate();
-  } catch {
-    return undefined;
-  }
-}
+export { nextCronRun } from '../domain/schedule.js';
 
 /** What {@link createJobControl} needs. `scheduler` absent = run jobs in this process (CLI). */
 export interface JobControlDeps {

@@ -96,6 +96,58 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const nextTrigger = new Map<string, string>();
   const activeRuns = new Map<string, number>();
   const inProcessJobs = new Set(catalog.filter((j) => j.inProcess).map((j) => j.name));
+  const trackedJobs = new Set(catalog.filter((j) => (j.tracking ?? 'scheduler') === 'scheduler').map((j) => j.name));
+  /** Run rows the scheduler opened (tracked jobs), by job: resolved once the insert is done. */
+  const trackedRuns = new Map<string, Promise<number | undefined>>();
+
+  const openRun = async (name: string, trigger: string): Promise<number | undefined> => {
+    const now = deps.clock.now();
+    try {
+      const rows = await deps.orm.em
+        .getConnection()
+        .execute<{ id: number }[]>(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts) values (?, 'running', ?, ?, ?, '{}') returning id`, [name, trigger, now, now]);
+      const id = rows[0]?.id;
+      if (id !== undefined) activeRuns.set(name, id);
+      return id;
+    } catch (err) {
+      // the one-running-run-per-job index: a run left `running` (another replica's, or a dead process's)
+      logger.warn({ job: name, err: (err as Error).message }, 'job run not recorded (another run of it is marked running)');
+      return undefined;
+    }
+  };
+  const closeRun = async (name: string, outcome: { result?: unknown; error?: string }) => {
+    const pending = trackedRuns.get(name);
+    trackedRuns.delete(name);
+    const id = await pending;
+    if (id === undefined) return;
+    activeRuns.delete(name);
+    const r = (outcome.result ?? {}) as Record<string, unknown>;
+    const failed = outcome.error !== undefined || r.status === 'failed';
+    const counts = Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+    await deps.orm.em
+      .getConnection()
+      .execute(`update job_runs set status = ?, finished_at = ?, heartbeat_at = ?, counts = ?::jsonb, error = ? where id = ? and status = 'running'`, [
+        failed ? 'failed' : 'succeeded',
+        deps.clock.now(),
+        deps.clock.now(),
+        JSON.stringify(counts),
+        outcome.error ? outcome.error.split('\n')[0]!.slice(0, 2000) : failed ? String(r.error ?? 'failed').slice(0, 2000) : null,
+        id,
+      ])
+      .catch((err: unknown) => logger.error({ job: name, err: (err as Error).message }, 'job run could not be closed'));
+  };
+  // heartbeats of the runs the scheduler tracks (the daily pipeline beats its own)
+  const heartbeat = setInterval(() => {
+    for (const [name, p] of trackedRuns)
+      void p
+        .then(async (id) => {
+          if (id !== undefined) await deps.orm.em.getConnection().execute('update job_runs set heartbeat_at = ? where id = ? and status = ?', [deps.clock.now(), id, 'running']);
+        })
+        .catch(() => {
+        logger.warn({ job: name }, 'heartbeat not written');
+      });
+  }, 30_000);
+  heartbeat.unref();
 
   class AppBree extends Bree {
     override createWorker = (file: string, opts: Partial<WorkerOptions>) => {
@@ -103,6 +155,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       const name = base.job?.name ?? 'unknown';
       const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule' };
       nextTrigger.delete(name);
+      if (trackedJobs.has(name)) trackedRuns.set(name, openRun(name, data.trigger ?? 'schedule'));
       if (config.jobsInProcess || inProcessJobs.has(name)) return new InProcessWorker(file, data) as unknown as Worker;
       return new Worker(ENTRY, { ...opts, workerData: { ...data, jobFile: pathToFileURL(file).href } });
     };
@@ -129,11 +182,13 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
         const status = (m.result as { status?: string } | undefined)?.status ?? 'succeeded';
         metrics.jobRuns.inc({ job: name, status });
         logger.info({ job: name, status }, 'job finished');
+        void closeRun(name, { result: m.result });
         deps.onJobDone?.(name, { result: m.result });
       } else if (m.type === 'failed') {
         activeRuns.delete(name);
         metrics.jobRuns.inc({ job: name, status: 'failed' });
         logger.error({ job: name, error: String(m.error).split('\n')[0] }, 'job failed');
+        void closeRun(name, { error: String(m.error) });
         deps.onJobDone?.(name, { error: String(m.error) });
       }
     },
@@ -175,6 +230,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       return true;
     },
     async stop(graceMs) {
+      clearInterval(heartbeat);
       const running = [...activeRuns.entries()];
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

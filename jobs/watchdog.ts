@@ -1,0 +1,94 @@
+/**
+ * The job watchdog (in-process, every minute): from each job's own schedule, detects runs that were **missed** (the
+ * schedule fired more than {@link GRACE_MS} ago and no run started), **late** (started more than {@link GRACE_MS}
+ * after the fire time) and **stuck** (running, heartbeat older than {@link STUCK_MS}), and records each once as an
+ * ops event (`job.missed`, `job.late`, `job.stuck`; dedup key per job and fire time or run), which the notifier posts.
+ * Paused jobs and untracked ticks are not watched. Fire times before the watchdog first ran on this database
+ * (setting `jobs.watchdog.since`) are ignored, so a fresh install reports nothing it never promised.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AppConfig } from '../domain/config.js';
+import { recordOpsEvent } from '../domain/events.js';
+import { prevCronRun } from '../domain/schedule.js';
+import { getSetting, setSetting } from '../domain/settings.js';
+import { jobCatalog } from './catalog.js';
+import { isJobPaused } from './control.js';
+import { inProcessContext } from './in-process.js';
+import type { JobData, JobReport } from './job-types.js';
+
+/** A fire time this long ago with no run is missed; a run starting this long after it is late (ms). */
+export const GRACE_MS = 10 * 60_000;
+/** A running run whose heartbeat is older than this is stuck (ms). */
+export const STUCK_MS = 15 * 60_000;
+/** Setting holding when the watchdog first watched this database (ISO time). */
+export const WATCHDOG_SINCE_SETTING = 'jobs.watchdog.since';
+
+/** The catalog entry of the watchdog itself. */
+export const WATCHDOG_JOB = {
+  name: 'job-watchdog',
+  file: 'watchdog',
+  cron: '* * * * *',
+  timeoutMs: 60_000,
+  why: 'Detects missed, late and stuck job runs from each job’s own schedule and posts each once (prevention: job monitoring).',
+  inProcess: true,
+  tracking: 'none',
+} as const;
+
+/** What one pass found (each newly recorded event). */
+export interface WatchdogFindings {
+  missed: { job: string; dueAt: string }[];
+  late: { job: string; dueAt: string; startedAt: string }[];
+  stuck: { job: string; runId: number; heartbeatAt: string }[];
+}
+
+/** One pass at `now`. */
+export async function watchJobs(em: EntityManager, config: AppConfig, now: Date): Promise<WatchdogFindings> {
+  const out: WatchdogFindings = { missed: [], late: [], stuck: [] };
+  let sinceIso = await getSetting<string>(em, WATCHDOG_SINCE_SETTING);
+  if (!sinceIso) {
+    sinceIso = now.toISOString();
+    await setSetting(em, WATCHDOG_SINCE_SETTING, sinceIso, 'system:watchdog', now);
+  }
+  const since = new Date(sinceIso);
+  const conn = em.getConnection();
+  for (const job of jobCatalog(config)) {
+    if ((job.tracking ?? 'scheduler') === 'none') continue;
+    const stuck = await conn.execute<{ id: number; heartbeat_at: Date }[]>(
+      `select id, heartbeat_at from job_runs where job = ? and status = 'running' and heartbeat_at < ?`,
+      [job.name, new Date(now.getTime() - STUCK_MS)],
+    );
+    for (const r of stuck) {
+      const heartbeatAt = new Date(r.heartbeat_at).toISOString();
+      const added = await recordOpsEvent(
+        em,
+        { type: 'job.stuck', severity: 'warning', dedupKey: `job.stuck:${job.name}:${r.id}`, payload: { job: job.name, runId: r.id, heartbeatAt } },
+        now,
+      );
+      if (added) out.stuck.push({ job: job.name, runId: r.id, heartbeatAt });
+    }
+    if (await isJobPaused(em, job.name)) continue;
+    const due = prevCronRun(job.cron, now);
+    if (!due || due < since || now.getTime() - due.getTime() < GRACE_MS) continue;
+    const [run] = await conn.execute<{ started_at: Date }[]>(
+      `select started_at from job_runs where job = ? and started_at >= ? order by started_at limit 1`,
+      [job.name, new Date(due.getTime() - 60_000)],
+    );
+    const dueAt = due.toISOString();
+    if (!run) {
+      const added = await recordOpsEvent(em, { type: 'job.missed', severity: 'warning', dedupKey: `job.missed:${job.name}:${dueAt}`, payload: { job: job.name, dueAt, cron: job.cron } }, now);
+      if (added) out.missed.push({ job: job.name, dueAt });
+    } else if (new Date(run.started_at).getTime() - due.getTime() > GRACE_MS) {
+      const startedAt = new Date(run.started_at).toISOString();
+      const added = await recordOpsEvent(em, { type: 'job.late', severity: 'info', dedupKey: `job.late:${job.name}:${dueAt}`, payload: { job: job.name, dueAt, startedAt } }, now);
+      if (added) out.late.push({ job: job.name, dueAt, startedAt });
+    }
+  }
+  return out;
+}
+
+/** Bree job entry (in-process): one pass with the service's context. */
+export default async function watchdog(_data: JobData, _report: JobReport): Promise<{ status: string; missed: number; late: number; stuck: number }> {
+  const ctx = inProcessContext();
+  const f = await watchJobs(ctx.em(), ctx.config, ctx.clock.now());
+  return { status: 'succeeded', missed: f.missed.length, late: f.late.length, stuck: f.stuck.length };
+}
