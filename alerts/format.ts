@@ -62,6 +62,43 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
       return `Circuit breaker for ${p.provider} re-opened: the probe failed.`;
     case 'budget.threshold':
       return `${p.provider} ${p.period} spend at ${p.threshold}% of budget: $${Number(p.spentUsd).toFixed(2)} of $${Number(p.limitUsd).toFixed(2)}${p.blocking && Number(p.threshold) >= 100 ? ' — calls are now blocked' : ''}.`;
+    case 'health.changed': {
+      const d = (p.diagnostics as Record<string, { status: string; summary: string }> | undefined) ?? {};
+      const bad = Object.entries(d).filter(([, f]) => f.status !== 'ok' && f.status !== 'no_data');
+      const detail = bad.map(([id, f]) => `${id} ${f.status}: ${String(f.summary).slice(0, 200)}`).join('; ');
+      const head =
+        p.direction === 'worse' ? `Health got worse: ${p.from} → ${p.to}` : p.direction === 'better' ? `Health recovered: ${p.from} → ${p.to}` : `Health check status: ${p.to}`;
+      return `${head}.${detail ? ` ${detail}` : ''}`;
+    }
+    case 'quota.reset':
+      return `Daily targeting quotas reset (${p.targets} active targets, ${p.usedBefore} of ${p.totalQuota} used yesterday).`;
+    case 'reconciliation.done': {
+      const st = (p.stripe ?? {}) as Record<string, unknown>;
+      const sg = (p.sendgrid ?? {}) as Record<string, unknown>;
+      const parts: string[] = [];
+      if (st.error) parts.push(`Stripe events could not be listed: ${String(st.error).slice(0, 200)}`);
+      else if (Number(st.missing) > 0) parts.push(`Stripe: ${st.missing} missed webhook events replayed (${st.applied} applied, ${st.failed} failed)`);
+      if (Number(sg.silent) > 0) parts.push(`SendGrid: ${sg.silent} emails sent over ${p.silentHours ?? 24} h ago have no event yet (not re-sent; check the event webhook)`);
+      return `Reconciliation: ${parts.join('; ') || 'nothing to repair'}.`;
+    }
+    case 'maintenance.weekly': {
+      const unused = (p.unusedIndexes as { index: string }[] | undefined) ?? [];
+      const heavy = (p.seqScanHeavy as { table: string }[] | undefined) ?? [];
+      const failed = (p.failed as { table: string }[] | undefined) ?? [];
+      return `Weekly maintenance: VACUUM ANALYZE of ${p.vacuumed} tables in ${Math.round(Number(p.durationMs) / 1000)} s${failed.length ? ` (${failed.length} failed: ${failed.map((f) => f.table).join(', ')})` : ''}. Unused indexes: ${Number(p.unusedCount ?? unused.length) ? unused.map((i) => i.index).join(', ') : 'none'}. Seq-scan-heavy tables: ${heavy.length ? heavy.map((t) => t.table).join(', ') : 'none'}.`;
+    }
+    case 'maintenance.monthly': {
+      const mb = (b: unknown) => `${(Number(b) / 1_048_576).toFixed(1)} MB`;
+      const largest = ((p.largest as { table: string; bytes: number }[] | undefined) ?? []).slice(0, 5);
+      const growing = ((p.fastestGrowing as { table: string; bytesDelta: number }[] | undefined) ?? []).slice(0, 3);
+      const growth = p.totalBytesDelta === null || p.totalBytesDelta === undefined ? 'first report, no growth yet' : `${Number(p.totalBytesDelta) >= 0 ? '+' : ''}${mb(p.totalBytesDelta)} since ${String(p.since).slice(0, 10)}`;
+      return `Monthly table report: ${mb(p.totalBytes)} in ${p.tableCount} tables (${growth}). Largest: ${largest.map((t) => `${t.table} ${mb(t.bytes)}`).join(', ')}.${growing.length ? ` Fastest growing: ${growing.map((t) => `${t.table} +${mb(t.bytesDelta)}`).join(', ')}.` : ''}`;
+    }
+    case 'review.quarterly': {
+      const inc = (p.incidents ?? {}) as { total?: number; bySeverity?: Record<string, number>; mttaMinutes?: number | null };
+      const list = (o: unknown) => Object.entries((o ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+      return `Quarterly review ${p.quarter}: ${inc.total ?? 0} incidents (${list(inc.bySeverity)}), mean time to acknowledge ${inc.mttaMinutes ?? '–'} min. Alerts fired: ${list(p.alertsFired)}. Job runs: ${list(p.jobRuns)}. Provider spend $${Number(p.totalSpendUsd ?? 0).toFixed(2)} (${Object.entries((p.spendUsd ?? {}) as Record<string, number>).map(([k, v]) => `${k} $${Number(v).toFixed(2)}`).join(', ') || 'none'}).`;
+    }
     default:
       return `${ev.type}: ${JSON.stringify(p).slice(0, 500)}`;
   }

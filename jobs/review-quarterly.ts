@@ -1,0 +1,94 @@
+/**
+ * Job: the quarterly review post (1 Jan/Apr/Jul/Oct, 09:00 UTC) over the quarter that just ended (the last full
+ * calendar quarter before the run): incidents declared by severity and the mean time to acknowledge (incidents
+ * table: acknowledged_at - declared_at, overall and per severity), alerts fired by name (alerts that started
+ * firing in the quarter), job runs by status (job_runs), and provider spend (api_calls cost_usd by provider).
+ * Records `review.quarterly` (info), once per quarter. Read-only; a worker with a one-connection pool.
+ */
+import { recordOpsEvent } from '../domain/events.js';
+import type { JobData, JobReport } from './job-types.js';
+import { withJobDatabase } from './ops-job-env.js';
+
+/** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
+export const REVIEW_QUARTERLY_JOB = {
+  name: 'review-quarterly',
+  file: 'review-quarterly',
+  cron: '0 9 1 1,4,7,10 *',
+  timeoutMs: 10 * 60 * 1000,
+  why: 'Quarterly review post: incidents by severity and mean time to acknowledge, alerts fired, job runs by status, provider spend (maintenance: quarterly).',
+} as const;
+
+/** The last full calendar quarter (UTC) before `now`: [start, end) and its label, e.g. `2026-Q4`. */
+export function previousQuarter(now: Date): { start: Date; end: Date; label: string } {
+  const q = Math.floor(now.getUTCMonth() / 3); // current quarter 0–3
+  const end = new Date(Date.UTC(now.getUTCFullYear(), q * 3, 1));
+  const start = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - 3, 1));
+  return { start, end, label: `${start.getUTCFullYear()}-Q${Math.floor(start.getUTCMonth() / 3) + 1}` };
+}
+
+/** What one run computed. Times in minutes (1 decimal); spend in USD (2 decimals). */
+export interface QuarterlyReview {
+  status: 'done';
+  quarter: string;
+  from: string;
+  to: string;
+  incidents: { total: number; bySeverity: Record<string, number>; acknowledged: number; mttaMinutes: number | null; mttaBySeverity: Record<string, number | null> };
+  alertsFired: Record<string, number>;
+  jobRuns: Record<string, number>;
+  spendUsd: Record<string, number>;
+  totalSpendUsd: number;
+  posted: boolean;
+}
+
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
+
+export default async function reviewQuarterly(data: JobData, report: JobReport): Promise<QuarterlyReview> {
+  return withJobDatabase(data, 'review-quarterly', async ({ em, now }) => {
+    const { start, end, label } = previousQuarter(now);
+    const conn = em().getConnection();
+    const inc = await conn.execute<{ severity: string; n: number; acked: number; mtta_s: number | null; sum_s: number | null }[]>(
+      `select severity, count(*)::int as n, count(acknowledged_at)::int as acked,
+              avg(extract(epoch from (acknowledged_at - declared_at)))::float8 as mtta_s,
+              sum(extract(epoch from (acknowledged_at - declared_at)))::float8 as sum_s
+         from incidents where declared_at >= ? and declared_at < ? group by severity order by severity`,
+      [start, end],
+    );
+    const alerts = await conn.execute<{ name: string; n: number }[]>(
+      `select name, count(*)::int as n from alerts where starts_at >= ? and starts_at < ? group by name order by 2 desc, 1`,
+      [start, end],
+    );
+    const runs = await conn.execute<{ status: string; n: number }[]>(
+      `select status, count(*)::int as n from job_runs where started_at >= ? and started_at < ? group by status order by 1`,
+      [start, end],
+    );
+    const spend = await conn.execute<{ provider: string; usd: string | number }[]>(
+      `select provider, coalesce(sum(cost_usd), 0) as usd from api_calls where created_at >= ? and created_at < ? group by provider order by 1`,
+      [start, end],
+    );
+    report({ kind: 'progress', stage: 'queries', n: 4 });
+
+    const acknowledged = inc.reduce((s, r) => s + num(r.acked), 0);
+    const sumS = inc.reduce((s, r) => s + num(r.sum_s), 0);
+    const incidents = {
+      total: inc.reduce((s, r) => s + num(r.n), 0),
+      bySeverity: Object.fromEntries(inc.map((r) => [r.severity, num(r.n)])),
+      acknowledged,
+      mttaMinutes: acknowledged ? round(sumS / acknowledged / 60, 1) : null,
+      mttaBySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.mtta_s === null ? null : round(num(r.mtta_s) / 60, 1)])),
+    };
+    const spendUsd = Object.fromEntries(spend.map((r) => [r.provider, round(num(r.usd), 2)]));
+    const review = {
+      quarter: label,
+      from: start.toISOString(),
+      to: end.toISOString(),
+      incidents,
+      alertsFired: Object.fromEntries(alerts.map((r) => [r.name, num(r.n)])),
+      jobRuns: Object.fromEntries(runs.map((r) => [r.status, num(r.n)])),
+      spendUsd,
+      totalSpendUsd: round(spend.reduce((s, r) => s + num(r.usd), 0), 2),
+    };
+    const posted = await recordOpsEvent(em(), { type: 'review.quarterly', severity: 'info', dedupKey: `review.quarterly:${label}`, payload: review }, now);
+    return { status: 'done', ...review, posted };
+  });
+}
