@@ -70,6 +70,12 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
         p.direction === 'worse' ? `Health got worse: ${p.from} → ${p.to}` : p.direction === 'better' ? `Health recovered: ${p.from} → ${p.to}` : `Health check status: ${p.to}`;
       return `${head}.${detail ? ` ${detail}` : ''}`;
     }
+    case 'job.missed':
+      return `Job ${p.job} did not run: due at ${p.dueAt} (schedule \`${p.cron}\` UTC). \`/lf jobs\`, \`/lf run ${p.job}\`.`;
+    case 'job.late':
+      return `Job ${p.job} started late: due at ${p.dueAt}, started ${p.startedAt}.`;
+    case 'job.stuck':
+      return `Job ${p.job} run #${p.runId} looks stuck: no heartbeat since ${p.heartbeatAt}. \`/lf diagnose resources\` can restart its worker.`;
     case 'quota.reset':
       return `Daily targeting quotas reset (${p.targets} active targets, ${p.usedBefore} of ${p.totalQuota} used yesterday).`;
     case 'reconciliation.done': {

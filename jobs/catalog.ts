@@ -5,6 +5,12 @@
 import type { AppConfig } from '../domain/config.js';
 import { BACKUP_JOB } from './backup.js';
 import { WATCHDOG_JOB } from './watchdog.js';
+import { HEALTH_CHECK_JOB } from './health-check.js';
+import { QUOTA_RESET_JOB } from './quota-reset.js';
+import { RECONCILIATION_JOB } from './reconciliation.js';
+import { MAINTENANCE_WEEKLY_JOB } from './maintenance-weekly.js';
+import { OPTIMIZATION_MONTHLY_JOB } from './optimization-monthly.js';
+import { REVIEW_QUARTERLY_JOB } from './review-quarterly.js';
 
 /** One scheduled job. `file` is the module in jobs/ (without extension) exporting `default (data, report)`. */
 export interface JobDefinition {
@@ -65,6 +71,12 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       tracking: 'none',
     },
     { ...WATCHDOG_JOB },
+    { ...HEALTH_CHECK_JOB, tracking: 'none' as const }, // every minute: stored as `health.last`, posted only on change
+    { ...QUOTA_RESET_JOB },
+    { ...RECONCILIATION_JOB },
+    { ...MAINTENANCE_WEEKLY_JOB },
+    { ...OPTIMIZATION_MONTHLY_JOB },
+    { ...REVIEW_QUARTERLY_JOB },
     // pg_dump needs a server of its own major version or older; the embedded PGlite is newer than this machine's
     // client, so nightly backups run only with DATABASE_URL (`lf db backup` says why otherwise)
     ...(config.db.url ? [{ ...BACKUP_JOB }] : []),
