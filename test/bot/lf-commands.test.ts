@@ -21,7 +21,7 @@ import { recentAudit } from '../../runbooks/actions.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
-import { signSlackRequest, startFakeSlackApi, type FakeSlackApi, type FakeSlackCall } from '../helpers/slack.js';
+import { signSlackRequest, slashCommandBody, startFakeSlackApi, type FakeSlackApi, type FakeSlackCall } from '../helpers/slack.js';
 
 const SECRET = 'lf-commands-signing-secret';
 const OPERATOR = 'UOPER0001';
@@ -73,20 +73,7 @@ test.after(async (ctx) => {
 
 async function command(ctx: Ctx, text: string, user = VIEWER): Promise<{ res: Response; answer: FakeSlackCall; ackMs: number }> {
   const id = `cmd-${++ctx.seq}`;
-  const body = new URLSearchParams({
-    token: 'legacy',
-    team_id: 'T0TEST',
-    team_domain: 'leadfactory',
-    channel_id: 'C0OPS',
-    channel_name: 'ops',
-    user_id: user,
-    user_name: 'someone',
-    command: '/lf',
-    text,
-    api_app_id: 'A0TEST',
-    response_url: ctx.fake.responseUrl(id),
-    trigger_id: '123.456.abc',
-  }).toString();
+  const body = slashCommandBody(text, user, ctx.fake.responseUrl(id));
   const t0 = performance.now();
   const res = await fetch(`${ctx.base}/slack/events`, { method: 'POST', body, headers: signSlackRequest(SECRET, body) });
   const ackMs = performance.now() - t0;

@@ -160,3 +160,24 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
       }),
   };
 }
+
+/**
+ * The form body Slack posts for a `/lf` slash command (shape of the recorded slash-command payload), from `user` in
+ * channel C0OPS, answering to `responseUrl`.
+ */
+export function slashCommandBody(text: string, user: string, responseUrl: string): string {
+  return new URLSearchParams({
+    token: 'legacy',
+    team_id: 'T0TEST',
+    team_domain: 'leadfactory',
+    channel_id: 'C0OPS',
+    channel_name: 'ops',
+    user_id: user,
+    user_name: 'someone',
+    command: '/lf',
+    text,
+    api_app_id: 'A0TEST',
+    response_url: responseUrl,
+    trigger_id: '123.456.abc',
+  }).toString();
+}
