@@ -11,7 +11,10 @@ import { loadConfig } from '../domain/config.js';
 import { recordOpsEvent } from '../domain/events.js';
 import { createBackup, rotateBackups, backupStamp, type BackupResult } from '../domain/recovery/backup.js';
 import { BackupError } from '../domain/recovery/backup.js';
+import { systemClock } from '../domain/clock.js';
 import type { JobData, JobReport } from './job-types.js';
+import { hasInProcessContext, inProcessContext } from './in-process.js';
+import { jobNow } from './ops-job-env.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
 export const BACKUP_JOB = {
@@ -35,7 +38,8 @@ export interface BackupJobSummary extends BackupResult {
  */
 export default async function backupJob(data: JobData, report: JobReport): Promise<BackupJobSummary> {
   const config = loadConfig({ ...process.env, ...data.env });
-  const now = typeof data.now === 'string' ? new Date(data.now) : new Date();
+  // on the main thread the service's clock (accelerated in the soak bench); in a worker the wall clock
+  const now = jobNow(data, hasInProcessContext() ? inProcessContext().clock : systemClock);
   let db: Database | undefined;
   try {
     // the embedded folder is held by the main process: a worker must be handed its socket URL in data.env

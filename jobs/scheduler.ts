@@ -34,6 +34,11 @@ export interface SchedulerDeps {
   jobEnv: Record<string, string>;
   /** Called when a job run ends, with its result or error (for notifications and tests). */
   onJobDone?: (name: string, outcome: { result?: unknown; error?: string }) => void;
+  /**
+   * Start Bree's cron timers (default true). False leaves the firing to the caller through
+   * {@link Scheduler.fire} — the soak bench drives 24 h of schedules in accelerated time that way.
+   */
+  autoStart?: boolean;
 }
 
 /** A started scheduler. */
@@ -41,6 +46,11 @@ export interface Scheduler {
   bree: Bree;
   /** Runs a job now unless it is already running; returns false when it was. */
   runNow(name: string, trigger?: string): Promise<boolean>;
+  /**
+   * Starts a run exactly as the job's cron timer would (trigger `schedule`, a pause respected, never overlapping a
+   * running one); resolves with false when it was skipped (paused, or still running).
+   */
+  fire(name: string): Promise<boolean>;
   /** True while the job's worker is alive. */
   isRunning(name: string): boolean;
   /**
@@ -206,12 +216,18 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     }
     return breeRun(name);
   };
-  await bree.start();
-  logger.info({ jobs: catalog.map((j) => `${j.name} (${j.cron} UTC)`) }, 'scheduler started');
+  if (deps.autoStart ?? true) await bree.start(); // else Bree initialises itself on the first fire()
+  logger.info({ jobs: catalog.map((j) => `${j.name} (${j.cron} UTC)`), timers: deps.autoStart ?? true }, 'scheduler started');
 
   return {
     bree,
     isRunning: (name) => bree.workers.has(name),
+    async fire(name) {
+      if (bree.workers.has(name)) return false;
+      if (await isJobPaused(deps.orm.em.fork(), name).catch(() => false)) return false;
+      await breeRun(name);
+      return true;
+    },
     async cancelRun(name, reason) {
       const worker = bree.workers.get(name) as Worker | undefined;
       if (!worker) return false;

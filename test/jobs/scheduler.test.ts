@@ -6,7 +6,10 @@ import { loadConfig } from '../../domain/config.js';
 import { createLogger } from '../../domain/logger.js';
 import type { Services } from '../../domain/services.js';
 import { seedDemoTargetsIfEmpty } from '../../domain/targeting/seed.js';
-import { startScheduler, type Scheduler } from '../../jobs/scheduler.js';
+import { startScheduler, type Scheduler, type SchedulerDeps } from '../../jobs/scheduler.js';
+import { pausedKey } from '../../jobs/control.js';
+import { AcceleratedClock } from '../../domain/clock.js';
+import { setSetting } from '../../domain/settings.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 import { testServices } from '../helpers/services.js';
 
@@ -26,7 +29,13 @@ scheduler.before.each(async (ctx) => {
   await seedDemoTargetsIfEmpty(ctx.db.orm.em.fork(), new Date());
 });
 
-async function start(ctx: Ctx, inProcess: boolean, metrics: Metrics, onJobDone?: (name: string, o: { result?: unknown; error?: string }) => void): Promise<Scheduler> {
+async function start(
+  ctx: Ctx,
+  inProcess: boolean,
+  metrics: Metrics,
+  onJobDone?: (name: string, o: { result?: unknown; error?: string }) => void,
+  extra: Partial<SchedulerDeps> = {},
+): Promise<Scheduler> {
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JOBS_IN_PROCESS: String(inProcess) });
   return startScheduler({
     config,
@@ -36,6 +45,7 @@ async function start(ctx: Ctx, inProcess: boolean, metrics: Metrics, onJobDone?:
     clock: ctx.services.clock,
     jobEnv: { DATABASE_URL: ctx.db.url, SANDBOX_URL: ctx.services.sandboxUrl!, LOG_LEVEL: 'silent' },
     onJobDone,
+    ...extra,
   });
 }
 
@@ -93,6 +103,40 @@ scheduler('stopping mid-run ends the worker and marks its run interrupted', asyn
   const [run] = await conn.execute<{ status: string; error: string | null }[]>('select status, error from job_runs');
   assert.is(run!.status, 'interrupted');
   assert.match(run!.error ?? '', 'shutdown');
+});
+
+scheduler('without timers (autoStart false) nothing is scheduled; fire() runs a job as its cron timer would, and not when paused', async (ctx) => {
+  const done: string[] = [];
+  const s = await start(ctx, true, createMetrics(), (name, o) => void done.push(`${name}:${o.error ? 'failed' : 'done'}`), { autoStart: false });
+  try {
+    const bree = s.bree as unknown as { timeouts: Map<string, unknown>; intervals: Map<string, unknown> };
+    assert.is(bree.timeouts.size + bree.intervals.size, 0, 'no cron timer armed');
+    assert.ok(await s.fire('quota-reset'));
+    // the run row is closed after the result message
+    const conn = ctx.db.orm.em.getConnection();
+    const closed = async () => (await conn.execute<{ n: string }[]>(`select count(*) as n from job_runs where job = 'quota-reset' and status <> 'running'`))[0]!.n === '1';
+    for (let i = 0; i < 500 && !(await closed()); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(done, ['quota-reset:done']);
+    const rows = await conn.execute<{ trigger: string; status: string }[]>(`select trigger, status from job_runs where job = 'quota-reset'`);
+    assert.equal(rows, [{ trigger: 'schedule', status: 'succeeded' }]);
+
+    await setSetting(ctx.db.orm.em.fork(), pausedKey('quota-reset'), true, 'U_OPS', new Date());
+    assert.is(await s.fire('quota-reset'), false, 'a paused job is not fired');
+    const after = await ctx.db.orm.em.getConnection().execute<{ n: string }[]>(`select count(*) as n from job_runs where job = 'quota-reset'`);
+    assert.is(Number(after[0]!.n), 1);
+  } finally {
+    await s.stop(1000);
+  }
+});
+
+scheduler('AcceleratedClock: flows at wall speed from each jump, never goes back', async () => {
+  const c = new AcceleratedClock('2028-10-01T00:00:00Z');
+  const t0 = c.now().getTime();
+  await new Promise((r) => setTimeout(r, 30));
+  assert.ok(c.now().getTime() - t0 >= 25, 'time flows');
+  assert.is(c.jumpTo(Date.parse('2028-10-01T06:00:00Z')).toISOString(), '2028-10-01T06:00:00.000Z');
+  const back = c.jumpTo(Date.parse('2028-10-01T05:00:00Z'));
+  assert.ok(back.getTime() >= Date.parse('2028-10-01T06:00:00Z'), 'a jump into the past keeps the time');
 });
 
 scheduler.run();
