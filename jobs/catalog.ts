@@ -11,6 +11,7 @@ import { RECONCILIATION_JOB } from './reconciliation.js';
 import { MAINTENANCE_WEEKLY_JOB } from './maintenance-weekly.js';
 import { OPTIMIZATION_MONTHLY_JOB } from './optimization-monthly.js';
 import { REVIEW_QUARTERLY_JOB } from './review-quarterly.js';
+import { ASSESSMENT_BATCH_JOB, EMAIL_BATCH_JOB } from './pipeline-batches.js';
 
 /** One scheduled job. `file` is the module in jobs/ (without extension) exporting `default (data, report)`. */
 export interface JobDefinition {
@@ -52,6 +53,8 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       why: 'Sources, assesses, scores, personalises and emails the day’s leads (troubleshooting guide: pipeline).',
       tracking: 'self',
     },
+    { ...ASSESSMENT_BATCH_JOB },
+    { ...EMAIL_BATCH_JOB },
     {
       name: 'alert-evaluation',
       file: 'alert-evaluation',

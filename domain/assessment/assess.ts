@@ -165,14 +165,17 @@ export async function assessPending(deps: PipelineDeps, progress: ProgressFn = (
 /**
  * Moves `assessment_failed` businesses with `assessment_attempts < maxAttempts` (default
  * `config.stages.assessmentMaxAttempts`) back to `assessment_pending` (lease cleared, `status_changed_at` set), in
- * one statement. Returns how many moved.
+ * one statement. `olderThanMs` retries only failures at least that old (`status_changed_at`), so frequent callers
+ * (the 15-minute assessment batch) space the tries out. Returns how many moved.
  */
-export async function retryFailed(deps: PipelineDeps, opts: { maxAttempts?: number } = {}): Promise<number> {
+export async function retryFailed(deps: PipelineDeps, opts: { maxAttempts?: number; olderThanMs?: number } = {}): Promise<number> {
   const max = opts.maxAttempts ?? deps.config.stages.assessmentMaxAttempts;
+  const now = deps.clock.now();
+  const before = new Date(now.getTime() - (opts.olderThanMs ?? 0));
   const rows = await deps.em.getConnection().execute<{ id: number }[]>(
     `update businesses set status = 'assessment_pending', status_changed_at = ?, claimed_until = null, updated_at = ?
-       where status = 'assessment_failed' and assessment_attempts < ? returning id`,
-    [deps.clock.now(), deps.clock.now(), max],
+       where status = 'assessment_failed' and assessment_attempts < ? and coalesce(status_changed_at, updated_at) <= ? returning id`,
+    [now, now, max, before],
   );
   return rows.length;
 }
