@@ -12,6 +12,7 @@ import { runbook as paymentIssues } from './payment-issues.js';
 import { runbook as databasePerformance } from './database-performance.js';
 import { runbook as memoryResources } from './memory-resources.js';
 import { runbook as externalApis } from './external-apis.js';
+import { runbook as backupRecovery } from './backup-recovery.js';
 
 /** The runbooks, by the guide's order. */
 export const RUNBOOKS: readonly Runbook<RunbookContext>[] = [
@@ -23,6 +24,7 @@ export const RUNBOOKS: readonly Runbook<RunbookContext>[] = [
   databasePerformance,
   memoryResources,
   externalApis,
+  backupRecovery,
 ];
 
 /** Short names operators type (`/lf diagnose email`), mapped to runbook ids. */
@@ -44,6 +46,9 @@ export const RUNBOOK_ALIASES: Readonly<Record<string, string>> = {
   apis: 'external-apis',
   api: 'external-apis',
   integrations: 'external-apis',
+  backup: 'backup-recovery',
+  backups: 'backup-recovery',
+  recovery: 'backup-recovery',
 };
 
 /** The runbook for an id or alias (case-insensitive), or undefined. */

@@ -34,6 +34,7 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'assessments', usage: 'assessments', summary: 'Assessment backlog, failures, PageSpeed and OpenAI.', role: 'viewer', response: 'ephemeral', view: { runbook: 'assessment-failures' } },
   { name: 'purchases', usage: 'purchases', summary: 'Payments: webhook status, recent purchases, Stripe, pricing.', role: 'viewer', response: 'ephemeral', view: { runbook: 'payment-issues' } },
   { name: 'db', usage: 'db', summary: 'Database performance: statements, connections, sizes, vacuum, indexes.', role: 'viewer', response: 'ephemeral', view: { runbook: 'database-performance' } },
+  { name: 'backups', usage: 'backups', summary: 'Backups and recovery: newest backup, backup runs, data integrity; Back up now button.', role: 'viewer', response: 'ephemeral', view: { runbook: 'backup-recovery' } },
   { name: 'resources', usage: 'resources', summary: 'Memory, event loop, disk and batch sizes.', role: 'viewer', response: 'ephemeral', view: { runbook: 'memory-resources' } },
   { name: 'jobs', usage: 'jobs', summary: 'Scheduled jobs with last and next run, paused or not.', role: 'viewer', response: 'ephemeral' },
   { name: 'run', usage: 'run <job>', summary: 'Run a job now (unless it is running).', role: 'operator', response: 'in_channel' },

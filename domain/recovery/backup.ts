@@ -107,6 +107,35 @@ export function pgTool(name: 'pg_dump' | 'pg_restore' | 'psql', pgBinDir?: strin
   return pgBinDir ? join(pgBinDir, name) : name;
 }
 
+/** Whether this machine's pg_dump can dump a server: majors compared (pg_dump must be at least the server's). */
+export interface DumpCompatibility {
+  ok: boolean;
+  /** pg_dump's major version, undefined when it is not installed. */
+  clientMajor: number | undefined;
+  serverMajor: number;
+  /** Why not, in a sentence (when `ok` is false). */
+  reason?: string;
+}
+
+/**
+ * Compares `pg_dump --version` (from `pgBinDir` or PATH) with a server's `server_version_num` (e.g. 150019 → 15;
+ * PGlite reports 18). Never throws: a missing pg_dump is `ok: false` with the reason.
+ */
+export async function dumpCompatibility(serverVersionNum: number, pgBinDir?: string): Promise<DumpCompatibility> {
+  const serverMajor = Math.floor(serverVersionNum / 10000);
+  let out: string;
+  try {
+    out = (await runPgTool(pgTool('pg_dump', pgBinDir), ['--version'], { url: '', env: {} }, { timeoutMs: 10_000 })).stdout;
+  } catch (err) {
+    return { ok: false, clientMajor: undefined, serverMajor, reason: (err as Error).message };
+  }
+  const clientMajor = Number(/(\d+)(?:\.\d+)?/.exec(out)?.[1]);
+  if (!Number.isFinite(clientMajor)) return { ok: false, clientMajor: undefined, serverMajor, reason: `unrecognised pg_dump --version output: ${out.trim().slice(0, 100)}` };
+  if (clientMajor < serverMajor)
+    return { ok: false, clientMajor, serverMajor, reason: `pg_dump ${clientMajor} cannot dump a PostgreSQL ${serverMajor} server (set PG_BIN_DIR to a client of version ${serverMajor} or newer)` };
+  return { ok: true, clientMajor, serverMajor };
+}
+
 /** Result of a finished client program. */
 export interface ToolResult {
   stdout: string;

@@ -4,7 +4,9 @@
  * (a block_actions payload shaped like Slack's recorded one) with an operator, an unauthorised viewer, a double
  * click, and a stale message — and the audit rows and claims they leave.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
@@ -18,6 +20,7 @@ import { YELP_BATCH_SIZE_SETTING } from '../../domain/targeting/batch-size.js';
 import { createSlackApp, type SlackApp } from '../../bot/app.js';
 import { LF_COMMANDS } from '../../bot/commands/spec.js';
 import { recentAudit } from '../../runbooks/actions.js';
+import { listBackups } from '../../domain/recovery/backup.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
@@ -36,6 +39,7 @@ interface Ctx {
   server: http.Server;
   base: string;
   seq: number;
+  backupDir: string;
 }
 
 const test = suite<Ctx>(`/lf subcommands and buttons over signed HTTP (${DB_KIND})`);
@@ -43,7 +47,10 @@ const test = suite<Ctx>(`/lf subcommands and buttons over signed HTTP (${DB_KIND
 test.before(async (ctx) => {
   ctx.db = await freshDatabase();
   ctx.fake = await startFakeSlackApi();
+  ctx.backupDir = mkdtempSync(join(tmpdir(), 'lf-cmd-backups-'));
   ctx.services = await testServices(ctx.db, {
+    BACKUP_DIR: ctx.backupDir,
+    DATABASE_URL: ctx.db.url, // backups scheduled (as in a deployment with DATABASE_URL)
     SLACK_SIGNING_SECRET: SECRET,
     SLACK_BOT_TOKEN: 'xoxb-test-token',
     SLACK_API_URL: ctx.fake.url,
@@ -69,6 +76,7 @@ test.after(async (ctx) => {
   await ctx.fake?.close();
   await ctx.services?.close();
   await ctx.db?.close();
+  rmSync(ctx.backupDir, { recursive: true, force: true });
 });
 
 async function command(ctx: Ctx, text: string, user = VIEWER): Promise<{ res: Response; answer: FakeSlackCall; ackMs: number }> {
@@ -84,13 +92,13 @@ async function command(ctx: Ctx, text: string, user = VIEWER): Promise<{ res: Re
 const text = (c: FakeSlackCall) => JSON.stringify(c.body.blocks ?? []) + String(c.body.text ?? '');
 
 /** A block_actions payload built on Slack's recorded shape (test/fixtures/slack/block-actions.template.json). */
-function buttonPayload(ctx: Ctx, user: string, value: Record<string, unknown>, id: string): string {
+function buttonPayload(ctx: Ctx, user: string, value: Record<string, unknown>, id: string, blocks?: unknown[]): string {
   const tpl = JSON.parse(readFileSync(new URL('../fixtures/slack/block-actions.template.json', import.meta.url), 'utf8')) as Record<string, any>;
   const actionId = `remediate:${value.r}/${value.m}`;
   tpl.user = { id: user, username: 'someone', team_id: 'T0TEST' };
   tpl.team = { id: 'T0TEST', domain: 'leadfactory' };
   tpl.response_url = ctx.fake.responseUrl(id);
-  tpl.message.blocks = [
+  tpl.message.blocks = blocks ?? [
     { type: 'section', block_id: 'f1', text: { type: 'mrkdwn', text: 'Yelp rate limit finding' } },
     { type: 'actions', block_id: 'rc:yelp-rate-limit', elements: [{ type: 'button', action_id: actionId, text: { type: 'plain_text', text: 'Lower Yelp batch size' }, value: JSON.stringify(value) }] },
   ];
@@ -98,9 +106,9 @@ function buttonPayload(ctx: Ctx, user: string, value: Record<string, unknown>, i
   return new URLSearchParams({ payload: JSON.stringify(tpl) }).toString();
 }
 
-async function click(ctx: Ctx, user: string, value: Record<string, unknown>): Promise<{ id: string; res: Response }> {
+async function click(ctx: Ctx, user: string, value: Record<string, unknown>, blocks?: unknown[]): Promise<{ id: string; res: Response }> {
   const id = `btn-${++ctx.seq}`;
-  const body = buttonPayload(ctx, user, value, id);
+  const body = buttonPayload(ctx, user, value, id, blocks);
   const res = await fetch(`${ctx.base}/slack/events`, { method: 'POST', body, headers: signSlackRequest(SECRET, body) });
   return { id, res };
 }
@@ -185,6 +193,33 @@ test('button by an operator: claimed, run, message updated naming who acted, re-
   assert.is(rows[0]?.actor, `slack:${OPERATOR}`);
   assert.is(rows[0]?.actorRole, 'operator');
   assert.equal(rows[0]?.input, { value: 10 });
+});
+
+test('/lf backups: newest backup, backup runs and integrity; its Back up now button takes a backup (PostgreSQL)', async (ctx) => {
+  const { answer } = await command(ctx, 'backups');
+  assert.match(text(answer), /Backups and recovery/);
+  assert.match(text(answer), /db verify: clean/);
+  if (DB_KIND === 'embedded') {
+    // PGlite reports PostgreSQL 18; this machine's pg_dump cannot dump it, and the view says so instead of offering a button
+    assert.match(text(answer), /Backups cannot be taken here: pg_dump \d+ cannot dump a PostgreSQL 18 server/);
+    return;
+  }
+  assert.match(text(answer), /No backup in/);
+  const blocks = answer.body.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[];
+  const button = blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === 'remediate:backup-recovery/backup-now');
+  assert.ok(button?.value, 'a Back up now button is offered');
+  const { id } = await click(ctx, OPERATOR, JSON.parse(button!.value!) as Record<string, unknown>, blocks);
+  const update = await ctx.fake.waitFor((c) => c.method === id && c.body.replace_original === true, 30_000);
+  assert.match(text(update), /Backup written/);
+  assert.match(text(update), new RegExp(`<@${OPERATOR}>`));
+  const recheck = await ctx.fake.waitFor((c) => c.method === id && c.body.replace_original === false, 10_000);
+  assert.match(text(recheck), /Fixed/);
+  const list = await listBackups(ctx.backupDir);
+  assert.is(list.length, 1);
+  assert.is(list[0]!.verified, true, 'checksum written and matching');
+  const rows = await recentAudit(ctx.db.orm.em.fork(), { action: 'remediation:backup-recovery/backup-now' });
+  assert.is(rows[0]?.outcome, 'succeeded');
+  assert.is(rows[0]?.actor, `slack:${OPERATOR}`);
 });
 
 test('double click and a second person: one run, one claim; the others are told who did it (ephemeral), audited as duplicate', async (ctx) => {

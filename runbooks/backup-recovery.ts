@@ -1,0 +1,163 @@
+/**
+ * Runbook "Backups and recovery" (troubleshooting guide: recovery procedures — backups at 04:00 UTC kept 30 days,
+ * restore, data-integrity checks).
+ *
+ * Diagnostics (read-only): the newest backup in `BACKUP_DIR` (age against the nightly schedule, size, checksum),
+ * the recent runs of the `backup` job and `backup.failed` events, and the data-integrity checks of `db verify`
+ * (foreign keys, orphaned rows, status consistency, job runs left running, counts per stage).
+ *
+ * Remediation: `backup-now` (operator) takes a backup at once (pg_dump custom format + checksum) — safe from a
+ * button. Restoring is not offered as a button: it is admin-only, needs a typed confirmation and a switch of the
+ * service's DATABASE_URL, so the findings name the terminal command (`npm run lf -- db restore …`) instead.
+ */
+import { createBackup, dumpCompatibility, listBackups, verifyChecksum } from '../domain/recovery/backup.js';
+import { verifyDatabase } from '../domain/recovery/verify.js';
+import type { RunbookContext } from './context.js';
+import { defineRunbook, type Finding } from './define.js';
+
+/** A newest backup older than this (h) means the nightly backup did not happen: problem (one day plus slack). */
+export const BACKUP_MAX_AGE_HOURS = 26;
+/** How far back the backup job's runs and failure events are read (h). */
+export const BACKUP_HISTORY_HOURS = 48;
+/** The restore command operators run in a terminal (admin, typed confirmation). */
+export const RESTORE_COMMAND = 'npm run lf -- db restore --backup <file> --fresh --yes';
+
+const bad = (f: Finding | undefined) => f?.status === 'warn' || f?.status === 'problem';
+/** False when the newest-backup check found that pg_dump cannot dump this server (no backup button then). */
+const canDump = (f: Record<string, Finding>) => f['latest-backup']?.evidence?.toolOk !== false;
+const hours = (ms: number) => Math.round((ms / 3_600_000) * 10) / 10;
+
+async function latestBackup(ctx: RunbookContext): Promise<Finding> {
+  const { config, db, clock } = ctx.services;
+  const dir = config.recovery.backupDir;
+  // nightly backups are in the job catalog only with DATABASE_URL (jobs/catalog.ts); elsewhere a missing backup is
+  // expected and reported as no_data, not as a problem
+  const scheduled = Boolean(config.db.url);
+  const unscheduled = 'nightly backups are scheduled only with DATABASE_URL';
+  const [server] = await ctx.em().getConnection().execute<{ v: string }[]>(`select current_setting('server_version_num') as v`);
+  const tool = await dumpCompatibility(Number(server?.v ?? 0), config.recovery.pgBinDir);
+  const list = await listBackups(dir, { verify: false });
+  if (!tool.ok)
+    return {
+      status: scheduled ? 'problem' : 'no_data',
+      summary: `Backups cannot be taken here: ${tool.reason}${db.embedded ? ' (the embedded PGlite reports PostgreSQL 18)' : ''}${scheduled ? '' : `; ${unscheduled}`}. ${list.length} backup(s) in ${dir}.`,
+      evidence: { dir, scheduled, count: list.length, toolOk: false, clientMajor: tool.clientMajor ?? null, serverMajor: tool.serverMajor, embedded: db.embedded },
+    };
+  const newest = list[0];
+  if (!newest)
+    return {
+      status: scheduled ? 'problem' : 'no_data',
+      summary: `No backup in ${dir}: ${scheduled ? 'take one now (the nightly job runs at 04:00 UTC)' : `${unscheduled}; \`npm run lf -- db backup\` takes one`}.`,
+      evidence: { dir, scheduled, toolOk: true, count: 0 },
+    };
+  const ageMs = clock.now().getTime() - newest.takenAt.getTime();
+  const check = await verifyChecksum(newest.file);
+  const old = ageMs > BACKUP_MAX_AGE_HOURS * 3_600_000;
+  const evidence = { dir, scheduled, toolOk: true, count: list.length, newest: newest.name, takenAt: newest.takenAt.toISOString(), ageHours: hours(ageMs), bytes: newest.bytes, checksumOk: check.ok, restore: RESTORE_COMMAND };
+  if (!check.ok)
+    return { status: 'problem', summary: `The newest backup ${newest.name} fails its checksum (${check.reason ?? 'mismatch'}): do not restore it; take a new one.`, evidence };
+  return {
+    status: old ? (scheduled ? 'problem' : 'warn') : 'ok',
+    summary: `${list.length} backup(s) in ${dir}; the newest, ${newest.name}, is ${hours(ageMs)} h old (${Math.round(newest.bytes / 1024)} KiB, checksum ok)${old ? `: older than ${BACKUP_MAX_AGE_HOURS} h, ${scheduled ? 'the nightly backup did not run' : unscheduled}` : ''}.`,
+    evidence,
+  };
+}
+
+async function backupRuns(ctx: RunbookContext): Promise<Finding> {
+  const since = new Date(ctx.services.clock.now().getTime() - BACKUP_HISTORY_HOURS * 3_600_000);
+  const conn = ctx.em().getConnection();
+  const runs = await conn.execute<{ status: string; started_at: Date; error: string | null }[]>(
+    `select status, started_at, error from job_runs where job = 'backup' and started_at >= ? order by started_at desc limit 10`,
+    [since],
+  );
+  const failures = await conn.execute<{ at: Date; payload: { error?: string } }[]>(
+    `select created_at as at, payload from ops_events where type = 'backup.failed' and created_at >= ? order by created_at desc limit 5`,
+    [since],
+  );
+  const failed = runs.filter((r) => r.status === 'failed' || r.status === 'interrupted');
+  const lastError = failures[0]?.payload?.error ?? failed[0]?.error ?? undefined;
+  return {
+    status: failures.length > 0 || failed.length > 0 ? 'problem' : 'ok',
+    summary:
+      runs.length === 0 && failures.length === 0
+        ? `No backup run in the last ${BACKUP_HISTORY_HOURS} h.`
+        : `${runs.length} backup run(s) in the last ${BACKUP_HISTORY_HOURS} h, ${failed.length} failed or interrupted; ${failures.length} backup.failed event(s)${lastError ? `; last error: ${lastError.slice(0, 200)}` : ''}.`,
+    evidence: { runs: runs.map((r) => ({ status: r.status, startedAt: new Date(r.started_at).toISOString() })), failedEvents: failures.length, lastError: lastError ?? null },
+  };
+}
+
+async function integrity(ctx: RunbookContext): Promise<Finding> {
+  const report = await verifyDatabase(ctx.em(), { now: ctx.services.clock.now() });
+  const problems = report.checks.filter((c) => !c.ok);
+  return {
+    status: problems.length > 0 ? 'problem' : 'ok',
+    summary:
+      problems.length === 0
+        ? `db verify: clean (${report.checks.length} checks: foreign keys, orphaned rows, status consistency, runs left running).`
+        : `db verify: ${problems.map((c) => c.detail).join('; ')}.`,
+    evidence: { ok: report.ok, problems: problems.map((c) => ({ id: c.id, count: c.count, detail: c.detail })), restore: RESTORE_COMMAND },
+  };
+}
+
+/** The runbook. */
+export const runbook = defineRunbook<RunbookContext>({
+  id: 'backup-recovery',
+  title: 'Backups and recovery',
+  symptoms: [
+    'backup failed',
+    'backup missing',
+    'no backup',
+    'last backup',
+    'is the backup ok',
+    'restore the database',
+    'restore from backup',
+    'data corruption',
+    'orphaned rows',
+    'integrity check',
+    'db verify',
+    'disaster recovery',
+    'lost data',
+  ],
+  diagnostics: [
+    { id: 'latest-backup', title: 'Newest backup (age, checksum)', run: latestBackup },
+    { id: 'backup-runs', title: 'Backup job runs and failures', run: backupRuns },
+    { id: 'integrity', title: 'Data integrity (db verify)', timeoutMs: 15_000, run: integrity },
+  ],
+  rootCauses: [
+    {
+      id: 'no-recent-backup',
+      title: 'There is no recent, sound backup: take one now (and look at why the nightly job did not write one).',
+      indicatedBy: (f) => canDump(f) && (f['latest-backup']?.status === 'problem' || f['backup-runs']?.status === 'problem'),
+      remediations: ['backup-now'],
+    },
+    {
+      id: 'backup-tool-unusable',
+      title: 'pg_dump is missing or older than the database server, so no backup can be taken: install a PostgreSQL client of the server’s version (or newer) and set PG_BIN_DIR.',
+      indicatedBy: (f) => !canDump(f) && f['latest-backup']?.status === 'problem',
+      remediations: [],
+    },
+    {
+      id: 'integrity-problems',
+      title: `The data fails integrity checks: take a backup of what is there (\`npm run lf -- db backup\`), then restore a sound one into a fresh database from a terminal (admin): \`${RESTORE_COMMAND}\`.`,
+      indicatedBy: (f) => bad(f.integrity),
+      remediations: [],
+    },
+  ],
+  remediations: [
+    {
+      id: 'backup-now',
+      title: 'Back up the database now',
+      risk: 'write',
+      requiredRole: 'operator',
+      confirmation: 'Take a backup now (pg_dump custom format with a SHA-256 checksum into BACKUP_DIR)? Nothing is overwritten or rotated.',
+      idempotencyKey: () => 'backup-now',
+      recheck: 'latest-backup',
+      async run(ctx, _input, actor) {
+        const { config, db, clock, logger } = ctx.services;
+        const r = await createBackup({ url: db.url, dir: config.recovery.backupDir, now: clock.now(), pgBinDir: config.recovery.pgBinDir });
+        logger.info({ actor, file: r.file, bytes: r.bytes }, 'backup taken');
+        return { summary: `Backup written: ${r.file} (${Math.round(r.bytes / 1024)} KiB, sha256 ${r.sha256.slice(0, 12)}…) in ${r.durationMs} ms.` };
+      },
+    },
+  ],
+});
