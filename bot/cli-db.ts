@@ -2,25 +2,29 @@
  * `npm run lf -- db backup|backups|restore|verify` (terminal only; the bare word `db` stays the database runbook):
  *
  * - `db backup [--dir D]`: pg_dump (custom format) of the CLI's database into D (default `BACKUP_DIR`), with checksum;
+ *   for the embedded database (the service stopped, so the CLI holds it) its PGlite data directory instead;
  * - `db backups [--dir D]`: the backups, newest first, each checksum verified;
  * - `db restore --backup <file> [--fresh | --into <database url or name>] --yes`: admin only; without `--yes` it
  *   prints what it would do and changes nothing; restores into a fresh database on the same server (default) or
- *   into a named, empty target, runs `db verify` on the result and prints how to switch the service to it;
+ *   into a named, empty target, runs `db verify` on the result and prints how to switch the service to it; an
+ *   embedded backup (`*.pglite.tar.gz`) is restored into a new data folder (`--into-dir F`, default next to DATA_DIR);
  * - `db verify [--json]`: integrity checks (exit 1 when any check fails).
  *
  * Each invocation leaves one `audit_log` row (`db:<subcommand>`, actor `cli:<os user>` with `LF_CLI_ROLE`), written to
  * the CLI's database (for a restore: the source, not the restored copy). Roles: viewer for `backups` and `verify`,
  * operator for `backup`, admin for `restore`.
  *
- * Database: as every CLI command ({@link openCliDatabase}); pg_dump gets the same URL, so for the embedded database
- * it goes through the PGlite socket (which a PostgreSQL 15 pg_dump refuses: the error says so and what to do).
+ * Database: as every CLI command ({@link openCliDatabase}). While `npm start` holds the embedded database the CLI
+ * reaches it through its socket, which a PostgreSQL 15 pg_dump cannot dump: `db backup` then says to use Slack's
+ * Back up now button (`/lf backups`, run by the service) or to stop the service first.
  */
 import os from 'node:os';
 import { resolve } from 'node:path';
 import type { Database } from '../db/orm.js';
 import { openDatabase } from '../db/orm.js';
 import type { AppConfig } from '../domain/config.js';
-import { createBackup, databaseName, listBackups, redactUrl, verifyChecksum } from '../domain/recovery/backup.js';
+import { backupKind, databaseName, listBackups, redactUrl, verifyChecksum } from '../domain/recovery/backup.js';
+import { restoreEmbeddedBackup, takeBackup } from '../domain/recovery/embedded-backup.js';
 import { freshDatabaseName, restoreBackup, withDatabase } from '../domain/recovery/restore.js';
 import { renderVerifyText, verifyDatabase, type VerifyReport } from '../domain/recovery/verify.js';
 import type { Actor } from '../runbooks/actions.js';
@@ -45,11 +49,14 @@ export function isDbSubcommand(word: string | undefined): word is DbSubcommand {
 /** Help lines for the CLI's help text. */
 export const DB_HELP = [
   'Backups and recovery (terminal only):',
-  '  db backup [--dir D]           pg_dump --format=custom into D (default BACKUP_DIR), with a .sha256 checksum (operator).',
+  '  db backup [--dir D]           pg_dump --format=custom into D (default BACKUP_DIR), with a .sha256 checksum (operator);',
+  '                                the embedded database: its data directory (*.pglite.tar.gz), with the service stopped.',
   '  db backups [--dir D]          The backups, newest first, checksums verified.',
   '  db restore --backup <file> [--fresh | --into <url|database>] --yes',
   '                                Restore (admin): checksum first, then into a fresh database on the same server',
   '                                (default) or an existing empty one; without --yes only says what it would do.',
+  '  db restore --backup <file.pglite.tar.gz> [--into-dir F] --yes',
+  '                                An embedded backup, into a new data folder F (default <DATA_DIR>-restore-<stamp>).',
   '  db verify [--json]            Integrity checks: foreign keys, orphaned rows, status consistency, counts per stage.',
   '',
 ].join('\n');
@@ -132,6 +139,42 @@ export async function runDbCommand(
   }
   const dir = resolve(o.get('dir') ?? config.recovery.backupDir);
 
+  /** `db restore` of an embedded backup: into a new data folder, verified, never over the live one. */
+  const restoreEmbedded = async (backupFile: string): Promise<number> => {
+    if (o.has('into') || o.has('fresh')) throw new UsageError('an embedded backup (*.pglite.tar.gz) is restored into a data folder: give --into-dir F, not --into/--fresh');
+    const folder = resolve(o.get('into-dir') ?? `${resolve(config.db.dataDir)}-restore-${now.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}`);
+    const plan = `restore ${backupFile} into the new data folder ${folder}`;
+    if (!o.has('yes')) {
+      const check = await verifyChecksum(backupFile);
+      await audit(em(), { at: now, actor, action, input, outcome: 'refused', detail: `not confirmed: would ${plan}` });
+      await out(
+        { refused: true, plan, checksum: check },
+        [`Would ${plan}`, `  checksum: ${check.ok ? 'ok' : `BAD (${check.reason})`}`, 'Nothing done. Run again with --yes to restore.'].join('\n'),
+      );
+      return 1;
+    }
+    const result = await restoreEmbeddedBackup({ file: backupFile, dataDir: folder });
+    const restored = await openDatabase({ url: undefined, dataDir: folder, poolMax: 1 });
+    let report: VerifyReport;
+    try {
+      report = await verifyDatabase(restored.orm.em.fork(), { now });
+    } finally {
+      await restored.close();
+    }
+    await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: `restored ${backupFile} into ${folder} in ${result.durationMs} ms; verify ${report.ok ? 'clean' : 'found problems'}` });
+    await out(
+      { ...result, verify: report },
+      [
+        `restored ${backupFile}`,
+        `  into the data folder ${folder} in ${result.durationMs} ms`,
+        `  db verify on it: ${report.ok ? 'clean' : 'PROBLEMS'}\n${renderVerifyText(report).replace(/^/gm, '    ')}`,
+        `To switch the service to it: stop \`npm start\`, start it again with DATA_DIR=${folder}, then run \`npm run lf -- db verify\`.`,
+        'The old data folder is left untouched for comparison or rollback.',
+      ].join('\n'),
+    );
+    return 0;
+  };
+
   try {
     if (sub === 'verify') {
       const report = await verifyDatabase(em(), { now });
@@ -150,7 +193,12 @@ export async function runDbCommand(
     }
 
     if (sub === 'backup') {
-      const result = await createBackup({ url: db.url, dir, now, pgBinDir: config.recovery.pgBinDir });
+      if (!config.db.url && !db.embedded)
+        throw new Error(
+          'the running service holds the embedded database (the CLI reaches it through its socket, which this pg_dump cannot dump): ' +
+            'take the backup from Slack (`/lf backups` → Back up now, run by the service) or stop `npm start` and run this again',
+        );
+      const result = await takeBackup(db, { dir, now, pgBinDir: config.recovery.pgBinDir });
       await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: `${result.file} (${result.bytes} bytes, sha256 ${result.sha256})` });
       await out(result, `backup written: ${result.file}\n  ${result.bytes} bytes in ${result.durationMs} ms\n  sha256 ${result.sha256}`);
       return 0;
@@ -161,6 +209,8 @@ export async function runDbCommand(
     if (!file) throw new UsageError('db restore needs --backup <file>');
     if (o.has('into') && o.has('fresh')) throw new UsageError('give either --into or --fresh, not both');
     const backupFile = resolve(file);
+    if (backupKind(backupFile) === 'pglite') return await restoreEmbedded(backupFile);
+    if (o.has('into-dir')) throw new UsageError('--into-dir is for embedded backups (*.pglite.tar.gz); give --fresh or --into for a pg_dump backup');
     const into = o.get('into');
     const target = into === undefined ? undefined : /^postgres(ql)?:\/\//.test(into) ? into : withDatabase(db.url, into);
     const plan = target

@@ -28,7 +28,23 @@ export interface EmbeddedDatabase {
   lockPath: string;
   /** Lets the process exit while the server still listens (shared test databases). */
   unref(): void;
+  /**
+   * A gzipped tarball of the whole data directory (PGlite `dumpDataDir`): a physical, consistent snapshot taken
+   * between statements (PGlite runs one at a time); loadable with {@link loadEmbeddedDataDir}.
+   */
+  dumpDataDir(): Promise<Blob>;
   close(): Promise<void>;
+}
+
+/**
+ * Creates the embedded database of a new data folder from a {@link EmbeddedDatabase.dumpDataDir} tarball:
+ * PGlite `loadDataDir` into `<dataDir>/pglite`, then closed (start it with {@link startEmbeddedDatabase}).
+ * @throws PGlite's error when the archive is not a PGlite data directory.
+ */
+export async function loadEmbeddedDataDir(dataDir: string, archive: Blob): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  const pglite = await PGlite.create(join(resolve(dataDir), 'pglite'), { loadDataDir: archive });
+  await pglite.close();
 }
 
 /** Path of the lock file for a data folder. */
@@ -138,6 +154,7 @@ export async function startEmbeddedDatabase(opts: {
       port,
       lockPath,
       unref: () => net?.unref(),
+      dumpDataDir: async () => pglite.dumpDataDir('gzip'),
       async close() {
         await server.stop().catch(() => undefined);
         await pglite.close().catch(() => undefined);

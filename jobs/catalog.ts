@@ -80,8 +80,8 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
     { ...MAINTENANCE_WEEKLY_JOB },
     { ...OPTIMIZATION_MONTHLY_JOB },
     { ...REVIEW_QUARTERLY_JOB },
-    // pg_dump needs a server of its own major version or older; the embedded PGlite is newer than this machine's
-    // client, so nightly backups run only with DATABASE_URL (`lf db backup` says why otherwise)
-    ...(config.db.url ? [{ ...BACKUP_JOB }] : []),
+    // with DATABASE_URL pg_dump runs in a worker; the embedded PGlite can only be dumped by the process holding it
+    // (its data directory, domain/recovery/embedded-backup.ts), so there the backup runs on the main thread
+    { ...BACKUP_JOB, ...(config.db.url ? {} : { inProcess: true }) },
   ];
 }

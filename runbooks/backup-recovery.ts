@@ -6,11 +6,12 @@
  * the recent runs of the `backup` job and `backup.failed` events, and the data-integrity checks of `db verify`
  * (foreign keys, orphaned rows, status consistency, job runs left running, counts per stage).
  *
- * Remediation: `backup-now` (operator) takes a backup at once (pg_dump custom format + checksum) — safe from a
- * button. Restoring is not offered as a button: it is admin-only, needs a typed confirmation and a switch of the
+ * Remediation: `backup-now` (operator) takes a backup at once (pg_dump custom format, or the embedded database's
+ * PGlite data directory, + checksum) — safe from a button. Restoring is not offered as a button: it is admin-only, needs a typed confirmation and a switch of the
  * service's DATABASE_URL, so the findings name the terminal command (`npm run lf -- db restore …`) instead.
  */
-import { createBackup, dumpCompatibility, listBackups, verifyChecksum } from '../domain/recovery/backup.js';
+import { dumpCompatibility, listBackups, verifyChecksum } from '../domain/recovery/backup.js';
+import { takeBackup } from '../domain/recovery/embedded-backup.js';
 import { verifyDatabase } from '../domain/recovery/verify.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
@@ -19,8 +20,11 @@ import { defineRunbook, type Finding } from './define.js';
 export const BACKUP_MAX_AGE_HOURS = 26;
 /** How far back the backup job's runs and failure events are read (h). */
 export const BACKUP_HISTORY_HOURS = 48;
-/** The restore command operators run in a terminal (admin, typed confirmation). */
-export const RESTORE_COMMAND = 'npm run lf -- db restore --backup <file> --fresh --yes';
+/**
+ * The restore command operators run in a terminal (admin, `--yes` to confirm): a pg_dump backup goes into a fresh
+ * database on the same server, an embedded one (`*.pglite.tar.gz`) into a new data folder.
+ */
+export const RESTORE_COMMAND = 'npm run lf -- db restore --backup <file> --yes';
 
 const bad = (f: Finding | undefined) => f?.status === 'warn' || f?.status === 'problem';
 /** False when the newest-backup check found that pg_dump cannot dump this server (no backup button then). */
@@ -30,18 +34,23 @@ const hours = (ms: number) => Math.round((ms / 3_600_000) * 10) / 10;
 async function latestBackup(ctx: RunbookContext): Promise<Finding> {
   const { config, db, clock } = ctx.services;
   const dir = config.recovery.backupDir;
-  // nightly backups are in the job catalog only with DATABASE_URL (jobs/catalog.ts); elsewhere a missing backup is
-  // expected and reported as no_data, not as a problem
-  const scheduled = Boolean(config.db.url);
-  const unscheduled = 'nightly backups are scheduled only with DATABASE_URL';
-  const [server] = await ctx.em().getConnection().execute<{ v: string }[]>(`select current_setting('server_version_num') as v`);
-  const tool = await dumpCompatibility(Number(server?.v ?? 0), config.recovery.pgBinDir);
+  // the service schedules nightly backups of its database (jobs/catalog.ts): DATABASE_URL or the embedded one; a
+  // database given otherwise (tests, the assistant's eval) has none, and a missing backup is then no_data
+  const scheduled = Boolean(config.db.url) || Boolean(db.embedded);
+  const unscheduled = 'no nightly backup is scheduled for this database';
+  // the embedded database is backed up as its PGlite data directory; a server with pg_dump, whose version must do
+  const tool = db.embedded
+    ? ({ ok: true } as const)
+    : await (async () => {
+        const [server] = await ctx.em().getConnection().execute<{ v: string }[]>(`select current_setting('server_version_num') as v`);
+        return dumpCompatibility(Number(server?.v ?? 0), config.recovery.pgBinDir);
+      })();
   const list = await listBackups(dir, { verify: false });
   if (!tool.ok)
     return {
       status: scheduled ? 'problem' : 'no_data',
-      summary: `Backups cannot be taken here: ${tool.reason}${db.embedded ? ' (the embedded PGlite reports PostgreSQL 18)' : ''}${scheduled ? '' : `; ${unscheduled}`}. ${list.length} backup(s) in ${dir}.`,
-      evidence: { dir, scheduled, count: list.length, toolOk: false, clientMajor: tool.clientMajor ?? null, serverMajor: tool.serverMajor, embedded: db.embedded },
+      summary: `Backups cannot be taken here: ${tool.reason}${scheduled ? '' : `; ${unscheduled}`}. ${list.length} backup(s) in ${dir}.`,
+      evidence: { dir, scheduled, count: list.length, toolOk: false, clientMajor: tool.clientMajor ?? null, serverMajor: tool.serverMajor },
     };
   const newest = list[0];
   if (!newest)
@@ -138,7 +147,7 @@ export const runbook = defineRunbook<RunbookContext>({
     },
     {
       id: 'integrity-problems',
-      title: `The data fails integrity checks: take a backup of what is there (\`npm run lf -- db backup\`), then restore a sound one into a fresh database from a terminal (admin): \`${RESTORE_COMMAND}\`.`,
+      title: `The data fails integrity checks: take a backup of what is there (\`npm run lf -- db backup\`), then restore a sound one from a terminal (admin; into a fresh database, or a new data folder for the embedded one): \`${RESTORE_COMMAND}\`.`,
       indicatedBy: (f) => bad(f.integrity),
       remediations: [],
     },
@@ -149,12 +158,12 @@ export const runbook = defineRunbook<RunbookContext>({
       title: 'Back up the database now',
       risk: 'write',
       requiredRole: 'operator',
-      confirmation: 'Take a backup now (pg_dump custom format with a SHA-256 checksum into BACKUP_DIR)? Nothing is overwritten or rotated.',
+      confirmation: 'Take a backup now (pg_dump custom format, or the embedded database’s data directory, with a SHA-256 checksum into BACKUP_DIR)? Nothing is overwritten or rotated.',
       idempotencyKey: () => 'backup-now',
       recheck: 'latest-backup',
       async run(ctx, _input, actor) {
         const { config, db, clock, logger } = ctx.services;
-        const r = await createBackup({ url: db.url, dir: config.recovery.backupDir, now: clock.now(), pgBinDir: config.recovery.pgBinDir });
+        const r = await takeBackup(db, { dir: config.recovery.backupDir, now: clock.now(), pgBinDir: config.recovery.pgBinDir });
         logger.info({ actor, file: r.file, bytes: r.bytes }, 'backup taken');
         return { summary: `Backup written: ${r.file} (${Math.round(r.bytes / 1024)} KiB, sha256 ${r.sha256.slice(0, 12)}…) in ${r.durationMs} ms.` };
       },

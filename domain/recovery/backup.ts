@@ -35,7 +35,26 @@ export class BackupError extends AppError {
 
 /** Prefix and pattern of backup file names. */
 export const BACKUP_PREFIX = 'leadfactory-';
-const BACKUP_RE = /^leadfactory-(\d{8}T\d{6}Z)(?:-(\d+))?\.dump$/;
+const BACKUP_RE = /^leadfactory-(\d{8}T\d{6}Z)(?:-(\d+))?(\.dump|\.pglite\.tar\.gz)$/;
+
+/** File extension of a pg_dump custom-format backup. */
+export const DUMP_EXT = '.dump';
+/** File extension of an embedded-database backup (PGlite data directory, gzipped tar). */
+export const PGLITE_EXT = '.pglite.tar.gz';
+
+/** Which kind of backup a file is, from its name: `pg_dump` (custom format) or `pglite` (data directory). */
+export function backupKind(file: string): 'pg_dump' | 'pglite' | undefined {
+  const m = BACKUP_RE.exec(basename(file));
+  return m ? (m[3] === PGLITE_EXT ? 'pglite' : 'pg_dump') : undefined;
+}
+
+/** A free backup path in `dir` for `now`: `leadfactory-<stamp><ext>`, or `-2`, `-3`… when taken. */
+export async function backupPath(dir: string, now: Date, ext: string): Promise<string> {
+  const stamp = backupStamp(now);
+  let file = join(dir, `${BACKUP_PREFIX}${stamp}${ext}`);
+  for (let n = 2; await exists(file); n++) file = join(dir, `${BACKUP_PREFIX}${stamp}-${n}${ext}`);
+  return file;
+}
 
 /** `2026-11-29T04:00:00.123Z` → `20261129T040000Z`. */
 export function backupStamp(d: Date): string {
@@ -230,18 +249,27 @@ export async function createBackup(opts: {
   const now = opts.now ?? new Date();
   const dir = resolve(opts.dir);
   await mkdir(dir, { recursive: true });
-  const stamp = backupStamp(now);
-  let file = join(dir, `${BACKUP_PREFIX}${stamp}.dump`);
-  for (let n = 2; await exists(file); n++) file = join(dir, `${BACKUP_PREFIX}${stamp}-${n}.dump`);
-  const partial = `${file}.partial`;
+  const file = await backupPath(dir, now, DUMP_EXT);
   const conn = pgConnection(opts.url);
-  try {
-    await runPgTool(
+  return writeBackup(file, started, (partial) =>
+    runPgTool(
       pgTool('pg_dump', opts.pgBinDir),
       ['--format=custom', '--no-password', `--file=${partial}`, `--dbname=${conn.url}`],
       conn,
       opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs },
-    );
+    ),
+  );
+}
+
+/**
+ * Has `write` produce `<file>.partial`, then checksums it, renames it to `file` and writes `<file>.sha256`; the
+ * partial file is removed when anything fails. `started` (ms since epoch) times the whole backup.
+ * @throws what `write` or the file system throws.
+ */
+export async function writeBackup(file: string, started: number, write: (partial: string) => Promise<unknown>): Promise<BackupResult> {
+  const partial = `${file}.partial`;
+  try {
+    await write(partial);
     const sha256 = await sha256File(partial);
     const { size } = await stat(partial);
     await rename(partial, file);
@@ -356,7 +384,7 @@ export async function rotateBackups(dir: string, keepDays = 30, now: Date = new 
       await rm(file, { force: true });
       await rm(checksumPath(file), { force: true });
       deleted.push(file);
-    } else if (name.startsWith(BACKUP_PREFIX) && name.endsWith('.dump.partial')) {
+    } else if (name.startsWith(BACKUP_PREFIX) && name.endsWith('.partial')) {
       const { mtimeMs } = await stat(file);
       if (now.getTime() - mtimeMs > 24 * 60 * 60_000) await rm(file, { force: true });
     }

@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AssessmentResult, AuditLog, Business, Email, JobRun, Purchase, Target } from '../../db/entities/index.js';
 import { openDatabase, type Database } from '../../db/orm.js';
 import { BackupError, checksumPath, createBackup, databaseName, listBackups, verifyChecksum } from '../../domain/recovery/backup.js';
 import { createDatabase, dropDatabase, restoreBackup } from '../../domain/recovery/restore.js';
 import { tableRowCounts, verifyDatabase } from '../../domain/recovery/verify.js';
 import { freshDatabase } from '../helpers/db.js';
+import { seedSample } from '../helpers/recovery.js';
 
 /** Why the suite cannot run here, or undefined when it can. */
 function recoveryUnavailable(): string | undefined {
@@ -28,26 +28,6 @@ function recoveryUnavailable(): string | undefined {
     return 'pg_dump is not installed';
   }
   return undefined;
-}
-
-/** Seeds a little of everything: targets, businesses in several stages, emails, assessments, a purchase, a job run, an audit row. */
-async function seedSample(db: Database): Promise<void> {
-  const em = db.orm.em.fork();
-  const t1 = em.create(Target, { location: 'Denver, CO', category: 'roofing' });
-  const t2 = em.create(Target, { location: 'Austin, TX', category: 'plumbing' });
-  const statuses = ['new', 'assessed', 'scored', 'emailed', 'emailed', 'assessment_failed'] as const;
-  const businesses = statuses.map((status, i) =>
-    em.create(Business, { yelpId: `yelp-${i}`, name: `Business ${i}`, website: `https://b${i}.example`, status, target: i % 2 ? t1 : t2, score: 50 + i }),
-  );
-  await em.flush();
-  for (const b of businesses.filter((x) => x.status === 'emailed')) {
-    em.create(Email, { business: b, campaign: 'audit-v1', toAddress: `owner@b${b.id}.example`, subject: 'Your site', body: 'Hello', spamScore: 1, status: 'sent', sentAt: new Date() });
-  }
-  for (const b of businesses.slice(1, 5)) em.create(AssessmentResult, { business: b, status: 'completed', url: b.website!, performanceScore: 40 });
-  em.create(Purchase, { business: businesses[3]!, amountCents: 9900, totalCents: 9900, status: 'paid', stripeSessionId: 'cs_test_1', stripePaymentIntentId: 'pi_test_1' });
-  em.create(JobRun, { job: 'daily-pipeline', status: 'succeeded', finishedAt: new Date(), counts: { sourced: 6 } });
-  em.create(AuditLog, { at: new Date(), actor: 'cli:test', source: 'cli', action: 'test:seed', input: {}, outcome: 'succeeded' });
-  await em.flush();
 }
 
 const unavailable = recoveryUnavailable();

@@ -109,4 +109,29 @@ pgOnly('db backup --dir writes a checksummed dump and says where', async (ctx) =
   assert.is(row?.outcome, 'succeeded');
 });
 
+test('embedded database, service stopped: db backup writes its data directory; db restore --into-dir brings it back verified clean', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'lf-cli-embedded-'));
+  try {
+    const env = { SANDBOX_PORT: '0', DATA_DIR: join(root, 'data'), BACKUP_DIR: join(root, 'backups'), LF_CLI_ROLE: 'admin' };
+    const b = await cli(['db', 'backup'], env);
+    assert.is(b.code, 0, b.stderr);
+    const [file] = readdirSync(join(root, 'backups')).filter((f) => f.endsWith('.pglite.tar.gz'));
+    assert.ok(file, b.stdout);
+    const target = join(root, 'restored');
+    const dry = await cli(['db', 'restore', '--backup', join(root, 'backups', file!), '--into-dir', target], env);
+    assert.is(dry.code, 1);
+    assert.match(dry.stdout, /Would restore .* into the new data folder/);
+    assert.match(dry.stdout, /checksum: ok/);
+    const r = await cli(['db', 'restore', '--backup', join(root, 'backups', file!), '--into-dir', target, '--yes'], env);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /db verify on it: clean/);
+    assert.match(r.stdout, new RegExp(`DATA_DIR=${target}`));
+    const v = await cli(['db', 'verify'], { ...env, DATA_DIR: target });
+    assert.is(v.code, 0, v.stderr);
+    assert.match(v.stdout, /db verify: clean/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test.run();

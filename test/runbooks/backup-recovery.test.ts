@@ -104,11 +104,11 @@ test('an old backup and a corrupted one are problems; failed backup runs are rep
   assert.ok(causes(d).includes('no-recent-backup'));
 });
 
-test('without DATABASE_URL (no nightly backups scheduled) a missing backup is no_data, not a root cause', async (ctx) => {
+test('a database the service does not back up (given to it, not DATABASE_URL or embedded): a missing backup is no_data, not a root cause', async (ctx) => {
   const s = { ...ctx.s, config: { ...ctx.s.config, db: { ...ctx.s.config.db, url: undefined } } };
   const d = await diagnose(runbook, runbookContext(s));
   assert.is(finding(d, 'latest-backup').status, 'no_data');
-  assert.match(finding(d, 'latest-backup').summary, /nightly backups are scheduled only with DATABASE_URL/);
+  assert.match(finding(d, 'latest-backup').summary, /no nightly backup is scheduled for this database/);
   assert.equal(causes(d), []);
 });
 
