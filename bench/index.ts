@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   pipeline: () => import('./pipeline.js'),
   slack: () => import('./slack.js'),
   mttd: () => import('./mttd.js'),
+  soak: () => import('./soak.js'),
 };
 
 const name = process.argv[2];

@@ -1,0 +1,379 @@
+/**
+ * `npm run bench -- soak`: 24 h of the job catalog's schedules in accelerated time, with sandbox faults switching on
+ * and off, in one process composed like `npm start` (services with the provider sandbox, runbook context, the Bree
+ * scheduler with every job in-process, the ops-event notifier and the Slack outbox poster against a local fake Slack
+ * Web API).
+ *
+ * How time is accelerated: the scheduler is started without Bree's cron timers (`autoStart: false`). The driver
+ * computes every fire time of every catalog job in the window from the same cron expressions Bree would use
+ * (domain/schedule.ts, cron-parser), jumps an {@link AcceleratedClock} to each fire time in order, fires the due jobs
+ * through `Scheduler.fire` (the path Bree's timer takes: pause respected, never overlapping a running run), waits for
+ * them to finish, then lets the notifier and the outbox poster deliver what is due (as their 250 ms loops would).
+ * Inside a step time flows at wall speed, so timeouts, limiter waits and job durations are real; the idle time
+ * between fire times is skipped. Everything that reads the clock (breaker cool-downs, alert `for` durations,
+ * escalation deadlines, quota days, the watchdog, Retry-After holds) sees the accelerated time. The 1 post/s
+ * per-channel gap of the poster is wall-clock based and is set to 0 here (a fire step is ≥ 30 virtual seconds).
+ *
+ * Faults (the sandbox's fault injection) switch on and off on a fixed plan across the day, and the fake Slack
+ * answers some posts with 429 + Retry-After. Measured:
+ * - RSS (and heap) after a forced GC at the end of the first virtual hour (warm-up: modules loaded, JIT done) and at
+ *   the end; goal growth ≤ 10 %.
+ * - duplicate posts: the texts Slack received (`chat.postMessage`, answered 200) against the posts the system
+ *   recorded as made (the text of every sent `slack_outbox` post/reply/DM row and of every posted `ops_events` row
+ *   that is not a quiet type); a text received more often than recorded is a duplicate; goal 0. Also counted:
+ *   recorded posts Slack never received, outbox rows never sent and events never posted.
+ * - missed runs: fire times with no run (fire skipped, no completion, or — for jobs whose runs are recorded in
+ *   `job_runs` — no row started at that fire time), plus the product's own watchdog `job.missed` events; goal 0.
+ * - double-run jobs: fire times with more than one run, and overlapping `job_runs` of one job; goal 0.
+ *
+ * Options: --days N (default 1), --start ISO (default 2028-10-01T00:00Z: a Sunday that is the first day of a
+ * quarter, so the weekly, monthly and quarterly jobs fall inside the first day), --keep (keep the database).
+ * Uses a fresh database `lf_soak_<pid>` on the DATABASE_URL server (dropped afterwards), else an in-memory PGlite.
+ * Exits 1 when a goal is missed.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import pg from 'pg';
+import { webApi } from '@slack/bolt';
+import { createMetrics } from '../alerts/metrics.js';
+import { formatOpsEvent, QUIET_EVENT_TYPES } from '../alerts/format.js';
+import { createNotifier, slackSink, type ChatClient } from '../alerts/notifier.js';
+import { OpsEvent } from '../db/entities/index.js';
+import { createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
+import { startEmbeddedDatabase } from '../db/embedded.js';
+import { openDatabase } from '../db/orm.js';
+import { AcceleratedClock } from '../domain/clock.js';
+import { loadConfig } from '../domain/config.js';
+import { createLogger } from '../domain/logger.js';
+import { sandboxAdmin, type FaultProvider, type FaultSpec } from '../domain/sandbox/index.js';
+import { nextCronRun } from '../domain/schedule.js';
+import { buildServices } from '../domain/services.js';
+import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
+import { jobCatalog } from '../jobs/catalog.js';
+import { createJobControl } from '../jobs/control.js';
+import { setInProcessContext } from '../jobs/in-process.js';
+import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
+import { GRACE_MS } from '../jobs/watchdog.js';
+import { processProbes } from '../runbooks/probes.js';
+import { startFakeSlackApi } from '../test/helpers/slack.js';
+
+const HOUR = 3_600_000;
+
+/** One switch of the fault plan: at `atH` hours into each day, `provider` gets `spec` for `forMin` minutes. */
+interface FaultWindow {
+  atH: number;
+  forMin: number;
+  provider: FaultProvider;
+  spec: FaultSpec;
+}
+
+/**
+ * The day's fault plan: each provider faulted at least once; PageSpeed down through the 02:00 pipeline run (the
+ * assessment and email batches finish the work afterwards); two overlapping.
+ */
+const FAULT_PLAN: FaultWindow[] = [
+  { atH: 1.5, forMin: 20, provider: 'yelp', spec: { fault: 'rate_limit' } },
+  { atH: 1.9, forMin: 60, provider: 'pagespeed', spec: { fault: 'server_error' } }, // the pipeline at 02:00 assesses nothing
+  { atH: 6, forMin: 45, provider: 'yelp', spec: { fault: 'server_error' } },
+  { atH: 8.25, forMin: 30, provider: 'stripe', spec: { fault: 'server_error' } }, // reconciliation at 08:15
+  { atH: 11, forMin: 15, provider: 'sendgrid', spec: { fault: 'invalid_key' } },
+  { atH: 14, forMin: 30, provider: 'yelp', spec: { fault: 'timeout' } },
+  { atH: 14.5, forMin: 30, provider: 'openai', spec: { fault: 'server_error' } },
+  { atH: 19, forMin: 10, provider: 'yelp', spec: { fault: 'malformed' } },
+  { atH: 21, forMin: 120, provider: 'pagespeed', spec: { fault: 'rate_limit' } },
+];
+/** Hours of the day at which the fake Slack answers the next post with 429 (Retry-After 3 s). */
+const SLACK_429_AT_H = [3, 9, 15, 21];
+
+function opt(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** A GC function (node's, exposed at run time) so memory is read after a full collection. */
+function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/** A fresh database on the DATABASE_URL server; `drop()` removes it. */
+async function soakDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `lf_soak_${process.pid}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${name}`);
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+
+export async function run(args: string[]): Promise<void> {
+  const days = Number(opt(args, 'days') ?? 1);
+  const start = new Date(opt(args, 'start') ?? '2028-10-01T00:00:00Z');
+  if (!(days > 0) || !Number.isFinite(start.getTime())) throw new Error('usage: npm run bench -- soak [--days N] [--start ISO] [--keep]');
+  const end = new Date(start.getTime() + days * 24 * HOUR);
+  const gc = gcFunction();
+  const wallStart = Date.now();
+
+  const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedDatabase({ dataDir: ':memory:', maxConnections: 20 });
+  const soakDb = process.env.DATABASE_URL ? await soakDatabase(process.env.DATABASE_URL) : undefined;
+  const url = soakDb?.url ?? embedded!.url;
+  const backupDir = await mkdtemp(join(tmpdir(), 'lf-soak-backups-'));
+  const db = await openDatabase({ url, dataDir: ':memory:', poolMax: 10 });
+  await db.orm.getMigrator().up();
+  const fake = await startFakeSlackApi();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    SANDBOX_PORT: '0',
+    SLACK_BOT_TOKEN: 'xoxb-soak',
+    SLACK_API_URL: fake.url,
+    JOBS_IN_PROCESS: 'true',
+    BACKUP_DIR: backupDir,
+    ...(soakDb ? { DATABASE_URL: url } : {}),
+  });
+  const clock = new AcceleratedClock(start);
+  const logger = createLogger('silent');
+  const services = await buildServices(config, { db, logger, clock });
+  const admin = sandboxAdmin(services.sandboxUrl!);
+  await seedDemoTargetsIfEmpty(db.orm.em.fork(), clock.now());
+  const metrics = createMetrics();
+  let scheduler: Scheduler | undefined;
+  const jobEnv = { DATABASE_URL: url, SANDBOX_URL: services.sandboxUrl! };
+  const runbooks = { services, em: () => db.orm.em.fork(), jobs: createJobControl({ orm: db.orm, config, clock, scheduler: () => scheduler, jobEnv }), probes: processProbes() };
+  setInProcessContext({ em: () => db.orm.em.fork(), config, clock, logger, runbooks });
+  const client = new webApi.WebClient('xoxb-soak', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
+  const notifier = createNotifier({ orm: db.orm, logger, metrics, sink: slackSink(client as unknown as ChatClient), channel: config.slack.statusChannel, clock });
+  const poster = createSlackPoster({ orm: db.orm, logger, clock, transport: webClientTransport(client as unknown as WebClientLike), channelGapMs: 0 });
+
+  const completions = new Map<string, number>();
+  const failures = new Map<string, string[]>();
+  scheduler = await startScheduler({
+    config,
+    logger,
+    metrics,
+    orm: db.orm,
+    clock,
+    jobEnv,
+    autoStart: false,
+    onJobDone: (name, outcome) => {
+      completions.set(name, (completions.get(name) ?? 0) + 1);
+      const failed = outcome.error ?? ((outcome.result as { status?: string } | undefined)?.status === 'failed' ? 'status failed' : undefined);
+      if (failed) failures.set(name, [...(failures.get(name) ?? []), failed.split('\n')[0]!.slice(0, 160)]);
+    },
+  });
+
+  // the schedule: every fire time of every job in [start, end)
+  const catalog = jobCatalog(config);
+  const steps = new Map<number, string[]>();
+  for (const job of catalog) {
+    let t = nextCronRun(job.cron, new Date(start.getTime() - 1));
+    while (t && t < end) {
+      const at = t.getTime();
+      steps.set(at, [...(steps.get(at) ?? []), job.name]);
+      t = nextCronRun(job.cron, t);
+    }
+  }
+  // fault switches and Slack 429s, as actions at instants
+  const actions: { at: number; what: string; run: () => Promise<void> }[] = [];
+  for (let d = 0; d < days; d++) {
+    const day = start.getTime() + d * 24 * HOUR;
+    for (const f of FAULT_PLAN) {
+      const on = day + f.atH * HOUR;
+      actions.push({ at: on, what: `${f.provider} ${f.spec.fault} on`, run: async () => void (await admin.setFault(f.provider, f.spec)) });
+      actions.push({ at: on + f.forMin * 60_000, what: `${f.provider} off`, run: async () => void (await admin.clearFaults(f.provider)) });
+    }
+    for (const h of SLACK_429_AT_H) actions.push({ at: day + h * HOUR, what: 'slack 429', run: async () => fake.rateLimitNext('chat.postMessage', 3, 1) });
+  }
+  actions.sort((a, b) => a.at - b.at);
+  for (const a of actions) if (!steps.has(a.at)) steps.set(a.at, []);
+  const instants = [...steps.keys()].filter((t) => t < end.getTime()).sort((a, b) => a - b);
+  const fires = instants.reduce((n, t) => n + steps.get(t)!.length, 0);
+  console.log(
+    `database: ${soakDb ? 'PostgreSQL (DATABASE_URL), fresh database' : 'embedded PGlite'}; ${start.toISOString()} → ${end.toISOString()} (${days} day(s)); ` +
+      `${catalog.length} jobs, ${fires} scheduled fires, ${FAULT_PLAN.length * days} fault windows, ${SLACK_429_AT_H.length * days} Slack 429s`,
+  );
+
+  // Slack calls are folded into counters each hour (the fake keeps every call in memory otherwise)
+  const received = { posts: 0, updates: 0, limited: 0, byChannel: new Map<string, number>(), texts: new Map<string, number>() };
+  const fold = () => {
+    for (const c of fake.calls) {
+      if (c.method === 'chat.postMessage') {
+        received.posts++;
+        const text = String(c.body.text);
+        received.texts.set(text, (received.texts.get(text) ?? 0) + 1);
+        const ch = String(c.body.channel);
+        received.byChannel.set(ch, (received.byChannel.get(ch) ?? 0) + 1);
+      } else if (c.method === 'chat.update') received.updates++;
+      else if (c.method.endsWith('#429')) received.limited++;
+    }
+    fake.calls.length = 0;
+  };
+  const memory = () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heap: m.heapUsed, at: clock.now().toISOString() };
+  };
+  const drain = async () => {
+    for (let i = 0; i < 100; i++) {
+      const n = (await notifier.tick()) + (await poster.tick());
+      if (n === 0) break;
+    }
+  };
+
+  const skipped: { job: string; at: string }[] = [];
+  const fireLog = new Map<string, number[]>();
+  let baseline: ReturnType<typeof memory> | undefined;
+  const first = memory();
+  let nextAction = 0;
+  let nextHour = start.getTime() + HOUR;
+  let lastProgress = Date.now();
+  for (const at of instants) {
+    clock.jumpTo(at);
+    while (nextAction < actions.length && actions[nextAction]!.at <= at) await actions[nextAction++]!.run();
+    const due = steps.get(at)!;
+    for (const name of due) {
+      const started = await scheduler.fire(name);
+      if (started) fireLog.set(name, [...(fireLog.get(name) ?? []), at]);
+      else skipped.push({ job: name, at: new Date(at).toISOString() });
+    }
+    // wait for this step's runs (in-process jobs finish on their own; the cap only guards a hang)
+    const waitStart = Date.now();
+    while (due.some((n) => scheduler!.isRunning(n)) && Date.now() - waitStart < 10 * 60_000) await new Promise((r) => setTimeout(r, 2));
+    await drain();
+    if (at >= nextHour) {
+      fold();
+      if (!baseline) baseline = memory();
+      nextHour += HOUR;
+    }
+    if (Date.now() - lastProgress > 60_000) {
+      lastProgress = Date.now();
+      console.log(`  … ${new Date(at).toISOString()} (${((at - start.getTime()) / (end.getTime() - start.getTime()) * 100).toFixed(0)} %)`);
+    }
+  }
+  // the end of the window: deliver what is due, then read memory
+  clock.jumpTo(end);
+  await drain();
+  fold();
+  const last = memory();
+  baseline ??= first;
+  const wallMs = Date.now() - wallStart;
+
+  // ---- accounting
+  const conn = db.orm.em.getConnection();
+  const tracked = new Set(catalog.filter((j) => (j.tracking ?? 'scheduler') !== 'none').map((j) => j.name));
+  let missedNoRow = 0;
+  const missedDetail: string[] = [];
+  for (const job of tracked) {
+    const rows = await conn.execute<{ started_at: Date }[]>(`select started_at from job_runs where job = ? order by started_at`, [job]);
+    const starts = rows.map((r) => new Date(r.started_at).getTime());
+    for (const at of fireLog.get(job) ?? []) {
+      if (!starts.some((s) => s >= at && s - at < GRACE_MS)) {
+        missedNoRow++;
+        missedDetail.push(`${job}@${new Date(at).toISOString()}`);
+      }
+    }
+  }
+  const perJob = catalog.map((j) => {
+    const scheduled = [...steps.values()].reduce((n, names) => n + names.filter((x) => x === j.name).length, 0);
+    return { job: j.name, scheduled, fired: fireLog.get(j.name)?.length ?? 0, completed: completions.get(j.name) ?? 0, failed: failures.get(j.name)?.length ?? 0 };
+  });
+  const notCompleted = perJob.reduce((n, j) => n + Math.max(0, j.fired - j.completed), 0);
+  const overCompleted = perJob.reduce((n, j) => n + Math.max(0, j.completed - j.fired), 0);
+  const [overlaps] = await conn.execute<{ n: string }[]>(
+    `select count(*) as n from job_runs a join job_runs b on a.job = b.job and a.id < b.id
+      where a.started_at < coalesce(b.finished_at, 'infinity') and b.started_at < coalesce(a.finished_at, 'infinity')`,
+  );
+  const [dupStarts] = await conn.execute<{ n: string }[]>(`select coalesce(sum(c - 1), 0) as n from (select count(*) as c from job_runs group by job, started_at having count(*) > 1) x`);
+  const [outbox] = await conn.execute<{ sent_posts: string; unsent: string; sent_updates: string }[]>(
+    `select count(*) filter (where sent_at is not null and kind in ('post', 'reply', 'dm')) as sent_posts,
+            count(*) filter (where sent_at is null) as unsent,
+            count(*) filter (where sent_at is not null and kind = 'update') as sent_updates from slack_outbox`,
+  );
+  const [events] = await conn.execute<{ posted: string; unposted: string; missed: string; stuck: string; total: string }[]>(
+    `select count(*) filter (where posted_at is not null) as posted, count(*) filter (where posted_at is null) as unposted,
+            count(*) filter (where type = 'job.missed') as missed, count(*) filter (where type = 'job.stuck') as stuck, count(*) as total from ops_events`,
+  );
+  const eventTypes = await conn.execute<{ type: string; n: string }[]>(`select type, count(*) as n from ops_events group by type order by count(*) desc`);
+  const [alertCounts] = await conn.execute<{ alerts: string; resolved: string; incidents: string; escalations: string }[]>(
+    `select (select count(*) from alerts) as alerts, (select count(*) from alerts where status = 'resolved') as resolved,
+            (select count(*) from incidents) as incidents, (select count(*) from incident_events where kind = 'paged') as escalations`,
+  ).catch(async () => [{ alerts: '?', resolved: '?', incidents: '?', escalations: '?' }]);
+  const stageTotals = await conn.execute<{ job: string; runs: string; sourced: string; assessed: string; emailed: string }[]>(
+    `select job, count(*) as runs, coalesce(sum((counts->>'sourced')::int), 0) as sourced, coalesce(sum((counts->>'assessed')::int), 0) as assessed,
+            coalesce(sum((counts->>'emailed')::int), 0) as emailed
+       from job_runs where job in ('daily-pipeline', 'assessment-batch', 'email-batch') group by job order by job`,
+  );
+
+  // the texts the system recorded as posted, as a multiset
+  const recorded = new Map<string, number>();
+  const add = (text: string) => recorded.set(text, (recorded.get(text) ?? 0) + 1);
+  for (const r of await conn.execute<{ text: string }[]>(`select text from slack_outbox where sent_at is not null and kind in ('post', 'reply', 'dm')`)) add(r.text);
+  for (const ev of await db.orm.em.fork().find(OpsEvent, { postedAt: { $ne: null } })) if (!QUIET_EVENT_TYPES.has(ev.type)) add(formatOpsEvent(ev).text);
+  let duplicatePosts = 0;
+  let lostPosts = 0;
+  for (const [text, n] of received.texts) duplicatePosts += Math.max(0, n - (recorded.get(text) ?? 0));
+  for (const [text, n] of recorded) lostPosts += Math.max(0, n - (received.texts.get(text) ?? 0));
+  const recordedPosts = [...recorded.values()].reduce((a, b) => a + b, 0);
+  const missedRuns = skipped.length + notCompleted + missedNoRow + Number(events!.missed);
+  const doubleRuns = overCompleted + Number(overlaps!.n) + Number(dupStarts!.n);
+  const growth = (last.rss - baseline.rss) / baseline.rss;
+
+  console.log('\nper job (scheduled fires / fired / completed / failed):');
+  for (const j of perJob) console.log(`  ${j.job.padEnd(22)} ${String(j.scheduled).padStart(5)} ${String(j.fired).padStart(5)} ${String(j.completed).padStart(5)} ${String(j.failed).padStart(4)}`);
+  for (const [job, errs] of failures) console.log(`  failures of ${job}: ${[...new Set(errs)].slice(0, 3).join(' | ')}`);
+  console.log(`\nops events: ${events!.total} (${eventTypes.map((e) => `${e.type} ${e.n}`).join(', ')})`);
+  console.log(`alerts: ${alertCounts!.alerts} (resolved ${alertCounts!.resolved}); incidents: ${alertCounts!.incidents}; pages: ${alertCounts!.escalations}`);
+  console.log(`pipeline work: ${stageTotals.map((r) => `${r.job} (${r.runs} runs) sourced ${r.sourced}, assessed ${r.assessed}, emailed ${r.emailed}`).join('; ')}`);
+  console.log(
+    `Slack: ${received.posts} posts (${[...received.byChannel].map(([c, n]) => `${c} ${n}`).join(', ')}), ${received.updates} edits, ${received.limited} answered 429; ` +
+      `recorded as posted: ${recordedPosts} (${outbox!.sent_posts} outbox rows + ${events!.posted} events, quiet types not posted); unsent outbox ${outbox!.unsent}, unposted events ${events!.unposted}`,
+  );
+  if (missedDetail.length > 0) console.log(`runs without a job_runs row: ${missedDetail.slice(0, 10).join(', ')}`);
+  if (skipped.length > 0) console.log(`fires skipped: ${skipped.slice(0, 10).map((s) => `${s.job}@${s.at}`).join(', ')}`);
+  console.log(`\nwall time ${(wallMs / 1000).toFixed(1)} s for ${days * 24} virtual hours (×${Math.round((days * 24 * HOUR) / wallMs)})`);
+  console.log(
+    `RSS: at start ${mb(first.rss)}; after the first virtual hour ${mb(baseline.rss)} (heap ${mb(baseline.heap)}); at the end ${mb(last.rss)} (heap ${mb(last.heap)}, ` +
+      `${(((last.heap - baseline.heap) / baseline.heap) * 100).toFixed(1)} % over the first hour's)`,
+  );
+  const goals = [
+    { name: 'RSS growth (first hour → end)', value: `${(growth * 100).toFixed(1)} %`, ok: growth <= 0.1, goal: '≤ 10 %' },
+    { name: 'duplicate posts', value: String(duplicatePosts), ok: duplicatePosts === 0, goal: '0' },
+    {
+      name: 'undelivered posts',
+      value: `${lostPosts + Number(outbox!.unsent) + Number(events!.unposted)} (recorded but not received ${lostPosts}, unsent ${outbox!.unsent}, unposted ${events!.unposted})`,
+      ok: lostPosts + Number(outbox!.unsent) + Number(events!.unposted) === 0,
+      goal: '0',
+    },
+    { name: 'missed runs', value: `${missedRuns} (skipped ${skipped.length}, unfinished ${notCompleted}, no run row ${missedNoRow}, watchdog job.missed ${events!.missed})`, ok: missedRuns === 0, goal: '0' },
+    { name: 'double-run jobs', value: `${doubleRuns} (extra completions ${overCompleted}, overlapping runs ${overlaps!.n}, same-start runs ${dupStarts!.n})`, ok: doubleRuns === 0, goal: '0' },
+  ];
+  console.log('\n== soak results');
+  for (const g of goals) console.log(`  ${g.ok ? 'ok  ' : 'FAIL'} ${g.name}: ${g.value} (goal ${g.goal})`);
+
+  await scheduler.stop(1000);
+  setInProcessContext(undefined);
+  await services.close();
+  await db.close();
+  await fake.close();
+  await embedded?.close();
+  if (soakDb && !args.includes('--keep')) await soakDb.drop();
+  await rm(backupDir, { recursive: true, force: true });
+  if (goals.some((g) => !g.ok)) process.exitCode = 1;
+}
