@@ -91,7 +91,9 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
       const unused = (p.unusedIndexes as { index: string }[] | undefined) ?? [];
       const heavy = (p.seqScanHeavy as { table: string }[] | undefined) ?? [];
       const failed = (p.failed as { table: string }[] | undefined) ?? [];
-      return `Weekly maintenance: VACUUM ANALYZE of ${p.vacuumed} tables in ${Math.round(Number(p.durationMs) / 1000)} s${failed.length ? ` (${failed.length} failed: ${failed.map((f) => f.table).join(', ')})` : ''}. Unused indexes: ${Number(p.unusedCount ?? unused.length) ? unused.map((i) => i.index).join(', ') : 'none'}. Seq-scan-heavy tables: ${heavy.length ? heavy.map((t) => t.table).join(', ') : 'none'}.`;
+      const pruned = (p.pruned as Record<string, number> | undefined) ?? {};
+      const prunedText = Object.values(pruned).some((n) => n > 0) ? ` Old rows removed: ${Object.entries(pruned).map(([k, n]) => `${k} ${n}`).join(', ')}.` : '';
+      return `Weekly maintenance: VACUUM ANALYZE of ${p.vacuumed} tables in ${Math.round(Number(p.durationMs) / 1000)} s${failed.length ? ` (${failed.length} failed: ${failed.map((f) => f.table).join(', ')})` : ''}.${prunedText} Unused indexes: ${Number(p.unusedCount ?? unused.length) ? unused.map((i) => i.index).join(', ') : 'none'}. Seq-scan-heavy tables: ${heavy.length ? heavy.map((t) => t.table).join(', ') : 'none'}.`;
     }
     case 'maintenance.monthly': {
       const mb = (b: unknown) => `${(Number(b) / 1_048_576).toFixed(1)} MB`;

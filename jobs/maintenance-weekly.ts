@@ -3,12 +3,15 @@
  * `vacuumAnalyze`: only names from OWN_TABLES, never input), then an index usage report: indexes never scanned
  * since the statistics were reset (unique/primary keys left out: they enforce constraints), and seq-scan-heavy
  * tables (at least SEQ_SCAN_HEAVY_MIN seq scans, more than index scans, at least LARGE_TABLE_ROWS rows). Records
- * `maintenance.weekly` (info; warning when a VACUUM failed) with the report, once per day.
+ * `maintenance.weekly` (info; warning when a VACUUM failed) with the report, once per day. First it deletes finished
+ * delivery rows past their retention (domain/ops/retention.ts: processed webhook deliveries and sent Slack outbox
+ * rows after 30 days, posted ops events after 120), so the VACUUM reclaims their space.
  *
  * Runs in a worker with a one-connection pool (VACUUM may take minutes on a large database).
  */
 import { recordOpsEvent } from '../domain/events.js';
 import { indexUsage, LARGE_TABLE_ROWS, SEQ_SCAN_HEAVY_MIN, tableSizes, vacuumAnalyze } from '../domain/ops/pg-stats.js';
+import { pruneFinishedRows, type RetentionResult } from '../domain/ops/retention.js';
 import type { JobData, JobReport } from './job-types.js';
 import { dayStamp, withJobDatabase } from './ops-job-env.js';
 
@@ -27,6 +30,8 @@ export interface MaintenanceWeeklySummary {
   vacuumed: string[];
   failed: { table: string; error: string }[];
   durationMs: number;
+  /** Finished rows deleted by retention, per table. */
+  pruned: RetentionResult;
   unusedIndexes: { table: string; index: string; bytes: number }[];
   seqScanHeavy: { table: string; seqScans: number; idxScans: number; rows: number }[];
   posted: boolean;
@@ -35,6 +40,7 @@ export interface MaintenanceWeeklySummary {
 export default async function maintenanceWeekly(data: JobData, report: JobReport): Promise<MaintenanceWeeklySummary> {
   return withJobDatabase(data, 'maintenance-weekly', async ({ em, now, logger }) => {
     const t0 = performance.now();
+    const pruned = await pruneFinishedRows(em(), now);
     const tables = (await tableSizes(em())).map((t) => t.table).sort();
     const vacuumed: string[] = [];
     const failed: MaintenanceWeeklySummary['failed'] = [];
@@ -60,10 +66,10 @@ export default async function maintenanceWeekly(data: JobData, report: JobReport
         type: 'maintenance.weekly',
         severity: failed.length ? 'warning' : 'info',
         dedupKey: `maintenance.weekly:${dayStamp(now)}`,
-        payload: { vacuumed: vacuumed.length, failed, durationMs, unusedIndexes: unusedIndexes.slice(0, 20), unusedCount: unusedIndexes.length, seqScanHeavy: seqScanHeavy.slice(0, 20) },
+        payload: { vacuumed: vacuumed.length, failed, durationMs, pruned, unusedIndexes: unusedIndexes.slice(0, 20), unusedCount: unusedIndexes.length, seqScanHeavy: seqScanHeavy.slice(0, 20) },
       },
       now,
     );
-    return { status, vacuumed, failed, durationMs, unusedIndexes, seqScanHeavy, posted };
+    return { status, vacuumed, failed, durationMs, pruned, unusedIndexes, seqScanHeavy, posted };
   });
 }

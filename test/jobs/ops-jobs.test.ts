@@ -159,8 +159,21 @@ t('reconciliation: replays Stripe events the webhook missed and reports emails s
   assert.ok('missing' in second.stripe && second.stripe.missing === 0);
 });
 
-t('weekly maintenance: VACUUM ANALYZE of our tables and an index usage report as maintenance.weekly', async (ctx) => {
+t('weekly maintenance: retention, VACUUM ANALYZE of our tables and an index usage report as maintenance.weekly', async (ctx) => {
+  // finished delivery rows past retention go; recent ones and pending work stay
+  const old = '2026-03-01T00:00:00Z';
+  const recent = '2026-05-01T00:00:00Z';
+  await sql(ctx, `insert into webhook_inbox (provider, event_id, type, payload, received_at, processed_at) values
+    ('stripe', 'evt_old', 'checkout.session.completed', '{}', ?, ?), ('stripe', 'evt_recent', 'x', '{}', ?, ?), ('stripe', 'evt_pending', 'x', '{}', ?, null)`, [old, old, recent, recent, old]);
+  await sql(ctx, `insert into slack_outbox (dedup_key, kind, channel, text, created_at, sent_at) values
+    ('old', 'post', 'C1', 'old', ?, ?), ('recent', 'post', 'C1', 'recent', ?, ?), ('unsent', 'post', 'C1', 'unsent', ?, null)`, [old, old, recent, recent, old]);
+  await sql(ctx, `insert into ops_events (type, dedup_key, created_at, posted_at) values
+    ('x', 'ev-old', '2025-12-01T00:00:00Z', '2025-12-01T00:00:00Z'), ('x', 'ev-recent', ?, ?), ('x', 'ev-unposted', '2025-12-01T00:00:00Z', null)`, [old, old]);
   const r = await maintenanceWeekly({ env: {}, now: '2026-05-03T03:00:00Z' }, report);
+  assert.equal(r.pruned, { webhookInbox: 1, slackOutbox: 1, opsEvents: 1 });
+  assert.equal((await sql<{ event_id: string }>(ctx, 'select event_id from webhook_inbox order by event_id')).map((x) => x.event_id), ['evt_pending', 'evt_recent']);
+  assert.equal((await sql<{ dedup_key: string }>(ctx, 'select dedup_key from slack_outbox order by dedup_key')).map((x) => x.dedup_key), ['recent', 'unsent']);
+  assert.equal((await sql<{ dedup_key: string }>(ctx, `select dedup_key from ops_events where type = 'x' order by dedup_key`)).map((x) => x.dedup_key), ['ev-recent', 'ev-unposted']);
   assert.is(r.status, 'done', JSON.stringify(r.failed));
   assert.ok(r.vacuumed.includes('businesses') && r.vacuumed.includes('ops_events'));
   assert.ok(r.unusedIndexes.length > 0, 'a fresh database has unscanned indexes');
@@ -176,6 +189,7 @@ t('weekly maintenance: VACUUM ANALYZE of our tables and an index usage report as
   assert.is(events.length, 1);
   assert.is(events[0]!.dedup_key, 'maintenance.weekly:2026-05-03');
   assert.is(events[0]!.payload.vacuumed, r.vacuumed.length);
+  assert.equal(events[0]!.payload.pruned, r.pruned);
   assert.match(alertsEventText('maintenance.weekly', events[0]!.payload), /VACUUM ANALYZE of \d+ tables .* Unused indexes: \w/);
 });
 
