@@ -20,8 +20,8 @@
  * | leadfactory_pipeline_last_due_timestamp_seconds | gauge | | PIPELINE_CRON previous fire |
  * | leadfactory_pipeline_last_success_timestamp_seconds | gauge | | job_runs (absent = never) |
  * | leadfactory_pipeline_run_duration_seconds | gauge | | job_runs, last finished run |
- * | leadfactory_job_runs_total | counter | job, status | scheduler |
- * | leadfactory_job_running_heartbeat_age_seconds | gauge | job | job_runs, running runs only |
+ * | leadfactory_job_runs_total | counter | job_name, status | scheduler |
+ * | leadfactory_job_running_heartbeat_age_seconds | gauge | job_name | job_runs, running runs only |
  * | leadfactory_businesses | gauge | status | businesses |
  * | leadfactory_emails | gauge | status | emails |
  * | leadfactory_emails_sent_1h / leadfactory_emails_bounced_1h | gauge | | emails.sent_at in the last hour |
@@ -60,7 +60,7 @@ export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 export interface Metrics {
   registry: client.Registry;
   businessesProcessed: client.Counter<'stage'>;
-  jobRuns: client.Counter<'job' | 'status'>;
+  jobRuns: client.Counter<'job_name' | 'status'>;
   slackCommands: client.Counter<'subcommand'>;
   opsEventsPosted: client.Counter<'type' | 'outcome'>;
   providerRequests: client.Counter<'provider' | 'operation' | 'status'>;
@@ -215,8 +215,9 @@ export function createMetrics(reader?: MetricsStateReader): Metrics {
     businessesProcessed,
     jobRuns: new client.Counter({
       name: 'leadfactory_job_runs_total',
+      // `job_name`, not `job`: Prometheus's target label `job` would rename ours to `exported_job` at scrape time
       help: 'Finished job runs, by job and final status.',
-      labelNames: ['job', 'status'] as const,
+      labelNames: ['job_name', 'status'] as const,
       registers,
     }),
     slackCommands: new client.Counter({
@@ -305,7 +306,7 @@ function registerStateMetrics(registry: client.Registry, reader: MetricsStateRea
   scalar('leadfactory_pipeline_last_due_timestamp_seconds', 'Unix time of the previous scheduled fire of PIPELINE_CRON.', (s) => s.lastDueSeconds);
   scalar('leadfactory_pipeline_last_success_timestamp_seconds', 'Unix time the last succeeded daily-pipeline run finished.', (s) => s.lastSuccessSeconds);
   scalar('leadfactory_pipeline_run_duration_seconds', 'Wall time of the last finished daily-pipeline run, seconds.', (s) => s.lastRunDurationSeconds);
-  stateGauge(registry, 'leadfactory_job_running_heartbeat_age_seconds', 'Seconds since the heartbeat of the running run of each job (running jobs only).', ['job'], fromSnap((s) => byStatus('job', s.runningHeartbeatAgeSeconds)));
+  stateGauge(registry, 'leadfactory_job_running_heartbeat_age_seconds', 'Seconds since the heartbeat of the running run of each job (running jobs only).', ['job_name'], fromSnap((s) => byStatus('job_name', s.runningHeartbeatAgeSeconds)));
   stateGauge(registry, 'leadfactory_businesses', 'Businesses by pipeline status.', ['status'], fromSnap((s) => byStatus('status', s.businesses)));
   stateGauge(registry, 'leadfactory_emails', 'Emails by status.', ['status'], fromSnap((s) => byStatus('status', s.emails)));
   scalar('leadfactory_emails_sent_1h', 'Emails sent in the last hour.', (s) => s.emailsSent1h);

@@ -93,7 +93,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'pipeline-not-processing',
     summary: 'A pipeline run stopped making progress',
     description: 'A run is `running` but its heartbeat is older than STUCK_AFTER_MINUTES, or a run ended `stalled`.',
-    promql: 'leadfactory_job_running_heartbeat_age_seconds{job="daily-pipeline"} > 1800',
+    promql: 'leadfactory_job_running_heartbeat_age_seconds{job_name="daily-pipeline"} > 1800',
     async evaluate({ em, now, config }) {
       const row = await one<{ id: number; heartbeat_at: Date }>(
         em(),
@@ -102,7 +102,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
       );
       if (!row) return [];
       const age = (now.getTime() - new Date(row.heartbeat_at).getTime()) / 1000;
-      return [{ labels: { job: 'daily-pipeline' }, value: age, summary: `Run #${row.id} has not reported progress for ${Math.round(age / 60)} min.` }];
+      return [{ labels: { job_name: 'daily-pipeline' }, value: age, summary: `Run #${row.id} has not reported progress for ${Math.round(age / 60)} min.` }];
     },
   },
   {

@@ -190,13 +190,13 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       } else if (m.type === 'result') {
         activeRuns.delete(name);
         const status = (m.result as { status?: string } | undefined)?.status ?? 'succeeded';
-        metrics.jobRuns.inc({ job: name, status });
+        metrics.jobRuns.inc({ job_name: name, status });
         logger.info({ job: name, status }, 'job finished');
         void closeRun(name, { result: m.result });
         deps.onJobDone?.(name, { result: m.result });
       } else if (m.type === 'failed') {
         activeRuns.delete(name);
-        metrics.jobRuns.inc({ job: name, status: 'failed' });
+        metrics.jobRuns.inc({ job_name: name, status: 'failed' });
         logger.error({ job: name, error: String(m.error).split('\n')[0] }, 'job failed');
         void closeRun(name, { error: String(m.error) });
         deps.onJobDone?.(name, { error: String(m.error) });

@@ -107,6 +107,13 @@ async function seed(ctx: Ctx): Promise<void> {
     [minsAgo(30), at('2026-03-02T10:00:00Z'), at('2026-02-20T10:00:00Z')]);
 }
 
+t('no metric uses a label Prometheus sets on every target (job, instance): it would be renamed exported_* at scrape time', () => {
+  const metrics = createMetrics(createDbMetricsReader(() => undefined));
+  const all = metrics.registry.getMetricsAsArray() as unknown as { name: string; labelNames: string[] }[];
+  assert.ok(all.length > 20);
+  for (const m of all) for (const reserved of ['job', 'instance']) assert.not.ok(m.labelNames.includes(reserved), `${m.name} has a "${reserved}" label`);
+});
+
 t('the shared-state metrics show the seeded rows at scrape time', async (ctx) => {
   await seed(ctx);
   const s = await scrape(ctx);
@@ -115,8 +122,8 @@ t('the shared-state metrics show the seeded rows at scrape time', async (ctx) =>
   assert.is(v('leadfactory_pipeline_last_due_timestamp_seconds'), at('2026-03-10T02:00:00Z').getTime() / 1000);
   assert.is(v('leadfactory_pipeline_last_success_timestamp_seconds'), at('2026-03-10T02:30:00Z').getTime() / 1000);
   assert.is(v('leadfactory_pipeline_run_duration_seconds'), 1800);
-  assert.is(v('leadfactory_job_running_heartbeat_age_seconds', { job: 'daily-pipeline' }), 2400);
-  assert.is(v('leadfactory_job_running_heartbeat_age_seconds', { job: 'delivery' }), 60);
+  assert.is(v('leadfactory_job_running_heartbeat_age_seconds', { job_name: 'daily-pipeline' }), 2400);
+  assert.is(v('leadfactory_job_running_heartbeat_age_seconds', { job_name: 'delivery' }), 60);
   assert.is(v('leadfactory_businesses', { status: 'assessment_pending' }), 3);
   assert.is(v('leadfactory_businesses', { status: 'emailed' }), 1);
   assert.is(v('leadfactory_businesses', { status: 'scored' }), 0, 'every status is reported');
@@ -163,7 +170,7 @@ t('the in-process rules and the exported figures agree on the seeded state', asy
   assert.ok(value(s, 'leadfactory_pipeline_last_progress_timestamp_seconds')! >= value(s, 'leadfactory_pipeline_last_due_timestamp_seconds')!);
   assert.not.ok(await fired('PipelineDown'));
   // PipelineStalled: heartbeat age 2400 s > 1800 s
-  assert.ok(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job: 'daily-pipeline' })! > 1800);
+  assert.ok(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job_name: 'daily-pipeline' })! > 1800);
   assert.ok(await fired('PipelineStalled'));
 });
 
@@ -171,13 +178,13 @@ t('state that went away disappears at the next scrape; a never-run pipeline read
   await seed(ctx);
   const metrics = createMetrics(createDbMetricsReader(() => source(ctx)));
   let s = parse(await metrics.registry.metrics());
-  assert.is(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job: 'delivery' }), 60);
+  assert.is(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job_name: 'delivery' }), 60);
   await sql(ctx, `update job_runs set status = 'succeeded', finished_at = ? where status = 'running'`, [ctx.clock.now()]);
   await sql(ctx, `delete from emails where status = 'pending'`);
   ctx.clock.advance(60_000);
   s = parse(await metrics.registry.metrics());
-  assert.is(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job: 'delivery' }), undefined);
-  assert.is(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job: 'daily-pipeline' }), undefined);
+  assert.is(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job_name: 'delivery' }), undefined);
+  assert.is(value(s, 'leadfactory_job_running_heartbeat_age_seconds', { job_name: 'daily-pipeline' }), undefined);
   assert.is(value(s, 'leadfactory_emails_stuck'), 0);
   assert.is(value(s, 'leadfactory_pipeline_run_duration_seconds'), 3600, 'the run that just finished: 11:00-12:00');
   assert.is(value(s, 'leadfactory_pipeline_last_success_timestamp_seconds'), new Date(NOW).getTime() / 1000);
