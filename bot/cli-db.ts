@@ -211,6 +211,8 @@ export async function runDbCommand(
     const backupFile = resolve(file);
     if (backupKind(backupFile) === 'pglite') return await restoreEmbedded(backupFile);
     if (o.has('into-dir')) throw new UsageError('--into-dir is for embedded backups (*.pglite.tar.gz); give --fresh or --into for a pg_dump backup');
+    if (!config.db.url && !o.has('into'))
+      throw new UsageError('a pg_dump backup is restored into a PostgreSQL server: set DATABASE_URL (or give --into <url>); the embedded database restores *.pglite.tar.gz backups');
     const into = o.get('into');
     const target = into === undefined ? undefined : /^postgres(ql)?:\/\//.test(into) ? into : withDatabase(db.url, into);
     const plan = target

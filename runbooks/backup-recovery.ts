@@ -37,7 +37,7 @@ async function latestBackup(ctx: RunbookContext): Promise<Finding> {
   // the service schedules nightly backups of its database (jobs/catalog.ts): DATABASE_URL or the embedded one; a
   // database given otherwise (tests, the assistant's eval) has none, and a missing backup is then no_data
   const scheduled = Boolean(config.db.url) || Boolean(db.embedded);
-  const unscheduled = 'no nightly backup is scheduled for this database';
+  const unscheduled = 'this process does not back this database up (without DATABASE_URL it reaches the embedded database of a running `npm start` through its socket: that service takes the backups, nightly or with /lf backups → Back up now)';
   // the embedded database is backed up as its PGlite data directory; a server with pg_dump, whose version must do
   const tool = db.embedded
     ? ({ ok: true } as const)

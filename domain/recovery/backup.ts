@@ -17,8 +17,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import pg from 'pg';
 import { AppError } from '../errors.js';
 
 /** Why a backup or restore step failed. */
@@ -42,18 +43,30 @@ export const DUMP_EXT = '.dump';
 /** File extension of an embedded-database backup (PGlite data directory, gzipped tar). */
 export const PGLITE_EXT = '.pglite.tar.gz';
 
-/** Which kind of backup a file is, from its name: `pg_dump` (custom format) or `pglite` (data directory). */
-export function backupKind(file: string): 'pg_dump' | 'pglite' | undefined {
-  const m = BACKUP_RE.exec(basename(file));
-  return m ? (m[3] === PGLITE_EXT ? 'pglite' : 'pg_dump') : undefined;
+/**
+ * Which kind of backup a file is, from its extension (a renamed copy keeps it): `pglite` (`*.pglite.tar.gz`, data
+ * directory) or `pg_dump` (anything else: custom format, as pg_restore reads it).
+ */
+export function backupKind(file: string): 'pg_dump' | 'pglite' {
+  return basename(file).endsWith(PGLITE_EXT) ? 'pglite' : 'pg_dump';
 }
 
-/** A free backup path in `dir` for `now`: `leadfactory-<stamp><ext>`, or `-2`, `-3`… when taken. */
+/**
+ * A free backup path in `dir` for `now`: `leadfactory-<stamp><ext>`, or `-2`, `-3`… when taken. The name is
+ * reserved by creating its `.partial` file exclusively, so two backups in the same second never share a name.
+ */
 export async function backupPath(dir: string, now: Date, ext: string): Promise<string> {
   const stamp = backupStamp(now);
-  let file = join(dir, `${BACKUP_PREFIX}${stamp}${ext}`);
-  for (let n = 2; await exists(file); n++) file = join(dir, `${BACKUP_PREFIX}${stamp}-${n}${ext}`);
-  return file;
+  for (let n = 1; ; n++) {
+    const file = join(dir, `${BACKUP_PREFIX}${stamp}${n === 1 ? '' : `-${n}`}${ext}`);
+    if (await exists(file)) continue;
+    try {
+      await (await open(`${file}.partial`, 'wx')).close();
+      return file;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
 }
 
 /** `2026-11-29T04:00:00.123Z` → `20261129T040000Z`. */
@@ -155,6 +168,30 @@ export async function dumpCompatibility(serverVersionNum: number, pgBinDir?: str
   return { ok: true, clientMajor, serverMajor };
 }
 
+/**
+ * Reads the server's version (one `select`) and throws unless this machine's pg_dump can handle it (pg_restore has
+ * the same version rule). Called before the tool ever connects.
+ * @throws BackupError `version_mismatch` or `tool_missing`, naming the versions.
+ */
+export async function assertToolCanHandle(url: string, tool: 'pg_dump' | 'pg_restore', pgBinDir?: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  let versionNum: number;
+  try {
+    await client.connect();
+    versionNum = Number((await client.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]?.v ?? 0);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const c = await dumpCompatibility(versionNum, pgBinDir);
+  if (c.ok) return;
+  if (c.clientMajor === undefined) throw new BackupError('tool_missing', c.reason ?? 'pg_dump is not installed');
+  throw new BackupError(
+    'version_mismatch',
+    `${tool} ${c.clientMajor} cannot handle a PostgreSQL ${c.serverMajor} server (the embedded PGlite reports 18: its backups are taken by the service ` +
+      'holding it — nightly, or /lf backups → Back up now). Point PG_BIN_DIR at a newer PostgreSQL client, or use a PostgreSQL server (DATABASE_URL).',
+  );
+}
+
 /** Result of a finished client program. */
 export interface ToolResult {
   stdout: string;
@@ -249,6 +286,9 @@ export async function createBackup(opts: {
   const now = opts.now ?? new Date();
   const dir = resolve(opts.dir);
   await mkdir(dir, { recursive: true });
+  // pg_dump clears search_path on its connection before it checks versions; on PGlite, whose connections share one
+  // session, that breaks every other connection's queries: refuse a server the tool cannot handle before connecting
+  await assertToolCanHandle(opts.url, 'pg_dump', opts.pgBinDir);
   const file = await backupPath(dir, now, DUMP_EXT);
   const conn = pgConnection(opts.url);
   return writeBackup(file, started, (partial) =>

@@ -8,8 +8,9 @@
  *
  * {@link takeBackup} picks the kind from the open database: pg_dump for a server, this for the embedded one.
  */
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { loadEmbeddedDataDir, type EmbeddedDatabase } from '../../db/embedded.js';
 import type { Database } from '../../db/orm.js';
 import { BackupError, PGLITE_EXT, backupPath, createBackup, verifyChecksum, writeBackup, type BackupResult } from './backup.js';
@@ -33,7 +34,7 @@ export async function createEmbeddedBackup(opts: { embedded: EmbeddedDatabase; d
  * Restores an embedded backup into `dataDir`, a new or empty folder; start the service on it with
  * `DATA_DIR=<dataDir>`.
  * @throws BackupError `checksum` (the file does not match its `.sha256`), `not_empty` (the folder holds files),
- *   `bad_request` (not an embedded backup's name).
+ *   `bad_request` (not an embedded backup's name), `tool_failed` (not a PGlite archive; the folder is emptied again).
  */
 export async function restoreEmbeddedBackup(opts: { file: string; dataDir: string }): Promise<{ dataDir: string; durationMs: number }> {
   const started = Date.now();
@@ -46,8 +47,23 @@ export async function restoreEmbeddedBackup(opts: { file: string; dataDir: strin
     throw err;
   });
   if (existing.length > 0) throw new BackupError('not_empty', `${dataDir} is not empty: restore into a new folder`);
-  const archive = new Blob([await readFile(opts.file)]);
-  await loadEmbeddedDataDir(dataDir, archive);
+  // Unpacked here, synchronously: a damaged gzip stream inside PGlite's own gunzip is an uncaught stream error that
+  // ends the process. gunzip checks the whole stream's CRC; the tar header's magic is checked before PGlite sees it.
+  let tar: Buffer;
+  try {
+    tar = gunzipSync(await readFile(opts.file));
+  } catch (err) {
+    throw new BackupError('tool_failed', `${basename(opts.file)} is not a readable PGlite data directory archive (${(err as Error).message}); nothing restored`, { cause: err });
+  }
+  if (tar.subarray(257, 262).toString('latin1') !== 'ustar')
+    throw new BackupError('tool_failed', `${basename(opts.file)} is not a readable PGlite data directory archive (no tar header); nothing restored`);
+  try {
+    await loadEmbeddedDataDir(dataDir, new Blob([tar], { type: 'application/x-tar' }));
+  } catch (err) {
+    // leave the folder as it was (empty or absent), so a retry with a sound backup can use it
+    for (const name of await readdir(dataDir).catch(() => [] as string[])) await rm(join(dataDir, name), { recursive: true, force: true });
+    throw new BackupError('tool_failed', `${basename(opts.file)} is not a readable PGlite data directory archive (${(err as Error).message}); nothing restored`, { cause: err });
+  }
   return { dataDir, durationMs: Date.now() - started };
 }
 

@@ -12,7 +12,7 @@
  * from here. `--single-transaction` makes a failed restore leave the target as it was.
  */
 import { AppError } from '../errors.js';
-import { BackupError, backupStamp, databaseName, pgConnection, pgTool, redactUrl, runPgTool, verifyChecksum } from './backup.js';
+import { BackupError, assertToolCanHandle, backupStamp, databaseName, pgConnection, pgTool, redactUrl, runPgTool, verifyChecksum } from './backup.js';
 
 /** What {@link restoreBackup} did. */
 export interface RestoreResult {
@@ -86,6 +86,9 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
       'checksum',
       `${opts.file}: checksum ${check.reason === 'mismatch' ? `mismatch (expected ${check.expected}, file has ${check.actual})` : (check.reason ?? 'failed')}; refusing to restore it`,
     );
+  // never let pg_restore (or our psql) near a server it cannot handle (PGlite: see assertToolCanHandle)
+  const probeUrl = opts.intoFreshDatabase ? opts.adminUrl : opts.targetUrl;
+  if (probeUrl) await assertToolCanHandle(probeUrl, 'pg_restore', opts.pgBinDir);
   let targetUrl: string;
   let created = false;
   if (opts.intoFreshDatabase) {

@@ -108,7 +108,7 @@ test('a database the service does not back up (given to it, not DATABASE_URL or 
   const s = { ...ctx.s, config: { ...ctx.s.config, db: { ...ctx.s.config.db, url: undefined } } };
   const d = await diagnose(runbook, runbookContext(s));
   assert.is(finding(d, 'latest-backup').status, 'no_data');
-  assert.match(finding(d, 'latest-backup').summary, /no nightly backup is scheduled for this database/);
+  assert.match(finding(d, 'latest-backup').summary, /this process does not back this database up/);
   assert.equal(causes(d), []);
 });
 
