@@ -32,7 +32,17 @@ export interface JobDefinition {
    * ticks (a row every 30 s would drown the history) — the watchdog then cannot report them missed.
    */
   tracking?: 'scheduler' | 'self' | 'none';
+  /**
+   * Jobs this one must not do its work beside: when one of them is running in this scheduler as this one starts,
+   * the job is still started (its run is recorded) but gets their names in `data.busy` and skips its work.
+   */
+  skipWhileRunning?: string[];
+  /** Jobs this one waits for (up to {@link WAIT_FOR_MAX_MS}) before it starts, when they are running. */
+  waitFor?: string[];
 }
+
+/** Longest a job waits for the jobs in its `waitFor` (ms); then it starts anyway. */
+export const WAIT_FOR_MAX_MS = 15 * 60_000;
 
 /** A cron expression firing every `ms` (6 fields with seconds below a minute), e.g. 30 s → `*\/30 * * * * *`. */
 export function everyCron(ms: number): string {
@@ -52,9 +62,11 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
       timeoutMs: 2 * 60 * 60 * 1000,
       why: 'Sources, assesses, scores, personalises and emails the day’s leads (troubleshooting guide: pipeline).',
       tracking: 'self',
+      // the :00 assessment batch fires with it at 02:00: the run waits for a batch already under way
+      waitFor: [ASSESSMENT_BATCH_JOB.name, EMAIL_BATCH_JOB.name],
     },
-    { ...ASSESSMENT_BATCH_JOB },
-    { ...EMAIL_BATCH_JOB },
+    { ...ASSESSMENT_BATCH_JOB, skipWhileRunning: ['daily-pipeline'] },
+    { ...EMAIL_BATCH_JOB, skipWhileRunning: ['daily-pipeline'] },
     {
       name: 'alert-evaluation',
       file: 'alert-evaluation',

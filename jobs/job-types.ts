@@ -5,6 +5,8 @@ import type { GatewayObservation } from '../domain/gateway/observer.js';
 export interface JobData {
   env: Record<string, string>;
   trigger?: string;
+  /** Jobs of the catalog's `skipWhileRunning` that were running in the scheduler when this run started. */
+  busy?: string[];
   [key: string]: unknown;
 }
 

@@ -9,8 +9,10 @@
  *   SendGrid outage's leftovers; delivery's own pause, `delivery.paused`, is honoured by `sendPending`).
  *
  * Both skip (status `skipped`, nothing touched) while the daily pipeline is paused — pausing the pipeline during
- * an incident pauses its batches too — or while a daily run is `running` (the run does the same stages; scoring and
- * personalisation do not claim rows, so they must not run twice at once). Stage functions are the daily run's
+ * an incident pauses its batches too — or while a daily run is going (the run does the same stages; scoring and
+ * personalisation do not claim rows, so they must not run twice at once): the scheduler tells them when it runs the
+ * daily run itself (catalog `skipWhileRunning`, `data.busy`), and `job_runs` tells them of one elsewhere (the CLI,
+ * another replica). The daily run, in turn, waits for a batch already under way (catalog `waitFor`). Stage functions are the daily run's
  * (domain/), with the stored run-time overrides applied, on the service's pool when in-process.
  */
 import { assessPending, retryFailed } from '../domain/assessment/assess.js';
@@ -56,6 +58,8 @@ export async function runBatch(
   job: string,
   stages: (deps: PipelineDeps, count: (stage: StageCount, n: number) => void) => Promise<void>,
 ): Promise<BatchSummary> {
+  // the scheduler saw the daily run going as it started this one (catalog skipWhileRunning): not a row is touched
+  if ((data.busy ?? []).includes(PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_running' };
   return withJobServices(data, report, job, async (services: Services) => {
     const em = services.orm.em.fork();
     if (await isJobPaused(em, PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_paused' };

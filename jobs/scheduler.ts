@@ -15,7 +15,7 @@ import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import { markRunsInterrupted } from '../domain/job-runs.js';
 import type { Logger } from '../domain/logger.js';
-import { jobCatalog } from './catalog.js';
+import { WAIT_FOR_MAX_MS, jobCatalog } from './catalog.js';
 import { isJobPaused } from './control.js';
 import type { JobData, JobFn, JobStatus } from './job-types.js';
 
@@ -103,6 +103,18 @@ class InProcessWorker extends EventEmitter {
 export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const { config, logger, metrics } = deps;
   const catalog = jobCatalog(config);
+  const byName = new Map(catalog.map((j) => [j.name, j]));
+  /** Waits (up to WAIT_FOR_MAX_MS) while a job this one waits for is running in this scheduler. */
+  const waitForOthers = async (name: string) => {
+    const others = byName.get(name)?.waitFor ?? [];
+    const until = Date.now() + WAIT_FOR_MAX_MS;
+    let logged = false;
+    while (others.some((o) => bree.workers.has(o)) && Date.now() < until) {
+      if (!logged) logger.info({ job: name, waitingFor: others.filter((o) => bree.workers.has(o)) }, 'job waits for a running job before it starts');
+      logged = true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
   const nextTrigger = new Map<string, string>();
   const activeRuns = new Map<string, number>();
   const inProcessJobs = new Set(catalog.filter((j) => j.inProcess).map((j) => j.name));
@@ -163,7 +175,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     override createWorker = (file: string, opts: Partial<WorkerOptions>) => {
       const base = (opts.workerData ?? {}) as { job?: { name?: string } };
       const name = base.job?.name ?? 'unknown';
-      const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule' };
+      const busy = (byName.get(name)?.skipWhileRunning ?? []).filter((other) => bree.workers.has(other));
+      const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule', busy };
       nextTrigger.delete(name);
       if (trackedJobs.has(name)) trackedRuns.set(name, openRun(name, data.trigger ?? 'schedule'));
       if (config.jobsInProcess || inProcessJobs.has(name)) return new InProcessWorker(file, data) as unknown as Worker;
@@ -214,6 +227,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       logger.info({ job: name }, 'job paused: scheduled run skipped');
       return;
     }
+    if (name) await waitForOthers(name);
     return breeRun(name);
   };
   if (deps.autoStart ?? true) await bree.start(); // else Bree initialises itself on the first fire()
@@ -225,6 +239,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     async fire(name) {
       if (bree.workers.has(name)) return false;
       if (await isJobPaused(deps.orm.em.fork(), name).catch(() => false)) return false;
+      await waitForOthers(name);
+      if (bree.workers.has(name)) return false;
       await breeRun(name);
       return true;
     },

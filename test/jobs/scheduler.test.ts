@@ -129,6 +129,44 @@ scheduler('without timers (autoStart false) nothing is scheduled; fire() runs a 
   }
 });
 
+scheduler('the daily run and the batches never work at once: a batch started beside the run skips; the run waits for a batch under way', async (ctx) => {
+  const results = new Map<string, unknown[]>();
+  const doneAt = new Map<string, number>();
+  const s = await start(
+    ctx,
+    true,
+    createMetrics(),
+    (name, o) => {
+      results.set(name, [...(results.get(name) ?? []), o.result ?? o.error]);
+      doneAt.set(name, Date.now());
+    },
+    { autoStart: false },
+  );
+  const conn = ctx.db.orm.em.getConnection();
+  const idle = async () => {
+    for (let i = 0; i < 3000 && ['daily-pipeline', 'assessment-batch', 'email-batch'].some((j) => s.isRunning(j)); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  try {
+    // as at 02:00: the run first, then the :00 batch in the same instant
+    assert.ok(await s.fire('daily-pipeline'));
+    assert.ok(await s.fire('assessment-batch'));
+    await idle();
+    assert.equal(results.get('assessment-batch'), [{ status: 'skipped', reason: 'pipeline_running' }]);
+    assert.is((results.get('daily-pipeline')?.[0] as { status: string }).status, 'succeeded');
+
+    // a batch under way: the run starts only after it finished
+    await conn.execute(`update businesses set status = 'assessment_pending' where id in (select id from businesses limit 3)`);
+    assert.ok(await s.fire('assessment-batch'));
+    assert.ok(await s.fire('daily-pipeline'));
+    await idle();
+    const [run] = await conn.execute<{ started_at: Date }[]>(`select started_at from job_runs where job = 'daily-pipeline' order by id desc limit 1`);
+    assert.ok(new Date(run!.started_at).getTime() >= doneAt.get('assessment-batch')!, 'the run started after the batch finished');
+    assert.is((results.get('assessment-batch')?.[1] as { status: string }).status, 'succeeded');
+  } finally {
+    await s.stop(1000);
+  }
+});
+
 scheduler('AcceleratedClock: flows at wall speed from each jump, never goes back', async () => {
   const c = new AcceleratedClock('2028-10-01T00:00:00Z');
   const t0 = c.now().getTime();
