@@ -343,7 +343,7 @@ export async function run(args: string[]): Promise<void> {
   // a batch that did work while a daily run was running (the scheduler must keep them apart)
   const [batchOverlaps] = await conn.execute<{ n: string }[]>(
     `select count(*) as n from job_runs b join job_runs p on p.job = 'daily-pipeline'
-      where b.job in ('assessment-batch', 'email-batch') and b.counts <> '{}'::jsonb
+      where b.job in ('assessment-batch', 'email-batch') and b.counts <> '{}'::jsonb and (b.counts->>'skipped') is null
         and b.started_at < coalesce(p.finished_at, 'infinity') and p.started_at < coalesce(b.finished_at, 'infinity')`,
   );
   // health posts without a change: each health.changed must start from the status the previous one ended in

@@ -5,6 +5,7 @@
  * process, guarded by the same one-running-run-per-job index as the scheduler.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { closeJobRun, openJobRun } from '../domain/job-runs.js';
 import { nextCronRun } from '../domain/schedule.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
@@ -103,7 +104,19 @@ export function createJobControl(deps: JobControlDeps): JobControl {
         default: JobFn;
       };
       const data: JobData = { env: deps.jobEnv ?? {}, trigger };
-      const result = (await mod.default(data, deps.onProgress ?? (() => undefined))) as { status?: string; runId?: number } | undefined;
+      // recorded like a scheduler run (the pipeline records its own), so `/lf jobs`, the watchdog and the
+      // one-running-run-per-job guard see it
+      const tracked = (job.tracking ?? 'scheduler') === 'scheduler';
+      const runId = tracked ? await openJobRun(em, name, trigger, deps.clock.now()) : undefined;
+      if (tracked && runId === undefined) return { started: false, detail: `${name} is already running` };
+      let result: { status?: string; runId?: number } | undefined;
+      try {
+        result = (await mod.default(data, deps.onProgress ?? (() => undefined))) as typeof result;
+      } catch (err) {
+        if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());
+        throw err;
+      }
+      if (runId !== undefined) await closeJobRun(em, runId, { result }, deps.clock.now());
       const failed = result?.status === 'failed' || result?.status === 'stalled';
       return { started: true, failed, detail: `${name} ran in this process: ${result?.status ?? 'done'}${result?.runId ? ` (run #${result.runId})` : ''}` };
     },

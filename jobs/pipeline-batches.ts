@@ -45,8 +45,10 @@ export const EMAIL_BATCH_JOB = {
   why: 'Personalises what is scored and sends pending emails every 15 min (guide: email batches; delivery pause honoured).',
 } as const;
 
-/** What a batch run did: `skipped` with the reason, or the stage counts. */
-export type BatchSummary = { status: 'skipped'; reason: 'pipeline_paused' | 'pipeline_running' } | ({ status: 'succeeded' } & Partial<Record<StageCount, number>>);
+/** What a batch run did: `skipped` with the reason (`skipped: 1` lands in the run's counts), or the stage counts. */
+export type BatchSummary =
+  | { status: 'skipped'; reason: 'pipeline_paused' | 'pipeline_running'; skipped: 1 }
+  | ({ status: 'succeeded' } & Partial<Record<StageCount, number>>);
 
 /**
  * Runs `stages` with the pipeline's dependencies unless the daily pipeline is paused or running.
@@ -59,12 +61,12 @@ export async function runBatch(
   stages: (deps: PipelineDeps, count: (stage: StageCount, n: number) => void) => Promise<void>,
 ): Promise<BatchSummary> {
   // the scheduler saw the daily run going as it started this one (catalog skipWhileRunning): not a row is touched
-  if ((data.busy ?? []).includes(PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_running' };
+  if ((data.busy ?? []).includes(PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_running', skipped: 1 };
   return withJobServices(data, report, job, async (services: Services) => {
     const em = services.orm.em.fork();
-    if (await isJobPaused(em, PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_paused' };
+    if (await isJobPaused(em, PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_paused', skipped: 1 };
     const running = await em.getConnection().execute<{ n: string }[]>(`select count(*) as n from job_runs where job = ? and status = 'running'`, [PIPELINE_JOB]);
-    if (Number(running[0]?.n ?? 0) > 0) return { status: 'skipped', reason: 'pipeline_running' };
+    if (Number(running[0]?.n ?? 0) > 0) return { status: 'skipped', reason: 'pipeline_running', skipped: 1 };
     const config = applyOverrides(services.config, await readOverrides(em));
     const deps: PipelineDeps = { em, providers: services.providers, config, logger: services.logger.child({ job }), clock: services.clock };
     const counts: Partial<Record<StageCount, number>> = {};

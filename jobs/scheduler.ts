@@ -13,7 +13,7 @@ import type { Metrics, PipelineStage } from '../alerts/metrics.js';
 import { PIPELINE_STAGES, applyObservation } from '../alerts/metrics.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
-import { markRunsInterrupted } from '../domain/job-runs.js';
+import { closeJobRun, markRunsInterrupted, openJobRun } from '../domain/job-runs.js';
 import type { Logger } from '../domain/logger.js';
 import { WAIT_FOR_MAX_MS, jobCatalog } from './catalog.js';
 import { isJobPaused } from './control.js';
@@ -123,19 +123,14 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const trackedRuns = new Map<string, Promise<number | undefined>>();
 
   const openRun = async (name: string, trigger: string): Promise<number | undefined> => {
-    const now = deps.clock.now();
-    try {
-      const rows = await deps.orm.em
-        .getConnection()
-        .execute<{ id: number }[]>(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts) values (?, 'running', ?, ?, ?, '{}') returning id`, [name, trigger, now, now]);
-      const id = rows[0]?.id;
-      if (id !== undefined) activeRuns.set(name, id);
-      return id;
-    } catch (err) {
-      // the one-running-run-per-job index: a run left `running` (another replica's, or a dead process's)
-      logger.warn({ job: name, err: (err as Error).message }, 'job run not recorded (another run of it is marked running)');
+    const id = await openJobRun(deps.orm.em.fork(), name, trigger, deps.clock.now()).catch((err: unknown) => {
+      logger.error({ job: name, err: (err as Error).message }, 'job run not recorded');
       return undefined;
-    }
+    });
+    // undefined: the one-running-run-per-job index (a run left `running` by another replica or a dead process)
+    if (id === undefined) logger.warn({ job: name }, 'job run not recorded (another run of it is marked running)');
+    else activeRuns.set(name, id);
+    return id;
   };
   const closeRun = async (name: string, outcome: { result?: unknown; error?: string }) => {
     const pending = trackedRuns.get(name);
@@ -143,20 +138,9 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     const id = await pending;
     if (id === undefined) return;
     activeRuns.delete(name);
-    const r = (outcome.result ?? {}) as Record<string, unknown>;
-    const failed = outcome.error !== undefined || r.status === 'failed';
-    const counts = Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
-    await deps.orm.em
-      .getConnection()
-      .execute(`update job_runs set status = ?, finished_at = ?, heartbeat_at = ?, counts = ?::jsonb, error = ? where id = ? and status = 'running'`, [
-        failed ? 'failed' : 'succeeded',
-        deps.clock.now(),
-        deps.clock.now(),
-        JSON.stringify(counts),
-        outcome.error ? outcome.error.split('\n')[0]!.slice(0, 2000) : failed ? String(r.error ?? 'failed').slice(0, 2000) : null,
-        id,
-      ])
-      .catch((err: unknown) => logger.error({ job: name, err: (err as Error).message }, 'job run could not be closed'));
+    await closeJobRun(deps.orm.em.fork(), id, outcome, deps.clock.now()).catch((err: unknown) =>
+      logger.error({ job: name, err: (err as Error).message }, 'job run could not be closed'),
+    );
   };
   // heartbeats of the runs the scheduler tracks (the daily pipeline beats its own)
   const heartbeat = setInterval(() => {

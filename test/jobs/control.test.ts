@@ -112,6 +112,25 @@ test('list shows the last run; restartWorker cancels a running worker and marks 
   }
 });
 
+test('without a scheduler (the CLI) a run is recorded in job_runs like a scheduled one, and refused while one is marked running', async (ctx) => {
+  const control = createJobControl({ orm: ctx.db.orm, config: ctx.services.config, clock: ctx.services.clock, jobEnv: { DATABASE_URL: ctx.db.url, LOG_LEVEL: 'silent' } });
+  const out = await control.runNow('quota-reset', 'cli:tester');
+  assert.ok(out.started, out.detail);
+  const rows = await ctx.db.orm.em.getConnection().execute<{ status: string; trigger: string; counts: Record<string, number>; finished_at: Date | null }[]>(
+    `select status, trigger, counts, finished_at from job_runs where job = 'quota-reset'`,
+  );
+  assert.is(rows.length, 1);
+  assert.is(rows[0]!.status, 'succeeded');
+  assert.is(rows[0]!.trigger, 'manual:cli:tester');
+  assert.ok(rows[0]!.finished_at);
+  assert.ok(typeof rows[0]!.counts.targets === 'number', JSON.stringify(rows[0]!.counts));
+
+  await ctx.db.orm.em.getConnection().execute(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts) values ('quota-reset', 'running', 'schedule', now(), now(), '{}')`);
+  const busy = await control.runNow('quota-reset', 'cli:tester');
+  assert.is(busy.started, false);
+  assert.match(busy.detail, /already running/);
+});
+
 test('unknown jobs are refused with the list of jobs', async (ctx) => {
   const control = createJobControl({ orm: ctx.db.orm, config: ctx.services.config, clock: ctx.services.clock });
   try {

@@ -101,12 +101,12 @@ t('paused pipeline or a daily run in progress: the batches skip and touch nothin
      select 'y-batch-1', 'Batch Dental', 'https://batch.example', 'assessment_pending', id, now(), now() from targets limit 1`,
   );
   await setSetting(ctx.db.orm.em.fork(), pausedKey('daily-pipeline'), true, 'U_OPS', ctx.clock.now());
-  assert.equal(await assessmentBatch({ env: {} }, noReport), { status: 'skipped', reason: 'pipeline_paused' });
-  assert.equal(await emailBatch({ env: {} }, noReport), { status: 'skipped', reason: 'pipeline_paused' });
+  assert.equal(await assessmentBatch({ env: {} }, noReport), { status: 'skipped', reason: 'pipeline_paused', skipped: 1 });
+  assert.equal(await emailBatch({ env: {} }, noReport), { status: 'skipped', reason: 'pipeline_paused', skipped: 1 });
   await setSetting(ctx.db.orm.em.fork(), pausedKey('daily-pipeline'), false, 'U_OPS', ctx.clock.now());
 
   await sql(ctx, `insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts) values ('daily-pipeline', 'running', 'test', ?, ?, '{}')`, [ctx.clock.now(), ctx.clock.now()]);
-  assert.equal(await assessmentBatch({ env: {} }, noReport), { status: 'skipped', reason: 'pipeline_running' });
+  assert.equal(await assessmentBatch({ env: {} }, noReport), { status: 'skipped', reason: 'pipeline_running', skipped: 1 });
   assert.equal(await byStatus(ctx), { assessment_pending: 1 }, 'nothing assessed');
 });
 

@@ -151,7 +151,7 @@ scheduler('the daily run and the batches never work at once: a batch started bes
     assert.ok(await s.fire('daily-pipeline'));
     assert.ok(await s.fire('assessment-batch'));
     await idle();
-    assert.equal(results.get('assessment-batch'), [{ status: 'skipped', reason: 'pipeline_running' }]);
+    assert.equal(results.get('assessment-batch'), [{ status: 'skipped', reason: 'pipeline_running', skipped: 1 }]);
     assert.is((results.get('daily-pipeline')?.[0] as { status: string }).status, 'succeeded');
 
     // a batch under way: the run starts only after it finished
