@@ -10,7 +10,8 @@
  * PGlite data directory, + checksum) — safe from a button. Restoring is not offered as a button: it is admin-only, needs a typed confirmation and a switch of the
  * service's DATABASE_URL, so the findings name the terminal command (`npm run lf -- db restore …`) instead.
  */
-import { dumpCompatibility, listBackups, verifyChecksum } from '../domain/recovery/backup.js';
+import { listBackups, verifyChecksum } from '../domain/recovery/backup.js';
+import { dumpCompatibility } from '../domain/recovery/pg-tools.js';
 import { takeBackup } from '../domain/recovery/embedded-backup.js';
 import { verifyDatabase } from '../domain/recovery/verify.js';
 import type { RunbookContext } from './context.js';

@@ -13,7 +13,8 @@ import { basename, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { loadEmbeddedDataDir, type EmbeddedDatabase } from '../../db/embedded.js';
 import type { Database } from '../../db/orm.js';
-import { BackupError, PGLITE_EXT, backupPath, createBackup, verifyChecksum, writeBackup, type BackupResult } from './backup.js';
+import { PGLITE_EXT, backupPath, createBackup, verifyChecksum, writeBackup, type BackupResult } from './backup.js';
+import { BackupError } from './pg-tools.js';
 
 /**
  * Writes a backup of a running embedded database into `dir` (created when missing) with its checksum file.

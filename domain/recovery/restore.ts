@@ -12,7 +12,8 @@
  * from here. `--single-transaction` makes a failed restore leave the target as it was.
  */
 import { AppError } from '../errors.js';
-import { BackupError, assertToolCanHandle, backupStamp, databaseName, pgConnection, pgTool, redactUrl, runPgTool, verifyChecksum } from './backup.js';
+import { backupStamp, verifyChecksum } from './backup.js';
+import { BackupError, assertToolCanHandle, databaseName, pgConnection, pgTool, redactUrl, runPgTool } from './pg-tools.js';
 
 /** What {@link restoreBackup} did. */
 export interface RestoreResult {
