@@ -43,9 +43,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import pg from 'pg';
 import { webApi } from '@slack/bolt';
 import { createMetrics } from '../alerts/metrics.js';
 import { formatOpsEvent, QUIET_EVENT_TYPES } from '../alerts/format.js';
@@ -56,7 +53,7 @@ import { openDatabase } from '../db/orm.js';
 import { AcceleratedClock } from '../domain/clock.js';
 import { loadConfig } from '../domain/config.js';
 import { createLogger } from '../domain/logger.js';
-import { sandboxAdmin, type FaultProvider, type FaultSpec } from '../domain/sandbox/index.js';
+import { sandboxAdmin } from '../domain/sandbox/index.js';
 import { nextCronRun } from '../domain/schedule.js';
 import { buildServices } from '../domain/services.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
@@ -67,68 +64,8 @@ import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { GRACE_MS } from '../jobs/watchdog.js';
 import { processProbes } from '../runbooks/probes.js';
 import { startFakeSlackApi } from '../test/helpers/slack.js';
+import { FAULT_PLAN, HOUR, SLACK_429_AT_H, gcFunction, mb, opt, soakDatabase } from './soak-setup.js';
 
-const HOUR = 3_600_000;
-
-/** One switch of the fault plan: at `atH` hours into each day, `provider` gets `spec` for `forMin` minutes. */
-interface FaultWindow {
-  atH: number;
-  forMin: number;
-  provider: FaultProvider;
-  spec: FaultSpec;
-}
-
-/**
- * The day's fault plan: each provider faulted at least once; PageSpeed down through the 02:00 pipeline run (the
- * assessment and email batches finish the work afterwards); two overlapping.
- */
-const FAULT_PLAN: FaultWindow[] = [
-  { atH: 1.5, forMin: 20, provider: 'yelp', spec: { fault: 'rate_limit' } },
-  { atH: 1.9, forMin: 60, provider: 'pagespeed', spec: { fault: 'server_error' } }, // the pipeline at 02:00 assesses nothing
-  { atH: 6, forMin: 45, provider: 'yelp', spec: { fault: 'server_error' } },
-  { atH: 8.25, forMin: 30, provider: 'stripe', spec: { fault: 'server_error' } }, // reconciliation at 08:15
-  { atH: 11, forMin: 15, provider: 'sendgrid', spec: { fault: 'invalid_key' } },
-  { atH: 14, forMin: 30, provider: 'yelp', spec: { fault: 'timeout' } },
-  { atH: 14.5, forMin: 30, provider: 'openai', spec: { fault: 'server_error' } },
-  { atH: 19, forMin: 10, provider: 'yelp', spec: { fault: 'malformed' } },
-  { atH: 21, forMin: 120, provider: 'pagespeed', spec: { fault: 'rate_limit' } },
-];
-/** Hours of the day at which the fake Slack answers the next post with 429 (Retry-After 3 s). */
-const SLACK_429_AT_H = [3, 9, 15, 21];
-
-function opt(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-/** A GC function (node's, exposed at run time) so memory is read after a full collection. */
-function gcFunction(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-/** A fresh database on the DATABASE_URL server; `drop()` removes it. */
-async function soakDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `lf_soak_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name}`);
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(serverUrl);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
-
-const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 
 export async function run(args: string[]): Promise<void> {
   const days = Number(opt(args, 'days') ?? 1);
