@@ -3,8 +3,8 @@
  * `data.env` and opens the database with a one-connection pool; on the main thread (the embedded database: only
  * the process holding PGlite can dump it) it uses the service's. It backs the database up into `BACKUP_DIR`
  * (`takeBackup`: pg_dump custom format for a server, the PGlite data directory for the embedded one), deletes
- * backups older than `BACKUP_RETENTION_DAYS` with {@link rotateBackups}, and records `backup.succeeded` (info) or `backup.failed`
- * (critical) through the ops-event outbox, once per run (dedup key `backup.<outcome>:<UTC stamp>`).
+ * backups older than `BACKUP_RETENTION_DAYS` with {@link rotateBackups}, and records `backup.succeeded` (info) or
+ * `backup.failed` (critical) through the ops-event outbox, once per run (dedup key `backup.<outcome>:<UTC stamp>`).
  * A failure is rethrown after it is recorded, so the scheduler marks the run failed.
  */
 import { openDatabase, type Database } from '../db/orm.js';

@@ -2,9 +2,8 @@
  * The pipeline's batch jobs between daily runs (troubleshooting guide: "assessment and email batches"):
  *
  * - `assessment-batch` (every 15 min): re-queues failed assessments that have tries left (failed at least
- *   {@link RETRY_SPACING_MS} ago), assesses what is
- *   `assessment_pending` (work the daily run left: a PageSpeed outage, a crashed run, `lf fix requeue`), and scores
- *   what got assessed.
+ *   {@link RETRY_SPACING_MS} ago), assesses what is `assessment_pending` (work the daily run left: a PageSpeed
+ *   outage, a crashed run, `lf fix requeue`), and scores what got assessed.
  * - `email-batch` (every 15 min, offset by 7 min): personalises what is scored and sends pending emails (a
  *   SendGrid outage's leftovers; delivery's own pause, `delivery.paused`, is honoured by `sendPending`).
  *
@@ -12,8 +11,9 @@
  * an incident pauses its batches too — or while a daily run is going (the run does the same stages; scoring and
  * personalisation do not claim rows, so they must not run twice at once): the scheduler tells them when it runs the
  * daily run itself (catalog `skipWhileRunning`, `data.busy`), and `job_runs` tells them of one elsewhere (the CLI,
- * another replica). The daily run, in turn, waits for a batch already under way (catalog `waitFor`). Stage functions are the daily run's
- * (domain/), with the stored run-time overrides applied, on the service's pool when in-process.
+ * another replica). The daily run, in turn, waits for a batch already under way (catalog `waitFor`). Stage
+ * functions are the daily run's (domain/), with the stored run-time overrides applied, on the service's pool when
+ * in-process.
  */
 import { assessPending, retryFailed } from '../domain/assessment/assess.js';
 import { sendPending } from '../domain/delivery/send.js';

@@ -115,6 +115,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       await new Promise((r) => setTimeout(r, 200));
     }
   };
+  /** Set by stop(): a run still waiting for others does not start. */
+  let stopped = false;
   const nextTrigger = new Map<string, string>();
   const activeRuns = new Map<string, number>();
   const inProcessJobs = new Set(catalog.filter((j) => j.inProcess).map((j) => j.name));
@@ -125,11 +127,12 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const openRun = async (name: string, trigger: string): Promise<number | undefined> => {
     const id = await openJobRun(deps.orm.em.fork(), name, trigger, deps.clock.now()).catch((err: unknown) => {
       logger.error({ job: name, err: (err as Error).message }, 'job run not recorded');
-      return undefined;
+      return null;
     });
     // undefined: the one-running-run-per-job index (a run left `running` by another replica or a dead process)
     if (id === undefined) logger.warn({ job: name }, 'job run not recorded (another run of it is marked running)');
-    else activeRuns.set(name, id);
+    if (id === undefined || id === null) return undefined;
+    activeRuns.set(name, id);
     return id;
   };
   const closeRun = async (name: string, outcome: { result?: unknown; error?: string }) => {
@@ -212,6 +215,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       return;
     }
     if (name) await waitForOthers(name);
+    if (stopped) return; // shutdown began while it waited
     return breeRun(name);
   };
   if (deps.autoStart ?? true) await bree.start(); // else Bree initialises itself on the first fire()
@@ -224,7 +228,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       if (bree.workers.has(name)) return false;
       if (await isJobPaused(deps.orm.em.fork(), name).catch(() => false)) return false;
       await waitForOthers(name);
-      if (bree.workers.has(name)) return false;
+      if (stopped || bree.workers.has(name)) return false;
       await breeRun(name);
       return true;
     },
@@ -246,6 +250,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       return true;
     },
     async stop(graceMs) {
+      stopped = true;
       clearInterval(heartbeat);
       const running = [...activeRuns.entries()];
       let timer: NodeJS.Timeout | undefined;
