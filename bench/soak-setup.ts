@@ -4,7 +4,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import pg from 'pg';
+import { createDatabase, dropDatabase } from '../domain/recovery/restore.js';
 import type { FaultProvider, FaultSpec } from '../domain/sandbox/index.js';
 
 /** One hour (ms). */
@@ -48,25 +48,12 @@ export function gcFunction(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-/** A fresh database on the DATABASE_URL server; `drop()` removes it. */
+/** A fresh database on the DATABASE_URL server (domain/recovery/restore.ts helpers, through psql); `drop()` removes it. */
 export async function soakDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `lf_soak_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name}`);
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(serverUrl);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
+  await dropDatabase(serverUrl, name, { force: true });
+  const url = await createDatabase(serverUrl, name);
+  return { url, drop: () => dropDatabase(serverUrl, name, { force: true }) };
 }
 
 /** Bytes as `12.3 MB`. */

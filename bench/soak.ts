@@ -152,7 +152,7 @@ export async function run(args: string[]): Promise<void> {
   const fires = instants.reduce((n, t) => n + steps.get(t)!.length, 0);
   console.log(
     `database: ${soakDb ? 'PostgreSQL (DATABASE_URL), fresh database' : 'embedded PGlite'}; ${start.toISOString()} → ${end.toISOString()} (${days} day(s)); ` +
-      `${catalog.length} jobs, ${fires} scheduled fires, ${FAULT_PLAN.length * days} fault windows, ${SLACK_429_AT_H.length * days} Slack 429s`,
+      `${catalog.length} jobs, ${fires} scheduled fires, ${actions.filter((a) => a.at < end.getTime() && a.what.endsWith(' on')).length} fault windows, ${actions.filter((a) => a.at < end.getTime() && a.what === 'slack 429').length} Slack 429s`,
   );
 
   // Slack calls are folded into counters each hour (the fake keeps every call in memory otherwise)

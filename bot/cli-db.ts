@@ -23,7 +23,7 @@ import { resolve } from 'node:path';
 import type { Database } from '../db/orm.js';
 import { openDatabase } from '../db/orm.js';
 import type { AppConfig } from '../domain/config.js';
-import { backupKind, listBackups, verifyChecksum } from '../domain/recovery/backup.js';
+import { backupKind, backupStamp, listBackups, verifyChecksum } from '../domain/recovery/backup.js';
 import { databaseName, redactUrl } from '../domain/recovery/pg-tools.js';
 import { restoreEmbeddedBackup, takeBackup } from '../domain/recovery/embedded-backup.js';
 import { freshDatabaseName, restoreBackup, withDatabase } from '../domain/recovery/restore.js';
@@ -143,7 +143,7 @@ export async function runDbCommand(
   /** `db restore` of an embedded backup: into a new data folder, verified, never over the live one. */
   const restoreEmbedded = async (backupFile: string): Promise<number> => {
     if (o.has('into') || o.has('fresh')) throw new UsageError('an embedded backup (*.pglite.tar.gz) is restored into a data folder: give --into-dir F, not --into/--fresh');
-    const folder = resolve(o.get('into-dir') ?? `${resolve(config.db.dataDir)}-restore-${now.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}`);
+    const folder = resolve(o.get('into-dir') ?? `${resolve(config.db.dataDir)}-restore-${backupStamp(now)}`);
     const plan = `restore ${backupFile} into the new data folder ${folder}`;
     if (!o.has('yes')) {
       const check = await verifyChecksum(backupFile);
