@@ -67,6 +67,8 @@ const EnvSchema = z.object({
   SANDBOX_PORT: port.default(0),
   SANDBOX_FIXTURES: optionalString,
   SANDBOX_URL: optionalUrl,
+  SANDBOX_LATENCY: z.enum(['zero', 'realistic']).default('zero'),
+  SANDBOX_TIME_SCALE: z.coerce.number().positive().max(100).default(1),
 
   YELP_API_KEY: optionalString,
   YELP_BASE_URL: optionalUrl,
@@ -129,7 +131,15 @@ export interface AppConfig {
    */
   roles: { admins: string[]; operators: string[]; viewers: string[]; defaultRole: 'none' | 'viewer' | 'operator' | 'admin'; cliRole: 'viewer' | 'operator' | 'admin' };
   /** `url`: an already running sandbox to use (worker threads get the main process's); else one is started. */
-  sandbox: { seed: number; port: number; fixturesDir: string | undefined; url: string | undefined };
+  /** `latency`: sandbox answer delays (`zero`, or `realistic` from published figures); `timeScale` multiplies them. */
+  sandbox: {
+    seed: number;
+    port: number;
+    fixturesDir: string | undefined;
+    url: string | undefined;
+    latency: 'zero' | 'realistic';
+    timeScale: number;
+  };
   providers: Record<ProviderId, ProviderConfig>;
   openaiModel: string;
   sendgridFrom: string;
@@ -208,7 +218,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       buttonStaleMs: e.SLACK_BUTTON_STALE_MINUTES * 60_000,
     },
     roles: { admins: e.LF_ADMINS, operators: e.LF_OPERATORS, viewers: e.LF_VIEWERS, defaultRole: e.LF_DEFAULT_ROLE, cliRole: e.LF_CLI_ROLE },
-    sandbox: { seed: e.SANDBOX_SEED, port: e.SANDBOX_PORT, fixturesDir: e.SANDBOX_FIXTURES, url: e.SANDBOX_URL },
+    sandbox: {
+      seed: e.SANDBOX_SEED,
+      port: e.SANDBOX_PORT,
+      fixturesDir: e.SANDBOX_FIXTURES,
+      url: e.SANDBOX_URL,
+      latency: e.SANDBOX_LATENCY,
+      timeScale: e.SANDBOX_TIME_SCALE,
+    },
     providers,
     openaiModel: e.OPENAI_MODEL,
     sendgridFrom: e.SENDGRID_FROM_EMAIL,

@@ -85,6 +85,8 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
       seed: config.sandbox.seed,
       port: config.sandbox.port,
       fixturesDir: config.sandbox.fixturesDir,
+      latency: config.sandbox.latency,
+      timeScale: config.sandbox.timeScale,
     });
     sandboxUrl = sandbox.url;
     logger.info({ url: sandbox.url, fixtures: config.sandbox.fixturesDir ?? null }, 'provider sandbox started');

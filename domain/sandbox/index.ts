@@ -20,6 +20,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { FaultController, type ActiveFault, type FaultProvider, type FaultSpec, type SandboxStats } from './faults.js';
 import { loadFixtures } from './fixtures.js';
+import { LatencyModel, type LatencyMode } from './latency.js';
 import { pagespeedRun, sendgridScopes, stripeBalance, yelpSearch } from './handlers-get.js';
 import { openaiChat, sendgridSend } from './handlers-post.js';
 import { STRIPE_CHECKOUT_ROUTES, stripeFallback } from './stripe-checkout.js';
@@ -30,6 +31,7 @@ export type { ActiveFault, FaultKind, FaultProvider, FaultSpec, SandboxStats } f
 
 export type { Interceptor, Route, RouteHandler, SandboxContext, SandboxProvider, SandboxRequest, SandboxResponse } from './server.js';
 export type { FixtureSet } from './fixtures.js';
+export { LatencyModel, REALISTIC_LATENCY, drawLatencyMs, meanLatencyMs, type LatencyMode, type LatencyProfile } from './latency.js';
 
 /** Options for {@link startSandbox}. */
 export interface SandboxOptions {
@@ -43,6 +45,10 @@ export interface SandboxOptions {
   fixturesDir?: string;
   /** Clock for timestamps (`created`, `fetchTime`, Yelp `RateLimit-ResetTime`); default the wall clock. */
   clock?: Clock;
+  /** `zero` (default: answer at once) or `realistic` provider latency (latency.ts, with the published figures). */
+  latency?: LatencyMode;
+  /** Multiplies every realistic delay (default 1; 0.1 runs ten times faster). */
+  timeScale?: number;
 }
 
 /** A running sandbox. `url` is the origin, e.g. `http://127.0.0.1:43817` (pass it to `sandboxBaseUrls`). */
@@ -56,6 +62,8 @@ export interface Sandbox {
   interceptors: Interceptor[];
   /** This sandbox's faults and enforced limits (the same state the `/sandbox/faults|limits|stats` routes change). */
   faults: FaultController;
+  /** The latency model in force (mode and time scale). */
+  latency: LatencyModel;
   /** Stops listening and drops open connections. */
   close(): Promise<void>;
 }
@@ -83,7 +91,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     counters: new Map(),
   };
   const faults = new FaultController();
+  const latency = new LatencyModel(opts.latency ?? 'zero', opts.timeScale ?? 1, opts.seed);
   const server = await serveRoutes({
+    latency: (provider, status, json) => latency.delayMs(provider, status, json),
     routes: [...SANDBOX_ROUTES, ...faults.routes()],
     ctx,
     port: opts.port ?? 0,
@@ -98,7 +108,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       return { status: 404, json: { error: 'not_found', path: req.path } };
     },
   });
-  return { url: server.url, port: server.port, interceptors: server.interceptors, faults, close: server.close };
+  return { url: server.url, port: server.port, interceptors: server.interceptors, faults, latency, close: server.close };
 }
 
 /** A failed admin call: `status` is the sandbox's HTTP status (undefined when it could not be reached). */

@@ -102,6 +102,8 @@ export async function serveRoutes(opts: {
   notFound: (req: SandboxRequest) => SandboxResponse;
   /** Runs before `interceptors` on every routed request (the fault controller's hook); not removable at run time. */
   guard?: Interceptor;
+  /** Extra delay (ms) of a routed answer, e.g. realistic provider latency (latency.ts); default none. */
+  latency?: (provider: SandboxProvider, status: number, json: unknown) => number;
 }): Promise<RouteServer> {
   const table = new Map<string, Route>();
   const paths = new Set<string>();
@@ -140,6 +142,8 @@ export async function serveRoutes(opts: {
         answer = { status: 500, json: { error: 'sandbox handler failed', message: (err as Error).message } };
       }
       if (answer.hang) return;
+      const extra = route && opts.latency ? opts.latency(route.provider, answer.status, answer.json) : 0;
+      if (extra > 0) answer = { ...answer, delayMs: (answer.delayMs ?? 0) + extra };
       if (answer.delayMs && answer.delayMs > 0) {
         const t = setTimeout(() => {
           timers.delete(t);
