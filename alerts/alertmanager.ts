@@ -14,6 +14,7 @@ import { z } from 'zod';
 import type { AlertSeverity } from '../db/entities/alerting.entity.js';
 import { findRunbook } from '../runbooks/index.js';
 import { findRule } from './rules.js';
+import { alertGroupKey, alertIdentity } from './source.js';
 import type { AlertObservation } from './store.js';
 
 /** Go's zero `time.Time` as Alertmanager serialises it: an unset `endsAt`. */
@@ -190,23 +191,25 @@ export function alertRunbook(labels: Record<string, string>, annotations: Record
 }
 
 /**
- * Maps a validated payload to one observation per alert, in payload order: fingerprint per
- * {@link alertFingerprints}, `groupKey` = the payload's, source `alertmanager`, name = `labels.alertname`
+ * Maps a validated payload to one observation per alert, in payload order: fingerprint = the alert's identity
+ * (alerts/source.ts alertIdentity: name + sorted identity labels, the same an in-process evaluation gives it; the
+ * payload's `fingerprint` is not used, see {@link alertFingerprints} for Alertmanager's own), `groupKey` =
+ * `rule:<name>` for our rules, else the payload's, source `alertmanager`, name = `labels.alertname`
  * (`unnamed` when absent), severity per {@link mapSeverity}, runbook per {@link alertRunbook}, status per
  * {@link alertStatus} (`now` is only used for alerts without a status), `startsAt` parsed, `endsAt` only on resolved
  * alerts and only when set. Labels and annotations are copied as they are.
  */
 export function toObservations(payload: AlertmanagerPayload, now: Date = new Date()): AlertObservation[] {
-  const fingerprints = alertFingerprints(payload);
-  return payload.alerts.map((a, i) => {
+  return payload.alerts.map((a) => {
     const status = alertStatus(a, now);
     const endsAt = status === 'resolved' ? parseAmTime(a.endsAt) : undefined;
     const runbook = alertRunbook(a.labels, a.annotations);
+    const name = a.labels.alertname?.trim() || 'unnamed';
     return {
-      fingerprint: fingerprints[i]!,
-      groupKey: payload.groupKey,
+      fingerprint: alertIdentity(name, a.labels),
+      groupKey: alertGroupKey(name, payload.groupKey),
       source: 'alertmanager' as const,
-      name: a.labels.alertname?.trim() || 'unnamed',
+      name,
       severity: mapSeverity(a.labels.severity),
       labels: { ...a.labels },
       annotations: { ...a.annotations },

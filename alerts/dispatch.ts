@@ -124,7 +124,7 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
   };
 
   for (const obs of observations) {
-    const { transition, alert } = await applyAlert(em, obs, now, { flapWindowMs: deps.config.alerting.flapWindowMs });
+    const { transition, alert } = await applyAlert(em, obs, now, { flapWindowMs: deps.config.alerting.flapWindowMs, mergeSources: deps.config.alerting.source === 'both' });
     const silence = transition === 'none' || transition === 'resolved_unseen' ? undefined : await silencedBy(em, alert.name, alert.labels, now);
     result.transitions.push({ fingerprint: alert.fingerprint, name: alert.name, transition, silenced: silence !== undefined });
     if (transition === 'none') continue;

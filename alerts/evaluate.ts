@@ -9,6 +9,7 @@
 import type { RunbookContext } from '../runbooks/context.js';
 import { processAlertObservations, type AlertDeps, type ProcessResult } from './dispatch.js';
 import { ALERT_RULES, type AlertRule } from './rules.js';
+import { alertGroupKey } from './source.js';
 import { internalFingerprint, markPending, type AlertObservation } from './store.js';
 
 /** What one evaluation did. */
@@ -42,6 +43,7 @@ export async function evaluateAlerts(deps: AlertDeps & { runbooks: RunbookContex
       holding.add(fingerprint);
       const base = {
         fingerprint,
+        groupKey: alertGroupKey(rule.name, fingerprint),
         source: 'internal' as const,
         name: rule.name,
         severity: rule.severity,
@@ -58,17 +60,20 @@ export async function evaluateAlerts(deps: AlertDeps & { runbooks: RunbookContex
       if (now.getTime() - since.getTime() >= rule.forMs) observations.push({ ...base, status: 'firing', startsAt: since });
       else pending.push(`${rule.name}${Object.keys(inst.labels).length ? JSON.stringify(inst.labels) : ''}`);
     }
-    // instances of this rule that were pending or firing and no longer hold
+    // instances of this rule that were pending or firing (whoever reported them) and no longer hold: resolved as
+    // far as the in-process evaluation sees (with ALERT_SOURCE=both, Alertmanager may still hold them firing)
     const active = await em
       .getConnection()
       .execute<{ fingerprint: string; severity: 'critical' | 'warning' | 'info'; labels: Record<string, string>; annotations: Record<string, string>; starts_at: Date | null }[]>(
-        `select fingerprint, severity, labels, annotations, starts_at from alerts where source = 'internal' and name = ? and status in ('pending', 'firing')`,
+        `select fingerprint, severity, labels, annotations, starts_at from alerts
+          where name = ? and (status = 'pending' or (status = 'firing' and coalesce(source_status->>'internal', '') <> 'resolved'))`,
         [rule.name],
       );
     for (const a of active) {
       if (holding.has(a.fingerprint)) continue;
       observations.push({
         fingerprint: a.fingerprint,
+        groupKey: alertGroupKey(rule.name, a.fingerprint),
         source: 'internal',
         name: rule.name,
         severity: a.severity,

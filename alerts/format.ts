@@ -126,6 +126,8 @@ export function formatOpsEvent(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payloa
 
 /**
  * Event types recorded for the timeline but not posted: a breaker's half_open probing and re-opens would
- * otherwise post on every cool-down cycle of one outage (one post per trip, one per recovery).
+ * otherwise post on every cool-down cycle of one outage; a trip (`breaker.opened`) is posted once, by the
+ * CircuitBreakerOpen alert in the alerts channel with its diagnosis (issue #14: not a second time here). The
+ * recovery (`breaker.closed`, from successful provider calls) is posted.
  */
-export const QUIET_EVENT_TYPES: ReadonlySet<string> = new Set(['breaker.half_opened', 'breaker.reopened']);
+export const QUIET_EVENT_TYPES: ReadonlySet<string> = new Set(['breaker.opened', 'breaker.half_opened', 'breaker.reopened']);

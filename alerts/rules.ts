@@ -42,6 +42,11 @@ export interface AlertRule {
   summary: string;
   description: string;
   promql: string;
+  /**
+   * The label keys that identify an instance (e.g. `provider`): with the name, the alert's identity whoever
+   * evaluated it (alerts/source.ts). Absent: none (one instance).
+   */
+  labels?: readonly string[];
   evaluate(ctx: RuleContext): Promise<RuleInstance[]>;
 }
 
@@ -94,6 +99,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     summary: 'A pipeline run stopped making progress',
     description: 'A run is `running` but its heartbeat is older than STUCK_AFTER_MINUTES, or a run ended `stalled`.',
     promql: 'leadfactory_job_running_heartbeat_age_seconds{job_name="daily-pipeline"} > 1800',
+    labels: ['job_name'],
     async evaluate({ em, now, config }) {
       const row = await one<{ id: number; heartbeat_at: Date }>(
         em(),
@@ -182,6 +188,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     summary: 'A provider circuit breaker is open',
     description: 'Calls to the provider are refused until the breaker half-opens and a probe succeeds.',
     promql: 'leadfactory_circuit_breaker_state == 1',
+    labels: ['provider'],
     async evaluate({ em }) {
       const rows = await em()
         .getConnection()
@@ -197,6 +204,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     summary: 'A provider keeps answering 429 Too Many Requests',
     description: 'More than 10 answers 429 from one provider in 5 minutes, or a Retry-After block in force.',
     promql: 'sum by (provider) (increase(leadfactory_provider_requests_total{status="http_429"}[5m])) > 10',
+    labels: ['provider'],
     async evaluate({ em, now }) {
       const rows = await em()
         .getConnection()
@@ -218,6 +226,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     summary: 'A provider daily quota is used up',
     description: 'No calls left today (UTC) for the provider; work waits until midnight UTC or a quota increase.',
     promql: 'leadfactory_provider_quota_remaining == 0',
+    labels: ['provider'],
     async evaluate({ em, now, config }) {
       const cfg = await effectiveConfig(em(), config);
       const day = now.toISOString().slice(0, 10);
@@ -250,6 +259,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     summary: 'Webhook deliveries failing signature checks',
     description: 'More than 3 webhook deliveries with a bad signature in 15 minutes: a wrong secret, or someone forging posts.',
     promql: 'sum by (provider) (increase(leadfactory_webhook_signature_failures_total[15m])) > 3',
+    labels: ['provider'],
     async evaluate({ em, now }) {
       const rows = await em()
         .getConnection()
@@ -299,6 +309,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     summary: 'Provider spend passed a budget threshold',
     description: 'Spend today or this month passed 80% (or 95%) of a configured budget (ops event budget.threshold).',
     promql: 'leadfactory_provider_budget_used_ratio >= 0.8',
+    labels: ['provider'],
     async evaluate({ em, now }) {
       const rows = await em()
         .getConnection()

@@ -34,6 +34,8 @@ export interface AlertRow {
   fingerprint: string;
   groupKey: string;
   source: string;
+  /** Last status per source that reported the alert (ALERT_SOURCE=both merges them; alerts/source.ts). */
+  sourceStatus: Record<string, string>;
   name: string;
   severity: AlertSeverity;
   status: AlertStatus;
@@ -49,7 +51,7 @@ export interface AlertRow {
   messageRef: string | null;
 }
 
-const COLUMNS = `id, fingerprint, group_key, source, name, severity, status, labels, annotations, runbook, pending_since, starts_at,
+const COLUMNS = `id, fingerprint, group_key, source, source_status, name, severity, status, labels, annotations, runbook, pending_since, starts_at,
   ends_at, flap_count, diagnosis, incident_id, message_ref`;
 
 function toRow(r: Record<string, any>): AlertRow {
@@ -59,6 +61,7 @@ function toRow(r: Record<string, any>): AlertRow {
     fingerprint: r.fingerprint,
     groupKey: r.group_key,
     source: r.source,
+    sourceStatus: r.source_status ?? {},
     name: r.name,
     severity: r.severity,
     status: r.status,
@@ -101,24 +104,34 @@ export async function groupAlerts(em: EntityManager, groupKey: string): Promise<
 
 /**
  * Applies an observation in one transaction (row locked) and returns the transition with the row after it.
- * `flapWindowMs`: a firing within this long after the last resolution reopens the episode.
+ * `flapWindowMs`: a firing within this long after the last resolution reopens the episode. Sources are merged
+ * (issue #14, ALERT_SOURCE=both): the observation's source status is recorded in `source_status`; a firing alert
+ * resolves only when no other source still reports it firing (until then a resolution changes nothing).
  */
-export async function applyAlert(em: EntityManager, obs: AlertObservation, now: Date, opts: { flapWindowMs: number }): Promise<{ transition: AlertTransition; alert: AlertRow }> {
+export async function applyAlert(
+  em: EntityManager,
+  obs: AlertObservation,
+  now: Date,
+  opts: { flapWindowMs: number; /** Merge sources (ALERT_SOURCE=both); default true. */ mergeSources?: boolean },
+): Promise<{ transition: AlertTransition; alert: AlertRow }> {
   return em.transactional(async (tx) => {
     const conn = tx;
     const cur = await getAlert(tx, obs.fingerprint, true);
     const groupKey = obs.groupKey ?? obs.fingerprint;
     const json = (v: unknown) => JSON.stringify(v);
+    const sources = { ...(cur?.sourceStatus ?? {}), [obs.source]: obs.status };
     if (!cur) {
       const status: AlertStatus = obs.status;
       await conn.execute(
-        `insert into alerts (fingerprint, group_key, source, name, severity, status, labels, annotations, runbook, starts_at, ends_at, flap_count, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, 0, ?)`,
-        [obs.fingerprint, groupKey, obs.source, obs.name, obs.severity, status, json(obs.labels), json(obs.annotations), obs.runbook ?? null, obs.startsAt, obs.status === 'resolved' ? (obs.endsAt ?? now) : null, now],
+        `insert into alerts (fingerprint, group_key, source, source_status, name, severity, status, labels, annotations, runbook, starts_at, ends_at, flap_count, updated_at)
+         values (?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, 0, ?)`,
+        [obs.fingerprint, groupKey, obs.source, json(sources), obs.name, obs.severity, status, json(obs.labels), json(obs.annotations), obs.runbook ?? null, obs.startsAt, obs.status === 'resolved' ? (obs.endsAt ?? now) : null, now],
       );
       return { transition: obs.status === 'firing' ? 'fired' : 'resolved_unseen', alert: (await getAlert(tx, obs.fingerprint))! };
     }
+    await conn.execute('update alerts set source_status = ?::jsonb where id = ?', [json(sources), cur.id]);
     const sameEpisode = cur.startsAt !== null && cur.startsAt.getTime() === obs.startsAt.getTime();
+    const otherFiring = opts.mergeSources !== false && Object.entries(sources).some(([src, st]) => src !== obs.source && st === 'firing');
     let transition: AlertTransition = 'none';
     if (obs.status === 'firing') {
       if (cur.status === 'firing') transition = 'none'; // a resend, or a new startsAt while firing: same episode
@@ -129,13 +142,13 @@ export async function applyAlert(em: EntityManager, obs: AlertObservation, now: 
         await conn.execute(`update alerts set status = 'firing', ends_at = null, flap_count = flap_count + 1, severity = ?, labels = ?::jsonb, annotations = ?::jsonb, updated_at = ? where id = ?`, [obs.severity, json(obs.labels), json(obs.annotations), now, cur.id]);
       } else if (transition === 'fired') {
         await conn.execute(
-          `update alerts set status = 'firing', group_key = ?, starts_at = ?, ends_at = null, pending_since = null, flap_count = 0, diagnosis = null, incident_id = null, message_ref = null,
+          `update alerts set status = 'firing', source = ?, group_key = ?, starts_at = ?, ends_at = null, pending_since = null, flap_count = 0, diagnosis = null, incident_id = null, message_ref = null,
              severity = ?, labels = ?::jsonb, annotations = ?::jsonb, runbook = ?, updated_at = ? where id = ?`,
-          [groupKey, obs.startsAt, obs.severity, json(obs.labels), json(obs.annotations), obs.runbook ?? cur.runbook, now, cur.id],
+          [obs.source, groupKey, obs.startsAt, obs.severity, json(obs.labels), json(obs.annotations), obs.runbook ?? cur.runbook, now, cur.id],
         );
       }
     } else {
-      if (cur.status === 'firing') transition = 'resolved';
+      if (cur.status === 'firing') transition = otherFiring ? 'none' : 'resolved';
       else if (cur.status === 'pending') transition = 'resolved_unseen';
       else transition = 'none';
       if (transition === 'resolved')

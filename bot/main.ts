@@ -20,6 +20,7 @@ import { createErrorLog } from '../domain/error-log.js';
 import { webApi } from '@slack/bolt';
 import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
 import { setInProcessContext } from '../jobs/in-process.js';
+import { alertSourceLine } from '../alerts/source.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
 import { createSlackApp } from './app.js';
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
   poster.start();
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext };
   setInProcessContext(alertDeps);
+  logger.info({ alertSource: config.alerting.source }, alertSourceLine(config.alerting.source, config.alerting.evalIntervalMs));
   // Alertmanager deliveries stored but not processed (the process stopped right after answering 200)
   void processPendingAlertmanagerDeliveries(alertDeps)
     .then((done) => done.length > 0 && logger.info({ deliveries: done.length }, 'pending Alertmanager deliveries processed'))

@@ -17,6 +17,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type http from 'node:http';
 import { deliveryId, parseAlertmanagerPayload, toObservations } from '../../alerts/alertmanager.js';
+import { filterAlertmanagerObservations } from '../../alerts/source.js';
 import type { AlertDeps, ProcessResult } from '../../alerts/dispatch.js';
 import type { AlertObservation } from '../../alerts/store.js';
 import type { RunbookContext } from '../../runbooks/context.js';
@@ -109,8 +110,11 @@ export async function processAlertmanagerDelivery(deps: AlertDeps, eventId: stri
     const raw = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
     const parsed = parseAlertmanagerPayload(raw);
     if (!parsed.ok) throw new Error(parsed.error);
-    const observations = toObservations(parsed.payload, deps.clock.now());
-    const result = await process(deps, observations);
+    const filtered = await filterAlertmanagerObservations(deps.em(), deps.config.alerting.source, toObservations(parsed.payload, deps.clock.now()), deps.clock.now());
+    if (filtered.ignored.length > 0)
+      deps.logger.info({ alerts: filtered.ignored, alertSource: deps.config.alerting.source }, 'alertmanager copies of in-process rules ignored (ALERT_SOURCE=internal)');
+    const observations = filtered.kept;
+    const result = observations.length > 0 ? await process(deps, observations) : { transitions: [], enqueued: 0, incidents: [] };
     await conn().execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ? and processed_at is null', [
       deps.clock.now(),
       ALERTMANAGER_PROVIDER,

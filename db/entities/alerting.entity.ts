@@ -22,7 +22,10 @@ export const Alert = defineEntity({
     fingerprint: p.string().unique(),
     /** Notification group: Alertmanager's `groupKey` (one Slack message per group), or the fingerprint. */
     groupKey: p.string().length(1024).index(),
+    /** The source that opened the current episode: `internal` or `alertmanager`. */
     source: p.string(),
+    /** Last status per source that reported this alert (`{"internal":"firing","alertmanager":"resolved"}`). */
+    sourceStatus: p.json<Record<string, string>>().default('{}'),
     name: p.string().index(),
     severity: p.enum([...ALERT_SEVERITIES]),
     status: p.enum([...ALERT_STATUSES]).index(),

@@ -26,6 +26,13 @@ export const AlertingEnvSchema = z.object({
   SLACK_INCIDENTS_CHANNEL: z.string().default('#leadfactory-incidents'),
   /** Bearer token Alertmanager sends (webhook_config http_config authorization credentials). */
   ALERTMANAGER_TOKEN: opt,
+  /**
+   * Who evaluates the alert rules: `internal` (in-process, every ALERT_EVAL_INTERVAL_SECONDS), `alertmanager`
+   * (Prometheus + Alertmanager posting to /alerts/alertmanager; no in-process evaluation) or `both` (one post and
+   * one incident per alert group, whichever reports first). Default: `both` when ALERTMANAGER_TOKEN is set, else
+   * `internal`.
+   */
+  ALERT_SOURCE: z.enum(['internal', 'alertmanager', 'both']).optional(),
   ALERT_EVAL_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   /** A resolved alert firing again within this many minutes is a flap of the same episode (one message). */
   ALERT_FLAP_WINDOW_MINUTES: z.coerce.number().int().min(0).max(24 * 60).default(30),
@@ -50,11 +57,16 @@ export const ACK_DEADLINE_MS: Readonly<Record<IncidentSeverity, number>> = {
   SEV4: 24 * 60 * 60_000,
 };
 
+/** Who evaluates the alert rules: in-process, Prometheus/Alertmanager, or both merged into one alert path. */
+export type AlertSource = 'internal' | 'alertmanager' | 'both';
+
 /** Alerting configuration. Durations in ms. */
 export interface AlertingConfig {
   alertsChannel: string;
   incidentsChannel: string;
   alertmanagerToken: string | undefined;
+  /** Who evaluates the rules (ALERT_SOURCE, defaulted): see {@link AlertSource}. */
+  source: AlertSource;
   evalIntervalMs: number;
   flapWindowMs: number;
   incidentFor: { critical: IncidentSeverity | undefined; warning: IncidentSeverity | undefined };
@@ -70,6 +82,7 @@ export function buildAlertingConfig(e: z.infer<typeof AlertingEnvSchema>): Alert
     alertsChannel: e.SLACK_ALERTS_CHANNEL,
     incidentsChannel: e.SLACK_INCIDENTS_CHANNEL,
     alertmanagerToken: e.ALERTMANAGER_TOKEN,
+    source: e.ALERT_SOURCE ?? (e.ALERTMANAGER_TOKEN ? 'both' : 'internal'),
     evalIntervalMs: e.ALERT_EVAL_INTERVAL_SECONDS * 1000,
     flapWindowMs: e.ALERT_FLAP_WINDOW_MINUTES * 60_000,
     incidentFor: { critical: sev(e.INCIDENT_FOR_CRITICAL), warning: sev(e.INCIDENT_FOR_WARNING) },

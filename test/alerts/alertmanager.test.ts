@@ -14,6 +14,7 @@ import {
   type AlertmanagerPayload,
 } from '../../alerts/alertmanager.js';
 import { createMetrics } from '../../alerts/metrics.js';
+import { alertIdentity } from '../../alerts/source.js';
 import type { AlertObservation } from '../../alerts/store.js';
 import {
   ALERTMANAGER_WEBHOOK_PATH,
@@ -110,7 +111,7 @@ parse('12 alerts in one group: 12 firing observations, distinct fingerprints, th
   assert.equal(obs.slice(0, 3).map((o) => o.name), ['high_memory_load', 'high_memory_load2', 'high_memory_load3']);
   assert.is(obs[0]!.startsAt.toISOString(), '2018-03-07T11:33:21.873Z', 'nanoseconds and offset parsed');
   assert.is(obs[0]!.annotations.summary, 'Server High Memory usage');
-  assert.is(obs[0]!.fingerprint, labelsFingerprint({ alertname: 'high_memory_load' }), 'no fingerprint in the payload: the label fingerprint');
+  assert.is(obs[0]!.fingerprint, alertIdentity('high_memory_load', {}), 'the identity: name + labels, whoever evaluated it');
 });
 
 parse('mixed firing/resolved group under a top-level "firing": only the resolved alert is resolved', () => {
@@ -121,15 +122,17 @@ parse('mixed firing/resolved group under a top-level "firing": only the resolved
   assert.equal(obs.map((o) => o.severity), ['warning', 'warning', 'critical', 'info']);
   assert.is(obs[1]!.endsAt?.toISOString(), '2021-03-30T13:17:50.814Z', 'resolved alert keeps its endsAt');
   assert.ok(obs.filter((o) => o.status === 'firing').every((o) => o.endsAt === undefined), 'zero endsAt is unset');
-  // the relay sent one constant fingerprint for four different label sets: it cannot identify them
-  assert.is(new Set(obs.map((o) => o.fingerprint)).size, 4, 'colliding fingerprints disambiguated');
-  assert.ok(obs.every((o, i) => o.fingerprint === labelsFingerprint(p.alerts[i]!.labels)));
+  // the relay sent one constant fingerprint for four different label sets: the identity never uses it
+  assert.is(new Set(obs.map((o) => o.fingerprint)).size, 4, 'four label sets, four identities');
+  assert.ok(obs.every((o, i) => o.fingerprint === alertIdentity(o.name, p.alerts[i]!.labels)));
 });
 
-parse("an alert's own fingerprint is used when it identifies one label set", () => {
+parse("the payload's fingerprint does not decide identity: name + sorted labels do (issue #14)", () => {
   const p = payloadOf(raw(OWN, MIXED));
   const single = { ...p, alerts: [p.alerts[0]!, { ...p.alerts[1]!, fingerprint: 'abcdef0123456789' }] };
-  assert.equal(toObservations(single).map((o) => o.fingerprint), ['83eb2c81e0da3faf', 'abcdef0123456789']);
+  const obs = toObservations(single);
+  assert.is(obs[1]!.fingerprint, alertIdentity(obs[1]!.name, p.alerts[1]!.labels));
+  assert.is.not(obs[1]!.fingerprint, 'abcdef0123456789');
 });
 
 parse('labelsFingerprint is Alertmanager\'s (prometheus/common model.LabelSet.Fingerprint test vectors)', () => {
