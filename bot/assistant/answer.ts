@@ -67,6 +67,12 @@ export interface AssistantAnswer {
   rootCause: { runbook: string; id: string; title: string } | null;
   /** Other root causes the findings indicate. */
   alternatives: { runbook: string; id: string; title: string }[];
+  /** Indicated causes that are effects of the root cause (downstream of it, across runbooks). */
+  effects?: { runbook: string; id: string; title: string }[];
+  /** Indicated problems the root cause does not explain, mentioned apart. */
+  unrelated?: { runbook: string; id: string; title: string }[];
+  /** The model's refusal text, when it refused (LLM path). */
+  refusal?: string;
   summary: string;
   findings: AnswerFinding[];
   suggestions: SuggestedRemediation[];
@@ -120,7 +126,10 @@ export function answerText(a: AssistantAnswer): string {
     lines.push('', 'Findings:');
     for (const f of a.findings) lines.push(`  [${f.status.toUpperCase()}] ${f.title} (${f.runbook}): ${f.summary}`);
   }
-  if (a.alternatives.length) lines.push('', `Also indicated: ${a.alternatives.map((c) => `${c.title} (${c.runbook}/${c.id})`).join('; ')}`);
+  if (a.refusal !== undefined) lines.push('', `The model refused: ${a.refusal}`);
+  if (a.effects?.length) lines.push('', `It explains: ${a.effects.map((c) => `${c.title} (${c.runbook}/${c.id})`).join('; ')}`);
+  if (a.unrelated?.length) lines.push('', `Unrelated problems: ${a.unrelated.map((c) => `${c.title} (${c.runbook}/${c.id})`).join('; ')}`);
+  else if (a.alternatives.length && !a.effects) lines.push('', `Also indicated: ${a.alternatives.map((c) => `${c.title} (${c.runbook}/${c.id})`).join('; ')}`);
   if (a.suggestions.length) {
     lines.push('', 'Suggested fixes (run with `lf fix <runbook> <remediation>`; needs the role shown):');
     for (const s of a.suggestions) {
@@ -158,7 +167,11 @@ export function answerBlocks(a: AssistantAnswer): SlackMessage {
         ),
       }),
     );
-  if (a.alternatives.length)
+  if (a.effects?.length)
+    blocks.push(Blocks.Context().elements(clampText(`It explains: ${a.effects.map((c) => escapeMrkdwn(c.title)).join('; ')}`, 2000)));
+  if (a.unrelated?.length)
+    blocks.push(Blocks.Context().elements(clampText(`Unrelated problems: ${a.unrelated.map((c) => escapeMrkdwn(c.title)).join('; ')}`, 2000)));
+  else if (a.alternatives.length && !a.effects)
     blocks.push(Blocks.Context().elements(clampText(`Also indicated: ${a.alternatives.map((c) => escapeMrkdwn(c.title)).join('; ')}`, 2000)));
   const buttons = a.suggestions
     .map((s) => {

@@ -12,17 +12,18 @@
  * A proposal is only kept when its remediation fixes a root cause that the findings gathered so far indicate
  * (grounding): text inside data cannot make the assistant offer an unrelated fix, and nothing is ever executed here.
  */
-import { randomUUID } from 'node:crypto';
-import OpenAI from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall } from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionMessageParam, ChatCompletionMessageToolCall } from 'openai/resources/chat/completions';
 import type { Services } from '../../domain/services.js';
 import { resolveProvider } from '../../domain/providers/urls.js';
 import type { RunbookContext } from '../../runbooks/context.js';
 import type { Finding, Runbook } from '../../runbooks/define.js';
+import { ungroundedInputs } from '../../runbooks/grounding.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
 import { redactDeep } from '../../runbooks/redact.js';
-import { confidenceLabel, suggestion, type AnswerFinding, type AnswerUsage, type AssistantAnswer, type SuggestedRemediation, type ToolCallRecord } from './answer.js';
-import { activeAlerts, supportingFindings, type ActiveAlert, type AskProgress } from './planner.js';
+import { suggestion, type AnswerUsage, type AssistantAnswer, type SuggestedRemediation, type ToolCallRecord } from './answer.js';
+import { buildLlmAnswer } from './llm-answer.js';
+import { modelClient, requestCompletion } from './llm-request.js';
+import { activeAlerts, type ActiveAlert, type AskProgress } from './planner.js';
 import { SYSTEM_PROMPT, TOOL_OUTPUT_MAX, cutToBudget, toolError, userPrompt, wrapToolOutput } from './safety.js';
 import { PROPOSE_TOOL, ProposeArgs, indicatedCauses, liveRunner, parseToolName, toolCatalog, type ToolRunner } from './tools.js';
 
@@ -81,26 +82,6 @@ function beforeDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => T):
   );
 }
 
-/** The model's final JSON (leniently read from its content). */
-interface FinalJson {
-  root_cause?: unknown;
-  summary?: unknown;
-  findings?: unknown;
-  confidence?: unknown;
-}
-
-function parseFinal(content: string): FinalJson | undefined {
-  const start = content.indexOf('{');
-  const end = content.lastIndexOf('}');
-  if (start < 0 || end <= start) return undefined;
-  try {
-    const v = JSON.parse(content.slice(start, end + 1)) as unknown;
-    return v && typeof v === 'object' ? (v as FinalJson) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A diagnostic result as the model sees it (before wrapping); evidence shortened first when over budget. */
 function toolPayload(rb: Runbook<RunbookContext>, id: string, title: string, finding: Finding, indicated: { id: string; title: string; remediations: string[] }[], max: number): unknown {
   const base = {
@@ -137,7 +118,7 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
     outputPer1M: ctx.services.config.gateway.prices.openaiOutputPer1M,
   };
   const alerts = opts.alerts ?? (await activeAlerts(ctx));
-  const client = new OpenAI({ apiKey: opts.endpoint.apiKey, baseURL: opts.endpoint.baseUrl, maxRetries: 0, timeout: opts.deadlineMs ?? LLM_DEFAULTS.deadlineMs });
+  const client = modelClient(opts.endpoint, opts.deadlineMs ?? LLM_DEFAULTS.deadlineMs);
   const tools = toolCatalog();
   const messages: ChatCompletionMessageParam[] = [
     { role: 'system', content: SYSTEM_PROMPT },
@@ -151,6 +132,8 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
   const notes: string[] = [];
   let calls = 0;
   let finalContent: string | undefined;
+  let refusal: string | undefined;
+  let cutOff = false;
   opts.progress?.start(maxToolCalls, 'asking the model');
 
   const findingsOf = (rbId: string): Record<string, Finding> =>
@@ -212,6 +195,13 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
         }
         input = ok.data;
       }
+      // grounded in its inputs too: the provider must be an affected one, numbers near what the runbook would choose
+      const unwarranted = ungroundedInputs(rem, input, findings);
+      if (unwarranted.length) {
+        const msg = `not proposed: ${unwarranted.join('; ')}`;
+        record({ refused: msg, input }, false);
+        return toolError(msg);
+      }
       if (!proposals.some((s) => s.runbook === rb.id && s.remediation === rem.id)) {
         const s = suggestion(rb.id, rem.id, input);
         if (s) proposals.push(s);
@@ -251,9 +241,12 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
       if (forceFinal && usage.totalTokens >= tokenBudget) notes.push('token budget spent');
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(), Math.max(1, deadline - Date.now()));
-      let completion: OpenAI.Chat.Completions.ChatCompletion;
+      let completion: ChatCompletion;
       try {
-        completion = await client.chat.completions.create(
+        // through the gateway: budget, breaker, rate and token limits, ledger row
+        completion = await requestCompletion(
+          ctx.services.gateway,
+          client,
           {
             model: opts.endpoint.model,
             messages,
@@ -262,7 +255,7 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
             parallel_tool_calls: true,
             max_completion_tokens: LLM_DEFAULTS.maxCompletionTokens,
           },
-          { signal: abort.signal },
+          abort.signal,
         );
       } catch (err) {
         notes.push(Date.now() >= deadline - 5 || abort.signal.aborted ? 'deadline reached' : `model request failed: ${String((err as Error)?.message ?? err).slice(0, 160)}`);
@@ -277,9 +270,18 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
       const choice = completion.choices[0];
       const msg = choice?.message;
       const toolCalls = msg?.tool_calls ?? [];
+      if (msg?.refusal) {
+        refusal = msg.refusal;
+        break;
+      }
+      if (choice?.finish_reason === 'length') {
+        // cut off at max_completion_tokens: neither its text nor half-written tool calls are an answer
+        cutOff = true;
+        finalContent = msg?.content ?? '';
+        break;
+      }
       if (!msg || toolCalls.length === 0 || forceFinal) {
         finalContent = msg?.content ?? '';
-        if (choice?.finish_reason === 'length') notes.push('the model hit its output limit');
         break;
       }
       messages.push({ role: 'assistant', content: msg.content ?? null, tool_calls: toolCalls });
@@ -306,89 +308,6 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
   }
 
   usage.costUsd = (usage.promptTokens * prices.inputPer1M + usage.completionTokens * prices.outputPer1M) / 1e6;
-  return buildLlmAnswer(ctx, question, { finalContent, gathered, proposals, records, notes, usage, endpoint: opts.endpoint, t0 });
+  return buildLlmAnswer(ctx, question, { finalContent, refusal, cutOff, gathered, proposals, records, notes, usage, endpoint: opts.endpoint, t0 });
 }
 
-/** Turns the loop's outcome into the shared answer shape (also when it ended without a final message). */
-function buildLlmAnswer(
-  ctx: RunbookContext,
-  question: string,
-  s: {
-    finalContent: string | undefined;
-    gathered: Map<string, { results: Map<string, { title: string; finding: Finding }> }>;
-    proposals: SuggestedRemediation[];
-    records: ToolCallRecord[];
-    notes: string[];
-    usage: AnswerUsage;
-    endpoint: LlmEndpoint;
-    t0: number;
-  },
-): AssistantAnswer {
-  const findingsOf = (rbId: string): Record<string, Finding> =>
-    Object.fromEntries([...(s.gathered.get(rbId)?.results ?? new Map<string, { title: string; finding: Finding }>())].map(([id, r]) => [id, r.finding]));
-  const indicated = [...s.gathered.keys()].flatMap((rbId) => {
-    const rb = RUNBOOKS.find((r) => r.id === rbId)!;
-    return indicatedCauses(rb, findingsOf(rbId)).map((c) => ({ runbook: rbId, id: c.id, title: c.title }));
-  });
-  const final = s.finalContent !== undefined ? parseFinal(s.finalContent) : undefined;
-  let rootCause: AssistantAnswer['rootCause'] = null;
-  let label: 'high' | 'medium' | 'low' = 'low';
-  let summary = '';
-  if (final) {
-    const rc = typeof final.root_cause === 'string' ? final.root_cause.trim() : '';
-    const [a, b] = rc.includes('/') ? rc.split('/', 2) : [undefined, rc];
-    const candidates = RUNBOOKS.filter((r) => !a || r.id === a).flatMap((r) => r.rootCauses.filter((c) => c.id === b).map((c) => ({ runbook: r.id, id: c.id, title: c.title })));
-    rootCause = candidates.find((c) => indicated.some((i) => i.runbook === c.runbook && i.id === c.id)) ?? candidates[0] ?? null;
-    summary = typeof final.summary === 'string' ? final.summary.slice(0, 1200) : '';
-    label = final.confidence === 'high' || final.confidence === 'medium' ? final.confidence : 'low';
-    if (rc && !rootCause) s.notes.push(`the model named an unknown root cause "${rc.slice(0, 80)}"`);
-  } else if (s.finalContent !== undefined) {
-    summary = s.finalContent.slice(0, 1200);
-    s.notes.push('the model did not answer in the agreed JSON form');
-  }
-  if (!final) {
-    // no usable final answer: fall back to what the findings indicate
-    rootCause = indicated[0] ?? null;
-    label = 'low';
-    if (!summary) summary = rootCause ? `The findings gathered indicate: ${rootCause.title}.` : 'No root cause could be established from the findings gathered.';
-  }
-  const grounded = rootCause !== null && indicated.some((i) => i.runbook === rootCause!.runbook && i.id === rootCause!.id);
-  if (rootCause && !grounded) {
-    s.notes.push('the named root cause is not indicated by the findings gathered');
-    label = 'low';
-  }
-  let findings: AnswerFinding[] = [];
-  const named = final && Array.isArray(final.findings) ? final.findings.filter((x): x is string => typeof x === 'string') : [];
-  const asFinding = (rbId: string, id: string): AnswerFinding | undefined => {
-    const r = s.gathered.get(rbId)?.results.get(id);
-    return r ? { runbook: rbId, diagnostic: id, title: r.title, status: r.finding.status, summary: r.finding.summary } : undefined;
-  };
-  if (rootCause && grounded) {
-    const rb = RUNBOOKS.find((r) => r.id === rootCause!.runbook)!;
-    findings = supportingFindings(rb, rootCause.id, findingsOf(rb.id)).map((id) => asFinding(rb.id, id)!).filter(Boolean);
-  }
-  for (const n of named) {
-    const t = parseToolName(n);
-    const f = t ? asFinding(t.runbook.id, t.diagnostic) : undefined;
-    if (f && !findings.some((x) => x.runbook === f.runbook && x.diagnostic === f.diagnostic)) findings.push(f);
-  }
-  const score = label === 'high' ? 0.85 : label === 'medium' ? 0.6 : 0.3;
-  return {
-    question,
-    mode: 'llm',
-    sandboxModel: s.endpoint.sandbox,
-    rootCause,
-    alternatives: indicated.filter((c) => !(rootCause && c.runbook === rootCause.runbook && c.id === rootCause.id)).slice(0, 3),
-    summary,
-    findings: findings.slice(0, 8),
-    suggestions: s.proposals,
-    confidence: { label: confidenceLabel(score), score },
-    runbooks: [...s.gathered.keys()],
-    toolCalls: s.records,
-    usage: s.usage,
-    notes: [...new Set(s.notes)],
-    durationMs: Date.now() - s.t0,
-    nonce: randomUUID(),
-    issuedAt: ctx.services.clock.now(),
-  };
-}

@@ -9,6 +9,7 @@ import { Bits, Blocks, Elements, type BlockBuilder } from 'slack-block-builder';
 import type { RemediationOutcome, Actor } from '../actions.js';
 import { renderDiagnosisText, type DiagnosisResult, type FindingStatus, type Remediation } from '../define.js';
 import type { RunbookContext } from '../context.js';
+import { describeInput } from '../grounding.js';
 import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from './slack.js';
 
 /** Emoji per finding status. */
@@ -65,7 +66,13 @@ export function remediationButton(
   value: RemediationButtonValue,
 ): ReturnType<typeof Elements.Button> {
   let json = JSON.stringify(value);
-  if (json.length > 2000) json = JSON.stringify({ ...value, i: {} }); // input too large for a button: defaults apply
+  let input = value.i;
+  if (json.length > 2000) {
+    input = {}; // input too large for a button: defaults apply
+    json = JSON.stringify({ ...value, i: input });
+  }
+  // the dialog names every input the click will use (e.g. which provider, how many minutes), then the role and risk
+  const tail = ` Inputs: ${clampText(describeInput(input), 160)}. (needs the ${rem.requiredRole} role; risk: ${rem.risk})`;
   const button = Elements.Button({
     text: clampText(rem.title, 75),
     actionId: `${REMEDIATE_ACTION_PREFIX}${runbookId}/${rem.id}`.slice(0, 255),
@@ -73,7 +80,7 @@ export function remediationButton(
   }).confirm(
     Bits.ConfirmationDialog({
       title: clampText(`Confirm: ${rem.title}`, 100),
-      text: clampText(`${rem.confirmation} (needs the ${rem.requiredRole} role; risk: ${rem.risk})`, 300),
+      text: `${clampText(rem.confirmation, Math.max(40, 300 - tail.length))}${tail}`.slice(0, 300),
       confirm: 'Do it',
       deny: 'Cancel',
     }),

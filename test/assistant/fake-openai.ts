@@ -9,6 +9,12 @@ export interface ScriptedReply {
   usage?: { prompt_tokens: number; completion_tokens: number };
   /** Wait this long before answering (ms). */
   delayMs?: number;
+  /** The model declines: `message.refusal` carries this text, `content` is null (OpenAI's refusal shape). */
+  refusal?: string;
+  /** `finish_reason` instead of the default (`tool_calls` / `stop`), e.g. `length` for a cut-off answer. */
+  finish?: string;
+  /** Answer with this HTTP status and an OpenAI error body instead (e.g. 500). */
+  status?: number;
 }
 
 /** A running fake. `baseUrl` ends in `/v1`. */
@@ -31,6 +37,26 @@ export async function startFakeOpenAI(script: (n: number, body: Record<string, u
       requests.push(body);
       const reply = script(n, body);
       const send = () => {
+        if (reply.status) {
+          res.writeHead(reply.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { message: 'scripted failure', type: 'server_error', code: null } }));
+          return;
+        }
+        if (reply.refusal !== undefined) {
+          const usage = reply.usage ?? { prompt_tokens: 100, completion_tokens: 20 };
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              id: `chatcmpl-${n}`,
+              object: 'chat.completion',
+              created: 1,
+              model: String(body.model),
+              choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: reply.refusal }, finish_reason: reply.finish ?? 'stop' }],
+              usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+            }),
+          );
+          return;
+        }
         const message = reply.calls
           ? {
               role: 'assistant',
@@ -46,7 +72,7 @@ export async function startFakeOpenAI(script: (n: number, body: Record<string, u
             object: 'chat.completion',
             created: 1,
             model: String(body.model),
-            choices: [{ index: 0, message, finish_reason: reply.calls ? 'tool_calls' : 'stop' }],
+            choices: [{ index: 0, message, finish_reason: reply.finish ?? (reply.calls ? 'tool_calls' : 'stop') }],
             usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
           }),
         );
