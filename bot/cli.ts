@@ -67,7 +67,7 @@ export function cliHelp(): string {
 /** Help for `sandbox …` (terminal only; not a Slack subcommand). */
 export const SANDBOX_HELP = [
   'Provider sandbox (drills; faults apply to every process using that sandbox):',
-  '  sandbox fault <provider> <kind> [--status N] [--ms N] [--retry-after S] [--count N]',
+  '  sandbox fault <provider> <kind> [--status N] [--ms N] [--retry-after S] [--count N] [--code LIGHTHOUSE_CODE]',
   '                                Make the sandbox answer <provider> with a fault (until cleared, or the next N requests).',
   '  sandbox clear [provider]      Clear one provider\'s fault, or all.',
   '  sandbox faults                List the faults in force.',
@@ -223,6 +223,8 @@ export async function runSandboxCommand(args: string[], env: NodeJS.ProcessEnv =
       if (ms !== undefined) spec.ms = ms;
       if (retryAfterSeconds !== undefined) spec.retryAfterSeconds = retryAfterSeconds;
       if (count !== undefined) spec.count = count;
+      const code = opts.get('code');
+      if (code !== undefined) spec.code = code;
       run = async (admin) => {
         const f = await admin.setFault(p, spec);
         await out({ provider: p, fault: f }, `${p}: ${describeFault(f)}`);

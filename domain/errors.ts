@@ -75,6 +75,25 @@ export class ProviderError extends AppError {
   }
 }
 
+/**
+ * PageSpeed Insights answered 200 but Lighthouse could not measure the page: `lighthouseResult.runtimeError`
+ * (`{code, message}`, "a top-level error message that, if present, indicates a serious enough problem that this
+ * Lighthouse result may need to be discarded", PSI v5 LighthouseResultV5.RuntimeError), e.g. `FAILED_DOCUMENT_REQUEST`,
+ * `ERRORED_DOCUMENT_REQUEST`, `NO_FCP`. `providerCode` is Lighthouse's code. The provider itself is healthy (it
+ * answered), so the circuit breaker does not count it, and it is not retried within the call.
+ */
+export class LighthouseRuntimeError extends ProviderError {
+  /** Lighthouse's error code (`runtimeError.code`). */
+  readonly lighthouseCode: string;
+  /** Lighthouse's message (`runtimeError.message`). */
+  readonly lighthouseMessage: string;
+  constructor(args: { operation: string; status: number; code: string; message: string }) {
+    super({ provider: 'pagespeed', operation: args.operation, status: args.status, providerCode: args.code, message: `Lighthouse runtimeError ${args.code}: ${args.message}`, retryable: false });
+    this.lighthouseCode = args.code;
+    this.lighthouseMessage = args.message;
+  }
+}
+
 /** A provider's rate limit (ours or its Retry-After) has no budget now; `availableAt` says when it returns. */
 export class RateLimitedError extends AppError {
   readonly provider: string;

@@ -15,6 +15,7 @@ import { MAX_BATCHES_PER_RUN } from '../domain/assessment/assess.js';
 import { requeueFailedAssessments, scanWebsites, validateWebsites } from '../domain/assessment/remedies.js';
 import { providerStatus, testConnection, usage, type ProbeResult } from '../domain/gateway/diagnostics.js';
 import { effectiveConfig, setOverride } from '../domain/overrides.js';
+import { failedAssessmentsByErrorCode } from '../domain/queries/assessments.js';
 import { PIPELINE_JOB } from '../domain/pipeline/deps.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
@@ -217,14 +218,17 @@ async function openai(ctx: RunbookContext): Promise<Finding> {
   return { status: 'ok', summary: `OpenAI answered in ${probe.latencyMs} ms; ${tail}.`, evidence };
 }
 
-/** failed-results: businesses in assessment_failed (attempts left or not) and the commonest errors in 24 h. */
+/**
+ * failed-results: businesses in assessment_failed (attempts left or not), the commonest errors in 24 h and the failures
+ * by Lighthouse runtime error code (`lighthouseErrors24h`).
+ */
 async function failedResults(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
   const max = ctx.services.config.stages.assessmentMaxAttempts;
   const since = new Date(now.getTime() - RESULTS_WINDOW_MS);
   const conn = em.getConnection();
-  const [[failed], results, errors] = await Promise.all([
+  const [[failed], results, errors, codes] = await Promise.all([
     conn.execute<{ n: number; retryable: number }[]>(
       `select count(*)::int as n, count(*) filter (where assessment_attempts < ?)::int as retryable from businesses where status = 'assessment_failed'`,
       [max],
@@ -235,6 +239,7 @@ async function failedResults(ctx: RunbookContext): Promise<Finding> {
         where status = 'failed' and created_at >= ? group by 1 order by 2 desc, 1 limit 5`,
       [since],
     ),
+    failedAssessmentsByErrorCode(em.fork(), since),
   ]);
   const by = Object.fromEntries(results.map((r) => [r.status, r.n])) as Record<string, number>;
   const total = results.reduce((s, r) => s + r.n, 0);
@@ -247,9 +252,12 @@ async function failedResults(ctx: RunbookContext): Promise<Finding> {
     maxAttempts: max,
     results24h: { completed: by.completed ?? 0, partial: by.partial ?? 0, failed: failed24h },
     topErrors: errors.map((e) => ({ error: redact(e.error), count: e.n })),
+    /** Failed in 24 h by Lighthouse `runtimeError.code` (PageSpeed answered 200 but could not load the page). */
+    lighthouseErrors24h: codes.byCode,
   };
   const head = `${n} business(es) in assessment_failed (${evidence.retryable} with attempts left of ${max}); ${failed24h} of ${total} assessments failed in 24 h`;
-  const top = evidence.topErrors[0] ? `; commonest error: ${evidence.topErrors[0].error}` : '';
+  const lh = Object.entries(codes.byCode).map(([c, k]) => `${c} ×${k}`).join(', ');
+  const top = (evidence.topErrors[0] ? `; commonest error: ${evidence.topErrors[0].error}` : '') + (lh ? `; Lighthouse could not load the page: ${lh}` : '');
   if (total >= 3 && failed24h / total >= FAILED_SHARE_PROBLEM) return { status: 'problem', summary: `${head}${top}.`, evidence };
   if (n > 0 || failed24h > 0) return { status: 'warn', summary: `${head}${top}.`, evidence };
   return { status: 'ok', summary: `${head}.`, evidence };

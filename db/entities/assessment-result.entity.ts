@@ -16,7 +16,8 @@ export interface AssessmentMetrics {
 /**
  * One assessment of a business's website. Category scores are PageSpeed Insights v5
  * `lighthouseResult.categories.<id>.score` × 100 (0–100, null when not measured); `insight` is the AI summary
- * (OpenAI chat completion text). `errorMessage` keeps why an assessor failed.
+ * (OpenAI chat completion text). `errorMessage` keeps why an assessor failed, `errorCode`
+ * Lighthouse's runtime error code.
  */
 export const AssessmentResult = defineEntity({
   name: 'AssessmentResult',
@@ -40,6 +41,11 @@ export const AssessmentResult = defineEntity({
     assessors: p.json<Record<string, string>>().default('{}'),
     durationMs: p.integer().nullable(),
     errorMessage: p.text().nullable(),
+    /**
+     * Lighthouse's `lighthouseResult.runtimeError.code` (e.g. `FAILED_DOCUMENT_REQUEST`) when PageSpeed answered 200
+     * without measuring the page; null otherwise.
+     */
+    errorCode: p.string().length(64).nullable(),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).index(),
   }),
 });

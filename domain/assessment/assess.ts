@@ -6,7 +6,9 @@
  *   (`claimed_until`), so two workers never assess one business; a lease that runs out (crashed worker) makes
  *   the business claimable again.
  * - Per business: URL validation first (an invalid URL fails without any provider call); PageSpeed failing or
- *   timing out → `assessment_failed` with `error_message`; the AI insight failing (provider error, timeout, cut-off,
+ *   timing out → `assessment_failed` with `error_message`; PageSpeed answering 200 with
+ *   `lighthouseResult.runtimeError` (Lighthouse could not load the page) → `assessment_failed` with Lighthouse's code in
+ *   `error_code` and its message in `error_message` (no scores are stored, no AI insight is asked for); the AI insight failing (provider error, timeout, cut-off,
  *   refused or malformed answer) → a `partial` result that still counts as assessed.
  * - Every business assessed gets one `assessment_results` row, `assessment_attempts + 1`, its lease cleared and
  *   `status_changed_at` set.
@@ -71,6 +73,8 @@ interface Outcome {
   permanent: boolean;
   assessors: Record<string, string>;
   errorMessage: string | null;
+  /** Lighthouse's `runtimeError.code` when PageSpeed answered without a measurement. */
+  errorCode?: string;
   ps?: Awaited<ReturnType<PipelineDeps['providers']['pagespeed']['run']>>;
   insight?: Insight;
 }
@@ -90,7 +94,13 @@ async function evaluate(deps: PipelineDeps, b: ClaimedBusiness): Promise<Outcome
   const base = { url: checked.url.slice(0, 2048), host: checked.host, permanent: false };
   const ps = await runPageSpeed(deps, checked.url);
   if (!ps.ok) {
-    return { ...base, status: 'failed', assessors: { pagespeed: `failed: ${ps.error}`, openai: 'skipped: no PageSpeed facts' }, errorMessage: ps.error };
+    return {
+      ...base,
+      status: 'failed',
+      assessors: { pagespeed: `failed: ${ps.error}`, openai: 'skipped: no PageSpeed facts' },
+      errorMessage: ps.error,
+      ...(ps.code ? { errorCode: ps.code } : {}),
+    };
   }
   const ai = await runInsight(deps, b.name, ps.value);
   if (!ai.ok) {
@@ -127,6 +137,7 @@ export async function assessBusiness(deps: PipelineDeps, claimed: ClaimedBusines
     assessors: out.assessors,
     durationMs: Date.now() - started,
     errorMessage: out.errorMessage,
+    errorCode: out.errorCode ?? null,
     createdAt: now,
   });
   const attempts = b.assessmentAttempts + 1;
@@ -136,7 +147,7 @@ export async function assessBusiness(deps: PipelineDeps, claimed: ClaimedBusines
   b.claimedUntil = null;
   if (!b.websiteDomain && out.host) b.websiteDomain = siteDomain(out.host);
   await em.flush();
-  if (out.status === 'failed') deps.logger.warn({ businessId: b.id, error: out.errorMessage }, 'assessment failed');
+  if (out.status === 'failed') deps.logger.warn({ businessId: b.id, code: out.errorCode, error: out.errorMessage }, 'assessment failed');
   return out.status === 'failed' ? 'failed' : 'assessed';
 }
 

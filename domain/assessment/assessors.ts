@@ -2,12 +2,16 @@
  * The two assessors and their per-assessor timeouts. Each returns an {@link AssessorOutcome} and never throws:
  * a provider error, a timeout or an unusable answer is a failed outcome with its message.
  */
+import { LighthouseRuntimeError } from '../errors.js';
 import type { PipelineDeps } from '../pipeline/deps.js';
 import type { PageSpeedResult } from '../providers/pagespeed/port.js';
 import { insightPrompt, parseInsight, type Insight } from './insight.js';
 
-/** An assessor's result: `ok` with its value, or failed with a one-line `error` (`timedOut` when the timeout won). */
-export type AssessorOutcome<T> = { ok: true; value: T; ms: number } | { ok: false; error: string; timedOut: boolean; ms: number };
+/**
+ * An assessor's result: `ok` with its value, or failed with a one-line `error` (`timedOut` when the timeout won;
+ * `code` = Lighthouse's `runtimeError.code` when PageSpeed answered 200 without a measurement).
+ */
+export type AssessorOutcome<T> = { ok: true; value: T; ms: number } | { ok: false; error: string; timedOut: boolean; ms: number; code?: string };
 
 /** The assessor did not answer within its timeout. */
 export class AssessorTimeoutError extends Error {
@@ -47,7 +51,9 @@ async function outcome<T>(name: string, ms: number, run: () => Promise<T>): Prom
   } catch (err) {
     const timedOut = err instanceof AssessorTimeoutError;
     const message = err instanceof Error ? err.message : String(err);
-    return { ok: false, error: timedOut || new RegExp(`^${name}[ :]`).test(message) ? message : `${name}: ${message}`, timedOut, ms: Date.now() - started };
+    const error = timedOut || new RegExp(`^${name}[ :]`).test(message) ? message : `${name}: ${message}`;
+    const code = err instanceof LighthouseRuntimeError ? err.lighthouseCode : undefined;
+    return { ok: false, error, timedOut, ms: Date.now() - started, ...(code ? { code } : {}) };
   }
 }
 

@@ -17,6 +17,7 @@ import type { BreakerState } from '../../db/entities/provider-state.entity.js';
 import {
   BudgetExceededError,
   CircuitOpenError,
+  LighthouseRuntimeError,
   ProviderError,
   QuotaExhaustedError,
   RateLimitedError,
@@ -73,11 +74,14 @@ export interface BreakerSnapshot {
 /**
  * Whether an error says the provider is unhealthy: ProviderError with a 4xx other than 408/429 → false (our
  * request was wrong, not the provider); our own refusals (RateLimitedError, QuotaExhaustedError, CircuitOpenError,
- * BudgetExceededError) → false; everything else (5xx, network errors, timeouts, 408, 429) → true.
+ * BudgetExceededError) → false; a Lighthouse runtimeError in a 200 → false (the site failed, not PageSpeed);
+ * everything else (5xx, network errors, timeouts, 408, 429) → true.
  */
 export function countsAsFailure(err: unknown): boolean {
   if (err instanceof RateLimitedError || err instanceof QuotaExhaustedError) return false;
   if (err instanceof CircuitOpenError || err instanceof BudgetExceededError) return false;
+  // PageSpeed answered; Lighthouse could not load the audited site: the site's problem, not the provider's
+  if (err instanceof LighthouseRuntimeError) return false;
   if (err instanceof ProviderError && err.status !== undefined) {
     const s = err.status;
     if (s >= 400 && s < 500 && s !== 408 && s !== 429) return false;

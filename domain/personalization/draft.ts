@@ -5,6 +5,7 @@
  * reasons; the rest wait as `pending` for delivery.
  */
 import { AssessmentResult, Business, Email, type IAssessmentResult, type IBusiness } from '../../db/entities/index.js';
+import { unmeasuredReason } from '../assessment/measurement.js';
 import { siteDomain, validateWebsiteUrl } from '../assessment/url.js';
 import type { PipelineDeps, ProgressFn } from '../pipeline/deps.js';
 import { spamCheck, type SpamResult } from './spam.js';
@@ -117,6 +118,14 @@ async function personalizeOne(deps: PipelineDeps, em: PipelineDeps['em'], b: IBu
     b.statusChangedAt = now;
     return 'skipped';
   }
+  const unmeasured = unmeasuredReason(a);
+  if (unmeasured) {
+    // an email about a report that never ran: not written; the business goes back to be assessed again
+    b.status = 'assessment_failed';
+    b.statusChangedAt = now;
+    deps.logger.warn({ businessId: b.id, reason: unmeasured }, 'no email: the newest assessment measured nothing');
+    return 'skipped';
+  }
   const draft = draftEmail(b, a, to);
   const spam: SpamResult = spamCheck(draft.subject, draft.body);
   const status = spam.score > deps.config.stages.spamThreshold ? 'held' : 'pending';
@@ -140,7 +149,8 @@ async function personalizeOne(deps: PipelineDeps, em: PipelineDeps['em'], b: IBu
 /**
  * Drafts one email per `scored` business for `config.delivery.campaign` (insert … on conflict do nothing, so a
  * business never gets two in one campaign). Business → `email_pending` (or `skipped` without an assessment or
- * contact address), `status_changed_at` set. Returns counts of new `pending` (personalized) and `held` drafts.
+ * contact address; `assessment_failed` when the newest assessment measured nothing, assessment/measurement.ts),
+ * `status_changed_at` set. Returns counts of new `pending` (personalized) and `held` drafts.
  */
 export async function personalizeScored(deps: PipelineDeps, progress: ProgressFn = () => {}): Promise<{ personalized: number; held: number }> {
   const campaign = deps.config.delivery?.campaign || DEFAULT_CAMPAIGN;

@@ -16,6 +16,7 @@
  * - `GET /sandbox/stats` → {@link SandboxStats}; `DELETE /sandbox/stats` zeroes the counters
  */
 import { errorBody, type ErrorKind, type FaultProvider } from './fault-bodies.js';
+import { DEFAULT_LIGHTHOUSE_CODE, LIGHTHOUSE_RUNTIME_ERRORS, withRuntimeError } from './lighthouse-runtime-error.js';
 import { bump, type Interceptor, type Route, type SandboxContext, type SandboxRequest, type SandboxResponse } from './server.js';
 
 export type { FaultProvider } from './fault-bodies.js';
@@ -32,19 +33,24 @@ export const FAULT_PROVIDERS: readonly FaultProvider[] = ['yelp', 'pagespeed', '
  * - `quota_exhausted`: 429 meaning the daily quota / credits are gone
  * - `malformed`: the route's success status (200, SendGrid mail send 202) with a body that is not valid JSON
  *   (the SendGrid mail-send adapter never reads a 202 body, so only `scopes()` notices it)
+ * - `runtime_error` (PageSpeed only): 200 with the normal runPagespeed body failed by Lighthouse:
+ *   `lighthouseResult.runtimeError` = `{code, message}` (`code` default FAILED_DOCUMENT_REQUEST), null scores
+ *   (lighthouse-runtime-error.ts)
  */
-export type FaultKind = ErrorKind | 'timeout' | 'slow' | 'malformed';
+export type FaultKind = ErrorKind | 'timeout' | 'slow' | 'malformed' | 'runtime_error';
 
 /** Every {@link FaultKind}, in documentation order. */
-export const FAULT_KINDS: readonly FaultKind[] = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'malformed'];
+export const FAULT_KINDS: readonly FaultKind[] = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'malformed', 'runtime_error'];
 
 /**
  * What `PUT /sandbox/faults/<provider>` takes. `status` overrides the kind's HTTP status (100–599);
  * `ms` is the delay of `slow` in milliseconds; `retryAfterSeconds` sets `Retry-After` (default 1 for
- * `rate_limit`, absent otherwise); `count` limits the fault to the next N requests (else until cleared).
+ * `rate_limit`, absent otherwise); `count` limits the fault to the next N requests (else until cleared); `code` is
+ * the Lighthouse runtime error code of `runtime_error` (see LIGHTHOUSE_RUNTIME_ERRORS).
  */
 export interface FaultSpec {
   fault: FaultKind;
+  code?: string;
   status?: number;
   ms?: number;
   retryAfterSeconds?: number;
@@ -106,6 +112,12 @@ export function parseFaultSpec(body: unknown): FaultSpec {
   if (ms !== undefined) spec.ms = ms;
   if (retryAfterSeconds !== undefined) spec.retryAfterSeconds = retryAfterSeconds;
   if (count !== undefined) spec.count = count;
+  if (body.code !== undefined && body.code !== null) {
+    if (fault !== 'runtime_error' || typeof body.code !== 'string' || !(body.code in LIGHTHOUSE_RUNTIME_ERRORS)) {
+      throw new FaultSpecError(`"code" applies to runtime_error only and must be one of ${Object.keys(LIGHTHOUSE_RUNTIME_ERRORS).join(', ')}`);
+    }
+    spec.code = body.code;
+  }
   return spec;
 }
 
@@ -171,6 +183,7 @@ export class FaultController {
   /** Sets (replaces) the fault of `provider`. @throws FaultSpecError when `spec` does not validate. */
   set(provider: FaultProvider, spec: FaultSpec): ActiveFault {
     const valid = parseFaultSpec(spec);
+    if (valid.fault === 'runtime_error' && provider !== 'pagespeed') throw new FaultSpecError('runtime_error is a PageSpeed (Lighthouse) fault');
     const fault: ActiveFault = { ...valid, remaining: valid.count ?? null, served: 0, since: new Date().toISOString() };
     this.active.set(provider, fault);
     return fault;
@@ -251,6 +264,13 @@ export class FaultController {
       case 'slow': {
         const normal = await route.handler(req, ctx);
         return { ...normal, delayMs: (normal.delayMs ?? 0) + (f.ms ?? 2000) };
+      }
+      case 'runtime_error': {
+        const normal = await route.handler(req, ctx);
+        if (normal.status !== 200) return normal; // a request PageSpeed refuses anyway (bad url, strategy …)
+        const body = normal.json ?? JSON.parse(typeof normal.body === 'string' ? normal.body : String(normal.body ?? 'null'));
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) return normal;
+        return { status: 200, headers: { 'Content-Type': 'application/json; charset=UTF-8' }, json: withRuntimeError(body as Record<string, unknown>, f.code ?? DEFAULT_LIGHTHOUSE_CODE) };
       }
       case 'malformed': {
         const headers = { 'Content-Type': 'application/json', ...providerHeaders(provider, ctx) };

@@ -14,6 +14,7 @@
  * business's Yelp category aliases (`verticals.multipliers`), else `verticals.default`.
  */
 import { AssessmentResult, Business, type IAssessmentResult, type IBusiness } from '../../db/entities/index.js';
+import { unmeasuredReason } from '../assessment/measurement.js';
 import type { PipelineDeps, ProgressFn } from '../pipeline/deps.js';
 import { defaultScoringRules, SCORE_FACTORS, tierFor, type ScoreFactor, type ScoringRules } from './rules.js';
 
@@ -102,7 +103,9 @@ const MAX_PAGES = 50;
 
 /**
  * Scores every `assessed` business from its newest assessment and stores `score`, `tier`, `score_breakdown`,
- * status `scored` and `status_changed_at`. Rules are loaded and validated first (a bad file throws
+ * status `scored` and `status_changed_at`. A business whose newest assessment measured nothing
+ * (assessment/measurement.ts: failed, a Lighthouse runtime error, no category score) is not scored: it goes back to
+ * `assessment_failed`. Rules are loaded and validated first (a bad file throws
  * ScoringRulesError before anything changes). Returns how many were scored.
  */
 export async function scoreAssessed(deps: PipelineDeps, progress: ProgressFn = () => {}, rules: ScoringRules = defaultScoringRules()): Promise<number> {
@@ -121,6 +124,14 @@ export async function scoreAssessed(deps: PipelineDeps, progress: ProgressFn = (
     for (const b of businesses) {
       const a = latest.get(b.id);
       if (!a) continue;
+      const unmeasured = unmeasuredReason(a);
+      if (unmeasured) {
+        // never a tier on scores that do not exist: back to assessment_failed (retried like any failure)
+        b.status = 'assessment_failed';
+        b.statusChangedAt = now;
+        deps.logger.warn({ businessId: b.id, reason: unmeasured }, 'not scored: the newest assessment measured nothing');
+        continue;
+      }
       const s = scoreBusiness(b, a, rules);
       b.score = s.score;
       b.tier = s.tier;

@@ -70,7 +70,7 @@ async function rejects(p: Promise<unknown>): Promise<ProviderError> {
 }
 
 type Expect = [status: number | undefined, providerCode: string | undefined, retryable: boolean];
-const EXPECTED: Record<Exclude<FaultKind, 'slow' | 'timeout'>, Record<FaultProvider, Expect>> = {
+const EXPECTED: Record<Exclude<FaultKind, 'slow' | 'timeout' | 'runtime_error'>, Record<FaultProvider, Expect>> = {
   rate_limit: {
     yelp: [429, 'TOO_MANY_REQUESTS_PER_SECOND', true],
     pagespeed: [429, 'RESOURCE_EXHAUSTED', true],
@@ -239,7 +239,7 @@ t('admin routes validate input', async ({ sb, admin }) => {
     assert.match((err as Error).message, /"fault" must be one of/);
   }
   assert.equal(await admin.faults(), {});
-  assert.equal([...FAULT_KINDS].sort(), ['invalid_key', 'malformed', 'quota_exhausted', 'rate_limit', 'server_error', 'slow', 'timeout']);
+  assert.equal([...FAULT_KINDS].sort(), ['invalid_key', 'malformed', 'quota_exhausted', 'rate_limit', 'runtime_error', 'server_error', 'slow', 'timeout']);
 });
 
 t('enforced limit: a burst above n/s gets the provider 429 with Retry-After, and stats count them', async ({ sb, c, admin }) => {

@@ -2,7 +2,7 @@
  * PageSpeed Insights v5 adapter over got: `GET {baseUrl}/pagespeedonline/v5/runPagespeed?url=&strategy=&category=…&key=`.
  * No retries here (the gateway owns them).
  */
-import { ProviderError } from '../../errors.js';
+import { LighthouseRuntimeError, ProviderError } from '../../errors.js';
 import { answerError, answerRetryAfter, errorObject, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
 import type { PageSpeedMetrics, PageSpeedOpportunity, PageSpeedPort, PageSpeedResult, PageSpeedScores } from './port.js';
 
@@ -38,6 +38,18 @@ export function pagespeedAnswerError(ans: HttpAnswer): ProviderError {
   const message = str(e?.message) ?? str(first?.message);
   const dailyQuota = ans.status === 429 && /per day/i.test(message ?? '');
   return answerError(SITE, ans.status, code, message, dailyQuota ? { retryable: false, retryAfterMs } : { retryAfterMs });
+}
+
+/**
+ * `lighthouseResult.runtimeError` of a 200 body as `{code, message}`, or undefined when absent or `NO_ERROR`
+ * (Lighthouse up to v5 always wrote `{"code": "NO_ERROR", "message": ""}`). PSI v5 schema: LighthouseResultV5.RuntimeError.
+ */
+export function lighthouseRuntimeError(body: Record<string, unknown>): { code: string; message: string } | undefined {
+  const lr = isRecord(body.lighthouseResult) ? body.lighthouseResult : undefined;
+  const re = lr && isRecord(lr.runtimeError) ? lr.runtimeError : undefined;
+  const code = str(re?.code);
+  if (!re || !code || code === 'NO_ERROR') return undefined;
+  return { code, message: str(re.message) ?? '' };
 }
 
 function score(categories: Record<string, unknown>, id: string): number | null {
@@ -103,7 +115,9 @@ export function mapPageSpeed(body: Record<string, unknown>, requested: { url: st
 /**
  * Creates the PageSpeed adapter. `run(url, strategy = 'mobile')` requests the four categories in
  * {@link PAGESPEED_CATEGORIES} and passes `key` only when `apiKey` is non-empty. Errors: ProviderError (provider
- * 'pagespeed', operation 'runPagespeed'); a 2xx without `lighthouseResult` is a non-retryable shape error.
+ * 'pagespeed', operation 'runPagespeed'); a 2xx without `lighthouseResult` is a non-retryable shape error; a 2xx whose
+ * `lighthouseResult.runtimeError` names a code (not `NO_ERROR`) is a {@link LighthouseRuntimeError} (its scores are null and
+ * must never be used).
  */
 export function createPageSpeedClient(opts: PageSpeedClientOptions): PageSpeedPort {
   const endpoint = `${opts.baseUrl.replace(/\/+$/, '')}/pagespeedonline/v5/runPagespeed`;
@@ -116,6 +130,8 @@ export function createPageSpeedClient(opts: PageSpeedClientOptions): PageSpeedPo
       if (ans.status < 200 || ans.status >= 300) throw pagespeedAnswerError(ans);
       const body = parseJsonBody(SITE, ans.status, ans.text);
       if (!isRecord(body) || !isRecord(body.lighthouseResult)) throw shapeError(SITE, ans.status, 'no lighthouseResult');
+      const runtime = lighthouseRuntimeError(body);
+      if (runtime) throw new LighthouseRuntimeError({ operation: SITE.operation, status: ans.status, ...runtime });
       return mapPageSpeed(body, { url, strategy });
     },
   };

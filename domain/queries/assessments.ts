@@ -1,0 +1,30 @@
+/**
+ * Named queries over `assessment_results` (one definition per figure).
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** Failed assessments since `since`, counted by Lighthouse error code. */
+export interface FailuresByCode {
+  /** `error_code` (Lighthouse `runtimeError.code`, e.g. FAILED_DOCUMENT_REQUEST) → failed results with it. */
+  byCode: Record<string, number>;
+  /** Failed results without a Lighthouse code (HTTP errors, timeouts, invalid URLs). */
+  withoutCode: number;
+}
+
+/**
+ * Failed `assessment_results` rows created at or after `since`, grouped by `error_code` (null → `withoutCode`).
+ * Source: assessment/assess.ts stores Lighthouse's code when PageSpeed answered 200 with `lighthouseResult.runtimeError`.
+ */
+export async function failedAssessmentsByErrorCode(em: EntityManager, since: Date): Promise<FailuresByCode> {
+  const rows = await em.getConnection().execute<{ code: string | null; n: number }[]>(
+    `select error_code as code, count(*)::int as n from assessment_results
+      where status = 'failed' and created_at >= ? group by error_code order by 2 desc, 1`,
+    [since],
+  );
+  const out: FailuresByCode = { byCode: {}, withoutCode: 0 };
+  for (const r of rows) {
+    if (r.code === null) out.withoutCode += r.n;
+    else out.byCode[r.code] = r.n;
+  }
+  return out;
+}
