@@ -1,23 +1,45 @@
 /**
- * The Slack outbox for alerts and incidents (table `slack_outbox`, see db/entities/alerting.entity.ts):
- * {@link enqueueSlack} records a message (idempotent on `dedupKey`); the {@link createSlackPoster} loop delivers
- * them in order per channel, at most one per second per channel (Slack's chat.postMessage "special" tier), waits
- * out a 429's Retry-After for that channel, and keeps failed messages for the next tick (nothing lost; after
- * {@link OUTBOX_MAX_ATTEMPTS} an entry is parked with its last error).
+ * The Slack outbox (table `slack_outbox`, see db/entities/alerting.entity.ts): {@link enqueueSlack} records a
+ * message (idempotent on `dedupKey`); the {@link createSlackPoster} loop delivers them in order per channel, at most
+ * one per second per channel (Slack's chat.postMessage "special" tier). It cannot jam:
+ * - every message passes the size guard (alerts/slack-guard.ts) before it is sent;
+ * - Slack's answers are classified (alerts/slack-transport.ts): a 429 holds the channel for its Retry-After; a
+ *   retryable failure (5xx, network, Slack-side) holds the channel with backoff for at most
+ *   {@link LINE_BUDGET_MS}, then the message is taken out of the line (`detached`, retried on its own every few
+ *   minutes for {@link GIVE_UP_MS}) and the channel moves on;
+ * - a permanent refusal is degraded once (text only, the full detail uploaded as a file beside it: `degraded_at`)
+ *   when it is about the content, else, or when the degraded form is refused too, dead-lettered (`dead_at` and
+ *   `last_error`) and the channel moves on at once;
+ * - a reply or update whose parent post was dead-lettered, or has not been posted after {@link ORPHAN_WAIT_MS},
+ *   is posted in the channel on its own (a reply says what it answers);
+ * so no message waits more than about two minutes behind another message's or another channel's failure, and a
+ * restart finds nothing parked (claims are 30-second leases).
  *
  * Kinds: `post` (a new message; its ts is stored in `slack_messages` under `ref`), `update` (chat.update of the
  * `ref` message), `reply` (a thread reply under the `ref` message), `dm` (a direct message: `channel` is a user id).
- * An `update`/`reply` whose `ref` has not been posted yet waits for it.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SlackOutboxKind } from '../db/entities/alerting.entity.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
+import { createRepeatCollapser } from '../domain/log-collapse.js';
+import { truncateGraphemes } from '../domain/text/graphemes.js';
+import { blocksToPlainText, guardMessage } from './slack-guard.js';
+import { classifySlackError, type SlackFailure, type SlackTransport } from './slack-transport.js';
 
-/** Attempts before an entry is parked (kept, `last_error` set, no longer retried). */
-export const OUTBOX_MAX_ATTEMPTS = 20;
+export { SlackRateLimited, classifySlackError, consoleTransport, webClientTransport, type SlackFailure, type SlackTransport, type WebClientLike } from './slack-transport.js';
+
 /** Minimum gap between two messages to one channel (ms). */
 export const CHANNEL_GAP_MS = 1000;
+/** How long a message failing with retryable errors may hold its channel before it is taken out of line (ms). */
+export const LINE_BUDGET_MS = 60_000;
+/** How long a reply/update waits for a parent that is neither posted nor dead-lettered (ms). */
+export const ORPHAN_WAIT_MS = 90_000;
+/** A message failing with retryable errors for this long is dead-lettered (ms). */
+export const GIVE_UP_MS = 6 * 3600_000;
+/** Longest backoff between two retries of a detached message (ms). */
+const MAX_BACKOFF_MS = 5 * 60_000;
+const LEASE_MS = 30_000;
 
 /** A message to enqueue. */
 export interface OutboxMessage {
@@ -30,12 +52,15 @@ export interface OutboxMessage {
   blocks?: unknown[];
 }
 
-/** Enqueues a message; returns false when `dedupKey` was already enqueued (nothing added). */
-export async function enqueueSlack(em: EntityManager, msg: OutboxMessage, now: Date): Promise<boolean> {
+/**
+ * Enqueues a message; returns false when `dedupKey` was already enqueued (nothing added). `sent` records a message
+ * that already reached Slack another way (the outage spool): stored as sent, never posted again.
+ */
+export async function enqueueSlack(em: EntityManager, msg: OutboxMessage, now: Date, sent?: { at: Date; origin: string }): Promise<boolean> {
   const rows = await em.getConnection().execute<{ id: number }[]>(
-    `insert into slack_outbox (dedup_key, kind, channel, ref, text, blocks, created_at, attempts)
-     values (?, ?, ?, ?, ?, ?::jsonb, ?, 0) on conflict (dedup_key) do nothing returning id`,
-    [msg.dedupKey.slice(0, 512), msg.kind, msg.channel, msg.ref ?? null, msg.text, msg.blocks ? JSON.stringify(msg.blocks) : null, now],
+    `insert into slack_outbox (dedup_key, kind, channel, ref, text, blocks, created_at, attempts, sent_at, origin)
+     values (?, ?, ?, ?, ?, ?::jsonb, ?, 0, ?, ?) on conflict (dedup_key) do nothing returning id`,
+    [msg.dedupKey.slice(0, 512), msg.kind, msg.channel, msg.ref ?? null, msg.text, msg.blocks ? JSON.stringify(msg.blocks) : null, now, sent?.at ?? null, sent?.origin ?? null],
   );
   return rows.length > 0;
 }
@@ -46,86 +71,9 @@ export async function postedMessage(em: EntityManager, ref: string): Promise<{ c
   return rows[0];
 }
 
-/** Thrown by a transport when Slack answered 429; `retryAfterMs` from its Retry-After header. */
-export class SlackRateLimited extends Error {
-  constructor(readonly retryAfterMs: number) {
-    super(`Slack rate limited; retry after ${retryAfterMs} ms`);
-  }
-}
-
-/** The Slack Web API calls the poster makes (Bolt's WebClient through {@link webClientTransport}, or the console). */
-export interface SlackTransport {
-  kind: 'slack' | 'console';
-  post(channel: string, text: string, blocks: unknown[] | undefined, threadTs?: string): Promise<{ channel: string; ts: string }>;
-  update(channel: string, ts: string, text: string, blocks: unknown[] | undefined): Promise<void>;
-  /** Opens (conversations.open) and posts to a DM with a user. */
-  dm(user: string, text: string, blocks: unknown[] | undefined): Promise<void>;
-}
-
-/** The slice of Bolt's WebClient used by {@link webClientTransport}. */
-export interface WebClientLike {
-  chat: {
-    postMessage(args: Record<string, unknown>): Promise<{ ok?: boolean; ts?: string; channel?: string }>;
-    update(args: Record<string, unknown>): Promise<{ ok?: boolean }>;
-  };
-  conversations: { open(args: { users: string }): Promise<{ ok?: boolean; channel?: { id?: string } }> };
-}
-
-function rateLimited(err: unknown): SlackRateLimited | undefined {
-  const e = err as { code?: string; retryAfter?: number; data?: { error?: string } } | undefined;
-  if (e?.code === 'slack_webapi_rate_limited_error') return new SlackRateLimited((e.retryAfter ?? 1) * 1000);
-  return undefined;
-}
-
-/**
- * A transport over Bolt's WebClient. Give the client `rejectRateLimitedCalls: true` so a 429 reaches the poster
- * (which holds the whole channel back) instead of being retried inside the client.
- */
-export function webClientTransport(client: WebClientLike): SlackTransport {
-  const wrap = async <T>(fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      throw rateLimited(err) ?? err;
-    }
-  };
-  return {
-    kind: 'slack',
-    post: (channel, text, blocks, threadTs) =>
-      wrap(async () => {
-        const res = await client.chat.postMessage({ channel, text, ...(blocks ? { blocks } : {}), ...(threadTs ? { thread_ts: threadTs } : {}) });
-        return { channel: res.channel ?? channel, ts: res.ts ?? '' };
-      }),
-    update: (channel, ts, text, blocks) =>
-      wrap(async () => {
-        await client.chat.update({ channel, ts, text, ...(blocks ? { blocks } : {}) });
-      }),
-    dm: (user, text, blocks) =>
-      wrap(async () => {
-        const open = await client.conversations.open({ users: user });
-        const channel = open.channel?.id;
-        if (!channel) throw new Error(`conversations.open gave no channel for ${user}`);
-        await client.chat.postMessage({ channel, text, ...(blocks ? { blocks } : {}) });
-      }),
-  };
-}
-
-/** Prints each message as `[slack <channel>] <text>` (no Slack app); ts values are made up. */
-export function consoleTransport(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): SlackTransport {
-  let n = 0;
-  return {
-    kind: 'console',
-    async post(channel, text, _b, threadTs) {
-      write(`[slack ${channel}${threadTs ? ` thread ${threadTs}` : ''}] ${text}`);
-      return { channel, ts: `console.${++n}` };
-    },
-    async update(channel, _ts, text) {
-      write(`[slack ${channel} (edit)] ${text}`);
-    },
-    async dm(user, text) {
-      write(`[slack DM ${user}] ${text}`);
-    },
-  };
+/** Records where the ref's message was posted (first record wins). */
+export async function recordPosted(em: EntityManager, ref: string, at: { channel: string; ts: string }, now: Date): Promise<void> {
+  await em.getConnection().execute('insert into slack_messages (ref, channel, ts, posted_at) values (?, ?, ?, ?) on conflict (ref) do nothing', [ref, at.channel, at.ts, now]);
 }
 
 /** A running poster. `tick()` delivers what is due now (at most one per channel) and returns how many. */
@@ -143,6 +91,51 @@ interface Row {
   text: string;
   blocks: unknown[] | null;
   attempts: number;
+  created_at: Date;
+  degraded_at: Date | null;
+  first_failed_at: Date | null;
+}
+
+/** The parent post of a reply/update, when it cannot be threaded: dead-lettered, or still unposted too long. */
+interface Orphaned {
+  why: string;
+  parentText: string;
+}
+
+type Outcome = 'sent' | 'wait';
+
+/** Claims the head of each channel's line (plus detached messages that are due), with a lease. */
+async function claimHeads(em: EntityManager, now: Date): Promise<Row[]> {
+  return em.getConnection().execute<Row[]>(
+    `update slack_outbox set claimed_until = ?, attempts = attempts + 1
+      where id in (
+        select distinct on (channel) id from slack_outbox
+         where sent_at is null and dead_at is null
+           and (not detached or not_before is null or not_before <= ?)
+         order by channel, id)
+        and (not_before is null or not_before <= ?)
+        and (claimed_until is null or claimed_until < ?)
+      returning id, kind, channel, ref, text, blocks, attempts, created_at, degraded_at, first_failed_at`,
+    [new Date(now.getTime() + LEASE_MS), now, now, now],
+  );
+}
+
+/** Why a reply/update cannot be threaded under its parent, or undefined while it should still wait. */
+async function orphanedParent(em: EntityManager, row: Row, now: Date): Promise<Orphaned | undefined> {
+  const [parent] = await em
+    .getConnection()
+    .execute<{ text: string; dead_at: Date | null; last_error: string | null }[]>(`select text, dead_at, last_error from slack_outbox where ref = ? and kind = 'post' order by id limit 1`, [row.ref]);
+  if (parent?.dead_at) return { why: `could not be posted: ${parent.last_error ?? 'refused by Slack'}`, parentText: parent.text };
+  if (now.getTime() - new Date(row.created_at).getTime() >= ORPHAN_WAIT_MS)
+    return { why: parent ? 'has not been posted yet' : 'was never queued', parentText: parent?.text ?? row.ref ?? '' };
+  return undefined;
+}
+
+/** The text-only form of a message refused for its content, and the full detail for the file beside it. */
+function degradedForm(row: Row): { text: string; detail: string } {
+  const detail = [row.text, blocksToPlainText(row.blocks ?? undefined)].filter(Boolean).join('\n\n');
+  const text = `${truncateGraphemes(row.text, 2500)}\n_(Shortened for Slack; the full detail is in the attached file.)_`;
+  return { text, detail };
 }
 
 /** Creates the poster; `intervalMs` (default 250) is how often it looks for due messages. */
@@ -150,75 +143,116 @@ export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: 
   const { orm, logger, clock, transport } = deps;
   const gap = deps.channelGapMs ?? CHANNEL_GAP_MS;
   const lastSent = new Map<string, number>();
+  const tickErrors = createRepeatCollapser(logger, { windowMs: 60_000 });
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
 
-  async function deliver(em: EntityManager, row: Row): Promise<'sent' | 'wait'> {
-    if (row.kind === 'post') {
-      const existing = row.ref ? await postedMessage(em, row.ref) : undefined;
-      if (existing) return 'sent'; // posted before a crash lost the sent_at: never post twice
-      const res = await transport.post(row.channel, row.text, row.blocks ?? undefined);
-      if (row.ref)
-        await em
-          .getConnection()
-          .execute('insert into slack_messages (ref, channel, ts, posted_at) values (?, ?, ?, ?) on conflict (ref) do nothing', [row.ref, res.channel, res.ts, clock.now()]);
+  /** Sends `row` (guarded, or degraded); returns where it went when it made a new message. */
+  async function send(em: EntityManager, row: Row, now: Date): Promise<Outcome> {
+    const degraded = row.degraded_at ? degradedForm(row) : undefined;
+    const guarded = degraded ? { text: degraded.text, blocks: row.kind === 'update' ? [] : undefined, cut: 0 } : guardMessage(row.text, row.blocks ?? undefined);
+    if (guarded.cut > 0) logger.warn({ id: row.id, channel: row.channel, cut: guarded.cut }, 'slack message cut to fit Slack limits');
+    const attach = async (at: { channel: string; ts: string } | undefined) => {
+      if (!degraded || !at) return;
+      await transport.upload(at.channel, at.ts, `leadfactory-${row.id}.txt`, degraded.detail, 'Full detail').catch((err: unknown) => {
+        logger.warn({ id: row.id, err: classifySlackError(err).error }, 'slack file upload of the full detail failed; the text-only message was posted');
+      });
+    };
+    if (row.kind === 'dm') {
+      await attach(await transport.dm(row.channel, guarded.text, guarded.blocks));
       return 'sent';
     }
-    if (row.kind === 'dm') {
-      await transport.dm(row.channel, row.text, row.blocks ?? undefined);
+    if (row.kind === 'post') {
+      if (row.ref && (await postedMessage(em, row.ref))) return 'sent'; // posted before a crash lost the sent_at: never post twice
+      const res = await transport.post(row.channel, guarded.text, guarded.blocks);
+      if (row.ref) await recordPosted(em, row.ref, res, clock.now());
+      await attach(res);
       return 'sent';
     }
     const target = row.ref ? await postedMessage(em, row.ref) : undefined;
-    if (!target) return 'wait';
-    if (row.kind === 'update') await transport.update(target.channel, target.ts, row.text, row.blocks ?? undefined);
-    else await transport.post(target.channel, row.text, row.blocks ?? undefined, target.ts);
+    if (target) {
+      if (row.kind === 'update') await transport.update(target.channel, target.ts, guarded.text, guarded.blocks);
+      else await transport.post(target.channel, guarded.text, guarded.blocks, target.ts);
+      await attach(target);
+      return 'sent';
+    }
+    const orphan = await orphanedParent(em, row, now);
+    if (!orphan) return 'wait';
+    if (row.kind === 'update') {
+      // the current state stands in for the post that never went out; later edits and replies find it
+      const res = await transport.post(row.channel, guarded.text, guarded.blocks);
+      if (row.ref) await recordPosted(em, row.ref, res, clock.now());
+      await attach(res);
+      return 'sent';
+    }
+    const context = `_Reply to "${truncateGraphemes(orphan.parentText.replace(/\s+/g, ' '), 150)}", which ${truncateGraphemes(orphan.why, 200)}._`;
+    const res = await transport.post(row.channel, `${guarded.text}\n${context}`, guarded.blocks ? [...guarded.blocks, { type: 'context', elements: [{ type: 'mrkdwn', text: context }] }] : undefined);
+    await attach(res);
     return 'sent';
   }
 
-  async function tickOnce(): Promise<number> {
-    const now = clock.now();
-    const em = orm.em.fork();
+  /** Applies a failed attempt: hold the channel, take the message out of line, degrade it or dead-letter it. */
+  async function failed(em: EntityManager, row: Row, f: SlackFailure, now: Date): Promise<void> {
     const conn = em.getConnection();
-    // the oldest due entry of each channel, claimed with a short lease (replicas never send one twice at once)
-    const rows = await conn.execute<Row[]>(
-      `update slack_outbox set claimed_until = ?, attempts = attempts + 1
-        where id in (
-          select distinct on (channel) id from slack_outbox
-           where sent_at is null and attempts < ?
-           order by channel, id)
-          and (not_before is null or not_before <= ?)
-          and (claimed_until is null or claimed_until < ?)
-        returning id, kind, channel, ref, text, blocks, attempts`,
-      [new Date(now.getTime() + 30_000), OUTBOX_MAX_ATTEMPTS, now, now],
-    );
-    let sent = 0;
-    for (const row of rows) {
-      const wall = Date.now();
-      const last = lastSent.get(row.channel);
-      if (last !== undefined && wall - last < gap) {
-        await conn.execute('update slack_outbox set claimed_until = null, attempts = attempts - 1 where id = ?', [row.id]);
-        continue;
+    const nowMs = now.getTime();
+    const error = `${f.kind}: ${f.error}`.slice(0, 1000);
+    if (f.kind === 'permanent') {
+      if (f.degradable && !row.degraded_at) {
+        await conn.execute('update slack_outbox set degraded_at = ?, claimed_until = null, last_error = ?, first_failed_at = coalesce(first_failed_at, ?) where id = ?', [now, error, now, row.id]);
+        logger.warn({ id: row.id, channel: row.channel, error: f.error }, 'slack refused the message; sending it text-only with the detail as a file');
+        return;
       }
-      try {
-        const outcome = await deliver(em, row);
-        if (outcome === 'wait') {
-          await conn.execute('update slack_outbox set claimed_until = null, attempts = attempts - 1 where id = ?', [row.id]);
-          continue;
-        }
-        lastSent.set(row.channel, Date.now());
-        await conn.execute('update slack_outbox set sent_at = ?, claimed_until = null, last_error = null where id = ?', [clock.now(), row.id]);
-        sent++;
-      } catch (err) {
-        const limited = err instanceof SlackRateLimited ? err : undefined;
-        const notBefore = new Date(clock.now().getTime() + (limited?.retryAfterMs ?? Math.min(60_000, 1000 * 2 ** Math.min(row.attempts, 6))));
-        // hold back the whole channel: later entries must not overtake this one
-        await conn.execute('update slack_outbox set not_before = ? where channel = ? and sent_at is null', [notBefore, row.channel]);
-        await conn.execute('update slack_outbox set claimed_until = null, last_error = ? where id = ?', [String((err as Error)?.message ?? err).slice(0, 1000), row.id]);
-        if (limited) logger.warn({ channel: row.channel, retryAfterMs: limited.retryAfterMs }, 'slack rate limited; channel held back');
-        else logger.error({ channel: row.channel, id: row.id, attempts: row.attempts, err: (err as Error)?.message }, 'slack outbox delivery failed; will retry');
-      }
+      await conn.execute('update slack_outbox set dead_at = ?, claimed_until = null, last_error = ?, first_failed_at = coalesce(first_failed_at, ?) where id = ?', [now, error, now, row.id]);
+      logger.error({ id: row.id, channel: row.channel, kind: row.kind, error: f.error }, 'slack refused the message for good: dead-lettered; the channel moves on');
+      return;
     }
-    return sent;
+    const firstFailed = row.first_failed_at ? new Date(row.first_failed_at).getTime() : nowMs;
+    if (nowMs - firstFailed >= GIVE_UP_MS) {
+      await conn.execute('update slack_outbox set dead_at = ?, claimed_until = null, last_error = ? where id = ?', [now, `gave up after ${row.attempts} attempts: ${error}`, row.id]);
+      logger.error({ id: row.id, channel: row.channel, error: f.error }, 'slack message failing for hours: dead-lettered');
+      return;
+    }
+    const backoff = f.kind === 'rate_limited' ? f.retryAfterMs : Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(row.attempts, 9));
+    const lineLeft = firstFailed + LINE_BUDGET_MS - nowMs;
+    await conn.execute('update slack_outbox set claimed_until = null, last_error = ?, first_failed_at = coalesce(first_failed_at, ?) where id = ?', [error, now, row.id]);
+    if (lineLeft <= 0) {
+      await conn.execute('update slack_outbox set detached = true, not_before = ? where id = ?', [new Date(nowMs + backoff), row.id]);
+      tickErrors.log('warn', `detached:${row.channel}`, { channel: row.channel, error: f.error }, 'slack message keeps failing: taken out of its channel line, retried on its own');
+      return;
+    }
+    // hold back the channel (later messages must not overtake this one) — but never past the line budget
+    await conn.execute('update slack_outbox set not_before = ? where channel = ? and sent_at is null and dead_at is null and not detached', [new Date(nowMs + Math.min(backoff, lineLeft)), row.channel]);
+    if (f.kind === 'rate_limited') logger.warn({ channel: row.channel, retryAfterMs: f.retryAfterMs }, 'slack rate limited; channel held back');
+    else tickErrors.log('error', `retry:${row.channel}:${f.error}`, { channel: row.channel, id: row.id, attempts: row.attempts, error: f.error }, 'slack outbox delivery failed; will retry');
+  }
+
+  async function deliverRow(em: EntityManager, row: Row): Promise<boolean> {
+    const conn = em.getConnection();
+    const last = lastSent.get(row.channel);
+    if (last !== undefined && Date.now() - last < gap) {
+      await conn.execute('update slack_outbox set claimed_until = null, attempts = attempts - 1 where id = ?', [row.id]);
+      return false;
+    }
+    const now = clock.now();
+    try {
+      if ((await send(em, row, now)) === 'wait') {
+        await conn.execute('update slack_outbox set claimed_until = null, attempts = attempts - 1 where id = ?', [row.id]);
+        return false;
+      }
+    } catch (err) {
+      await failed(em, row, classifySlackError(err), now);
+      return false;
+    }
+    lastSent.set(row.channel, Date.now());
+    await conn.execute('update slack_outbox set sent_at = ?, claimed_until = null where id = ?', [clock.now(), row.id]);
+    return true;
+  }
+
+  async function tickOnce(): Promise<number> {
+    const rows = await claimHeads(orm.em.fork(), clock.now());
+    // channels in parallel: one slow or failing channel never delays another
+    const results = await Promise.all(rows.map((row) => deliverRow(orm.em.fork(), row)));
+    return results.filter(Boolean).length;
   }
 
   const tick = async (): Promise<number> => {
@@ -233,7 +267,7 @@ export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: 
     tick,
     start() {
       timer ??= setInterval(() => {
-        if (!running) void tick().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'slack poster tick failed'));
+        if (!running) void tick().catch((err: unknown) => tickErrors.log('error', 'tick', { err: (err as Error).message }, 'slack poster tick failed'));
       }, deps.intervalMs ?? 250);
       timer.unref();
     },
@@ -242,6 +276,7 @@ export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: 
       timer = undefined;
       await running?.catch(() => 0);
       await tick().catch(() => 0);
+      tickErrors.flush();
     },
   };
 }

@@ -152,6 +152,16 @@ export const SlackOutbox = defineEntity({
     sentAt: p.datetime().columnType('timestamptz').nullable().index(),
     attempts: p.integer().default(0),
     lastError: p.text().nullable(),
+    /** Dead-lettered: Slack refused it for good (error in `lastError`); never retried, its channel moved on. */
+    deadAt: p.datetime().columnType('timestamptz').nullable().index(),
+    /** When it was degraded (text only, full detail as a file) after a permanent refusal. */
+    degradedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** Out of its channel's line after retryable failures: retried on its own, later messages go first. */
+    detached: p.boolean().default(false),
+    /** When its first failed attempt was. */
+    firstFailedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** `spool`: posted straight to Slack while the database was down, written back afterwards. */
+    origin: p.string().length(32).nullable(),
   }),
 });
 /** Inferred entity type of {@link SlackOutbox}. */

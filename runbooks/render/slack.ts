@@ -5,6 +5,7 @@
  */
 import { Blocks, Message, type BlockBuilder } from 'slack-block-builder';
 import type { types } from '@slack/bolt';
+import { truncateGraphemes } from '../../domain/text/graphemes.js';
 
 /** A message ready for `respond()` / `chat.postMessage`: notification `text` plus Block Kit `blocks`. */
 export interface SlackMessage {
@@ -17,9 +18,9 @@ export interface SlackMessage {
 /** Slack's documented limits, kept with a margin where users measured undocumented ones. */
 export const SLACK_LIMITS = { blocks: 50, sectionText: 3000, fieldText: 2000, fields: 10, headerText: 150 } as const;
 
-/** Cuts `text` to at most `max` characters, ending in `…` when cut. */
+/** Cuts `text` to at most `max` characters on a grapheme boundary (never inside an emoji), ending in `…` when cut. */
 export function clampText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+  return truncateGraphemes(text, max);
 }
 
 /** Escapes the three characters Slack mrkdwn treats as control characters (`&`, `<`, `>`). */

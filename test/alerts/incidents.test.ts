@@ -293,6 +293,10 @@ test('the outbox delivers the incident post first, then edits and thread replies
     },
     async dm(user) {
       calls.push(`dm ${user}`);
+      return { channel: user, ts: '333.444' };
+    },
+    async upload(channel) {
+      calls.push(`upload ${channel}`);
     },
   };
   const poster = createSlackPoster({ orm: ctx.db.orm, logger: createLogger('silent'), clock, transport, channelGapMs: 0 });

@@ -53,12 +53,52 @@ export interface FakeSlackApi {
   calls: FakeSlackCall[];
   /** The next `times` calls of Web API `method` answer HTTP 429 with `Retry-After: retryAfterSeconds`. */
   rateLimitNext(method: string, retryAfterSeconds: number, times?: number): void;
+  /**
+   * Calls of Web API `rule.method` matching `rule.when` (default: all) answer as Slack refuses: HTTP 200
+   * `{ ok: false, error }` (e.g. `channel_not_found`, `msg_blocks_too_long`), or HTTP `rule.status` (e.g. 503)
+   * when given; `times` (default unlimited) bounds how often. Refused calls are recorded as `<method>#<error>`.
+   */
+  refuse(rule: FakeSlackRefusal): void;
+  /** Drops every refusal rule. */
+  clearRefusals(): void;
+  /** Files received through files.uploadV2 (getUploadURLExternal → upload → completeUploadExternal). */
+  files: { id: string; filename: string; content: string; channel?: string; threadTs?: string }[];
   /** Resolves with the first call (past or future) matching `predicate`; rejects after `timeoutMs` (default 5000). */
   waitFor(predicate: (call: FakeSlackCall) => boolean, timeoutMs?: number): Promise<FakeSlackCall>;
   close(): Promise<void>;
 }
 
-const JSON_FIELDS = ['blocks', 'attachments', 'metadata', 'view'];
+/** See {@link FakeSlackApi.refuse}. */
+export interface FakeSlackRefusal {
+  method: string;
+  error: string;
+  status?: number;
+  times?: number;
+  when?: (body: Record<string, unknown>) => boolean;
+}
+
+/**
+ * Characters of text in a message's blocks, counted as Slack does for its undocumented `msg_blocks_too_long`
+ * limit (every `text` of a text object).
+ */
+export function fakeBlockTextLength(blocks: unknown): number {
+  if (Array.isArray(blocks)) return blocks.reduce((n: number, b) => n + fakeBlockTextLength(b), 0);
+  if (typeof blocks !== 'object' || blocks === null) return 0;
+  const o = blocks as Record<string, unknown>;
+  let n = (o.type === 'mrkdwn' || o.type === 'plain_text') && typeof o.text === 'string' ? o.text.length : 0;
+  for (const [k, v] of Object.entries(o)) if (k !== 'text' || typeof v !== 'string') n += fakeBlockTextLength(v);
+  return n;
+}
+
+/**
+ * A refusal like real Slack's: chat.postMessage/chat.update whose blocks carry more than `limit` characters of
+ * text answer `msg_blocks_too_long` (real Slack refuses at about 12,000–13,000).
+ */
+export function blocksTooLong(method: 'chat.postMessage' | 'chat.update', limit = 12_000): FakeSlackRefusal {
+  return { method, error: 'msg_blocks_too_long', when: (body) => fakeBlockTextLength(body.blocks) > limit };
+}
+
+const JSON_FIELDS = ['blocks', 'attachments', 'metadata', 'view', 'files'];
 
 function parseBody(raw: string, contentType: string | undefined): Record<string, unknown> {
   if (raw === '') return {};
@@ -87,6 +127,9 @@ function parseBody(raw: string, contentType: string | undefined): Record<string,
 export async function startFakeSlackApi(): Promise<FakeSlackApi> {
   const calls: FakeSlackCall[] = [];
   const limited = new Map<string, { retryAfter: number; times: number }>();
+  const refusals: FakeSlackRefusal[] = [];
+  const files: FakeSlackApi['files'] = [];
+  const uploads = new Map<string, { filename: string; content?: string }>();
   const waiters = new Set<(call: FakeSlackCall) => void>();
   let seq = 0;
   const server = http.createServer((req, res) => {
@@ -95,6 +138,13 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
     req.on('end', () => {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const body = parseBody(Buffer.concat(chunks).toString('utf8'), req.headers['content-type']);
+      const upload = /^\/upload\/(F\w+)$/.exec(path);
+      if (upload) {
+        const u = uploads.get(upload[1]!);
+        if (u) u.content = Buffer.concat(chunks).toString('utf8');
+        res.writeHead(u ? 200 : 404, { 'content-type': 'text/plain' }).end(u ? 'OK' : 'no such upload');
+        return;
+      }
       const responseUrl = /^\/response-url\/(.+)$/.exec(path);
       const api = /^\/api\/([\w.]+)$/.exec(path);
       if (!responseUrl && !api) {
@@ -118,15 +168,39 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
         res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(limit.retryAfter) }).end(JSON.stringify({ ok: false, error: 'ratelimited' }));
         return;
       }
+      const refusal = api ? refusals.find((r) => r.method === call.method && (r.times === undefined || r.times > 0) && (r.when?.(body) ?? true)) : undefined;
+      if (refusal) {
+        if (refusal.times !== undefined) refusal.times -= 1;
+        call.method = `${call.method}#${refusal.error}`;
+        calls.push(call);
+        for (const w of [...waiters]) w(call);
+        res.writeHead(refusal.status ?? 200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: refusal.error }));
+        return;
+      }
       calls.push(call);
       for (const w of [...waiters]) w(call);
       seq += 1;
-      const answer = responseUrl
-        ? { ok: true }
-        : { ok: true, ts: `${Math.floor(Date.now() / 1000)}.${String(seq).padStart(6, '0')}`, channel: body.channel ?? 'C0FAKE' };
+      const answer = responseUrl ? { ok: true } : fileAnswer(call.method, body) ?? { ok: true, ts: `${Math.floor(Date.now() / 1000)}.${String(seq).padStart(6, '0')}`, channel: body.channel ?? 'C0FAKE' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
     });
   });
+  // files.uploadV2 is three calls: getUploadURLExternal (an upload URL here), the upload, completeUploadExternal
+  const fileAnswer = (method: string, body: Record<string, unknown>): Record<string, unknown> | undefined => {
+    if (method === 'files.getUploadURLExternal') {
+      const id = `F${String(uploads.size + 1).padStart(8, '0')}`;
+      uploads.set(id, { filename: String(body.filename ?? '') });
+      return { ok: true, upload_url: `${base}/upload/${id}`, file_id: id };
+    }
+    if (method === 'files.completeUploadExternal') {
+      const list = (Array.isArray(body.files) ? body.files : []) as { id: string; title?: string }[];
+      for (const f of list) {
+        const u = uploads.get(f.id);
+        files.push({ id: f.id, filename: u?.filename ?? '', content: u?.content ?? '', channel: body.channel_id as string | undefined, threadTs: body.thread_ts as string | undefined });
+      }
+      return { ok: true, files: list.map((f) => ({ id: f.id, title: f.title ?? '' })) };
+    }
+    return undefined;
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -136,6 +210,13 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
     rateLimitNext(method, retryAfterSeconds, times = 1) {
       limited.set(method, { retryAfter: retryAfterSeconds, times });
     },
+    refuse(rule) {
+      refusals.push({ ...rule });
+    },
+    clearRefusals() {
+      refusals.length = 0;
+    },
+    files,
     waitFor(predicate, timeoutMs = 5000) {
       const found = calls.find(predicate);
       if (found) return Promise.resolve(found);
