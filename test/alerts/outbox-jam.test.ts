@@ -168,6 +168,7 @@ function realisticAlerts(errorsPerAlert: number): AlertRow[] {
     fingerprint: `fp${i}`,
     groupKey: 'g',
     source: 'alertmanager',
+    sourceStatus: { alertmanager: 'firing' },
     name: a.labels.alertname ?? 'alert',
     severity: 'critical',
     status: 'firing',
