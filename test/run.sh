@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every uvu test (test/**/*.test.ts) and prints the plain summary line "N passed, N failed[, N skipped]".
-# Exits non-zero when a test fails, a test file fails to load, or no test ran at all.
+# Runs every uvu test (test/**/*.test.ts) and prints the plain summary line "N passed, N failed, N skipped".
+# Exits non-zero when a test fails, a test file fails to load, or no test ran at all; under CI (CI=true) also when
+# any test was skipped (a skipped test names its missing precondition: "  skip: <test> — <reason>").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
@@ -20,5 +21,13 @@ if [ "$total" -eq 0 ]; then
 fi
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "the test runner exited with $rc (a test file failed to load?)" >&2
+fi
+if [ "$skipped" -gt 0 ]; then
+  echo "skipped tests and why:" >&2
+  grep '^  skip: ' "$out" >&2 || true
+  if [ "${CI:-}" = "true" ]; then
+    echo "CI: every test must run, ${skipped} skipped" >&2
+    [ "$rc" -eq 0 ] && rc=1
+  fi
 fi
 exit "$rc"

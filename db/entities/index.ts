@@ -60,3 +60,6 @@ export const ENTITIES = [
   SlackMessage,
   AssistantAnswerRow,
 ];
+
+/** The table of every entity in {@link ENTITIES} (its schema's `tableName`), in list order. */
+export const ENTITY_TABLES: readonly string[] = Object.freeze(ENTITIES.map((e) => e.meta.tableName));

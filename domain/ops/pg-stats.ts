@@ -9,13 +9,11 @@
  * types is ever put into SQL unchecked.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ENTITIES } from '../../db/entities/index.js';
+import { ENTITY_TABLES } from '../../db/entities/index.js';
 import { AppError } from '../errors.js';
 
 /** Tables this application owns: the `tableName` of every entity in db/entities ENTITIES. */
-export const OWN_TABLES: readonly string[] = Object.freeze(
-  ENTITIES.map((e) => (e as unknown as { meta: { tableName: string } }).meta.tableName).filter((t): t is string => typeof t === 'string'),
-);
+export const OWN_TABLES: readonly string[] = ENTITY_TABLES;
 
 /** True when `table` is one of {@link OWN_TABLES} (exact match). */
 export function isOwnTable(table: unknown): table is string {

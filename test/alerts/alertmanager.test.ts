@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -30,10 +30,12 @@ import type { Database } from '../../db/orm.js';
 import { ManualClock } from '../../domain/clock.js';
 import type { Services } from '../../domain/services.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
+import { HAVE_REAL_FIXTURES, NO_FIXTURES, realFixture } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { testServices } from '../helpers/services.js';
 
-const SHARED = resolve(process.cwd(), '../shared/fixtures/real/alertmanager');
-const OWN = resolve(process.cwd(), 'test/fixtures/alertmanager');
+const SHARED = realFixture('alertmanager');
+const OWN = resolve(import.meta.dirname, '../fixtures/alertmanager');
 const TWELVE = 'webhook-v4.firing.12-alerts.prometheus-msteams.json';
 const MIXED = 'webhook-v4.firing-and-resolved-mixed.bougou-adapter.json';
 const TOKEN = 'am-test-token-0123456789';
@@ -60,46 +62,44 @@ parse("the project's own recorded payloads parse and map", () => {
   }
 });
 
-if (!existsSync(SHARED)) {
-  parse('every recorded Alertmanager payload parses', () => console.log(`  (skipped: ${SHARED} is absent)`));
-} else {
-  parse('every recorded Alertmanager payload parses and maps one observation per alert', () => {
-    const files = readdirSync(SHARED).filter((f) => f.endsWith('.json'));
-    assert.ok(files.length >= 8, `recorded payloads: ${files.length}`);
-    for (const f of files) {
-      const r = parseAlertmanagerPayload(JSON.parse(raw(SHARED, f)));
-      assert.ok(r.ok, `${f}: ${r.ok ? '' : r.error}`);
-      if (!r.ok) continue;
-      const obs = toObservations(r.payload, new Date('2026-01-01T00:00:00Z'));
-      assert.is(obs.length, r.payload.alerts.length, f);
-      assert.is(new Set(obs.map((o) => o.fingerprint)).size, obs.length, `${f}: one fingerprint per alert`);
-      for (const o of obs) {
-        assert.is(o.source, 'alertmanager');
-        assert.is(o.groupKey, r.payload.groupKey);
-        assert.ok(['critical', 'warning', 'info'].includes(o.severity));
-        assert.ok(!Number.isNaN(o.startsAt.getTime()) && o.startsAt.getUTCFullYear() > 2000, `${f}: startsAt`);
-      }
-      // the recorded files say in their name whether they fire or resolve
-      if (f.includes('.firing.')) assert.ok(obs.every((o) => o.status === 'firing'), `${f}: all firing`);
-      if (f.includes('.resolved.')) assert.ok(obs.every((o) => o.status === 'resolved'), `${f}: all resolved`);
-    }
-  });
+const withShared = testIf(parse, HAVE_REAL_FIXTURES, NO_FIXTURES);
 
-  parse('recorded details: a firing alert keeps no endsAt (AM resolve-timeout guess); zero endsAt on a resolved alert is unset; "major" is critical', () => {
-    const bot = toObservations(payloadOf(raw(SHARED, 'webhook-v4.firing.alertmanager-bot.json')), new Date('2026-01-01T00:00:00Z'));
-    assert.is(bot[0]!.status, 'firing', 'own status, though endsAt (2018) is past');
-    assert.is(bot[0]!.endsAt, undefined);
-    assert.is(bot[0]!.name, 'Fire');
-    assert.is(bot[0]!.severity, 'critical');
-    const botResolved = toObservations(payloadOf(raw(SHARED, 'webhook-v4.resolved.alertmanager-bot.json')));
-    assert.is(botResolved[0]!.fingerprint, bot[0]!.fingerprint, 'the same alert (label fingerprint) fires and resolves');
-    assert.is(botResolved[0]!.endsAt?.toISOString(), '2018-11-04T21:48:13.283Z');
-    const resolved = toObservations(payloadOf(raw(SHARED, 'webhook-v4.resolved.3-alerts.alertmonitor.json')));
-    assert.ok(resolved.every((o) => o.status === 'resolved' && o.endsAt === undefined && o.severity === 'critical'));
-    const firing = toObservations(payloadOf(raw(SHARED, 'webhook-v4.firing.3-alerts.alertmonitor.json')));
-    assert.equal(firing.map((o) => o.fingerprint), resolved.map((o) => o.fingerprint), 'firing and resolved deliveries name the same alerts');
-  });
-}
+withShared('every recorded Alertmanager payload parses and maps one observation per alert', () => {
+  const files = readdirSync(SHARED).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 8, `recorded payloads: ${files.length}`);
+  for (const f of files) {
+    const r = parseAlertmanagerPayload(JSON.parse(raw(SHARED, f)));
+    assert.ok(r.ok, `${f}: ${r.ok ? '' : r.error}`);
+    if (!r.ok) continue;
+    const obs = toObservations(r.payload, new Date('2026-01-01T00:00:00Z'));
+    assert.is(obs.length, r.payload.alerts.length, f);
+    assert.is(new Set(obs.map((o) => o.fingerprint)).size, obs.length, `${f}: one fingerprint per alert`);
+    for (const o of obs) {
+      assert.is(o.source, 'alertmanager');
+      assert.is(o.groupKey, r.payload.groupKey);
+      assert.ok(['critical', 'warning', 'info'].includes(o.severity));
+      assert.ok(!Number.isNaN(o.startsAt.getTime()) && o.startsAt.getUTCFullYear() > 2000, `${f}: startsAt`);
+    }
+    // the recorded files say in their name whether they fire or resolve
+    if (f.includes('.firing.')) assert.ok(obs.every((o) => o.status === 'firing'), `${f}: all firing`);
+    if (f.includes('.resolved.')) assert.ok(obs.every((o) => o.status === 'resolved'), `${f}: all resolved`);
+  }
+});
+
+withShared('recorded details: a firing alert keeps no endsAt (AM resolve-timeout guess); zero endsAt on a resolved alert is unset; "major" is critical', () => {
+  const bot = toObservations(payloadOf(raw(SHARED, 'webhook-v4.firing.alertmanager-bot.json')), new Date('2026-01-01T00:00:00Z'));
+  assert.is(bot[0]!.status, 'firing', 'own status, though endsAt (2018) is past');
+  assert.is(bot[0]!.endsAt, undefined);
+  assert.is(bot[0]!.name, 'Fire');
+  assert.is(bot[0]!.severity, 'critical');
+  const botResolved = toObservations(payloadOf(raw(SHARED, 'webhook-v4.resolved.alertmanager-bot.json')));
+  assert.is(botResolved[0]!.fingerprint, bot[0]!.fingerprint, 'the same alert (label fingerprint) fires and resolves');
+  assert.is(botResolved[0]!.endsAt?.toISOString(), '2018-11-04T21:48:13.283Z');
+  const resolved = toObservations(payloadOf(raw(SHARED, 'webhook-v4.resolved.3-alerts.alertmonitor.json')));
+  assert.ok(resolved.every((o) => o.status === 'resolved' && o.endsAt === undefined && o.severity === 'critical'));
+  const firing = toObservations(payloadOf(raw(SHARED, 'webhook-v4.firing.3-alerts.alertmonitor.json')));
+  assert.equal(firing.map((o) => o.fingerprint), resolved.map((o) => o.fingerprint), 'firing and resolved deliveries name the same alerts');
+});
 
 parse('12 alerts in one group: 12 firing observations, distinct fingerprints, the group key, severity default warning', () => {
   const p = payloadOf(raw(OWN, TWELVE));
@@ -409,103 +409,98 @@ intake.run();
 // ---------------------------------------------------------------------------------------------------------------
 // End to end through alerts/dispatch.ts (real processing, Slack outbox)
 // ---------------------------------------------------------------------------------------------------------------
-const dispatchExists = existsSync(resolve(process.cwd(), 'alerts/dispatch.ts'));
 const e2e = suite<Ctx>(`alertmanager: end to end through dispatch (${DB_KIND})`);
 type OutboxRow = { kind: string; channel: string; ref: string | null; text: string };
 
-if (!dispatchExists) {
-  e2e('end to end', () => console.log('  (skipped: alerts/dispatch.ts does not exist yet)'));
-} else {
-  e2e.before(async (ctx) => {
-    await setup(ctx);
-    await serve(ctx, alertmanagerWebhookRoute(ctx.deps));
-  });
-  e2e.after(teardown);
-  e2e.before.each(async (ctx) => {
-    await ctx.route!.idle();
-    await truncateAll(ctx.db);
-  });
-  const outbox = (ctx: Ctx) =>
-    sql<OutboxRow>(ctx, `select kind, channel, ref, text from slack_outbox where channel = ? order by id`, [ctx.deps.config.alerting.alertsChannel]);
-  const deliver = async (ctx: Ctx, body: string) => {
-    const r = await post(ctx, body);
-    assert.is(r.status, 200);
-    await ctx.route!.idle();
-    const rows = await inbox(ctx);
-    assert.ok(rows.every((x) => x.processed_at && !x.error), `processed without error: ${rows.map((x) => x.error).join(', ')}`);
-  };
+e2e.before(async (ctx) => {
+  await setup(ctx);
+  await serve(ctx, alertmanagerWebhookRoute(ctx.deps));
+});
+e2e.after(teardown);
+e2e.before.each(async (ctx) => {
+  await ctx.route!.idle();
+  await truncateAll(ctx.db);
+});
+const outbox = (ctx: Ctx) =>
+  sql<OutboxRow>(ctx, `select kind, channel, ref, text from slack_outbox where channel = ? order by id`, [ctx.deps.config.alerting.alertsChannel]);
+const deliver = async (ctx: Ctx, body: string) => {
+  const r = await post(ctx, body);
+  assert.is(r.status, 200);
+  await ctx.route!.idle();
+  const rows = await inbox(ctx);
+  assert.ok(rows.every((x) => x.processed_at && !x.error), `processed without error: ${rows.map((x) => x.error).join(', ')}`);
+};
 
-  e2e('12 firing alerts of one group → ONE post in the alerts channel; a resend → no new post', async (ctx) => {
-    const body = raw(OWN, TWELVE);
-    await deliver(ctx, body);
-    let rows = await outbox(ctx);
-    assert.is(rows.length, 1, `one outbox entry: ${rows.map((r) => r.kind).join(',')}`);
-    assert.is(rows[0]!.kind, 'post');
-    assert.is(rows[0]!.channel, ctx.deps.config.alerting.alertsChannel);
-    const alerts = await sql<{ status: string; message_ref: string }>(ctx, `select status, message_ref from alerts where source = 'alertmanager'`);
-    assert.is(alerts.length, 12);
-    assert.ok(alerts.every((a) => a.status === 'firing' && a.message_ref === rows[0]!.ref), 'the 12 alerts are shown in that one message');
+e2e('12 firing alerts of one group → ONE post in the alerts channel; a resend → no new post', async (ctx) => {
+  const body = raw(OWN, TWELVE);
+  await deliver(ctx, body);
+  let rows = await outbox(ctx);
+  assert.is(rows.length, 1, `one outbox entry: ${rows.map((r) => r.kind).join(',')}`);
+  assert.is(rows[0]!.kind, 'post');
+  assert.is(rows[0]!.channel, ctx.deps.config.alerting.alertsChannel);
+  const alerts = await sql<{ status: string; message_ref: string }>(ctx, `select status, message_ref from alerts where source = 'alertmanager'`);
+  assert.is(alerts.length, 12);
+  assert.ok(alerts.every((a) => a.status === 'firing' && a.message_ref === rows[0]!.ref), 'the 12 alerts are shown in that one message');
 
-    await deliver(ctx, body); // byte-identical resend (AM timed out)
-    ctx.clock.advance(1000);
-    const peer = JSON.parse(body);
-    peer.externalURL = 'http://alertmanager-2:9093'; // an HA peer: same alerts, other bytes (pitfall 15)
-    await deliver(ctx, JSON.stringify(peer));
-    assert.is((await inbox(ctx)).length, 2, 'two distinct deliveries stored');
-    rows = await outbox(ctx);
-    assert.is(rows.filter((r) => r.kind === 'post').length, 1, 'still one post');
-    assert.is(rows.length, 1, 'and no update: nothing changed');
-  });
+  await deliver(ctx, body); // byte-identical resend (AM timed out)
+  ctx.clock.advance(1000);
+  const peer = JSON.parse(body);
+  peer.externalURL = 'http://alertmanager-2:9093'; // an HA peer: same alerts, other bytes (pitfall 15)
+  await deliver(ctx, JSON.stringify(peer));
+  assert.is((await inbox(ctx)).length, 2, 'two distinct deliveries stored');
+  rows = await outbox(ctx);
+  assert.is(rows.filter((r) => r.kind === 'post').length, 1, 'still one post');
+  assert.is(rows.length, 1, 'and no update: nothing changed');
+});
 
-  e2e('two HA peers posting the same group at the same moment (different bytes) → one post', async (ctx) => {
-    const a = JSON.parse(raw(OWN, TWELVE));
-    const b = { ...a, externalURL: 'http://alertmanager-2:9093' };
-    const answers = await Promise.all([post(ctx, JSON.stringify(a)), post(ctx, JSON.stringify(b))]);
-    assert.equal(answers.map((r) => r.status), [200, 200]);
-    await ctx.route!.idle();
-    assert.is((await inbox(ctx)).filter((r) => r.processed_at).length, 2);
-    const rows = await outbox(ctx);
-    assert.is(rows.length, 1);
-    assert.is(rows[0]!.kind, 'post');
-  });
+e2e('two HA peers posting the same group at the same moment (different bytes) → one post', async (ctx) => {
+  const a = JSON.parse(raw(OWN, TWELVE));
+  const b = { ...a, externalURL: 'http://alertmanager-2:9093' };
+  const answers = await Promise.all([post(ctx, JSON.stringify(a)), post(ctx, JSON.stringify(b))]);
+  assert.equal(answers.map((r) => r.status), [200, 200]);
+  await ctx.route!.idle();
+  assert.is((await inbox(ctx)).filter((r) => r.processed_at).length, 2);
+  const rows = await outbox(ctx);
+  assert.is(rows.length, 1);
+  assert.is(rows[0]!.kind, 'post');
+});
 
-  e2e('a resolved payload for alerts never seen firing, into an empty database → no post (pitfall 16)', async (ctx) => {
-    const p = JSON.parse(raw(OWN, TWELVE));
-    p.status = 'resolved';
-    for (const a of p.alerts) {
-      a.status = 'resolved';
-      a.endsAt = '2018-03-07T07:33:21.873077559-05:00';
-    }
-    await deliver(ctx, JSON.stringify(p));
-    if (existsSync(SHARED)) await deliver(ctx, raw(SHARED, 'webhook-v4.resolved.3-alerts.alertmonitor.json'));
-    assert.equal(await sql(ctx, 'select * from slack_outbox'), [], 'nothing to Slack at all');
-    const alerts = await sql<{ status: string }>(ctx, 'select status from alerts');
-    assert.ok(alerts.length >= 12 && alerts.every((a) => a.status === 'resolved'), 'recorded as resolved');
-  });
+e2e('a resolved payload for alerts never seen firing, into an empty database → no post (pitfall 16)', async (ctx) => {
+  const p = JSON.parse(raw(OWN, TWELVE));
+  p.status = 'resolved';
+  for (const a of p.alerts) {
+    a.status = 'resolved';
+    a.endsAt = '2018-03-07T07:33:21.873077559-05:00';
+  }
+  await deliver(ctx, JSON.stringify(p));
+  await deliver(ctx, raw(OWN, 'webhook-v4.resolved.3-alerts.alertmonitor.json'));
+  assert.equal(await sql(ctx, 'select * from slack_outbox'), [], 'nothing to Slack at all');
+  const alerts = await sql<{ status: string }>(ctx, 'select status from alerts');
+  assert.ok(alerts.length >= 12 && alerts.every((a) => a.status === 'resolved'), 'recorded as resolved');
+});
 
-  e2e('mixed firing/resolved group: only the resolved alert is resolved; one post for the group', async (ctx) => {
-    await deliver(ctx, raw(OWN, MIXED));
-    const alerts = await sql<{ name: string; status: string }>(ctx, `select name, status from alerts order by id`);
-    assert.equal(alerts.map((a) => a.status), ['firing', 'resolved', 'firing', 'firing']);
-    const posts = (await outbox(ctx)).filter((r) => r.kind === 'post');
-    assert.is(posts.length, 1);
-  });
+e2e('mixed firing/resolved group: only the resolved alert is resolved; one post for the group', async (ctx) => {
+  await deliver(ctx, raw(OWN, MIXED));
+  const alerts = await sql<{ name: string; status: string }>(ctx, `select name, status from alerts order by id`);
+  assert.equal(alerts.map((a) => a.status), ['firing', 'resolved', 'firing', 'firing']);
+  const posts = (await outbox(ctx)).filter((r) => r.kind === 'post');
+  assert.is(posts.length, 1);
+});
 
-  e2e('the group later resolving one alert: no second post (a thread reply and an in-place update instead)', async (ctx) => {
-    const body = JSON.parse(raw(OWN, TWELVE));
-    await deliver(ctx, JSON.stringify(body));
-    ctx.clock.advance(5 * 60_000);
-    body.alerts[0].status = 'resolved';
-    body.alerts[0].endsAt = '2018-03-07T06:43:21.873077559-05:00';
-    await deliver(ctx, JSON.stringify(body)); // top-level status still "firing"
-    const rows = await outbox(ctx);
-    assert.is(rows.filter((r) => r.kind === 'post').length, 1);
-    assert.is(rows.filter((r) => r.kind === 'reply').length, 1, 'resolution reply');
-    assert.is(rows.filter((r) => r.kind === 'update').length, 1, 'message updated in place');
-    assert.ok(rows.every((r) => r.ref === rows[0]!.ref), 'all on the group message');
-    const firing = await sql<{ n: number }>(ctx, `select count(*)::int as n from alerts where status = 'firing'`);
-    assert.is(firing[0]!.n, 11);
-  });
-}
+e2e('the group later resolving one alert: no second post (a thread reply and an in-place update instead)', async (ctx) => {
+  const body = JSON.parse(raw(OWN, TWELVE));
+  await deliver(ctx, JSON.stringify(body));
+  ctx.clock.advance(5 * 60_000);
+  body.alerts[0].status = 'resolved';
+  body.alerts[0].endsAt = '2018-03-07T06:43:21.873077559-05:00';
+  await deliver(ctx, JSON.stringify(body)); // top-level status still "firing"
+  const rows = await outbox(ctx);
+  assert.is(rows.filter((r) => r.kind === 'post').length, 1);
+  assert.is(rows.filter((r) => r.kind === 'reply').length, 1, 'resolution reply');
+  assert.is(rows.filter((r) => r.kind === 'update').length, 1, 'message updated in place');
+  assert.ok(rows.every((r) => r.ref === rows[0]!.ref), 'all on the group message');
+  const firing = await sql<{ n: number }>(ctx, `select count(*)::int as n from alerts where status = 'firing'`);
+  assert.is(firing[0]!.n, 11);
+});
 
 e2e.run();

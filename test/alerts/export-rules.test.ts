@@ -10,6 +10,7 @@ import { DEFAULT_RUNBOOK_BASE_URL, RULES_FILE, buildRulesFile, promDuration, ren
 import { createMetrics } from '../../alerts/metrics.js';
 import { ALERT_RULES } from '../../alerts/rules.js';
 import { findRunbook } from '../../runbooks/index.js';
+import { testIf } from '../helpers/preconditions.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DASHBOARD = path.join(ROOT, 'alerts/grafana/leadfactory-ops.json');
@@ -73,11 +74,7 @@ test('every rule expression uses only metrics the registry exports', async () =>
   }
 });
 
-test('promtool accepts a fresh export and its unit tests pass', () => {
-  if (!promtool) {
-    console.log('  (promtool not installed: skipped here; .ci/run installs it)');
-    return;
-  }
+testIf(test, Boolean(promtool), 'promtool not installed (.ci/run installs it)')('promtool accepts a fresh export and its unit tests pass', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lf-rules-'));
   try {
     const file = path.join(dir, 'leadfactory.rules.yml');

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
@@ -9,9 +9,11 @@ import type { PipelineDeps } from '../../domain/pipeline/deps.js';
 import { sandboxAdmin, startSandbox, type Sandbox, type SandboxRequest } from '../../domain/sandbox/index.js';
 import type { Services } from '../../domain/services.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
+import { realFixture } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { pipelineDeps, testServices } from '../helpers/services.js';
 
-const OPENAI_FIXTURES = resolve(process.cwd(), '../shared/fixtures/real/openai');
+const OPENAI_FIXTURES = realFixture('openai');
 
 type Ctx = { db: Database; sandbox: Sandbox; open: Services[]; openaiRequests: SandboxRequest[] };
 const t = suite<Ctx>(`assessment coordinator (${DB_KIND})`);
@@ -242,12 +244,8 @@ for (const [file, why] of [
   ['chat.completion.refusal.openai-python.json', /empty answer/],
   ['chat.completion.text.openai-python.json', /not JSON/],
 ] as const) {
-  t(`the recorded ${file} answer is a partial result, not a crash`, async (ctx) => {
-    const path = join(OPENAI_FIXTURES, file);
-    if (!existsSync(path)) {
-      console.log(`  (skipped: ${path} is absent)`);
-      return;
-    }
+  const path = join(OPENAI_FIXTURES, file);
+  testIf(t, existsSync(path), `${path} is absent (set LF_SHARED_FIXTURES)`)(`the recorded ${file} answer is a partial result, not a crash`, async (ctx) => {
     const body = readFileSync(path);
     ctx.sandbox.interceptors.push((route) => (route.provider === 'openai' ? { status: 200, headers: { 'Content-Type': 'application/json' }, body } : undefined));
     const d = await deps(ctx);

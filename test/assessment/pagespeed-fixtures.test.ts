@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
@@ -7,9 +7,11 @@ import { assessPending } from '../../domain/assessment/assess.js';
 import { mapPageSpeed } from '../../domain/providers/pagespeed/index.js';
 import type { Services } from '../../domain/services.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
+import { REAL_FIXTURES } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { pipelineDeps, testServices } from '../helpers/services.js';
 
-const FIXTURES = resolve(process.cwd(), '../shared/fixtures/real');
+const FIXTURES = REAL_FIXTURES;
 const PSI_DIR = join(FIXTURES, 'pagespeed');
 
 type Audit = { id?: string; title?: string; score?: number | null; numericValue?: number; details?: { type?: string; overallSavingsMs?: number } };
@@ -49,11 +51,7 @@ t.after(async (ctx) => {
   await ctx.db?.close();
 });
 
-t('each recorded runPagespeed answer is stored as scores ×100, metrics and the top 5 opportunities by savings', async (ctx) => {
-  if (recorded.length === 0) {
-    console.log(`  (skipped: no runPagespeed.v5.*.json in ${PSI_DIR})`);
-    return;
-  }
+testIf(t, recorded.length > 0, `no runPagespeed.v5.*.json in ${PSI_DIR} (set LF_SHARED_FIXTURES)`)('each recorded runPagespeed answer is stored as scores ×100, metrics and the top 5 opportunities by savings', async (ctx) => {
   const conn = ctx.db.orm.em.getConnection();
   const cases = recorded.map((file, i) => {
     const body = JSON.parse(readFileSync(join(PSI_DIR, file), 'utf8')) as { lighthouseResult: Lhr };
@@ -80,12 +78,9 @@ t('each recorded runPagespeed answer is stored as scores ×100, metrics and the 
   }
 });
 
-t('the raw Lighthouse v13 mobile sample maps the same way', () => {
-  const path = join(PSI_DIR, 'lighthouse-result.sample_v2.lighthouse-repo.json');
-  if (!existsSync(path)) {
-    console.log(`  (skipped: ${path} is absent)`);
-    return;
-  }
+const SAMPLE = join(PSI_DIR, 'lighthouse-result.sample_v2.lighthouse-repo.json');
+testIf(t, existsSync(SAMPLE), `${SAMPLE} is absent (set LF_SHARED_FIXTURES)`)('the raw Lighthouse v13 mobile sample maps the same way', () => {
+  const path = SAMPLE;
   const lhr = JSON.parse(readFileSync(path, 'utf8')) as Lhr;
   const mapped = mapPageSpeed({ lighthouseResult: lhr } as Record<string, unknown>, { url: lhr.requestedUrl!, strategy: 'mobile' });
   const want = expected(lhr);

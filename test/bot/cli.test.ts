@@ -8,6 +8,7 @@ import { Business, JobRun, Target } from '../../db/entities/index.js';
 import { openDatabase, type Database } from '../../db/orm.js';
 import { PIPELINE_JOB, type PipelineStatus } from '../../domain/status.js';
 import { freshDatabase } from '../helpers/db.js';
+import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -76,12 +77,8 @@ test('an unknown command prints help and exits 2; help exits 0', async () => {
   assert.match(help.stdout, /Usage: npm run lf -- <command> \[--json\]/);
 });
 
-test('status --json against DATABASE_URL prints the snapshot', async () => {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    console.log('  (skipped: DATABASE_URL not set)');
-    return;
-  }
+testIf(test, ON_POSTGRES, 'needs DATABASE_URL')('status --json against DATABASE_URL prints the snapshot', async () => {
+  const url = process.env.DATABASE_URL!;
   const db = await freshDatabase({ url });
   try {
     await seed(db);

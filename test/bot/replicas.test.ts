@@ -8,12 +8,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
+import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 import { freePort, runTs, type Child } from '../helpers/process.js';
 
 const test = suite<{ db: Database; children: Child[] }>(`two replicas, one scheduler (${DB_KIND})`);
 test.before(async (ctx) => {
   ctx.children = [];
-  if (DB_KIND === 'embedded') return;
+  if (!ON_POSTGRES) return;
   ctx.db = await freshDatabase();
 });
 test.after(async (ctx) => {
@@ -24,11 +25,9 @@ test.after(async (ctx) => {
   await ctx.db?.close();
 });
 
-test('the standby takes over when the leader dies; both serve HTTP; no job runs twice', async (ctx) => {
-  if (DB_KIND === 'embedded') {
-    console.log('  (skipped on the embedded database: a second process cannot open the same folder; replicas need DATABASE_URL)');
-    return;
-  }
+const onServer = testIf(test, ON_POSTGRES, 'needs DATABASE_URL: a second process cannot open the embedded database folder');
+
+onServer('the standby takes over when the leader dies; both serve HTTP; no job runs twice', async (ctx) => {
   const env = { DATABASE_URL: ctx.db.url, LOG_LEVEL: 'info', RUN_ON_START: 'false', NODE_ENV: 'development' };
   const portA = await freePort();
   const a = runTs('bot/main.ts', [], { ...env, PORT: String(portA) });

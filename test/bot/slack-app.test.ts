@@ -17,17 +17,15 @@ import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { testServices } from '../helpers/services.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import type { Services } from '../../domain/services.js';
+import { realFixture } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { signSlackRequest, startFakeSlackApi, type FakeSlackApi, type FakeSlackCall } from '../helpers/slack.js';
 
-const VECTOR = '/work/shared/fixtures/real/slack/request-signing.vector.slack-docs.json';
+const VECTOR = realFixture('slack/request-signing.vector.slack-docs.json');
 
 const signer = suite('signSlackRequest');
 
-signer('reproduces the signature in Slack docs recorded vector', () => {
-  if (!existsSync(VECTOR)) {
-    console.log(`  (skipped: ${VECTOR} not present)`);
-    return;
-  }
+testIf(signer, existsSync(VECTOR), `${VECTOR} is absent (set LF_SHARED_FIXTURES)`)('reproduces the signature in Slack docs recorded vector', () => {
   const v = JSON.parse(readFileSync(VECTOR, 'utf8')) as { signing_secret: string; body: string; timestamp: string; expected_signature: string };
   const headers = signSlackRequest(v.signing_secret, v.body, v.timestamp);
   assert.is(headers['x-slack-signature'], v.expected_signature);

@@ -7,6 +7,7 @@ import { lockPathFor, startEmbeddedDatabase } from '../../db/embedded.js';
 import { openDatabase } from '../../db/orm.js';
 import { AppError } from '../../domain/errors.js';
 import { freshDatabase } from '../helpers/db.js';
+import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 
 const TABLES = ['api_calls', 'assessment_results', 'businesses', 'email_events', 'email_suppressions', 'emails', 'purchases', 'webhook_inbox', 'job_runs', 'ops_events', 'provider_cache', 'provider_quota_usage', 'provider_state', 'rate_limit_state', 'settings', 'targets', 'audit_log', 'remediation_claims', 'error_records', 'alerts', 'incidents', 'incident_events', 'silences', 'slack_outbox', 'slack_messages', 'assistant_answers'];
 
@@ -35,11 +36,7 @@ migrations('apply on the embedded database with no drift from the entities', asy
   await checkMigrated(undefined, 'embedded');
 });
 
-migrations('apply on the real PostgreSQL with no drift from the entities', async () => {
-  if (!process.env.DATABASE_URL) {
-    console.log('  (DATABASE_URL unset: real PostgreSQL migration check skipped; CI sets it)');
-    return;
-  }
+testIf(migrations, ON_POSTGRES, 'needs DATABASE_URL (CI sets it)')('apply on the real PostgreSQL with no drift from the entities', async () => {
   await checkMigrated(process.env.DATABASE_URL, 'postgres');
 });
 

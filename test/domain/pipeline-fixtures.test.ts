@@ -1,14 +1,16 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
 import { runPipeline } from '../../domain/pipeline/run.js';
 import type { Services } from '../../domain/services.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
+import { HAVE_REAL_FIXTURES, NO_FIXTURES, REAL_FIXTURES } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { pipelineDeps, testServices } from '../helpers/services.js';
 
-const FIXTURES = resolve(process.cwd(), '../shared/fixtures/real');
+const FIXTURES = REAL_FIXTURES;
 const SF = join(FIXTURES, 'yelp/businesses-search.location-san-francisco.vcr-erikgrueter1.json');
 const GOOGLE_PSI = join(FIXTURES, 'pagespeed/runPagespeed.v5.desktop.www-google-com.measure-grill.json');
 
@@ -16,7 +18,7 @@ type Ctx = { db: Database; services: Services };
 const real = suite<Ctx>(`pipeline on recorded provider payloads (${DB_KIND})`);
 
 real.before(async (ctx) => {
-  if (!existsSync(FIXTURES)) return;
+  if (!HAVE_REAL_FIXTURES) return;
   ctx.db = await freshDatabase();
   ctx.services = await testServices(ctx.db, { SANDBOX_FIXTURES: FIXTURES });
 });
@@ -25,11 +27,7 @@ real.after(async (ctx) => {
   await ctx.db?.close();
 });
 
-real('businesses, scores and sends match the recorded Yelp, PageSpeed, OpenAI and SendGrid answers', async (ctx) => {
-  if (!existsSync(FIXTURES)) {
-    console.log(`  (skipped: ${FIXTURES} is absent)`);
-    return;
-  }
+testIf(real, HAVE_REAL_FIXTURES, NO_FIXTURES)('businesses, scores and sends match the recorded Yelp, PageSpeed, OpenAI and SendGrid answers', async (ctx) => {
   const conn = ctx.db.orm.em.getConnection();
   await conn.execute(
     "insert into targets (location, category, daily_quota, priority, active, created_at, updated_at) values ('San Francisco', 'restaurants', 50, 1, true, now(), now())",

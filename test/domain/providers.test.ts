@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProviderError } from '../../domain/errors.js';
@@ -12,10 +11,12 @@ import { createStripeClient } from '../../domain/providers/stripe/index.js';
 import { SANDBOX_KEYS, sandboxBaseUrls } from '../../domain/providers/urls.js';
 import { createYelpClient } from '../../domain/providers/yelp/index.js';
 import { startSandbox, type Sandbox } from '../../domain/sandbox/index.js';
+import { HAVE_REAL_FIXTURES, NO_FIXTURES, REAL_FIXTURES } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { closedPort, startReplayServer, type ReplayServer } from '../helpers/replay-server.js';
 
-const FIXTURES = resolve(process.cwd(), '../shared/fixtures/real');
-const haveFixtures = existsSync(FIXTURES);
+const FIXTURES = REAL_FIXTURES;
+const haveFixtures = HAVE_REAL_FIXTURES;
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function clients(baseUrl: string, timeoutMs = 5000, keys = SANDBOX_KEYS) {
@@ -158,14 +159,13 @@ gen.run();
 
 // ---------------------------------------------------------------- fixture mode
 const fix = suite<{ sb?: Sandbox }>('providers: adapters against the fixture-mode sandbox');
-if (!haveFixtures) console.log(`provider fixture-mode tests skipped: ${FIXTURES} not found`);
 fix.before(async (ctx) => {
   if (haveFixtures) ctx.sb = await startSandbox({ seed: 42, fixturesDir: FIXTURES });
 });
 fix.after(async (ctx) => {
   await ctx.sb?.close();
 });
-const fixTest = haveFixtures ? fix : fix.skip;
+const fixTest = testIf(fix, haveFixtures, NO_FIXTURES);
 
 fixTest('yelp ids and names equal the recorded San Francisco search', async ({ sb }) => {
   const rec = JSON.parse(await readFile(join(FIXTURES, 'yelp/businesses-search.location-san-francisco.vcr-erikgrueter1.json'), 'utf8'));
@@ -233,7 +233,7 @@ const filePattern: Record<string, RegExp> = {
   sendgrid: /error\.\d{3}\./,
 };
 
-(haveFixtures ? rep : rep.skip)('every recorded error body maps to the right status, providerCode and retryable', async ({ srv, c }) => {
+testIf(rep, haveFixtures, NO_FIXTURES)('every recorded error body maps to the right status, providerCode and retryable', async ({ srv, c }) => {
   let n = 0;
   for (const provider of Object.keys(call)) {
     for (const file of (await readdir(join(FIXTURES, provider))).sort()) {
@@ -257,7 +257,7 @@ const filePattern: Record<string, RegExp> = {
   assert.ok(n >= 20, `replayed ${n} files`);
 });
 
-(haveFixtures ? rep : rep.skip)('quota-exhausted 429s are not retryable, rate-limit 429s are', async ({ srv, c }) => {
+testIf(rep, haveFixtures, NO_FIXTURES)('quota-exhausted 429s are not retryable, rate-limit 429s are', async ({ srv, c }) => {
   const play = async (provider: string, file: string) => {
     srv.reply = { status: 429, body: await readFile(join(FIXTURES, provider, file), 'utf8') };
     return rejects(call[provider]!(c));

@@ -1,13 +1,14 @@
-import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock } from '../../domain/clock.js';
 import { startSandbox, type Sandbox } from '../../domain/sandbox/index.js';
+import { HAVE_REAL_FIXTURES, NO_FIXTURES, REAL_FIXTURES } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 
-const FIXTURES = resolve(process.cwd(), '../shared/fixtures/real');
+const FIXTURES = REAL_FIXTURES;
 const AUTH = { Authorization: 'Bearer sandbox-key' };
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -57,12 +58,6 @@ gen('yelp: recorded business shape, attributes.business_url, totals, rate-limit 
   assert.ok(body.total >= 40 && body.total <= 240, `total ${body.total}`);
   assert.is(body.businesses.length, Math.min(50, body.total));
   assert.type(body.region.center.latitude, 'number');
-  if (existsSync(FIXTURES)) {
-    const rec = JSON.parse(await readFile(join(FIXTURES, 'yelp/businesses-search.location-san-francisco.vcr-erikgrueter1.json'), 'utf8'));
-    const recKeys = Object.keys(rec.businesses[1]);
-    for (const b of body.businesses) for (const k of recKeys.filter((k) => k !== 'price')) assert.ok(k in b, `missing ${k}`);
-    assert.equal(Object.keys(body.businesses[0].location), Object.keys(rec.businesses[0].location));
-  }
   const b = body.businesses[0];
   assert.is(b.id.length, 22);
   assert.is(b.categories[0].alias, 'plumbing');
@@ -196,13 +191,39 @@ gen('openai: chat.completion shape, json_object content, determinism, errors', a
   assert.is(short.choices[0].finish_reason, 'length');
 });
 
-gen('sendgrid: validation with recorded bodies, 401, 202 with unique X-Message-Id', async ({ sb }) => {
-  const ok = {
-    personalizations: [{ to: [{ email: 'owner@joes-plumbing.example.com' }] }],
-    from: { email: 'audits@leadfactory.example' },
-    subject: 'Your site audit',
-    content: [{ type: 'text/plain', value: 'Hello' }],
-  };
+const withFixtures = testIf(gen, HAVE_REAL_FIXTURES, NO_FIXTURES);
+
+withFixtures('yelp: generated businesses carry every key of a recorded search answer', async ({ sb }) => {
+  const body = (await get(sb, search('location=Austin%2C%20TX&categories=plumbing&limit=50&offset=0'))).json();
+  const rec = JSON.parse(await readFile(join(FIXTURES, 'yelp/businesses-search.location-san-francisco.vcr-erikgrueter1.json'), 'utf8'));
+  const recKeys = Object.keys(rec.businesses[1]);
+  for (const b of body.businesses) for (const k of recKeys.filter((k) => k !== 'price')) assert.ok(k in b, `missing ${k}`);
+  assert.equal(Object.keys(body.businesses[0].location), Object.keys(rec.businesses[0].location));
+});
+
+const MAIL = {
+  personalizations: [{ to: [{ email: 'owner@joes-plumbing.example.com' }] }],
+  from: { email: 'audits@leadfactory.example' },
+  subject: 'Your site audit',
+  content: [{ type: 'text/plain', value: 'Hello' }],
+};
+
+withFixtures('sendgrid: validation and 401 bodies equal the recorded ones', async ({ sb }) => {
+  const ok = MAIL;
+  const rec = (f: string) => readFile(join(FIXTURES, 'sendgrid', f), 'utf8').then((t) => JSON.parse(t));
+  const noTo = await post(sb, '/sendgrid/v3/mail/send', { ...ok, personalizations: [{}] });
+  assert.equal(noTo.json(), await rec('mail-send.error.400.personalizations-to-required.json'));
+  const noEmail = await post(sb, '/sendgrid/v3/mail/send', { ...ok, personalizations: [{ to: [{ name: 'x' }] }] });
+  assert.equal(noEmail.json(), await rec('mail-send.error.400.to-email-required.json'));
+  const anon = await post(sb, '/sendgrid/v3/mail/send', ok, {});
+  assert.is(anon.status, 401);
+  assert.equal(anon.json(), await rec('mail-send.error.401.invalid-api-key.json'));
+  const garbage = await post(sb, '/sendgrid/v3/mail/send', '{');
+  assert.equal(garbage.json(), await rec('mail-send.error.400.bad-request-no-detail.json'));
+});
+
+gen('sendgrid: validation, 401, 202 with unique X-Message-Id', async ({ sb }) => {
+  const ok = MAIL;
   const a = await post(sb, '/sendgrid/v3/mail/send', ok);
   const b = await post(sb, '/sendgrid/v3/mail/send', ok);
   assert.is(a.status, 202);
@@ -211,17 +232,7 @@ gen('sendgrid: validation with recorded bodies, 401, 202 with unique X-Message-I
   assert.is.not(a.headers.get('x-message-id'), b.headers.get('x-message-id'));
   const noTo = await post(sb, '/sendgrid/v3/mail/send', { ...ok, personalizations: [{}] });
   assert.is(noTo.status, 400);
-  if (existsSync(FIXTURES)) {
-    const rec = (f: string) => readFile(join(FIXTURES, 'sendgrid', f), 'utf8').then((t) => JSON.parse(t));
-    assert.equal(noTo.json(), await rec('mail-send.error.400.personalizations-to-required.json'));
-    const noEmail = await post(sb, '/sendgrid/v3/mail/send', { ...ok, personalizations: [{ to: [{ name: 'x' }] }] });
-    assert.equal(noEmail.json(), await rec('mail-send.error.400.to-email-required.json'));
-    const anon = await post(sb, '/sendgrid/v3/mail/send', ok, {});
-    assert.is(anon.status, 401);
-    assert.equal(anon.json(), await rec('mail-send.error.401.invalid-api-key.json'));
-    const garbage = await post(sb, '/sendgrid/v3/mail/send', '{');
-    assert.equal(garbage.json(), await rec('mail-send.error.400.bad-request-no-detail.json'));
-  }
+  assert.is((await post(sb, '/sendgrid/v3/mail/send', ok, {})).status, 401);
   const missing = await post(sb, '/sendgrid/v3/mail/send', {});
   assert.equal(missing.json().errors.map((e: Json) => e.field), ['personalizations', 'from.email', 'subject', 'content']);
 });
@@ -260,10 +271,8 @@ gen.run();
 // ---------------------------------------------------------------- fixture mode
 type FCtx = { sb?: Sandbox; partial?: Sandbox; tmp?: string };
 const fix = suite<FCtx>('sandbox: fixture mode');
-const haveFixtures = existsSync(FIXTURES);
-if (!haveFixtures) console.log(`sandbox fixture-mode tests skipped: ${FIXTURES} not found`);
 fix.before(async (ctx) => {
-  if (!haveFixtures) return;
+  if (!HAVE_REAL_FIXTURES) return;
   ctx.sb = await startSandbox({ seed: 1, fixturesDir: FIXTURES });
   ctx.tmp = await mkdtemp(join(tmpdir(), 'lf-sandbox-'));
   await cp(join(FIXTURES, 'yelp'), join(ctx.tmp, 'yelp'), { recursive: true });
@@ -274,7 +283,7 @@ fix.after(async (ctx) => {
   await ctx.partial?.close();
   if (ctx.tmp) await rm(ctx.tmp, { recursive: true, force: true });
 });
-const fixTest = haveFixtures ? fix : fix.skip;
+const fixTest = testIf(fix, HAVE_REAL_FIXTURES, NO_FIXTURES);
 
 fixTest('yelp: recorded body byte for byte by location, empty page past offset 0, fallback', async ({ sb }) => {
   const file = await readFile(join(FIXTURES, 'yelp/businesses-search.location-san-francisco.vcr-erikgrueter1.json'), 'utf8');

@@ -4,6 +4,7 @@
  * schema and applies the migrations again, so the same driver and migrations run in both modes.
  */
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../../db/embedded.js';
+import { ENTITY_TABLES } from '../../db/entities/index.js';
 import { openDatabase, type Database } from '../../db/orm.js';
 
 /** Which database the tests run on, for suite names. */
@@ -32,11 +33,11 @@ export async function freshDatabase(opts: { url?: string | undefined; poolMax?: 
   return db;
 }
 
-/** Deletes every row (keeps the schema) between tests of one suite. */
+/**
+ * Deletes every row (keeps the schema) between tests of one suite: every table of the entity list
+ * (db/entities ENTITIES), so a new entity's table is emptied too.
+ */
 export async function truncateAll(db: Database): Promise<void> {
-  await db.orm.em
-    .getConnection()
-    .execute(
-      'truncate table assessment_results, emails, businesses, targets, job_runs, ops_events, provider_state, rate_limit_state, provider_quota_usage, provider_cache, api_calls, settings, email_suppressions, email_events, webhook_inbox, purchases, audit_log, remediation_claims, error_records, alerts, incidents, incident_events, silences, slack_outbox, slack_messages, assistant_answers restart identity cascade',
-    );
+  const tables = ENTITY_TABLES.map((t) => `"${t}"`).join(', ');
+  await db.orm.em.getConnection().execute(`truncate table ${tables} restart identity cascade`);
 }

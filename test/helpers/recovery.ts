@@ -1,5 +1,7 @@
-/** Sample data for backup and restore tests. */
+/** Sample data and preconditions for backup and restore tests. */
 import { AssessmentResult, AuditLog, Business, Email, JobRun, Purchase, Target } from '../../db/entities/index.js';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { Database } from '../../db/orm.js';
 
 /** Seeds a little of everything: targets, businesses in several stages, emails, assessments, a purchase, a job run, an audit row. */
@@ -22,3 +24,15 @@ export async function seedSample(db: Database): Promise<void> {
   await em.flush();
 }
 
+
+/**
+ * Whether this machine's pg_dump can dump the test database (DATABASE_URL's server, or an embedded PGlite),
+ * decided synchronously when a test file is loaded (a child process runs test/helpers/server-dumpable.ts), so tests
+ * needing a dump are registered as skipped when it cannot.
+ */
+export function testServerDumpable(): boolean {
+  const script = join(import.meta.dirname, 'server-dumpable.ts');
+  const out = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', env: process.env, timeout: 120_000 });
+  if (out.status !== 0) throw new Error(`server-dumpable check failed: ${out.stderr}`);
+  return out.stdout.trim() === 'true';
+}

@@ -8,6 +8,7 @@ import type { Database } from '../../db/orm.js';
 import { createLogger } from '../../domain/logger.js';
 import { startLeaderElection, type LeaderElection } from '../../jobs/leader.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
+import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 
 const test = suite<{ db: Database }>(`scheduler leader election (${DB_KIND})`);
 test.before(async (ctx) => {
@@ -39,13 +40,11 @@ const until = async (cond: () => boolean, ms = 20_000) => {
   }
 };
 
-test('one leader; the standby takes over when the leader stops', async (ctx) => {
-  if (DB_KIND === 'embedded') {
-    // PGlite serves every connection from one backend session, and advisory locks are per session; the embedded
-    // database is single-process anyway (its folder lock), so the service elects no leader there.
-    console.log('  (skipped on the embedded database: one backend session, so advisory locks cannot exclude)');
-    return;
-  }
+// PGlite serves every connection from one backend session, and advisory locks are per session; the embedded
+// database is single-process anyway (its folder lock), so the service elects no leader there.
+const onServer = testIf(test, ON_POSTGRES, 'needs DATABASE_URL: the embedded database has one backend session, so advisory locks cannot exclude');
+
+onServer('one leader; the standby takes over when the leader stops', async (ctx) => {
   const log: string[] = [];
   const a = await replica(ctx.db.url, log, 'a');
   const b = await replica(ctx.db.url, log, 'b');
@@ -63,11 +62,7 @@ test('one leader; the standby takes over when the leader stops', async (ctx) => 
   }
 });
 
-test('killing the leader connection (a dead process) demotes it; then exactly one leader, never two at once', async (ctx) => {
-  if (DB_KIND === 'embedded') {
-    console.log('  (skipped on the embedded database: pg_terminate_backend is not available in PGlite)');
-    return;
-  }
+onServer('killing the leader connection (a dead process) demotes it; then exactly one leader, never two at once', async (ctx) => {
   const log: string[] = [];
   const a = await replica(ctx.db.url, log, 'a');
   const b = await replica(ctx.db.url, log, 'b');

@@ -15,6 +15,7 @@ import { createLogger } from '../../domain/logger.js';
 import { startScheduler } from '../../jobs/scheduler.js';
 import { GRACE_MS, watchJobs } from '../../jobs/watchdog.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
+import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 
 const test = suite<{ db: Database }>(`job runs and the watchdog (${DB_KIND})`);
 test.before(async (ctx) => {
@@ -72,11 +73,7 @@ test('a paused job is not reported missed', async (ctx) => {
   assert.equal((await watch(em(), new Date('2026-11-29T03:00:00Z'))).missed, []);
 });
 
-test('the scheduler records runs of the jobs it tracks: outcome, duration, counts', async (ctx) => {
-  if (DB_KIND === 'embedded') {
-    console.log('  (skipped on the embedded database: the tracked job here is the pg_dump backup, which needs a server pg_dump can read)');
-    return;
-  }
+testIf(test, ON_POSTGRES, 'needs DATABASE_URL: the tracked job here is the pg_dump backup, which needs a server pg_dump can read')('the scheduler records runs of the jobs it tracks: outcome, duration, counts', async (ctx) => {
   const dir = mkdtempSync(join(tmpdir(), 'lf-backup-'));
   try {
     const cfg = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: ctx.db.url, BACKUP_DIR: dir, JOBS_IN_PROCESS: 'true' });

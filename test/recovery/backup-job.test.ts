@@ -16,6 +16,7 @@ import { verifyChecksum } from '../../domain/recovery/backup.js';
 import backupJob, { BACKUP_JOB } from '../../jobs/backup.js';
 import type { JobStatus } from '../../jobs/job-types.js';
 import { DB_KIND, freshDatabase, sharedEmbeddedUrl, truncateAll } from '../helpers/db.js';
+import { testIf } from '../helpers/preconditions.js';
 
 function pgDumpMissing(): boolean {
   try {
@@ -67,8 +68,7 @@ test('a failing pg_dump records backup.failed and the run throws', async (ctx) =
   assert.equal(readdirSync(ctx.dir), [], 'nothing left behind');
 });
 
-const pgOnly = DB_KIND === 'postgres' && !pgDumpMissing() ? test : test.skip;
-if (pgOnly === test.skip) console.log('  backup job success test skipped: needs DATABASE_URL (PostgreSQL) and pg_dump');
+const pgOnly = testIf(test, DB_KIND === 'postgres' && !pgDumpMissing(), 'needs DATABASE_URL (PostgreSQL) and pg_dump');
 
 pgOnly('a run writes a checksummed backup, rotates old ones and records backup.succeeded', async (ctx) => {
   const old = join(ctx.dir, 'leadfactory-20261001T040000Z.dump');

@@ -13,6 +13,7 @@ import type { Database } from '../../db/orm.js';
 import { checksumPath, sha256File } from '../../domain/recovery/backup.js';
 import { recentAudit } from '../../runbooks/actions.js';
 import { DB_KIND, freshDatabase, sharedEmbeddedUrl } from '../helpers/db.js';
+import { testIf } from '../helpers/preconditions.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -94,8 +95,7 @@ try {
 } catch {
   pgDump = false;
 }
-const pgOnly = DB_KIND === 'postgres' && pgDump ? test : test.skip;
-if (pgOnly === test.skip) console.log('  lf db backup CLI test skipped: needs DATABASE_URL (PostgreSQL) and pg_dump');
+const pgOnly = testIf(test, DB_KIND === 'postgres' && pgDump, 'needs DATABASE_URL (PostgreSQL) and pg_dump');
 
 pgOnly('db backup --dir writes a checksummed dump and says where', async (ctx) => {
   const dir = join(ctx.dir, 'nightly');

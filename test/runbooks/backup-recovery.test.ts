@@ -12,25 +12,26 @@ import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
 import { recordOpsEvent } from '../../domain/events.js';
 import { createBackup, listBackups } from '../../domain/recovery/backup.js';
-import { dumpCompatibility } from '../../domain/recovery/pg-tools.js';
 import type { Services } from '../../domain/services.js';
 import { executeRemediation } from '../../runbooks/actions.js';
 import { RESTORE_COMMAND, runbook } from '../../runbooks/backup-recovery.js';
 import { diagnose, type Diagnosis, type Finding } from '../../runbooks/define.js';
 import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
+import { testIf } from '../helpers/preconditions.js';
+import { testServerDumpable } from '../helpers/recovery.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
 
 type Ctx = { db: Database; s: Services; dir: string; dumpable: boolean };
+const DUMPABLE = testServerDumpable();
 const test = suite<Ctx>(`runbook backup-recovery (${DB_KIND})`);
 
 test.before(async (ctx) => {
   ctx.db = await freshDatabase();
   ctx.dir = mkdtempSync(join(tmpdir(), 'lf-backup-rb-'));
   ctx.s = await testServices(ctx.db, { BACKUP_DIR: ctx.dir, DATABASE_URL: ctx.db.url }); // backups scheduled, as with DATABASE_URL
-  const [v] = await ctx.db.orm.em.getConnection().execute<{ v: string }[]>(`select current_setting('server_version_num') as v`);
-  ctx.dumpable = (await dumpCompatibility(Number(v!.v))).ok;
+  ctx.dumpable = DUMPABLE;
 });
 test.after(async (ctx) => {
   await ctx.s?.close();
@@ -80,8 +81,7 @@ test('no backup: take one now — the button (operator) writes a checksummed bac
   assert.is(list[0]!.verified, true);
 });
 
-test('an old backup and a corrupted one are problems; failed backup runs are reported', async (ctx) => {
-  if (!ctx.dumpable) return void console.log('  (skipped here: pg_dump cannot dump this server)');
+testIf(test, DUMPABLE, "this machine's pg_dump cannot dump the test database's server")('an old backup and a corrupted one are problems; failed backup runs are reported', async (ctx) => {
   const old = await createBackup({ url: ctx.db.url, dir: ctx.dir, now: new Date(Date.now() - 3 * 86_400_000) });
   let d = await diagnose(runbook, runbookContext(ctx.s));
   assert.is(finding(d, 'latest-backup').status, 'problem');

@@ -1,7 +1,8 @@
 /**
  * Shared set-up of the storefront suites: a fresh database, a real sandbox, real adapters through the gateway
  * (testServices), the Stripe webhook route on a real HTTP server, and builders for signed Stripe events made from
- * the recorded fixtures in /work/shared/fixtures/real/stripe (rewritten to hit our purchases).
+ * the recorded Stripe fixtures (`shared/fixtures/real/stripe` beside the checkout, see test/helpers/fixtures.ts;
+ * rewritten to hit our purchases).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -17,10 +18,11 @@ import type { Services } from '../../domain/services.js';
 import { createCheckout, type CheckoutResult } from '../../domain/storefront/checkout.js';
 import type { StripeEvent } from '../../domain/providers/stripe/port.js';
 import { freshDatabase, truncateAll } from '../helpers/db.js';
+import { realFixture } from '../helpers/fixtures.js';
 import { testServices } from '../helpers/services.js';
 
 export const SECRET = 'whsec_test_storefront_secret';
-export const FIXTURES = process.env.STRIPE_FIXTURES_DIR ?? '/work/shared/fixtures/real/stripe';
+export const FIXTURES = process.env.STRIPE_FIXTURES_DIR ?? realFixture('stripe');
 export const HAVE_FIXTURES = existsSync(FIXTURES);
 
 /** A mail/send body that reached the sandbox handler. */

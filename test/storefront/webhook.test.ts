@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DB_KIND } from '../helpers/db.js';
+import { testIf } from '../helpers/preconditions.js';
 import type { StripeEvent } from '../../domain/providers/stripe/port.js';
 import { reprocessInbox } from '../../domain/storefront/webhook.js';
 import {
@@ -29,8 +30,7 @@ t.before((ctx) => setUp(ctx));
 t.after((ctx) => tearDown(ctx));
 t.before.each((ctx) => reset(ctx));
 
-if (!HAVE_FIXTURES) console.log(`storefront webhook: ${FIXTURES} is absent; skipping the tests built on recorded Stripe events`);
-const withFixtures = (name: string, fn: (ctx: Ctx) => Promise<void>) => (HAVE_FIXTURES ? t(name, fn) : t.skip(name, fn));
+const withFixtures = testIf(t, HAVE_FIXTURES, `${FIXTURES} is absent (set LF_SHARED_FIXTURES or STRIPE_FIXTURES_DIR)`);
 
 async function target(ctx: Ctx): Promise<Target> {
   const c = await checkout(ctx);
