@@ -7,7 +7,7 @@ import { applyObservation, createDbMetricsReader, createMetrics } from '../alert
 import { consoleSink, createNotifier, slackSink, type ChatClient } from '../alerts/notifier.js';
 import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
-import { AppError, ConfigError } from '../domain/errors.js';
+import { ConfigError, toAppError } from '../domain/errors.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';
 import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
@@ -56,8 +56,8 @@ async function main(): Promise<void> {
     migrate: true,
     observer: (o) => applyObservation(metrics, o),
   }).catch((err: unknown) => {
-    if (err instanceof AppError && err.code === 'db_locked') {
-      process.stderr.write(`${err.message}\n`);
+    if (toAppError(err).code === 'db_locked') {
+      process.stderr.write(`${(err as Error).message}\n`);
       process.exit(1);
     }
     if (config.db.url) {

@@ -11,7 +11,7 @@ import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, st
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { AppError } from '../domain/errors.js';
+import { DatabaseError } from './errors.js';
 
 /** Contents of the lock file. */
 export interface EmbeddedLock {
@@ -107,7 +107,7 @@ function takeLock(dataDir: string): { fd: number; path: string } {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const live = readLiveLock(dataDir) ?? (justCreated(path) ? { pid: 0, port: 0, startedAt: '' } : undefined);
       if (live) {
-        throw new AppError(
+        throw new DatabaseError(
           'db_locked',
           `The embedded database in ${resolve(dataDir)} is in use by process ${live.pid} (lock file ${path}). ` +
             'Stop that process first, or set DATA_DIR to another folder, or DATABASE_URL to a PostgreSQL server.',
@@ -116,13 +116,13 @@ function takeLock(dataDir: string): { fd: number; path: string } {
       rmSync(path, { force: true }); // stale: its process is gone
     }
   }
-  throw new AppError('db_locked', `Could not take the lock file ${path}`);
+  throw new DatabaseError('db_locked', `Could not take the lock file ${path}`);
 }
 
 /**
  * Opens (creating on first use) the embedded database in `<dataDir>/pglite` and serves it on a loopback port.
  * `dataDir` `':memory:'` keeps everything in memory and takes no lock (tests).
- * @throws AppError `db_locked` when another live process holds the folder's lock.
+ * @throws DatabaseError `db_locked` when another live process holds the folder's lock.
  */
 export async function startEmbeddedDatabase(opts: {
   dataDir: string;
@@ -140,7 +140,7 @@ export async function startEmbeddedDatabase(opts: {
     await server.start();
     const net = (server as unknown as { server?: { address(): { port: number } | null; unref(): void } }).server;
     const address = net?.address();
-    if (!address) throw new AppError('db_unavailable', 'pglite-socket did not report its port');
+    if (!address) throw new DatabaseError('db_unavailable', 'pglite-socket did not report its port');
     const port = address.port;
     if (lock) {
       const body: EmbeddedLock = { pid: process.pid, port, startedAt: new Date().toISOString() };

@@ -1,9 +1,13 @@
-/** Applies pending migrations to `DATABASE_URL` (or the embedded database in DATA_DIR). `npm run db:migrate`. */
-import { loadConfig } from '../domain/config.js';
+/**
+ * Applies pending migrations to `DATABASE_URL` (or the embedded database in `DATA_DIR`, default `.data`, the same
+ * variables and default as the service's configuration). `npm run db:migrate`. Reads the two variables itself:
+ * db/ imports nothing of the application.
+ */
 import { openDatabase } from './orm.js';
 
-const config = loadConfig();
-const db = await openDatabase({ url: config.db.url, dataDir: config.db.dataDir, poolMax: 2 });
+const url = process.env.DATABASE_URL || undefined;
+const dataDir = process.env.DATA_DIR || '.data';
+const db = await openDatabase({ url, dataDir, poolMax: 2 });
 try {
   const applied = await db.orm.getMigrator().up();
   console.log(applied.length ? `applied ${applied.map((m) => m.name).join(', ')}` : 'up to date');

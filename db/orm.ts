@@ -43,7 +43,7 @@ export interface Database {
 /**
  * Opens the database: `url` when given, else an embedded PGlite under `dataDir` (':memory:' for none).
  * Applies pending migrations when `migrate` is true.
- * @throws AppError `db_locked` when the embedded folder is in use; driver errors when the server is unreachable.
+ * @throws DatabaseError `db_locked` when the embedded folder is in use; driver errors when the server is unreachable.
  */
 export async function openDatabase(opts: {
   url: string | undefined;

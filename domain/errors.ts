@@ -2,6 +2,7 @@
  * The project's error types. Every error the app raises on purpose is an {@link AppError} with a string `code`;
  * unknown errors are wrapped once at the edge with {@link toAppError}.
  */
+import { DatabaseError } from '../db/errors.js';
 
 /** Machine-readable error codes, shown in Slack next to a human sentence. */
 export type ErrorCode =
@@ -154,9 +155,13 @@ export class ApprovalRequiredError extends AppError {
   }
 }
 
-/** Wraps anything thrown into an AppError (kept as is when it already is one). */
+/**
+ * Wraps anything thrown into an AppError (kept as is when it already is one; a db/ `DatabaseError` keeps its
+ * code, e.g. `db_locked`).
+ */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (err instanceof DatabaseError) return new AppError(err.code, err.message, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new AppError('internal', message, { cause: err });
 }

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lockPathFor, startEmbeddedDatabase } from '../../db/embedded.js';
 import { openDatabase } from '../../db/orm.js';
-import { AppError } from '../../domain/errors.js';
+import { DatabaseError } from '../../db/errors.js';
 import { freshDatabase } from '../helpers/db.js';
 import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 
@@ -58,8 +58,8 @@ lock('a second opener of the same data folder is refused with a message naming t
     } catch (e) {
       err = e;
     }
-    assert.instance(err, AppError);
-    assert.is((err as AppError).code, 'db_locked');
+    assert.instance(err, DatabaseError);
+    assert.is((err as DatabaseError).code, 'db_locked');
     assert.match((err as Error).message, lockPathFor(dir));
     assert.match((err as Error).message, String(process.pid));
   } finally {
@@ -78,7 +78,7 @@ lock('the lock is held from the first moment: a second opener during the initdb 
   } catch (e) {
     err = e;
   }
-  assert.is((err as AppError)?.code, 'db_locked');
+  assert.is((err as DatabaseError)?.code, 'db_locked');
   const db = await first;
   await db.close();
   assert.not.ok(existsSync(lockPathFor(dir)), 'the owner removes its lock on close');
@@ -93,7 +93,7 @@ lock('a lock owned by another live process is never removed by us', async () => 
   } catch (e) {
     err = e;
   }
-  assert.is((err as AppError)?.code, 'db_locked');
+  assert.is((err as DatabaseError)?.code, 'db_locked');
   assert.equal(JSON.parse(readFileSync(lockPathFor(dir), 'utf8')), other);
 });
 
