@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     logger,
     retryMs: LEADER_RETRY_MS,
     onElected: async () => {
-      scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv });
+      scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv, providers: services.providers });
       // RUN_ON_START (first election of this process only) respects a pause: an operator who paused the pipeline
       // during an incident and restarts must not get a full run (emails included) behind their back.
       if (config.pipeline.runOnStart && firstElection) {

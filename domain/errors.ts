@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'db_locked'
   | 'db_unavailable'
   | 'job_running'
+  | 'lease_lost'
   | 'bad_request'
   | 'rate_limited'
   | 'quota_exhausted'

@@ -1,6 +1,7 @@
 /** Job-run bookkeeping shared by the scheduler and start-up: runs cut short are marked `interrupted`. */
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { processHolder } from './leases.js';
 
 /** Marks the given `running` runs as `interrupted` (process stopping); returns how many changed. */
 export async function markRunsInterrupted(em: EntityManager, runIds: number[], now: Date, reason: string): Promise<number> {
@@ -28,15 +29,19 @@ export async function interruptStaleRuns(em: EntityManager, staleBefore: Date, n
 }
 
 /**
- * Opens a tracked run: a `job_runs` row `running` with its heartbeat at `now`; returns its id, or undefined when
+ * Opens a tracked run: a `job_runs` row `running` with its heartbeat at `now` and a lease of `leaseMs` held by this
+ * process (domain/leases.ts; the opener renews it); returns its id, or undefined when
  * the one-running-run-per-job index refuses it (a run of the job is already marked running).
  * @throws other database errors.
  */
-export async function openJobRun(em: EntityManager, job: string, trigger: string, now: Date): Promise<number | undefined> {
+export async function openJobRun(em: EntityManager, job: string, trigger: string, now: Date, leaseMs = 120_000): Promise<number | undefined> {
   try {
     const rows = await em
       .getConnection()
-      .execute<{ id: number }[]>(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts) values (?, 'running', ?, ?, ?, '{}') returning id`, [job, trigger, now, now]);
+      .execute<{ id: number }[]>(
+        `insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts, lease_holder, lease_expires_at) values (?, 'running', ?, ?, ?, '{}', ?, ?) returning id`,
+        [job, trigger, now, now, processHolder(), new Date(now.getTime() + leaseMs)],
+      );
     return rows[0]?.id;
   } catch (err) {
     if (err instanceof UniqueConstraintViolationException) return undefined;
@@ -56,7 +61,7 @@ export async function closeJobRun(em: EntityManager, id: number, outcome: { resu
   const error = outcome.error ? outcome.error.split('\n')[0]!.slice(0, 2000) : failed ? String(r.error ?? 'failed').slice(0, 2000) : null;
   await em
     .getConnection()
-    .execute(`update job_runs set status = ?, finished_at = ?, heartbeat_at = ?, counts = ?::jsonb, error = ? where id = ? and status = 'running'`, [
+    .execute(`update job_runs set status = ?, finished_at = ?, heartbeat_at = ?, counts = ?::jsonb, error = ?, lease_expires_at = null where id = ? and status = 'running'`, [
       failed ? 'failed' : 'succeeded',
       now,
       now,

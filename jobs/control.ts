@@ -6,6 +6,10 @@
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { closeJobRun, openJobRun } from '../domain/job-runs.js';
+import { keepLeases, processHolder } from '../domain/leases.js';
+import { createLogger } from '../domain/logger.js';
+import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
+import { runningRuns } from '../domain/queries/runs.js';
 import { nextCronRun } from '../domain/schedule.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
@@ -25,6 +29,13 @@ export async function isJobPaused(em: EntityManager, name: string): Promise<bool
 }
 
 export { nextCronRun } from '../domain/schedule.js';
+
+/** "<job> is already running (run #N, holder H, lease until T)" from the job's `running` row. */
+async function alreadyRunning(em: EntityManager, name: string): Promise<string> {
+  const [r] = await runningRuns(em, name).catch(() => []);
+  if (!r) return `${name} is already running`;
+  return `${name} is already running (run #${r.id}, held by ${r.leaseHolder ?? 'unknown'}, lease until ${r.leaseExpiresAt?.toISOString() ?? 'unset'})`;
+}
 
 /** What {@link createJobControl} needs. `scheduler` absent = run jobs in this process (CLI). */
 export interface JobControlDeps {
@@ -92,14 +103,12 @@ export function createJobControl(deps: JobControlDeps): JobControl {
       const live = scheduler();
       if (live) {
         const started = await live.runNow(name, trigger);
-        return { started, detail: started ? `${name} started` : `${name} is already running` };
+        return { started, detail: started ? `${name} started` : await alreadyRunning(deps.orm.em.fork(), name) };
       }
       const em = deps.orm.em.fork();
-      const busy = await em.getConnection().execute<{ n: number }[]>(
-        `select count(*)::int as n from job_runs where job = ? and status = 'running'`,
-        [name],
-      );
-      if ((busy[0]?.n ?? 0) > 0) return { started: false, detail: `${name} is already running` };
+      // a run left `running` by a dead holder does not block (its emails wait for the service's reaper)
+      await reapExpiredLeases({ em: () => deps.orm.em.fork(), clock: deps.clock, logger: createLogger('silent'), leaseMs: deps.config.stages.leaseMs, settleMs: deps.config.stages.activitySettleMs, job: name });
+      if ((await runningRuns(em, name)).length > 0) return { started: false, detail: await alreadyRunning(em, name) };
       const mod = (await import(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href)) as {
         default: JobFn;
       };
@@ -107,14 +116,20 @@ export function createJobControl(deps: JobControlDeps): JobControl {
       // recorded like a scheduler run (the pipeline records its own), so `/lf jobs`, the watchdog and the
       // one-running-run-per-job guard see it
       const tracked = (job.tracking ?? 'scheduler') === 'scheduler';
-      const runId = tracked ? await openJobRun(em, name, trigger, deps.clock.now()) : undefined;
-      if (tracked && runId === undefined) return { started: false, detail: `${name} is already running` };
+      const runId = tracked ? await openJobRun(em, name, trigger, deps.clock.now(), deps.config.stages.leaseMs) : undefined;
+      if (tracked && runId === undefined) return { started: false, detail: await alreadyRunning(em, name) };
+      const keeper =
+        runId === undefined
+          ? undefined
+          : keepLeases({ em: () => deps.orm.em.fork(), holder: processHolder(), leaseMs: deps.config.stages.leaseMs, now: () => deps.clock.now(), logger: createLogger('silent'), runId });
       let result: { status?: string; runId?: number } | undefined;
       try {
         result = (await mod.default(data, deps.onProgress ?? (() => undefined))) as typeof result;
       } catch (err) {
         if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());
         throw err;
+      } finally {
+        keeper?.stop();
       }
       if (runId !== undefined) await closeJobRun(em, runId, { result }, deps.clock.now());
       const failed = result?.status === 'failed' || result?.status === 'stalled';

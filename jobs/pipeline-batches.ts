@@ -22,6 +22,8 @@ import { PIPELINE_JOB, type PipelineDeps, type StageCount } from '../domain/pipe
 import { personalizeScored } from '../domain/personalization/draft.js';
 import { scoreAssessed } from '../domain/scoring/score.js';
 import { releaseExpiredClaims } from '../domain/pipeline/stuck.js';
+import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
+import { runningRuns } from '../domain/queries/runs.js';
 import type { Services } from '../domain/services.js';
 import { isJobPaused } from './control.js';
 import type { JobData, JobReport } from './job-types.js';
@@ -65,8 +67,10 @@ export async function runBatch(
   return withJobServices(data, report, job, async (services: Services) => {
     const em = services.orm.em.fork();
     if (await isJobPaused(em, PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_paused', skipped: 1 };
-    const running = await em.getConnection().execute<{ n: string }[]>(`select count(*) as n from job_runs where job = ? and status = 'running'`, [PIPELINE_JOB]);
-    if (Number(running[0]?.n ?? 0) > 0) return { status: 'skipped', reason: 'pipeline_running', skipped: 1 };
+    // a daily run left `running` by a dead holder is reaped first, so it does not hold the batches back for good
+    const st = services.config.stages;
+    await reapExpiredLeases({ em: () => services.orm.em.fork(), clock: services.clock, logger: services.logger, leaseMs: st.leaseMs, settleMs: st.activitySettleMs, sendgrid: services.providers.sendgrid, job: PIPELINE_JOB });
+    if ((await runningRuns(em, PIPELINE_JOB)).length > 0) return { status: 'skipped', reason: 'pipeline_running', skipped: 1 };
     const config = applyOverrides(services.config, await readOverrides(em));
     const deps: PipelineDeps = { em, providers: services.providers, config, logger: services.logger.child({ job }), clock: services.clock };
     const counts: Partial<Record<StageCount, number>> = {};

@@ -14,6 +14,10 @@ import { PIPELINE_STAGES, applyObservation } from '../alerts/metrics.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import { closeJobRun, markRunsInterrupted, openJobRun } from '../domain/job-runs.js';
+import { processHolder } from '../domain/leases.js';
+import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
+import { renewRunLease, runningRuns } from '../domain/queries/runs.js';
+import type { Providers } from '../domain/services.js';
 import type { Logger } from '../domain/logger.js';
 import { WAIT_FOR_MAX_MS, jobCatalog } from './catalog.js';
 import { isJobPaused } from './control.js';
@@ -32,6 +36,8 @@ export interface SchedulerDeps {
   clock: Clock;
   /** Environment overrides for jobs: the database URL and sandbox URL of this process. */
   jobEnv: Record<string, string>;
+  /** The providers (the reaper asks SendGrid's activity feed about emails left `sending`); absent = emails wait. */
+  providers?: Pick<Providers, 'sendgrid'>;
   /** Called when a job run ends, with its result or error (for notifications and tests). */
   onJobDone?: (name: string, outcome: { result?: unknown; error?: string }) => void;
   /**
@@ -53,6 +59,11 @@ export interface Scheduler {
   fire(name: string): Promise<boolean>;
   /** True while the job's worker is alive. */
   isRunning(name: string): boolean;
+  /**
+   * One reaper pass now (domain/pipeline/reaper.ts; also run every quarter lease while the scheduler runs): runs of
+   * dead holders `interrupted`, their claims returned, their `sending` emails settled with SendGrid.
+   */
+  reap(): Promise<void>;
   /**
    * Terminates a job's running worker and marks its run `interrupted` (the next run resumes the work);
    * false when no worker was running.
@@ -125,7 +136,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const trackedRuns = new Map<string, Promise<number | undefined>>();
 
   const openRun = async (name: string, trigger: string): Promise<number | undefined> => {
-    const id = await openJobRun(deps.orm.em.fork(), name, trigger, deps.clock.now()).catch((err: unknown) => {
+    const id = await openJobRun(deps.orm.em.fork(), name, trigger, deps.clock.now(), config.stages.leaseMs).catch((err: unknown) => {
       logger.error({ job: name, err: (err as Error).message }, 'job run not recorded');
       return null;
     });
@@ -145,18 +156,61 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       logger.error({ job: name, err: (err as Error).message }, 'job run could not be closed'),
     );
   };
-  // heartbeats of the runs the scheduler tracks (the daily pipeline beats its own)
+  // lease renewals (and heartbeats) of the runs the scheduler tracks (the daily pipeline renews its own)
+  const leaseMs = config.stages.leaseMs;
   const heartbeat = setInterval(() => {
     for (const [name, p] of trackedRuns)
       void p
         .then(async (id) => {
-          if (id !== undefined) await deps.orm.em.getConnection().execute('update job_runs set heartbeat_at = ? where id = ? and status = ?', [deps.clock.now(), id, 'running']);
+          if (id !== undefined) await renewRunLease(deps.orm.em.fork(), id, new Date(deps.clock.now().getTime() + leaseMs));
         })
         .catch(() => {
-        logger.warn({ job: name }, 'heartbeat not written');
-      });
-  }, 30_000);
+          logger.warn({ job: name }, 'run lease not renewed');
+        });
+  }, Math.max(1000, Math.floor(leaseMs / 3)));
   heartbeat.unref();
+  processHolder(); // fixes this process's holder id before any worker thread starts (they inherit it)
+
+  // The reaper (leader only: this scheduler runs on the leader): every quarter lease, and before a run starts.
+  let reaping: Promise<void> = Promise.resolve();
+  let reapFailing = false;
+  const reap = (job?: string): Promise<void> => {
+    reaping = reaping.then(async () => {
+      try {
+        const r = await reapExpiredLeases({
+          em: () => deps.orm.em.fork(),
+          clock: deps.clock,
+          logger,
+          leaseMs,
+          settleMs: config.stages.activitySettleMs,
+          sendgrid: deps.providers?.sendgrid,
+          isLocalRunAlive: (job, runId) => activeRuns.get(job) === runId || bree.workers.has(job),
+          job,
+        });
+        const n = r.runsInterrupted.length + r.businessesReleased + r.emailsSent.length + r.emailsRequeued.length + r.emailsUnconfirmed.length;
+        if (n > 0) logger.warn({ ...r }, 'reaper returned the work of dead lease holders');
+        if (reapFailing) logger.info('reaper works again');
+        reapFailing = false;
+      } catch (err) {
+        if (!reapFailing) logger.warn({ err: (err as Error).message }, 'reaper pass failed; retrying every pass');
+        reapFailing = true;
+      }
+    });
+    return reaping;
+  };
+  const reaper = setInterval(() => void reap(), Math.max(1000, Math.min(30_000, Math.floor(leaseMs / 4))));
+  reaper.unref();
+  /** Why `name` cannot start now: a run of it still `running` under a live lease (after reaping), else undefined. */
+  const blocker = async (name: string): Promise<string | undefined> => {
+    await reap(name);
+    try {
+      const [r] = await runningRuns(deps.orm.em.fork(), name);
+      if (!r) return undefined;
+      return `run #${r.id} is running (holder ${r.leaseHolder ?? 'unknown'}, lease until ${r.leaseExpiresAt?.toISOString() ?? 'unset'})`;
+    } catch (err) {
+      return `the database cannot be read (${(err as Error).message})`;
+    }
+  };
 
   class AppBree extends Bree {
     override createWorker = (file: string, opts: Partial<WorkerOptions>) => {
@@ -206,29 +260,56 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       logger.error({ job: meta?.name, err: (err as Error)?.message ?? String(err) }, 'job worker error');
     },
   });
+  /**
+   * Fail closed: a scheduled run starts only when the pause setting was read and says "not paused". A failed read
+   * (the database is down) skips the run, logged once per streak — never a paused job run by accident.
+   */
+  let pauseReadFailing = false;
+  const pausedOrUnknown = async (name: string): Promise<boolean> => {
+    try {
+      const paused = await isJobPaused(deps.orm.em.fork(), name);
+      pauseReadFailing = false;
+      return paused;
+    } catch (err) {
+      if (!pauseReadFailing) logger.error({ job: name, err: (err as Error).message }, 'pause setting could not be read: run skipped (fail closed)');
+      pauseReadFailing = true;
+      return true;
+    }
+  };
   // Scheduled runs of a paused job are skipped (pause is a setting, so it survives restarts); a manual run
   // (runNow sets nextTrigger first) still runs. Bree's timers call `this.run(name)`, so wrapping it suffices.
   const breeRun = bree.run.bind(bree);
   bree.run = async (name?: string) => {
-    if (name && !nextTrigger.has(name) && (await isJobPaused(deps.orm.em.fork(), name).catch(() => false))) {
-      logger.info({ job: name }, 'job paused: scheduled run skipped');
+    if (name && !nextTrigger.has(name) && (await pausedOrUnknown(name))) {
+      logger.info({ job: name }, 'job paused (or the pause could not be read): scheduled run skipped');
       return;
     }
     if (name) await waitForOthers(name);
     if (stopped) return; // shutdown began while it waited
+    if (name && !nextTrigger.has(name) && !bree.workers.has(name)) {
+      const why = await blocker(name);
+      if (why) {
+        nextTrigger.delete(name);
+        logger.warn({ job: name, why }, 'run not started: another run of it holds a live lease');
+        return;
+      }
+    }
     return breeRun(name);
   };
+  await reap(); // before the first run (RUN_ON_START): what a dead process left is returned first
   if (deps.autoStart ?? true) await bree.start(); // else Bree initialises itself on the first fire()
   logger.info({ jobs: catalog.map((j) => `${j.name} (${j.cron} UTC)`), timers: deps.autoStart ?? true }, 'scheduler started');
 
   return {
     bree,
     isRunning: (name) => bree.workers.has(name),
+    reap: () => reap(),
     async fire(name) {
       if (bree.workers.has(name)) return false;
-      if (await isJobPaused(deps.orm.em.fork(), name).catch(() => false)) return false;
+      if (await pausedOrUnknown(name)) return false;
       await waitForOthers(name);
       if (stopped || bree.workers.has(name)) return false;
+      if (await blocker(name)) return false;
       await breeRun(name);
       return true;
     },
@@ -245,6 +326,12 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     },
     async runNow(name, trigger = 'manual') {
       if (bree.workers.has(name)) return false;
+      // never answer "started" for a run the worker would refuse: a live run of the job elsewhere blocks it
+      const why = await blocker(name);
+      if (why) {
+        logger.info({ job: name, why }, 'run now refused');
+        return false;
+      }
       nextTrigger.set(name, trigger);
       await bree.run(name);
       return true;
@@ -252,6 +339,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     async stop(graceMs) {
       stopped = true;
       clearInterval(heartbeat);
+      clearInterval(reaper);
       const running = [...activeRuns.entries()];
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

@@ -50,6 +50,8 @@ export const Business = defineEntity({
     statusChangedAt: p.datetime().columnType('timestamptz').nullable(),
     /** Batch claim lease of a pipeline stage worker (`FOR UPDATE SKIP LOCKED` claims set it). */
     claimedUntil: p.datetime().columnType('timestamptz').nullable(),
+    /** Holder of the claim (domain/leases.ts `host:pid:boot[#runId]`); `claimedUntil` is its lease expiry. */
+    claimHolder: p.string().nullable(),
     target: p.manyToOne(Target).nullable().deleteRule('set null'),
     createdAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()),
     updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),

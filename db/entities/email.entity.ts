@@ -44,6 +44,10 @@ export const Email = defineEntity({
     sentAt: p.datetime().columnType('timestamptz').nullable(),
     /** When a delivery worker claimed it (`sending`); a stale claim is visible to runbooks. */
     claimedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** Holder of a `sending` claim (domain/leases.ts: `host:pid:boot[#runId]`). */
+    leaseHolder: p.string().nullable(),
+    /** When the `sending` claim's lease runs out (renewed by its holder; the reaper settles it after). */
+    leaseExpiresAt: p.datetime().columnType('timestamptz').nullable(),
     deliveredAt: p.datetime().columnType('timestamptz').nullable(),
     bouncedAt: p.datetime().columnType('timestamptz').nullable(),
     /** SendGrid event `reason` of a bounce/drop/deferral. */

@@ -21,6 +21,10 @@ export const JobRun = defineEntity({
     finishedAt: p.datetime().columnType('timestamptz').nullable(),
     counts: p.json<Record<string, number>>().default('{}'),
     error: p.text().nullable(),
+    /** Who holds the run (domain/leases.ts `host:pid:boot`); renewed by the holder while it runs. */
+    leaseHolder: p.string().nullable(),
+    /** When the holder's lease runs out; past it the scheduler leader's reaper marks the run `interrupted`. */
+    leaseExpiresAt: p.datetime().columnType('timestamptz').nullable(),
   }),
   // At most one running run per job, across threads, processes and replicas (no overlapping runs).
   indexes: [

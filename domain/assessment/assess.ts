@@ -3,8 +3,8 @@
  * PageSpeed Insights (mobile) and then an AI insight built from what PageSpeed measured.
  *
  * - Claim: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` sets a lease
- *   (`claimed_until`), so two workers never assess one business; a lease that runs out (crashed worker) makes
- *   the business claimable again.
+ *   (`claim_holder` + `claimed_until`, renewed while the stage runs, domain/leases.ts), so two workers never assess
+ *   one business; a lease that runs out or whose holder died makes the business claimable again (the reaper).
  * - Per business: URL validation first (an invalid URL fails without any provider call); PageSpeed failing or
  *   timing out → `assessment_failed` with `error_message`; PageSpeed answering 200 with
  *   `lighthouseResult.runtimeError` (Lighthouse could not load the page) → `assessment_failed` with Lighthouse's code in
@@ -14,6 +14,8 @@
  *   `status_changed_at` set.
  */
 import { AssessmentResult, Business } from '../../db/entities/index.js';
+import { withDbRetry } from '../db-retry.js';
+import { keepLeases, processHolder } from '../leases.js';
 import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/deps.js';
 import { runInsight, runPageSpeed } from './assessors.js';
 import type { Insight } from './insight.js';
@@ -39,28 +41,30 @@ export interface ClaimedBusiness {
 }
 
 /**
- * Lease length (ms) of one claim: both assessor timeouts for every round of `concurrency` businesses in the batch,
- * plus a minute. Long enough that a live worker always finishes first.
+ * Businesses one claim may take: no more than can be assessed within one lease (`config.stages.leaseMs`) — one
+ * business per slot takes at most both assessor timeouts — times `assessmentConcurrency`, at least one per slot, and
+ * at most `assessmentBatchSize`. (The lease is renewed while the stage runs, so a slow business is not lost.)
  */
-export function claimLeaseMs(stages: PipelineDeps['config']['stages']): number {
-  const rounds = Math.ceil(stages.assessmentBatchSize / stages.assessmentConcurrency);
-  return (stages.pagespeedTimeoutMs + stages.openaiTimeoutMs) * rounds + 60_000;
+export function maxAssessmentClaim(stages: PipelineDeps['config']['stages']): number {
+  const perSlot = Math.max(1, Math.floor(stages.leaseMs / (stages.pagespeedTimeoutMs + stages.openaiTimeoutMs)));
+  return Math.max(1, Math.min(stages.assessmentBatchSize, perSlot * stages.assessmentConcurrency));
 }
 
 /**
  * Claims up to `limit` pending businesses, lowest id first, skipping rows another worker holds (locked, or
- * leased until after `now`). One statement; returns the claimed rows.
+ * leased until after `now`), with a lease of `config.stages.leaseMs` for `deps.holder` (default this process). One
+ * statement; returns the claimed rows.
  */
 export async function claimBatch(deps: PipelineDeps, limit: number): Promise<ClaimedBusiness[]> {
   const now = deps.clock.now();
-  const until = new Date(now.getTime() + claimLeaseMs(deps.config.stages));
+  const until = new Date(now.getTime() + deps.config.stages.leaseMs);
   const rows = await deps.em.getConnection().execute<ClaimedBusiness[]>(
-    `update businesses set claimed_until = ?
+    `update businesses set claimed_until = ?, claim_holder = ?
        where id in (select id from businesses
                      where status = 'assessment_pending' and (claimed_until is null or claimed_until < ?)
                      order by id limit ? for update skip locked)
        returning id, name, website`,
-    [until, now, limit],
+    [until, deps.holder ?? processHolder(), now, limit],
   );
   return rows.sort((a, b) => a.id - b.id);
 }
@@ -117,6 +121,15 @@ async function evaluate(deps: PipelineDeps, b: ClaimedBusiness): Promise<Outcome
 export async function assessBusiness(deps: PipelineDeps, claimed: ClaimedBusiness): Promise<'assessed' | 'failed'> {
   const started = Date.now();
   const out = await evaluate(deps, claimed);
+  // the result is stored through a database outage (a fresh unit of work per try; the assessors are not re-run)
+  return withDbRetry(() => storeOutcome(deps, claimed, out, started), {
+    maxWaitMs: deps.config.stages.dbOutageMaxWaitMs,
+    logger: deps.logger,
+    what: 'assessment result',
+  });
+}
+
+async function storeOutcome(deps: PipelineDeps, claimed: ClaimedBusiness, out: Outcome, started: number): Promise<'assessed' | 'failed'> {
   const em = deps.em.fork();
   const b = await em.findOne(Business, claimed.id);
   if (!b) return 'failed'; // deleted while being assessed: nothing to store
@@ -145,6 +158,7 @@ export async function assessBusiness(deps: PipelineDeps, claimed: ClaimedBusines
   b.status = out.status === 'failed' ? 'assessment_failed' : 'assessed';
   b.statusChangedAt = now;
   b.claimedUntil = null;
+  b.claimHolder = null;
   if (!b.websiteDomain && out.host) b.websiteDomain = siteDomain(out.host);
   await em.flush();
   if (out.status === 'failed') deps.logger.warn({ businessId: b.id, code: out.errorCode, error: out.errorMessage }, 'assessment failed');
@@ -159,16 +173,26 @@ export async function assessBusiness(deps: PipelineDeps, claimed: ClaimedBusines
  */
 export async function assessPending(deps: PipelineDeps, progress: ProgressFn = () => {}): Promise<AssessResult> {
   const out: AssessResult = { assessed: 0, failed: 0 };
-  const { assessmentBatchSize, assessmentConcurrency } = deps.config.stages;
-  for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
-    const claimed = await claimBatch(deps, assessmentBatchSize);
-    if (claimed.length === 0) break;
-    await mapConcurrent(claimed, assessmentConcurrency, async (b) => {
-      const r = await assessBusiness(deps, b);
-      if (r === 'assessed') out.assessed++;
-      else out.failed++;
-      progress(r === 'assessed' ? 'assessed' : 'assessment_failed', 1);
-    });
+  const { assessmentConcurrency, leaseMs, dbOutageMaxWaitMs } = deps.config.stages;
+  const holder = deps.holder ?? processHolder();
+  const keeper = keepLeases({ em: () => deps.em.fork(), holder, leaseMs, now: () => deps.clock.now(), logger: deps.logger });
+  try {
+    for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
+      const claimed = await withDbRetry(() => claimBatch({ ...deps, em: deps.em.fork(), holder }, maxAssessmentClaim(deps.config.stages)), {
+        maxWaitMs: dbOutageMaxWaitMs,
+        logger: deps.logger,
+        what: 'assessment claim',
+      });
+      if (claimed.length === 0) break;
+      await mapConcurrent(claimed, assessmentConcurrency, async (b) => {
+        const r = await assessBusiness(deps, b);
+        if (r === 'assessed') out.assessed++;
+        else out.failed++;
+        progress(r === 'assessed' ? 'assessed' : 'assessment_failed', 1);
+      });
+    }
+  } finally {
+    keeper.stop();
   }
   return out;
 }

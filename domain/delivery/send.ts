@@ -3,8 +3,10 @@
  * email even across crashes.
  *
  * Per batch ({@link claimPendingBatch}, one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`):
- * emails move `pending → sending` with `claimed_at` BEFORE the provider call, so a process killed mid-batch
- * leaves them `sending` and no later run sends them again; {@link staleSending} lists those for runbooks.
+ * emails move `pending → sending` with `claimed_at` and a lease (holder + expiry, domain/leases.ts) BEFORE the
+ * provider call. A process killed mid-batch leaves them `sending`; when their lease is dead the scheduler leader's
+ * reaper (domain/pipeline/reaper.ts) asks SendGrid's Email Activity API whether each was accepted (every send carries
+ * `custom_args.email_id`): `sent` if so, back to `pending` if not — exactly once across crashes.
  * Then per email, in id order: suppressed address → `suppressed`; invalid syntax → `failed` + suppression
  * `invalid`; else the send with `custom_args.email_id`, List-Unsubscribe headers and the footer (compliance.ts)
  * → `sent` with SendGrid's `X-Message-Id` (business `emailed`), or `failed` with the error (never retried here:
@@ -16,6 +18,10 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Email } from '../../db/entities/index.js';
+import { withDbRetry } from '../db-retry.js';
+import { keepLeases, processHolder } from '../leases.js';
+import type { MailMessage } from '../providers/sendgrid/index.js';
+import { claimPendingEmails, confirmEmailLease, markEmailFailed, markEmailSent } from '../queries/emails.js';
 import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/deps.js';
 import { composeMessage } from './compliance.js';
 import { deliveryPause } from './pause.js';
@@ -41,58 +47,81 @@ export interface SendSummary {
 
 /**
  * Claims up to `batch` pending emails (oldest id first) in ONE statement, moving them to `sending` with
- * `claimed_at = now`; concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`). Returns the ids.
+ * `claimed_at = now` and a lease for `holder` (default this process) of `leaseMs` (default 2 min); concurrent
+ * claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`). Returns the ids.
  */
-export async function claimPendingBatch(em: EntityManager, batch: number, now: Date): Promise<number[]> {
-  const rows = await em.execute<{ id: number }[]>(
-    `update emails set status = 'sending', claimed_at = ?, updated_at = ?
-     where id in (select id from emails where status = 'pending' order by id limit ? for update skip locked)
-     returning id`,
-    [now, now, batch],
-  );
-  return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+export async function claimPendingBatch(em: EntityManager, batch: number, now: Date, holder = processHolder(), leaseMs = 120_000): Promise<number[]> {
+  return claimPendingEmails(em, batch, now, holder, new Date(now.getTime() + leaseMs));
 }
 
 /**
- * Sends every pending email, batch after batch (`config.delivery.emailBatchSize`), until none is pending.
+ * How many emails one claim may take: no more than can be sent within one lease — `leaseMs / providerTimeoutMs`
+ * sends per slot (at least one) times `concurrency` — and at most `batch`.
+ */
+export function maxEmailClaim(batch: number, concurrency: number, leaseMs: number, providerTimeoutMs: number): number {
+  return Math.max(1, Math.min(batch, Math.max(1, Math.floor(leaseMs / providerTimeoutMs)) * concurrency));
+}
+
+/**
+ * Sends every pending email, batch after batch, until none is pending. A claim takes at most {@link maxEmailClaim}
+ * (`config.delivery.emailBatchSize` capped by what one lease covers); the claimed emails carry a lease for
+ * `deps.holder` (default this process) renewed every third of `config.stages.leaseMs` while the stage runs, and
+ * each email's lease is confirmed right before its send, so an email the reaper took back is never sent here.
  * Before each claim it reads the pause switch (pause.ts): when delivery is paused it claims nothing more and
  * returns the counts so far with `paused` set (logged at info).
- * `progress('emailed' | 'send_failed', 1)` is called after each outcome is stored. Errors of the database
- * propagate (the claimed, unsent emails then stay `sending`: see {@link staleSending}); provider errors don't.
+ * Database work is retried through an outage (domain/db-retry.ts, up to `config.stages.dbOutageMaxWaitMs`): a send
+ * already accepted is recorded when the database is back, never repeated. `progress('emailed' | 'send_failed', 1)`
+ * is called after each outcome is stored. Provider errors mark the email `failed`.
  */
 export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () => {}): Promise<SendSummary> {
   const summary: SendSummary = { emailed: 0, failed: 0, suppressed: 0, invalid: 0 };
-  const batch = deps.config.delivery.emailBatchSize;
-  for (;;) {
-    const em = deps.em.fork();
-    const pause = await deliveryPause(em);
-    if (pause.paused) {
-      const paused = { by: pause.by ?? 'unknown', since: (pause.since ?? deps.clock.now()).toISOString() };
-      deps.logger.info({ pausedBy: paused.by, since: paused.since }, 'delivery is paused: no emails sent');
-      return { ...summary, paused };
+  const { leaseMs, dbOutageMaxWaitMs } = deps.config.stages;
+  const batch = maxEmailClaim(deps.config.delivery.emailBatchSize, deps.config.delivery.emailConcurrency, leaseMs, deps.config.providerTimeoutMs);
+  const holder = deps.holder ?? processHolder();
+  const db = <T>(what: string, fn: (em: EntityManager) => Promise<T>) =>
+    withDbRetry(() => fn(deps.em.fork()), { maxWaitMs: dbOutageMaxWaitMs, logger: deps.logger, what });
+  const keeper = keepLeases({ em: () => deps.em.fork(), holder, leaseMs, now: () => deps.clock.now(), logger: deps.logger });
+  try {
+    for (;;) {
+      const pause = await db('delivery pause read', (em) => deliveryPause(em));
+      if (pause.paused) {
+        const paused = { by: pause.by ?? 'unknown', since: (pause.since ?? deps.clock.now()).toISOString() };
+        deps.logger.info({ pausedBy: paused.by, since: paused.since }, 'delivery is paused: no emails sent');
+        return { ...summary, paused };
+      }
+      const ids = await db('email claim', (em) => claimPendingBatch(em, batch, deps.clock.now(), holder, leaseMs));
+      if (ids.length === 0) return summary;
+      // Each claimed email in its own unit of work, a few at a time (EMAIL_CONCURRENCY).
+      await mapConcurrent(ids, deps.config.delivery.emailConcurrency, async (id) => {
+        const outcome = await deliverOne(deps, id, holder, db);
+        if (outcome === 'lost') return;
+        summary[outcome]++;
+        if (outcome === 'invalid') summary.failed++;
+        if (outcome === 'emailed') progress('emailed', 1);
+        if (outcome === 'failed' || outcome === 'invalid') progress('send_failed', 1);
+      });
     }
-    const ids = await claimPendingBatch(em, batch, deps.clock.now());
-    if (ids.length === 0) return summary;
-    // Each claimed email in its own unit of work, a few at a time (EMAIL_CONCURRENCY).
-    await mapConcurrent(ids, deps.config.delivery.emailConcurrency, async (id) => {
-      const outcome = await deliverOne(deps, id);
-      summary[outcome]++;
-      if (outcome === 'invalid') summary.failed++;
-      if (outcome === 'emailed') progress('emailed', 1);
-      if (outcome === 'failed' || outcome === 'invalid') progress('send_failed', 1);
-    });
+  } finally {
+    keeper.stop();
   }
 }
 
-/** Delivers one claimed (`sending`) email; returns what happened to it. */
-async function deliverOne(deps: PipelineDeps, id: number): Promise<'emailed' | 'failed' | 'suppressed' | 'invalid'> {
-  const em = deps.em.fork();
-  const email = await em.findOneOrFail(Email, id, { populate: ['business'] });
+type Db = <T>(what: string, fn: (em: EntityManager) => Promise<T>) => Promise<T>;
+
+/**
+ * Checks a claimed email before its send: suppressed address → `suppressed`; invalid syntax → `failed` +
+ * suppression `invalid`; else the message to send. Repeatable as a whole (a fresh unit of work per try).
+ */
+async function prepare(deps: PipelineDeps, em: EntityManager, id: number): Promise<'suppressed' | 'invalid' | 'gone' | MailMessage> {
+  const email = await em.findOne(Email, id, { populate: ['business'] });
+  if (!email || email.status !== 'sending') return 'gone';
   const now = deps.clock.now();
   const check = validateEmailAddress(email.toAddress);
   if (await isSuppressed(em, check.ok ? check.address : email.toAddress)) {
     email.status = 'suppressed';
     email.errorMessage = 'address is on the suppression list';
+    email.leaseHolder = null;
+    email.leaseExpiresAt = null;
     email.business.status = 'suppressed';
     await em.flush();
     return 'suppressed';
@@ -101,29 +130,36 @@ async function deliverOne(deps: PipelineDeps, id: number): Promise<'emailed' | '
     await addSuppression(em, emailHash(email.toAddress), 'invalid', 'send', now);
     email.status = 'failed';
     email.errorMessage = `invalid address: ${check.reason}`;
+    email.leaseHolder = null;
+    email.leaseExpiresAt = null;
     email.business.status = 'suppressed';
     await em.flush();
     return 'invalid';
   }
+  return composeMessage(deps.config, email, now);
+}
+
+/** Delivers one claimed (`sending`) email; returns what happened to it (`lost`: the reaper took it back first). */
+async function deliverOne(deps: PipelineDeps, id: number, holder: string, db: Db): Promise<'emailed' | 'failed' | 'suppressed' | 'invalid' | 'lost'> {
+  const prepared = await db('email check', (em) => prepare(deps, em, id));
+  if (prepared === 'gone') return 'lost';
+  if (prepared === 'suppressed' || prepared === 'invalid') return prepared;
+  // the lease is confirmed (and renewed) right before the send: only the holder sends
+  const until = new Date(deps.clock.now().getTime() + deps.config.stages.leaseMs);
+  if (!(await db('email lease', (em) => confirmEmailLease(em, id, holder, until)))) {
+    deps.logger.warn({ emailId: id, holder }, 'email lease lost before its send: left to the reaper');
+    return 'lost';
+  }
   let messageId: string | null = null;
   let error: string | undefined;
   try {
-    const res = await deps.providers.sendgrid.send(composeMessage(deps.config, email, now));
+    const res = await deps.providers.sendgrid.send(prepared);
     messageId = res.messageId;
   } catch (err) {
     error = (err as Error).message || String(err);
   }
-  if (error === undefined) {
-    email.status = 'sent';
-    email.providerMessageId = messageId;
-    email.sentAt = deps.clock.now();
-    email.errorMessage = null;
-    email.business.status = 'emailed';
-  } else {
-    email.status = 'failed';
-    email.errorMessage = error;
-  }
-  await em.flush();
+  if (error === undefined) await db('email sent', (em) => markEmailSent(em, id, messageId, deps.clock.now()));
+  else await db('email failed', (em) => markEmailFailed(em, id, error!, deps.clock.now()));
   return error === undefined ? 'emailed' : 'failed';
 }
 

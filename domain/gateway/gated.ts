@@ -74,6 +74,8 @@ export function gateProviders(raw: Providers, gateway: Gateway): Providers {
         }),
       scopes: () =>
         gateway.call({ provider: 'sendgrid', operation: 'scopes', kind: 'read', fn: () => raw.sendgrid.scopes() }),
+      searchMessages: (query, limit) =>
+        gateway.call({ provider: 'sendgrid', operation: 'messages.search', kind: 'read', fn: () => raw.sendgrid.searchMessages(query, limit) }),
     },
     stripe: {
       retrieveBalance: () =>

@@ -11,6 +11,15 @@ export const PipelineEnvSchema = z.object({
   SPAM_THRESHOLD: z.coerce.number().int().min(0).max(100).default(50),
   /** Items in one stage longer than this are reported stuck and re-queued (minutes). */
   STUCK_AFTER_MINUTES: z.coerce.number().int().positive().default(30),
+  /** Lease of a job run and of every claimed item (seconds); holders renew it every third of it. */
+  LEASE_SECONDS: z.coerce.number().int().min(3).max(3600).default(120),
+  /**
+   * How long after its last renewal an email left `sending` is looked up in SendGrid's Email Activity API (seconds):
+   * the feed's indexing delay. At most LEASE_SECONDS, so a crashed send is settled within one lease.
+   */
+  SENDGRID_ACTIVITY_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  /** A stage waits out a database outage (backing off, retrying) for at most this long before it fails (seconds). */
+  DB_OUTAGE_MAX_WAIT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
 });
 
 /** Stage configuration. Durations in ms. */
@@ -22,6 +31,12 @@ export interface StagesConfig {
   openaiTimeoutMs: number;
   spamThreshold: number;
   stuckAfterMs: number;
+  /** Lease of runs and claimed items (ms), renewed every third of it by the holder. */
+  leaseMs: number;
+  /** Delay after an expired `sending` email's last renewal before SendGrid's activity feed is asked about it (ms). */
+  activitySettleMs: number;
+  /** How long a stage backs off and retries through a database outage before it fails (ms). */
+  dbOutageMaxWaitMs: number;
 }
 
 /** Builds {@link StagesConfig}. */
@@ -34,5 +49,8 @@ export function buildStagesConfig(e: z.infer<typeof PipelineEnvSchema>): StagesC
     openaiTimeoutMs: e.OPENAI_ASSESSOR_TIMEOUT_MS,
     spamThreshold: e.SPAM_THRESHOLD,
     stuckAfterMs: e.STUCK_AFTER_MINUTES * 60_000,
+    leaseMs: e.LEASE_SECONDS * 1000,
+    activitySettleMs: Math.min(e.SENDGRID_ACTIVITY_SETTLE_SECONDS, e.LEASE_SECONDS) * 1000,
+    dbOutageMaxWaitMs: e.DB_OUTAGE_MAX_WAIT_SECONDS * 1000,
   };
 }

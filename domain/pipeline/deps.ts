@@ -15,6 +15,11 @@ export interface PipelineDeps {
   config: AppConfig;
   logger: Logger;
   clock: Clock;
+  /**
+   * Lease holder of the items the stages claim (domain/leases.ts): `host:pid:boot#runId` for a pipeline run;
+   * default this process.
+   */
+  holder?: string;
 }
 
 /** Stage counter names kept on the job run (`job_runs.counts`) and reported as progress. */

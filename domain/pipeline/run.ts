@@ -1,7 +1,9 @@
 /**
  * The daily pipeline run: targeting → sourcing → assessment → scoring → personalization → delivery.
  * Records a job run (`job_runs`, per-stage counts, heartbeat at each stage) and ops events at start, finish
- * and failure. At most one run of the pipeline is `running` at a time (partial unique index), so a second
+ * and failure. The run holds a lease (domain/leases.ts) renewed every third of `LEASE_SECONDS` with those of the
+ * items it claims; a dead run left `running` is reaped (domain/pipeline/reaper.ts) before a new one starts. Its
+ * database work waits out an outage (domain/db-retry.ts) instead of failing the run. At most one run of the pipeline is `running` at a time (partial unique index), so a second
  * start while one runs fails with AppError `job_running` instead of overlapping. Run-time overrides
  * (domain/overrides.ts: batch sizes, the Yelp page size, …) are read once at the start of each run and apply to
  * the whole run, so an operator's change takes effect from the next run on.
@@ -17,6 +19,10 @@ import { personalizeScored } from '../personalization/draft.js';
 import { scoreAssessed } from '../scoring/score.js';
 import { sourceTarget } from '../sourcing/source.js';
 import { activeTargetsWithQuota } from '../targeting/quota.js';
+import { withDbRetry } from '../db-retry.js';
+import { keepLeases, processHolder, runHolder } from '../leases.js';
+import { finishRun, saveRunCheckpoint } from '../queries/runs.js';
+import { reapExpiredLeases, type ReaperDeps } from './reaper.js';
 import { releaseExpiredClaims, stuckItems } from './stuck.js';
 import { PIPELINE_JOB, type PipelineDeps, type ProgressFn, type StageCount } from './deps.js';
 
@@ -54,11 +60,15 @@ const emptyCounts = (): Record<StageCount, number> => ({
  */
 export async function runPipeline(
   baseDeps: PipelineDeps,
-  opts: { trigger?: string; progress?: ProgressFn; onStart?: (runId: number) => void } = {},
+  opts: { trigger?: string; progress?: ProgressFn; onStart?: (runId: number) => void; skipReap?: boolean } = {},
 ): Promise<PipelineRunSummary> {
   let deps = baseDeps;
   const em = deps.em.fork();
+  // a run left `running` by a dead holder must not block this one (the scheduler reaps before it starts a run; the
+  // CLI and tests call this directly)
+  if (!opts.skipReap) await reapExpiredLeases(reaperDeps(deps, PIPELINE_JOB));
   const started = deps.clock.now();
+  const { leaseMs, dbOutageMaxWaitMs } = deps.config.stages;
   const run = em.create(JobRun, {
     job: PIPELINE_JOB,
     status: 'running',
@@ -66,6 +76,8 @@ export async function runPipeline(
     startedAt: started,
     heartbeatAt: started,
     counts: {},
+    leaseHolder: processHolder(),
+    leaseExpiresAt: new Date(started.getTime() + leaseMs),
   });
   try {
     await em.flush();
@@ -76,6 +88,10 @@ export async function runPipeline(
   }
   const log = deps.logger.child({ job: PIPELINE_JOB, runId: run.id });
   log.info('pipeline run started');
+  // the run's lease and its items' (holder `host:pid:boot#runId`) are renewed every third of the lease
+  deps = { ...deps, holder: runHolder(run.id) };
+  const keeper = keepLeases({ em: () => deps.em.fork(), holder: deps.holder!, leaseMs, now: () => deps.clock.now(), logger: log, runId: run.id });
+  const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { maxWaitMs: dbOutageMaxWaitMs, logger: log, what });
   opts.onStart?.(run.id);
   await recordOpsEvent(em, {
     type: 'pipeline.run_started',
@@ -90,9 +106,8 @@ export async function runPipeline(
     opts.progress?.(stage, n);
   };
   const checkpoint = async (stage: string) => {
-    run.counts = { ...counts };
-    run.heartbeatAt = deps.clock.now();
-    await em.flush();
+    if (keeper.lost()) throw new AppError('lease_lost', `run #${run.id} lost its lease (marked interrupted by the reaper): stopping`);
+    await db('run checkpoint', () => saveRunCheckpoint(deps.em.fork(), run.id, { ...counts }, deps.clock.now()));
     log.info({ stage, counts }, 'pipeline stage done');
   };
   try {
@@ -132,16 +147,31 @@ export async function runPipeline(
     await personalizeScored(deps, progress);
     await checkpoint('personalization');
     await sendPending(deps, progress);
-    return await finish(deps, em, run, counts, 'succeeded', undefined, log);
+    return await db('run finish', () => finish(deps, run, counts, 'succeeded', undefined, log));
   } catch (err) {
     log.error({ err: (err as Error).message }, 'pipeline run failed');
-    return await finish(deps, em, run, counts, 'failed', (err as Error).message, log);
+    return await db('run finish', () => finish(deps, run, counts, 'failed', (err as Error).message, log));
+  } finally {
+    keeper.stop();
   }
 }
 
+/** The reaper's dependencies for a run about to start (`job`'s runs only; items of every dead holder). */
+function reaperDeps(deps: PipelineDeps, job: string): ReaperDeps {
+  return {
+    em: () => deps.em.fork(),
+    clock: deps.clock,
+    logger: deps.logger,
+    leaseMs: deps.config.stages.leaseMs,
+    settleMs: deps.config.stages.activitySettleMs,
+    sendgrid: deps.providers.sendgrid,
+    job,
+  };
+}
+
+/** Closes the run (unless the reaper closed it first) and records its ops event. Repeatable (a retry after an outage). */
 async function finish(
   deps: PipelineDeps,
-  em: PipelineDeps['em'],
   run: IJobRun,
   counts: Record<StageCount, number>,
   status: 'succeeded' | 'failed',
@@ -149,12 +179,9 @@ async function finish(
   log: PipelineDeps['logger'],
 ): Promise<PipelineRunSummary> {
   const finished = deps.clock.now();
-  run.status = status;
-  run.finishedAt = finished;
-  run.heartbeatAt = finished;
-  run.counts = { ...counts };
-  run.error = error ?? null;
-  await em.flush();
+  const em = deps.em.fork();
+  if (!(await finishRun(em, run.id, { status, counts: { ...counts }, error: error ?? null }, finished)))
+    log.warn({ status }, 'run was closed by someone else (the reaper marked it interrupted): outcome not stored');
   const durationMs = finished.getTime() - run.startedAt.getTime();
   await recordOpsEvent(em, {
     type: status === 'succeeded' ? 'pipeline.run_finished' : 'pipeline.run_failed',

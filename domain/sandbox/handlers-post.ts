@@ -5,6 +5,7 @@
 import { scriptedToolChat } from './assistant-llm.js';
 import { generateChatCompletion } from './generate.js';
 import { rng } from './prng.js';
+import { recordAcceptedMail } from './sendgrid-activity.js';
 import { bump, type SandboxContext, type SandboxRequest, type SandboxResponse } from './server.js';
 
 function parseJson(body: Buffer): { ok: true; value: unknown } | { ok: false } {
@@ -212,7 +213,8 @@ export function validateMail(body: Record<string, unknown>): SgError[] {
 
 /**
  * `POST /sendgrid/v3/mail/send`. 401 (recorded body) without a Bearer key; 400 `{"errors": [...]}` for a body
- * SendGrid would reject; else 202 with an empty body and an `X-Message-Id` (22 characters, unique per request).
+ * SendGrid would reject; else 202 with an empty body and an `X-Message-Id` (22 characters, unique per request), and
+ * the message enters the sandbox's Email Activity feed (`GET /v3/messages`, sendgrid-activity.ts).
  */
 export function sendgridSend(req: SandboxRequest, ctx: SandboxContext): SandboxResponse {
   if (!req.bearer) return { status: 401, json: SENDGRID_401 };
@@ -221,5 +223,7 @@ export function sendgridSend(req: SandboxRequest, ctx: SandboxContext): SandboxR
   const errors = validateMail(parsed.value);
   if (errors.length > 0) return { status: 400, json: { errors } };
   const n = bump(ctx, 'sendgrid.sent');
-  return { status: 202, headers: { 'X-Message-Id': rng(ctx.seed, 'sendgrid-msg', n).chars(22) } };
+  const xMessageId = rng(ctx.seed, 'sendgrid-msg', n).chars(22);
+  recordAcceptedMail(ctx, parsed.value, xMessageId, n); // the Email Activity feed (sendgrid-activity.ts)
+  return { status: 202, headers: { 'X-Message-Id': xMessageId } };
 }

@@ -6,7 +6,8 @@
  * - `GET  /yelp/v3/businesses/search`
  * - `GET  /pagespeed/pagespeedonline/v5/runPagespeed`
  * - `POST /openai/v1/chat/completions`
- * - `POST /sendgrid/v3/mail/send`, `GET /sendgrid/v3/scopes`
+ * - `POST /sendgrid/v3/mail/send`, `GET /sendgrid/v3/scopes`, `GET /sendgrid/v3/messages` (Email Activity API,
+ *   sendgrid-activity.ts)
  * - `GET  /v1/balance` (Stripe, at the root: the stripe SDK always requests `/v1/...` on a host and port)
  * - `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/:id`, `GET /v1/events`, and `POST /sandbox/stripe/checkout`
  *   to play the customer on the hosted page (stripe-checkout.ts)
@@ -23,6 +24,7 @@ import { loadFixtures } from './fixtures.js';
 import { LatencyModel, type LatencyMode } from './latency.js';
 import { pagespeedRun, sendgridScopes, stripeBalance, yelpSearch } from './handlers-get.js';
 import { openaiChat, sendgridSend } from './handlers-post.js';
+import { sendgridMessages } from './sendgrid-activity.js';
 import { STRIPE_CHECKOUT_ROUTES, stripeFallback } from './stripe-checkout.js';
 import { serveRoutes, type Interceptor, type Route, type SandboxContext } from './server.js';
 
@@ -76,6 +78,7 @@ export const SANDBOX_ROUTES: readonly Route[] = [
   { method: 'POST', path: '/openai/v1/chat/completions', provider: 'openai', handler: openaiChat },
   { method: 'POST', path: '/sendgrid/v3/mail/send', provider: 'sendgrid', handler: sendgridSend, successStatus: 202 },
   { method: 'GET', path: '/sendgrid/v3/scopes', provider: 'sendgrid', handler: sendgridScopes },
+  { method: 'GET', path: '/sendgrid/v3/messages', provider: 'sendgrid', handler: sendgridMessages },
   { method: 'GET', path: '/v1/balance', provider: 'stripe', handler: stripeBalance },
   ...STRIPE_CHECKOUT_ROUTES,
 ];

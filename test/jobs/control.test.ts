@@ -96,7 +96,7 @@ test('list shows the last run; restartWorker cancels a running worker and marks 
   try {
     assert.ok(await s.runNow('daily-pipeline', 'manual:test'));
     // wait for the run row
-    for (let i = 0; i < 100 && (await runs(ctx)) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && (await runs(ctx)) === 0; i++) await new Promise((r) => setTimeout(r, 50));
     const out = await control.restartWorker('daily-pipeline', 'slack:UOPS');
     assert.ok(out.restarted, out.detail);
     assert.not.ok(s.isRunning('daily-pipeline'));

@@ -1,11 +1,11 @@
 /**
- * SendGrid v3 adapter over got: `POST {baseUrl}/v3/mail/send` (JSON, `Authorization: Bearer <apiKey>`) and the key
- * check `GET {baseUrl}/v3/scopes`.
+ * SendGrid v3 adapter over got: `POST {baseUrl}/v3/mail/send` (JSON, `Authorization: Bearer <apiKey>`), the key
+ * check `GET {baseUrl}/v3/scopes` and the Email Activity search `GET {baseUrl}/v3/messages?limit=&query=`.
  * POSTs are never retried here (pitfall 11): a resend after a timeout may send twice; the job layer dedupes.
  */
 import { ProviderError } from '../../errors.js';
 import { answerError, answerRetryAfter, header, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
-import type { MailMessage, MailSendResult, SendGridPort } from './port.js';
+import type { ActivityMessage, MailMessage, MailSendResult, SendGridPort } from './port.js';
 
 /** Options for {@link createSendGridClient}. `baseUrl` without `/v3` (e.g. `https://api.sendgrid.com`). */
 export interface SendGridClientOptions {
@@ -16,6 +16,7 @@ export interface SendGridClientOptions {
 
 const SITE: CallSite = { provider: 'sendgrid', operation: 'mail.send' };
 const SCOPES_SITE: CallSite = { provider: 'sendgrid', operation: 'scopes' };
+const SEARCH_SITE: CallSite = { provider: 'sendgrid', operation: 'messages.search' };
 
 const STATUS_CODES: Record<number, string> = {
   401: 'unauthorized',
@@ -97,6 +98,24 @@ export function createSendGridClient(opts: SendGridClientOptions): SendGridPort 
       const body = parseJsonBody(SCOPES_SITE, ans.status, ans.text);
       if (!isRecord(body) || !Array.isArray(body.scopes)) throw shapeError(SCOPES_SITE, ans.status, 'no scopes[] array');
       return body.scopes.filter((x): x is string => typeof x === 'string');
+    },
+    async searchMessages(query: string, limit: number): Promise<ActivityMessage[]> {
+      const qs = new URLSearchParams({ limit: String(limit), query });
+      const ans = await sendHttp(SEARCH_SITE, {
+        url: `${base}/v3/messages?${qs.toString().replace(/\+/g, '%20')}`,
+        headers: { Authorization: `Bearer ${opts.apiKey}`, Accept: 'application/json' },
+        timeoutMs: opts.timeoutMs,
+      });
+      if (ans.status < 200 || ans.status >= 300) throw sendgridAnswerError(ans, SEARCH_SITE);
+      const body = parseJsonBody(SEARCH_SITE, ans.status, ans.text);
+      if (!isRecord(body) || !Array.isArray(body.messages)) throw shapeError(SEARCH_SITE, ans.status, 'no messages[] array');
+      return body.messages.filter(isRecord).map((m) => ({
+        msgId: str(m.msg_id) ?? '',
+        toEmail: str(m.to_email) ?? '',
+        subject: str(m.subject) ?? '',
+        status: str(m.status) ?? '',
+        lastEventTime: str(m.last_event_time) ?? null,
+      }));
     },
     async send(msg: MailMessage): Promise<MailSendResult> {
       const ans = await sendHttp(SITE, {

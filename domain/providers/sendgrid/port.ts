@@ -31,7 +31,20 @@ export interface MailSendResult {
   messageId: string | null;
 }
 
-/** SendGrid. Errors: ProviderError (provider 'sendgrid', operation 'mail.send' or 'scopes'). */
+/**
+ * One message of SendGrid's Email Activity feed (`GET /v3/messages` → `messages[]`,
+ * https://www.twilio.com/docs/sendgrid/api-reference/email-activity/filter-all-messages): `msgId` is SendGrid's
+ * message id (`<X-Message-Id>.filter…`), `status` `processed` | `delivered` | `not_delivered`, `lastEventTime` ISO.
+ */
+export interface ActivityMessage {
+  msgId: string;
+  toEmail: string;
+  subject: string;
+  status: string;
+  lastEventTime: string | null;
+}
+
+/** SendGrid. Errors: ProviderError (provider 'sendgrid', operation 'mail.send', 'scopes' or 'messages.search'). */
 export interface SendGridPort {
   send(msg: MailMessage): Promise<MailSendResult>;
   /**
@@ -39,4 +52,18 @@ export interface SendGridPort {
    * can send lists `mail.send`; an invalid key is a ProviderError with status 401.
    */
   scopes(): Promise<string[]>;
+  /**
+   * Searches the Email Activity feed: `GET /v3/messages?limit=&query=` with SendGrid's query language (e.g.
+   * {@link activityQueryByCustomArg}). A paid add-on: accounts without it (or keys without `messages.read`) get a
+   * ProviderError with status 403 (or 401/404).
+   */
+  searchMessages(query: string, limit: number): Promise<ActivityMessage[]>;
+}
+
+/**
+ * The Email Activity query for messages carrying our custom arg `name` = `value` (SendGrid stores `custom_args` as
+ * unique args): `unique_args['name']="value"`. Quotes and backslashes in `value` are escaped.
+ */
+export function activityQueryByCustomArg(name: string, value: string): string {
+  return `unique_args['${name.replace(/'/g, '')}']="${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }

@@ -1,0 +1,106 @@
+/** Email queries of delivery's lease protocol (domain/delivery/send.ts, domain/pipeline/reaper.ts). */
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** Holder mark of an email left `sending` that could not be settled (no Email Activity API): never resent. */
+export const UNCONFIRMED_HOLDER = 'unconfirmed';
+
+/**
+ * Claims up to `batch` pending emails (oldest id first) in ONE statement, moving them to `sending` with
+ * `claimed_at = now` and a lease for `holder` until `until`; concurrent claimers skip each other's rows
+ * (`FOR UPDATE SKIP LOCKED`). Returns the ids, ascending.
+ */
+export async function claimPendingEmails(em: EntityManager, batch: number, now: Date, holder: string, until: Date): Promise<number[]> {
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `update emails set status = 'sending', claimed_at = ?, updated_at = ?, lease_holder = ?, lease_expires_at = ?
+     where id in (select id from emails where status = 'pending' order by id limit ? for update skip locked)
+     returning id`,
+    [now, now, holder, until, batch],
+  );
+  return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+}
+
+/** Renews the lease of every `sending` email `holder` holds; returns how many. */
+export async function renewItemLeases(em: EntityManager, holder: string, until: Date): Promise<number> {
+  const rows = await em
+    .getConnection()
+    .execute<{ id: number }[]>(`update emails set lease_expires_at = ? where status = 'sending' and lease_holder = ? returning id`, [until, holder]);
+  return rows.length;
+}
+
+/**
+ * Renews one email's lease just before its send: true only while it is still `sending` under `holder` (the reaper
+ * did not take it back).
+ */
+export async function confirmEmailLease(em: EntityManager, id: number, holder: string, until: Date): Promise<boolean> {
+  const rows = await em
+    .getConnection()
+    .execute<{ id: number }[]>(`update emails set lease_expires_at = ? where id = ? and status = 'sending' and lease_holder = ? returning id`, [until, id, holder]);
+  return rows.length > 0;
+}
+
+/**
+ * Records an accepted send: `sent` with SendGrid's message id, the lease released, and the business `emailed`.
+ * Idempotent (a retry after a lost connection repeats it harmlessly).
+ */
+export async function markEmailSent(em: EntityManager, id: number, messageId: string | null, now: Date): Promise<void> {
+  const conn = em.getConnection();
+  await conn.execute(
+    `update emails set status = 'sent', provider_message_id = coalesce(?, provider_message_id), sent_at = coalesce(sent_at, ?), error_message = null,
+       lease_holder = null, lease_expires_at = null, updated_at = ? where id = ? and status in ('sending', 'pending')`,
+    [messageId, now, now, id],
+  );
+  await conn.execute(
+    `update businesses set status = 'emailed', updated_at = ? where id = (select business_id from emails where id = ?) and status <> 'emailed'`,
+    [now, id],
+  );
+}
+
+/** Records a refused send: `failed` with the error, lease released. Idempotent. */
+export async function markEmailFailed(em: EntityManager, id: number, error: string, now: Date): Promise<void> {
+  await em
+    .getConnection()
+    .execute(`update emails set status = 'failed', error_message = ?, lease_holder = null, lease_expires_at = null, updated_at = ? where id = ? and status = 'sending'`, [
+      error.slice(0, 4000),
+      now,
+      id,
+    ]);
+}
+
+/** A `sending` email with its lease, as the reaper sees it. */
+export interface SendingLease {
+  id: number;
+  holder: string | null;
+  expiresAt: Date | null;
+  claimedAt: Date | null;
+}
+
+/** Every `sending` email not yet marked {@link UNCONFIRMED_HOLDER}, oldest id first. */
+export async function sendingLeases(em: EntityManager): Promise<SendingLease[]> {
+  const rows = await em.getConnection().execute<{ id: number; lease_holder: string | null; lease_expires_at: Date | string | null; claimed_at: Date | string | null }[]>(
+    `select id, lease_holder, lease_expires_at, claimed_at from emails
+      where status = 'sending' and lease_holder is distinct from ? order by id`,
+    [UNCONFIRMED_HOLDER],
+  );
+  const d = (v: Date | string | null) => (v === null ? null : new Date(v));
+  return rows.map((r) => ({ id: Number(r.id), holder: r.lease_holder, expiresAt: d(r.lease_expires_at), claimedAt: d(r.claimed_at) }));
+}
+
+/** Puts a `sending` email still held by `holder` back to `pending` with `reason`; false when it changed meanwhile. */
+export async function requeueSendingEmail(em: EntityManager, id: number, holder: string | null, reason: string, now: Date): Promise<boolean> {
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `update emails set status = 'pending', claimed_at = null, lease_holder = null, lease_expires_at = null, error_message = ?, updated_at = ?
+      where id = ? and status = 'sending' and lease_holder is not distinct from ? returning id`,
+    [reason, now, id, holder],
+  );
+  return rows.length > 0;
+}
+
+/** Leaves a `sending` email for good as {@link UNCONFIRMED_HOLDER} with `reason` (never resent automatically). */
+export async function markSendingUnconfirmed(em: EntityManager, id: number, holder: string | null, reason: string, now: Date): Promise<boolean> {
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `update emails set lease_holder = ?, lease_expires_at = null, error_message = ?, updated_at = ?
+      where id = ? and status = 'sending' and lease_holder is not distinct from ? returning id`,
+    [UNCONFIRMED_HOLDER, reason, now, id, holder],
+  );
+  return rows.length > 0;
+}
