@@ -14,7 +14,8 @@ import { checkIntegrations, providerEndpoint, PROVIDER_NAMES, recentCallStats } 
 import type { ProviderLimits } from '../domain/gateway/config.js';
 import { effectiveConfig, setOverride } from '../domain/overrides.js';
 import type { RunbookContext } from './context.js';
-import { defineRunbook, type Finding, type RootCause } from './define.js';
+import { defineRunbook, type Finding } from './define.js';
+import { providerFailureCauses } from './provider-causes.js';
 
 /** Calls in the window below which an error rate is not judged. */
 export const MIN_CALLS_FOR_RATE = 5;
@@ -39,27 +40,11 @@ function limitsView(l: ProviderLimits) {
 
 const providerSchema = z.enum(PROVIDERS as unknown as [ProviderId, ...ProviderId[]]);
 
-/** Auth titles per provider: what an operator sees when that provider refuses its key. */
-const AUTH_TITLES: Record<ProviderId, string> = {
-  sendgrid: 'SendGrid API key invalid or missing scopes',
-  yelp: 'Yelp API key rejected (401)',
-  pagespeed: 'PageSpeed API key rejected (400 API_KEY_INVALID)',
-  openai: 'OpenAI API key rejected (401)',
-  stripe: 'Stripe API key rejected (401)',
-};
-
 /** True when `provider`'s key was refused in the live test or by calls in the last hour. */
 function authRejected(f: Record<string, Finding>, provider: ProviderId): boolean {
   if (list(f.integrations, 'authRejected').includes(provider)) return true;
   return Number(perProvider(f['api-metrics'])[provider]?.authErrors ?? 0) > 0;
 }
-
-const providerAuthCauses: RootCause[] = PROVIDERS.map((p) => ({
-  id: `${p}-api-key`,
-  title: AUTH_TITLES[p],
-  indicatedBy: (f: Record<string, Finding>) => authRejected(f, p),
-  remediations: [],
-}));
 
 /** The external-apis runbook. */
 export const runbook = defineRunbook<RunbookContext>({
@@ -261,15 +246,6 @@ export const runbook = defineRunbook<RunbookContext>({
   ],
   rootCauses: [
     {
-      id: 'yelp-rate-limit',
-      title: 'Yelp API rate limit exceeded',
-      indicatedBy: (f) =>
-        list(f.integrations, 'rateLimited').includes('yelp') ||
-        Number(perProvider(f['api-metrics']).yelp?.http429 ?? 0) > 0 ||
-        list(f['rate-limits'], 'blocked').includes('yelp'),
-      remediations: ['set-rate-limit'],
-    },
-    {
       id: 'breaker-open',
       title: "A provider's circuit breaker is open, so its calls are refused",
       indicatedBy: (f) => list(f['breaker-states'], 'open').length > 0,
@@ -281,7 +257,8 @@ export const runbook = defineRunbook<RunbookContext>({
       indicatedBy: (f) => PROVIDERS.some((p) => authRejected(f, p)),
       remediations: [],
     },
-    ...providerAuthCauses,
+    // every provider × failure mode (down, 429, key refused, quota spent): runbooks/provider-causes.ts
+    ...providerFailureCauses(),
     {
       id: 'provider-unreachable',
       title: 'A provider does not answer (network, DNS or provider outage)',

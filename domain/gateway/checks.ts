@@ -105,7 +105,9 @@ export async function checkIntegration(
   const [conn, auth] = await Promise.all([guard(testConnection(s, provider)), guard(testAuthentication(s, provider))]);
   const status = auth.status ?? conn.status;
   const code = auth.providerCode ?? conn.providerCode;
-  const quotaExhausted = code !== undefined && QUOTA_EXHAUSTED_CODES.has(code);
+  // a quota code (Yelp ACCESS_LIMIT_REACHED, OpenAI insufficient_quota, …), or a 429 whose message names a daily
+  // limit (Google: "limit 'Queries per day'"; its per-100-seconds limit is a rate limit with the same code)
+  const quotaExhausted = (code !== undefined && QUOTA_EXHAUSTED_CODES.has(code)) || (status === 429 && /per day|daily/i.test(`${auth.detail} ${conn.detail}`));
   const authRejected = isAuthRejection(provider, auth);
   const detail = !conn.ok ? conn.detail : auth.ok ? 'ok' : auth.status !== undefined ? `answered HTTP ${auth.status}${code ? ` (${code})` : ''}` : auth.detail;
   return {

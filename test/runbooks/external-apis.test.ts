@@ -240,7 +240,7 @@ test('a used-up daily quota: quota-exhausted, with used vs limit', async (ctx) =
     .getConnection()
     .execute(`insert into provider_quota_usage (provider, day, used, exhausted) values ('yelp', ?::date, 40, false)`, [day]);
   const d = await diagnose(runbook, runbookContext(ctx.s));
-  assert.equal(causes(d), ['quota-exhausted']);
+  assert.equal(causes(d), ['quota-exhausted', 'yelp-quota-exhausted'], 'the generic cause and the provider one');
   const rl = finding(d, 'rate-limits');
   assert.is(rl.status, 'problem');
   assert.equal(rl.evidence?.exhausted, ['yelp']);

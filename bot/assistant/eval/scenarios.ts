@@ -7,6 +7,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { SandboxAdmin } from '../../../domain/sandbox/index.js';
 import type { Services } from '../../../domain/services.js';
 import type { ProcessProbes, RunbookContext } from '../../../runbooks/context.js';
+import { calculateTotal } from '../../../domain/storefront/pricing.js';
 import type { ActiveAlert } from '../planner.js';
 
 /** What a scenario's setup gets. */
@@ -113,14 +114,19 @@ export async function seedErrors(env: EvalEnv, n: number, msg = 'assessment fail
     await env.sql(`insert into error_records (at, level, component, msg, code, context) values (?, 'error', ?, ?, 'provider_error', '{}'::jsonb)`, [ago((i + 1) * MIN), component, msg]);
 }
 
-/** A purchase row. */
+/**
+ * A purchase row priced as the storefront prices it (configured price, tax at the configured rate, via
+ * domain/storefront/pricing.ts `calculateTotal`), unless `taxCents`/`totalCents` are given on purpose.
+ */
 export async function seedPurchase(env: EvalEnv, p: { status: string; totalCents?: number; taxCents?: number; reportSent?: boolean; agoMs?: number }): Promise<number> {
   const n = ++seq;
   const at = ago(p.agoMs ?? HOUR);
+  const cfg = env.services.config.storefront;
+  const price = calculateTotal(cfg.auditReportPriceCents, cfg.taxRate);
   const [row] = await env.sql<{ id: number }>(
     `insert into purchases (product, customer_email, amount_cents, tax_cents, total_cents, currency, status, stripe_session_id, stripe_payment_intent_id, report_sent_at, created_at, updated_at)
-     values ('audit_report', ?, 9900, ?, ?, 'usd', ?, ?, ?, ?, ?, ?) returning id`,
-    [`buyer${n}@example.com`, p.taxCents ?? 792, p.totalCents ?? 10692, p.status, `cs_test_ev${n}_${Date.now()}`, `pi_ev${n}_${Date.now()}`, p.reportSent ? at : null, at, at],
+     values ('audit_report', ?, ?, ?, ?, 'usd', ?, ?, ?, ?, ?, ?) returning id`,
+    [`buyer${n}@example.com`, price.baseCents, p.taxCents ?? price.taxCents, p.totalCents ?? price.totalCents, p.status, `cs_test_ev${n}_${Date.now()}`, `pi_ev${n}_${Date.now()}`, p.reportSent ? at : null, at, at],
   );
   return row!.id;
 }
