@@ -26,11 +26,12 @@ import type { AppConfig } from '../domain/config.js';
 import { backupKind, backupStamp, listBackups, verifyChecksum } from '../domain/recovery/backup.js';
 import { databaseName, redactUrl } from '../domain/recovery/pg-tools.js';
 import { restoreEmbeddedBackup, takeBackup } from '../domain/recovery/embedded-backup.js';
-import { freshDatabaseName, restoreBackup, withDatabase } from '../domain/recovery/restore.js';
+import { freshDatabaseName, restoreBackup, tableRowCountsAt, withDatabase } from '../domain/recovery/restore.js';
 import { renderVerifyText, verifyDatabase, type VerifyReport } from '../domain/recovery/verify.js';
 import type { Actor } from '../runbooks/actions.js';
 import { audit } from '../runbooks/actions.js';
 import { roleAtLeast, type Role } from '../runbooks/define.js';
+import { PitrUsageError, runBaseBackup, runPointInTimeRestore, type PitrCommandContext } from './cli-db-pitr.js';
 
 /** Where the command writes. */
 export interface DbCliIo {
@@ -39,7 +40,7 @@ export interface DbCliIo {
 }
 
 /** The db subcommands (after the word `db`). */
-export const DB_SUBCOMMANDS = ['backup', 'backups', 'restore', 'verify'] as const;
+export const DB_SUBCOMMANDS = ['backup', 'backups', 'basebackup', 'restore', 'verify'] as const;
 export type DbSubcommand = (typeof DB_SUBCOMMANDS)[number];
 
 /** True when `word` (the word after `db`) is one of {@link DB_SUBCOMMANDS}. */
@@ -58,11 +59,17 @@ export const DB_HELP = [
   '                                (default) or an existing empty one; without --yes only says what it would do.',
   '  db restore --backup <file.pglite.tar.gz> [--into-dir F] --yes',
   '                                An embedded backup, into a new data folder F (default <DATA_DIR>-restore-<stamp>).',
+  '  db restore --backup <file> --table <name> [--fresh | --into <url|database>] --yes',
+  '                                One table only (definition and rows) from a pg_dump backup, into a fresh or empty database.',
+  '  db basebackup [--dir D]       pg_basebackup for point-in-time recovery into D (default BASE_BACKUP_DIR); needs WAL archiving.',
+  '  db restore --timestamp <ISO time with zone> [--dir D] [--wal-archive W] [--into-dir F] --yes',
+  '                                Point-in-time restore (admin) into a NEW cluster in F, verified; the live database is untouched.',
+  '                                Not possible on the embedded database or without WAL archiving (the command says why).',
   '  db verify [--json]            Integrity checks: foreign keys, orphaned rows, status consistency, counts per stage.',
   '',
 ].join('\n');
 
-const ROLE_FOR: Record<DbSubcommand, Role> = { backup: 'operator', backups: 'viewer', restore: 'admin', verify: 'viewer' };
+const ROLE_FOR: Record<DbSubcommand, Role> = { backup: 'operator', backups: 'viewer', basebackup: 'operator', restore: 'admin', verify: 'viewer' };
 
 class UsageError extends Error {}
 
@@ -176,7 +183,17 @@ export async function runDbCommand(
     return 0;
   };
 
+  const pitr: PitrCommandContext = {
+    db,
+    config,
+    now,
+    opts: o,
+    out,
+    audit: (outcome, detail) => audit(em(), { at: now, actor, action, input, outcome, detail }),
+  };
   try {
+    if (sub === 'basebackup') return await runBaseBackup(pitr);
+    if (sub === 'restore' && o.has('timestamp')) return await runPointInTimeRestore(pitr);
     if (sub === 'verify') {
       const report = await verifyDatabase(em(), { now });
       const bad = report.checks.filter((c) => !c.ok).map((c) => c.id);
@@ -216,9 +233,10 @@ export async function runDbCommand(
       throw new UsageError('a pg_dump backup is restored into a PostgreSQL server: set DATABASE_URL (or give --into <url>); the embedded database restores *.pglite.tar.gz backups');
     const into = o.get('into');
     const target = into === undefined ? undefined : /^postgres(ql)?:\/\//.test(into) ? into : withDatabase(db.url, into);
+    const only = o.has('table') ? ` (table ${o.get('table')} only)` : '';
     const plan = target
-      ? `restore ${backupFile} into the existing, empty database ${redactUrl(target)}`
-      : `restore ${backupFile} into a new database ${freshDatabaseName(databaseName(db.url), now)} on the server of ${redactUrl(db.url)}`;
+      ? `restore ${backupFile}${only} into the existing, empty database ${redactUrl(target)}`
+      : `restore ${backupFile}${only} into a new database ${freshDatabaseName(databaseName(db.url), now)} on the server of ${redactUrl(db.url)}`;
     if (!o.has('yes')) {
       const check = await verifyChecksum(backupFile);
       const detail = `not confirmed: would ${plan}`;
@@ -234,11 +252,24 @@ export async function runDbCommand(
       );
       return 1;
     }
+    const tables = (o.get('table') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
     const result = await restoreBackup(
       target
-        ? { file: backupFile, targetUrl: target, now, pgBinDir: config.recovery.pgBinDir }
-        : { file: backupFile, intoFreshDatabase: true, adminUrl: db.url, now, pgBinDir: config.recovery.pgBinDir },
+        ? { file: backupFile, targetUrl: target, now, pgBinDir: config.recovery.pgBinDir, tables }
+        : { file: backupFile, intoFreshDatabase: true, adminUrl: db.url, now, pgBinDir: config.recovery.pgBinDir, tables },
     );
+    if (tables.length > 0) {
+      const counts = await tableRowCountsAt(result.targetUrl, tables);
+      const shownUrl = redactUrl(result.targetUrl);
+      const summary = Object.entries(counts).map(([t, n]) => `${t}: ${n} rows`).join(', ');
+      await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: `restored ${tables.join(', ')} from ${backupFile} into ${shownUrl}: ${summary}` });
+      await out({ ...result, targetUrl: shownUrl, tables: counts }, [
+        `restored ${tables.join(', ')} from ${backupFile}`,
+        `  into ${shownUrl}${result.created ? ' (new database)' : ''} in ${result.durationMs} ms: ${summary}`,
+        'Copy the rows you need back into the live table from there (e.g. insert … select over a dblink, or pg_dump --table … --data-only).',
+      ].join('\n'));
+      return 0;
+    }
     let report: VerifyReport | undefined;
     let verifyError: string | undefined;
     const restored = await openDatabase({ url: result.targetUrl, dataDir: config.db.dataDir, poolMax: 1 }).catch((err: unknown) => {
@@ -275,7 +306,7 @@ export async function runDbCommand(
     );
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof PitrUsageError) {
       await io.stderr(`${err.message}\n\n${DB_HELP}`);
       return 2;
     }

@@ -230,12 +230,24 @@ async function waitForPromotion(url: string, dataDir: string, timeoutMs: number)
       const r = await client.query<{ rec: boolean }>('select pg_is_in_recovery() as rec');
       if (r.rows[0]?.rec === false) return;
     } catch {
-      if (!existsSync(join(dataDir, 'postmaster.pid')))
-        throw new BackupError('tool_failed', `the restored server stopped before reaching the target: ${await logTail(join(dataDir, 'server.log'))}`);
+      if (!existsSync(join(dataDir, 'postmaster.pid'))) throw await stoppedEarly(dataDir);
     } finally {
       await client.end().catch(() => undefined);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new BackupError('timeout', `the restored server had not finished recovery after ${Math.round(timeoutMs / 1000)} s: ${await logTail(join(dataDir, 'server.log'))}`);
+}
+
+/** The error for a restored server that shut down during recovery, in words when the archive ended too early. */
+async function stoppedEarly(dataDir: string): Promise<BackupError> {
+  const log = await readFile(join(dataDir, 'server.log'), 'utf8').catch(() => '');
+  if (/recovery ended before configured recovery target was reached/.test(log)) {
+    const last = /last completed transaction was at log time ([^\n]+)/.exec(log)?.[1]?.trim();
+    return new BackupError(
+      'bad_request',
+      `the WAL archive ends before the target time${last ? ` (the last archived transaction is from ${last})` : ''}: choose an earlier time, or wait until the current WAL segment is archived (archive_timeout, or select pg_switch_wal() on the server)`,
+    );
+  }
+  return new BackupError('tool_failed', `the restored server stopped before reaching the target: ${await logTail(join(dataDir, 'server.log'))}`);
 }

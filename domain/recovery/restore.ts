@@ -11,6 +11,7 @@
  * URL and restart `npm start`): a running service's pool, worker threads and replicas cannot be moved safely
  * from here. `--single-transaction` makes a failed restore leave the target as it was.
  */
+import pg from 'pg';
 import { AppError } from '../errors.js';
 import { backupStamp, verifyChecksum } from './backup.js';
 import { BackupError, assertToolCanHandle, databaseName, pgConnection, pgTool, redactUrl, runPgTool } from './pg-tools.js';
@@ -31,6 +32,8 @@ export type RestoreOptions = {
   now?: Date;
   pgBinDir?: string | undefined;
   timeoutMs?: number;
+  /** Restore only these tables (definition and rows; `pg_restore --table`), e.g. one table lost to a bad change. */
+  tables?: readonly string[];
 } & ({ targetUrl: string; intoFreshDatabase?: false; adminUrl?: string } | { intoFreshDatabase: true; adminUrl: string; targetUrl?: undefined });
 
 /** PostgreSQL identifier limit (bytes). */
@@ -112,7 +115,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   try {
     await runPgTool(
       pgTool('pg_restore', opts.pgBinDir),
-      ['--no-owner', '--no-privileges', '--single-transaction', '--exit-on-error', '--no-password', `--dbname=${conn.url}`, opts.file],
+      ['--no-owner', '--no-privileges', '--single-transaction', '--exit-on-error', '--no-password', ...(opts.tables ?? []).map((t) => `--table=${t}`), `--dbname=${conn.url}`, opts.file],
       conn,
       opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs },
     );
@@ -140,4 +143,23 @@ export async function dropDatabase(adminUrl: string, database: string, opts: { f
   if (!/^[A-Za-z0-9_]+$/.test(database)) throw new AppError('bad_request', `refusing to drop a database with an unusual name: ${database}`);
   if (database === databaseName(adminUrl)) throw new AppError('bad_request', 'cannot drop the database the admin URL is connected to');
   await psql(adminUrl, `drop database if exists "${database}"${opts.force ? ' with (force)' : ''}`, opts.pgBinDir);
+}
+
+/**
+ * Row count of each of `tables` in the database at `url` (after a single-table restore).
+ * @throws pg errors (e.g. 42P01 when a table is missing).
+ */
+export async function tableRowCountsAt(url: string, tables: readonly string[]): Promise<Record<string, number>> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    const out: Record<string, number> = {};
+    for (const t of tables) {
+      const r = await client.query<{ n: string }>(`select count(*)::text as n from ${client.escapeIdentifier(t)}`);
+      out[t] = Number(r.rows[0]?.n ?? 0);
+    }
+    return out;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

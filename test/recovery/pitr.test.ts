@@ -7,7 +7,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { existsSync, readdirSync } from 'node:fs';
 import { openDatabase } from '../../db/orm.js';
 import { Business } from '../../db/entities/index.js';
@@ -20,6 +21,16 @@ import { clusterUnavailable, createThrowawayCluster, type ThrowawayCluster } fro
 
 const unavailable = clusterUnavailable();
 const test = suite<{ cluster: ThrowawayCluster; url: string }>('recovery: point-in-time restore (throw-away cluster with WAL archiving)');
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** The real CLI as a child process (`tsx bot/cli.ts`). */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(join(ROOT, 'node_modules/.bin/tsx'), ['bot/cli.ts', ...args], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', ...env }, timeout: 180_000 }, (err, stdout, stderr) => {
+      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sql<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
@@ -101,6 +112,37 @@ if (unavailable) {
     }
     assert.not.ok(existsSync(join(ctx.cluster.root, 'restored')));
     assert.ok(readdirSync(ctx.cluster.archiveDir).length > 0);
+  });
+}
+
+if (!unavailable) {
+  test('through the CLI: lf db basebackup, then lf db restore --timestamp --yes → a new cluster, verified clean', async (ctx) => {
+    const env = { DATABASE_URL: ctx.url, SANDBOX_PORT: '0', LF_CLI_ROLE: 'admin', BACKUP_DIR: join(ctx.cluster.root, 'cli-backups'), WAL_ARCHIVE_DIR: ctx.cluster.archiveDir };
+    const b = await cli(['db', 'basebackup'], env);
+    assert.is(b.code, 0, b.stdout + b.stderr);
+    assert.match(b.stdout, /base backup written: .*cli-backups\/base\/base-\d{8}T\d{6}Z/);
+    await sleep(1100);
+    await sql(ctx.url, `insert into targets (location, category, active, created_at, updated_at) values ('Boise, ID', 'dentists', true, now(), now())`);
+    await sleep(1100);
+    const target = new Date().toISOString();
+    await sleep(1100);
+    await sql(ctx.url, `delete from targets where location = 'Boise, ID'`); // the bad change, after the target
+    await archiveNow(ctx.cluster.adminUrl);
+    const dry = await cli(['db', 'restore', '--timestamp', target], env);
+    assert.is(dry.code, 1);
+    assert.match(dry.stdout, /Would restore to .* into a new cluster/);
+    const into = join(ctx.cluster.root, 'cli-restored');
+    const r = await cli(['db', 'restore', '--timestamp', target, '--into-dir', into, '--yes'], env);
+    try {
+      assert.is(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /db verify on it: clean/);
+      const url = /running at (postgres:\/\/\S+)/.exec(r.stdout)?.[1];
+      assert.ok(url, r.stdout);
+      const boise = await sql(url, `select 1 from targets where location = 'Boise, ID'`);
+      assert.is(boise.length, 1, 'the write made after the base backup was replayed from the archive');
+    } finally {
+      await stopRestoredCluster({ dataDir: into }, { remove: true });
+    }
   });
 }
 
