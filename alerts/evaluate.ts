@@ -28,7 +28,7 @@ export async function evaluateAlerts(deps: AlertDeps & { runbooks: RunbookContex
   const failed: EvaluationResult['failed'] = [];
   const pending: string[] = [];
   for (const rule of rules) {
-    let instances;
+    let instances: Awaited<ReturnType<typeof rule.evaluate>>;
     try {
       instances = await rule.evaluate({ em: deps.em, now, config: deps.config, probes: deps.runbooks.probes });
     } catch (err) {

@@ -130,7 +130,27 @@ export interface EscalationTickResult {
 const COLS = `id, title, severity, status, level, provider, runbook, alert_fingerprint, declared_by, declared_at, ack_deadline,
   acknowledged_by, acknowledged_at, resolved_by, resolved_at, updated_at`;
 
-function toIncident(r: Record<string, any>): IncidentRow {
+/** An `incidents` row as the driver returns it: snake_case columns, timestamps as Date (or text). */
+interface IncidentColumns {
+  id: number;
+  title: string;
+  severity: IncidentSeverity;
+  status: IncidentStatus;
+  level: number;
+  provider: string | null;
+  runbook: string | null;
+  alert_fingerprint: string | null;
+  declared_by: string;
+  declared_at: Date | string;
+  ack_deadline: Date | string | null;
+  acknowledged_by: string | null;
+  acknowledged_at: Date | string | null;
+  resolved_by: string | null;
+  resolved_at: Date | string | null;
+  updated_at: Date | string;
+}
+
+function toIncident(r: IncidentColumns): IncidentRow {
   const d = (v: unknown) => (v ? new Date(v as string) : null);
   return {
     id: r.id,
@@ -214,10 +234,10 @@ function pageLine(plan: PagePlan): string {
  * The incident message (Block Kit + notification text): header, title, state fields, the page line when given,
  * and — unless resolved — the Acknowledge / Resolve / Escalate buttons.
  */
-export function incidentMessage(inc: IncidentRow, config: AppConfig, page?: PagePlan): { text: string; blocks: unknown[] } {
+export function incidentMessage(inc: IncidentRow, page?: PagePlan): { text: string; blocks: unknown[] } {
   const emoji = inc.status === 'resolved' ? ':white_check_mark:' : inc.status === 'acknowledged' ? ':large_orange_circle:' : ':rotating_light:';
   const head = `${inc.severity} incident #${inc.id}: ${inc.title}`;
-  const text = `${emoji} ${escapeMrkdwn(head)} — ${inc.status}, ${LEVEL_NAMES[inc.level]}${page && page.mentions.length ? ` ${page.mentions.join(' ')}` : ''}`;
+  const text = `${emoji} ${escapeMrkdwn(head)} — ${inc.status}, ${LEVEL_NAMES[inc.level]}${page?.mentions.length ? ` ${page.mentions.join(' ')}` : ''}`;
   const fields = [
     `*Status*\n${inc.status}`,
     `*Escalation*\n${LEVEL_NAMES[inc.level]}`,
@@ -261,13 +281,13 @@ export function incidentMessage(inc: IncidentRow, config: AppConfig, page?: Page
 
 /** The incident, or undefined. */
 export async function getIncident(em: EntityManager, id: number): Promise<IncidentRow | undefined> {
-  const rows = await em.execute<Record<string, unknown>[]>(`select ${COLS} from incidents where id = ?`, [id]);
+  const rows = await em.execute<IncidentColumns[]>(`select ${COLS} from incidents where id = ?`, [id]);
   return rows[0] ? toIncident(rows[0]) : undefined;
 }
 
 /** Incidents by status (default: open and acknowledged), most severe then oldest first. */
 export async function listIncidents(em: EntityManager, statuses: IncidentStatus[] = ['open', 'acknowledged']): Promise<IncidentRow[]> {
-  const rows = await em.execute<Record<string, unknown>[]>(
+  const rows = await em.execute<IncidentColumns[]>(
     `select ${COLS} from incidents where status in (${statuses.map(() => '?').join(',')}) order by severity, declared_at, id`,
     statuses,
   );
@@ -318,7 +338,7 @@ async function page(tx: EntityManager, inc: IncidentRow, plan: PagePlan, now: Da
 async function enqueueUpdate(tx: EntityManager, inc: IncidentRow, config: AppConfig, now: Date, key: string, reply?: string, plan?: PagePlan): Promise<void> {
   const ref = incidentRef(inc.id);
   const channel = config.alerting.incidentsChannel;
-  const msg: OutboxMessage = { dedupKey: `${ref}:update:${key}`, kind: 'update', channel, ref, ...incidentMessage(inc, config, plan) };
+  const msg: OutboxMessage = { dedupKey: `${ref}:update:${key}`, kind: 'update', channel, ref, ...incidentMessage(inc, plan) };
   await enqueueSlack(inTx(tx), msg, now);
   if (reply) await enqueueSlack(inTx(tx), { dedupKey: `${ref}:reply:${key}`, kind: 'reply', channel, ref, text: clampText(reply, 3000) }, now);
 }
@@ -342,14 +362,14 @@ export async function declareIncident(em: EntityManager, input: DeclareInput, no
     const fp = input.alertFingerprint ?? null;
     if (fp) {
       await tx.execute('select pg_advisory_xact_lock(hashtext(?))', [`incident:${fp}`]);
-      const open = await tx.execute<Record<string, unknown>[]>(`select ${COLS} from incidents where alert_fingerprint = ? and status <> 'resolved' order by id desc limit 1`, [fp]);
+      const open = await tx.execute<IncidentColumns[]>(`select ${COLS} from incidents where alert_fingerprint = ? and status <> 'resolved' order by id desc limit 1`, [fp]);
       if (open[0]) return { ...toIncident(open[0]), created: false };
     }
     const alert = await alertOf(tx, fp);
     const provider = input.provider ?? alert?.labels.provider ?? null;
     const runbook = input.runbook ?? alert?.runbook ?? null;
     const deadline = new Date(now.getTime() + ACK_DEADLINE_MS[input.severity]);
-    const rows = await tx.execute<Record<string, unknown>[]>(
+    const rows = await tx.execute<IncidentColumns[]>(
       `insert into incidents (title, severity, status, level, provider, runbook, alert_fingerprint, declared_by, declared_at, ack_deadline, updated_at)
        values (?, ?, 'open', 1, ?, ?, ?, ?, ?, ?, ?) returning ${COLS}`,
       [title, input.severity, provider, runbook, fp, input.declaredBy, now, deadline, now],
@@ -366,7 +386,7 @@ export async function declareIncident(em: EntityManager, input: DeclareInput, no
     const plan = pagePlan(1, config, provider);
     const silenced = alert ? await silencedBy(inTx(tx), alert.name, alert.labels, now) : undefined;
     const ref = incidentRef(inc.id);
-    await enqueueSlack(inTx(tx), { dedupKey: `${ref}:post`, kind: 'post', channel: config.alerting.incidentsChannel, ref, ...incidentMessage(inc, config, silenced ? undefined : plan) }, now);
+    await enqueueSlack(inTx(tx), { dedupKey: `${ref}:post`, kind: 'post', channel: config.alerting.incidentsChannel, ref, ...incidentMessage(inc, silenced ? undefined : plan) }, now);
     await page(tx, inc, plan, now, config, true);
     return { ...inc, created: true };
   });
@@ -414,7 +434,7 @@ async function notDone(em: EntityManager, inc: IncidentRow, actor: Actor, now: D
 export async function acknowledgeIncident(em: EntityManager, id: number, actor: Actor, now: Date, config: AppConfig, opts: ActionOptions = {}): Promise<IncidentActionOutcome> {
   const via = opts.via ?? 'command';
   const done = await em.transactional(async (tx) => {
-    const rows = await tx.execute<Record<string, unknown>[]>(
+    const rows = await tx.execute<IncidentColumns[]>(
       `update incidents set status = 'acknowledged', acknowledged_by = ?, acknowledged_at = ?, ack_deadline = null, updated_at = ?
         where id = ? and status = 'open' returning ${COLS}`,
       [actor.id, now, now, id],
@@ -446,7 +466,7 @@ export async function acknowledgeIncident(em: EntityManager, id: number, actor: 
 export async function resolveIncident(em: EntityManager, id: number, actor: Actor, now: Date, config: AppConfig, opts: ActionOptions = {}): Promise<IncidentActionOutcome> {
   const via = opts.via ?? 'command';
   const done = await em.transactional(async (tx) => {
-    const rows = await tx.execute<Record<string, unknown>[]>(
+    const rows = await tx.execute<IncidentColumns[]>(
       `update incidents set status = 'resolved', resolved_by = ?, resolved_at = ?, ack_deadline = null, updated_at = ?
         where id = ? and status <> 'resolved' returning ${COLS}`,
       [actor.id, now, now, id],
@@ -500,7 +520,7 @@ export async function escalateIncident(
     if (!cur[0]) return undefined;
     const from = opts.fromLevel ?? cur[0].level;
     const deadline = new Date(now.getTime() + ACK_DEADLINE_MS[cur[0].severity]);
-    const rows = await tx.execute<Record<string, unknown>[]>(
+    const rows = await tx.execute<IncidentColumns[]>(
       `update incidents set level = level + 1, ack_deadline = case when status = 'open' then ?::timestamptz else null end, updated_at = ?
         where id = ? and status <> 'resolved' and level = ? and level < ? returning ${COLS}`,
       [deadline, now, id, from, MAX_LEVEL],
@@ -555,7 +575,7 @@ export async function escalationTick(deps: EscalationDeps, now: Date = deps.cloc
     try {
       const deadline = new Date(now.getTime() + ACK_DEADLINE_MS[d.severity]);
       const r = await em.transactional(async (tx) => {
-        const rows = await tx.execute<Record<string, unknown>[]>(
+        const rows = await tx.execute<IncidentColumns[]>(
           `update incidents set level = least(level + 1, ?), ack_deadline = case when level < ? then ?::timestamptz else null end, updated_at = ?
             where id = ? and level = ? and status = 'open' and ack_deadline <= ? returning ${COLS}`,
           [MAX_LEVEL, MAX_LEVEL, deadline, now, d.id, d.level, now],

@@ -54,7 +54,29 @@ export interface AlertRow {
 const COLUMNS = `id, fingerprint, group_key, source, source_status, name, severity, status, labels, annotations, runbook, pending_since, starts_at,
   ends_at, flap_count, diagnosis, incident_id, message_ref`;
 
-function toRow(r: Record<string, any>): AlertRow {
+/** An `alerts` row as the driver returns it: snake_case columns, jsonb parsed, timestamps as Date (or text). */
+interface AlertColumns {
+  id: number;
+  fingerprint: string;
+  group_key: string;
+  source: string;
+  source_status: Record<string, string> | null;
+  name: string;
+  severity: AlertSeverity;
+  status: AlertStatus;
+  labels: Record<string, string> | null;
+  annotations: Record<string, string> | null;
+  runbook: string | null;
+  pending_since: Date | string | null;
+  starts_at: Date | string | null;
+  ends_at: Date | string | null;
+  flap_count: number;
+  diagnosis: Record<string, unknown> | null;
+  incident_id: number | null;
+  message_ref: string | null;
+}
+
+function toRow(r: AlertColumns): AlertRow {
   const d = (v: unknown) => (v ? new Date(v as string) : null);
   return {
     id: r.id,
@@ -86,19 +108,19 @@ export function internalFingerprint(name: string, labels: Record<string, string>
 
 /** The alert with this fingerprint, or undefined. Pass `lock` inside a transaction to lock the row. */
 export async function getAlert(em: EntityManager, fingerprint: string, lock = false): Promise<AlertRow | undefined> {
-  const rows = await em.execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where fingerprint = ?${lock ? ' for update' : ''}`, [fingerprint]);
+  const rows = await em.execute<AlertColumns[]>(`select ${COLUMNS} from alerts where fingerprint = ?${lock ? ' for update' : ''}`, [fingerprint]);
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
 /** Alerts by status (e.g. firing), newest first. */
 export async function listAlerts(em: EntityManager, statuses: AlertStatus[] = ['firing']): Promise<AlertRow[]> {
-  const rows = await em.execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where status in (${statuses.map(() => '?').join(',')}) order by updated_at desc, id desc`, statuses);
+  const rows = await em.execute<AlertColumns[]>(`select ${COLUMNS} from alerts where status in (${statuses.map(() => '?').join(',')}) order by updated_at desc, id desc`, statuses);
   return rows.map(toRow);
 }
 
 /** Alerts of one notification group. */
 export async function groupAlerts(em: EntityManager, groupKey: string): Promise<AlertRow[]> {
-  const rows = await em.execute<Record<string, unknown>[]>(`select ${COLUMNS} from alerts where group_key = ? order by id`, [groupKey]);
+  const rows = await em.execute<AlertColumns[]>(`select ${COLUMNS} from alerts where group_key = ? order by id`, [groupKey]);
   return rows.map(toRow);
 }
 

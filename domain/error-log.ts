@@ -135,7 +135,7 @@ export async function storeErrors(
   const values = entries.map(() => '(?, ?, ?, ?, ?, ?::jsonb)').join(', ');
   const params = entries.flatMap((e) => [e.at, e.level, e.component, e.msg, e.code, JSON.stringify(e.context)]);
   await conn.execute(`insert into error_records (at, level, component, msg, code, context) values ${values}`, params);
-  const newest = entries.reduce((m, e) => (e.at > m ? e.at : m), entries[0]!.at);
+  const newest = new Date(Math.max(...entries.map((e) => e.at.getTime())));
   await conn.execute(
     `delete from error_records where at < ? or id <= (select id from error_records order by id desc offset ? limit 1)`,
     [new Date(newest.getTime() - limits.maxAgeMs), limits.maxRows],

@@ -27,6 +27,13 @@ function spec<T>(s: OverrideSpec<T>): OverrideSpec<T> {
   return s;
 }
 
+/** An override with its value type erased: `apply` parses the value with the override's own schema first. */
+export type StoredOverrideSpec = OverrideSpec<unknown>;
+
+function erase<T>(s: OverrideSpec<T>): StoredOverrideSpec {
+  return { key: s.key, schema: s.schema, description: s.description, apply: (c, v) => s.apply(c, s.schema.parse(v)) };
+}
+
 const providerSpecs = PROVIDERS.flatMap((p: ProviderId) => [
   spec({
     key: `gateway.cache_ttl_seconds.${p}`,
@@ -57,7 +64,7 @@ const providerSpecs = PROVIDERS.flatMap((p: ProviderId) => [
 ]);
 
 /** Every override, by key. */
-export const OVERRIDES: ReadonlyMap<string, OverrideSpec<any>> = new Map(
+export const OVERRIDES: ReadonlyMap<string, StoredOverrideSpec> = new Map(
   [
     spec({
       key: YELP_BATCH_SIZE_SETTING,
@@ -84,7 +91,7 @@ export const OVERRIDES: ReadonlyMap<string, OverrideSpec<any>> = new Map(
       apply: (c, v) => ({ ...c, delivery: { ...c.delivery, emailBatchSize: v } }),
     }),
     ...providerSpecs,
-  ].map((s) => [s.key, s as OverrideSpec<any>]),
+  ].map((s) => [s.key, erase(s)]),
 );
 
 /** Stored override values that pass their schema, by key. Unknown or invalid rows are skipped. */

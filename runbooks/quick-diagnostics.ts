@@ -90,7 +90,7 @@ export const runbook = defineRunbook<RunbookContext>({
       title: 'Pipeline status',
       async run(ctx) {
         const now = ctx.services.clock.now();
-        let st;
+        let st: Awaited<ReturnType<typeof getPipelineStatus>>;
         try {
           st = await getPipelineStatus(ctx.em(), { clock: ctx.services.clock });
         } catch (err) {

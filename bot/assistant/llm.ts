@@ -301,7 +301,7 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
         return undefined;
       });
       const outputs = await Promise.all(toolCalls.map((tc, i) => handle(tc, verdicts[i])));
-      toolCalls.forEach((tc, i) => messages.push({ role: 'tool', tool_call_id: tc.id, content: cutToBudget(outputs[i]!, outMax) }));
+      for (const [i, tc] of toolCalls.entries()) messages.push({ role: 'tool', tool_call_id: tc.id, content: cutToBudget(outputs[i]!, outMax) });
     }
   } finally {
     opts.progress?.stop();

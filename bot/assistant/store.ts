@@ -113,7 +113,7 @@ export interface ExportedEvalCase {
  */
 export async function exportEvalCase(em: EntityManager, id: number, expected: string | null = null): Promise<ExportedEvalCase> {
   const row = await getAnswer(em, id);
-  if (!row || !row.answer || !Array.isArray(row.answer.toolCalls)) throw new Error(`assistant answer #${id} not found or not answered`);
+  if (!row?.answer || !Array.isArray(row.answer.toolCalls)) throw new Error(`assistant answer #${id} not found or not answered`);
   const recorded: RecordedOutput[] = [];
   for (const call of row.answer.toolCalls as { name: string; output: Record<string, unknown> }[]) {
     const t = parseToolName(call.name);

@@ -30,7 +30,7 @@ export function parseToolName(name: string): { runbook: Runbook<RunbookContext>;
   if (i < 0) return undefined;
   const runbook = RUNBOOKS.find((r) => r.id === name.slice(0, i));
   const diagnostic = name.slice(i + TOOL_SEP.length);
-  return runbook && runbook.diagnostics.some((d) => d.id === diagnostic) ? { runbook, diagnostic } : undefined;
+  return runbook?.diagnostics.some((d) => d.id === diagnostic) ? { runbook, diagnostic } : undefined;
 }
 
 /** A chat-completions function tool. */

@@ -59,7 +59,7 @@ export async function handleSendGridWebhook(deps: WebhookDeps, req: http.Incomin
   const events = Array.isArray(parsed) ? parsed : [parsed];
   const now = deps.clock.now();
   const em = deps.orm.em.fork();
-  let result;
+  let result: Awaited<ReturnType<typeof processSendGridEvents>>;
   try {
     result = await processSendGridEvents(em, events, now);
   } catch (err) {

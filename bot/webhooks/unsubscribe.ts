@@ -39,7 +39,7 @@ export async function handleUnsubscribe(deps: WebhookDeps, req: http.IncomingMes
   const token = url.searchParams.get('token') ?? '';
   const now = deps.clock.now();
   if (req.method === 'POST') await readRawBody(req, 10_000).catch(() => Buffer.alloc(0));
-  let claims;
+  let claims: ReturnType<typeof verifyUnsubscribeToken>;
   try {
     claims = verifyUnsubscribeToken(deps.config.delivery.unsubscribeSecret, token, now);
   } catch (err) {

@@ -27,7 +27,11 @@ export function checkSubject(subject: string): string[] {
 export function fitSubject(subject: string, max = SUBJECT_IDEAL): string {
   let s = subject.replace(/[\p{Cc}]/gu, ' ').replace(/\s+/g, ' ').trim();
   let seen = false;
-  s = s.replace(/!/g, () => (seen ? '' : ((seen = true), '!')));
+  s = s.replace(/!/g, () => {
+    if (seen) return '';
+    seen = true;
+    return '!';
+  });
   if (s.length <= max) return s;
   const cut = s.slice(0, max - 1);
   const space = cut.lastIndexOf(' ');

@@ -289,7 +289,15 @@ export class FaultController {
       { method: 'GET', path: '/sandbox/faults', provider: 'sandbox', handler: () => ok({ faults: this.list() }) },
       { method: 'DELETE', path: '/sandbox/faults', provider: 'sandbox', handler: () => ok({ cleared: this.clear() }) },
       { method: 'GET', path: '/sandbox/stats', provider: 'sandbox', handler: () => ok(this.stats()) },
-      { method: 'DELETE', path: '/sandbox/stats', provider: 'sandbox', handler: () => (this.resetStats(), ok(this.stats())) },
+      {
+        method: 'DELETE',
+        path: '/sandbox/stats',
+        provider: 'sandbox',
+        handler: () => {
+          this.resetStats();
+          return ok(this.stats());
+        },
+      },
     ];
     for (const p of FAULT_PROVIDERS) {
       rows.push(

@@ -61,7 +61,10 @@ export function parseStripeForm(params: URLSearchParams): Obj {
     let node: Obj = root;
     path.forEach((part, i) => {
       if (i === path.length - 1) node[part] = value;
-      else node = (isObj(node[part]) ? node[part] : (node[part] = {})) as Obj;
+      else {
+        if (!isObj(node[part])) node[part] = {};
+        node = node[part] as Obj;
+      }
     });
   }
   const arrays = (v: unknown): unknown => {
@@ -183,7 +186,7 @@ export function stripeListEvents(req: SandboxRequest, ctx: SandboxContext): Sand
   if (denied) return denied;
   const q = parseStripeForm(req.query);
   const limit = q.limit === undefined ? 10 : intOf(q.limit);
-  if (limit === undefined || limit < 1 || limit > 100) return invalid(ctx, 'This value must be between 1 and 100 (it currently is ' + String(q.limit) + ').', 'limit');
+  if (limit === undefined || limit < 1 || limit > 100) return invalid(ctx, `This value must be between 1 and 100 (it currently is ${String(q.limit)}).`, 'limit');
   const c = isObj(q.created) ? q.created : {};
   const bound = (op: string) => (c[op] === undefined ? undefined : intOf(c[op]));
   const [gte, gt, lte, lt, eq] = [bound('gte'), bound('gt'), bound('lte'), bound('lt'), intOf(q.created)];

@@ -70,7 +70,7 @@ async function insertPage(
     const phone = normalizePhone(b.phone);
     const keys = [`id:${b.id}`, domain && `d:${domain}`, phone && `p:${phone}`].filter(Boolean) as string[];
     if (keys.some((k) => seen.has(k))) continue;
-    keys.forEach((k) => seen.add(k));
+    for (const k of keys) seen.add(k);
     fresh.push({ b, domain, phone });
   }
   if (fresh.length === 0) return { inserted: 0, noWebsite: 0, duplicates: page.length };

@@ -93,7 +93,8 @@ export function remediationButton(
 /** The Slack message for a diagnosis. Buttons are offered only for a full runbook run with root causes. */
 export function diagnosisBlocks(result: DiagnosisResult): SlackMessage {
   const { diagnosis, runbook } = result;
-  const counts = diagnosis.results.reduce<Record<string, number>>((m, r) => ({ ...m, [r.finding.status]: (m[r.finding.status] ?? 0) + 1 }), {});
+  const counts: Record<string, number> = {};
+  for (const r of diagnosis.results) counts[r.finding.status] = (counts[r.finding.status] ?? 0) + 1;
   const worst = (['error', 'problem', 'warn', 'no_data', 'ok'] as FindingStatus[]).find((s) => counts[s]) ?? 'ok';
   const causeText = diagnosis.rootCauses.length ? `root cause: ${diagnosis.rootCauses.map((c) => c.title).join('; ')}` : 'no root cause indicated';
   const text = `${diagnosis.title}: ${diagnosis.results.length} checks, ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ')}; ${causeText}`;

@@ -2,7 +2,7 @@
  * PageSpeed Insights v5 adapter over got: `GET {baseUrl}/pagespeedonline/v5/runPagespeed?url=&strategy=&category=…&key=`.
  * No retries here (the gateway owns them).
  */
-import { LighthouseRuntimeError, ProviderError } from '../../errors.js';
+import { LighthouseRuntimeError, type ProviderError } from '../../errors.js';
 import { answerError, answerRetryAfter, errorObject, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
 import type { PageSpeedMetrics, PageSpeedOpportunity, PageSpeedPort, PageSpeedResult, PageSpeedScores } from './port.js';
 

@@ -3,7 +3,7 @@
  * check `GET {baseUrl}/v3/scopes` and the Email Activity search `GET {baseUrl}/v3/messages?limit=&query=`.
  * POSTs are never retried here (pitfall 11): a resend after a timeout may send twice; the job layer dedupes.
  */
-import { ProviderError } from '../../errors.js';
+import type { ProviderError } from '../../errors.js';
 import { answerError, answerRetryAfter, header, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
 import type { ActivityMessage, MailMessage, MailSendResult, SendGridPort } from './port.js';
 

@@ -2,7 +2,7 @@
  * Yelp Fusion adapter over got: `GET {baseUrl}/v3/businesses/search` with `Authorization: Bearer <apiKey>`.
  * No retries here (the gateway owns them).
  */
-import { ProviderError } from '../../errors.js';
+import type { ProviderError } from '../../errors.js';
 import {
   answerError,
   answerRetryAfter,

@@ -19,7 +19,7 @@ export async function race<R>(script: string, data: Record<string, unknown>[], t
         (w) =>
           new Promise<R>((resolve, reject) => {
             w.on('message', (m: { type: string; result?: R; error?: string }) => {
-              if (m.type === 'ready' && ++ready === workers.length) workers.forEach((x) => x.postMessage('go'));
+              if (m.type === 'ready' && ++ready === workers.length) for (const x of workers) x.postMessage('go');
               else if (m.type === 'result') resolve(m.result as R);
               else if (m.type === 'failed') reject(new Error(m.error));
             });
