@@ -146,7 +146,10 @@ function answerFindings(diagnoses: readonly Diagnosis[], ex: Explanation): Answe
     const f = asFinding(ref.runbook, ref.diagnostic);
     // the same check in two runbooks (e.g. the connection test) is shown once
     const key = `${f?.title}|${f?.summary}`;
-    if (f && !seen.has(key)) out.push(f), seen.add(key);
+    if (f && !seen.has(key)) {
+      out.push(f);
+      seen.add(key);
+    }
   }
   if (!ex.best)
     for (const d of diagnoses)

@@ -114,7 +114,7 @@ type Db = <T>(what: string, fn: (em: EntityManager) => Promise<T>) => Promise<T>
  */
 async function prepare(deps: PipelineDeps, em: EntityManager, id: number): Promise<'suppressed' | 'invalid' | 'gone' | MailMessage> {
   const email = await em.findOne(Email, id, { populate: ['business'] });
-  if (!email || email.status !== 'sending') return 'gone';
+  if (email?.status !== 'sending') return 'gone';
   const now = deps.clock.now();
   const check = validateEmailAddress(email.toAddress);
   if (await isSuppressed(em, check.ok ? check.address : email.toAddress)) {
