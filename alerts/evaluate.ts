@@ -6,6 +6,7 @@
  * path as Alertmanager's alerts (alerts/dispatch.ts). A rule whose evaluation throws changes nothing (its alerts
  * neither fire nor resolve on a failed read) and is reported in the result.
  */
+import { flushLedgers } from '../domain/gateway/ledger.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processAlertObservations, type AlertDeps, type ProcessResult } from './dispatch.js';
 import { ALERT_RULES, type AlertRule } from './rules.js';
@@ -22,6 +23,7 @@ export interface EvaluationResult extends ProcessResult {
 
 /** Runs every rule once at `deps.clock.now()`. `rules` defaults to {@link ALERT_RULES}. */
 export async function evaluateAlerts(deps: AlertDeps & { runbooks: RunbookContext }, rules: readonly AlertRule[] = ALERT_RULES): Promise<EvaluationResult> {
+  await flushLedgers(); // rules read the api_calls ledger
   const now = deps.clock.now();
   const em = deps.em();
   const observations: AlertObservation[] = [];

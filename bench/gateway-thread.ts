@@ -1,36 +1,13 @@
 /**
- * One benchmark worker thread: `concurrency` callers hammering the gated Yelp search for `durationMs`, through
- * services of its own (own pool) on the shared database and sandbox, as a pipeline worker would.
+ * One benchmark worker thread (or child process, see gateway-proc.ts): runs {@link hammer} when told the window's
+ * end time, reports its counts, then closes its services.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadConfig } from '../domain/config.js';
-import { RateLimitedError } from '../domain/errors.js';
-import { createLogger } from '../domain/logger.js';
-import { buildServices } from '../domain/services.js';
+import { hammer, loadServices } from './gateway-load.js';
 
-const { env, concurrency, durationMs } = workerData as { env: Record<string, string>; concurrency: number; durationMs: number };
-const config = loadConfig({ ...env });
-const services = await buildServices(config, { logger: createLogger('silent'), poolMax: Math.min(concurrency, 10) });
-let ok = 0;
-let limited = 0;
-let failed = 0;
-let offset = 0;
-// Start together: setup (tsx, pool) is not part of the measured window.
+const { env, concurrency } = workerData as { env: Record<string, string>; concurrency: number };
+const services = await loadServices(env, concurrency);
 parentPort!.postMessage({ ready: true });
-await new Promise<void>((resolve) => parentPort!.once('message', () => resolve()));
-const end = Date.now() + durationMs;
-await Promise.all(
-  Array.from({ length: concurrency }, async () => {
-    while (Date.now() < end) {
-      try {
-        await services.providers.yelp.search({ location: 'Austin, TX', category: 'plumbing', limit: 1, offset: offset++ % 900 });
-        ok++;
-      } catch (err) {
-        if (err instanceof RateLimitedError) limited++;
-        else failed++;
-      }
-    }
-  }),
-);
+const endAt = await new Promise<number>((resolve) => parentPort!.once('message', (m: { endAt: number }) => resolve(m.endAt)));
+parentPort!.postMessage(await hammer(services, concurrency, endAt));
 await services.close();
-parentPort!.postMessage({ ok, limited, failed });

@@ -21,6 +21,7 @@ import type { SendGridPort } from './providers/sendgrid/port.js';
 import type { StripePort } from './providers/stripe/port.js';
 import { startSandbox, type Sandbox } from './sandbox/index.js';
 import { CircuitBreaker } from './gateway/breaker.js';
+import { ProviderStateListener } from './gateway/breaker-cache.js';
 import { gateProviders } from './gateway/gated.js';
 import { Gateway } from './gateway/gateway.js';
 import { RateLimiter } from './gateway/limiter.js';
@@ -125,7 +126,11 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
     maxWaitMs: config.gateway.maxWaitMs,
     burst: config.gateway.burst,
   });
-  const breaker = new CircuitBreaker({ orm: db.orm, clock, config: config.gateway.breaker });
+  const cacheMs = config.gateway.bookkeeping.breakerCacheMs;
+  const breaker = new CircuitBreaker({ orm: db.orm, clock, config: config.gateway.breaker, cacheMs });
+  // Other processes' breaker changes reach this one's cache by LISTEN/NOTIFY (breaker-cache.ts).
+  const listener = cacheMs > 0 ? new ProviderStateListener(db.url, { onError: (err) => logger.warn({ err: (err as Error).message }, 'provider_state listener lost; breaker cache bypassed until it reconnects') }) : undefined;
+  await listener?.start();
   const gateway = new Gateway({
     overrides: runtime,
     orm: db.orm,
@@ -153,6 +158,8 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
     sandboxed,
     sandboxUrl,
     async close() {
+      await gateway.close().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'gateway close failed'));
+      await listener?.close();
       if (ownDb) await db.close();
       await sandbox?.close();
     },

@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import type { RunbookContext } from './context.js';
 import { redactDeep, redactSecrets } from './redact.js';
+import { flushLedgers } from '../domain/gateway/ledger.js';
 
 /** A diagnostic's verdict: ok | warn | problem | no_data | error (the diagnostic itself failed). */
 export type FindingStatus = 'ok' | 'warn' | 'problem' | 'no_data' | 'error';
@@ -143,6 +144,7 @@ export interface Diagnosis {
 
 /** Runs every diagnostic concurrently and matches the root causes. Never throws for a diagnostic's failure. */
 export async function diagnose<C>(rb: Runbook<C>, ctx: C, opts: { onResult?: (r: DiagnosticResult) => void } = {}): Promise<Diagnosis> {
+  await flushLedgers(); // diagnostics read the api_calls ledger: include this process's calls so far
   const results = await Promise.all(
     rb.diagnostics.map(async (d) => {
       const r = await runDiagnostic(d, ctx);

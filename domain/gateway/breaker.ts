@@ -23,6 +23,7 @@ import {
   RateLimitedError,
 } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
+import { ProviderStateCache, invalidateProviderState } from './breaker-cache.js';
 
 /** A state change, as reported to {@link BreakerDeps.onTransition} and in the ops event payload. */
 export interface BreakerTransition {
@@ -42,6 +43,12 @@ export interface BreakerDeps {
   probeTimeoutMs?: number;
   /** Called after every transition (after its ops event is recorded); exceptions are swallowed. */
   onTransition?: (t: BreakerTransition) => void;
+  /**
+   * Serve a closed breaker's permits, an open breaker's refusals and healthy successes from a process-local cache
+   * of the row for up to this many ms (breaker-cache.ts: dropped on every write here and, through LISTEN/NOTIFY,
+   * on every write anywhere). 0 or absent: every call reads the database.
+   */
+  cacheMs?: number;
 }
 
 /**
@@ -119,24 +126,43 @@ export const SUCCESS_STAMP_MS = 1000;
 
 export class CircuitBreaker {
   private readonly deps: BreakerDeps;
+  private readonly cache: ProviderStateCache<Row>;
 
-  /** @param deps database, clock, thresholds and an optional transition callback. */
+  /** @param deps database, clock, thresholds, an optional transition callback and the cache TTL. */
   constructor(deps: BreakerDeps) {
     this.deps = deps;
+    this.cache = new ProviderStateCache<Row>(deps.cacheMs ?? 0);
   }
 
-  private exec<T = Record<string, unknown>>(sql: string, params: unknown[]): Promise<T[]> {
-    return this.deps.orm.em.getConnection().execute<T[]>(sql, params);
+  private async exec<T = Record<string, unknown>>(sql: string, params: unknown[]): Promise<T[]> {
+    const rows = await this.deps.orm.em.getConnection().execute<T[]>(sql, params);
+    // Any write (conditional or not) drops this process's cached row; other processes hear the trigger's NOTIFY.
+    // (writes are rare: transitions, failures, and at most one success stamp a second per provider)
+    if (/^\s*(update|insert)/i.test(sql)) invalidateProviderState('*');
+    return rows;
   }
 
   private async row(provider: ProviderId, create: boolean): Promise<Row | undefined> {
     const [r] = await this.exec<Row>(SELECT_ROW, [provider]);
+    if (r) this.cache.set(provider, r);
     if (r || !create) return r;
     await this.exec(`insert into provider_state (provider, updated_at) values (?, ?) on conflict do nothing`, [
       provider,
       this.deps.clock.now(),
     ]);
-    return (await this.exec<Row>(SELECT_ROW, [provider]))[0];
+    const created = (await this.exec<Row>(SELECT_ROW, [provider]))[0];
+    if (created) this.cache.set(provider, created);
+    return created;
+  }
+
+  /** The permit (or refusal) a fresh cached row decides on its own: closed, or open within its cooldown. */
+  private fromCache(provider: ProviderId, now: number): Permit | undefined {
+    const c = this.cache.get(provider);
+    if (!c) return undefined;
+    if (c.breaker_state === 'closed') return { provider, generation: c.generation, probe: false };
+    const retryAt = (c.opened_at ?? 0) + this.deps.config.cooldownMs;
+    if (c.breaker_state === 'open' && now < retryAt) throw new CircuitOpenError(provider, new Date(retryAt), 'open');
+    return undefined;
   }
 
   private async transition(t: BreakerTransition, now: Date, lastError: string | null): Promise<void> {
@@ -165,6 +191,8 @@ export class CircuitBreaker {
    *   probe in flight), or about a second from now when the state changed under contention.
    */
   async permit(provider: ProviderId): Promise<Permit> {
+    const cached = this.fromCache(provider, this.deps.clock.now().getTime());
+    if (cached) return cached;
     const { cooldownMs } = this.deps.config;
     const lease = this.deps.probeTimeoutMs ?? 30_000;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -214,7 +242,12 @@ export class CircuitBreaker {
     const { provider, generation } = permit;
     if (!permit.probe || !permit.probeUntil) {
       // The common case (closed, no failures, a success recorded in the last second) writes nothing: a commit per
-      // call would dominate the gateway's overhead.
+      // call would dominate the gateway's overhead. With a fresh cached row it does not even ask the database.
+      const c = this.cache.get(provider);
+      if (
+        c && c.breaker_state === 'closed' && c.generation === generation && c.consecutive_failures === 0 &&
+        c.last_success_at != null && c.last_success_at >= now.getTime() - SUCCESS_STAMP_MS
+      ) return;
       await this.exec(
         `update provider_state set last_success_at = ?, updated_at = ?,
            consecutive_failures = case when generation = ? and breaker_state = 'closed' then 0 else consecutive_failures end

@@ -8,6 +8,7 @@
  *   limited, quota exhausted);
  * - {@link recentCallStats}: per-provider calls, errors, 429s and latency percentiles from the `api_calls` ledger.
  */
+import { flushLedgers } from './ledger.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PROVIDERS, type ProviderId } from '../config.js';
 import { QUOTA_EXHAUSTED_CODES } from '../providers/http-errors.js';
@@ -153,6 +154,7 @@ export interface CallStats {
  * hits excluded). Every provider appears (zeros when it had no calls). One read-only query on `em`'s connection.
  */
 export async function recentCallStats(em: EntityManager, since: Date): Promise<Record<ProviderId, CallStats>> {
+  await flushLedgers();
   const rows = await em.getConnection().execute<
     { provider: string; calls: string; errors: string; r429: string; auth: string; p95: number | null; avg: number | null; last_err: Date | string | null }[]
   >(

@@ -42,6 +42,11 @@ export const GatewayEnvSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : Number(v)))
     .pipe(z.number().int().positive().optional()),
+  GATEWAY_RESERVE_BATCH: positiveInt.max(1000).default(16),
+  GATEWAY_RESERVE_TTL_MS: positiveInt.max(10_000).default(200),
+  GATEWAY_BREAKER_CACHE_MS: nonNegInt.max(60_000).default(1000),
+  GATEWAY_LEDGER_BATCH: positiveInt.max(5000).default(200),
+  GATEWAY_LEDGER_FLUSH_MS: nonNegInt.max(60_000).default(100),
   GATEWAY_RETRY_ATTEMPTS: positiveInt.max(10).default(3),
   GATEWAY_RETRY_BASE_MS: positiveInt.default(250),
   GATEWAY_RETRY_MAX_MS: positiveInt.default(8_000),
@@ -109,6 +114,11 @@ export interface GatewayConfig {
   burst: number | undefined;
   prices: { openaiInputPer1M: number; openaiOutputPer1M: number; perCall: Record<ProviderId, number> };
   budgets: Record<ProviderId, ProviderBudget>;
+  /**
+   * Hot-path bookkeeping: rate-limit units reserved per statement (at most; 1 = off) and how long they stay
+   * spendable (ms); breaker cache TTL (ms; 0 = off); ledger rows per INSERT and the longest a row waits (ms).
+   */
+  bookkeeping: { reserveBatch: number; reserveTtlMs: number; breakerCacheMs: number; ledgerBatch: number; ledgerFlushMs: number };
 }
 
 /** Builds {@link GatewayConfig} from parsed environment values. */
@@ -156,6 +166,13 @@ export function buildGatewayConfig(e: z.infer<typeof GatewayEnvSchema>): Gateway
     },
     maxWaitMs: e.GATEWAY_MAX_WAIT_MS,
     burst: e.GATEWAY_BURST,
+    bookkeeping: {
+      reserveBatch: e.GATEWAY_RESERVE_BATCH,
+      reserveTtlMs: e.GATEWAY_RESERVE_TTL_MS,
+      breakerCacheMs: e.GATEWAY_BREAKER_CACHE_MS,
+      ledgerBatch: e.GATEWAY_LEDGER_BATCH,
+      ledgerFlushMs: e.GATEWAY_LEDGER_FLUSH_MS,
+    },
     prices: {
       openaiInputPer1M: e.OPENAI_PRICE_INPUT_PER_1M,
       openaiOutputPer1M: e.OPENAI_PRICE_OUTPUT_PER_1M,

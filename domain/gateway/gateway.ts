@@ -4,6 +4,10 @@
  * rate limits and daily quota (shared) → the call, retried here and only here (the adapters, got and the SDKs
  * never retry) → ledger row, cost, budget thresholds and an observation for metrics.
  *
+ * Bookkeeping stays off the hot path: breaker state comes from a short cache invalidated across replicas by
+ * LISTEN/NOTIFY (breaker-cache.ts), rate-limit units are reserved in batches (reservations.ts), and ledger rows
+ * are written in batches behind the call (ledger.ts). `close()` flushes them on shutdown.
+ *
  * Retries: only for reads, requests with an idempotency key, or write failures the call site proves were not
  * carried out (`retrySafe`); exponential backoff with full jitter;
  * Retry-After honoured up to a cap (a longer wait fails fast and blocks the provider for that period);
@@ -25,6 +29,7 @@ import type { GatewayConfig } from './config.js';
 import { CostLedger, openaiCostUsd } from './ledger.js';
 import type { RateLimiter } from './limiter.js';
 import { outcomeOf, type GatewayObserver } from './observer.js';
+import { ReservationPool } from './reservations.js';
 
 /** One logical call. `fn(attempt)` performs a single attempt (attempt starts at 1) with the real adapter. */
 export interface CallSpec<T> {
@@ -85,12 +90,20 @@ export class Gateway {
   readonly ledger: CostLedger;
   /** The run-time config the gateway reads TTLs from; `await gateway.overrides.refresh()` applies a change at once. */
   readonly overrides: OverrideCache;
+  /** Rate-limit units reserved in batches (reservations.ts); `config.bookkeeping.reserveBatch` 1 turns it off. */
+  readonly reservations: ReservationPool;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
 
   constructor(private readonly deps: GatewayDeps) {
     this.cache = new ResponseCache(deps);
-    this.ledger = new CostLedger(deps);
+    const b = deps.config.bookkeeping;
+    this.ledger = new CostLedger({
+      ...deps,
+      batching: { batch: b.ledgerBatch, flushMs: b.ledgerFlushMs, maxBuffered: b.ledgerBatch * 25 },
+      onError: (err, rows) => deps.logger.error({ err: (err as Error).message, rows }, 'ledger write failed; rows kept for the next flush'),
+    });
+    this.reservations = new ReservationPool(deps.limiter, { maxBatch: b.reserveBatch, ttlMs: b.reserveTtlMs });
     this.sleep = deps.sleep ?? realSleep;
     this.random = deps.random ?? Math.random;
     // Only the `gateway` part of the app config is known here; the other overrides' apply() spread an absent
@@ -142,7 +155,7 @@ export class Gateway {
         const permit = await this.deps.breaker.permit(spec.provider);
         let result: T;
         try {
-          await this.deps.limiter.acquire(spec.provider, {
+          await this.reservations.acquire(spec.provider, {
             tokens: spec.estimatedTokens,
             maxWaitMs: Math.min(config.maxWaitMs, remaining),
           });
@@ -193,10 +206,19 @@ export class Gateway {
   private async onAttemptFailed<T>(spec: CallSpec<T>, permit: Permit, err: unknown): Promise<void> {
     await this.deps.breaker.onFailure(permit, err);
     if (!(err instanceof ProviderError)) return;
-    if (err.providerCode !== undefined && QUOTA_EXHAUSTED_CODES.has(err.providerCode) && spec.provider !== 'openai')
+    if (err.providerCode !== undefined && QUOTA_EXHAUSTED_CODES.has(err.providerCode) && spec.provider !== 'openai') {
+      this.reservations.drop(spec.provider);
       await this.deps.limiter.markExhausted(spec.provider);
-    else if (err.status === 429 && err.retryAfterMs !== undefined)
+    } else if (err.status === 429 && err.retryAfterMs !== undefined) {
+      this.reservations.drop(spec.provider);
       await this.deps.limiter.blockUntil(spec.provider, new Date(this.deps.clock.now().getTime() + err.retryAfterMs));
+    }
+  }
+
+  /** Shutdown: gives back unspent reserved quota units and writes the buffered ledger rows. */
+  async close(): Promise<void> {
+    await this.reservations.close();
+    await this.ledger.close();
   }
 
   /** The wait before the next attempt, or undefined when the error must surface now. */
@@ -253,6 +275,6 @@ export class Gateway {
       durationSeconds: latencyMs / 1000,
       costUsd: r.costUsd,
     });
-    if (r.costUsd > 0) await this.ledger.checkThresholds(spec.provider);
+    // budget thresholds are checked when the ledger writes the row (ledger.ts)
   }
 }

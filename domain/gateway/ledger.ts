@@ -2,6 +2,14 @@
  * The cost ledger (`api_calls`): one row per logical provider call, with outcome, latency, attempts, tokens and
  * cost in USD; spend per day and month per provider; budget thresholds (80% warning, 95% critical, 100%
  * blocking where configured) recorded once per period as ops events.
+ *
+ * Rows are written off the call path, in batches (write-behind): `record` buffers the row and returns; a flush
+ * writes up to `batch` rows in one multi-row INSERT when the buffer holds `batch` rows or `flushMs` after the
+ * first buffered row. The buffer is bounded: at `maxBuffered` rows `record` waits for a flush (backpressure), so
+ * memory stays bounded. A failed flush keeps its rows and is retried; `close()` flushes everything (the service
+ * calls it on shutdown), so rows are never dropped while the database answers. Budget thresholds are checked per
+ * flush for the providers whose rows carried a cost, and spend includes the rows still buffered here. Readers in
+ * this process call {@link flushLedgers} first (runbooks, usage), so they see every call made so far.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderId } from '../config.js';
@@ -57,20 +65,95 @@ export function openaiCostUsd(prices: GatewayConfig['prices'], promptTokens: num
   return (promptTokens * prices.openaiInputPer1M + completionTokens * prices.openaiOutputPer1M) / 1_000_000;
 }
 
+/** Write-behind settings of the ledger: rows per INSERT, ms before a partial batch is written (0: each row before the call returns), buffer bound. */
+export interface LedgerBatching {
+  batch: number;
+  flushMs: number;
+  maxBuffered: number;
+}
+
+/** Default batching: 200 rows per INSERT, within 100 ms, at most 5,000 rows buffered. */
+export const DEFAULT_LEDGER_BATCHING: LedgerBatching = { batch: 200, flushMs: 100, maxBuffered: 5000 };
+
+const live = new Set<CostLedger>();
+
+/** Writes every ledger buffer of this process (thread) now; readers of `api_calls` call it first. */
+export async function flushLedgers(): Promise<void> {
+  await Promise.all([...live].map((l) => l.flush().catch(() => undefined)));
+}
+
+type Buffered = CallRecord & { at: Date };
+
 /** Ledger writes, spend queries and budget checks. */
 export class CostLedger {
-  constructor(private readonly deps: { orm: MikroORM; clock: Clock; config: GatewayConfig }) {}
+  private buffer: Buffered[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly batching: LedgerBatching;
+
+  constructor(private readonly deps: { orm: MikroORM; clock: Clock; config: GatewayConfig; batching?: LedgerBatching; onError?: (err: unknown, rows: number) => void }) {
+    this.batching = deps.batching ?? DEFAULT_LEDGER_BATCHING;
+    live.add(this);
+  }
 
   private conn() {
     return this.deps.orm.em.getConnection();
   }
 
-  /** Appends a row. */
+  /** Rows buffered and not yet written. */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  /**
+   * Buffers a row (its `created_at` is now); written within `flushMs`. Waits only when the buffer is at its bound.
+   */
   async record(r: CallRecord): Promise<void> {
+    this.buffer.push({ ...r, at: this.deps.clock.now() });
+    if (this.batching.flushMs <= 0) return this.flush(); // flushMs 0: written before the call returns (no batching)
+    if (this.buffer.length >= this.batching.batch) void this.flush().catch(() => undefined);
+    else this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.batching.flushMs);
+    while (this.buffer.length >= this.batching.maxBuffered) await this.flush();
+  }
+
+  /**
+   * Writes the buffered rows (in INSERTs of `batch` rows), then checks budget thresholds of the providers whose
+   * rows cost something. A failure puts the rows back (retried in `flushMs`) and rethrows.
+   */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.buffer.length === 0) return;
+    this.flushing = this.writeAll().finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  private async writeAll(): Promise<void> {
+    const costly = new Set<ProviderId>();
+    while (this.buffer.length > 0) {
+      const rows = this.buffer.splice(0, this.batching.batch);
+      try {
+        await this.insert(rows);
+      } catch (err) {
+        this.buffer.unshift(...rows);
+        this.deps.onError?.(err, rows.length);
+        this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), Math.max(this.batching.flushMs, 1000));
+        throw err;
+      }
+      for (const r of rows) if (r.costUsd > 0) costly.add(r.provider);
+    }
+    for (const p of costly) await this.checkThresholds(p);
+  }
+
+  private async insert(rows: Buffered[]): Promise<void> {
+    const values = rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
     await this.conn().execute(
       `insert into api_calls (provider, operation, outcome, http_status, attempts, latency_ms, cost_usd, cache_hit, prompt_tokens, completion_tokens, error, created_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [
+       values ${values}`,
+      rows.flatMap((r) => [
         r.provider,
         r.operation,
         r.outcome,
@@ -82,22 +165,30 @@ export class CostLedger {
         r.promptTokens ?? null,
         r.completionTokens ?? null,
         r.error?.slice(0, 1000) ?? null,
-        this.deps.clock.now(),
-      ],
+        r.at,
+      ]),
     );
   }
 
-  /** USD spent by `provider` since `since`. */
+  /** Writes what is buffered and stops the timer; the ledger keeps working (a later record starts it again). */
+  async close(): Promise<void> {
+    await this.flush();
+    live.delete(this);
+  }
+
+  /** USD spent by `provider` since `since`: the written rows plus the ones still buffered here. */
   async spend(provider: ProviderId, since: Date): Promise<number> {
     const [row] = await this.conn().execute<{ s: string | number | null }[]>(
       'select coalesce(sum(cost_usd), 0)::float8 as s from api_calls where provider = ? and created_at >= ?',
       [provider, since],
     );
-    return Number(row?.s ?? 0);
+    const buffered = this.buffer.reduce((s, r) => (r.provider === provider && r.at >= since ? s + r.costUsd : s), 0);
+    return Number(row?.s ?? 0) + buffered;
   }
 
-  /** Usage summary for runbooks (`usage(provider, window)`). */
+  /** Usage summary for runbooks (`usage(provider, window)`); writes this process's buffered rows first. */
   async usage(provider: ProviderId, window: UsageWindow): Promise<UsageSummary> {
+    await flushLedgers();
     const since = windowStart(window, this.deps.clock.now());
     const rows = await this.conn().execute<
       { operation: string; calls: string; errors: string; hits: string; cost: number; lat: number | null; pt: string; ct: string }[]

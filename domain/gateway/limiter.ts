@@ -56,6 +56,12 @@ export interface AcquireOptions {
   maxWaitMs?: number;
   /** Overrides {@link LimiterDeps.burst} for this call (units, clamped to 1..limit). */
   burst?: number;
+  /**
+   * Reserve up to this many calls at once (default 1): once one unit is available, takes as many as every request
+   * rule and the daily quota allow, up to `units`, in one statement each (token rules: never batched). `acquire`
+   * resolves with the number taken. The caller spends them (the gateway's reservation pool, reservations.ts).
+   */
+  units?: number;
 }
 
 /** One rate rule as `status` sees it. `available` = units that could be taken now. */
@@ -166,15 +172,20 @@ export class RateLimiter {
    * @throws RateLimitedError when the wait needed exceeds the bound; `availableAt` = when budget returns (for a
    *   Retry-After block, `provider_state.blocked_until`).
    */
-  async acquire(provider: ProviderId, opts: AcquireOptions = {}): Promise<void> {
+  async acquire(provider: ProviderId, opts: AcquireOptions = {}): Promise<number> {
     const limits = this.limitsOf(provider); // one read per call: rules and quota agree for its whole wait
     const charges = this.charges(limits, opts.tokens ?? 0, opts.burst ?? this.deps.burst);
     const deadline = this.deps.clock.now().getTime() + (opts.maxWaitMs ?? this.deps.maxWaitMs);
     const daily = limits?.daily;
+    const batch = charges.some((c) => c.rule.unit === 'token') ? 1 : Math.max(1, Math.floor(opts.units ?? 1));
+    let granted = 1;
     for (let spins = 0; ; ) {
       const now = this.deps.clock.now();
       if (daily !== undefined && daily <= 0) throw new QuotaExhaustedError(provider, nextMidnight(now), 'daily limit is 0');
-      if (await this.tryRates(provider, charges, now)) break;
+      if (batch > 1 && charges.length > 0) {
+        granted = await this.tryReserve(provider, charges, batch, now);
+        if (granted > 0) break;
+      } else if (await this.tryRates(provider, charges, now)) break;
       const w = await this.waitNeeded(provider, charges, daily, now);
       if (w.missing) {
         const rows = w.missing.map(() => '(?, ?, ?)').join(', ');
@@ -193,7 +204,47 @@ export class RateLimiter {
       const jitter = Math.random() * (this.deps.jitterMs ?? 10);
       await this.sleep(Math.min(w.waitMs + jitter, Math.max(w.waitMs, deadline - now.getTime())));
     }
-    if (daily !== undefined) await this.takeDaily(provider, daily, this.deps.clock.now());
+    if (daily !== undefined) return this.takeDaily(provider, daily, this.deps.clock.now(), granted);
+    return granted;
+  }
+
+  /**
+   * One statement: like {@link tryRates} for request rules, but takes `k` = as many units as every rule allows
+   * now (its bucket's free capacity), at most `max`; 0 when none (nothing changed).
+   */
+  private async tryReserve(provider: ProviderId, charges: Charge[], max: number, now: Date): Promise<number> {
+    const values = charges.map(() => '(?::text, ?::float8, ?::float8)').join(', ');
+    const rows = await this.exec<{ k: number }>(
+      `with req(bucket, t_ms, cap_ms) as (values ${values}),
+       cur as materialized (
+         select s.bucket, greatest(s.tat, ?::timestamptz) as base, r.t_ms, r.cap_ms
+         from rate_limit_state s join req r on r.bucket = s.bucket
+         where s.provider = ? order by s.bucket for update of s),
+       k as (select least(?::int, min(floor((r.cap_ms - extract(epoch from (r.base - ?::timestamptz)) * 1000) / r.t_ms + 1e-9)))::int as k
+             from cur r having count(*) = ?)
+       update rate_limit_state s set tat = cur.base + k.k * cur.t_ms ${MS} from cur, k
+       where s.provider = ? and s.bucket = cur.bucket and k.k >= 1
+         and not exists (select 1 from provider_state p where p.provider = ? and p.blocked_until > ?)
+         and not exists (select 1 from provider_quota_usage q where q.provider = ? and q.day = ?::date and q.exhausted)
+       returning k.k`,
+      [
+        ...charges.flatMap((c) => [c.rule.name, c.t, c.cap]),
+        now, provider, max, now, charges.length, provider, provider, now, provider, utcDay(now),
+      ],
+    );
+    return rows.length === charges.length ? Number(rows[0]!.k) : 0;
+  }
+
+  /**
+   * Gives back `units` of today's daily quota taken by a reservation that were never spent (no-op for 0, or
+   * without a daily limit). Rate units are not given back: they were granted at reservation time.
+   */
+  async release(provider: ProviderId, units: number): Promise<void> {
+    if (units <= 0 || this.limitsOf(provider)?.daily === undefined) return;
+    await this.exec(
+      `update provider_quota_usage set used = greatest(0, used - ?) where provider = ? and day = ?::date`,
+      [units, provider, utcDay(this.deps.clock.now())],
+    );
   }
 
   /** One statement: all rules conform, no Retry-After block, not marked exhausted → advance every tat. */
@@ -267,15 +318,22 @@ export class RateLimiter {
     return missing.length ? { waitMs: whole, reason, missing } : { waitMs: whole, reason };
   }
 
-  private async takeDaily(provider: ProviderId, limit: number, now: Date): Promise<void> {
-    const rows = await this.exec(
-      `insert into provider_quota_usage (provider, day, used, exhausted) values (?, ?::date, 1, false)
-       on conflict (provider, day) do update set used = provider_quota_usage.used + 1
-       where provider_quota_usage.used < ? and not provider_quota_usage.exhausted
-       returning used`,
-      [provider, utcDay(now), limit],
-    );
-    if (rows.length === 0) throw new QuotaExhaustedError(provider, nextMidnight(now), `${limit}/day used`);
+  /**
+   * Takes `units` of today's quota when all fit, else (near the limit) a single one; returns how many, or throws
+   * QuotaExhaustedError when not even one is left.
+   */
+  private async takeDaily(provider: ProviderId, limit: number, now: Date, units = 1): Promise<number> {
+    for (let n = Math.max(1, Math.min(units, limit)); ; n = 1) {
+      const rows = await this.exec(
+        `insert into provider_quota_usage (provider, day, used, exhausted) values (?, ?::date, ?, false)
+         on conflict (provider, day) do update set used = provider_quota_usage.used + ?
+         where provider_quota_usage.used + ? <= ? and not provider_quota_usage.exhausted
+         returning used`,
+        [provider, utcDay(now), n, n, n, limit],
+      );
+      if (rows.length > 0) return n;
+      if (n === 1) throw new QuotaExhaustedError(provider, nextMidnight(now), `${limit}/day used`);
+    }
   }
 
   /**

@@ -1,4 +1,5 @@
 import { suite } from 'uvu';
+import { flushLedgers } from '../../domain/gateway/ledger.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
 import { ManualClock } from '../../domain/clock.js';
@@ -74,6 +75,7 @@ t('the Yelp batch size can be overridden at run time, validated and audited, and
   assert.equal([b.value, b.source, b.updatedBy], [5, 'override', 'U123']);
   const id = await target(ctx, 'Boise, ID', 'bakeries', 12);
   await sourceTarget({ ...pipelineDeps(ctx.s), clock: ctx.clock }, await targetEntity(ctx, id), 12);
+  await flushLedgers(); // ledger rows are written behind the call
   const pages = await sql<{ n: string }>(ctx, "select count(*) as n from api_calls where provider = 'yelp' and outcome = 'ok'");
   assert.is(Number(pages[0]!.n), 3, '12 businesses in pages of 5 = 3 requests');
 });
@@ -124,6 +126,7 @@ t('sourcing never asks Yelp past its 1,000-result cap', async (ctx) => {
   );
   const r = await sourceTarget({ ...pipelineDeps(ctx.s), clock: ctx.clock }, await targetEntity(ctx, id), 50);
   assert.is(r.sourced, 0);
+  await flushLedgers();
   const calls = await sql<{ outcome: string }>(ctx, "select outcome from api_calls where provider = 'yelp'");
   assert.equal(calls.map((c) => c.outcome), ['ok'], 'one request for the last 2 results, accepted by Yelp');
 });

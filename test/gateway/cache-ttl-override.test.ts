@@ -1,4 +1,5 @@
 import { suite } from 'uvu';
+import { flushLedgers } from '../../domain/gateway/ledger.js';
 import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
 import { setOverride } from '../../domain/overrides.js';
@@ -49,6 +50,7 @@ ttl('an override of 0 turns caching off: the same request goes to the provider t
   await ctx.s.providers.pagespeed.run('https://three.example.org/', 'mobile');
   await ctx.s.providers.pagespeed.run('https://three.example.org/', 'mobile');
   assert.equal(await entryTtls(ctx), []);
+  await flushLedgers(); // ledger rows are written behind the call
   const [row] = await ctx.db.orm.em
     .getConnection()
     .execute<{ calls: number; hits: number }[]>("select count(*)::int as calls, count(*) filter (where cache_hit)::int as hits from api_calls where provider = 'pagespeed'");

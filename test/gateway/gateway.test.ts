@@ -6,6 +6,7 @@ import type { Database } from '../../db/orm.js';
 import { ManualClock } from '../../domain/clock.js';
 import { BudgetExceededError, CircuitOpenError, ProviderError, RateLimitedError } from '../../domain/errors.js';
 import { DeadlineExceededError } from '../../domain/gateway/gateway.js';
+import { flushLedgers } from '../../domain/gateway/ledger.js';
 import type { GatewayObservation } from '../../domain/gateway/observer.js';
 import { createLogger } from '../../domain/logger.js';
 import { sandboxAdmin, startSandbox, type Sandbox } from '../../domain/sandbox/index.js';
@@ -40,8 +41,9 @@ async function services(ctx: Ctx, env: Record<string, string> = {}, overrides = 
   return s;
 }
 const admin = (ctx: Ctx) => sandboxAdmin(ctx.sandbox.url);
-const ledger = (ctx: Ctx) =>
-  ctx.db.orm.em
+// rows are written behind the call (ledger.ts): write this process's buffered rows first
+const ledger = async (ctx: Ctx) =>
+  (await flushLedgers(), ctx.db.orm.em)
     .getConnection()
     .execute<{ provider: string; operation: string; outcome: string; attempts: number; cache_hit: boolean; cost_usd: string; prompt_tokens: number | null; completion_tokens: number | null; http_status: number | null }[]>(
       'select provider, operation, outcome, attempts, cache_hit, cost_usd, prompt_tokens, completion_tokens, http_status from api_calls order by id',
@@ -146,6 +148,7 @@ gw('budget thresholds are recorded once per period, and a blocking budget refuse
   const err = await rejects(s.providers.openai.chat(req));
   assert.instance(err, BudgetExceededError);
   await rejects(s.providers.openai.chat(req));
+  await flushLedgers(); // thresholds are checked as the ledger writes its rows
   const events = await ctx.db.orm.em
     .getConnection()
     .execute<{ dedup_key: string; severity: string }[]>("select dedup_key, severity from ops_events where type = 'budget.threshold' order by id");
