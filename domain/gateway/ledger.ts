@@ -79,7 +79,8 @@ const live = new Set<CostLedger>();
 
 /** Writes every ledger buffer of this process (thread) now; readers of `api_calls` call it first. */
 export async function flushLedgers(): Promise<void> {
-  await Promise.all([...live].map((l) => l.flush().catch(() => undefined)));
+  // a ledger whose database is gone cannot be written: it leaves the registry (its rows are lost with it)
+  await Promise.all([...live].map((l) => l.flush().catch(() => l.abandonIfClosed())));
 }
 
 type Buffered = CallRecord & { at: Date };
@@ -168,6 +169,11 @@ export class CostLedger {
         r.at,
       ]),
     );
+  }
+
+  /** Drops this ledger from the process registry when its ORM is closed (called after a failed flush). */
+  async abandonIfClosed(): Promise<void> {
+    if (!(await this.deps.orm.isConnected())) live.delete(this);
   }
 
   /** Writes what is buffered and stops the timer; the ledger keeps working (a later record starts it again). */

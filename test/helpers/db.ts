@@ -6,6 +6,7 @@
 import { startEmbeddedDatabase, type EmbeddedDatabase } from '../../db/embedded.js';
 import { ENTITY_TABLES } from '../../db/entities/index.js';
 import { openDatabase, type Database } from '../../db/orm.js';
+import { flushLedgers } from '../../domain/gateway/ledger.js';
 
 /** Which database the tests run on, for suite names. */
 export const DB_KIND = process.env.DATABASE_URL ? 'postgres' : 'embedded';
@@ -26,6 +27,7 @@ export async function sharedEmbeddedUrl(): Promise<string> {
  * Close it with `db.close()` in the suite's `after` (closes the pool, not the shared server).
  */
 export async function freshDatabase(opts: { url?: string | undefined; poolMax?: number } = {}): Promise<Database> {
+  await flushLedgers(); // an earlier suite's buffered ledger rows must not land in this one's tables
   const url = ('url' in opts ? opts.url : process.env.DATABASE_URL) ?? (await sharedEmbeddedUrl());
   const db = await openDatabase({ url, dataDir: ':memory:', poolMax: opts.poolMax ?? 5 });
   await db.orm.getSchemaGenerator().dropSchema({ dropMigrationsTable: true });
@@ -38,6 +40,7 @@ export async function freshDatabase(opts: { url?: string | undefined; poolMax?: 
  * (db/entities ENTITIES), so a new entity's table is emptied too.
  */
 export async function truncateAll(db: Database): Promise<void> {
+  await flushLedgers(); // rows buffered by the gateway's write-behind ledger belong to the previous test
   const tables = ENTITY_TABLES.map((t) => `"${t}"`).join(', ');
   await db.orm.em.getConnection().execute(`truncate table ${tables} restart identity cascade`);
 }
