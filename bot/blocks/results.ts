@@ -9,6 +9,7 @@ import type { LfCommand } from '../commands/spec.js';
 import { diagnosisBlocks, outcomeLine } from '../../runbooks/render/blocks.js';
 import { helpBlocks } from './help.js';
 import { renderIncidentSlack } from '../commands/incident-commands.js';
+import { renderOpsSlack } from '../commands/ops-commands.js';
 import { buildMessage, clampText, escapeMrkdwn, fieldSections, formatUtc, section, statusBlocks, type SlackMessage } from './status.js';
 
 /** A rendered answer: the message and whether the channel sees it. */
@@ -74,6 +75,9 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
     case 'silence_action':
     case 'silences':
       return renderIncidentSlack(result);
+    case 'costs':
+    case 'eval_export':
+      return renderOpsSlack(result);
     case 'refused':
       return ephemeral(buildMessage(`:no_entry: ${result.detail}`, [section(`:no_entry: ${escapeMrkdwn(result.detail)}`)]));
   }

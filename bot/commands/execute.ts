@@ -14,6 +14,7 @@ import { AppError } from '../../domain/errors.js';
 import { ask, type AssistantAnswer } from '../assistant/index.js';
 import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
 import { executeIncidentCommand, type IncidentResult } from './incident-commands.js';
+import { executeOpsCommand, type OpsResult } from './ops-commands.js';
 
 /** What a subcommand produced. */
 export type LfResult =
@@ -27,6 +28,7 @@ export type LfResult =
   | { kind: 'audit'; rows: Awaited<ReturnType<typeof recentAudit>> }
   | { kind: 'assistant'; answer: AssistantAnswer }
   | IncidentResult
+  | OpsResult
   | { kind: 'refused'; detail: string };
 
 /** Options: how old a button may be (ms). */
@@ -74,7 +76,7 @@ export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Ac
 }
 
 /** Subcommands that change state (their refusals are audited too). */
-const AUDITED = new Set(['run', 'pause', 'resume', 'fix']);
+const AUDITED = new Set(['run', 'pause', 'resume', 'fix', 'eval']);
 
 async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor, opts: ExecuteOptions): Promise<LfResult> {
   const cmd: LfCommand | undefined = parsed.command;
@@ -175,6 +177,9 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     case 'silences':
     case 'unsilence':
       return executeIncidentCommand(ctx, cmd, parsed.args, actor);
+    case 'costs':
+    case 'eval':
+      return executeOpsCommand(ctx, cmd, parsed.args, actor);
     default:
       return { kind: 'help', unknown: parsed.word };
   }

@@ -55,6 +55,8 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'silence', usage: 'silence <alertname | label=value …> <duration e.g. 2h> [comment…]', summary: 'Mute an alert’s posts and pages for a while (evaluation goes on).', role: 'operator', response: 'in_channel' },
   { name: 'silences', usage: 'silences', summary: 'Active silences.', role: 'viewer', response: 'ephemeral' },
   { name: 'unsilence', usage: 'unsilence <id>', summary: 'End a silence now.', role: 'operator', response: 'in_channel' },
+  { name: 'costs', usage: 'costs', summary: 'Provider spend today and this month against budget; cost per lead emailed.', role: 'viewer', response: 'ephemeral' },
+  { name: 'eval', usage: 'eval export <answer id> [expected=<root cause id>]', summary: 'Export an assistant answer (e.g. one marked wrong) as an eval case.', role: 'operator', response: 'in_channel' },
 ];
 
 /** The subcommand named `word` (case-insensitive), or undefined. */

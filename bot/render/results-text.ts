@@ -7,6 +7,7 @@ import type { LfResult } from '../commands/execute.js';
 import { answerText } from '../assistant/index.js';
 import { renderStatusText } from './status-text.js';
 import { renderIncidentText } from '../commands/incident-commands.js';
+import { renderOpsText } from '../commands/ops-commands.js';
 import type { FindingStatus } from '../../runbooks/define.js';
 import { evidenceLine } from '../../runbooks/render/blocks.js';
 
@@ -82,6 +83,9 @@ export function renderText(result: LfResult, helpText: string): string {
     case 'silence_action':
     case 'silences':
       return renderIncidentText(result);
+    case 'costs':
+    case 'eval_export':
+      return renderOpsText(result);
     case 'refused':
       return `refused: ${result.detail}\n`;
   }

@@ -1,0 +1,161 @@
+/**
+ * The spend and eval subcommands of `/lf` (Slack and the CLI), called by bot/commands/execute.ts:
+ *
+ * - `costs` (viewer): spend per provider today and this month (UTC) from the gateway's cost ledger (`api_calls`),
+ *   against each provider's budget (`<PROVIDER>_BUDGET_DAILY_USD` / `_BUDGET_MONTHLY_USD`), and the cost per lead
+ *   emailed (all providers' spend ÷ emails SendGrid accepted in the same window).
+ * - `eval export <answer id> [expected=<root cause id>]` (operator): a stored assistant answer (typically one marked
+ *   wrong with its 👎 button) as an eval case, with the tool outputs it saw, in the JSON format `npm run eval` reads
+ *   from `bot/assistant/eval/cases/` (bot/assistant/store.ts `exportEvalCase`). Audited.
+ */
+import Table from 'cli-table3';
+import type { types } from '@slack/bolt';
+import { PROVIDERS, type ProviderId } from '../../domain/config.js';
+import { AppError } from '../../domain/errors.js';
+import { emailsSentSince, spendByProvider } from '../../domain/queries/costs.js';
+import { audit, type Actor } from '../../runbooks/actions.js';
+import type { RunbookContext } from '../../runbooks/context.js';
+import { clampText, escapeMrkdwn } from '../../runbooks/render/slack.js';
+import { exportEvalCase, type ExportedEvalCase } from '../assistant/index.js';
+import type { LfCommand } from './spec.js';
+
+/** Names of the subcommands handled here. */
+export const OPS_COMMAND_NAMES: ReadonlySet<string> = new Set(['costs', 'eval']);
+
+/** One provider's line of `/lf costs`. Money in USD; `*Pct` = spend ÷ budget × 100, null without a budget. */
+export interface CostLine {
+  provider: ProviderId;
+  todayUsd: number;
+  todayCalls: number;
+  monthUsd: number;
+  monthCalls: number;
+  dailyBudgetUsd: number | undefined;
+  monthlyBudgetUsd: number | undefined;
+  dailyPct: number | null;
+  monthlyPct: number | null;
+}
+
+/** What these subcommands produce (added to execute.ts's LfResult). */
+export type OpsResult =
+  | {
+      kind: 'costs';
+      /** Start of "today" and "this month" (UTC, ISO 8601). */
+      dayStart: string;
+      monthStart: string;
+      lines: CostLine[];
+      totalTodayUsd: number;
+      totalMonthUsd: number;
+      emailedToday: number;
+      emailedMonth: number;
+      /** Total spend ÷ leads emailed, null when nobody was emailed. */
+      costPerLeadTodayUsd: number | null;
+      costPerLeadMonthUsd: number | null;
+    }
+  | { kind: 'eval_export'; evalCase: ExportedEvalCase; actor: Actor };
+
+const pct = (spent: number, budget: number | undefined) => (budget === undefined || budget <= 0 ? null : (spent / budget) * 100);
+
+/** `/lf costs`: see the module comment. */
+export async function costsReport(ctx: RunbookContext): Promise<OpsResult> {
+  const now = ctx.services.clock.now();
+  const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const em = ctx.em();
+  const [today, month, emailedToday, emailedMonth] = await Promise.all([spendByProvider(em, dayStart), spendByProvider(ctx.em(), monthStart), emailsSentSince(ctx.em(), dayStart), emailsSentSince(ctx.em(), monthStart)]);
+  const budgets = ctx.services.config.gateway.budgets;
+  const lines: CostLine[] = PROVIDERS.map((provider) => {
+    const d = today.find((r) => r.provider === provider);
+    const m = month.find((r) => r.provider === provider);
+    const b = budgets[provider];
+    return {
+      provider,
+      todayUsd: d?.costUsd ?? 0,
+      todayCalls: d?.calls ?? 0,
+      monthUsd: m?.costUsd ?? 0,
+      monthCalls: m?.calls ?? 0,
+      dailyBudgetUsd: b.dailyUsd,
+      monthlyBudgetUsd: b.monthlyUsd,
+      dailyPct: pct(d?.costUsd ?? 0, b.dailyUsd),
+      monthlyPct: pct(m?.costUsd ?? 0, b.monthlyUsd),
+    };
+  });
+  const totalTodayUsd = lines.reduce((s, l) => s + l.todayUsd, 0);
+  const totalMonthUsd = lines.reduce((s, l) => s + l.monthUsd, 0);
+  return {
+    kind: 'costs',
+    dayStart: dayStart.toISOString(),
+    monthStart: monthStart.toISOString(),
+    lines,
+    totalTodayUsd,
+    totalMonthUsd,
+    emailedToday,
+    emailedMonth,
+    costPerLeadTodayUsd: emailedToday > 0 ? totalTodayUsd / emailedToday : null,
+    costPerLeadMonthUsd: emailedMonth > 0 ? totalMonthUsd / emailedMonth : null,
+  };
+}
+
+/**
+ * Executes `costs` or `eval …` for `actor` (role of the command already checked by the caller).
+ * @throws AppError `bad_request` for bad arguments (audited by the caller), `not_found` for an unknown answer.
+ */
+export async function executeOpsCommand(ctx: RunbookContext, cmd: LfCommand, args: string[], actor: Actor): Promise<OpsResult> {
+  if (cmd.name === 'costs') return costsReport(ctx);
+  const [verb, idArg, ...rest] = args;
+  if (verb !== 'export') throw new AppError('bad_request', 'usage: eval export <answer id> [expected=<root cause id>]');
+  const id = /^#?(\d{1,9})$/.exec(idArg ?? '')?.[1];
+  if (!id) throw new AppError('bad_request', `eval export needs an answer id (the number in the assistant's answer footer), got "${idArg ?? ''}"`);
+  const expectedArg = rest.find((a) => a.startsWith('expected='));
+  const unknown = rest.filter((a) => a !== expectedArg);
+  if (unknown.length) throw new AppError('bad_request', `unknown argument(s) ${unknown.join(' ')}; usage: eval export <answer id> [expected=<root cause id>]`);
+  let evalCase: ExportedEvalCase;
+  try {
+    evalCase = await exportEvalCase(ctx.em(), Number(id), expectedArg ? expectedArg.slice('expected='.length) : null);
+  } catch (err) {
+    throw new AppError('not_found', (err as Error).message);
+  }
+  await audit(ctx.em(), { at: ctx.services.clock.now(), actor, action: 'command:eval', input: { args }, outcome: 'succeeded', detail: `exported answer #${id} as eval case ${evalCase.name}` });
+  return { kind: 'eval_export', evalCase, actor };
+}
+
+const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
+const pctText = (p: number | null) => (p === null ? 'no budget' : `${p.toFixed(0)}%`);
+const budgetText = (spent: number, budget: number | undefined, p: number | null) => (budget === undefined ? usd(spent) : `${usd(spent)} of ${usd(budget)} (${pctText(p)})`);
+const warn = (p: number | null) => (p === null ? '' : p >= 95 ? ' :red_circle:' : p >= 80 ? ' :large_orange_circle:' : '');
+
+/** Block Kit for these results: costs only to the asker; an export in the channel (the team labels it). */
+export function renderOpsSlack(result: OpsResult): { message: { text: string; blocks: types.KnownBlock[] }; responseType: 'ephemeral' | 'in_channel' } {
+  if (result.kind === 'eval_export') {
+    const json = JSON.stringify(result.evalCase, null, 2);
+    const text = `${result.actor.display} exported assistant answer #${result.evalCase.exportedFrom.answerId} as eval case ${result.evalCase.name}`;
+    const note = result.evalCase.expected ? `expected root cause: \`${escapeMrkdwn(result.evalCase.expected)}\`` : 'no expected root cause yet: add `expected=<root cause id>` so `npm run eval` scores it';
+    const blocks: types.KnownBlock[] = [
+      { type: 'section', text: { type: 'mrkdwn', text: `:memo: ${escapeMrkdwn(text)} (${result.evalCase.recorded.length} recorded tool outputs); ${note}.` } },
+      { type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${clampText(json, 2800)}\`\`\`` } },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `Save as \`bot/assistant/eval/cases/${result.evalCase.name}.json\` (or \`npm run lf -- eval export ${result.evalCase.exportedFrom.answerId} > …\`).` }] },
+    ];
+    return { message: { text, blocks }, responseType: 'in_channel' };
+  }
+  const lines = result.lines.map(
+    (l) => `*${l.provider}*  today ${budgetText(l.todayUsd, l.dailyBudgetUsd, l.dailyPct)}${warn(l.dailyPct)} · ${l.todayCalls} calls\n      month ${budgetText(l.monthUsd, l.monthlyBudgetUsd, l.monthlyPct)}${warn(l.monthlyPct)} · ${l.monthCalls} calls`,
+  );
+  const perLead = (v: number | null, n: number) => (v === null ? `no lead emailed` : `${usd(v)} per lead (${n} emailed)`);
+  const text = `Spend today ${usd(result.totalTodayUsd)}, this month ${usd(result.totalMonthUsd)}`;
+  const blocks: types.KnownBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: 'Provider spend' } },
+    { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n') } },
+    { type: 'section', text: { type: 'mrkdwn', text: `*Total* today ${usd(result.totalTodayUsd)} — ${perLead(result.costPerLeadTodayUsd, result.emailedToday)}\n*Total* this month ${usd(result.totalMonthUsd)} — ${perLead(result.costPerLeadMonthUsd, result.emailedMonth)}` } },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `UTC day from ${result.dayStart}, month from ${result.monthStart}; from the gateway's cost ledger. Budgets: <PROVIDER>_BUDGET_DAILY_USD / _BUDGET_MONTHLY_USD.` }] },
+  ];
+  return { message: { text, blocks }, responseType: 'ephemeral' };
+}
+
+/** Plain text (CLI): a table for costs; the eval case as JSON (pipe it into a file). */
+export function renderOpsText(result: OpsResult): string {
+  if (result.kind === 'eval_export') return `${JSON.stringify(result.evalCase, null, 2)}\n`;
+  const t = new Table({ head: ['provider', 'today', 'calls', 'daily budget', 'month', 'calls', 'monthly budget'], style: { head: [], border: [] } });
+  for (const l of result.lines)
+    t.push([l.provider, usd(l.todayUsd), String(l.todayCalls), l.dailyBudgetUsd === undefined ? '-' : `${usd(l.dailyBudgetUsd)} (${pctText(l.dailyPct)})`, usd(l.monthUsd), String(l.monthCalls), l.monthlyBudgetUsd === undefined ? '-' : `${usd(l.monthlyBudgetUsd)} (${pctText(l.monthlyPct)})`]);
+  const per = (v: number | null, n: number) => (v === null ? 'no lead emailed' : `${usd(v)} per lead emailed (${n})`);
+  return `${t.toString()}\ntotal today ${usd(result.totalTodayUsd)}: ${per(result.costPerLeadTodayUsd, result.emailedToday)}\ntotal this month ${usd(result.totalMonthUsd)}: ${per(result.costPerLeadMonthUsd, result.emailedMonth)}\n`;
+}

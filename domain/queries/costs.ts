@@ -1,0 +1,29 @@
+/**
+ * Spend queries over the gateway's cost ledger (`api_calls`, one row per logical provider call with `cost_usd` in
+ * USD; written by domain/gateway/ledger.ts) and the denominator of "cost per lead": emails actually sent.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** Spend of one provider since a time: calls counted, cost in USD. */
+export interface ProviderSpend {
+  provider: string;
+  calls: number;
+  costUsd: number;
+}
+
+/** Spend per provider since `since` (providers with no calls are absent). */
+export async function spendByProvider(em: EntityManager, since: Date): Promise<ProviderSpend[]> {
+  const rows = await em
+    .getConnection()
+    .execute<{ provider: string; calls: string | number; cost: string | number | null }[]>(
+      `select provider, count(*) as calls, coalesce(sum(cost_usd), 0) as cost from api_calls where created_at >= ? group by provider order by provider`,
+      [since],
+    );
+  return rows.map((r) => ({ provider: r.provider, calls: Number(r.calls), costUsd: Number(r.cost ?? 0) }));
+}
+
+/** Emails SendGrid accepted (`sent_at` set) since `since`: the leads emailed. */
+export async function emailsSentSince(em: EntityManager, since: Date): Promise<number> {
+  const [row] = await em.getConnection().execute<{ n: string | number }[]>(`select count(*) as n from emails where sent_at >= ?`, [since]);
+  return Number(row?.n ?? 0);
+}
