@@ -50,11 +50,9 @@ import { PROVIDERS, type AppConfig } from '../domain/config.js';
 import type { GatewayObservation } from '../domain/gateway/observer.js';
 import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
 import { effectiveConfig } from '../domain/overrides.js';
+import { PIPELINE_STAGES } from '../domain/pipeline/stages.js';
 import { lastDue } from './rules.js';
 
-/** Pipeline stages counted by `leadfactory_pipeline_businesses_processed_total{stage}`. */
-export const PIPELINE_STAGES = ['sourced', 'assessed', 'scored', 'personalized', 'emailed'] as const;
-export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
 /** The registry and the metrics the app updates. */
 export interface Metrics {

@@ -13,7 +13,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AppConfig } from '../domain/config.js';
 import type { Logger } from '../domain/logger.js';
 import type { Metrics } from '../alerts/metrics.js';
-import { registerCommands } from './listeners/commands/index.js';
+import { registerListeners } from './listeners/index.js';
 import { sendJson } from './webhooks/raw-body.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { createRoleResolver, type RoleResolver, type UsergroupsClient } from './roles.js';
@@ -167,7 +167,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         await app.client.files.uploadV2({ channel_id: channel, filename, content, title: filename });
       }
     : undefined;
-  registerCommands(app, {
+  registerListeners(app, {
     ctx: deps.runbookContext,
     roles,
     metrics,

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { openDatabase, type Database } from '../db/orm.js';
 import { readLiveLock } from '../db/embedded.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
-import { ConfigError, toAppError } from '../domain/errors.js';
+import { classifyError, ConfigError, toAppError } from '../domain/errors.js';
 import { FAULT_KINDS, FAULT_PROVIDERS, isFaultProvider, sandboxAdmin, type FaultKind, type FaultSpec } from '../domain/sandbox/index.js';
 import { getSetting, SANDBOX_URL_SETTING } from '../domain/settings.js';
 import { getPipelineStatus } from '../domain/status.js';
@@ -24,7 +24,6 @@ import { TARGETS_HELP, runTargets } from './cli-targets.js';
 import { findCommand } from './commands/spec.js';
 import { runLfCommand } from './cli-lf.js';
 import { DB_HELP, isDbSubcommand, runDbCommand } from './cli-db.js';
-import { classify } from './listeners/commands/lf.js';
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -145,7 +144,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     return await runLfCommand(db, config, argv, { json, env, io });
   } catch (err) {
-    const appErr = classify(err);
+    const appErr = classifyError(err);
     await io.stderr(`${appErr.code}: ${appErr.message}\n`);
     return 1;
   } finally {

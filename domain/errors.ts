@@ -166,3 +166,17 @@ export function toAppError(err: unknown): AppError {
   const message = err instanceof Error ? err.message : String(err);
   return new AppError('internal', message, { cause: err });
 }
+
+/**
+ * Classifies a thrown value for an answer to a person: an AppError as is, a lost database connection (MikroORM's
+ * ConnectionException, pg's ECONNREFUSED/ECONNRESET) as `db_unavailable`, anything else via {@link toAppError}.
+ */
+export function classifyError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { name?: string; code?: string } | undefined;
+  // MikroORM's ConnectionException, or pg's socket errors, mean the database is away, not a bug here
+  if (e?.name === 'ConnectionException' || e?.code === 'ECONNREFUSED' || e?.code === 'ECONNRESET' || /ECONNREFUSED|ECONNRESET/.test(String((err as Error)?.message))) {
+    return new AppError('db_unavailable', 'database unreachable', { cause: err, retryable: true });
+  }
+  return toAppError(err);
+}

@@ -9,8 +9,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import Bree from 'bree';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Metrics, PipelineStage } from '../alerts/metrics.js';
-import { PIPELINE_STAGES, applyObservation } from '../alerts/metrics.js';
+import type { Metrics } from '../alerts/metrics.js';
+import { applyObservation } from '../alerts/metrics.js';
+import { isPipelineStage } from '../domain/pipeline/stages.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import { closeJobRun, markRunsInterrupted, openJobRun } from '../domain/job-runs.js';
@@ -237,8 +238,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       const m = message as { type: string } & Record<string, unknown>;
       if (m.type === 'status') {
         const s = m as unknown as JobStatus;
-        if (s.kind === 'progress' && (PIPELINE_STAGES as readonly string[]).includes(s.stage))
-          metrics.businessesProcessed.inc({ stage: s.stage as PipelineStage }, s.n);
+        if (s.kind === 'progress' && isPipelineStage(s.stage))
+          metrics.businessesProcessed.inc({ stage: s.stage }, s.n);
         if (s.kind === 'run_started') activeRuns.set(name, s.runId);
         if (s.kind === 'gateway') applyObservation(metrics, s.observation);
       } else if (m.type === 'result') {

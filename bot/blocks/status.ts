@@ -4,7 +4,7 @@
  * ≤ 10 section fields of ≤ 2000 chars; a top-level `text` always set for notifications and screen readers).
  */
 import { Blocks, type BlockBuilder } from 'slack-block-builder';
-import { PIPELINE_STAGES } from '../../alerts/metrics.js';
+import { PIPELINE_STAGES } from '../../domain/pipeline/stages.js';
 import type { RecentPipelineRun, PipelineStatus } from '../../domain/status.js';
 
 export { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, fieldSections, section, type SlackMessage } from '../../runbooks/render/slack.js';

@@ -9,7 +9,7 @@ import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt'
 import pLimit from 'p-limit';
 import type { Logger } from '../../../domain/logger.js';
 import type { Metrics } from '../../../alerts/metrics.js';
-import { AppError, toAppError, type ErrorCode } from '../../../domain/errors.js';
+import { type AppError, classifyError, type ErrorCode } from '../../../domain/errors.js';
 import type { RunbookContext } from '../../../runbooks/context.js';
 import type { Actor } from '../../../runbooks/actions.js';
 import { executeLf } from '../../commands/execute.js';
@@ -50,16 +50,6 @@ export function errorMessage(err: AppError): SlackMessage {
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
 }
 
-/** Classifies a thrown value; connection failures become `db_unavailable`. */
-export function classify(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  const e = err as { name?: string; code?: string } | undefined;
-  // MikroORM's ConnectionException, or pg's socket errors, mean the database is away, not a bug here
-  if (e?.name === 'ConnectionException' || e?.code === 'ECONNREFUSED' || e?.code === 'ECONNRESET' || /ECONNREFUSED|ECONNRESET/.test(String((err as Error)?.message))) {
-    return new AppError('db_unavailable', 'database unreachable', { cause: err, retryable: true });
-  }
-  return toAppError(err);
-}
 
 /** The Slack actor for a user id, with the resolved role. */
 export async function slackActor(roles: RoleResolver, userId: string): Promise<Actor> {
@@ -100,7 +90,7 @@ async function answerCommand(deps: LfCommandDeps, { command, respond }: SlackCom
       const result = await executeLf(deps.ctx, parsed, actor, { staleAfterMs: deps.staleAfterMs });
       ({ message, responseType } = renderSlack(result, parsed.command));
     } catch (err) {
-      const appErr = classify(err);
+      const appErr = classifyError(err);
       if (appErr.code === 'bad_request') deps.logger.info({ ...ids, reason: appErr.message }, 'slash command /lf refused');
       else deps.logger.error({ ...ids, code: appErr.code, err }, 'slash command /lf failed');
       message = errorMessage(appErr);

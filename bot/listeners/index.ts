@@ -3,14 +3,14 @@
  * and the ops assistant (@mentions, DMs, its feedback buttons).
  */
 import type { App } from '@slack/bolt';
-import { remediateAction } from '../actions/remediate.js';
-import { incidentAction } from '../actions/incident.js';
-import { appHomeOpened } from '../events/app-home.js';
-import { registerAssistant } from '../events/assistant.js';
-import { lfCommand, type LfCommandDeps } from './lf.js';
+import { remediateAction } from './actions/remediate.js';
+import { incidentAction } from './actions/incident.js';
+import { lfCommand, type LfCommandDeps } from './commands/lf.js';
+import { appHomeOpened } from './events/app-home.js';
+import { registerAssistant } from './events/assistant.js';
 
-/** Registers every listener on `app`. */
-export function registerCommands(app: App, deps: LfCommandDeps): void {
+/** Registers every listener on `app`: the `/lf` command, button actions, events and the assistant. */
+export function registerListeners(app: App, deps: LfCommandDeps): void {
   app.command('/lf', lfCommand(deps));
   app.action(/^remediate:/, remediateAction(deps));
   app.action(/^incident:/, incidentAction(deps));
