@@ -15,6 +15,7 @@
  * - Calls that charge tokens (OpenAI) always go to the limiter one by one.
  */
 import type { ProviderId } from '../config.js';
+import { reportRateWait } from '../concurrency/signals.js';
 import type { AcquireOptions, RateLimiter } from './limiter.js';
 
 /** Pool settings: the most units one reservation asks for, and how long reserved units stay spendable (ms). */
@@ -73,6 +74,15 @@ export class ReservationPool {
    * bound, QuotaExhaustedError), from the pool when it can.
    */
   async acquire(provider: ProviderId, opts: AcquireOptions = {}): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await this.take(provider, opts);
+    } finally {
+      reportRateWait(provider, performance.now() - t0);
+    }
+  }
+
+  private async take(provider: ProviderId, opts: AcquireOptions): Promise<void> {
     if (this.settings.maxBatch <= 1 || (opts.tokens ?? 0) > 0) {
       await this.limiter.acquire(provider, opts);
       return;
