@@ -143,7 +143,9 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
       await annotateAlert(em, alert.fingerprint, { messageRef: ref });
       const diag = await diagnoseOnce(alert.runbook);
       if (diag) await annotateAlert(em, alert.fingerprint, { diagnosis: storedDiagnosis(diag) });
-      const sev = incidentSeverityFor(alert.severity, deps.config);
+      // a DatabaseUnavailable that could be stored at all is over (the database answered): no incident for it; the
+      // outage itself was posted from memory by the database watch (alerts/db-watch.ts)
+      const sev = alert.name === 'DatabaseUnavailable' ? undefined : incidentSeverityFor(alert.severity, deps.config);
       if (sev) {
         try {
           const incident = await declareIncident(

@@ -8,6 +8,9 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { IOpsEvent } from '../db/entities/index.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
+import { recordOpsEvent, type OpsEventFallback } from '../domain/events.js';
+import type { OpsSpool } from './ops-spool.js';
+import { createRepeatCollapser } from '../domain/log-collapse.js';
 import { QUIET_EVENT_TYPES, formatOpsEvent, type OpsMessage } from './format.js';
 import type { Metrics } from './metrics.js';
 
@@ -72,6 +75,7 @@ export function createNotifier(deps: {
   const { orm, logger, metrics, sink, channel, clock } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
+  const tickErrors = createRepeatCollapser(logger);
 
   async function claim(): Promise<IOpsEvent[]> {
     const now = clock.now();
@@ -138,7 +142,7 @@ export function createNotifier(deps: {
       const loop = () => {
         timer = setTimeout(() => {
           tick()
-            .catch((err) => logger.error({ err: (err as Error).message }, 'notifier tick failed'))
+            .catch((err) => tickErrors.log('error', 'tick', { err: (err as Error).message }, 'notifier tick failed'))
             .finally(() => {
               if (timer) loop();
             });
@@ -153,5 +157,30 @@ export function createNotifier(deps: {
       await running?.catch(() => 0);
       await tick().catch(() => 0);
     },
+  };
+}
+
+/** Whether `err` looks like a lost or refused database connection (socket codes, SQLSTATE 08xxx/57P0x, pool timeouts). */
+function connectionLost(err: unknown): boolean {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (/^(ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|08|57P0)/.test(code)) return true;
+  return /connect|connection|terminat|Timeout acquiring|ECONNRESET|socket hang up/i.test(typeof e.message === 'string' ? e.message : '');
+}
+
+/**
+ * The {@link OpsEventFallback} for the composition root: a warning or critical event whose insert failed because
+ * the database is unreachable goes straight to Slack from the spool (status channel, the notifier's rendering);
+ * when the database is back it is stored as posted (dedup key `ops-event:<dedupKey>` in the outbox), so the notifier
+ * never posts it again.
+ */
+export function spoolOpsEvents(spool: OpsSpool, channel: string): OpsEventFallback {
+  return (ev, now, err) => {
+    // a trip is normally posted by the CircuitBreakerOpen alert, which cannot run without the database: spool it
+    if (ev.severity === 'info' || (QUIET_EVENT_TYPES.has(ev.type) && ev.type !== 'breaker.opened') || !connectionLost(err)) return;
+    const msg = formatOpsEvent({ ...ev, createdAt: now });
+    void spool.post({ dedupKey: `ops-event:${ev.dedupKey}`, kind: 'post', channel, text: msg.text, blocks: msg.blocks }, async (em) => {
+      await recordOpsEvent(em, ev, now, { postedAt: now });
+    });
   };
 }

@@ -53,14 +53,15 @@ export interface OutboxMessage {
 }
 
 /**
- * Enqueues a message; returns false when `dedupKey` was already enqueued (nothing added). `sent` records a message
- * that already reached Slack another way (the outage spool): stored as sent, never posted again.
+ * Enqueues a message; returns false when `dedupKey` was already enqueued (nothing added). `opts.sentAt` records a
+ * message that already reached Slack another way (the outage spool): stored as sent, never posted again;
+ * `opts.origin` says where the row came from (`spool`).
  */
-export async function enqueueSlack(em: EntityManager, msg: OutboxMessage, now: Date, sent?: { at: Date; origin: string }): Promise<boolean> {
+export async function enqueueSlack(em: EntityManager, msg: OutboxMessage, now: Date, opts: { sentAt?: Date; origin?: string } = {}): Promise<boolean> {
   const rows = await em.getConnection().execute<{ id: number }[]>(
     `insert into slack_outbox (dedup_key, kind, channel, ref, text, blocks, created_at, attempts, sent_at, origin)
      values (?, ?, ?, ?, ?, ?::jsonb, ?, 0, ?, ?) on conflict (dedup_key) do nothing returning id`,
-    [msg.dedupKey.slice(0, 512), msg.kind, msg.channel, msg.ref ?? null, msg.text, msg.blocks ? JSON.stringify(msg.blocks) : null, now, sent?.at ?? null, sent?.origin ?? null],
+    [msg.dedupKey.slice(0, 512), msg.kind, msg.channel, msg.ref ?? null, msg.text, msg.blocks ? JSON.stringify(msg.blocks) : null, now, opts.sentAt ?? null, opts.origin ?? null],
   );
   return rows.length > 0;
 }

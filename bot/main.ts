@@ -4,7 +4,10 @@
  * notifier, and the Bree scheduler. SIGINT/SIGTERM stop it cleanly.
  */
 import { applyObservation, createDbMetricsReader, createMetrics } from '../alerts/metrics.js';
-import { consoleSink, createNotifier, slackSink, type ChatClient } from '../alerts/notifier.js';
+import { consoleSink, createNotifier, slackSink, spoolOpsEvents, type ChatClient } from '../alerts/notifier.js';
+import { createDbWatch, pgPing } from '../alerts/db-watch.js';
+import { createOpsSpool } from '../alerts/ops-spool.js';
+import { setOpsEventFallback } from '../domain/events.js';
 import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
 import { ConfigError, toAppError } from '../domain/errors.js';
@@ -122,6 +125,13 @@ async function main(): Promise<void> {
     : consoleTransport();
   const poster = createSlackPoster({ orm, logger, clock, transport });
   poster.start();
+  // While the database is unreachable, ops posts go straight to Slack from memory and are written to the outbox
+  // when it is back (alerts/ops-spool.ts, alerts/db-watch.ts).
+  const spool = createOpsSpool({ transport, logger, clock });
+  spool.start();
+  setOpsEventFallback(spoolOpsEvents(spool, config.slack.statusChannel));
+  const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: config.alerting.alertsChannel });
+  dbWatch.start();
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext };
   setInProcessContext(alertDeps);
   logger.info({ alertSource: config.alerting.source }, alertSourceLine(config.alerting.source, config.alerting.evalIntervalMs));
@@ -177,6 +187,8 @@ async function main(): Promise<void> {
     try {
       await leader.stop();
       await slack.stop();
+      dbWatch.stop();
+      spool.stop();
       await notifier.stop();
       await poster.stop();
       await errorLog.stop();

@@ -22,14 +22,37 @@ export interface OpsEventInput {
 }
 
 /**
+ * Called with an event whose insert failed (the database unreachable): the composition root sets one that sends
+ * the event straight to Slack from memory (alerts/ops-spool.ts) and records it when the database is back.
+ */
+export type OpsEventFallback = (ev: OpsEventInput, now: Date, err: unknown) => void;
+let fallback: OpsEventFallback | undefined;
+
+/** Sets (or clears, with undefined) the {@link OpsEventFallback} of this process. */
+export function setOpsEventFallback(fn: OpsEventFallback | undefined): void {
+  fallback = fn;
+}
+
+/**
  * Inserts the event unless one with the same dedup key exists. Returns true when it was new.
  * Uses plain SQL `ON CONFLICT DO NOTHING` so concurrent writers (threads, replicas) never fail on the key.
+ * `opts.postedAt` records an event that already reached Slack (the outage spool), so the notifier skips it.
+ * When the insert fails the fallback (if set) gets the event, and the error is thrown as before.
  */
-export async function recordOpsEvent(em: EntityManager, ev: OpsEventInput, now: Date = new Date()): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
-    `insert into ops_events (type, severity, payload, dedup_key, created_at, attempts)
-     values (?, ?, ?::jsonb, ?, ?, 0) on conflict (dedup_key) do nothing returning id`,
-    [ev.type, ev.severity, JSON.stringify(ev.payload), ev.dedupKey, now],
-  );
-  return rows.length > 0;
+export async function recordOpsEvent(em: EntityManager, ev: OpsEventInput, now: Date = new Date(), opts: { postedAt?: Date } = {}): Promise<boolean> {
+  try {
+    const rows = await em.getConnection().execute<{ id: number }[]>(
+      `insert into ops_events (type, severity, payload, dedup_key, created_at, attempts, posted_at)
+       values (?, ?, ?::jsonb, ?, ?, 0, ?) on conflict (dedup_key) do nothing returning id`,
+      [ev.type, ev.severity, JSON.stringify(ev.payload), ev.dedupKey, now, opts.postedAt ?? null],
+    );
+    return rows.length > 0;
+  } catch (err) {
+    try {
+      fallback?.(ev, now, err);
+    } catch {
+      // the fallback must never hide the original error
+    }
+    throw err;
+  }
 }

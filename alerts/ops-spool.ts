@@ -1,0 +1,135 @@
+/**
+ * The ops spool: while the database is unreachable the outbox (a table) cannot take messages, so ops posts that
+ * must reach Slack during the outage (the database watch's DatabaseUnavailable, ops events whose insert failed)
+ * are kept here, in memory, and sent straight through the Slack transport (size guard applied, one message per
+ * second per channel, retried every few seconds). It is bounded ({@link SPOOL_CAPACITY} messages; beyond that the
+ * oldest is dropped and counted). When the database is back, {@link OpsSpool.flush} writes every spooled message
+ * to the outbox under its dedup key — as already sent when it was posted (with its ts in `slack_messages`, so
+ * later edits and thread replies find it), as pending when it was not — so nothing is posted twice or lost.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Clock } from '../domain/clock.js';
+import type { Logger } from '../domain/logger.js';
+import { guardMessage } from './slack-guard.js';
+import { enqueueSlack, recordPosted, type OutboxMessage } from './slack-outbox.js';
+import { classifySlackError, type SlackTransport } from './slack-transport.js';
+
+/** Messages kept at most (posted or not) until the database is back. */
+export const SPOOL_CAPACITY = 50;
+const RETRY_MS = 3000;
+const CHANNEL_GAP_MS = 1000;
+
+interface Entry {
+  msg: OutboxMessage;
+  at: Date;
+  posted?: { channel: string; ts: string; at: Date };
+  /** Run after the outbox row is written (e.g. storing the ops event that could not be inserted). */
+  onFlush?: (em: EntityManager) => Promise<void>;
+  failures: number;
+}
+
+/** See the module comment. */
+export interface OpsSpool {
+  /** Keeps `msg` (ignored when its dedup key is already spooled) and tries to post it now. */
+  post(msg: OutboxMessage, onFlush?: (em: EntityManager) => Promise<void>): Promise<void>;
+  /** Writes every spooled message to the outbox (see the module comment); returns how many were written. */
+  flush(em: EntityManager): Promise<number>;
+  /** Messages held now; `dropped`: how many were dropped for room since start. */
+  size(): { held: number; unposted: number; dropped: number };
+  /** Where a spooled post went, by its ref (for a reply while the database is still away). */
+  posted(ref: string): { channel: string; ts: string } | undefined;
+  start(): void;
+  stop(): void;
+}
+
+/** Creates the spool over `transport` (the same Slack client as the outbox poster). */
+export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger; clock: Clock; capacity?: number }): OpsSpool {
+  const { transport, logger, clock } = deps;
+  const capacity = deps.capacity ?? SPOOL_CAPACITY;
+  const entries: Entry[] = [];
+  const lastSent = new Map<string, number>();
+  let dropped = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let sending: Promise<void> | undefined;
+
+  const refPosted = (ref: string | undefined) => (ref ? entries.find((e) => e.msg.kind === 'post' && e.msg.ref === ref)?.posted : undefined);
+
+  async function sendOne(e: Entry): Promise<void> {
+    const g = guardMessage(e.msg.text, e.msg.blocks);
+    if (e.msg.kind === 'dm') {
+      const r = await transport.dm(e.msg.channel, g.text, g.blocks);
+      e.posted = { ...r, at: clock.now() };
+      return;
+    }
+    const parent = refPosted(e.msg.ref);
+    if (e.msg.kind === 'update' && parent) {
+      await transport.update(parent.channel, parent.ts, g.text, g.blocks);
+      e.posted = { ...parent, at: clock.now() };
+      return;
+    }
+    const r = await transport.post(e.msg.channel, g.text, g.blocks, e.msg.kind === 'reply' ? parent?.ts : undefined);
+    e.posted = { ...r, at: clock.now() };
+  }
+
+  async function sendDue(): Promise<void> {
+    for (const e of entries) {
+      if (e.posted) continue;
+      const last = lastSent.get(e.msg.channel) ?? 0;
+      if (Date.now() - last < CHANNEL_GAP_MS) continue;
+      try {
+        await sendOne(e);
+        lastSent.set(e.msg.channel, Date.now());
+        logger.warn({ dedupKey: e.msg.dedupKey, channel: e.msg.channel }, 'ops post sent straight to Slack (database unreachable); written to the outbox when it is back');
+      } catch (err) {
+        e.failures += 1;
+        const f = classifySlackError(err);
+        if (e.failures === 1 || e.failures % 20 === 0) logger.error({ dedupKey: e.msg.dedupKey, error: f.error, failures: e.failures }, 'spooled ops post not accepted by Slack; retrying');
+      }
+    }
+  }
+
+  const kick = (): Promise<void> => {
+    sending ??= sendDue().finally(() => {
+      sending = undefined;
+    });
+    return sending;
+  };
+
+  return {
+    async post(msg, onFlush) {
+      if (entries.some((e) => e.msg.dedupKey === msg.dedupKey)) return kick();
+      if (entries.length >= capacity) {
+        const victim = entries.findIndex((e) => !e.posted);
+        entries.splice(victim >= 0 ? victim : 0, 1);
+        dropped += 1;
+        logger.error({ capacity, dropped }, 'ops spool full: oldest message dropped');
+      }
+      entries.push({ msg, at: clock.now(), failures: 0, ...(onFlush ? { onFlush } : {}) });
+      await sending?.catch(() => undefined);
+      return kick();
+    },
+    async flush(em) {
+      let written = 0;
+      while (entries.length > 0) {
+        const e = entries[0]!;
+        // posted: stored as sent (never posted again); not posted yet: left to the outbox poster
+        const added = await enqueueSlack(em, e.msg, e.at, { origin: 'spool', ...(e.posted ? { sentAt: e.posted.at } : {}) });
+        if (e.posted && e.msg.ref && e.msg.kind === 'post') await recordPosted(em, e.msg.ref, e.posted, e.posted.at);
+        await e.onFlush?.(em);
+        if (added) written += 1;
+        entries.shift();
+      }
+      return written;
+    },
+    size: () => ({ held: entries.length, unposted: entries.filter((e) => !e.posted).length, dropped }),
+    posted: (ref) => refPosted(ref),
+    start() {
+      timer ??= setInterval(() => void kick(), RETRY_MS);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}
