@@ -23,6 +23,7 @@ import { keepLeases, processHolder } from '../leases.js';
 import type { MailMessage } from '../providers/sendgrid/index.js';
 import { claimPendingEmails, confirmEmailLease, markEmailFailed, markEmailSent } from '../queries/emails.js';
 import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/deps.js';
+import { settleDeadEmails, type ReaperDeps } from '../pipeline/reaper.js';
 import { composeMessage } from './compliance.js';
 import { deliveryPause } from './pause.js';
 import { addSuppression, emailHash, isSuppressed } from './suppression.js';
@@ -90,7 +91,15 @@ export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () 
         return { ...summary, paused };
       }
       const ids = await db('email claim', (em) => claimPendingBatch(em, batch, deps.clock.now(), holder, leaseMs));
-      if (ids.length === 0) return summary;
+      if (ids.length === 0) {
+        // emails a dead holder left `sending`: settled with SendGrid's activity feed now (waiting out its settle
+        // delay, at most SENDGRID_ACTIVITY_SETTLE_SECONDS), so a crashed run's leftovers go out in this run
+        const settled = await db('dead sending emails', () => settleDeadEmails(settleDeps(deps)));
+        if (settled.emailsRequeued.length > 0) continue;
+        if (settled.waitMs === undefined) return summary;
+        await new Promise((r) => setTimeout(r, Math.min(Math.max(settled.waitMs!, 50), 1000)));
+        continue;
+      }
       // Each claimed email in its own unit of work, a few at a time (EMAIL_CONCURRENCY).
       await mapConcurrent(ids, deps.config.delivery.emailConcurrency, async (id) => {
         const outcome = await deliverOne(deps, id, holder, db);
@@ -107,6 +116,18 @@ export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () 
 }
 
 type Db = <T>(what: string, fn: (em: EntityManager) => Promise<T>) => Promise<T>;
+
+/** The reaper's dependencies for the email stage's own settling of dead holders' emails. */
+function settleDeps(deps: PipelineDeps): ReaperDeps {
+  return {
+    em: () => deps.em.fork(),
+    clock: deps.clock,
+    logger: deps.logger,
+    leaseMs: deps.config.stages.leaseMs,
+    settleMs: deps.config.stages.activitySettleMs,
+    sendgrid: deps.providers.sendgrid,
+  };
+}
 
 /**
  * Checks a claimed email before its send: suppressed address → `suppressed`; invalid syntax → `failed` +

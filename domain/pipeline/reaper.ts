@@ -68,24 +68,49 @@ export async function reapExpiredLeases(deps: ReaperDeps): Promise<ReapResult> {
       deps.logger.warn({ job: r.job, runId: r.id, holder: r.leaseHolder }, 'run interrupted by the reaper: its lease holder is gone');
     }
   }
-  const running = new Set((await runningRuns(em)).map((r) => r.id));
-  // items of a run of this process live as long as the run's worker does; items without a run: their lease says
-  const selfAlive = (h: ParsedHolder) =>
-    h.runId === undefined ? undefined : running.has(h.runId) && (deps.isLocalRunAlive?.(jobOf.get(h.runId) ?? '', h.runId) ?? true);
-  const ctx = { runningRunIds: running, selfAlive };
+  const ctx = await itemContext(deps, em, jobOf);
   const claims = (await businessClaims(em)).filter((c) => c.until.getTime() < now.getTime() || leaseIsDead({ holder: c.holder, expiresAt: c.until }, now, ctx));
   out.businessesReleased = await releaseBusinessClaims(em, claims.map((c) => c.id));
   await settleSending(deps, em, now, ctx, out);
   return out;
 }
 
-/** Step 3 of the module comment. */
-async function settleSending(deps: ReaperDeps, em: EntityManager, now: Date, ctx: Parameters<typeof leaseIsDead>[2], out: ReapResult): Promise<void> {
+type ItemContext = NonNullable<Parameters<typeof leaseIsDead>[2]>;
+
+/** Which item holders are alive: items of a run of this process live as long as its worker; others by their lease. */
+async function itemContext(deps: ReaperDeps, em: EntityManager, jobOf?: Map<number, string>): Promise<ItemContext> {
+  const runs = await runningRuns(em);
+  const running = new Set(runs.map((r) => r.id));
+  const jobs = jobOf ?? new Map(runs.map((r) => [r.id, r.job]));
+  const selfAlive = (h: ParsedHolder) =>
+    h.runId === undefined ? undefined : running.has(h.runId) && (deps.isLocalRunAlive?.(jobs.get(h.runId) ?? '', h.runId) ?? true);
+  return { runningRunIds: running, selfAlive };
+}
+
+/**
+ * Settles the emails left `sending` by dead holders (step 3 of the module comment) — what the email stage does
+ * before it finishes, so a crashed run's emails go out in the next run rather than the next batch. Returns what it
+ * did, and `waitMs`: how long until the next dead email may be looked up (undefined when none waits).
+ */
+export async function settleDeadEmails(deps: ReaperDeps): Promise<ReapResult & { waitMs: number | undefined }> {
+  const em = deps.em();
+  const out: ReapResult = { runsInterrupted: [], businessesReleased: 0, emailsSent: [], emailsRequeued: [], emailsUnconfirmed: [] };
+  const waitMs = await settleSending(deps, em, deps.clock.now(), await itemContext(deps, em), out);
+  return { ...out, waitMs };
+}
+
+/** Step 3 of the module comment; returns the ms until the soonest dead email not yet settled may be (or undefined). */
+async function settleSending(deps: ReaperDeps, em: EntityManager, now: Date, ctx: ItemContext, out: ReapResult): Promise<number | undefined> {
+  let waitMs: number | undefined;
   for (const e of await sendingLeases(em)) {
     const expiresAt = e.expiresAt ?? (e.claimedAt ? new Date(e.claimedAt.getTime() + deps.leaseMs) : null);
     if (!leaseIsDead({ holder: e.holder, expiresAt }, now, ctx)) continue;
     const lastRenewal = (expiresAt?.getTime() ?? 0) - deps.leaseMs;
-    if (now.getTime() < lastRenewal + deps.settleMs) continue; // the activity feed may not show it yet
+    if (now.getTime() < lastRenewal + deps.settleMs) {
+      // the activity feed may not show it yet
+      waitMs = Math.min(waitMs ?? Infinity, lastRenewal + deps.settleMs - now.getTime());
+      continue;
+    }
     if (!deps.sendgrid) continue;
     let found: { msgId: string } | undefined;
     try {
@@ -108,4 +133,5 @@ async function settleSending(deps: ReaperDeps, em: EntityManager, now: Date, ctx
       deps.logger.info({ emailId: e.id }, 'email left sending never reached SendGrid: back to pending');
     }
   }
+  return waitMs;
 }

@@ -29,9 +29,13 @@ export interface Child {
   exited: Promise<number | string>;
 }
 
-/** Runs `tsx <script> ...args` from the project root with exactly `env` (plus PATH and HOME). */
-export function runTs(script: string, args: string[], env: Record<string, string>): Child {
-  const proc = spawn(TSX, [script, ...args], {
+/**
+ * Runs `tsx <script> ...args` from the project root with exactly `env` (plus PATH and HOME). `direct`: one process,
+ * `node --import tsx <script>` (no tsx wrapper), so `proc.kill('SIGKILL')` kills the app itself.
+ */
+export function runTs(script: string, args: string[], env: Record<string, string>, opts: { direct?: boolean } = {}): Child {
+  const [cmd, argv] = opts.direct ? [process.execPath, ['--import', 'tsx', script, ...args]] : [TSX, [script, ...args]];
+  const proc = spawn(cmd, argv, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
