@@ -17,11 +17,11 @@
  * `gateway.cache_ttl_seconds.<provider>` override (domain/overrides.ts) applies within seconds without a restart.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { AppConfig, ProviderId } from '../config.js';
+import type { ProviderId } from '../config.js';
 import type { Clock } from '../clock.js';
 import { AppError, ProviderError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { OverrideCache } from '../overrides.js';
+import type { OverrideCache } from '../overrides.js';
 import { QUOTA_EXHAUSTED_CODES } from '../providers/http-errors.js';
 import type { CircuitBreaker, Permit } from './breaker.js';
 import { ResponseCache, cacheKey } from './cache.js';
@@ -69,10 +69,10 @@ export interface GatewayDeps {
   /** Random in [0,1) for jitter. */
   random?: () => number;
   /**
-   * Run-time overrides (the app config plus stored overrides, refreshed every few seconds), read for cache TTLs.
-   * Default: an {@link OverrideCache} over `config` on `orm`, which sees the `gateway.*` overrides.
+   * Run-time overrides (the app config plus stored overrides, refreshed every few seconds), read for cache TTLs:
+   * the service's one {@link OverrideCache} (domain/services.ts), shared with the limiter.
    */
-  overrides?: OverrideCache;
+  overrides: OverrideCache;
 }
 
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -106,9 +106,7 @@ export class Gateway {
     this.reservations = new ReservationPool(deps.limiter, { maxBatch: b.reserveBatch, ttlMs: b.reserveTtlMs });
     this.sleep = deps.sleep ?? realSleep;
     this.random = deps.random ?? Math.random;
-    // Only the `gateway` part of the app config is known here; the other overrides' apply() spread an absent
-    // section harmlessly and nothing here reads them.
-    this.overrides = deps.overrides ?? new OverrideCache({ gateway: deps.config } as unknown as AppConfig, () => deps.orm.em.fork());
+    this.overrides = deps.overrides;
   }
 
   /** Cache TTL in force for `provider` (seconds; 0 = no caching): the configured one or its run-time override. */
