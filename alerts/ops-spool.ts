@@ -100,7 +100,7 @@ export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger
       if (entries.some((e) => e.msg.dedupKey === msg.dedupKey)) return kick();
       if (entries.length >= capacity) {
         const victim = entries.findIndex((e) => !e.posted);
-        entries.splice(victim >= 0 ? victim : 0, 1);
+        entries.splice(Math.max(victim, 0), 1);
         dropped += 1;
         logger.error({ capacity, dropped }, 'ops spool full: oldest message dropped');
       }

@@ -98,9 +98,18 @@ export class AdaptiveLimit {
     this.started.delete(id);
     this.short = this.short === 0 ? s.latencyMs : this.short + SHORT * (s.latencyMs - this.short);
     this.long = this.long === 0 ? s.latencyMs : this.long + LONG * (s.latencyMs - this.long);
-    if (s.outcome === 'rate_limited') return this.backoff('rate_limited', 0.5);
-    if ((s.waitMs ?? 0) > 0.25 * Math.max(s.latencyMs - (s.waitMs ?? 0), 1)) return this.backoff('waiting', 0.8);
-    if (this.short > 1.5 * this.long && this.long > 0) return this.backoff('latency', 0.8);
+    if (s.outcome === 'rate_limited') {
+      this.backoff('rate_limited', 0.5);
+      return;
+    }
+    if ((s.waitMs ?? 0) > 0.25 * Math.max(s.latencyMs - (s.waitMs ?? 0), 1)) {
+      this.backoff('waiting', 0.8);
+      return;
+    }
+    if (this.short > 1.5 * this.long && this.long > 0) {
+      this.backoff('latency', 0.8);
+      return;
+    }
     if (s.outcome !== 'ok') return;
     const ceiling = this.ceiling();
     this.value = Math.min(ceiling + 1, this.value + (this.slowStart ? 1 : 0.1));
