@@ -45,7 +45,6 @@ export const TOPIC_FLOW: Readonly<Partial<Record<Topic, Topic[]>>> = {
   leads: ['assessments'],
   assessments: ['outreach'],
   outreach: ['sending'],
-  payments: ['reports'],
   database: ['pipeline', 'performance'],
   resources: ['performance'],
 };

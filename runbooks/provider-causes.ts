@@ -21,6 +21,11 @@ export type FailureMode = 'unavailable' | 'rate-limit' | 'api-key' | 'quota-exha
 /** The failure modes, most specific first (a spent quota answers 429 too; a refused key makes it unusable). */
 export const FAILURE_MODES: readonly FailureMode[] = ['api-key', 'quota-exhausted', 'rate-limit', 'unavailable'];
 
+/** The failure modes a provider has (Stripe has no daily quota: its 429s are rate limits). */
+export function modesOf(provider: ProviderId): readonly FailureMode[] {
+  return provider === 'stripe' ? FAILURE_MODES.filter((m) => m !== 'quota-exhausted') : FAILURE_MODES;
+}
+
 /** The root-cause id of a provider's failure mode (Stripe's outage keeps the payment runbook's `stripe-unreachable`). */
 export function failureCauseId(provider: ProviderId, mode: FailureMode): string {
   return provider === 'stripe' && mode === 'unavailable' ? 'stripe-unreachable' : `${provider}-${mode}`;
@@ -28,7 +33,7 @@ export function failureCauseId(provider: ProviderId, mode: FailureMode): string 
 
 /** The provider and mode of a failure-cause id, or undefined. */
 export function parseFailureCause(id: string): { provider: ProviderId; mode: FailureMode } | undefined {
-  for (const p of PROVIDERS) for (const m of FAILURE_MODES) if (failureCauseId(p, m) === id) return { provider: p, mode: m };
+  for (const p of PROVIDERS) for (const m of modesOf(p)) if (failureCauseId(p, m) === id) return { provider: p, mode: m };
   return undefined;
 }
 
@@ -92,7 +97,7 @@ function recent(f: Record<string, Finding>, p: ProviderId, mode: FailureMode): b
 /** Every provider × failure mode as external-apis root causes (indicated by `integrations`, `api-metrics`, `rate-limits`). */
 export function providerFailureCauses(): RootCause[] {
   return PROVIDERS.flatMap((p) =>
-    FAILURE_MODES.map((mode) => ({
+    modesOf(p).map((mode) => ({
       id: failureCauseId(p, mode),
       title: TITLES[mode](p),
       indicatedBy: (f: Record<string, Finding>) => liveFailure(f.integrations, p) === mode || recent(f, p, mode),

@@ -133,8 +133,14 @@ export function explain(diagnoses: readonly Diagnosis[], q: QuestionReading, ale
   const direct = new Map<string, Set<string>>();
   for (const id of ids) {
     const a = causes.get(id)!;
-    // the past never explains the present
-    direct.set(id, new Set(explainedBy(id, ids, findings).filter((b) => a.present || !causes.get(b)!.present)));
+    // the past never explains the present; another failure mode of the same provider seen only in the past is
+    // its own (earlier) problem, not an effect of today's
+    const fa = parseFailureCause(id);
+    const own = (b: string) => {
+      const fb = parseFailureCause(b);
+      return !(fa && fb && fa.provider === fb.provider && !causes.get(b)!.present);
+    };
+    direct.set(id, new Set(explainedBy(id, ids, findings).filter((b) => (a.present || !causes.get(b)!.present) && own(b))));
   }
   const all = new Map([...ids].map((id) => [id, closure(id, direct)]));
   // a root: nothing explains it, except causes it explains back (a cycle keeps both)

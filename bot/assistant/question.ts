@@ -7,6 +7,9 @@
  * 3. otherwise, by Levenshtein distance (fastest-levenshtein) to the lexicon's words and stems: ≤ 1 edit for words
  *    of 4–6 letters, ≤ 2 from 7 — weight 0.7 (`emials` → emails, `sendng` → sending);
  * 4. otherwise, a long word containing a lexicon word of 5+ letters (German compounds: `Zahlungsfehler`) — 0.6.
+ * 5. a topic word within {@link NEGATION_WINDOW} words after a negation ("never got the report", "no new leads",
+ *    "aren't getting", "kein Bericht", "aucun courriel") weighs {@link NEGATED_BOOST} times: the missing thing is
+ *    the complaint, the other words are context ("customer *paid* but never got the report").
  * A question with no topic and no provider ("is everything ok?", or words it cannot place) is `unplaced`: the
  * planner answers it with the whole-system picture.
  */
@@ -32,7 +35,7 @@ export interface WordMatch {
 
 /** What a question asks about. */
 export interface QuestionReading {
-  /** Topic → weight (sum of matched words' weights, capped at 1.5). */
+  /** Topic → weight (sum of matched words' weights, capped at {@link TOPIC_CAP}). */
   topics: Map<Topic, number>;
   providers: Set<ProviderId>;
   matches: WordMatch[];
@@ -130,25 +133,49 @@ function lookup(word: string): { entries: Entry[]; kind: MatchKind } | undefined
 
 const KIND_WEIGHT: Record<MatchKind, number> = { exact: 1, fuzzy: 0.7, compound: 0.6 };
 
+/** Highest weight of one topic. */
+export const TOPIC_CAP = 2.5;
+/** Words after a negation that count as negated, and their weight factor. */
+export const NEGATION_WINDOW = 4;
+export const NEGATED_BOOST = 1.5;
+/** Negations of the four languages (`t` is what is left of "n't" once words are split). */
+export const NEGATIONS = new Set(
+  'no not never none nothing without t nt didnt dont doesnt isnt arent wasnt werent cant wont havent hasnt pas jamais aucun aucune rien sans nicht kein keine keinen keiner nie niemals ohne nunca ningun ninguna ninguno sin'.split(' '),
+);
+
+/** Indexes of the words that follow a negation within {@link NEGATION_WINDOW}. */
+function negatedPositions(all: string[]): Set<number> {
+  const out = new Set<number>();
+  all.forEach((w, i) => {
+    if (NEGATIONS.has(w)) for (let j = i + 1; j <= i + NEGATION_WINDOW && j < all.length; j++) out.add(j);
+  });
+  return out;
+}
+
 /** Reads `question` (see the module comment). Pure and synchronous. */
 export function readQuestion(question: string): QuestionReading {
   const topics = new Map<Topic, number>();
   const providers = new Set<ProviderId>();
   const matches: WordMatch[] = [];
-  for (const word of new Set(words(question))) {
-    if (STOP_WORDS.has(word) || (word.length < 2 && !/^\d$/.test(word))) continue;
+  const all = words(question);
+  const negated = negatedPositions(all);
+  const seen = new Set<string>();
+  for (const [pos, word] of all.entries()) {
+    if (seen.has(word) || STOP_WORDS.has(word) || NEGATIONS.has(word) || (word.length < 2 && !/^\d$/.test(word))) continue;
+    seen.add(word);
+    const boost = negated.has(pos) ? NEGATED_BOOST : 1;
     const hit = lookup(word);
     if (!hit) continue;
     // one contribution per topic and per provider for this word (its best weight)
     const perTopic = new Map<string, WordMatch>();
     for (const e of hit.entries) {
       const key = e.topic ?? `provider:${e.provider}`;
-      const weight = e.weight * KIND_WEIGHT[hit.kind];
+      const weight = e.weight * KIND_WEIGHT[hit.kind] * boost;
       if ((perTopic.get(key)?.weight ?? 0) < weight) perTopic.set(key, { word, term: e.term, kind: hit.kind, topic: e.topic, provider: e.provider, weight });
     }
     for (const m of perTopic.values()) {
       matches.push(m);
-      if (m.topic) topics.set(m.topic, Math.min(1.5, (topics.get(m.topic) ?? 0) + m.weight));
+      if (m.topic) topics.set(m.topic, Math.min(TOPIC_CAP, (topics.get(m.topic) ?? 0) + m.weight));
       if (m.provider) providers.add(m.provider);
     }
   }

@@ -25,12 +25,25 @@ import type { AssistantAnswer } from '../answer.js';
 import { llmAnswer, type LlmEndpoint } from '../llm.js';
 import { planAnswer } from '../planner.js';
 import type { ExportedEvalCase } from '../store.js';
-import { SCENARIOS, seedBaseline, type EvalEnv, type EvalScenario } from './scenarios.js';
+import { SCENARIOS, seedBaseline, type EvalCategory, type EvalEnv, type EvalScenario } from './scenarios.js';
+import { MORE_SCENARIOS } from './scenarios-more.js';
+import { printReport } from './report.js';
+
+/** Every scenario of the eval: the first set and the categorised one. */
+export const ALL_SCENARIOS: EvalScenario[] = [...SCENARIOS, ...MORE_SCENARIOS];
 
 /** One scenario's outcome for one path. */
 export interface EvalResult {
   scenario: string;
+  category: EvalCategory | 'case';
   path: 'offline' | 'llm';
+  /** The answer's confidence score (0..1). */
+  confidence: number;
+  /** Requests the providers' sandbox received while answering (the diagnostics' live probes). */
+  providerCalls: number;
+  /** Expected effects the answer listed / expected. */
+  effectsListed: number;
+  effectsExpected: number;
   expected: string | null;
   got: string | null;
   correct: boolean;
@@ -81,6 +94,11 @@ export function evalContext(s: Services, probes: Partial<ProcessProbes> = {}): R
 
 /** Prepares the database and sandbox for one scenario. */
 export async function prepareScenario(db: Database, s: Services, sc: EvalScenario): Promise<RunbookContext> {
+  return (await prepareScenarioEnv(db, s, sc)).ctx;
+}
+
+/** {@link prepareScenario}, also returning the environment (for the scenario's teardown). */
+export async function prepareScenarioEnv(db: Database, s: Services, sc: EvalScenario): Promise<{ ctx: RunbookContext; env: EvalEnv }> {
   await truncateEverything(db);
   const admin = sandboxAdmin(s.sandboxUrl!);
   await admin.clearFaults();
@@ -94,14 +112,26 @@ export async function prepareScenario(db: Database, s: Services, sc: EvalScenari
       `insert into alerts (fingerprint, group_key, source, name, severity, status, labels, annotations, runbook, starts_at, updated_at) values (?, ?, 'eval', ?, ?, 'firing', '{}'::jsonb, '{}'::jsonb, ?, now(), now())`,
       [a.fingerprint, a.fingerprint, a.name, a.severity, a.runbook],
     );
-  return ctx;
+  return { ctx, env };
 }
 
-function score(sc: { name: string; expected: string | null }, path: 'offline' | 'llm', a: AssistantAnswer, ms: number): EvalResult {
+function score(
+  sc: { name: string; expected: string | null; category?: EvalCategory | 'case'; effects?: string[] },
+  path: 'offline' | 'llm',
+  a: AssistantAnswer,
+  ms: number,
+  providerCalls = 0,
+): EvalResult {
   const got = a.rootCause?.id ?? null;
+  const listed = new Set((a.effects ?? []).map((e) => e.id));
   return {
     scenario: sc.name,
+    category: sc.category ?? 'plain',
     path,
+    confidence: a.confidence.score,
+    providerCalls,
+    effectsListed: (sc.effects ?? []).filter((e) => listed.has(e)).length,
+    effectsExpected: sc.effects?.length ?? 0,
     expected: sc.expected,
     got,
     correct: got === sc.expected,
@@ -147,16 +177,25 @@ export async function runScenarios(
     results.push(r);
     opts.onResult?.(r);
   };
-  for (const sc of opts.scenarios ?? SCENARIOS) {
-    let ctx = await prepareScenario(db, services, sc);
-    let t0 = performance.now();
-    const off = await planAnswer(ctx, sc.question);
-    push(score(sc, 'offline', off, Math.round(performance.now() - t0)));
-    if (opts.llm) {
-      ctx = await prepareScenario(db, services, sc); // the same fault again (a rate-limit fault may have been used up)
-      t0 = performance.now();
-      const on = await llmAnswer(ctx, sc.question, { endpoint: opts.llm });
-      push(score(sc, 'llm', on, Math.round(performance.now() - t0)));
+  const admin = sandboxAdmin(services.sandboxUrl!);
+  const requests = async () => Object.values((await admin.stats()).requests).reduce((n, x) => n + x, 0);
+  for (const sc of opts.scenarios ?? ALL_SCENARIOS) {
+    let { ctx, env } = await prepareScenarioEnv(db, services, sc);
+    try {
+      const before = await requests();
+      let t0 = performance.now();
+      const off = await planAnswer(ctx, sc.question);
+      const ms = Math.round(performance.now() - t0);
+      push(score(sc, 'offline', off, ms, (await requests()) - before));
+      if (opts.llm) {
+        await sc.teardown?.(env);
+        ({ ctx, env } = await prepareScenarioEnv(db, services, sc)); // the same fault again (a rate-limit fault may have been used up)
+        t0 = performance.now();
+        const on = await llmAnswer(ctx, sc.question, { endpoint: opts.llm });
+        push(score(sc, 'llm', on, Math.round(performance.now() - t0)));
+      }
+    } finally {
+      await sc.teardown?.(env);
     }
   }
   for (const c of opts.cases ?? []) {
@@ -164,7 +203,7 @@ export async function runScenarios(
     const ctx = evalContext(services);
     const t0 = performance.now();
     const off = await planAnswer(ctx, c.question, { recorded: c.recorded, alerts: [] });
-    push(score({ name: `case:${c.name}`, expected: c.expected }, 'offline', off, Math.round(performance.now() - t0)));
+    push(score({ name: `case:${c.name}`, expected: c.expected, category: 'case' }, 'offline', off, Math.round(performance.now() - t0)));
   }
   return results;
 }
@@ -221,7 +260,7 @@ async function main(): Promise<void> {
       ? { baseUrl: process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: key, model: process.env.OPENAI_MODEL ?? services.config.openaiModel, sandbox: false }
       : { baseUrl: sandboxBaseUrls(modelSandbox!.url).openai, apiKey: SANDBOX_KEYS.openai, model: services.config.openaiModel, sandbox: true };
   const llmLabel = llm ? (llm.sandbox ? "LLM path against the SANDBOX's scripted model (no OPENAI_API_KEY)" : `LLM path against OpenAI (${llm.model})`) : '';
-  const scenarios = only ? SCENARIOS.filter((s) => only.split(',').includes(s.name)) : SCENARIOS;
+  const scenarios = only ? ALL_SCENARIOS.filter((s) => only.split(',').includes(s.name)) : ALL_SCENARIOS;
   if (!json) {
     console.log(`ops assistant eval: ${scenarios.length} scenarios; database: ${label}; sandbox providers`);
     console.log(`paths: offline planner${llm ? `; ${llmLabel}` : ''}\n`);
@@ -232,13 +271,17 @@ async function main(): Promise<void> {
       llm,
       cases: loadExportedCases(),
       onResult: (r) => {
-        if (!json) console.log(`${r.correct ? 'ok  ' : 'MISS'} ${r.path.padEnd(7)} ${r.scenario.padEnd(24)} expected ${String(r.expected).padEnd(26)} got ${String(r.got).padEnd(26)} ${String(r.toolCalls).padStart(2)} calls ${String(r.ms).padStart(5)} ms`);
+        if (!json)
+          console.log(
+            `${r.correct ? 'ok  ' : 'MISS'} ${r.path.padEnd(7)} ${r.category.padEnd(8)} ${r.scenario.padEnd(26)} expected ${String(r.expected).padEnd(26)} got ${String(r.got).padEnd(26)} ${r.confidence.toFixed(2)} ${String(r.toolCalls).padStart(2)} calls ${String(r.providerCalls).padStart(2)} provider calls ${String(r.ms).padStart(5)} ms`,
+          );
       },
     });
     const sums = [summarise(results, 'offline', 'offline planner'), ...(llm ? [summarise(results, 'llm', llmLabel)] : [])];
     if (json) console.log(JSON.stringify({ database: label, summaries: sums, results }, null, 2));
     else {
       console.log('');
+      printReport(results, scenarios);
       for (const s of sums)
         console.log(
           `${s.label}: top-1 accuracy ${(s.top1 * 100).toFixed(1)}% (${Math.round(s.top1 * s.n)}/${s.n}), ${s.toolCallsPerAnswer.toFixed(1)} tool calls per answer, ${Math.round(s.msPerAnswer)} ms per answer${s.path === 'llm' ? `, ${s.tokens} tokens, $${s.costUsd.toFixed(4)}` : ''}`,

@@ -19,13 +19,22 @@ export interface EvalEnv {
   em(): EntityManager;
 }
 
+/** Scenario categories (accuracy is printed per category). */
+export type EvalCategory = 'plain' | 'typo' | 'language' | 'indirect' | 'compound' | 'healthy' | 'vague';
+
 /** One eval scenario. */
 export interface EvalScenario {
   name: string;
+  /** Default `plain`: an English question naming the symptom. */
+  category?: EvalCategory;
   question: string;
   /** Expected root-cause id (null: healthy, no root cause). */
   expected: string | null;
   setup?(env: EvalEnv): Promise<void>;
+  /** Undoes what truncation does not (e.g. a dropped index). */
+  teardown?(env: EvalEnv): Promise<void>;
+  /** Causes the answer should list as effects of the expected one (coverage of downstream causes). */
+  effects?: string[];
   /** Process probes replacing the calm defaults (memory scenarios). */
   probes?: Partial<ProcessProbes>;
   /** Firing alerts inserted into the alerts table. */
@@ -149,7 +158,7 @@ const GIB = 1024 ** 3;
 
 /** The scenarios (≥ 25). */
 export const SCENARIOS: EvalScenario[] = [
-  { name: 'healthy', question: 'is everything ok this morning?', expected: null },
+  { name: 'healthy', category: 'healthy', question: 'is everything ok this morning?', expected: null },
   // ---- pipeline
   {
     name: 'yelp-429',
@@ -320,6 +329,7 @@ export const SCENARIOS: EvalScenario[] = [
   // ---- alerts break a vague question's tie
   {
     name: 'vague-with-alert',
+    category: 'vague',
     question: "something's wrong, can you check?",
     expected: 'sendgrid-api-key',
     alerts: [{ fingerprint: 'eval-sg', name: 'SendGridAuthFailing', severity: 'critical', runbook: 'email-delivery' }],
