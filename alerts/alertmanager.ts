@@ -2,7 +2,7 @@
  * Alertmanager webhook payloads (version "4", https://prometheus.io/docs/alerting/latest/configuration/#webhook_config)
  * and their mapping to {@link AlertObservation}s, the one shape every alert takes into alerts/store.ts.
  *
- * Semantics (pitfall 16): Alertmanager notifies per group and every payload repeats every alert of the group; the
+ * Semantics (prometheus/alertmanager#878, #1755): Alertmanager notifies per group and every payload repeats every alert of the group; the
  * top-level `status` is `firing` as soon as one alert in it fires. So each alert is mapped on its own status, never
  * on the payload's. `endsAt` "0001-01-01T00:00:00Z" (Go's zero time) means unset; a firing alert's `endsAt` is
  * Alertmanager's resolve-timeout guess and is not a resolution time, so it is only kept on resolved alerts.

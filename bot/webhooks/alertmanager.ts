@@ -8,7 +8,7 @@
  *    problems).
  * 3. Stored in `webhook_inbox` (provider `alertmanager`, `event_id` = SHA-256 of the raw bytes, so an identical
  *    resend is the same row) and answered 200 at once (500 when it could not be stored, so Alertmanager retries).
- * 4. Processed only after the answer (pitfall 15: Alertmanager times out after a few seconds and resends): the
+ * 4. Processed only after the answer (prometheus/alertmanager#2657: Alertmanager times out after a few seconds and resends): the
  *    observations (toObservations) go to alerts/dispatch.ts processAlertObservations, deliveries of one group one
  *    after another in arrival order; the inbox row gets `processed_at`, or `error` when processing threw.
  *    Processing twice is harmless (alert upserts and Slack outbox entries are idempotent), which is what makes

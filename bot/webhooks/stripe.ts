@@ -1,5 +1,5 @@
 /**
- * `POST /webhooks/stripe`: Stripe's webhook endpoint. Reads the raw bytes (no JSON parser runs first, pitfall 2),
+ * `POST /webhooks/stripe`: Stripe's webhook endpoint. Reads the raw bytes (no JSON parser runs first, stripe/stripe-node#1254, slackapi/bolt-js#516),
  * verifies `Stripe-Signature` with a 300 s tolerance, stores the event in the inbox (redeliveries are acknowledged
  * and ignored), applies it, answers, and then emails the audit report in the background when a purchase became paid.
  *

@@ -2,7 +2,7 @@
  * SendGrid Event Webhook processing (event fields: https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event;
  * recorded examples in shared/fixtures/real/sendgrid/event-webhook.*.json).
  *
- * Delivery is at least once and batches are redelivered (pitfall 5), so each event is stored once in
+ * Delivery is at least once and batches are redelivered (sendgrid/docs#2933), so each event is stored once in
  * `email_events` and its effect is applied in the same transaction:
  * - dedup key = `sg_event_id` when present, else `sg_message_id:event:timestamp:email`; in addition an event whose
  *   (`sg_message_id`, `event`, `timestamp`, `email`) matches a stored one is a duplicate even under a new

@@ -10,7 +10,7 @@
  * Then per email, in id order: suppressed address → `suppressed`; invalid syntax → `failed` + suppression
  * `invalid`; else the send with `custom_args.email_id`, List-Unsubscribe headers and the footer (compliance.ts)
  * → `sent` with SendGrid's `X-Message-Id` (business `emailed`), or `failed` with the error (never retried here:
- * a timed-out POST may have been sent, pitfall 11).
+ * a timed-out POST may have been sent, sindresorhus/got#1672).
  *
  * An operator can pause delivery (setting `delivery.paused`, pause.ts): checked before every batch claim, a paused
  * stage claims nothing and returns with `paused` set. {@link requeueStuck} puts `sending` emails back to `pending`

@@ -4,7 +4,7 @@
  *
  * - headers `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA signature) and
  *   `X-Twilio-Email-Event-Webhook-Timestamp` (Unix seconds, as text);
- * - signed bytes = timestamp (UTF-8) followed by the EXACT raw request body (pitfall 22: a re-serialised body,
+ * - signed bytes = timestamp (UTF-8) followed by the EXACT raw request body (sendgrid/sendgrid-nodejs#1238: a re-serialised body,
  *   or one without its trailing CRLF, does not verify);
  * - ECDSA P-256 with SHA-256; the public key is the base64 DER SubjectPublicKeyInfo shown in the SendGrid UI.
  */

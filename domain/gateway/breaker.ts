@@ -1,13 +1,13 @@
 /**
  * The shared circuit breaker: one `provider_state` row per provider, so every worker thread, process and replica
- * sees the same state (pitfall 18). closed → open after `failureThreshold` consecutive counted failures; open refuses
+ * sees the same state (nodeshift/opossum#719: a breaker built per call never opens). closed → open after `failureThreshold` consecutive counted failures; open refuses
  * until `cooldownMs` after `opened_at`; then exactly ONE caller gets a probe permit (an atomic conditional UPDATE
  * claims the probe lease `probe_until`) and the breaker is half_open; `halfOpenSuccesses` probe successes in a row
  * close it, a probe failure re-opens it (same generation). Only failures that say something about the provider's
- * health count ({@link countsAsFailure}, pitfall 27).
+ * health count ({@link countsAsFailure}, nodeshift/opossum#262).
  *
  * `generation` counts trips and resets; results of calls permitted under another generation (or, for probes,
- * another lease) change nothing (pitfall 34: a slow success from before the trip must not close the breaker, a late
+ * another lease) change nothing (nodeshift/opossum#119, #819: a slow success from before the trip must not close the breaker, a late
  * failure from before a reset must not re-open it). No timers: time comes from the injected {@link Clock}.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';

@@ -1,6 +1,6 @@
 /**
  * The shared rate limiter: daily quotas and burst limits per provider, kept in PostgreSQL so every worker thread,
- * process and replica draws on ONE budget (pitfall 7). Every state change is one atomic SQL statement (conditional
+ * process and replica draws on ONE budget (SGrondin/bottleneck#5: in-memory limiters count per process). Every state change is one atomic SQL statement (conditional
  * UPDATE … RETURNING, INSERT … ON CONFLICT), so it is race-free on a real server and on the embedded PGlite, whose
  * connections share one backend session. Times come from the injected {@link Clock}, never from SQL `now()`.
  *

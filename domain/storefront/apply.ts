@@ -1,5 +1,5 @@
 /**
- * Applying a Stripe event to a purchase, safely under redelivery and out-of-order arrival (pitfall 4).
+ * Applying a Stripe event to a purchase, safely under redelivery and out-of-order arrival (stripe/stripe-cli#418: at-least-once, out of order).
  *
  * Each handled event names a target status; whether it applies depends on the purchase's current status (by
  * rank) and on the event's `created` against `purchases.last_event_created`:

@@ -29,7 +29,7 @@ export interface ReplaySummary {
 
 /**
  * Lists events since `since` through the gateway (`GET /v1/events`, pages of 100 via `starting_after`), stores and
- * applies, oldest first, those missing from `webhook_inbox` — without re-verifying any signature (pitfall 35: they
+ * applies, oldest first, those missing from `webhook_inbox` — without re-verifying any signature (stripe/stripe-node#407: they
  * come from Stripe's API over our authenticated connection, not from a webhook) — then emails the reports of
  * purchases that became paid. Events already in the inbox are left to the webhook path / `reprocessInbox`.
  * @throws AppError `bad_request` when `since` is not a valid date; gateway/ProviderError from Stripe.

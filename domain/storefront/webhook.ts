@@ -1,7 +1,7 @@
 /**
- * Stripe webhook intake: verify the signature on the raw bytes once, on arrival (pitfalls 2, 35); store the event
+ * Stripe webhook intake: verify the signature on the raw bytes once, on arrival (stripe/stripe-node#1254, slackapi/bolt-js#516; stripe/stripe-node#407); store the event
  * in `webhook_inbox` keyed by its id (a redelivery is acknowledged and ignored); apply it to the purchase in the
- * same transaction that marks the inbox row processed (pitfall 4). Replays and reprocessing never re-verify.
+ * same transaction that marks the inbox row processed (stripe/stripe-cli#418: at-least-once, out of order). Replays and reprocessing never re-verify.
  */
 import Stripe from 'stripe';
 import type { EntityManager } from '@mikro-orm/postgresql';

@@ -445,7 +445,7 @@ e2e('12 firing alerts of one group → ONE post in the alerts channel; a resend 
   await deliver(ctx, body); // byte-identical resend (AM timed out)
   ctx.clock.advance(1000);
   const peer = JSON.parse(body);
-  peer.externalURL = 'http://alertmanager-2:9093'; // an HA peer: same alerts, other bytes (pitfall 15)
+  peer.externalURL = 'http://alertmanager-2:9093'; // an HA peer: same alerts, other bytes (prometheus/alertmanager#2657)
   await deliver(ctx, JSON.stringify(peer));
   assert.is((await inbox(ctx)).length, 2, 'two distinct deliveries stored');
   rows = await outbox(ctx);
@@ -465,7 +465,7 @@ e2e('two HA peers posting the same group at the same moment (different bytes) �
   assert.is(rows[0]!.kind, 'post');
 });
 
-e2e('a resolved payload for alerts never seen firing, into an empty database → no post (pitfall 16)', async (ctx) => {
+e2e('a resolved payload for alerts never seen firing, into an empty database → no post (prometheus/alertmanager#878, #1755)', async (ctx) => {
   const p = JSON.parse(raw(OWN, TWELVE));
   p.status = 'resolved';
   for (const a of p.alerts) {

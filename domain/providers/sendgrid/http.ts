@@ -1,7 +1,7 @@
 /**
  * SendGrid v3 adapter over got: `POST {baseUrl}/v3/mail/send` (JSON, `Authorization: Bearer <apiKey>`), the key
  * check `GET {baseUrl}/v3/scopes` and the Email Activity search `GET {baseUrl}/v3/messages?limit=&query=`.
- * POSTs are never retried here (pitfall 11): a resend after a timeout may send twice; the job layer dedupes.
+ * POSTs are never retried here (sindresorhus/got#1672): a resend after a timeout may send twice; the job layer dedupes.
  */
 import type { ProviderError } from '../../errors.js';
 import { answerError, answerRetryAfter, header, isRecord, parseJsonBody, sendHttp, shapeError, str, type CallSite, type HttpAnswer } from '../http-errors.js';
