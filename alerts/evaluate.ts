@@ -9,6 +9,7 @@
 import { flushLedgers } from '../domain/gateway/ledger.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processAlertObservations, type AlertDeps, type ProcessResult } from './dispatch.js';
+import type { RuleContext } from './rule-types.js';
 import { ALERT_RULES, type AlertRule } from './rules.js';
 import { alertGroupKey } from './source.js';
 import { internalFingerprint, markPending, type AlertObservation } from './store.js';
@@ -21,8 +22,11 @@ export interface EvaluationResult extends ProcessResult {
   pending: string[];
 }
 
+/** What evaluation reads beyond {@link AlertDeps}: see RuleContext (alerts/rule-types.ts) for `startedAt`, `expectedJobs`. */
+export type EvaluationDeps = AlertDeps & { runbooks: RunbookContext } & Pick<RuleContext, 'startedAt' | 'expectedJobs'>;
+
 /** Runs every rule once at `deps.clock.now()`. `rules` defaults to {@link ALERT_RULES}. */
-export async function evaluateAlerts(deps: AlertDeps & { runbooks: RunbookContext }, rules: readonly AlertRule[] = ALERT_RULES): Promise<EvaluationResult> {
+export async function evaluateAlerts(deps: EvaluationDeps, rules: readonly AlertRule[] = ALERT_RULES): Promise<EvaluationResult> {
   await flushLedgers(); // rules read the api_calls ledger
   const now = deps.clock.now();
   const em = deps.em();
@@ -32,7 +36,14 @@ export async function evaluateAlerts(deps: AlertDeps & { runbooks: RunbookContex
   for (const rule of rules) {
     let instances: Awaited<ReturnType<typeof rule.evaluate>>;
     try {
-      instances = await rule.evaluate({ em: deps.em, now, config: deps.config, probes: deps.runbooks.probes });
+      instances = await rule.evaluate({
+        em: deps.em,
+        now,
+        config: deps.config,
+        probes: deps.runbooks.probes,
+        ...(deps.startedAt ? { startedAt: deps.startedAt } : {}),
+        ...(deps.expectedJobs ? { expectedJobs: deps.expectedJobs } : {}),
+      });
     } catch (err) {
       failed.push({ rule: rule.name, error: (err as Error)?.message ?? String(err) });
       deps.logger.error({ rule: rule.name, err: (err as Error)?.message }, 'alert rule evaluation failed');

@@ -31,12 +31,45 @@ export const DEFAULT_RUNBOOK_BASE_URL = 'https://ops.leadfactory.example/runbook
 
 /** Rule groups by area: group name → rule names. A rule not listed lands in `leadfactory-other`. */
 export const RULE_GROUPS: ReadonlyArray<{ name: string; rules: readonly string[] }> = [
-  { name: 'leadfactory-pipeline', rules: ['PipelineDown', 'PipelineStalled'] },
-  { name: 'leadfactory-email', rules: ['HighBounceRate', 'EmailsStuckPending'] },
+  { name: 'leadfactory-pipeline', rules: ['PipelineDown', 'PipelineStalled', 'PipelineRunFailed', 'PipelineRunFailures'] },
+  { name: 'leadfactory-email', rules: ['HighBounceRate', 'EmailsStuckPending', 'EmailSendFailures'] },
   { name: 'leadfactory-assessment', rules: ['AssessmentBacklog', 'AssessmentFailureRate'] },
   { name: 'leadfactory-providers', rules: ['CircuitBreakerOpen', 'RateLimitExhausted', 'QuotaExhausted', 'BudgetThreshold'] },
   { name: 'leadfactory-payments', rules: ['PaymentFailures', 'WebhookSignatureFailures'] },
-  { name: 'leadfactory-platform', rules: ['DatabaseUnavailable', 'HighMemory'] },
+  { name: 'leadfactory-platform', rules: ['DatabaseUnavailable', 'HighMemory', 'JobNotRunning'] },
+];
+
+/** Scrape job name of the service in prometheus.yml (`job_name`), used by {@link SERVICE_RULES}. */
+export const SCRAPE_JOB = 'leadfactory';
+
+/**
+ * Rules only Prometheus can evaluate (the service cannot report its own absence), in group `leadfactory-service`:
+ * `ServiceDown` when no replica is up or the service's metrics are absent, and `Watchdog`, always firing: the dead
+ * man's switch. Route Watchdog to the service too (it is kept as a heartbeat, never posted) and/or to an external
+ * dead man's switch that pages when it stops arriving.
+ */
+export const SERVICE_RULES: readonly PromAlertingRule[] = [
+  {
+    alert: 'ServiceDown',
+    expr: `max without (instance) (up{job="${SCRAPE_JOB}"}) == 0 or absent(up{job="${SCRAPE_JOB}"}) or absent(leadfactory_database_up{job="${SCRAPE_JOB}"})`,
+    for: '2m',
+    labels: { severity: 'critical', runbook: 'quick-diagnostics' },
+    annotations: {
+      summary: 'LeadFactory Ops is down',
+      description: 'No replica of the service answers the /metrics scrape (or its metrics are absent): nothing runs and no in-process alert can be posted. Value: {{ $value }}.',
+      runbook_url: `${DEFAULT_RUNBOOK_BASE_URL}quick-diagnostics`,
+    },
+  },
+  {
+    alert: 'Watchdog',
+    expr: 'vector(1)',
+    labels: { severity: 'none', runbook: 'quick-diagnostics' },
+    annotations: {
+      summary: 'Alerting pipeline heartbeat (always firing)',
+      description: "Always firing: proves Prometheus evaluates rules and Alertmanager delivers. Its absence is the alert (dead man's switch). Value: {{ $value }}.",
+      runbook_url: `${DEFAULT_RUNBOOK_BASE_URL}quick-diagnostics`,
+    },
+  },
 ];
 const OTHER_GROUP = 'leadfactory-other';
 
@@ -80,10 +113,14 @@ export function toPromRule(rule: AlertRule, runbookBaseUrl = DEFAULT_RUNBOOK_BAS
 export function buildRulesFile(rules: readonly AlertRule[] = ALERT_RULES, runbookBaseUrl = DEFAULT_RUNBOOK_BASE_URL): PromRulesFile {
   const groupOf = (name: string) => RULE_GROUPS.find((g) => g.rules.includes(name))?.name ?? OTHER_GROUP;
   const names = [...RULE_GROUPS.map((g) => g.name), OTHER_GROUP];
+  const service = SERVICE_RULES.map((r) => ({ ...r, annotations: { ...r.annotations, runbook_url: r.annotations.runbook_url.replace(DEFAULT_RUNBOOK_BASE_URL, runbookBaseUrl) } }));
   return {
-    groups: names
-      .map((name) => ({ name, interval: GROUP_INTERVAL, rules: rules.filter((r) => groupOf(r.name) === name).map((r) => toPromRule(r, runbookBaseUrl)) }))
-      .filter((g) => g.rules.length > 0),
+    groups: [
+      ...names
+        .map((name) => ({ name, interval: GROUP_INTERVAL, rules: rules.filter((r) => groupOf(r.name) === name).map((r) => toPromRule(r, runbookBaseUrl)) }))
+        .filter((g) => g.rules.length > 0),
+      { name: 'leadfactory-service', interval: GROUP_INTERVAL, rules: service },
+    ],
   };
 }
 

@@ -51,7 +51,11 @@ import type { GatewayObservation } from '../domain/gateway/observer.js';
 import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
 import { effectiveConfig } from '../domain/overrides.js';
 import { PIPELINE_STAGES } from '../domain/pipeline/stages.js';
-import { lastDue } from './rules.js';
+import { lastStageProgressAt } from '../domain/queries/businesses.js';
+import { bounceRate, sendFailures } from '../domain/queries/emails.js';
+import { jobsNotRunning, type ExpectedJob } from '../domain/queries/jobs.js';
+import { isFailedRun, lastFinishedPipelineRun, runFailures } from '../domain/queries/runs.js';
+import { pipelineDueAt } from './rules-runs.js';
 
 
 /** The registry and the metrics the app updates. */
@@ -79,10 +83,25 @@ export const WEBHOOK_PROVIDERS = ['stripe', 'sendgrid'] as const;
  * cover the hour before the reader's clock. Record keys are label values (statuses, job names).
  */
 export interface OpsSnapshot {
-  /** Last time a daily-pipeline run reported progress (finished or heartbeat of a run with counts > 0); 0 = never. */
+  /** Last time a business completed a stage (domain/queries/businesses.ts lastStageProgressAt); 0 = never. */
   lastProgressSeconds: number;
-  /** Previous fire of PIPELINE_CRON at or before now (alerts/rules.ts lastDue); undefined when the cron is invalid. */
+  /**
+   * When a pipeline run was last due (alerts/rules-runs.ts pipelineDueAt: PIPELINE_CRON's previous fire, or the
+   * start-up run when that fire was before the service started); undefined when nothing is due yet.
+   */
   lastDueSeconds: number | undefined;
+  /** Emails sent over the bounce window (24 h) and the bounce rate over it (domain/queries/emails.ts bounceRate). */
+  emailsSent24h: number;
+  emailBounceRate24h: number;
+  /** Emails `failed` in the last hour (domain/queries/emails.ts sendFailures). */
+  emailsSendFailed1h: number;
+  /** Id of the last finished daily run when it failed or stalled, else 0 (domain/queries/runs.ts). */
+  lastFailedRunId: number;
+  /** Failed items of the last finished daily run and their ratio (domain/queries/runs.ts runFailures). */
+  lastRunFailedItems: number;
+  lastRunFailedRatio: number;
+  /** 1 per expected job that is not running (domain/queries/jobs.ts jobsNotRunning), 0 for the others. */
+  jobNotRunning: Record<string, number>;
   /** End of the last `succeeded` daily-pipeline run; undefined = never. */
   lastSuccessSeconds: number | undefined;
   /** Wall time of the last finished daily-pipeline run (finished_at - started_at), seconds; undefined = none. */
@@ -300,8 +319,15 @@ function registerStateMetrics(registry: client.Registry, reader: MetricsStateRea
   const scalar = (name: string, help: string, pick: (s: OpsSnapshot) => number | undefined) =>
     stateGauge(registry, name, help, [], fromSnap((s) => [[{}, pick(s)]]));
 
-  scalar('leadfactory_pipeline_last_progress_timestamp_seconds', 'Unix time a daily-pipeline run last reported progress (0 = never).', (s) => s.lastProgressSeconds);
-  scalar('leadfactory_pipeline_last_due_timestamp_seconds', 'Unix time of the previous scheduled fire of PIPELINE_CRON.', (s) => s.lastDueSeconds);
+  scalar('leadfactory_pipeline_last_progress_timestamp_seconds', 'Unix time a business last completed a pipeline stage (0 = never).', (s) => s.lastProgressSeconds);
+  scalar('leadfactory_pipeline_last_due_timestamp_seconds', 'Unix time a pipeline run was last due (PIPELINE_CRON, or the start-up run); absent while none is due.', (s) => s.lastDueSeconds);
+  scalar('leadfactory_pipeline_last_failed_run_id', 'Id of the last finished daily-pipeline run when it failed or stalled, else 0.', (s) => s.lastFailedRunId);
+  scalar('leadfactory_pipeline_last_run_failed_items', 'Items (sends, assessments) that failed in the last finished daily-pipeline run.', (s) => s.lastRunFailedItems);
+  scalar('leadfactory_pipeline_last_run_failed_ratio', 'Failed / attempted items of the last finished daily-pipeline run.', (s) => s.lastRunFailedRatio);
+  scalar('leadfactory_emails_sent_24h', 'Emails sent in the bounce window (24 h).', (s) => s.emailsSent24h);
+  scalar('leadfactory_email_bounce_rate_24h', 'Bounced / sent over 24 h (0 without sends): the one bounce-rate definition.', (s) => s.emailBounceRate24h);
+  scalar('leadfactory_emails_send_failed_1h', 'Emails that failed to send in the last hour.', (s) => s.emailsSendFailed1h);
+  stateGauge(registry, 'leadfactory_job_not_running', '1 when a job has not started when its schedule said (every catalog job), else 0.', ['job_name'], fromSnap((s) => byStatus('job_name', s.jobNotRunning)));
   scalar('leadfactory_pipeline_last_success_timestamp_seconds', 'Unix time the last succeeded daily-pipeline run finished.', (s) => s.lastSuccessSeconds);
   scalar('leadfactory_pipeline_run_duration_seconds', 'Wall time of the last finished daily-pipeline run, seconds.', (s) => s.lastRunDurationSeconds);
   stateGauge(registry, 'leadfactory_job_running_heartbeat_age_seconds', 'Seconds since the heartbeat of the running run of each job (running jobs only).', ['job_name'], fromSnap((s) => byStatus('job_name', s.runningHeartbeatAgeSeconds)));
@@ -350,6 +376,10 @@ export interface DbMetricsSource {
   orm: MikroORM;
   clock: Clock;
   config: AppConfig;
+  /** When the service started (the pipeline's due time gives its start-up run a chance). */
+  startedAt?: Date;
+  /** The jobs expected to run (the job catalog), for `leadfactory_job_not_running`. */
+  expectedJobs?: () => Promise<ExpectedJob[]>;
 }
 
 /** How long `databaseUp` waits for `select 1` before reporting the database down (ms). */
@@ -422,7 +452,7 @@ export function createDbMetricsReader(source: () => DbMetricsSource | undefined)
 }
 
 /** Reads one {@link OpsSnapshot} (a handful of small aggregate queries). @throws database errors. */
-export async function readOpsSnapshot({ orm, clock, config }: DbMetricsSource): Promise<OpsSnapshot> {
+export async function readOpsSnapshot({ orm, clock, config, startedAt, expectedJobs }: DbMetricsSource): Promise<OpsSnapshot> {
   const conn = orm.em.getConnection();
   const now = clock.now();
   const hourAgo = new Date(now.getTime() - 3_600_000);
@@ -431,10 +461,8 @@ export async function readOpsSnapshot({ orm, clock, config }: DbMetricsSource): 
   const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   // One after another on purpose: a scrape must not take a burst of pool connections from the pipeline.
   const q = <T>(sql: string, params: unknown[] = []) => conn.execute<T[]>(sql, params);
-  const pipeline = await q<{ progress: Date | null; success: Date | null; duration: number | null }>(
+  const pipeline = await q<{ success: Date | null; duration: number | null }>(
     `select
-       (select max(coalesce(finished_at, heartbeat_at)) from job_runs
-         where job = 'daily-pipeline' and coalesce((select sum(value::int) from jsonb_each_text(counts)), 0) > 0) as progress,
        (select max(finished_at) from job_runs where job = 'daily-pipeline' and status = 'succeeded') as success,
        (select extract(epoch from finished_at - started_at)::float8 from job_runs
          where job = 'daily-pipeline' and finished_at is not null order by finished_at desc limit 1) as duration`,
@@ -463,6 +491,14 @@ export async function readOpsSnapshot({ orm, clock, config }: DbMetricsSource): 
        from api_calls where created_at >= ? group by provider`,
     [day, month],
   );
+  const em = orm.em.fork();
+  const progress = await lastStageProgressAt(em, now);
+  const bounce = await bounceRate(em, now, config.delivery);
+  const sendFailed = await sendFailures(em, now);
+  const lastRun = await lastFinishedPipelineRun(em, now);
+  const failures = lastRun && !isFailedRun(lastRun) ? runFailures(lastRun.counts) : undefined;
+  const jobs = expectedJobs ? await expectedJobs() : [];
+  const notRunning = new Set((await jobsNotRunning(em, jobs, now, startedAt ?? new Date(0))).map((j) => j.job));
   const p = pipeline[0];
   const spent = new Map(spend.map((r) => [r.provider, r]));
   const budgetUsedRatio: OpsSnapshot['budgetUsedRatio'] = [];
@@ -473,9 +509,16 @@ export async function readOpsSnapshot({ orm, clock, config }: DbMetricsSource): 
     if (b.monthlyUsd !== undefined && b.monthlyUsd > 0) budgetUsedRatio.push({ provider, period: 'monthly', ratio: Number(row?.monthly ?? 0) / b.monthlyUsd });
   }
   const w = emailWindow[0];
-  const due = lastDue(config.pipeline.cron, now);
+  const due = pipelineDueAt(config, now, startedAt);
   return {
-    lastProgressSeconds: secs(p?.progress) ?? 0,
+    lastProgressSeconds: secs(progress) ?? 0,
+    emailsSent24h: bounce.sent,
+    emailBounceRate24h: bounce.rate,
+    emailsSendFailed1h: sendFailed.recent,
+    lastFailedRunId: lastRun && isFailedRun(lastRun) ? lastRun.id : 0,
+    lastRunFailedItems: failures?.failed ?? 0,
+    lastRunFailedRatio: failures?.ratio ?? 0,
+    jobNotRunning: Object.fromEntries(jobs.map((j) => [j.name, notRunning.has(j.name) ? 1 : 0])),
     lastDueSeconds: due ? due.getTime() / 1000 : undefined,
     lastSuccessSeconds: secs(p?.success),
     lastRunDurationSeconds: p?.duration == null ? undefined : Number(p.duration),

@@ -10,45 +10,14 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { prevCronRun } from '../domain/schedule.js';
-import type { AlertSeverity } from '../db/entities/alerting.entity.js';
-import type { AppConfig } from '../domain/config.js';
 import { PROVIDERS } from '../domain/config.js';
 import { effectiveConfig } from '../domain/overrides.js';
-import type { ProcessProbes } from '../runbooks/context.js';
+import { assessmentBacklog, lastStageProgressAt } from '../domain/queries/businesses.js';
+import { bounceRate, emailsStuck } from '../domain/queries/emails.js';
+import type { AlertRule } from './rule-types.js';
+import { pipelineDueAt, RUN_RULES } from './rules-runs.js';
 
-/** What a rule reads. */
-export interface RuleContext {
-  em(): EntityManager;
-  now: Date;
-  config: AppConfig;
-  probes: ProcessProbes;
-}
-
-/** One instance whose condition holds now. `summary` is a sentence with the numbers. */
-export interface RuleInstance {
-  labels: Record<string, string>;
-  value: number;
-  summary: string;
-}
-
-/** An alert rule. `promql` is the same condition over the exported metrics (for the Prometheus rules file). */
-export interface AlertRule {
-  name: string;
-  severity: AlertSeverity;
-  /** How long the condition must hold before the alert fires (ms). */
-  forMs: number;
-  /** The runbook it opens (runbooks/index.ts id). */
-  runbook: string;
-  summary: string;
-  description: string;
-  promql: string;
-  /**
-   * The label keys that identify an instance (e.g. `provider`): with the name, the alert's identity whoever
-   * evaluated it (alerts/source.ts). Absent: none (one instance).
-   */
-  labels?: readonly string[];
-  evaluate(ctx: RuleContext): Promise<RuleInstance[]>;
-}
+export type { AlertRule, RuleContext, RuleInstance } from './rule-types.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -60,8 +29,6 @@ async function one<T>(em: EntityManager, sql: string, params: unknown[] = []): P
 /** Most recent scheduled fire time of `cron` at or before `now` (UTC), or undefined (domain/schedule.ts). */
 export const lastDue = prevCronRun;
 
-/** Minimum sends in the last hour before HighBounceRate may fire. */
-export const BOUNCE_MIN_SENDS_1H = 20;
 /** Businesses waiting in assessment_pending before AssessmentBacklog fires. */
 export const ASSESSMENT_BACKLOG_THRESHOLD = 500;
 /** RSS (bytes) above which HighMemory fires: 1 GiB (LeadFactory v1 prometheus_rules.yml HighMemoryUsage). */
@@ -74,23 +41,20 @@ export const ALERT_RULES: readonly AlertRule[] = [
     severity: 'critical',
     forMs: 0,
     runbook: 'pipeline-not-processing',
-    summary: 'No business processed for 2 h while a pipeline run was due',
-    description: 'The daily pipeline was due (PIPELINE_CRON) more than 2 h ago and no business has completed a stage since.',
+    summary: 'No business completed a stage for 2 h after a pipeline run was due',
+    description:
+      'A pipeline run was due (PIPELINE_CRON, or the start-up run) more than 2 h ago and no business has completed a stage (sourced, assessed, scored, personalised, emailed) since.',
     promql:
-      '(time() - leadfactory_pipeline_last_progress_timestamp_seconds > 7200) and (time() - leadfactory_pipeline_last_due_timestamp_seconds > 7200) and (leadfactory_pipeline_last_due_timestamp_seconds > leadfactory_pipeline_last_progress_timestamp_seconds)',
-    async evaluate({ em, now, config }) {
-      const due = lastDue(config.pipeline.cron, now);
+      'max without (instance) (time() - leadfactory_pipeline_last_due_timestamp_seconds > 7200) and on () max without (instance) (leadfactory_pipeline_last_due_timestamp_seconds > leadfactory_pipeline_last_progress_timestamp_seconds)',
+    async evaluate({ em, now, config, startedAt }) {
+      const due = pipelineDueAt(config, now, startedAt);
       if (!due || now.getTime() - due.getTime() < 2 * HOUR) return [];
-      const row = await one<{ at: Date | null }>(
-        em(),
-        `select max(coalesce(finished_at, heartbeat_at)) as at from job_runs
-          where job = 'daily-pipeline' and coalesce((select sum(value::int) from jsonb_each_text(counts)), 0) > 0`,
-      );
-      const last = row?.at ? new Date(row.at) : undefined;
+      const last = await lastStageProgressAt(em(), now);
       if (last && last >= due) return [];
-      return [{ labels: {}, value: last ? (now.getTime() - last.getTime()) / 1000 : -1, summary: `Run due at ${due.toISOString()} has processed nothing; last progress ${last ? last.toISOString() : 'never'}.` }];
+      return [{ labels: {}, value: last ? (now.getTime() - last.getTime()) / 1000 : -1, summary: `Run due at ${due.toISOString()}: no business has completed a stage since; last progress ${last ? last.toISOString() : 'never'}.` }];
     },
   },
+
   {
     name: 'PipelineStalled',
     severity: 'critical',
@@ -98,7 +62,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'pipeline-not-processing',
     summary: 'A pipeline run stopped making progress',
     description: 'A run is `running` but its heartbeat is older than STUCK_AFTER_MINUTES, or a run ended `stalled`.',
-    promql: 'leadfactory_job_running_heartbeat_age_seconds{job_name="daily-pipeline"} > 1800',
+    promql: 'max without (instance) (leadfactory_job_running_heartbeat_age_seconds{job_name="daily-pipeline"}) > 1800',
     labels: ['job_name'],
     async evaluate({ em, now, config }) {
       const row = await one<{ id: number; heartbeat_at: Date }>(
@@ -116,21 +80,16 @@ export const ALERT_RULES: readonly AlertRule[] = [
     severity: 'critical',
     forMs: 0,
     runbook: 'email-delivery',
-    summary: 'Bounce rate above 10% over the last hour',
-    description: 'Bounced / sent over 1 h above BOUNCE_RATE_THRESHOLD with at least 20 sends: sender reputation at risk.',
-    promql: 'leadfactory_email_bounce_rate_1h > 0.1 and leadfactory_emails_sent_1h >= 20',
+    summary: 'Bounce rate above BOUNCE_RATE_THRESHOLD over 24 h',
+    description: 'Bounced / sent over 24 h above BOUNCE_RATE_THRESHOLD (10%) with at least BOUNCE_RATE_MIN_SENDS (20) sends: sender reputation at risk.',
+    promql: 'max without (instance) (leadfactory_email_bounce_rate_24h) > 0.1 and on () max without (instance) (leadfactory_emails_sent_24h) >= 20',
     async evaluate({ em, now, config }) {
-      const row = await one<{ sent: number; bounced: number }>(
-        em(),
-        `select count(*)::int as sent, count(*) filter (where status = 'bounced')::int as bounced from emails where sent_at > ? and sent_at <= ?`,
-        [new Date(now.getTime() - HOUR), now],
-      );
-      const sent = row?.sent ?? 0;
-      const rate = sent > 0 ? (row?.bounced ?? 0) / sent : 0;
-      if (sent < BOUNCE_MIN_SENDS_1H || rate <= config.delivery.bounceRateThreshold) return [];
-      return [{ labels: {}, value: rate, summary: `${row!.bounced} of ${sent} emails bounced in the last hour (${(rate * 100).toFixed(1)}%).` }];
+      const r = await bounceRate(em(), now, config.delivery);
+      if (!r.aboveThreshold) return [];
+      return [{ labels: {}, value: r.rate, summary: `${r.bounced} of ${r.sent} emails sent in the last 24 h bounced (${(r.rate * 100).toFixed(1)}%; threshold ${(r.threshold * 100).toFixed(0)}%).` }];
     },
   },
+
   {
     name: 'EmailsStuckPending',
     severity: 'warning',
@@ -138,16 +97,13 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'email-delivery',
     summary: 'Emails waiting to be sent for too long',
     description: 'Emails `pending` or `sending` for longer than STUCK_AFTER_MINUTES.',
-    promql: 'leadfactory_emails_stuck > 0',
+    promql: 'max without (instance) (leadfactory_emails_stuck) > 0',
     async evaluate({ em, now, config }) {
-      const row = await one<{ n: number }>(
-        em(),
-        `select count(*)::int as n from emails where (status = 'pending' and created_at < ?) or (status = 'sending' and claimed_at < ?)`,
-        [new Date(now.getTime() - config.stages.stuckAfterMs), new Date(now.getTime() - config.stages.stuckAfterMs)],
-      );
-      return (row?.n ?? 0) > 0 ? [{ labels: {}, value: row!.n, summary: `${row!.n} emails have waited more than ${config.stages.stuckAfterMs / MIN} min to be sent.` }] : [];
+      const n = await emailsStuck(em(), now, config.stages.stuckAfterMs);
+      return n > 0 ? [{ labels: {}, value: n, summary: `${n} emails have waited more than ${config.stages.stuckAfterMs / MIN} min to be sent.` }] : [];
     },
   },
+
   {
     name: 'AssessmentBacklog',
     severity: 'warning',
@@ -155,12 +111,13 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'assessment-failures',
     summary: 'Assessment backlog growing',
     description: `More than ${ASSESSMENT_BACKLOG_THRESHOLD} businesses waiting in assessment_pending.`,
-    promql: `leadfactory_businesses{status="assessment_pending"} > ${ASSESSMENT_BACKLOG_THRESHOLD}`,
+    promql: `max without (instance) (leadfactory_businesses{status="assessment_pending"}) > ${ASSESSMENT_BACKLOG_THRESHOLD}`,
     async evaluate({ em }) {
-      const row = await one<{ n: number }>(em(), `select count(*)::int as n from businesses where status = 'assessment_pending'`);
-      return (row?.n ?? 0) > ASSESSMENT_BACKLOG_THRESHOLD ? [{ labels: {}, value: row!.n, summary: `${row!.n} businesses are waiting for assessment.` }] : [];
+      const n = await assessmentBacklog(em());
+      return n > ASSESSMENT_BACKLOG_THRESHOLD ? [{ labels: {}, value: n, summary: `${n} businesses are waiting for assessment.` }] : [];
     },
   },
+
   {
     name: 'AssessmentFailureRate',
     severity: 'warning',
@@ -168,7 +125,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'assessment-failures',
     summary: 'More than 10% of assessments failing',
     description: 'Failed / all assessment results over 1 h above 10% (at least 10 results).',
-    promql: 'leadfactory_assessments_failed_ratio_1h > 0.1 and leadfactory_assessments_1h >= 10',
+    promql: 'max without (instance) (leadfactory_assessments_failed_ratio_1h) > 0.1 and on () max without (instance) (leadfactory_assessments_1h) >= 10',
     async evaluate({ em, now }) {
       const row = await one<{ total: number; failed: number }>(
         em(),
@@ -187,7 +144,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'external-apis',
     summary: 'A provider circuit breaker is open',
     description: 'Calls to the provider are refused until the breaker half-opens and a probe succeeds.',
-    promql: 'leadfactory_circuit_breaker_state == 1',
+    promql: 'max without (instance) (leadfactory_circuit_breaker_state) == 1',
     labels: ['provider'],
     async evaluate({ em }) {
       const rows = await em()
@@ -225,7 +182,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'external-apis',
     summary: 'A provider daily quota is used up',
     description: 'No calls left today (UTC) for the provider; work waits until midnight UTC or a quota increase.',
-    promql: 'leadfactory_provider_quota_remaining == 0',
+    promql: 'max without (instance) (leadfactory_provider_quota_remaining) == 0',
     labels: ['provider'],
     async evaluate({ em, now, config }) {
       const cfg = await effectiveConfig(em(), config);
@@ -278,11 +235,11 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'quick-diagnostics',
     summary: 'The database is not answering',
     description: 'select 1 failed: nothing can be read or written; jobs and webhooks fail until it is back.',
-    promql: 'leadfactory_database_up == 0',
+    promql: 'max without (instance) (leadfactory_database_up) == 0',
     // In-process the outage is reported by the database watch (alerts/db-watch.ts), straight to Slack from memory
     // while the database is away: an evaluation that could store a firing alert would run only once the database is
     // back, and would post (and open a SEV2 for) an outage that is over. This rule stays for the exported
-    // Prometheus rules (`leadfactory_database_up == 0`).
+    // Prometheus rules (`max without (instance) (leadfactory_database_up) == 0`).
     async evaluate() {
       return [];
     },
@@ -307,7 +264,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     runbook: 'external-apis',
     summary: 'Provider spend passed a budget threshold',
     description: 'Spend today or this month passed 80% (or 95%) of a configured budget (ops event budget.threshold).',
-    promql: 'leadfactory_provider_budget_used_ratio >= 0.8',
+    promql: 'max without (instance) (leadfactory_provider_budget_used_ratio) >= 0.8',
     labels: ['provider'],
     async evaluate({ em, now }) {
       const rows = await em()
@@ -320,6 +277,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
       return rows.map((r) => ({ labels: { provider: r.provider }, value: r.pct, summary: `${r.provider} spend passed ${Math.round(r.pct)}% of its budget today.` }));
     },
   },
+  ...RUN_RULES,
 ];
 
 /** The rule named `name`, or undefined. */

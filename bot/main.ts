@@ -23,6 +23,8 @@ import { createErrorLog } from '../domain/error-log.js';
 import { webApi } from '@slack/bolt';
 import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
 import { setInProcessContext } from '../jobs/in-process.js';
+import { evaluateNow, expectedJobs } from '../jobs/alert-evaluation.js';
+import { createEventTrigger } from '../jobs/event-trigger.js';
 import { alertSourceLine } from '../alerts/source.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
@@ -53,7 +55,19 @@ async function main(): Promise<void> {
   setDefaultErrorSink(errorLog.stream);
   let services: Awaited<ReturnType<typeof buildServices>> | undefined;
   // Shared-state gauges are read from PostgreSQL at each scrape, once the services exist.
-  const metrics = createMetrics(createDbMetricsReader(() => services && { orm: services.orm, clock: services.clock, config }));
+  let startedAt: Date | undefined; // set once the database is ready: PipelineDown's start-up grace, JobNotRunning's start
+  const metrics = createMetrics(
+    createDbMetricsReader(
+      () =>
+        services && {
+          orm: services.orm,
+          clock: services.clock,
+          config,
+          ...(startedAt ? { startedAt } : {}),
+          expectedJobs: () => expectedJobs(services!.orm.em.fork(), config),
+        },
+    ),
+  );
   services = await buildServices(config, {
     logger,
     migrate: true,
@@ -77,6 +91,7 @@ async function main(): Promise<void> {
     'database ready',
   );
   const now = clock.now();
+  startedAt = now;
   // With the embedded database we hold the folder lock, so any `running` run belongs to a dead process.
   const staleBefore = services.db.embedded ? now : new Date(now.getTime() - STALE_RUN_MS);
   const interrupted = await interruptStaleRuns(orm.em.fork(), staleBefore, now);
@@ -132,7 +147,7 @@ async function main(): Promise<void> {
   setOpsEventFallback(spoolOpsEvents(spool, config.slack.statusChannel));
   const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: config.alerting.alertsChannel });
   dbWatch.start();
-  const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext };
+  const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext, startedAt: now };
   setInProcessContext(alertDeps);
   logger.info({ alertSource: config.alerting.source }, alertSourceLine(config.alerting.source, config.alerting.evalIntervalMs));
   // Alertmanager deliveries stored but not processed (the process stopped right after answering 200)
@@ -142,6 +157,7 @@ async function main(): Promise<void> {
   await slack.start(config.port);
   logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
+  const eventTrigger = createEventTrigger({ em: () => orm.em.fork(), logger, evaluate: evaluateNow });
   // Only the replica holding the PostgreSQL advisory lock runs the scheduler; the others serve HTTP and take over
   // within LEADER_RETRY_MS when the leader dies (jobs/leader.ts).
   let firstElection = true;
@@ -151,6 +167,7 @@ async function main(): Promise<void> {
     retryMs: LEADER_RETRY_MS,
     onElected: async () => {
       scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv, providers: services.providers });
+      eventTrigger.start(); // the rules also run when the events that feed them are recorded
       // RUN_ON_START (first election of this process only) respects a pause: an operator who paused the pipeline
       // during an incident and restarts must not get a full run (emails included) behind their back.
       if (config.pipeline.runOnStart && firstElection) {
@@ -162,6 +179,7 @@ async function main(): Promise<void> {
     onDemoted: async () => {
       const s = scheduler;
       scheduler = undefined;
+      await eventTrigger.stop();
       await s?.stop(SHUTDOWN_GRACE_MS);
     },
   };

@@ -16,6 +16,7 @@ import type { Clock } from '../domain/clock.js';
 import { AppError } from '../domain/errors.js';
 import { getSetting, setSetting } from '../domain/settings.js';
 import type { JobControl, JobInfo } from '../runbooks/context.js';
+import { jobActivity } from '../domain/queries/jobs.js';
 import { jobCatalog } from './catalog.js';
 import type { JobData, JobFn, JobReport } from './job-types.js';
 import type { Scheduler } from './scheduler.js';
@@ -74,9 +75,22 @@ export function createJobControl(deps: JobControlDeps): JobControl {
         .getConnection()
         .execute<{ job: string }[]>(`select job from job_runs where status = 'running'`);
       const runningSet = new Set(running.map((r) => r.job));
+      // the frequent jobs keep no job_runs row: their last start and end come from job_ticks
+      const ticks = await jobActivity(em);
       const out: JobInfo[] = [];
       for (const j of catalog) {
         const r = last.get(j.name);
+        const t = ticks.get(j.name);
+        const tickRun: JobInfo['lastRun'] =
+          !r && t?.lastStartedAt
+            ? {
+                id: 0,
+                status: t.lastFinishedAt && t.lastFinishedAt >= t.lastStartedAt ? (t.lastStatus ?? 'succeeded') : 'running',
+                trigger: null,
+                startedAt: t.lastStartedAt,
+                finishedAt: t.lastFinishedAt && t.lastFinishedAt >= t.lastStartedAt ? t.lastFinishedAt : null,
+              }
+            : undefined;
         out.push({
           name: j.name,
           cron: j.cron,
@@ -92,7 +106,7 @@ export function createJobControl(deps: JobControlDeps): JobControl {
                 startedAt: new Date(r.started_at),
                 finishedAt: r.finished_at ? new Date(r.finished_at) : null,
               }
-            : undefined,
+            : tickRun,
         });
       }
       return out;

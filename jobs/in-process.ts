@@ -6,8 +6,8 @@
 import type { AlertDeps } from '../alerts/dispatch.js';
 import type { RunbookContext } from '../runbooks/context.js';
 
-/** What in-process jobs get. */
-export type InProcessContext = AlertDeps & { runbooks: RunbookContext };
+/** What in-process jobs get. `startedAt`: when the service started (PipelineDown's start-up grace). */
+export type InProcessContext = AlertDeps & { runbooks: RunbookContext; startedAt?: Date };
 
 let current: InProcessContext | undefined;
 

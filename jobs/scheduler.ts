@@ -20,6 +20,7 @@ import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
 import { renewRunLease, runningRuns } from '../domain/queries/runs.js';
 import type { Providers } from '../domain/services.js';
 import type { Logger } from '../domain/logger.js';
+import { recordJobTick } from '../domain/queries/jobs.js';
 import { WAIT_FOR_MAX_MS, jobCatalog } from './catalog.js';
 import { isJobPaused } from './control.js';
 import type { JobData, JobFn, JobStatus } from './job-types.js';
@@ -220,6 +221,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       const busy = (byName.get(name)?.skipWhileRunning ?? []).filter((other) => bree.workers.has(other));
       const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule', busy };
       nextTrigger.delete(name);
+      void recordJobTick(deps.orm.em.fork(), name, 'start', deps.clock.now()).catch((err: unknown) => logger.warn({ job: name, err: (err as Error).message }, 'job tick not recorded'));
       if (trackedJobs.has(name)) trackedRuns.set(name, openRun(name, data.trigger ?? 'schedule'));
       if (config.jobsInProcess || inProcessJobs.has(name)) return new InProcessWorker(file, data) as unknown as Worker;
       return new Worker(ENTRY, { ...opts, workerData: { ...data, jobFile: pathToFileURL(file).href } });
@@ -247,12 +249,14 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
         const status = (m.result as { status?: string } | undefined)?.status ?? 'succeeded';
         metrics.jobRuns.inc({ job_name: name, status });
         logger.info({ job: name, status }, 'job finished');
+        void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { status }).catch(() => undefined);
         void closeRun(name, { result: m.result });
         deps.onJobDone?.(name, { result: m.result });
       } else if (m.type === 'failed') {
         activeRuns.delete(name);
         metrics.jobRuns.inc({ job_name: name, status: 'failed' });
         logger.error({ job: name, error: String(m.error).split('\n')[0] }, 'job failed');
+        void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { error: String(m.error).split('\n')[0] }).catch(() => undefined);
         void closeRun(name, { error: String(m.error) });
         deps.onJobDone?.(name, { error: String(m.error) });
       }

@@ -3,13 +3,16 @@
  * schedule fired more than {@link GRACE_MS} ago and no run started), **late** (started more than {@link GRACE_MS}
  * after the fire time) and **stuck** (running, heartbeat older than {@link STUCK_MS}), and records each once as an
  * ops event (`job.missed`, `job.late`, `job.stuck`; dedup key per job and fire time or run), which the notifier posts.
- * Paused jobs and untracked ticks are not watched. Fire times before the watchdog first ran on this database
+ * Paused jobs are not watched. The frequent jobs that keep no job_runs row (alert evaluation, escalation ticker,
+ * health check, this watchdog) are watched from `job_ticks` (domain/queries/jobs.ts jobsNotRunning): one
+ * `job.missed` per stop (dedup key per job and last start). Fire times before the watchdog first ran on this database
  * (setting `jobs.watchdog.since`) are ignored, so a fresh install reports nothing it never promised.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AppConfig } from '../domain/config.js';
 import { recordOpsEvent } from '../domain/events.js';
 import { prevCronRun } from '../domain/schedule.js';
+import { jobsNotRunning, type ExpectedJob } from '../domain/queries/jobs.js';
 import { getSetting, setSetting } from '../domain/settings.js';
 import { jobCatalog } from './catalog.js';
 import { isJobPaused } from './control.js';
@@ -51,8 +54,12 @@ export async function watchJobs(em: EntityManager, config: AppConfig, now: Date)
   }
   const since = new Date(sinceIso);
   const conn = em.getConnection();
+  const frequent: ExpectedJob[] = [];
   for (const job of jobCatalog(config)) {
-    if ((job.tracking ?? 'scheduler') === 'none') continue;
+    if ((job.tracking ?? 'scheduler') === 'none') {
+      frequent.push({ name: job.name, cron: job.cron, paused: await isJobPaused(em, job.name) });
+      continue;
+    }
     const stuck = await conn.execute<{ id: number; heartbeat_at: Date }[]>(
       `select id, heartbeat_at from job_runs where job = ? and status = 'running' and heartbeat_at < ?`,
       [job.name, new Date(now.getTime() - STUCK_MS)],
@@ -82,6 +89,13 @@ export async function watchJobs(em: EntityManager, config: AppConfig, now: Date)
       const added = await recordOpsEvent(em, { type: 'job.late', severity: 'info', dedupKey: `job.late:${job.name}:${dueAt}`, payload: { job: job.name, dueAt, startedAt } }, now);
       if (added) out.late.push({ job: job.name, dueAt, startedAt });
     }
+  }
+  for (const j of await jobsNotRunning(em, frequent, now, since)) {
+    const dueAt = j.dueAt.toISOString();
+    const last = j.lastStartedAt?.toISOString() ?? 'never';
+    const cron = frequent.find((f) => f.name === j.job)?.cron;
+    const added = await recordOpsEvent(em, { type: 'job.missed', severity: 'warning', dedupKey: `job.missed:${j.job}:since:${last}`, payload: { job: j.job, dueAt, cron, lastStartedAt: last } }, now);
+    if (added) out.missed.push({ job: j.job, dueAt });
   }
   return out;
 }

@@ -17,6 +17,7 @@ export interface JobInfo {
   running: boolean;
   /** Next time the schedule fires (cron-parser), undefined for an invalid expression. */
   nextRunAt?: Date;
+  /** The last run: `id` is its job_runs id, 0 for the frequent jobs recorded only in job_ticks. */
   lastRun?: { id: number; status: string; trigger: string | null; startedAt: Date; finishedAt: Date | null };
 }
 

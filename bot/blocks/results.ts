@@ -40,7 +40,7 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
       const blocks: BlockBuilder[] = [Blocks.Header({ text: 'Scheduled jobs' })];
       for (const j of result.jobs) {
         const last = j.lastRun
-          ? `${JOB_EMOJI[j.lastRun.status] ?? ''} last #${j.lastRun.id} ${j.lastRun.status} ${formatUtc(j.lastRun.startedAt.toISOString())}`
+          ? `${JOB_EMOJI[j.lastRun.status] ?? ''} last ${j.lastRun.id ? `#${j.lastRun.id} ` : ''}${j.lastRun.status} ${formatUtc(j.lastRun.startedAt.toISOString())}`
           : 'never run';
         const next = j.paused ? ':double_vertical_bar: *paused*' : j.nextRunAt ? `next ${formatUtc(j.nextRunAt.toISOString())}` : 'no next run';
         blocks.push(section(`*${escapeMrkdwn(j.name)}* \`${j.cron}\`${j.running ? ' · :hourglass_flowing_sand: running' : ''}\n${last} · ${next}\n_${escapeMrkdwn(j.why)}_`));

@@ -61,7 +61,7 @@ export function renderText(result: LfResult, helpText: string): string {
           j.name,
           j.cron,
           j.paused ? 'paused' : j.running ? 'running' : 'scheduled',
-          j.lastRun ? `#${j.lastRun.id} ${j.lastRun.status} ${utc(j.lastRun.startedAt)}` : 'never',
+          j.lastRun ? `${j.lastRun.id ? `#${j.lastRun.id} ` : ''}${j.lastRun.status} ${utc(j.lastRun.startedAt)}` : 'never',
           j.paused ? '-' : utc(j.nextRunAt),
         ]),
       )}\n`;

@@ -5,7 +5,7 @@ import { EmailEvent, EmailSuppression, WebhookInbox } from './delivery.entity.js
 import { Email } from './email.entity.js';
 import { Purchase } from './purchase.entity.js';
 import { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting } from './gateway.entity.js';
-import { JobRun } from './job-run.entity.js';
+import { JobRun, JobTick } from './job-run.entity.js';
 import { OpsEvent } from './ops-event.entity.js';
 import { AuditLog, ErrorRecord, RemediationClaim } from './ops-audit.entity.js';
 import { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox } from './alerting.entity.js';
@@ -13,7 +13,7 @@ import { ProviderState } from './provider-state.entity.js';
 import { Target } from './target.entity.js';
 import { AssistantAnswerRow } from './assistant.entity.js';
 
-export { AssessmentResult, Business, Email, JobRun, OpsEvent, ProviderState, Target };
+export { AssessmentResult, Business, Email, JobRun, JobTick, OpsEvent, ProviderState, Target };
 export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
 export * from './gateway.entity.js';
 export { EmailEvent, EmailSuppression, Purchase, WebhookInbox };
@@ -38,6 +38,7 @@ export const ENTITIES = [
   AssessmentResult,
   Email,
   JobRun,
+  JobTick,
   OpsEvent,
   ProviderState,
   RateLimitState,

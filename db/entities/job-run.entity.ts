@@ -36,3 +36,24 @@ export const JobRun = defineEntity({
 });
 /** Inferred entity type of {@link JobRun}. */
 export type IJobRun = InferEntity<typeof JobRun>;
+
+/**
+ * Every job's last start and end (one row per job, upserted by the scheduler for every run, tracked in job_runs
+ * or not), so the frequent in-process jobs (every 30–60 s) are watched and shown like the others (issue #14).
+ */
+export const JobTick = defineEntity({
+  name: 'JobTick',
+  tableName: 'job_ticks',
+  properties: (p) => ({
+    job: p.string().primary(),
+    lastStartedAt: p.datetime().columnType('timestamptz').nullable(),
+    lastFinishedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** The job's reported status of its last finished run (`succeeded`, `failed`, `skipped`, …). */
+    lastStatus: p.string().nullable(),
+    lastError: p.text().nullable(),
+    runs: p.integer().default(0),
+    failures: p.integer().default(0),
+  }),
+});
+/** Inferred entity type of {@link JobTick}. */
+export type IJobTick = InferEntity<typeof JobTick>;

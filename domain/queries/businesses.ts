@@ -32,3 +32,48 @@ export async function releaseBusinessClaims(em: EntityManager, ids: number[]): P
     .execute<{ id: number }[]>(`update businesses set claimed_until = null, claim_holder = null where id in (${ids.map(() => '?').join(',')}) returning id`, ids);
   return rows.length;
 }
+
+// --- issue #14: one definition per figure (alert rules, gauges, runbooks, status post) ---
+/*
+ * Named queries over `businesses` (issue #14 point 4): pipeline progress and the assessment backlog, used by the
+ * alert rules, the gauges on /metrics and the runbooks alike.
+ */
+/**
+ * Statuses a business reaches by completing a stage (assessment, scoring, personalization, delivery). Sourcing is
+ * counted by `created_at`. `assessment_pending`/`assessment_failed` are not progress (a retry moves a business
+ * back to pending), nor are `skipped`/`suppressed` (set by remediations and suppression).
+ */
+export const PROGRESS_STATUSES = ['assessed', 'scored', 'email_pending', 'emailed'] as const;
+
+/**
+ * When a business last completed a pipeline stage (sourced = created, or moved to one of
+ * {@link PROGRESS_STATUSES}, by `status_changed_at`), at or before `now`; undefined when never. This is progress —
+ * not a run's counts (a run that sourced nothing still counts its targets).
+ */
+export async function lastStageProgressAt(em: EntityManager, now: Date): Promise<Date | undefined> {
+  const [row] = await em.getConnection().execute<{ at: Date | null }[]>(
+    `select greatest(
+       (select max(created_at) from businesses where created_at <= ?),
+       (select max(status_changed_at) from businesses where status in (${PROGRESS_STATUSES.map(() => '?').join(',')}) and status_changed_at <= ?)
+     ) as at`,
+    [now, ...PROGRESS_STATUSES, now],
+  );
+  return row?.at ? new Date(row.at) : undefined;
+}
+
+/** Businesses that completed a stage in (`since`, `now`] (the same definition as {@link lastStageProgressAt}). */
+export async function businessesProgressedSince(em: EntityManager, since: Date, now: Date): Promise<number> {
+  const [row] = await em.getConnection().execute<{ n: number }[]>(
+    `select count(*)::int as n from businesses
+      where (created_at > ? and created_at <= ?)
+         or (status in (${PROGRESS_STATUSES.map(() => '?').join(',')}) and status_changed_at > ? and status_changed_at <= ?)`,
+    [since, now, ...PROGRESS_STATUSES, since, now],
+  );
+  return Number(row?.n ?? 0);
+}
+
+/** Businesses waiting in `assessment_pending` (the assessment backlog). */
+export async function assessmentBacklog(em: EntityManager): Promise<number> {
+  const [row] = await em.getConnection().execute<{ n: number }[]>(`select count(*)::int as n from businesses where status = 'assessment_pending'`);
+  return Number(row?.n ?? 0);
+}

@@ -104,3 +104,83 @@ export async function markSendingUnconfirmed(em: EntityManager, id: number, hold
   );
   return rows.length > 0;
 }
+
+// --- issue #14: one definition per figure (alert rules, gauges, runbooks, status post) ---
+/*
+ * Named queries over `emails` (issue #14 point 4: one definition per figure). The bounce rate, stuck emails and
+ * send failures used by the alert rules (alerts/rules.ts), the gauges on /metrics (alerts/metrics.ts), the
+ * email-delivery runbook and the delivery code's bounce check all come from here.
+ */
+/** Bounce-rate window: the 24 h before `now` (ms). */
+export const BOUNCE_WINDOW_MS = 24 * 3600 * 1000;
+/** Send-failure window of {@link sendFailures}: the hour before `now` (ms). */
+export const SEND_FAILURE_WINDOW_MS = 3600 * 1000;
+
+/** Thresholds of {@link bounceRate}: `bounceRateThreshold` a fraction 0–1, `bounceRateMinSends` a count (config.delivery). */
+export interface BounceRateSettings {
+  bounceRateThreshold: number;
+  bounceRateMinSends: number;
+}
+const DEFAULTS: BounceRateSettings = { bounceRateThreshold: 0.1, bounceRateMinSends: 20 };
+
+/** The window's numbers. `rate` is a fraction 0–1 (0 when nothing was sent); `threshold` likewise. */
+export interface BounceRate {
+  sent: number;
+  bounced: number;
+  rate: number;
+  threshold: number;
+  minSends: number;
+  /** `sent >= minSends && rate > threshold`. */
+  aboveThreshold: boolean;
+}
+
+/**
+ * Bounce rate over {@link BOUNCE_WINDOW_MS} before `now`: emails sent in the window (`sent_at` within it) that are
+ * now `bounced` (hard bounces and blocks both end so), over all emails sent in the window; judged only with at
+ * least `bounceRateMinSends` sends.
+ */
+export async function bounceRate(em: EntityManager, now: Date, settings: BounceRateSettings = DEFAULTS): Promise<BounceRate> {
+  const rows = await em.getConnection().execute<{ sent: string | number; bounced: string | number }[]>(
+    `select count(*) as sent, count(*) filter (where status = 'bounced') as bounced
+     from emails where sent_at > ? and sent_at <= ?`,
+    [new Date(now.getTime() - BOUNCE_WINDOW_MS), now],
+  );
+  const sent = Number(rows[0]?.sent ?? 0);
+  const bounced = Number(rows[0]?.bounced ?? 0);
+  const rate = sent > 0 ? bounced / sent : 0;
+  const { bounceRateThreshold: threshold, bounceRateMinSends: minSends } = settings;
+  return { sent, bounced, rate, threshold, minSends, aboveThreshold: sent >= minSends && rate > threshold };
+}
+
+/** Emails `pending` (created) or `sending` (claimed) for longer than `stuckAfterMs` before `now`. */
+export async function emailsStuck(em: EntityManager, now: Date, stuckAfterMs: number): Promise<number> {
+  const before = new Date(now.getTime() - stuckAfterMs);
+  const rows = await em.getConnection().execute<{ n: number }[]>(
+    `select count(*)::int as n from emails where (status = 'pending' and created_at < ?) or (status = 'sending' and claimed_at < ?)`,
+    [before, before],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Send failures: emails now `failed` whose last change is within `windowMs` before `now`, and all `failed`. */
+export interface SendFailures {
+  recent: number;
+  total: number;
+  /** The most frequent error message among the recent ones (SendGrid's answer as stored), if any. */
+  topError?: string;
+}
+
+/** Counts send failures (see {@link SendFailures}). */
+export async function sendFailures(em: EntityManager, now: Date, windowMs = SEND_FAILURE_WINDOW_MS): Promise<SendFailures> {
+  const conn = em.getConnection();
+  const since = new Date(now.getTime() - windowMs);
+  const [counts] = await conn.execute<{ recent: number; total: number }[]>(
+    `select count(*) filter (where updated_at > ?)::int as recent, count(*)::int as total from emails where status = 'failed'`,
+    [since],
+  );
+  const [top] = await conn.execute<{ error_message: string | null }[]>(
+    `select error_message from emails where status = 'failed' and updated_at > ? group by error_message order by count(*) desc limit 1`,
+    [since],
+  );
+  return { recent: Number(counts?.recent ?? 0), total: Number(counts?.total ?? 0), ...(top?.error_message ? { topError: top.error_message } : {}) };
+}

@@ -72,3 +72,63 @@ export async function finishRun(
   );
   return rows.length > 0;
 }
+
+// --- issue #14: one definition per figure (alert rules, gauges, runbooks, status post) ---
+/*
+ * Named queries over `job_runs` of the daily pipeline (issue #14 points 3–4): the last finished run, whether it
+ * failed, and how many items failed in it. Used by the rules PipelineRunFailed / PipelineRunFailures, the gauges
+ * and the status post's colour.
+ */
+/** A finished daily-pipeline run. `counts` as recorded (domain/pipeline/deps.ts StageCount). */
+export interface FinishedRun {
+  id: number;
+  status: string;
+  trigger: string | null;
+  startedAt: Date;
+  finishedAt: Date;
+  counts: Record<string, number>;
+  error: string | null;
+}
+
+/** Item failures of a run: `send_failed + assessment_failed` over the items attempted in those stages. */
+export interface RunFailures {
+  failed: number;
+  attempted: number;
+  ratio: number;
+}
+
+/** Run failures above this ratio (with at least {@link RUN_FAILURES_MIN} failures) make a run a warning. */
+export const RUN_FAILURES_RATIO = 0.1;
+/** Minimum failed items for {@link runHasFailures}. */
+export const RUN_FAILURES_MIN = 5;
+
+/** The failures of a run's counts (see {@link RunFailures}). */
+export function runFailures(counts: Record<string, number>): RunFailures {
+  const n = (k: string) => Number(counts[k] ?? 0);
+  const failed = n('send_failed') + n('assessment_failed');
+  const attempted = failed + n('emailed') + n('assessed');
+  return { failed, attempted, ratio: attempted > 0 ? failed / attempted : 0 };
+}
+
+/** True when a run's item failures are above the threshold ({@link RUN_FAILURES_RATIO}, {@link RUN_FAILURES_MIN}). */
+export function runHasFailures(counts: Record<string, number>): boolean {
+  const f = runFailures(counts);
+  return f.failed >= RUN_FAILURES_MIN && f.ratio > RUN_FAILURES_RATIO;
+}
+
+/** The most recent finished (not running) daily-pipeline run at or before `now`, or undefined. */
+export async function lastFinishedPipelineRun(em: EntityManager, now: Date): Promise<FinishedRun | undefined> {
+  const [r] = await em.getConnection().execute<{ id: number; status: string; trigger: string | null; started_at: Date; finished_at: Date; counts: Record<string, number> | null; error: string | null }[]>(
+    `select id, status, trigger, started_at, finished_at, counts, error from job_runs
+      where job = 'daily-pipeline' and status <> 'running' and finished_at is not null and finished_at <= ?
+      order by finished_at desc, id desc limit 1`,
+    [now],
+  );
+  if (!r) return undefined;
+  return { id: r.id, status: r.status, trigger: r.trigger, startedAt: new Date(r.started_at), finishedAt: new Date(r.finished_at), counts: r.counts ?? {}, error: r.error };
+}
+
+/** True when a finished run's status is a failure (`failed`, `stalled`). `interrupted` (a shutdown) is not. */
+export function isFailedRun(run: Pick<FinishedRun, 'status'>): boolean {
+  return run.status === 'failed' || run.status === 'stalled';
+}

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
-import { DEFAULT_RUNBOOK_BASE_URL, RULES_FILE, buildRulesFile, promDuration, renderRulesFile, type PromRulesFile } from '../../alerts/export-rules.js';
+import { DEFAULT_RUNBOOK_BASE_URL, RULES_FILE, buildRulesFile, promDuration, renderRulesFile, type PromRulesFile, SERVICE_RULES } from '../../alerts/export-rules.js';
 import { createMetrics } from '../../alerts/metrics.js';
 import { ALERT_RULES } from '../../alerts/rules.js';
 import { findRunbook } from '../../runbooks/index.js';
@@ -49,7 +49,12 @@ test('the committed rules file equals a fresh export (run npm run alerts:export 
 test('every rule is exported once with its severity, runbook, for and annotations', () => {
   const file = parse(readFileSync(RULES_FILE, 'utf8')) as PromRulesFile;
   const exported = file.groups.flatMap((g) => g.rules.map((r) => ({ ...r, group: g.name, interval: g.interval })));
-  assert.equal(exported.map((r) => r.alert).sort(), ALERT_RULES.map((r) => r.name).sort());
+  // plus the Prometheus-only service rules (ServiceDown: up == 0 / absent; Watchdog: the dead man's switch)
+  assert.equal(exported.map((r) => r.alert).sort(), [...ALERT_RULES.map((r) => r.name), ...SERVICE_RULES.map((r) => r.alert)].sort());
+  assert.ok(SERVICE_RULES.some((r) => r.alert === 'Watchdog' && r.expr === 'vector(1)'));
+  assert.match(SERVICE_RULES.find((r) => r.alert === 'ServiceDown')!.expr, /up\{job="leadfactory"\}\) == 0 or absent\(up/);
+  // shared-state figures are read by every replica: the rules take max without (instance)
+  for (const rule of ALERT_RULES.filter((r) => r.promql.startsWith('leadfactory_') || r.promql.includes('max without'))) assert.match(rule.promql, /max without \(instance\)/, rule.name);
   for (const rule of ALERT_RULES) {
     const r = exported.find((e) => e.alert === rule.name)!;
     assert.is.not(r.group, 'leadfactory-other', `${rule.name} belongs to a named group`);
@@ -80,7 +85,7 @@ testIf(test, Boolean(promtool), 'promtool not installed (.ci/run installs it)')(
     const file = path.join(dir, 'leadfactory.rules.yml');
     writeFileSync(file, renderRulesFile());
     const out = execFileSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    assert.match(out, `SUCCESS: ${ALERT_RULES.length} rules found`);
+    assert.match(out, `SUCCESS: ${ALERT_RULES.length + SERVICE_RULES.length} rules found`);
     const tests = spawnSync('promtool', ['test', 'rules', 'leadfactory.rules.test.yml'], { cwd: PROM_DIR, encoding: 'utf8' });
     assert.is(tests.status, 0, tests.stdout + tests.stderr);
     const config = spawnSync('promtool', ['check', 'config', 'prometheus.yml'], { cwd: PROM_DIR, encoding: 'utf8' });

@@ -80,8 +80,10 @@ async function seed(ctx: Ctx): Promise<void> {
     ('daily-pipeline', 'succeeded', ?, ?, ?, '{"sourced": 5}'),
     ('daily-pipeline', 'running', ?, ?, null, '{}'),
     ('delivery', 'running', ?, ?, null, '{}')`, [at('2026-03-10T02:00:00Z'), at('2026-03-10T02:30:00Z'), at('2026-03-10T02:30:00Z'), minsAgo(60), minsAgo(40), minsAgo(5), minsAgo(1)]);
-  await sql(ctx, `insert into businesses (yelp_id, name, status, created_at, updated_at)
-    select 'y' || g, 'B' || g, case when g <= 3 then 'assessment_pending' else 'emailed' end, ?, ? from generate_series(1, 4) g`, [minsAgo(120), minsAgo(120)]);
+  // progress = businesses that completed a stage: sourced at 02:10, the fourth emailed at 02:30
+  await sql(ctx, `insert into businesses (yelp_id, name, status, created_at, updated_at, status_changed_at)
+    select 'y' || g, 'B' || g, case when g <= 3 then 'assessment_pending' else 'emailed' end, ?, ?, case when g = 4 then ?::timestamptz end from generate_series(1, 4) g`,
+    [at('2026-03-10T02:10:00Z'), minsAgo(120), at('2026-03-10T02:30:00Z')]);
   const emails: [string, Date | null, Date][] = [
     ...Array.from({ length: 16 }, (): [string, Date | null, Date] => ['delivered', minsAgo(30), minsAgo(40)]),
     ...Array.from({ length: 4 }, (): [string, Date | null, Date] => ['bounced', minsAgo(20), minsAgo(40)]),
