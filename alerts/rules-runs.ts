@@ -28,7 +28,7 @@ export function pipelineDueAt(config: Pick<AppConfig, 'pipeline'>, now: Date, st
   return config.pipeline.runOnStart && now >= startedAt ? startedAt : undefined;
 }
 
-const when = (d: Date) => d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+const when = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 /** The rules of this module. */
 export const RUN_RULES: readonly AlertRule[] = [
