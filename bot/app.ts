@@ -8,13 +8,14 @@
  * the Web API client does not retry (its default is 10 retries over ~30 min, which hangs when Slack is away).
  */
 import type http from 'node:http';
-import { App, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AppConfig } from '../domain/config.js';
 import type { Logger } from '../domain/logger.js';
 import type { Metrics } from '../alerts/metrics.js';
 import { registerListeners } from './listeners/index.js';
 import { sendJson } from './webhooks/raw-body.js';
+import { guardSlackEvents, metricsAuthorized, SLACK_BODY_LIMIT_BYTES } from './http-guards.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { createRoleResolver, type RoleResolver, type UsergroupsClient } from './roles.js';
 
@@ -51,8 +52,8 @@ export interface SlackAppDeps {
 /** The Bolt app plus start/stop of its HTTP server. */
 export interface SlackApp {
   app: App;
-  /** Starts listening on `port` (0 = any free port; read it from `server.address()`). */
-  start(port: number): Promise<http.Server>;
+  /** Starts listening on `port` (0 = any free port; read it from `server.address()`) on `host` (default all). */
+  start(port: number, host?: string): Promise<http.Server>;
   /** Stops the HTTP server. */
   stop(): Promise<void>;
 }
@@ -109,45 +110,67 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   // Socket Mode (SLACK_APP_TOKEN): events arrive over a WebSocket; the custom routes (metrics, health, webhooks)
   // are still served over HTTP by the SocketModeReceiver on `config.port`.
   const socketMode = config.slack.appToken !== undefined;
-  const transport = socketMode
-    ? { socketMode: true, appToken: config.slack.appToken, port: config.port }
-    : { signingSecret: config.slack.signingSecret, endpoints: '/slack/events' };
+
+  const metricsRoute = route(logger, '/metrics', async (res) => {
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    res.end(body);
+  });
+  const customRoutes = [
+    {
+      path: '/metrics',
+      method: ['GET'],
+      // METRICS_TOKEN set: `Authorization: Bearer <token>` required (Prometheus `authorization.credentials`)
+      handler: (req: http.IncomingMessage, res: http.ServerResponse) => {
+        if (!metricsAuthorized(req, config.metricsToken)) {
+          res.writeHead(401, { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain' });
+          res.end('unauthorized\n');
+          return;
+        }
+        metricsRoute(req, res);
+      },
+    },
+    {
+      path: '/healthz',
+      method: ['GET'],
+      handler: route(logger, '/healthz', async (res) => sendJson(res, 200, { ok: true })),
+    },
+    {
+      path: '/readyz',
+      method: ['GET'],
+      // what is unavailable, by name; never the driver's error text (it can carry hosts, users and SQL)
+      handler: route(logger, '/readyz', async (res) => {
+        let result: Readiness;
+        try {
+          result = await deps.readiness();
+        } catch (err) {
+          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'readiness check failed');
+          result = { ok: false, checks: { readiness: 'unavailable' } };
+        }
+        sendJson(res, result.ok ? 200 : 503, result);
+      }),
+    },
+    ...(deps.extraRoutes ?? []),
+  ];
+  // HTTP mode: our own HTTPReceiver, for its body limit (App does not pass bodyLimit on) and the guard in front
+  // of /slack/events (signature timestamp in the future). Socket Mode: events over the WebSocket.
+  const receiver = socketMode
+    ? undefined
+    : new HTTPReceiver({
+        signingSecret: config.slack.signingSecret,
+        endpoints: '/slack/events',
+        processBeforeResponse: false,
+        logger: boltLogger(logger),
+        customRoutes,
+        bodyLimit: SLACK_BODY_LIMIT_BYTES,
+      });
+  if (receiver) receiver.requestListener = guardSlackEvents(receiver.requestListener, { logger, now: () => Date.now() });
   const app = new App({
-    ...transport,
+    ...(receiver ? { receiver } : { socketMode: true, appToken: config.slack.appToken, port: config.port, customRoutes }),
     processBeforeResponse: false,
     logger: boltLogger(logger),
     ...auth,
     ...(clientOptions ? { clientOptions } : {}),
-    customRoutes: [
-      {
-        path: '/metrics',
-        method: ['GET'],
-        handler: route(logger, '/metrics', async (res) => {
-          const body = await metrics.registry.metrics();
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(body);
-        }),
-      },
-      {
-        path: '/healthz',
-        method: ['GET'],
-        handler: route(logger, '/healthz', async (res) => sendJson(res, 200, { ok: true })),
-      },
-      {
-        path: '/readyz',
-        method: ['GET'],
-        handler: route(logger, '/readyz', async (res) => {
-          let result: Readiness;
-          try {
-            result = await deps.readiness();
-          } catch (err) {
-            result = { ok: false, checks: { readiness: err instanceof Error ? err.message : String(err) } };
-          }
-          sendJson(res, result.ok ? 200 : 503, result);
-        }),
-      },
-      ...(deps.extraRoutes ?? []),
-    ],
   });
 
   // Global middleware: only logging, and it cannot throw, so a request always reaches its listener's ack()
@@ -182,7 +205,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
 
   return {
     app,
-    async start(port: number) {
+    async start(port: number, host?: string) {
       let server: http.Server;
       if (socketMode) {
         await app.start();
@@ -190,7 +213,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         logger.info({ port: config.port }, 'slack socket mode connected; custom routes on http');
         return server;
       }
-      server = (await app.start(port)) as http.Server;
+      server = (await app.start(host ? { port, host } : port)) as http.Server;
       const address = server.address();
       logger.info({ port: typeof address === 'object' && address ? address.port : port }, 'slack receiver listening');
       return server;

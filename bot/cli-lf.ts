@@ -18,7 +18,7 @@ import type { Actor } from '../runbooks/actions.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
 import { executeLf, type ExecuteOptions } from './commands/execute.js';
-import { parseLf } from './commands/spec.js';
+import { findCommand, type ParsedLf } from './commands/spec.js';
 import { exitCodeFor, renderText } from './render/results-text.js';
 
 /** Where output goes. */
@@ -104,12 +104,15 @@ export async function runLfCommand(
       }
     })();
     const actor: Actor = { id: `cli:${user}`, role: config.roles.cliRole, source: 'cli', display: user };
+    // argv words as the shell split them (a quoted value stays one word), never re-split
     const words = argv.filter((a) => a !== '--json');
-    const parsed = parseLf(words.join(' '));
+    const [first = 'help', ...rest] = words;
+    const parsed: ParsedLf = { command: findCommand(first), word: first, args: rest };
     const result = await executeLf(ctx, parsed, actor, { staleAfterMs: config.slack.buttonStaleMs, progress });
     if (opts.json) {
       const { runbook: _rb, ...rest } = result as { runbook?: unknown } & Record<string, unknown>;
-      await opts.io.stdout(`${JSON.stringify(result.kind === 'diagnosis' ? rest : result, null, 2)}\n`);
+      const value = result.kind === 'diagnosis' ? rest : result.kind === 'report' ? result.data : result;
+      await opts.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
     } else {
       await opts.io.stdout(renderText(result, ''));
     }

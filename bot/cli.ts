@@ -18,12 +18,14 @@ import { classifyError, ConfigError, toAppError } from '../domain/errors.js';
 import { FAULT_KINDS, FAULT_PROVIDERS, isFaultProvider, sandboxAdmin, type FaultKind, type FaultSpec } from '../domain/sandbox/index.js';
 import { getSetting, SANDBOX_URL_SETTING } from '../domain/settings.js';
 import { getPipelineStatus } from '../domain/status.js';
-import { LF_SUBCOMMANDS } from './blocks/help.js';
 import { renderStatusText } from './render/status-text.js';
-import { TARGETS_HELP, runTargets } from './cli-targets.js';
+import { runTargets } from './cli-targets.js';
+import { checkArgs, UsageError as ArgsUsageError } from './cli-args.js';
+import { cliHelp, EXIT, SANDBOX_HELP } from './cli-spec.js';
+import { isUnreachable } from './cli-exit.js';
 import { findCommand } from './commands/spec.js';
 import { runLfCommand } from './cli-lf.js';
-import { DB_HELP, isDbSubcommand, runDbCommand } from './cli-db.js';
+import { isDbSubcommand, runDbCommand } from './cli-db.js';
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -41,43 +43,7 @@ const write =
 
 const processIo: CliIo = { stdout: write(process.stdout), stderr: write(process.stderr) };
 
-/** The CLI's help text (same subcommands as `/lf`). */
-export function cliHelp(): string {
-  const width = Math.max(...LF_SUBCOMMANDS.map((s) => s.usage.length)) + 2;
-  const lines = LF_SUBCOMMANDS.map((s) => `  ${s.usage.padEnd(width)}${s.summary}`);
-  return [
-    'Usage: npm run lf -- <command> [--json]',
-    '',
-    'Commands:',
-    ...lines,
-    '',
-    'Options:',
-    `  ${'--json'.padEnd(width)}Print JSON instead of text (every command).`,
-    '',
-    'Database: DATABASE_URL, else the running `npm start` (lock file in DATA_DIR), else the embedded folder DATA_DIR.',
-    '',
-    TARGETS_HELP,
-    '',
-    DB_HELP,
-    SANDBOX_HELP,
-  ].join('\n');
-}
-
-/** Help for `sandbox …` (terminal only; not a Slack subcommand). */
-export const SANDBOX_HELP = [
-  'Provider sandbox (drills; faults apply to every process using that sandbox):',
-  '  sandbox fault <provider> <kind> [--status N] [--ms N] [--retry-after S] [--count N] [--code LIGHTHOUSE_CODE]',
-  '                                Make the sandbox answer <provider> with a fault (until cleared, or the next N requests).',
-  '  sandbox clear [provider]      Clear one provider\'s fault, or all.',
-  '  sandbox faults                List the faults in force.',
-  '  sandbox limit <provider> <perSecond|off>',
-  '                                Make the sandbox itself answer 429 above <perSecond> requests/s (token bucket).',
-  '  sandbox stats                 Requests, enforced-limit 429s and faulted answers per provider.',
-  `  providers: ${FAULT_PROVIDERS.join(', ')}`,
-  `  kinds:     ${FAULT_KINDS.join(', ')}`,
-  '  Sandbox URL: --url <url>, else SANDBOX_URL, else the `sandbox.url` setting the running service stored.',
-  '',
-].join('\n');
+export { cliHelp, SANDBOX_HELP } from './cli-spec.js';
 
 /**
  * Opens the database the CLI should read (see the module comment). Small pool: one command, few queries.
@@ -99,17 +65,23 @@ export async function openCliDatabase(config: AppConfig): Promise<Database> {
  * @returns the process exit code (0, 1 or 2; see the module comment). Never throws.
  */
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = processIo): Promise<number> {
-  const json = argv.includes('--json');
-  const words = argv.filter((a) => !a.startsWith('-'));
-  const wantsHelp = argv.includes('--help') || argv.includes('-h');
-  const command = wantsHelp ? 'help' : (words[0] ?? 'help');
+  let checked;
+  try {
+    checked = checkArgs(argv);
+  } catch (err) {
+    if (!(err instanceof ArgsUsageError)) throw err;
+    await io.stderr(`lf: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  const json = checked.options.has('json');
+  const words = checked.words;
+  const command = checked.options.has('help') ? 'help' : checked.command;
   if (command === 'help') {
     await io.stdout(cliHelp());
     return 0;
   }
   if (command === 'sandbox') return runSandboxCommand(argv.slice(argv.indexOf('sandbox') + 1), env, io);
-  const lfCommand = findCommand(command);
-  if (!lfCommand && command !== 'targets') {
+  if (!findCommand(command)) {
     await io.stderr(`Unknown command "${command}".\n\n`);
     await io.stderr(cliHelp());
     return 2;
@@ -130,7 +102,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   let db: Database | undefined;
   try {
     db = await openCliDatabase(config);
-    if (command === 'targets') {
+    if (command === 'targets' && ['seed', 'reset-quotas', 'batch-size'].includes(words[1] ?? '')) {
       await io.stdout(await runTargets(db, config, words.slice(1), { json, env, now: new Date() }));
       return 0;
     }
@@ -145,8 +117,13 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     return await runLfCommand(db, config, argv, { json, env, io });
   } catch (err) {
     const appErr = classifyError(err);
+    if (appErr.code === 'bad_request') {
+      await io.stderr(`lf: ${appErr.message}\n`);
+      return EXIT.usage;
+    }
     await io.stderr(`${appErr.code}: ${appErr.message}\n`);
-    return 1;
+    if (isUnreachable(err)) return EXIT.unreachable;
+    return EXIT.problems;
   } finally {
     await db?.close();
   }
@@ -296,9 +273,6 @@ function describeFault(f: FaultSpec & { remaining?: number | null }): string {
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
-  // no top-level await: test runners load this module through a CommonJS hook (uvu -r tsx)
-  void runCli(process.argv.slice(2)).then((code) => {
-    // exit explicitly: a driver or PGlite handle left open must not keep a finished command alive
-    process.exit(code);
-  });
+  // `tsx bot/cli.ts …` keeps working: the same entry as `lf` (bot/cli-main.ts), .env and fast paths included
+  void import('./cli-main.js').then(({ lfMain }) => lfMain(process.argv.slice(2))).then((code) => process.exit(code));
 }

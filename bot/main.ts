@@ -11,6 +11,8 @@ import { setOpsEventFallback } from '../domain/events.js';
 import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
 import { ConfigError, toAppError } from '../domain/errors.js';
+import { loadEnvFile } from '../domain/env-file.js';
+import { lockedError } from '../db/embedded-lock.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';
 import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
@@ -42,13 +44,17 @@ const SHUTDOWN_GRACE_MS = 5_000;
 async function main(): Promise<void> {
   let config: AppConfig;
   try {
+    loadEnvFile();
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  // a second start on the same embedded folder is refused before anything starts (sandbox, ports, workers)
+  const locked = config.db.url ? undefined : lockedError(config.db.dataDir);
+  if (locked) {
+    process.stderr.write(`${locked.message}\n`);
+    process.exit(1);
   }
   const errorLog = createErrorLog();
   const logger = createLogger(config.logLevel, {}, errorLog.stream);
@@ -109,7 +115,9 @@ async function main(): Promise<void> {
       const pending = await pendingMigrations(orm);
       checks.migrations = pending.length === 0 ? 'ok' : `pending: ${pending.join(', ')}`;
     } catch (err) {
-      checks.database = `error: ${(err as Error).message}`;
+      // the reason goes to the log; the probe says only what is unavailable (driver text can carry hosts and SQL)
+      logger.warn({ err: (err as Error).message }, 'readiness: database unavailable');
+      checks.database = 'unavailable';
     }
     return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
   };
@@ -154,8 +162,8 @@ async function main(): Promise<void> {
   void processPendingAlertmanagerDeliveries(alertDeps)
     .then((done) => done.length > 0 && logger.info({ deliveries: done.length }, 'pending Alertmanager deliveries processed'))
     .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pending Alertmanager deliveries failed'));
-  await slack.start(config.port);
-  logger.info({ port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
+  await slack.start(config.port, config.host);
+  logger.info({ host: config.host, port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
   const eventTrigger = createEventTrigger({ em: () => orm.em.fork(), logger, evaluate: evaluateNow });
   // Only the replica holding the PostgreSQL advisory lock runs the scheduler; the others serve HTTP and take over

@@ -7,19 +7,14 @@
  * `<dataDir>/pglite.lock` with an exclusive create; it holds `{ pid, port, startedAt }` so the CLI can reach the
  * running server instead of opening the folder a second time.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { DatabaseError } from './errors.js';
+import { releaseLock, takeLock, type EmbeddedLock } from './embedded-lock.js';
 
-/** Contents of the lock file. */
-export interface EmbeddedLock {
-  pid: number;
-  /** Loopback port the running process serves its PGlite on. */
-  port: number;
-  startedAt: string;
-}
+export { lockPathFor, lockedError, readLiveLock, type EmbeddedLock } from './embedded-lock.js';
 
 /** A running embedded database. `url` is a postgres:// URL for the driver; `close()` stops server and PGlite. */
 export interface EmbeddedDatabase {
@@ -47,86 +42,17 @@ export async function loadEmbeddedDataDir(dataDir: string, archive: Blob): Promi
   await pglite.close();
 }
 
-/** Path of the lock file for a data folder. */
-export function lockPathFor(dataDir: string): string {
-  return resolve(dataDir, 'pglite.lock');
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * Reads the lock of a data folder; returns it when the owning process is alive, else undefined.
- */
-export function readLiveLock(dataDir: string): EmbeddedLock | undefined {
-  try {
-    const lock = JSON.parse(readFileSync(lockPathFor(dataDir), 'utf8')) as EmbeddedLock;
-    return pidAlive(lock.pid) ? lock : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A lock file written in the last few seconds counts as live even before its owner has filled it in. */
-function justCreated(path: string): boolean {
-  try {
-    return Date.now() - statSync(path).mtimeMs < 5000 && readFileSync(path, 'utf8').trim() === '';
-  } catch {
-    return false;
-  }
-}
-
-/** Removes the lock file only when it is ours (never another process's). */
-function releaseLock(path: string): void {
-  try {
-    const held = JSON.parse(readFileSync(path, 'utf8')) as EmbeddedLock;
-    if (held.pid !== process.pid) return;
-  } catch {
-    /* unreadable: ours was half-written */
-  }
-  rmSync(path, { force: true });
-}
-
-function takeLock(dataDir: string): { fd: number; path: string } {
-  const path = lockPathFor(dataDir);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      // Our pid goes in at once (port 0 until the server listens): a second starter during our initdb must see a
-      // live owner, not an empty file it would take for stale.
-      const early: EmbeddedLock = { pid: process.pid, port: 0, startedAt: new Date().toISOString() };
-      writeSync(fd, JSON.stringify(early));
-      return { fd, path };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const live = readLiveLock(dataDir) ?? (justCreated(path) ? { pid: 0, port: 0, startedAt: '' } : undefined);
-      if (live) {
-        throw new DatabaseError(
-          'db_locked',
-          `The embedded database in ${resolve(dataDir)} is in use by process ${live.pid} (lock file ${path}). ` +
-            'Stop that process first, or set DATA_DIR to another folder, or DATABASE_URL to a PostgreSQL server.',
-        );
-      }
-      rmSync(path, { force: true }); // stale: its process is gone
-    }
-  }
-  throw new DatabaseError('db_locked', `Could not take the lock file ${path}`);
-}
-
-/**
- * Opens (creating on first use) the embedded database in `<dataDir>/pglite` and serves it on a loopback port.
+ * Opens (creating on first use) the embedded database in `<dataDir>/pglite` and serves it on a loopback port
+ * (`port`, else any free one; the lock file records it).
  * `dataDir` `':memory:'` keeps everything in memory and takes no lock (tests).
  * @throws DatabaseError `db_locked` when another live process holds the folder's lock.
  */
 export async function startEmbeddedDatabase(opts: {
   dataDir: string;
   maxConnections: number;
+  /** Loopback port of the socket server (PGLITE_PORT); 0 or absent = any free port. */
+  port?: number;
 }): Promise<EmbeddedDatabase> {
   const inMemory = opts.dataDir === ':memory:';
   let lock: { fd: number; path: string } | undefined;
@@ -136,8 +62,13 @@ export async function startEmbeddedDatabase(opts: {
   }
   try {
     const pglite = await PGlite.create(inMemory ? undefined : join(resolve(opts.dataDir), 'pglite'));
-    const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: opts.maxConnections });
-    await server.start();
+    const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: opts.port ?? 0, maxConnections: opts.maxConnections });
+    await server.start().catch(async (err: unknown) => {
+      await pglite.close().catch(() => undefined);
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new DatabaseError('db_unavailable', `PGLITE_PORT ${opts.port}: the port is in use; set PGLITE_PORT to a free port (0 = any free port)`);
+      throw err;
+    });
     const net = (server as unknown as { server?: { address(): { port: number } | null; unref(): void } }).server;
     const address = net?.address();
     if (!address) throw new DatabaseError('db_unavailable', 'pglite-socket did not report its port');

@@ -50,12 +50,14 @@ export async function openDatabase(opts: {
   dataDir: string;
   poolMax: number;
   migrate?: boolean;
+  /** Port of the embedded database's socket (PGLITE_PORT; 0 = any free port). */
+  embeddedPort?: number;
 }): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;
   let url = opts.url;
   if (!url) {
     // pglite-socket's default of 1 connection would starve the pool
-    embedded = await startEmbeddedDatabase({ dataDir: opts.dataDir, maxConnections: opts.poolMax + 4 });
+    embedded = await startEmbeddedDatabase({ dataDir: opts.dataDir, maxConnections: opts.poolMax + 4, ...(opts.embeddedPort !== undefined ? { port: opts.embeddedPort } : {}) });
     url = embedded.url;
   }
   try {

@@ -44,11 +44,14 @@ const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORT: port.default(3000),
+  HOST: z.string().trim().default('0.0.0.0'),
+  METRICS_TOKEN: optionalString,
 
   DATABASE_URL: optionalString.refine((v) => v === undefined || (URL.canParse(v) && /^postgres(ql)?:\/\//.test(v)), {
     message: 'expected a postgres:// or postgresql:// URL',
   }),
   DATA_DIR: z.string().default('.data'),
+  PGLITE_PORT: port.default(54329),
   DB_POOL_MAX: positiveInt.max(50).default(10),
 
   SLACK_SIGNING_SECRET: optionalString,
@@ -114,7 +117,12 @@ export interface AppConfig {
   env: 'development' | 'test' | 'production';
   logLevel: string;
   port: number;
-  db: { url: string | undefined; dataDir: string; poolMax: number };
+  /** Interface the HTTP server binds (HOST; `0.0.0.0` every IPv4 interface, `127.0.0.1` loopback only). */
+  host: string;
+  /** Bearer token `/metrics` requires (METRICS_TOKEN); undefined = open, as Prometheus scrapes by default. */
+  metricsToken: string | undefined;
+  /** `embeddedPort`: loopback port of the embedded database's socket (PGLITE_PORT, 0 = any free port). */
+  db: { url: string | undefined; dataDir: string; poolMax: number; embeddedPort: number };
   slack: {
     signingSecret: string;
     botToken: string | undefined;
@@ -170,7 +178,7 @@ export const DEV_SIGNING_SECRET = 'dev-signing-secret-not-for-production';
  * @throws ConfigError listing every invalid or missing variable by name, one per line.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const parsed = EnvSchema.safeParse(env);
+  const parsed = EnvSchema.safeParse(withoutEmpty(env));
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
@@ -208,7 +216,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     port: e.PORT,
-    db: { url: e.DATABASE_URL, dataDir: e.DATA_DIR, poolMax: e.DB_POOL_MAX },
+    host: e.HOST,
+    metricsToken: e.METRICS_TOKEN,
+    db: { url: e.DATABASE_URL, dataDir: e.DATA_DIR, poolMax: e.DB_POOL_MAX, embeddedPort: e.PGLITE_PORT },
     slack: {
       signingSecret: e.SLACK_SIGNING_SECRET ?? DEV_SIGNING_SECRET,
       botToken: e.SLACK_BOT_TOKEN,
@@ -240,6 +250,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     alerting: buildAlertingConfig(e),
     recovery: buildRecoveryConfig(e),
   };
+}
+
+/**
+ * `env` without its empty (or blank) values: `KEY=` in an env file or an environment means "unset, use the
+ * default", as `.env.example` lists every key that way.
+ */
+export function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v.trim() !== '') out[k] = v;
+  return out;
 }
 
 /** The environment variable holding a provider's key, e.g. `YELP_API_KEY`. */

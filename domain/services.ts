@@ -99,6 +99,7 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
       (await openDatabase({
         url: config.db.url,
         dataDir: config.db.dataDir,
+        embeddedPort: config.db.embeddedPort,
         poolMax: overrides.poolMax ?? config.db.poolMax,
         migrate: overrides.migrate ?? false,
       }));

@@ -6,8 +6,7 @@
  * same shapes on the real PostgreSQL and on the embedded PGlite (same `pg` driver).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { BUSINESS_STATUSES, type BusinessStatus } from '../db/entities/business.entity.js';
-import { EMAIL_STATUSES, type EmailStatus } from '../db/entities/email.entity.js';
+import { BUSINESS_STATUSES, EMAIL_STATUSES, type BusinessStatus, type EmailStatus } from '../db/entities/statuses.js';
 import type { JobRunStatus } from '../db/entities/job-run.entity.js';
 import { systemClock, type Clock } from './clock.js';
 
@@ -99,8 +98,22 @@ function byStatus<S extends string>(
  * @throws driver errors when the database is unreachable or not migrated.
  */
 export async function getPipelineStatus(em: EntityManager, opts: { clock?: Clock } = {}): Promise<PipelineStatus> {
-  const clock = opts.clock ?? systemClock;
   const conn = em.getConnection();
+  return pipelineStatusFrom({ query: (sql, params) => conn.execute(sql, params ?? []) }, opts);
+}
+
+/**
+ * Runs SQL with `?` placeholders and resolves the rows: a MikroORM connection's `execute`, or (the CLI's
+ * `lf status`, which does not load the ORM) a `pg` client behind a placeholder translation.
+ */
+export interface StatusSql {
+  query(sql: string, params?: unknown[]): Promise<unknown[]>;
+}
+
+/** {@link getPipelineStatus} over any {@link StatusSql}. @throws driver errors (unreachable, not migrated). */
+export async function pipelineStatusFrom(sql: StatusSql, opts: { clock?: Clock } = {}): Promise<PipelineStatus> {
+  const clock = opts.clock ?? systemClock;
+  const conn = { execute: async <T>(text: string, params?: unknown[]) => (await sql.query(text, params)) as T };
   const [runRows, businessRows, emailRows, targetRows] = await Promise.all([
     conn.execute<RunRow[]>(
       'select id, status, trigger, started_at, finished_at, counts, error from job_runs ' +

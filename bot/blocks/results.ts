@@ -78,6 +78,10 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
     case 'costs':
     case 'eval_export':
       return renderOpsSlack(result);
+    case 'report': {
+      const body = clampText(result.text, 2900);
+      return byConvention(buildMessage(`${result.title}\n${body}`, [Blocks.Header({ text: clampText(result.title, 150) }), section(`\`\`\`${body}\`\`\``)]));
+    }
     case 'refused':
       return ephemeral(buildMessage(`:no_entry: ${result.detail}`, [section(`:no_entry: ${escapeMrkdwn(result.detail)}`)]));
   }

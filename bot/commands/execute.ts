@@ -4,6 +4,9 @@
  * state-changing subcommand (run, pause, resume, fix) leaves an audit row.
  */
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { suggestion } from '../cli-args.js';
+import { executeDb, executeTargets, type ReportResult } from './admin-commands.js';
 import type { RunbookContext, JobInfo } from '../../runbooks/context.js';
 import { diagnose, roleAtLeast, type Diagnosis, type DiagnosisResult, type Runbook } from '../../runbooks/define.js';
 export type { DiagnosisResult };
@@ -29,6 +32,7 @@ export type LfResult =
   | { kind: 'assistant'; answer: AssistantAnswer }
   | IncidentResult
   | OpsResult
+  | ReportResult
   | { kind: 'refused'; detail: string };
 
 /** Options: how old a button may be (ms). */
@@ -75,6 +79,13 @@ export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Ac
   }
 }
 
+/** The keys a remediation's input schema names (`known`, undefined when it is not an object schema) and requires. */
+function inputKeys(schema: z.ZodType<Record<string, unknown>> | undefined): { known: string[] | undefined; required: string[] } {
+  if (!(schema instanceof z.ZodObject)) return { known: schema ? undefined : [], required: [] };
+  const shape = schema.shape as Record<string, z.ZodType>;
+  return { known: Object.keys(shape), required: Object.keys(shape).filter((k) => !shape[k]!.safeParse(undefined).success) };
+}
+
 /** Subcommands that change state (their refusals are audited too). */
 const AUDITED = new Set(['run', 'pause', 'resume', 'fix', 'eval']);
 
@@ -86,7 +97,10 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     await audit(ctx.em(), { at: ctx.services.clock.now(), actor, action: `command:${cmd.name}`, input: { args: parsed.args }, outcome: 'refused', detail });
     return { kind: 'refused', detail };
   }
+  // `/lf db verify|backups`: their own subcommands, never the database runbook behind a silently ignored word
+  if (cmd.name === 'db' && parsed.args.length > 0) return executeDb(ctx, parsed.args, actor);
   if (cmd.view) {
+    if (parsed.args.length > 0) throw new AppError('bad_request', `${cmd.name} takes no arguments (got "${parsed.args.join(' ')}")`);
     const rb = findRunbook(cmd.view.runbook);
     if (!rb) throw new AppError('internal', `runbook ${cmd.view.runbook} is not registered`);
     return runView(ctx, rb, cmd.view.diagnostics, opts.progress);
@@ -152,14 +166,26 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
       } catch (err) {
         throw new AppError('bad_request', (err as Error).message);
       }
-      // inputs not given take the defaults a button would carry, from a fresh diagnosis
-      if (rem.defaultInput) {
-        const fresh = await runView(ctx, rb, undefined, opts.progress);
-        try {
-          input = { ...rem.defaultInput(Object.fromEntries(fresh.diagnosis.results.map((r) => [r.id, r.finding]))), ...input };
-        } catch {
-          /* no default: the schema says what is missing */
+      // typed inputs are taken exactly: an empty value, an unknown key or a missing required one is a usage error
+      // naming it (with the value a button would propose), never a silent default (e.g. a halved rate limit)
+      const { known, required } = inputKeys(rem.inputSchema);
+      for (const [k, v] of Object.entries(input)) {
+        if (v === '') throw new AppError('bad_request', `${k}= needs a value`);
+        if (known && !known.includes(k)) throw new AppError('bad_request', `${rem.id} has no input "${k}"${suggestion(k, known)} (inputs: ${known.join(', ') || 'none'})`);
+      }
+      const missing = required.filter((k) => !(k in input));
+      if (missing.length > 0) {
+        let proposed: Record<string, unknown> = {};
+        if (rem.defaultInput) {
+          const fresh = await runView(ctx, rb, undefined, opts.progress);
+          try {
+            proposed = rem.defaultInput(Object.fromEntries(fresh.diagnosis.results.map((r) => [r.id, r.finding])));
+          } catch {
+            /* no proposal */
+          }
         }
+        const hint = missing.map((k) => (proposed[k] !== undefined ? `${k}=${String(proposed[k])}` : `${k}=…`)).join(' ');
+        throw new AppError('bad_request', `${rem.id} needs ${missing.join(', ')}: fix ${rb.id} ${rem.id} ${[...rest, hint].join(' ')}${Object.keys(proposed).length ? ' (values the diagnosis proposes)' : ''}`);
       }
       const outcome = await executeRemediation(ctx, RUNBOOKS, { runbook: rb.id, remediation: rem.id, input, nonce: `${actor.source}:${randomUUID()}` }, actor, opts);
       return { kind: 'remediation', runbook: rb.id, remediation: rem.id, title: rem.title, outcome, actor };
@@ -171,6 +197,8 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     }
     case 'audit':
       return { kind: 'audit', rows: await recentAudit(ctx.em(), { limit: 20 }) };
+    case 'targets':
+      return executeTargets(ctx, parsed.args, actor);
     case 'incident':
     case 'incidents':
     case 'silence':

@@ -33,9 +33,17 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'emails', usage: 'emails', summary: 'Email delivery: statuses, bounce rate, stuck sends, SendGrid key.', role: 'viewer', response: 'ephemeral', view: { runbook: 'email-delivery' } },
   { name: 'assessments', usage: 'assessments', summary: 'Assessment backlog, failures, PageSpeed and OpenAI.', role: 'viewer', response: 'ephemeral', view: { runbook: 'assessment-failures' } },
   { name: 'purchases', usage: 'purchases', summary: 'Payments: webhook status, recent purchases, Stripe, pricing.', role: 'viewer', response: 'ephemeral', view: { runbook: 'payment-issues' } },
-  { name: 'db', usage: 'db', summary: 'Database performance: statements, connections, sizes, vacuum, indexes.', role: 'viewer', response: 'ephemeral', view: { runbook: 'database-performance' } },
+  { name: 'db', usage: 'db [verify|backups]', summary: 'Database performance runbook; `db verify`: integrity checks; `db backups`: the backups, checksums verified.', role: 'viewer', response: 'ephemeral', view: { runbook: 'database-performance' }, subcommands: { verify: 'viewer', backups: 'viewer' } },
   { name: 'backups', usage: 'backups', summary: 'Backups and recovery: newest backup, backup runs, data integrity; Back up now button.', role: 'viewer', response: 'ephemeral', view: { runbook: 'backup-recovery' } },
   { name: 'resources', usage: 'resources', summary: 'Memory, event loop, disk and batch sizes.', role: 'viewer', response: 'ephemeral', view: { runbook: 'memory-resources' } },
+  {
+    name: 'targets',
+    usage: 'targets [list] | add location=… category=… [quota=N] [priority=N] | edit <id> key=value… | disable|enable <id>',
+    summary: 'Targets (Yelp location × category, daily quota, priority): list, add, edit, disable.',
+    role: 'viewer',
+    response: 'ephemeral',
+    subcommands: { list: 'viewer', add: 'operator', edit: 'operator', disable: 'operator', enable: 'operator' },
+  },
   { name: 'jobs', usage: 'jobs', summary: 'Scheduled jobs with last and next run, paused or not.', role: 'viewer', response: 'ephemeral' },
   { name: 'run', usage: 'run <job>', summary: 'Run a job now (unless it is running).', role: 'operator', response: 'in_channel' },
   { name: 'pause', usage: 'pause <job>', summary: 'Pause a job’s schedule (kept across restarts).', role: 'operator', response: 'in_channel' },
@@ -72,9 +80,35 @@ export interface ParsedLf {
   args: string[];
 }
 
+/**
+ * Splits on whitespace outside double quotes (straight or Slack's curly ones), dropping the quotes:
+ * `add location="Denver, CO"` → `add`, `location=Denver, CO`. Apostrophes are ordinary characters.
+ */
+export function splitWords(text: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let any = false;
+  for (const ch of text.trim()) {
+    if (ch === '"' || ch === '\u201c' || ch === '\u201d') {
+      quoted = !quoted;
+      any = true;
+    } else if (!quoted && /\s/.test(ch)) {
+      if (any) words.push(cur);
+      cur = '';
+      any = false;
+    } else {
+      cur += ch;
+      any = true;
+    }
+  }
+  if (any) words.push(cur);
+  return words;
+}
+
 /** Splits `/lf` text; empty text is `help`. */
 export function parseLf(text: string | undefined): ParsedLf {
-  const [first = '', ...args] = (text ?? '').trim().split(/\s+/).filter(Boolean);
+  const [first = '', ...args] = splitWords(text ?? '');
   if (first === '') return { command: findCommand('help'), word: 'help', args };
   return { command: findCommand(first), word: first, args };
 }

@@ -86,6 +86,8 @@ export function renderText(result: LfResult, helpText: string): string {
     case 'costs':
     case 'eval_export':
       return renderOpsText(result);
+    case 'report':
+      return `${result.text}\n`;
     case 'refused':
       return `refused: ${result.detail}\n`;
   }
@@ -94,6 +96,9 @@ export function renderText(result: LfResult, helpText: string): string {
 /** Exit code for a result: 1 when refused, a remediation or job run did not succeed, or a runbook is unknown; else 0. */
 export function exitCodeFor(result: LfResult): number {
   if (result.kind === 'refused') return 1;
+  if (result.kind === 'report') return result.ok ? 0 : 1;
+  // a diagnosis that found a PROBLEM (or could not run a check) is "problems found" for cron and monitoring
+  if (result.kind === 'diagnosis') return result.diagnosis.results.some((r) => r.finding.status === 'problem' || r.finding.status === 'error') ? 1 : 0;
   if (result.kind === 'incident_action') return result.status === 'refused' ? 1 : 0;
   if (result.kind === 'silence_action') return result.ok ? 0 : 1;
   if (result.kind === 'job_action') return result.ok ? 0 : 1;

@@ -15,6 +15,7 @@
 import type http from 'node:http';
 import { checkBounceRate } from '../../domain/delivery/bounce-rate.js';
 import { processSendGridEvents } from '../../domain/delivery/events.js';
+import { SENDGRID_SIGNATURE_WINDOW } from '../../domain/signature-window.js';
 import { SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, verifySendGridSignature } from '../../domain/delivery/signature.js';
 import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
@@ -37,7 +38,10 @@ export async function handleSendGridWebhook(deps: WebhookDeps, req: http.Incomin
   }
   const key = deps.config.delivery.sendgridWebhookPublicKey;
   if (key) {
-    const ok = verifySendGridSignature(key, one(req.headers[SENDGRID_SIGNATURE_HEADER]), one(req.headers[SENDGRID_TIMESTAMP_HEADER]), raw);
+    const ok = verifySendGridSignature(key, one(req.headers[SENDGRID_SIGNATURE_HEADER]), one(req.headers[SENDGRID_TIMESTAMP_HEADER]), raw, {
+      now: deps.clock.now(),
+      window: SENDGRID_SIGNATURE_WINDOW,
+    });
     if (!ok) {
       countWebhookSignatureFailure(deps.metrics, 'sendgrid');
       log.warn({ bytes: raw.length }, 'sendgrid webhook: signature verification failed; nothing stored');

@@ -1,19 +1,9 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 import { Target } from './target.entity.js';
 
-/** Pipeline status of a business, in the troubleshooting guide's terms (DESIGN.md "Data"). */
-export const BUSINESS_STATUSES = [
-  'new',
-  'assessment_pending',
-  'assessed',
-  'assessment_failed',
-  'scored',
-  'email_pending',
-  'emailed',
-  'suppressed',
-  'skipped',
-] as const;
-export type BusinessStatus = (typeof BUSINESS_STATUSES)[number];
+import { BUSINESS_STATUSES } from './statuses.js';
+
+export { BUSINESS_STATUSES, type BusinessStatus } from './statuses.js';
 
 /**
  * A local business found through Yelp Fusion business search. `yelpId` is Yelp's `businesses[].id` (unique);

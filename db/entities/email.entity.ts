@@ -1,26 +1,9 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 import { Business } from './business.entity.js';
 
-/**
- * Email status, forward-only (DESIGN.md "Data"); `held` = over the spam threshold, not sent; `sending` = claimed by
- * a delivery worker before the SendGrid call (so a crash can never send it twice); `suppressed` = address on the
- * suppression list.
- */
-export const EMAIL_STATUSES = [
-  'pending',
-  'held',
-  'sending',
-  'sent',
-  'delivered',
-  'bounced',
-  'dropped',
-  'deferred',
-  'spam_reported',
-  'unsubscribed',
-  'failed',
-  'suppressed',
-] as const;
-export type EmailStatus = (typeof EMAIL_STATUSES)[number];
+import { EMAIL_STATUSES } from './statuses.js';
+
+export { EMAIL_STATUSES, type EmailStatus } from './statuses.js';
 
 /**
  * An outreach email to one business in one campaign (unique per business + campaign, so a crash never sends

@@ -9,6 +9,7 @@
  * - ECDSA P-256 with SHA-256; the public key is the base64 DER SubjectPublicKeyInfo shown in the SendGrid UI.
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { checkSignatureTimestamp, type SignatureWindow } from '../signature-window.js';
 
 /** Signature header (lower-cased, as node:http exposes it). */
 export const SENDGRID_SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
@@ -36,23 +37,18 @@ export function sendgridPublicKey(publicKey: string): KeyObject {
 
 /**
  * True when `signature` (base64 DER) is a valid ECDSA-P256/SHA-256 signature of `timestamp + rawBody` under
- * `publicKey`. Never throws: a missing header, an unparsable key or signature is simply false. No freshness check
- * is applied unless `opts.toleranceSeconds` is given (with `opts.now`): replays are harmless because every event is
- * stored once, and SendGrid does not document whether its 24 h retries are re-signed.
+ * `publicKey`. Never throws: a missing header, an unparsable key or signature is simply false. With `opts.window`
+ * (the route passes SENDGRID_SIGNATURE_WINDOW, domain/signature-window.ts) a timestamp outside it is false too.
  */
 export function verifySendGridSignature(
   publicKey: string,
   signature: string | undefined,
   timestamp: string | undefined,
   rawBody: Buffer,
-  opts: { now?: Date; toleranceSeconds?: number } = {},
+  opts: { now?: Date; window?: SignatureWindow } = {},
 ): boolean {
   if (!signature || !timestamp) return false;
-  if (opts.toleranceSeconds !== undefined) {
-    const t = Number(timestamp);
-    const now = (opts.now ?? new Date()).getTime() / 1000;
-    if (!/^\d+$/.test(timestamp) || Math.abs(now - t) > opts.toleranceSeconds) return false;
-  }
+  if (opts.window && checkSignatureTimestamp(timestamp, (opts.now ?? new Date()).getTime(), opts.window) !== 'ok') return false;
   try {
     const key = sendgridPublicKey(publicKey);
     const data = Buffer.concat([Buffer.from(timestamp, 'utf8'), rawBody]);

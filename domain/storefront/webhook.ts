@@ -3,6 +3,7 @@
  * in `webhook_inbox` keyed by its id (a redelivery is acknowledged and ignored); apply it to the purchase in the
  * same transaction that marks the inbox row processed (stripe/stripe-cli#418: at-least-once, out of order). Replays and reprocessing never re-verify.
  */
+import { checkSignatureTimestamp, FIVE_MINUTE_WINDOW } from '../signature-window.js';
 import Stripe from 'stripe';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PurchaseStatus } from '../../db/entities/index.js';
@@ -40,6 +41,10 @@ export function verifyStripeEvent(raw: Buffer, header: string | undefined, secre
   } catch (err) {
     throw new SignatureError(`Stripe signature rejected: ${(err as Error).message}`, err);
   }
+  // the SDK's tolerance covers only the past side: a signature dated in the future is refused here
+  const t = /(?:^|,)\s*t=(\d+)/.exec(header)?.[1];
+  const verdict = checkSignatureTimestamp(t, nowMs, FIVE_MINUTE_WINDOW);
+  if (verdict !== 'ok') throw new SignatureError(`Stripe signature timestamp ${verdict === 'in_future' ? 'is more than 5 minutes in the future' : verdict === 'too_old' ? 'is more than 5 minutes old' : 'is missing'}`);
   const e = event as Partial<StripeEvent>;
   if (typeof e.id !== 'string' || typeof e.type !== 'string' || typeof e.created !== 'number') {
     throw new SignatureError('signed body is not a Stripe event (id, type, created)');

@@ -22,7 +22,7 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 /** Runs `tsx bot/cli.ts <args>` asynchronously (the embedded server may live in this process and must keep serving). */
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(TSX, ['bot/cli.ts', ...args], { cwd: ROOT, env, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(TSX, ['bot/cli-main.ts', ...args], { cwd: ROOT, env, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       done({ code, stdout, stderr });
     });
@@ -70,11 +70,11 @@ test('an invalid config value exits 2 and names the variable', async () => {
 test('an unknown command prints help and exits 2; help exits 0', async () => {
   const bad = await runCli(['frobnicate'], childEnv({}));
   assert.is(bad.code, 2);
-  assert.match(bad.stderr, /Unknown command "frobnicate"/);
-  assert.match(bad.stderr, /status/);
+  assert.match(bad.stderr, /unknown command "frobnicate"/);
+  assert.match(bad.stderr, /lf help/);
   const help = await runCli(['help'], childEnv({}));
   assert.is(help.code, 0);
-  assert.match(help.stdout, /Usage: npm run lf -- <command> \[--json\]/);
+  assert.match(help.stdout, /Usage: lf <command> \[arguments\] \[--json\]/);
 });
 
 testIf(test, ON_POSTGRES, 'needs DATABASE_URL')('status --json against DATABASE_URL prints the snapshot', async () => {

@@ -37,7 +37,7 @@ export function runTs(script: string, args: string[], env: Record<string, string
   const [cmd, argv] = opts.direct ? [process.execPath, ['--import', 'tsx', script, ...args]] : [TSX, [script, ...args]];
   const proc = spawn(cmd, argv, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PGLITE_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
