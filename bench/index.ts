@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   slack: () => import('./slack.js'),
   mttd: () => import('./mttd.js'),
   soak: () => import('./soak.js'),
+  cli: () => import('./cli.js'),
 };
 
 const name = process.argv[2];

@@ -53,7 +53,7 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'audit', usage: 'audit', summary: 'Recent operator actions: who, what, when, outcome.', role: 'operator', response: 'ephemeral' },
   {
     name: 'incident',
-    usage: 'incident declare <SEV1-4> <title…> | ack|resolve|escalate <id> | note <id> <text…> | timeline <id>',
+    usage: 'incident declare <SEV1-4> <title…> [provider=<p>] [runbook=<id>] | ack|resolve|escalate <id> | note <id> <text…> | timeline <id>',
     summary: 'Declare, acknowledge, resolve or escalate an incident; its timeline (who did what, when).',
     role: 'viewer',
     response: 'ephemeral',
