@@ -7,7 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { loadEnvFile } from '../domain/env-file.js';
-import { checkArgs, UsageError } from './cli-args.js';
+import { checkArgs, type CheckedArgs, UsageError } from './cli-args.js';
 import { cliHelp, EXIT } from './cli-spec.js';
 
 const write =
@@ -24,7 +24,7 @@ const io = { stdout: write(process.stdout), stderr: write(process.stderr) };
  * Runs one invocation (`argv` = what follows `lf`) and resolves its exit code. Never throws.
  */
 export async function lfMain(argv: string[]): Promise<number> {
-  let checked;
+  let checked: CheckedArgs;
   try {
     checked = checkArgs(argv);
   } catch (err) {

@@ -20,7 +20,7 @@ import { getSetting, SANDBOX_URL_SETTING } from '../domain/settings.js';
 import { getPipelineStatus } from '../domain/status.js';
 import { renderStatusText } from './render/status-text.js';
 import { runTargets } from './cli-targets.js';
-import { checkArgs, UsageError as ArgsUsageError } from './cli-args.js';
+import { checkArgs, type CheckedArgs, UsageError as ArgsUsageError } from './cli-args.js';
 import { cliHelp, EXIT, SANDBOX_HELP } from './cli-spec.js';
 import { isUnreachable } from './cli-exit.js';
 import { findCommand } from './commands/spec.js';
@@ -65,7 +65,7 @@ export async function openCliDatabase(config: AppConfig): Promise<Database> {
  * @returns the process exit code (0, 1 or 2; see the module comment). Never throws.
  */
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = processIo): Promise<number> {
-  let checked;
+  let checked: CheckedArgs;
   try {
     checked = checkArgs(argv);
   } catch (err) {

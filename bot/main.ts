@@ -10,7 +10,7 @@ import { createOpsSpool } from '../alerts/ops-spool.js';
 import { setOpsEventFallback } from '../domain/events.js';
 import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
-import { ConfigError, toAppError } from '../domain/errors.js';
+import { toAppError } from '../domain/errors.js';
 import { loadEnvFile } from '../domain/env-file.js';
 import { lockedError } from '../db/embedded-lock.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';

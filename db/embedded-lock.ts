@@ -3,7 +3,7 @@
  * process can check it cheaply: the CLI (to reach the running service's server) and `npm start` (to refuse a
  * second start before it starts anything else, the sandbox included).
  */
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DatabaseError } from './errors.js';
 
