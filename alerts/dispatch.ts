@@ -83,6 +83,19 @@ export function alertGroupMessage(alerts: AlertRow[], diagnosis: DiagnosisResult
   return message;
 }
 
+/** The one thread reply for alerts of a message that resolved together: what resolved, after how long (pure). */
+export function resolutionReplyText(resolved: AlertRow[]): string {
+  const line = (a: AlertRow) => {
+    const took = a.startsAt && a.endsAt ? Math.round((a.endsAt.getTime() - a.startsAt.getTime()) / 60_000) : undefined;
+    const labels = Object.entries(a.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(' ');
+    return `*${a.name}* resolved${took !== undefined ? ` after ${took} min` : ''}${labels ? ` (${labels})` : ''}`;
+  };
+  if (resolved.length === 1) return `:white_check_mark: ${line(resolved[0]!)}.`;
+  const shown = resolved.slice(0, 20).map((a) => `• ${line(a)}`);
+  if (resolved.length > 20) shown.push(`• +${resolved.length - 20} more`);
+  return `:white_check_mark: ${resolved.length} alerts resolved:\n${shown.join('\n')}`;
+}
+
 /** Serialisable diagnosis kept on the alert (so updates can re-render it without re-running diagnostics). */
 function storedDiagnosis(r: DiagnosisResult): Record<string, unknown> {
   return { runbook: r.runbook.id, diagnosis: r.diagnosis, nonce: r.nonce, issuedAt: r.issuedAt.toISOString() };
@@ -104,6 +117,7 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
   const em = deps.em();
   const result: ProcessResult = { transitions: [], enqueued: 0, incidents: [] };
   const changedRefs = new Set<string>();
+  const resolvedByRef = new Map<string, AlertRow[]>();
   const diagnoses = new Map<string, Promise<DiagnosisResult | undefined>>();
   const diagnoseOnce = (runbookId: string | null): Promise<DiagnosisResult | undefined> => {
     if (!runbookId || !deps.runbooks) return Promise.resolve(undefined);
@@ -170,22 +184,15 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
       changedRefs.add(ref);
     } else if (alert.messageRef) {
       changedRefs.add(alert.messageRef);
-      if (transition === 'resolved') {
-        const took = alert.startsAt && alert.endsAt ? Math.round((alert.endsAt.getTime() - alert.startsAt.getTime()) / 60_000) : undefined;
-        const added = await enqueueSlack(
-          em,
-          {
-            dedupKey: `alert-resolved:${alert.fingerprint}:${alert.endsAt?.getTime() ?? now.getTime()}`,
-            kind: 'reply',
-            channel: deps.config.alerting.alertsChannel,
-            ref: alert.messageRef,
-            text: `:white_check_mark: *${alert.name}* resolved${took !== undefined ? ` after ${took} min` : ''}${Object.keys(alert.labels).length ? ` (${Object.entries(alert.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}.`,
-          },
-          now,
-        );
-        if (added) result.enqueued++;
-      }
+      if (transition === 'resolved') resolvedByRef.set(alert.messageRef, [...(resolvedByRef.get(alert.messageRef) ?? []), alert]);
     }
+  }
+
+  // one thread reply per message listing what resolved in this call (a 12-alert group resolving is one reply)
+  for (const [ref, resolved] of resolvedByRef) {
+    const key = hash(JSON.stringify(resolved.map((a) => [a.fingerprint, a.endsAt?.getTime() ?? now.getTime()])));
+    const added = await enqueueSlack(em, { dedupKey: `alert-resolved:${ref}:${key}`, kind: 'reply', channel: deps.config.alerting.alertsChannel, ref, text: resolutionReplyText(resolved) }, now);
+    if (added) result.enqueued++;
   }
 
   // one post or update per changed message, rendered from the state after all observations
@@ -195,12 +202,16 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
       .execute<{ fingerprint: string; group_key: string }[]>('select fingerprint, group_key from alerts where message_ref = ? order by id', [ref]);
     const group = rows[0] ? (await groupAlerts(em, rows[0].group_key)).filter((a) => a.messageRef === ref) : [];
     if (group.length === 0) continue;
-    const diag = loadDiagnosis(group.find((a) => a.diagnosis)?.diagnosis ?? null);
-    const message = alertGroupMessage(group, diag);
     const posted = await em
       .getConnection()
       .execute<{ n: number }[]>(`select count(*)::int as n from slack_outbox where ref = ? and kind = 'post'`, [ref]);
     const kind = (posted[0]?.n ?? 0) > 0 ? 'update' : 'post';
+    // an edit shows current findings: the diagnosis is run again (not the one stored when the group first fired)
+    const firing = group.find((a) => a.status === 'firing');
+    const fresh = kind === 'update' && firing ? await diagnoseOnce(firing.runbook) : undefined;
+    if (fresh && firing) await annotateAlert(em, firing.fingerprint, { diagnosis: storedDiagnosis(fresh) });
+    const diag = fresh ?? loadDiagnosis(group.find((a) => a.diagnosis)?.diagnosis ?? null);
+    const message = alertGroupMessage(group, diag);
     const stateKey = hash(JSON.stringify(group.map((a) => [a.fingerprint, a.status, a.flapCount, a.incidentId])));
     const added = await enqueueSlack(
       em,

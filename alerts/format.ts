@@ -2,6 +2,7 @@
  * Turns stored ops events into Slack messages (Block Kit via slack-block-builder, with a plain `text`
  * fallback that is also what the console shows).
  */
+import { forcedOpenText } from '../domain/queries/breakers.js';
 import { Blocks, Message } from 'slack-block-builder';
 import type { IOpsEvent, OpsSeverity } from '../db/entities/index.js';
 
@@ -53,6 +54,7 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
     case 'delivery.bounce_rate_high':
       return `Email bounce rate ${(Number(p.rate) * 100).toFixed(1)}% over the last 24 h (${p.bounced} of ${p.sent} sent) is above ${(Number(p.threshold) * 100).toFixed(0)}%.`;
     case 'breaker.opened':
+      if (String(p.reason ?? '').startsWith('forced:')) return `Circuit breaker for ${p.provider} ${forcedOpenText(String(p.reason))}: calls to ${p.provider} are refused until then (an operator's action, not a provider failure).`;
       return `Circuit breaker for ${p.provider} OPENED after repeated failures (${String(p.reason ?? '')}). Calls to ${p.provider} are refused until it recovers.${p.lastError ? ` Last error: ${String(p.lastError).slice(0, 300)}` : ''}`;
     case 'breaker.closed':
       return `Circuit breaker for ${p.provider} closed: ${p.provider} recovered (${String(p.reason ?? '')}).`;

@@ -8,6 +8,7 @@
  * troubleshooting guide (leadfactory-v1 §12.2): no business processed for 2 h while a run was due, bounce rate
  * > 10 % over 1 h (with a minimum of sends), assessment failure rate > 10 %, payment failures > 5 in 1 h, RSS > 1 GiB.
  */
+import { forcedOpenText, openBreakers } from '../domain/queries/breakers.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { prevCronRun } from '../domain/schedule.js';
 import { PROVIDERS } from '../domain/config.js';
@@ -147,10 +148,14 @@ export const ALERT_RULES: readonly AlertRule[] = [
     promql: 'max without (instance) (leadfactory_circuit_breaker_state) == 1',
     labels: ['provider'],
     async evaluate({ em }) {
-      const rows = await em()
-        .getConnection()
-        .execute<{ provider: string; last_error: string | null; opened_at: Date | null }[]>(`select provider, last_error, opened_at from provider_state where breaker_state = 'open'`);
-      return rows.map((r) => ({ labels: { provider: r.provider }, value: 1, summary: `${r.provider} breaker open since ${r.opened_at ? new Date(r.opened_at).toISOString() : '?'}: ${(r.last_error ?? 'no error recorded').slice(0, 200)}` }));
+      // an operator's forced open says who forced it, not the last provider error
+      return (await openBreakers(em())).map((r) => ({
+        labels: { provider: r.provider },
+        value: 1,
+        summary: r.forcedReason
+          ? `${r.provider} breaker ${forcedOpenText(r.forcedReason)} (since ${r.openedAt?.toISOString() ?? '?'}); not a provider failure.`
+          : `${r.provider} breaker open since ${r.openedAt?.toISOString() ?? '?'}: ${(r.lastError ?? 'no error recorded').slice(0, 200)}`,
+      }));
     },
   },
   {
