@@ -147,8 +147,8 @@ export async function handleFeedback(deps: AssistantDeps, userId: string, action
 /** Registers the `app_mention` and `message` (DM) listeners and the feedback buttons on `app`. */
 export function registerAssistant(app: App, deps: AssistantDeps): void {
   app.event('app_mention', async ({ event, body, client }) => {
-    const e = event as unknown as { user?: string; channel: string; ts: string; thread_ts?: string; text?: string; bot_id?: string; subtype?: string };
-    void handleQuestion(deps, client as unknown as AssistantClient, {
+    const e = event;
+    void handleQuestion(deps, client, {
       eventId: (body as { event_id?: string }).event_id,
       user: e.user,
       channel: e.channel,
@@ -160,9 +160,10 @@ export function registerAssistant(app: App, deps: AssistantDeps): void {
     });
   });
   app.event('message', async ({ event, body, client }) => {
-    const e = event as unknown as { channel_type?: string; user?: string; channel: string; ts: string; thread_ts?: string; text?: string; bot_id?: string; subtype?: string };
-    if (e.channel_type !== 'im') return;
-    void handleQuestion(deps, client as unknown as AssistantClient, {
+    // a direct message to the bot: a plain user message (no subtype) in an `im` channel (Bolt's GenericMessageEvent)
+    if (event.channel_type !== 'im' || event.subtype !== undefined) return;
+    const e = event;
+    void handleQuestion(deps, client, {
       eventId: (body as { event_id?: string }).event_id,
       user: e.user,
       channel: e.channel,
