@@ -32,7 +32,7 @@ import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
 import { createSlackApp } from './app.js';
 import { webhookRoutes } from './webhooks/index.js';
-import { processPendingAlertmanagerDeliveries } from './webhooks/alertmanager.js';
+import { alertmanagerReplayer, processPendingAlertmanagerDeliveries } from './webhooks/alertmanager.js';
 
 /** A stale heartbeat: a run whose process has not touched it for this long is dead. */
 const STALE_RUN_MS = 10 * 60 * 1000;
@@ -156,6 +156,7 @@ async function main(): Promise<void> {
   const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: config.alerting.alertsChannel });
   dbWatch.start();
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext, startedAt: now };
+  runbookContext.replayers = { alertmanager: alertmanagerReplayer(alertDeps) }; // dead letters' Replay button
   setInProcessContext(alertDeps);
   logger.info({ alertSource: config.alerting.source }, alertSourceLine(config.alerting.source, config.alerting.evalIntervalMs));
   // Alertmanager deliveries stored but not processed (the process stopped right after answering 200)

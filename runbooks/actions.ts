@@ -13,6 +13,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditOutcome } from '../db/entities/ops-audit.entity.js';
+import { insertAudit } from '../domain/queries/audit.js';
 import type { RunbookContext } from './context.js';
 import { roleAtLeast, runDiagnostic, type DiagnosticResult, type Remediation, type Role, type Runbook } from './define.js';
 
@@ -63,23 +64,14 @@ export function findRemediation(
   return runbook && remediation ? { runbook, remediation } : undefined;
 }
 
-/** Longest audit `input` JSON kept (characters); longer inputs are stored truncated, marked so. */
-export const AUDIT_INPUT_MAX = 4000;
+export { AUDIT_INPUT_MAX } from '../domain/queries/audit.js';
 
-/** Writes one audit row. `action` e.g. `remediation:pipeline-not-processing/reset-quotas`, `job:pause`. */
+/** Writes one audit row (domain/queries/audit.ts). `action` e.g. `remediation:pipeline-not-processing/reset-quotas`, `job:pause`. */
 export async function audit(
   em: EntityManager,
   row: { at: Date; actor: Actor; action: string; input?: Record<string, unknown>; outcome: AuditOutcome; detail?: string },
 ): Promise<void> {
-  let input = JSON.stringify(row.input ?? {});
-  // inputs come from users (forged button values included): keep the row bounded
-  if (input.length > AUDIT_INPUT_MAX) input = JSON.stringify({ truncated: true, length: input.length, head: input.slice(0, AUDIT_INPUT_MAX - 100) });
-  await em
-    .getConnection()
-    .execute(
-      `insert into audit_log (at, actor, actor_role, source, action, input, outcome, detail) values (?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
-      [row.at, row.actor.id, row.actor.role ?? null, row.actor.source, row.action, input, row.outcome, (row.detail ?? '').slice(0, 2000) || null],
-    );
+  await insertAudit(em, { at: row.at, actor: row.actor.id, actorRole: row.actor.role ?? null, source: row.actor.source, action: row.action, input: row.input, outcome: row.outcome, detail: row.detail });
 }
 
 /** The audit rows, newest first (for `/lf audit` and tests). */

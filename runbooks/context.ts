@@ -3,6 +3,7 @@
  * scheduler), by the CLI (bot/cli.ts, jobs run in-process) and by tests (test/helpers/runbooks.ts).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Replayer } from '../domain/intake/replay.js';
 import type { Services } from '../domain/services.js';
 
 /** A job's state as operators see it (`/lf jobs`). Times in UTC. */
@@ -51,4 +52,9 @@ export interface RunbookContext {
   em(): EntityManager;
   jobs: JobControl;
   probes: ProcessProbes;
+  /**
+   * Dead-letter replayers for sources processed above the runbook layer (e.g. `alertmanager` → alerts/dispatch), set
+   * by the service's composition root; absent in the CLI (those dead letters are replayed from Slack).
+   */
+  replayers?: Partial<Record<string, Replayer>>;
 }

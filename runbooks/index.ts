@@ -13,6 +13,7 @@ import { runbook as databasePerformance } from './database-performance.js';
 import { runbook as memoryResources } from './memory-resources.js';
 import { runbook as externalApis } from './external-apis.js';
 import { runbook as backupRecovery } from './backup-recovery.js';
+import { runbook as deadLetters } from './dead-letters.js';
 
 /** The runbooks, by the guide's order. */
 export const RUNBOOKS: readonly Runbook<RunbookContext>[] = [
@@ -25,6 +26,7 @@ export const RUNBOOKS: readonly Runbook<RunbookContext>[] = [
   memoryResources,
   externalApis,
   backupRecovery,
+  deadLetters,
 ];
 
 /** Short names operators type (`/lf diagnose email`), mapped to runbook ids. */
@@ -46,6 +48,8 @@ export const RUNBOOK_ALIASES: Readonly<Record<string, string>> = {
   apis: 'external-apis',
   api: 'external-apis',
   integrations: 'external-apis',
+  deadletters: 'dead-letters',
+  'dead-letter': 'dead-letters',
   backup: 'backup-recovery',
   backups: 'backup-recovery',
   recovery: 'backup-recovery',

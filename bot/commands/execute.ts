@@ -14,6 +14,7 @@ import { audit, executeRemediation, recentAudit, type Actor, type RemediationOut
 import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
 import { getPipelineStatus, type PipelineStatus } from '../../domain/status.js';
 import { AppError } from '../../domain/errors.js';
+import { describeUnstorable, hasUnstorable } from '../../domain/sanitize.js';
 import { ask, type AssistantAnswer } from '../assistant/index.js';
 import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
 import { executeIncidentCommand, type IncidentResult } from './incident-commands.js';
@@ -66,9 +67,17 @@ function runbookList(unknown?: string): LfResult {
 
 /**
  * Executes `parsed` for `actor`.
- * @throws AppError `bad_request` for bad arguments (e.g. an unknown job); database errors as thrown.
+ * @throws AppError `bad_request` for bad arguments (e.g. an unknown job, or text holding U+0000 or a lone surrogate,
+ *   which is refused with an audit row); database errors as thrown.
  */
 export async function executeLf(ctx: RunbookContext, parsed: ParsedLf, actor: Actor, opts: ExecuteOptions = {}): Promise<LfResult> {
+  const typed = [parsed.word, ...parsed.args].join(' ');
+  if (hasUnstorable(typed)) {
+    // U+0000 or a lone surrogate: refused clearly (and audited) before anything reads or stores the arguments
+    const detail = `the command text contains characters that cannot be stored (${describeUnstorable(typed)}); retype it without them`;
+    await audit(ctx.em(), { at: ctx.services.clock.now(), actor, action: `command:${parsed.command?.name ?? 'unknown'}`, input: { args: parsed.args, word: parsed.word }, outcome: 'refused', detail });
+    throw new AppError('bad_request', detail);
+  }
   try {
     return await executeInner(ctx, parsed, actor, opts);
   } catch (err) {

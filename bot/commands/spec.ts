@@ -50,6 +50,7 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'resume', usage: 'resume <job>', summary: 'Resume a paused job.', role: 'operator', response: 'in_channel' },
   { name: 'fix', usage: 'fix <runbook> <remediation> [key=value …]', summary: 'Run one remediation (same checks as its button).', role: 'viewer', response: 'in_channel' },
   { name: 'ask', usage: 'ask <question> [--offline|--llm]', summary: 'Ask the ops assistant: it runs the runbooks’ diagnostics and names the root cause, with fix buttons.', role: 'viewer', response: 'in_channel' },
+  { name: 'deadletters', usage: 'deadletters', summary: 'Inbound webhook events that could not be applied (SendGrid, Stripe, Alertmanager): reason, attempts; Replay button (operator).', role: 'viewer', response: 'ephemeral', view: { runbook: 'dead-letters' } },
   { name: 'audit', usage: 'audit', summary: 'Recent operator actions: who, what, when, outcome.', role: 'operator', response: 'ephemeral' },
   {
     name: 'incident',

@@ -4,8 +4,10 @@
  * 1. Bearer-token auth: `Authorization: Bearer <ALERTMANAGER_TOKEN>` compared in constant time → 401 when missing
  *    or wrong; without a configured token every post is refused with 503 (nothing stored: Alertmanager retries, so
  *    configuring the token later loses only what outlived its retries).
- * 2. Raw bytes read with a size limit (413), JSON parsed (400 `body is not JSON`), validated (400 naming the first
- *    problems).
+ * 2. Raw bytes read with a size limit (413), JSON parsed (400 `body is not JSON`), made storable (domain/sanitize.ts:
+ *    U+0000 and lone surrogates in labels and annotations → U+FFFD, the body as received kept in `raw_json`),
+ *    validated (400 naming the first problems). Refused bodies are dead-lettered with an audit row; a wrong token
+ *    leaves an audit row too.
  * 3. Stored in `webhook_inbox` (provider `alertmanager`, `event_id` = SHA-256 of the raw bytes, so an identical
  *    resend is the same row) and answered 200 at once (500 when it could not be stored, so Alertmanager retries).
  * 4. Processed only after the answer (prometheus/alertmanager#2657: Alertmanager times out after a few seconds and resends): the
@@ -23,6 +25,11 @@ import type { AlertObservation } from '../../alerts/store.js';
 import type { RunbookContext } from '../../runbooks/context.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
 import { readRawBody, sendJson } from './raw-body.js';
+import { auditRefusal, deadLetter, isTransientDbError } from '../../domain/intake/dead-letters.js';
+import { rawBodyText, rawJson, sanitizeDeep } from '../../domain/sanitize.js';
+import { AppError } from '../../domain/errors.js';
+import type { Replayer } from '../../domain/intake/replay.js';
+import { auditFailed } from './sendgrid.js';
 
 /** Path of the route (Alertmanager `webhook_configs[].url` ends with it). */
 export const ALERTMANAGER_WEBHOOK_PATH = '/alerts/alertmanager';
@@ -68,17 +75,18 @@ export function bearerMatches(header: string | undefined, token: string): boolea
 }
 
 /**
- * Inserts a validated delivery into `webhook_inbox` (`type` = `alertmanager.<status>`, the parsed JSON as
- * `payload`) with `on conflict do nothing`. Returns true when the row is new.
+ * Inserts a validated delivery into `webhook_inbox` (`type` = `alertmanager.<status>`, the parsed JSON, made storable,
+ * as `payload`; `raw` = the body as received when it had to be) with `on conflict do nothing`. Returns true when the
+ * row is new.
  */
-export async function storeAlertmanagerDelivery(deps: Pick<AlertDeps, 'em'>, eventId: string, status: string, payload: unknown, now: Date): Promise<boolean> {
+export async function storeAlertmanagerDelivery(deps: Pick<AlertDeps, 'em'>, eventId: string, status: string, payload: unknown, now: Date, raw: string | null = null): Promise<boolean> {
   const rows = await deps
     .em()
     .getConnection()
     .execute<{ event_id: string }[]>(
-      `insert into webhook_inbox (provider, event_id, type, payload, received_at)
-       values (?, ?, ?, ?::jsonb, ?) on conflict (provider, event_id) do nothing returning event_id`,
-      [ALERTMANAGER_PROVIDER, eventId, `alertmanager.${status}`, JSON.stringify(payload), now],
+      `insert into webhook_inbox (provider, event_id, type, payload, received_at, raw_json)
+       values (?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing returning event_id`,
+      [ALERTMANAGER_PROVIDER, eventId, `alertmanager.${status}`, JSON.stringify(payload), now, raw],
     );
   return rows.length > 0;
 }
@@ -128,8 +136,22 @@ export async function processAlertmanagerDelivery(deps: AlertDeps, eventId: stri
     await conn()
       .execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [message.slice(0, 2000), ALERTMANAGER_PROVIDER, eventId])
       .catch(() => undefined);
+    // not the database being away: the delivery itself fails; parked for an operator (replayable) with an audit row
+    if (!isTransientDbError(err)) await parkDelivery(deps, eventId, message).catch(() => undefined);
     return { eventId, outcome: 'failed', error: message };
   }
+}
+
+/** Dead-letters a stored delivery whose processing failed (payload and raw from the inbox row). */
+async function parkDelivery(deps: AlertDeps, eventId: string, reason: string): Promise<void> {
+  const em = deps.em();
+  const rows = await em
+    .getConnection()
+    .execute<{ type: string; payload: unknown; raw_json: string | null }[]>('select type, payload, raw_json from webhook_inbox where provider = ? and event_id = ?', [ALERTMANAGER_PROVIDER, eventId]);
+  const row = rows[0];
+  if (!row) return;
+  const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+  await deadLetter(em, { source: ALERTMANAGER_PROVIDER, dedupKey: eventId, eventType: row.type, reason, payload, raw: row.raw_json ?? rawJson(payload), at: deps.clock.now() });
 }
 
 /**
@@ -153,6 +175,21 @@ export async function processPendingAlertmanagerDeliveries(
   for (const r of rows) out.push(await processAlertmanagerDelivery(deps, r.event_id, opts.process));
   if (out.length > 0) deps.logger.info({ deliveries: out.length, failed: out.filter((o) => o.outcome === 'failed').length }, 'pending alertmanager deliveries processed again');
   return out;
+}
+
+/**
+ * The dead-letter replayer for Alertmanager deliveries (domain/intake/replay.ts): validates the stored payload again,
+ * stores it in the inbox when absent, and processes it like a fresh delivery. @throws when it still fails.
+ */
+export function alertmanagerReplayer(deps: AlertDeps, process: ProcessObservations = processWithDispatch): Replayer {
+  return async (payload, dl) => {
+    const parsed = parseAlertmanagerPayload(payload);
+    if (!parsed.ok) throw new AppError('bad_request', parsed.error);
+    await storeAlertmanagerDelivery(deps, dl.dedupKey, parsed.payload.status, payload, deps.clock.now());
+    const out = await processAlertmanagerDelivery(deps, dl.dedupKey, process);
+    if (out.outcome === 'failed') throw new AppError('bad_request', `still failing: ${out.error ?? 'unknown error'}`);
+    return `${out.outcome.replace('_', ' ')} (${out.alerts ?? 0} alert(s))`;
+  };
 }
 
 /** {@link AlertDeps} from the webhook deps (a fresh EntityManager fork per call). */
@@ -183,6 +220,20 @@ export function alertmanagerWebhookRoute(deps: AlertmanagerWebhookDeps, opts: Al
     void p.finally(() => background.delete(p));
   }
 
+  /**
+   * An authenticated body that cannot be used: dead-lettered (with its audit row) and answered `status` — 400 for a
+   * body that is not a v4 payload (Alertmanager does not retry 4xx), 200 otherwise; 500 when even that fails.
+   */
+  async function refuseBody(res: http.ServerResponse, eventId: string, raw: Buffer, reason: string, payload: unknown, status = 400): Promise<void> {
+    try {
+      const id = await deadLetter(deps.orm.em.fork(), { source: ALERTMANAGER_PROVIDER, dedupKey: eventId, eventType: null, reason, payload: payload ?? null, raw: rawBodyText(raw), at: deps.clock.now() });
+      sendJson(res, status, status === 200 ? { received: true, deadLetterId: id } : { error: reason, deadLetterId: id });
+    } catch (err) {
+      deps.logger.error({ err: (err as Error).message }, 'alertmanager webhook: dead letter not stored');
+      sendJson(res, 500, { error: 'not stored; retry' });
+    }
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const log = deps.logger.child({ route: ALERTMANAGER_WEBHOOK_PATH });
     if (req.method !== 'POST') {
@@ -201,6 +252,7 @@ export function alertmanagerWebhookRoute(deps: AlertmanagerWebhookDeps, opts: Al
     if (!bearerMatches(typeof auth === 'string' ? auth : undefined, token)) {
       req.resume();
       log.warn({ hasHeader: auth !== undefined }, 'alertmanager webhook: missing or wrong bearer token');
+      await auditRefusal(deps.orm.em.fork(), { source: ALERTMANAGER_PROVIDER, what: 'token', detail: auth ? 'invalid bearer token' : 'missing bearer token', at: deps.clock.now() }, auditFailed(log));
       res.setHeader('www-authenticate', 'Bearer realm="alertmanager"');
       sendJson(res, 401, { error: auth ? 'invalid bearer token' : 'missing bearer token' });
       return;
@@ -212,26 +264,33 @@ export function alertmanagerWebhookRoute(deps: AlertmanagerWebhookDeps, opts: Al
       sendJson(res, 413, { error: `body too large (limit ${ALERTMANAGER_MAX_BODY_BYTES} bytes)` });
       return;
     }
-    let json: unknown;
+    const eventId = deliveryId(raw);
+    let original: unknown;
     try {
-      json = JSON.parse(raw.toString('utf8'));
-    } catch {
-      sendJson(res, 400, { error: 'body is not JSON' });
+      original = JSON.parse(raw.toString('utf8'));
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'alertmanager webhook: body is not JSON');
+      await refuseBody(res, eventId, raw, 'body is not JSON', undefined);
       return;
     }
+    // text from outside made storable (U+0000, lone surrogates → U+FFFD); the body as received kept beside it
+    const { value: json, changes } = sanitizeDeep(original);
     const parsed = parseAlertmanagerPayload(json);
     if (!parsed.ok) {
       log.warn({ error: parsed.error }, 'alertmanager webhook: invalid payload');
-      sendJson(res, 400, { error: parsed.error });
+      await refuseBody(res, eventId, raw, parsed.error, json);
       return;
     }
     const payload = parsed.payload;
-    const eventId = deliveryId(raw);
     let stored: boolean;
     try {
-      stored = await storeAlertmanagerDelivery(alertDepsFrom(deps), eventId, payload.status, json, deps.clock.now());
+      stored = await storeAlertmanagerDelivery(alertDepsFrom(deps), eventId, payload.status, json, deps.clock.now(), changes.length ? rawBodyText(raw) : null);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'alertmanager webhook: delivery not stored');
+      if (!isTransientDbError(err)) {
+        await refuseBody(res, eventId, raw, `not storable: ${(err as Error).message}`, json, 200);
+        return;
+      }
       sendJson(res, 500, { error: 'not stored; retry' });
       return;
     }

@@ -2,17 +2,22 @@
  * `POST /webhooks/sendgrid`: SendGrid's Signed Event Webhook.
  *
  * 1. Read the raw bytes (raw-body.ts); 2. verify the ECDSA signature over `timestamp + rawBody`
- * (domain/delivery/signature.ts) with `config.delivery.sendgridWebhookPublicKey` → 403 and nothing stored when it
- * fails; without a key nothing can be verified, so every post is refused (503, nothing stored: SendGrid retries
- * for 24 h, so configuring the key later loses nothing); 3. parse JSON only then (an array of events; a single object is treated as a one-event batch) → 400
- * when it is not JSON; 4. store + apply every event once (domain/delivery/events.ts) and answer 200 with the
- * counters; a database error answers 500 so SendGrid retries (safe: events are deduplicated); 5. check the 24 h
+ * (domain/delivery/signature.ts) with `config.delivery.sendgridWebhookPublicKey` → 403, nothing stored and an audit
+ * row (`intake:sendgrid:signature`) when it fails; without a key nothing can be verified, so every post is refused (503, nothing stored: SendGrid retries
+ * for 24 h, so configuring the key later loses nothing); 3. parse JSON only then (an array of events; a single object is treated as a one-event batch); a
+ * signed body that is not JSON is dead-lettered and answered 200; 4. store + apply every event once
+ * (domain/delivery/events.ts: text made storable, a bad event dead-lettered while the rest are applied) and answer
+ * 200 with the counters; only an unreachable database answers 500 so SendGrid retries (safe: events are deduplicated); 5. check the 24 h
  * bounce rate (failures there are logged, not answered).
  *
  * Work is small per event (one transaction), so the answer comes after storing: acknowledging before storing would
  * lose events on a crash, since SendGrid only retries non-2xx answers.
  */
+import { createHash } from 'node:crypto';
 import type http from 'node:http';
+import { auditRefusal, deadLetter } from '../../domain/intake/dead-letters.js';
+import type { Logger } from '../../domain/logger.js';
+import { rawBodyText } from '../../domain/sanitize.js';
 import { checkBounceRate } from '../../domain/delivery/bounce-rate.js';
 import { processSendGridEvents } from '../../domain/delivery/events.js';
 import { SENDGRID_SIGNATURE_WINDOW } from '../../domain/signature-window.js';
@@ -23,6 +28,9 @@ import { readRawBody, sendJson } from './raw-body.js';
 
 /** Path of the route. */
 export const SENDGRID_WEBHOOK_PATH = '/webhooks/sendgrid';
+
+/** Logs an audit write that failed (the refusal itself stands). */
+export const auditFailed = (log: Logger) => (err: unknown) => log.error({ err: (err as Error).message }, 'audit row for a refused delivery not written');
 
 const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
@@ -45,6 +53,7 @@ export async function handleSendGridWebhook(deps: WebhookDeps, req: http.Incomin
     if (!ok) {
       countWebhookSignatureFailure(deps.metrics, 'sendgrid');
       log.warn({ bytes: raw.length }, 'sendgrid webhook: signature verification failed; nothing stored');
+      await auditRefusal(deps.orm.em.fork(), { source: 'sendgrid', what: 'signature', detail: 'SendGrid signed event webhook: signature verification failed; nothing stored', at: deps.clock.now(), input: { bytes: raw.length } }, auditFailed(log));
       sendJson(res, 403, { error: 'invalid signature' });
       return;
     }
@@ -56,8 +65,23 @@ export async function handleSendGridWebhook(deps: WebhookDeps, req: http.Incomin
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
-  } catch {
-    sendJson(res, 400, { error: 'body is not JSON' });
+  } catch (err) {
+    // signed by SendGrid, so it is theirs: parked (not answered 4xx, which SendGrid would retry for 24 h)
+    try {
+      const id = await deadLetter(deps.orm.em.fork(), {
+        source: 'sendgrid',
+        dedupKey: `body:${createHash('sha256').update(raw).digest('hex')}`,
+        eventType: null,
+        reason: `body is not JSON: ${(err as Error).message}`,
+        payload: null,
+        raw: rawBodyText(raw),
+        at: deps.clock.now(),
+      });
+      sendJson(res, 200, { received: 0, deadLettered: 1, deadLetterId: id });
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'sendgrid webhook: dead letter not stored');
+      sendJson(res, 500, { error: 'could not store; retry' });
+    }
     return;
   }
   const events = Array.isArray(parsed) ? parsed : [parsed];

@@ -37,6 +37,8 @@ export const EmailEvent = defineEntity({
     occurredAt: p.datetime().columnType('timestamptz').index(),
     receivedAt: p.datetime().columnType('timestamptz'),
     payload: p.json<Record<string, unknown>>(),
+    /** The event as received (JSON text with its escapes), kept only when `payload` had to be made storable. */
+    rawJson: p.text().nullable(),
   }),
 });
 /** Inferred entity type of {@link EmailEvent}. */
@@ -59,6 +61,11 @@ export const WebhookInbox = defineEntity({
     receivedAt: p.datetime().columnType('timestamptz').index(),
     processedAt: p.datetime().columnType('timestamptz').nullable(),
     error: p.text().nullable(),
+    /**
+     * The event as received, as JSON text with its escapes (domain/sanitize.ts rawJson), kept only when `payload` had
+     * to be made storable (U+0000 or a lone surrogate replaced); null otherwise.
+     */
+    rawJson: p.text().nullable(),
   }),
 });
 /** Inferred entity type of {@link WebhookInbox}. */

@@ -12,6 +12,7 @@ import { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox } fr
 import { ProviderState } from './provider-state.entity.js';
 import { Target } from './target.entity.js';
 import { AssistantAnswerRow } from './assistant.entity.js';
+import { DeadLetter } from './dead-letter.entity.js';
 
 export { AssessmentResult, Business, Email, JobRun, JobTick, OpsEvent, ProviderState, Target };
 export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
@@ -30,6 +31,7 @@ export * from './ops-audit.entity.js';
 export { AuditLog, ErrorRecord, RemediationClaim };
 export * from './alerting.entity.js';
 export * from './assistant.entity.js';
+export * from './dead-letter.entity.js';
 export { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox };
 
 export const ENTITIES = [
@@ -60,6 +62,7 @@ export const ENTITIES = [
   SlackOutbox,
   SlackMessage,
   AssistantAnswerRow,
+  DeadLetter,
 ];
 
 /** The table of every entity in {@link ENTITIES} (its schema's `tableName`), in list order. */

@@ -22,6 +22,8 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Email, type EmailStatus, type IEmail } from '../../db/entities/index.js';
+import { deadLetter, isTransientDbError } from '../intake/dead-letters.js';
+import { rawJson, sanitizeDeep } from '../sanitize.js';
 import { advanceStatus } from './status.js';
 import { addSuppression, type SuppressionReason } from './suppression.js';
 
@@ -53,8 +55,12 @@ export interface EventBatchResult {
   applied: number;
   /** Newly stored events that matched no email. */
   unmatched: number;
-  /** Not an object, or missing `event` (string), `email` (string) or `timestamp` (number). */
+  /** Not an object, or missing `event` (string), `email` (string) or `timestamp` (number); each is dead-lettered. */
   skipped: number;
+  /** Events parked in `dead_letters` (not SendGrid events, or applying them failed for a reason other than the database being away). */
+  deadLettered: number;
+  /** Events stored with U+0000 or lone surrogates replaced (domain/sanitize.ts; the original kept in `raw_json`). */
+  sanitized: number;
   byType: Record<string, number>;
 }
 
@@ -135,7 +141,7 @@ async function matchEmail(em: EntityManager, ev: SendGridEvent): Promise<IEmail 
 
 type Outcome = 'duplicate' | { applied: boolean; matched: boolean };
 
-async function processOne(em: EntityManager, ev: SendGridEvent, now: Date): Promise<Outcome> {
+async function processOne(em: EntityManager, ev: SendGridEvent, now: Date, original: string | null): Promise<Outcome> {
   const composite = compositeEventKey(ev);
   const dedupKey = eventDedupKey(ev);
   const occurredAt = new Date(ev.timestamp * 1000);
@@ -150,8 +156,8 @@ async function processOne(em: EntityManager, ev: SendGridEvent, now: Date): Prom
     if (seen.length > 0) return 'duplicate';
     const email = await matchEmail(tem, ev);
     const inserted = await tem.execute<{ id: number }[]>(
-      `insert into email_events (dedup_key, sg_event_id, sg_message_id, email_id, event, reason, occurred_at, received_at, payload)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) on conflict (dedup_key) do nothing returning id`,
+      `insert into email_events (dedup_key, sg_event_id, sg_message_id, email_id, event, reason, occurred_at, received_at, payload, raw_json)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?) on conflict (dedup_key) do nothing returning id`,
       [
         dedupKey,
         typeof ev.sg_event_id === 'string' ? ev.sg_event_id : null,
@@ -162,6 +168,7 @@ async function processOne(em: EntityManager, ev: SendGridEvent, now: Date): Prom
         occurredAt,
         now,
         JSON.stringify(ev),
+        original,
       ],
     );
     if (inserted.length === 0) return 'duplicate';
@@ -179,17 +186,35 @@ async function processOne(em: EntityManager, ev: SendGridEvent, now: Date): Prom
 
 /**
  * Stores and applies a batch (the parsed JSON array SendGrid posted), event by event, each in its own
- * transaction, in the order given (order does not matter for the final state). Database errors propagate after
- * the events before them were committed; a redelivery then skips those as duplicates.
+ * transaction, in the order given (order does not matter for the final state). Every event is made storable first
+ * (domain/sanitize.ts; the original JSON kept in `raw_json`). One bad event never blocks the others: an item that is
+ * not a SendGrid event, or whose application fails for any reason but an unreachable database, is dead-lettered
+ * (domain/intake/dead-letters.ts: row + audit) and the batch goes on. Database-unavailable errors propagate after the
+ * events before them were committed (the caller answers 5xx; a redelivery skips those as duplicates).
  */
 export async function processSendGridEvents(em: EntityManager, events: unknown[], now: Date = new Date()): Promise<EventBatchResult> {
-  const r: EventBatchResult = { received: events.length, stored: 0, duplicates: 0, applied: 0, unmatched: 0, skipped: 0, byType: {} };
-  for (const ev of events) {
-    if (!isSendGridEvent(ev)) {
+  const r: EventBatchResult = { received: events.length, stored: 0, duplicates: 0, applied: 0, unmatched: 0, skipped: 0, deadLettered: 0, sanitized: 0, byType: {} };
+  for (const original of events) {
+    const raw = rawJson(original) ?? 'undefined';
+    if (!isSendGridEvent(original)) {
       r.skipped++;
+      const key = `invalid:${createHash('sha256').update(raw).digest('hex')}`;
+      await deadLetter(em, { source: 'sendgrid', dedupKey: key, eventType: null, reason: 'not a SendGrid event: needs event and email (strings) and timestamp (a number)', payload: original ?? null, raw, at: now });
+      r.deadLettered++;
       continue;
     }
-    const out = await processOne(em, ev, now);
+    const { value: ev, changes } = sanitizeDeep(original);
+    if (changes.length) r.sanitized++;
+    let out: Outcome;
+    try {
+      out = await processOne(em, ev, now, changes.length ? raw : null);
+    } catch (err) {
+      if (isTransientDbError(err)) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      await deadLetter(em, { source: 'sendgrid', dedupKey: eventDedupKey(ev), eventType: ev.event, reason, payload: ev, raw, at: now });
+      r.deadLettered++;
+      continue;
+    }
     if (out === 'duplicate') {
       r.duplicates++;
       continue;

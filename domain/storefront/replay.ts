@@ -3,6 +3,7 @@ import { AppError } from '../errors.js';
 import type { StripeEvent } from '../providers/stripe/port.js';
 import { HANDLED_EVENT_TYPES } from './apply.js';
 import type { StorefrontDeps } from './deps.js';
+import { rawJson, sanitizeDeep } from '../sanitize.js';
 import { STRIPE_PROVIDER, ingestStripeEvent, sendReportsFor, type EventResult } from './webhook.js';
 
 /** Stripe keeps events for 30 days; `GET /v1/events` returns nothing older. */
@@ -70,7 +71,10 @@ export async function replayEvents(deps: StorefrontDeps, opts: ReplayOptions): P
   // Stripe lists newest first; apply oldest first (ties keep Stripe's order reversed).
   const missing = listed.filter((e) => !known.has(e.id)).reverse();
   const results: EventResult[] = [];
-  for (const e of missing) results.push(await ingestStripeEvent(deps, e));
+  for (const e of missing) {
+    const { value, changes } = sanitizeDeep(e); // Stripe's text made storable, the original kept beside it
+    results.push(await ingestStripeEvent(deps, value, changes.length ? rawJson(e) : null));
+  }
   await sendReportsFor(deps, results);
   deps.logger.info({ listed: listed.length, missing: missing.length, failed: results.filter((r) => r.outcome === 'failed').length }, 'stripe events replayed');
   return { listed: listed.length, missing: missing.length, results, truncated };

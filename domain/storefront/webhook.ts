@@ -9,6 +9,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PurchaseStatus } from '../../db/entities/index.js';
 import { AppError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
+import { isTransientDbError } from '../intake/dead-letters.js';
 import type { StripeEvent } from '../providers/stripe/port.js';
 import { applyToPurchase, type PurchaseEffect } from './apply.js';
 import type { StorefrontDeps } from './deps.js';
@@ -68,13 +69,14 @@ export async function recordSignatureFailure(deps: StorefrontDeps, reason: strin
 
 /**
  * Inserts `event` into `webhook_inbox` (provider `stripe`, `event_id` = `event.id`, `event_created` = `created`,
- * the full event as `payload`) with `on conflict do nothing`. Returns true when the row is new.
+ * the full event as `payload`, `raw` as `raw_json`: the body as received, given when `event` had to be made storable)
+ * with `on conflict do nothing`. `event` must be storable (domain/sanitize.ts). Returns true when the row is new.
  */
-export async function storeEvent(em: EntityManager, event: StripeEvent, now: Date): Promise<boolean> {
+export async function storeEvent(em: EntityManager, event: StripeEvent, now: Date, raw: string | null = null): Promise<boolean> {
   const rows = await em.execute<{ event_id: string }[]>(
-    `insert into webhook_inbox (provider, event_id, type, event_created, payload, received_at)
-     values (?, ?, ?, ?, ?::jsonb, ?) on conflict (provider, event_id) do nothing returning event_id`,
-    [STRIPE_PROVIDER, event.id, event.type, event.created, JSON.stringify(event), now],
+    `insert into webhook_inbox (provider, event_id, type, event_created, payload, received_at, raw_json)
+     values (?, ?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing returning event_id`,
+    [STRIPE_PROVIDER, event.id, event.type, event.created, JSON.stringify(event), now, raw],
   );
   return rows.length > 0;
 }
@@ -98,6 +100,8 @@ export interface EventResult {
   /** True when this call inserted the inbox row (first delivery). */
   stored: boolean;
   error?: string;
+  /** For `failed`: the database was unreachable (redelivery will apply it), not a problem with the event. */
+  transient?: boolean;
 }
 
 /**
@@ -158,7 +162,7 @@ export async function processInboxEvent(deps: StorefrontDeps, eventId: string, s
     await em
       .execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [message.slice(0, 2000), STRIPE_PROVIDER, eventId])
       .catch(() => undefined);
-    return { eventId, type, outcome: 'failed', becamePaid: false, stored, error: message };
+    return { eventId, type, outcome: 'failed', becamePaid: false, stored, error: message, transient: isTransientDbError(err) };
   }
 }
 
@@ -182,11 +186,12 @@ export function flattenResults(results: EventResult[]): EventResult[] {
 /**
  * Stores a verified (or replayed) event and applies it unless a previous delivery already did: a redelivery of a
  * processed event is `duplicate`; a redelivery of one whose application failed is applied again.
+ * `event` must be storable (domain/sanitize.ts sanitizeDeep); `raw` is the body as received when it was not.
  * Does not send the report: callers pass results with `becamePaid` to {@link sendReportsFor}.
  * @throws database errors from the insert (the caller answers 500 so Stripe redelivers).
  */
-export async function ingestStripeEvent(deps: StorefrontDeps, event: StripeEvent): Promise<EventResult> {
-  const stored = await storeEvent(deps.orm.em.fork(), event, deps.clock.now());
+export async function ingestStripeEvent(deps: StorefrontDeps, event: StripeEvent, raw: string | null = null): Promise<EventResult> {
+  const stored = await storeEvent(deps.orm.em.fork(), event, deps.clock.now(), raw);
   return processInboxEvent(deps, event.id, stored);
 }
 

@@ -316,7 +316,7 @@ intake('missing or wrong bearer token: 401, nothing stored', async (ctx) => {
   assert.is(calls.length, 0);
 });
 
-intake('bad JSON → 400; a JSON body that is not a v4 payload → 400 naming the field; nothing stored', async (ctx) => {
+intake('bad JSON → 400; a JSON body that is not a v4 payload → 400 naming the field; nothing stored in the inbox (each dead-lettered)', async (ctx) => {
   const notJson = await post(ctx, '{"version": "4", ');
   assert.is(notJson.status, 400);
   assert.is(notJson.json.error, 'body is not JSON');

@@ -162,11 +162,11 @@ withFixtures('expired applies only to a pending purchase; unknown types are stor
   assert.is((await purchase(ctx, tg.purchaseId)).status, 'expired');
 });
 
-withFixtures('a failed application keeps the error; the next delivery (or reprocessInbox) applies it', async (ctx) => {
+withFixtures('a failed application during a database outage (SQLSTATE 08006) keeps the error and answers 500; the next delivery (or reprocessInbox) applies it', async (ctx) => {
   const tg = await target(ctx);
   const conn = ctx.db.orm.em.getConnection();
   const breakUpdates = () =>
-    conn.execute(`create or replace function sf_test_fail() returns trigger language plpgsql as $$ begin raise exception 'simulated outage'; end $$;
+    conn.execute(`create or replace function sf_test_fail() returns trigger language plpgsql as $$ begin raise exception 'simulated outage' using errcode = '08006'; end $$;
       create trigger sf_test_fail before update on purchases for each row execute function sf_test_fail();`);
   const fixUpdates = () => conn.execute('drop trigger sf_test_fail on purchases');
   const base = nowSec() - 60;

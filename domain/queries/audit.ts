@@ -1,0 +1,41 @@
+/**
+ * Named queries over `audit_log` (db/entities/ops-audit.entity.ts): the one insert every audited write and refusal
+ * goes through (runbooks/actions.ts `audit`, webhook refusals, dead letters).
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AuditOutcome } from '../../db/entities/ops-audit.entity.js';
+import { sanitizeDeep, sanitizeText } from '../sanitize.js';
+
+/** Longest audit `input` JSON kept (characters); longer inputs are stored truncated, marked so. */
+export const AUDIT_INPUT_MAX = 4000;
+
+/** One audit row. `actor` e.g. `slack:U123ABC`, `cli:alice`, `webhook:stripe`; `action` e.g. `job:pause`. */
+export interface AuditRowInput {
+  at: Date;
+  actor: string;
+  actorRole: string | null;
+  /** slack | cli | assistant | system (webhooks are `system`). */
+  source: string;
+  action: string;
+  input?: Record<string, unknown>;
+  outcome: AuditOutcome;
+  /** One sentence; cut at 2,000 characters. */
+  detail?: string;
+}
+
+/**
+ * Inserts one audit row. Every text is made storable first (domain/sanitize.ts: U+0000 and lone surrogates become
+ * U+FFFD), because refusals quote what users and providers sent; `input` over {@link AUDIT_INPUT_MAX} characters of
+ * JSON is stored as `{truncated, length, head}`.
+ */
+export async function insertAudit(em: EntityManager, row: AuditRowInput): Promise<void> {
+  let input = JSON.stringify(sanitizeDeep(row.input ?? {}).value);
+  // inputs come from users (forged button values included): keep the row bounded
+  if (input.length > AUDIT_INPUT_MAX) input = JSON.stringify({ truncated: true, length: input.length, head: input.slice(0, AUDIT_INPUT_MAX - 100) });
+  await em
+    .getConnection()
+    .execute(
+      `insert into audit_log (at, actor, actor_role, source, action, input, outcome, detail) values (?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
+      [row.at, sanitizeText(row.actor), row.actorRole, row.source, row.action, input, row.outcome, sanitizeText(row.detail ?? '').slice(0, 2000) || null],
+    );
+}
