@@ -5,25 +5,24 @@
  * payload, leaves an audit row, and lets the rest of the batch go on — the provider gets its 2xx and stops retrying.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { isConnectionError } from '../db-retry.js';
 import { insertAudit } from '../queries/audit.js';
 import { upsertDeadLetter, type DeadLetterInput } from '../queries/dead-letters.js';
 
-/** PostgreSQL SQLSTATE classes that mean "try again later", not "this event is bad". */
-const TRANSIENT_SQLSTATE = /^(08|53|57P|40001|40P01|55P03)/;
-const TRANSIENT_NODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** SQLSTATEs beyond a lost connection that mean "try again later": resources (53), serialization, deadlock, lock not available. */
+const RETRY_LATER_SQLSTATE = /^(53|40001|40P01|55P03)/;
 
 /**
- * True when `err` (or its cause chain) says the database is unreachable or busy rather than that the event is bad:
- * MikroORM's ConnectionException, node socket errors, pg's "Connection terminated", SQLSTATE classes 08 (connection),
- * 53 (resources), 57P (shutdown), 40001/40P01 (serialization, deadlock), 55P03 (lock not available).
+ * True when `err` says the database is unreachable or busy rather than that the event is bad: a lost connection
+ * (domain/db-retry.ts isConnectionError: socket errors, SQLSTATE 08, 57P01–57P03, pool messages) or, anywhere in its
+ * cause chain, SQLSTATE class 53 (resources), 40001/40P01 (serialization, deadlock) or 55P03 (lock not available).
  */
 export function isTransientDbError(err: unknown): boolean {
+  if (isConnectionError(err)) return true;
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
-    const o = e as { name?: unknown; code?: unknown; sqlState?: unknown; message?: unknown; cause?: unknown };
-    if (o.name === 'ConnectionException' || o.name === 'DatabaseUnavailableError') return true;
+    const o = e as { code?: unknown; sqlState?: unknown; cause?: unknown };
     const code = typeof o.code === 'string' ? o.code : typeof o.sqlState === 'string' ? o.sqlState : '';
-    if (TRANSIENT_NODE.has(code) || TRANSIENT_SQLSTATE.test(code)) return true;
-    if (typeof o.message === 'string' && /Connection terminated|connect ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect/i.test(o.message)) return true;
+    if (RETRY_LATER_SQLSTATE.test(code)) return true;
     e = o.cause;
   }
   return false;

@@ -4,7 +4,7 @@ import { Migration } from '@mikro-orm/migrations';
  * Poison-proof intake: `dead_letters` (db/entities/dead-letter.entity.ts), and `raw_json` on `email_events` and
  * `webhook_inbox` (the event as received, kept when its stored copy had to be made storable).
  */
-export class Migration20261205120000_dead_letters extends Migration {
+export class Migration20261205111000_dead_letters extends Migration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "dead_letters" ("id" serial primary key, "source" varchar(32) not null, "dedup_key" varchar(512) not null, "event_type" varchar(255) null, "reason" text not null, "payload" jsonb null, "raw" text not null, "status" text check ("status" in ('open', 'replayed', 'discarded')) not null default 'open', "attempts" int not null default 1, "received_at" timestamptz not null, "last_seen_at" timestamptz not null, "replayed_at" timestamptz null, "replayed_by" varchar(255) null, "replay_detail" text null);`);
