@@ -48,6 +48,7 @@ t('every model request goes through the gateway: one ledger row per request with
   );
   try {
     await llmAnswer(ctx.rb, 'anything wrong?', { endpoint: endpoint(fake.baseUrl), alerts: [] });
+    await ctx.s.gateway.ledger.flush(); // ledger rows are written in batches behind the call
     const rows = await sql<{ outcome: string; prompt_tokens: number; completion_tokens: number }>(ctx, 'select outcome, prompt_tokens, completion_tokens from api_calls where provider = ? and operation = ? order by id', ['openai', ASSISTANT_OPERATION]);
     assert.is(rows.length, 2, 'two requests, two ledger rows');
     assert.equal([rows[0]!.outcome, Number(rows[0]!.prompt_tokens), Number(rows[0]!.completion_tokens)], ['ok', 500, 30]);
