@@ -9,6 +9,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import type { Logger } from '../domain/logger.js';
+import { newLogId, withLogContext } from '../domain/log-context.js';
 import { checkSignatureTimestamp, FIVE_MINUTE_WINDOW } from '../domain/signature-window.js';
 
 /** Largest `/slack/events` body accepted (bytes): Slack's own payloads stay far below it. */
@@ -20,8 +21,17 @@ type Listener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 export function guardSlackEvents(inner: Listener, opts: { logger: Logger; now: () => number; limitBytes?: number }): Listener {
   const limit = opts.limitBytes ?? SLACK_BODY_LIMIT_BYTES;
   return (req, res) => {
+    // every request's work logs under one id (answered as X-Request-Id), whatever route serves it
+    const requestId = newLogId();
+    res.setHeader('x-request-id', requestId);
+    withLogContext({ requestId }, () => guarded(req, res));
+  };
+  function guarded(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'POST' || path !== '/slack/events') return inner(req, res);
+    if (req.method !== 'POST' || path !== '/slack/events') {
+      inner(req, res);
+      return;
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
       opts.logger.warn({ bytes: declared, limit }, 'slack request refused: body too large');
@@ -40,7 +50,7 @@ export function guardSlackEvents(inner: Listener, opts: { logger: Logger; now: (
       return;
     }
     inner(req, res);
-  };
+  }
 }
 
 /** True when `token` is unset, or the request carries `Authorization: Bearer <token>`. */

@@ -27,6 +27,11 @@ import type { JobData, JobFn, JobStatus } from './job-types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const isTs = import.meta.url.endsWith('.ts');
+/** Jobs that fire every minute or more often (cron with seconds, or `*` in the minute field): their runs are heartbeats. */
+function isHeartbeat(cron: string): boolean {
+  const f = cron.trim().split(/\s+/);
+  return f.length === 6 || f[0] === '*';
+}
 const ENTRY = join(here, 'worker-entry.mjs');
 
 /** What the scheduler needs from the main process. */
@@ -117,6 +122,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   const { config, logger, metrics } = deps;
   const catalog = jobCatalog(config);
   const byName = new Map(catalog.map((j) => [j.name, j]));
+  const HEARTBEAT_JOBS = new Set(catalog.filter((j) => isHeartbeat(j.cron)).map((j) => j.name));
   /** Waits (up to WAIT_FOR_MAX_MS) while a job this one waits for is running in this scheduler. */
   const waitForOthers = async (name: string) => {
     const others = byName.get(name)?.waitFor ?? [];
@@ -248,7 +254,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
         activeRuns.delete(name);
         const status = (m.result as { status?: string } | undefined)?.status ?? 'succeeded';
         metrics.jobRuns.inc({ job_name: name, status });
-        logger.info({ job: name, status }, 'job finished');
+        // heartbeat jobs (every minute or more often) finish at debug: at info they were half the log
+        logger[HEARTBEAT_JOBS.has(name) ? 'debug' : 'info']({ job: name, status }, 'job finished');
         void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { status }).catch(() => undefined);
         void closeRun(name, { result: m.result });
         deps.onJobDone?.(name, { result: m.result });
