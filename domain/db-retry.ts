@@ -33,7 +33,7 @@ export function isConnectionError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     const o = e as { code?: unknown; message?: unknown; cause?: unknown; name?: unknown };
     const code = typeof o.code === 'string' ? o.code : undefined;
-    if (code && (NET_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code))) return true;
+    if (code && (code === 'db_unavailable' || NET_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code))) return true;
     if (o.name === 'ConnectionException') return true;
     const message = typeof o.message === 'string' ? o.message : '';
     if (MESSAGES.some((re) => re.test(message))) return true;

@@ -2,8 +2,11 @@
  * Leader election for running several replicas on one PostgreSQL: only the replica holding a session-level
  * advisory lock (`pg_try_advisory_lock`) on a dedicated connection runs the scheduler; the others try again every
  * `retryMs` (default 10 s) and serve HTTP meanwhile. When the leader dies its connection closes and PostgreSQL
- * releases the lock, so another replica takes over within `retryMs` (plus its connection's detection). A leader
- * that loses its connection steps down at once (its scheduler stops) before anyone else can be elected twice.
+ * releases the lock, so another replica takes over within `retryMs` (plus its connection's detection). A live
+ * leader that loses its connection (a database outage) keeps its scheduler and reconnects every second: it takes the
+ * lock back, or steps down if another replica got it first — in that window (≤ 1 s after the database returns, at a
+ * standby's tick) two schedulers may briefly coexist; the one-running-run-per-job index and the leases keep runs
+ * and items single.
  * Not home-made clustering: the lock is PostgreSQL's. Only with DATABASE_URL: the embedded PGlite serves every
  * connection from one backend session (advisory locks cannot exclude there) and is single-process by its folder lock.
  */
@@ -40,6 +43,9 @@ export async function startLeaderElection(opts: LeaderOptions): Promise<LeaderEl
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let busy: Promise<void> = Promise.resolve();
+  /** Leader whose connection (and so its lock) was lost: keeps its scheduler while it retries every second. */
+  let suspended = false;
+  let fastTimer: NodeJS.Timeout | undefined;
 
   const demote = async (why: string) => {
     if (!leader) return;
@@ -48,8 +54,56 @@ export async function startLeaderElection(opts: LeaderOptions): Promise<LeaderEl
     await opts.onDemoted().catch((err: unknown) => opts.logger.error({ err: (err as Error).message }, 'step-down failed'));
   };
 
+  /**
+   * A leader's connection is gone (a database outage, a killed backend): its scheduler keeps running — a daily run
+   * waits the outage out instead of being cut — while it reconnects every second; it takes the lock back, or steps
+   * down when another replica holds it by then.
+   */
+  const suspend = (why: string) => {
+    if (!leader || suspended || stopped) return;
+    suspended = true;
+    opts.logger.warn({ why }, 'scheduler leader lost its database connection: keeping the scheduler, reconnecting every second');
+    fastTimer = setInterval(loop, 1000);
+    fastTimer.unref();
+    loop();
+  };
+  const resume = () => {
+    suspended = false;
+    clearInterval(fastTimer);
+    fastTimer = undefined;
+  };
   const attempt = async () => {
     if (stopped) return;
+    if (leader && suspended) {
+      try {
+        const c = new pg.Client({ connectionString: opts.url, application_name: 'leadfactory-ops:leader' });
+        c.on('error', () => undefined);
+        await c.connect();
+        const res = await c.query<{ ok: boolean }>('select pg_try_advisory_lock($1::bigint) as ok', [key]);
+        if (!res.rows[0]?.ok) {
+          await c.end().catch(() => undefined);
+          resume();
+          await demote('another replica took the lock while the connection was lost');
+          return;
+        }
+        c.removeAllListeners('error');
+        c.on('error', (err) => {
+          opts.logger.error({ err: err.message }, 'leader connection error');
+          if (client === c) client = undefined;
+          suspend('connection error');
+        });
+        c.on('end', () => {
+          if (client === c) client = undefined;
+          suspend('connection closed');
+        });
+        client = c;
+        resume();
+        opts.logger.info('scheduler leadership kept: lock taken back after the connection returned');
+      } catch {
+        // still unreachable: the next second tries again
+      }
+      return;
+    }
     if (leader) {
       // the leader checks its own connection every round: a lost session means a lost lock
       try {
@@ -57,8 +111,8 @@ export async function startLeaderElection(opts: LeaderOptions): Promise<LeaderEl
       } catch (err) {
         const c = client;
         client = undefined;
-        await demote(`connection check failed: ${(err as Error).message}`);
         await c?.end().catch(() => undefined);
+        suspend(`connection check failed: ${(err as Error).message}`);
       }
       return;
     }
@@ -67,12 +121,12 @@ export async function startLeaderElection(opts: LeaderOptions): Promise<LeaderEl
         const c = new pg.Client({ connectionString: opts.url, application_name: 'leadfactory-ops:leader' });
         c.on('error', (err) => {
           opts.logger.error({ err: err.message }, 'leader connection error');
-          client = undefined;
-          void demote('connection error');
+          if (client === c) client = undefined;
+          suspend('connection error');
         });
         c.on('end', () => {
           if (client === c) client = undefined;
-          void demote('connection closed');
+          suspend('connection closed');
         });
         await c.connect();
         client = c;
@@ -104,6 +158,7 @@ export async function startLeaderElection(opts: LeaderOptions): Promise<LeaderEl
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearInterval(fastTimer);
       await busy;
       const wasLeader = leader;
       await demote('stopping');

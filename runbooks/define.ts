@@ -8,6 +8,11 @@ import type { z } from 'zod';
 import type { RunbookContext } from './context.js';
 import { redactDeep, redactSecrets } from './redact.js';
 import { flushLedgers } from '../domain/gateway/ledger.js';
+import { createLogger, type Logger } from '../domain/logger.js';
+
+let fallback: Logger | undefined;
+/** The error log's logger, for callers that pass none. */
+const fallbackLogger = (): Logger => (fallback ??= createLogger('error', { component: 'runbooks' }));
 
 /** A diagnostic's verdict: ok | warn | problem | no_data | error (the diagnostic itself failed). */
 export type FindingStatus = 'ok' | 'warn' | 'problem' | 'no_data' | 'error';
@@ -142,8 +147,19 @@ export interface Diagnosis {
   rootCauses: { id: string; title: string; remediations: string[] }[];
 }
 
-/** Runs every diagnostic concurrently and matches the root causes. Never throws for a diagnostic's failure. */
-export async function diagnose<C>(rb: Runbook<C>, ctx: C, opts: { onResult?: (r: DiagnosticResult) => void } = {}): Promise<Diagnosis> {
+/** Id prefix of the `error` finding added for a root-cause check that threw. */
+export const ROOT_CAUSE_CHECK_PREFIX = 'root-cause-check:';
+
+/**
+ * Runs every diagnostic concurrently and matches the root causes. Never throws for a diagnostic's failure. Fails
+ * closed: a root-cause check (`indicatedBy`) that throws is logged (`opts.logger`, else the error log) and shown as an
+ * `error` finding `root-cause-check:<id>` — never silently counted as "not indicated".
+ */
+export async function diagnose<C>(
+  rb: Runbook<C>,
+  ctx: C,
+  opts: { onResult?: (r: DiagnosticResult) => void; logger?: Pick<Logger, 'error'> } = {},
+): Promise<Diagnosis> {
   await flushLedgers(); // diagnostics read the api_calls ledger: include this process's calls so far
   const results = await Promise.all(
     rb.diagnostics.map(async (d) => {
@@ -153,16 +169,25 @@ export async function diagnose<C>(rb: Runbook<C>, ctx: C, opts: { onResult?: (r:
     }),
   );
   const byId = Object.fromEntries(results.map((r) => [r.id, r.finding]));
+  const failedChecks: DiagnosticResult[] = [];
   const rootCauses = rb.rootCauses
     .filter((c) => {
       try {
         return c.indicatedBy(byId);
-      } catch {
+      } catch (err) {
+        const message = (err as Error)?.message ?? String(err);
+        (opts.logger ?? fallbackLogger()).error({ runbook: rb.id, rootCause: c.id, err: message }, 'root-cause check threw');
+        failedChecks.push({
+          id: `${ROOT_CAUSE_CHECK_PREFIX}${c.id}`,
+          title: `Root-cause check: ${c.title}`,
+          finding: { status: 'error', summary: redactSecrets(`the check for "${c.title}" failed: ${message}; this root cause could not be ruled in or out`) },
+          durationMs: 0,
+        });
         return false;
       }
     })
     .map((c) => ({ id: c.id, title: c.title, remediations: c.remediations }));
-  return { runbook: rb.id, title: rb.title, results, rootCauses };
+  return { runbook: rb.id, title: rb.title, results: [...results, ...failedChecks], rootCauses };
 }
 
 const MARK: Record<FindingStatus, string> = { ok: 'OK', warn: 'WARN', problem: 'PROBLEM', no_data: 'NO DATA', error: 'ERROR' };

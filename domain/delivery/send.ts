@@ -21,7 +21,10 @@ import { Email } from '../../db/entities/index.js';
 import { withDbRetry } from '../db-retry.js';
 import { keepLeases, processHolder } from '../leases.js';
 import type { MailMessage } from '../providers/sendgrid/index.js';
-import { claimPendingEmails, confirmEmailLease, markEmailFailed, markEmailSent } from '../queries/emails.js';
+import { claimPendingEmails, confirmEmailLease, markEmailFailed, markEmailSent, requeueSendingEmail } from '../queries/emails.js';
+import { activityQueryByCustomArg } from '../providers/sendgrid/index.js';
+import { isConnectionError } from '../db-retry.js';
+import { ProviderError } from '../errors.js';
 import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/deps.js';
 import { settleDeadEmails, type ReaperDeps } from '../pipeline/reaper.js';
 import { composeMessage } from './compliance.js';
@@ -177,11 +180,38 @@ async function deliverOne(deps: PipelineDeps, id: number, holder: string, db: Db
     const res = await deps.providers.sendgrid.send(prepared);
     messageId = res.messageId;
   } catch (err) {
+    // the gateway keeps its state in the database: a connection error around the call leaves the send's outcome
+    // unknown — SendGrid's activity feed decides, never a guess
+    if (!(err instanceof ProviderError) && isConnectionError(err)) return settleUnknownSend(deps, id, holder, db);
     error = (err as Error).message || String(err);
   }
   if (error === undefined) await db('email sent', (em) => markEmailSent(em, id, messageId, deps.clock.now()));
   else await db('email failed', (em) => markEmailFailed(em, id, error!, deps.clock.now()));
   return error === undefined ? 'emailed' : 'failed';
+}
+
+/**
+ * A send whose outcome is unknown (the database dropped around the gateway call): after the activity feed's settle
+ * delay, SendGrid's Email Activity API is asked (through the outage, retried) — found → `sent`; not found → back to
+ * `pending` (this stage's next claim sends it). When the API is unavailable the email stays `sending` under this
+ * holder's lease, for the reaper (at-most-once).
+ */
+async function settleUnknownSend(deps: PipelineDeps, id: number, holder: string, db: Db): Promise<'emailed' | 'lost'> {
+  deps.logger.warn({ emailId: id }, 'send outcome unknown (database unreachable around the call): asking SendGrid once the database is back');
+  await new Promise((r) => setTimeout(r, deps.config.stages.activitySettleMs));
+  let found: { msgId: string } | undefined;
+  try {
+    found = (await db('email activity lookup', () => deps.providers.sendgrid.searchMessages(activityQueryByCustomArg('email_id', String(id)), 10)))[0];
+  } catch (err) {
+    deps.logger.warn({ emailId: id, err: (err as Error).message }, 'activity lookup failed: left sending for the reaper');
+    return 'lost';
+  }
+  if (found) {
+    await db('email sent', (em) => markEmailSent(em, id, found!.msgId.split('.')[0] || null, deps.clock.now()));
+    return 'emailed';
+  }
+  await db('email requeue', (em) => requeueSendingEmail(em, id, holder, 'requeued: the send failed with the database and SendGrid has no message for it', deps.clock.now()));
+  return 'lost';
 }
 
 /** An email left `sending` by a worker that died after claiming it. */

@@ -62,7 +62,7 @@ onServer('one leader; the standby takes over when the leader stops', async (ctx)
   }
 });
 
-onServer('killing the leader connection (a dead process) demotes it; then exactly one leader, never two at once', async (ctx) => {
+onServer('killing the leader connection: a live leader takes its lock back (or steps down); then exactly one leader', async (ctx) => {
   const log: string[] = [];
   const a = await replica(ctx.db.url, log, 'a');
   const b = await replica(ctx.db.url, log, 'b');
@@ -71,10 +71,11 @@ onServer('killing the leader connection (a dead process) demotes it; then exactl
     await ctx.db.orm.em
       .getConnection()
       .execute(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'leadfactory-ops:leader' and pid in (select pid from pg_locks where locktype = 'advisory' and granted)`);
-    // a stepped down; then exactly one of them leads again (the killed one may win the race back: its process
-    // is alive in this test, unlike a dead replica's)
-    await until(() => log.includes('a:demoted') && a.isLeader() !== b.isLeader());
-    assert.equal(log.slice(0, 2), ['a:elected', 'a:demoted']);
+    // a's process is alive: it reconnects within a second and takes the lock back (its scheduler never stopped),
+    // or steps down if b got the lock first; either way exactly one leads
+    await new Promise((r) => setTimeout(r, 2500));
+    await until(() => a.isLeader() !== b.isLeader());
+    assert.ok(log[0] === 'a:elected' && (a.isLeader() ? !log.includes('a:demoted') : log.includes('a:demoted')), log.join(', '));
     for (let i = 0; i < 10; i++) {
       assert.not.ok(a.isLeader() && b.isLeader(), 'never two leaders');
       await new Promise((r) => setTimeout(r, 50));

@@ -41,6 +41,20 @@ engine('diagnostics run concurrently under timeouts; failures and timeouts becom
   assert.equal(healthy.rootCauses, []);
 });
 
+engine('fail closed: a root-cause check that throws is logged and shown as an error finding, not "not indicated"', async () => {
+  const rb = sample();
+  rb.rootCauses.push({ id: 'fragile', title: 'Fragile cause', indicatedBy: (f) => (f.missing as unknown as { status: string }).status === 'x', remediations: [] });
+  const logged: unknown[] = [];
+  const d = await diagnose(defineRunbook(rb), { queueDepth: 1 }, { logger: { error: (obj: unknown) => void logged.push(obj) } });
+  const failed = d.results.find((r) => r.id === 'root-cause-check:fragile');
+  assert.ok(failed, 'an error finding for the check');
+  assert.is(failed!.finding.status, 'error');
+  assert.match(failed!.finding.summary, 'Fragile cause');
+  assert.equal(d.rootCauses, []);
+  assert.is(logged.length, 1);
+  assert.match(renderDiagnosisText(d), '[ERROR] Root-cause check: Fragile cause');
+});
+
 engine('defineRunbook refuses dangling and duplicate ids, naming them', () => {
   const bad = sample();
   bad.rootCauses[0]!.remediations = ['nope'];
