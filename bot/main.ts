@@ -16,6 +16,7 @@ import { lockedError } from '../db/embedded-lock.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';
 import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
 import { buildServices } from '../domain/services.js';
+import { recordDeploy } from '../domain/changes.js';
 import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
 import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
@@ -96,6 +97,8 @@ async function main(): Promise<void> {
     { database: services.db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL', sandboxed: services.sandboxed },
     'database ready',
   );
+  const deploy = await recordDeploy(orm.em.fork(), config, clock.now());
+  logger.info({ version: deploy.version, gitSha: deploy.gitSha, configHash: deploy.configHash.slice(0, 12) }, 'start recorded (/lf changes)');
   const now = clock.now();
   startedAt = now;
   // With the embedded database we hold the folder lock, so any `running` run belongs to a dead process.

@@ -51,6 +51,8 @@ export interface PipelineStatus {
   emailsTotal: number;
   /** Targets with `active = true`. */
   activeTargets: number;
+  /** The newest recorded service start (`deploys`): version, git commit, since when (ISO-8601), or null. */
+  deploy?: { version: string; gitSha: string | null; startedAt: string; host: string } | null;
 }
 
 interface RunRow {
@@ -114,7 +116,7 @@ export interface StatusSql {
 export async function pipelineStatusFrom(sql: StatusSql, opts: { clock?: Clock } = {}): Promise<PipelineStatus> {
   const clock = opts.clock ?? systemClock;
   const conn = { execute: async <T>(text: string, params?: unknown[]) => (await sql.query(text, params)) as T };
-  const [runRows, businessRows, emailRows, targetRows] = await Promise.all([
+  const [runRows, businessRows, emailRows, targetRows, deploys] = await Promise.all([
     conn.execute<RunRow[]>(
       'select id, status, trigger, started_at, finished_at, counts, error from job_runs ' +
         'where job = ? order by started_at desc, id desc limit ?',
@@ -123,7 +125,13 @@ export async function pipelineStatusFrom(sql: StatusSql, opts: { clock?: Clock }
     conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from businesses group by status'),
     conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from emails group by status'),
     conn.execute<{ n: number }[]>('select count(*)::int as n from targets where active'),
+    // the newest recorded start (deploys, domain/changes.ts); an unmigrated table reads as none
+    conn
+      .execute<{ version: string; git_sha: string | null; started_at: Date | string; host: string }[]>('select version, git_sha, started_at, host from deploys order by started_at desc, id desc limit 1')
+      .catch(() => []),
   ]);
+  const d = deploys[0];
+  const latest = d ? { version: d.version, gitSha: d.git_sha, startedAt: new Date(d.started_at), host: d.host } : undefined;
 
   const runs = runRows.map((row): RecentPipelineRun => {
     const startedAt = iso(row.started_at);
@@ -149,5 +157,6 @@ export async function pipelineStatusFrom(sql: StatusSql, opts: { clock?: Clock }
     emailsByStatus: emails.counts,
     emailsTotal: emails.total,
     activeTargets: Number(targetRows[0]?.n ?? 0),
+    deploy: latest ? { version: latest.version, gitSha: latest.gitSha, startedAt: latest.startedAt.toISOString(), host: latest.host } : null,
   };
 }

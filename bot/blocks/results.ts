@@ -76,6 +76,7 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
     case 'silences':
       return renderIncidentSlack(result);
     case 'costs':
+    case 'changes':
     case 'eval_export':
       return renderOpsSlack(result);
     case 'report': {

@@ -67,7 +67,7 @@ export function statusBlocks(status: PipelineStatus): SlackMessage {
     : `Pipeline: no runs yet; ${status.businessesTotal} businesses, ${status.emailsTotal} emails`;
   const blocks: BlockBuilder[] = [
     Blocks.Header({ text: 'LeadFactory pipeline status' }),
-    Blocks.Context().elements(`Generated ${formatUtc(status.generatedAt)} · ${status.activeTargets} active targets`),
+    Blocks.Context().elements(`Generated ${formatUtc(status.generatedAt)} · ${status.activeTargets} active targets${status.deploy ? ` · version ${status.deploy.version}${status.deploy.gitSha ? ` (${status.deploy.gitSha})` : ''} since ${formatUtc(status.deploy.startedAt)}` : ''}`),
     section('*Last runs*'),
   ];
   if (status.runs.length === 0) blocks.push(section('_No pipeline runs recorded yet._'));

@@ -215,6 +215,7 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     case 'unsilence':
       return executeIncidentCommand(ctx, cmd, parsed.args, actor);
     case 'costs':
+    case 'changes':
     case 'eval':
       return executeOpsCommand(ctx, cmd, parsed.args, actor);
     default:

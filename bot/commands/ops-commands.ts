@@ -4,6 +4,9 @@
  * - `costs` (viewer): spend per provider today and this month (UTC) from the gateway's cost ledger (`api_calls`),
  *   against each provider's budget (`<PROVIDER>_BUDGET_DAILY_USD` / `_BUDGET_MONTHLY_USD`), and the cost per lead
  *   emailed (all providers' spend ÷ emails SendGrid accepted in the same window).
+ * - `changes` (viewer): the service's recent starts (version, commit, configuration keys changed), the daily
+ *   pipeline's runs during each, run-time overrides changed since, and the last version that ran clean
+ *   (domain/changes.ts) — the guide's "identify the last known good version".
  * - `eval export <answer id> [expected=<root cause id>]` (operator): a stored assistant answer (typically one marked
  *   wrong with its 👎 button) as an eval case, with the tool outputs it saw, in the JSON format `npm run eval` reads
  *   from `bot/assistant/eval/cases/` (bot/assistant/store.ts `exportEvalCase`). Audited.
@@ -11,7 +14,9 @@
 import Table from 'cli-table3';
 import type { types } from '@slack/bolt';
 import { PROVIDERS, type ProviderId } from '../../domain/config.js';
+import { changesReport, type ChangesReport } from '../../domain/changes.js';
 import { AppError } from '../../domain/errors.js';
+import { PIPELINE_JOB } from '../../domain/status.js';
 import { emailsSentSince, spendByProvider } from '../../domain/queries/costs.js';
 import { audit, type Actor } from '../../runbooks/actions.js';
 import type { RunbookContext } from '../../runbooks/context.js';
@@ -20,7 +25,7 @@ import { exportEvalCase, type ExportedEvalCase } from '../assistant/index.js';
 import type { LfCommand } from './spec.js';
 
 /** Names of the subcommands handled here. */
-export const OPS_COMMAND_NAMES: ReadonlySet<string> = new Set(['costs', 'eval']);
+export const OPS_COMMAND_NAMES: ReadonlySet<string> = new Set(['costs', 'eval', 'changes']);
 
 /** One provider's line of `/lf costs`. Money in USD; `*Pct` = spend ÷ budget × 100, null without a budget. */
 export interface CostLine {
@@ -51,7 +56,8 @@ export type OpsResult =
       costPerLeadTodayUsd: number | null;
       costPerLeadMonthUsd: number | null;
     }
-  | { kind: 'eval_export'; evalCase: ExportedEvalCase; actor: Actor };
+  | { kind: 'eval_export'; evalCase: ExportedEvalCase; actor: Actor }
+  | { kind: 'changes'; report: ChangesReport };
 
 const pct = (spent: number, budget: number | undefined) => (budget === undefined || budget <= 0 ? null : (spent / budget) * 100);
 
@@ -101,6 +107,7 @@ export async function costsReport(ctx: RunbookContext): Promise<OpsResult> {
  */
 export async function executeOpsCommand(ctx: RunbookContext, cmd: LfCommand, args: string[], actor: Actor): Promise<OpsResult> {
   if (cmd.name === 'costs') return costsReport(ctx);
+  if (cmd.name === 'changes') return { kind: 'changes', report: await changesReport(ctx.em(), PIPELINE_JOB) };
   const [verb, idArg, ...rest] = args;
   if (verb !== 'export') throw new AppError('bad_request', 'usage: eval export <answer id> [expected=<root cause id>]');
   const id = /^#?(\d{1,9})$/.exec(idArg ?? '')?.[1];
@@ -125,6 +132,10 @@ const warn = (p: number | null) => (p === null ? '' : p >= 95 ? ' :red_circle:' 
 
 /** Block Kit for these results: costs only to the asker; an export in the channel (the team labels it). */
 export function renderOpsSlack(result: OpsResult): { message: { text: string; blocks: types.KnownBlock[] }; responseType: 'ephemeral' | 'in_channel' } {
+  if (result.kind === 'changes') {
+    const text = changesLines(result.report).join('\n');
+    return { message: { text: clampText(text, 2900), blocks: [{ type: 'header', text: { type: 'plain_text', text: 'Deploys and configuration changes' } }, { type: 'section', text: { type: 'mrkdwn', text: clampText(escapeMrkdwn(text), 2900) } }] }, responseType: 'ephemeral' };
+  }
   if (result.kind === 'eval_export') {
     const json = JSON.stringify(result.evalCase, null, 2);
     const text = `${result.actor.display} exported assistant answer #${result.evalCase.exportedFrom.answerId} as eval case ${result.evalCase.name}`;
@@ -152,10 +163,25 @@ export function renderOpsSlack(result: OpsResult): { message: { text: string; bl
 
 /** Plain text (CLI): a table for costs; the eval case as JSON (pipe it into a file). */
 export function renderOpsText(result: OpsResult): string {
+  if (result.kind === 'changes') return `${changesLines(result.report).join('\n')}\n`;
   if (result.kind === 'eval_export') return `${JSON.stringify(result.evalCase, null, 2)}\n`;
   const t = new Table({ head: ['provider', 'today', 'calls', 'daily budget', 'month', 'calls', 'monthly budget'], style: { head: [], border: [] } });
   for (const l of result.lines)
     t.push([l.provider, usd(l.todayUsd), String(l.todayCalls), l.dailyBudgetUsd === undefined ? '-' : `${usd(l.dailyBudgetUsd)} (${pctText(l.dailyPct)})`, usd(l.monthUsd), String(l.monthCalls), l.monthlyBudgetUsd === undefined ? '-' : `${usd(l.monthlyBudgetUsd)} (${pctText(l.monthlyPct)})`]);
   const per = (v: number | null, n: number) => (v === null ? 'no lead emailed' : `${usd(v)} per lead emailed (${n})`);
   return `${t.toString()}\ntotal today ${usd(result.totalTodayUsd)}: ${per(result.costPerLeadTodayUsd, result.emailedToday)}\ntotal this month ${usd(result.totalMonthUsd)}: ${per(result.costPerLeadMonthUsd, result.emailedMonth)}\n`;
+}
+
+/** The changes report as lines (shared by Slack and the CLI). */
+function changesLines(r: ChangesReport): string[] {
+  const ver = (d: { version: string; gitSha: string | null }) => `${d.version}${d.gitSha ? ` (${d.gitSha})` : ''}`;
+  const lines = [r.lastKnownGood ? `Last known good: ${ver(r.lastKnownGood)}, started ${r.lastKnownGood.startedAt.toISOString()} on ${r.lastKnownGood.host}` : 'Last known good: none of the starts shown ran a clean daily pipeline yet'];
+  if (r.deploys.length === 0) lines.push('No starts recorded yet.');
+  for (const d of r.deploys) {
+    const runs = `${d.runs.succeeded} succeeded, ${d.runs.failed} failed${d.runs.interrupted ? `, ${d.runs.interrupted} interrupted` : ''}`;
+    const cfg = d.configChanged.length ? `; config changed: ${d.configChanged.slice(0, 6).map((c) => `${c.key} ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}`).join(', ')}${d.configChanged.length > 6 ? ` (+${d.configChanged.length - 6} more)` : ''}` : '';
+    lines.push(`${d.deploy.startedAt.toISOString()}  ${ver(d.deploy)}${d.versionChanged ? ' NEW VERSION' : ''} on ${d.deploy.host}: daily runs ${runs}${d.clean ? ' (clean)' : ''}${cfg}`);
+  }
+  for (const o of r.overrides) lines.push(`override ${o.key} = ${JSON.stringify(o.value)} by ${o.updatedBy ?? 'unknown'} at ${o.updatedAt.toISOString()}`);
+  return lines;
 }

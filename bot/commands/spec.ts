@@ -64,6 +64,7 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'silence', usage: 'silence <alertname | label=value …> <duration e.g. 2h> [comment…]', summary: 'Mute an alert’s posts and pages for a while (evaluation goes on).', role: 'operator', response: 'in_channel' },
   { name: 'silences', usage: 'silences', summary: 'Active silences.', role: 'viewer', response: 'ephemeral' },
   { name: 'unsilence', usage: 'unsilence <id>', summary: 'End a silence now.', role: 'operator', response: 'in_channel' },
+  { name: 'changes', usage: 'changes', summary: 'Deploys and configuration changes; the last version that ran clean.', role: 'viewer', response: 'ephemeral' },
   { name: 'costs', usage: 'costs', summary: 'Provider spend today and this month against budget; cost per lead emailed.', role: 'viewer', response: 'ephemeral' },
   { name: 'eval', usage: 'eval export <answer id> [expected=<root cause id>]', summary: 'Export an assistant answer (e.g. one marked wrong) as an eval case.', role: 'operator', response: 'in_channel' },
 ];

@@ -84,6 +84,7 @@ export function renderText(result: LfResult, helpText: string): string {
     case 'silences':
       return renderIncidentText(result);
     case 'costs':
+    case 'changes':
     case 'eval_export':
       return renderOpsText(result);
     case 'report':

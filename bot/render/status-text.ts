@@ -24,6 +24,7 @@ function countsTable(title: string, counts: Record<string, number>, total: numbe
 export function renderStatusText(status: PipelineStatus): string {
   const out: string[] = [];
   out.push(`LeadFactory pipeline status — generated ${formatUtc(status.generatedAt)}, ${status.activeTargets} active targets`);
+  if (status.deploy) out.push(`version ${status.deploy.version}${status.deploy.gitSha ? ` (${status.deploy.gitSha})` : ''} on ${status.deploy.host} since ${formatUtc(status.deploy.startedAt)} — /lf changes`);
   out.push('');
   if (status.runs.length === 0) {
     out.push('Last runs: none recorded yet.');

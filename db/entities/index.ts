@@ -13,6 +13,7 @@ import { ProviderState } from './provider-state.entity.js';
 import { Target } from './target.entity.js';
 import { AssistantAnswerRow } from './assistant.entity.js';
 import { DeadLetter } from './dead-letter.entity.js';
+import { Deploy } from './deploy.entity.js';
 
 export { AssessmentResult, Business, Email, JobRun, JobTick, OpsEvent, ProviderState, Target };
 export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
@@ -32,6 +33,7 @@ export { AuditLog, ErrorRecord, RemediationClaim };
 export * from './alerting.entity.js';
 export * from './assistant.entity.js';
 export * from './dead-letter.entity.js';
+export * from './deploy.entity.js';
 export { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox };
 
 export const ENTITIES = [
@@ -63,6 +65,7 @@ export const ENTITIES = [
   SlackMessage,
   AssistantAnswerRow,
   DeadLetter,
+  Deploy,
 ];
 
 /** The table of every entity in {@link ENTITIES} (its schema's `tableName`), in list order. */
