@@ -12,6 +12,7 @@
  */
 import got, { RequestError, TimeoutError } from 'got';
 import { ProviderError } from '../errors.js';
+import { sanitizeDeep } from '../sanitize.js';
 
 /** Which call failed: provider id (`yelp`, `pagespeed`, …) and operation (`search`, `runPagespeed`, …). */
 export interface CallSite {
@@ -109,12 +110,14 @@ export function certainlyNotAccepted(err: unknown): boolean {
 }
 
 /**
- * Parses a JSON body. A body that is not JSON throws a ProviderError with `status`, retryable when `status` is 5xx
+ * Parses a JSON body (Yelp, PageSpeed, OpenAI, SendGrid adapters), made storable (domain/sanitize.ts: U+0000 and
+ * lone surrogates in any string or key become U+FFFD). A body that is not JSON throws a ProviderError with `status`, retryable when `status` is 5xx
  * (or 408/429).
  */
 export function parseJsonBody(site: CallSite, status: number, text: string): unknown {
   try {
-    return JSON.parse(text);
+    // provider text (Yelp names, Lighthouse titles, OpenAI answers) made storable: U+0000 / lone surrogates → U+FFFD
+    return sanitizeDeep(JSON.parse(text) as unknown).value;
   } catch (err) {
     throw new ProviderError({
       ...site,

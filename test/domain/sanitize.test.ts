@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parseJsonBody } from '../../domain/providers/http-errors.js';
 import { describeUnstorable, hasUnstorable, rawBodyText, rawJson, sanitizeDeep, sanitizeText } from '../../domain/sanitize.js';
 
 const t = suite('sanitize: text from outside made storable');
@@ -35,6 +36,11 @@ t('rawJson keeps the original losslessly as storable ASCII escapes; rawBodyText 
   assert.equal(JSON.parse(text), original);
   assert.is(rawBodyText(Buffer.from('{"a":1}')), '{"a":1}');
   assert.is(rawBodyText(Buffer.from([0x7b, 0xff, 0x00])), `base64:${Buffer.from([0x7b, 0xff, 0x00]).toString('base64')}`);
+});
+
+t('provider bodies (Yelp, PageSpeed, OpenAI, SendGrid adapters) are parsed storable', () => {
+  const body = parseJsonBody({ provider: 'yelp', operation: 'search' }, 200, '{"businesses":[{"name":"Joe\\u0000s \\ud83d Pizza"}]}');
+  assert.equal(body, { businesses: [{ name: 'Joe\uFFFDs \uFFFD Pizza' }] });
 });
 
 t.run();
