@@ -70,6 +70,8 @@ async function floor(db: Database, n: number): Promise<number> {
 }
 
 export async function run(args: string[]): Promise<void> {
+  const li = args.indexOf('--latency');
+  if (li >= 0 && args[li + 1] === 'realistic') return (await import('./pipeline-realistic.js')).run(args);
   const target = opt(args, 'businesses', 5000);
   const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedDatabase({ dataDir: ':memory:', maxConnections: 40 });
   const url = process.env.DATABASE_URL ?? embedded!.url;

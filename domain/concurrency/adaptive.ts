@@ -81,6 +81,16 @@ export class AdaptiveLimit {
     return Math.max(1, Math.min(maxLimit, Math.floor(admitted)));
   }
 
+  /**
+   * The largest ceiling this controller can ever reach, for sizing the work a stage keeps ready: the process bound,
+   * or without it the provider's burst plus what its rate admits over a minute-long call.
+   */
+  ceilingBound(): number {
+    const { rate, burst, maxLimit } = this.opts;
+    if (!Number.isFinite(rate)) return Math.max(1, maxLimit);
+    return Math.max(1, Math.min(maxLimit, Math.floor(burst + rate * 60 * 1.2 + 1)));
+  }
+
   /** The number of calls allowed in flight now (≤ {@link ceiling}). */
   get limit(): number {
     return Math.max(1, Math.min(Math.floor(this.value), this.ceiling()));

@@ -12,7 +12,8 @@ const opt = z
 /** Environment keys for delivery and compliance. */
 export const DeliveryEnvSchema = z.object({
   EMAIL_BATCH_SIZE: z.coerce.number().int().positive().max(1000).default(50),
-  EMAIL_CONCURRENCY: z.coerce.number().int().positive().max(50).default(4),
+  /** Unset: adaptive (SendGrid's gate); set: a hand-tuned cap. */
+  EMAIL_CONCURRENCY: z.coerce.number().int().positive().max(50).optional(),
   CAMPAIGN: z.string().trim().min(1).default('website-audit'),
   UNSUBSCRIBE_SECRET: opt,
   /** Where this service is reachable from the internet (unsubscribe links). */
@@ -29,6 +30,8 @@ export interface DeliveryConfig {
   emailBatchSize: number;
   /** Emails of a claimed batch sent at once. */
   emailConcurrency: number;
+  /** True when EMAIL_CONCURRENCY is unset: a pipeline run sizes it from SendGrid's gate. */
+  adaptiveConcurrency: boolean;
   campaign: string;
   unsubscribeSecret: string;
   publicBaseUrl: string;
@@ -44,7 +47,8 @@ export function buildDeliveryConfig(e: z.infer<typeof DeliveryEnvSchema>, produc
   if (production && !e.SENDGRID_WEBHOOK_PUBLIC_KEY) problems.push('SENDGRID_WEBHOOK_PUBLIC_KEY: required in production');
   return {
     emailBatchSize: e.EMAIL_BATCH_SIZE,
-    emailConcurrency: e.EMAIL_CONCURRENCY,
+    emailConcurrency: e.EMAIL_CONCURRENCY ?? 4,
+    adaptiveConcurrency: e.EMAIL_CONCURRENCY === undefined,
     campaign: e.CAMPAIGN,
     unsubscribeSecret: e.UNSUBSCRIBE_SECRET ?? DEV_UNSUBSCRIBE_SECRET,
     publicBaseUrl: e.PUBLIC_BASE_URL.replace(/\/+$/, ''),

@@ -4,7 +4,8 @@ import { z } from 'zod';
 /** Environment keys for assessment, scoring, personalization and stage supervision. */
 export const PipelineEnvSchema = z.object({
   ASSESSMENT_BATCH_SIZE: z.coerce.number().int().positive().max(1000).default(20),
-  ASSESSMENT_CONCURRENCY: z.coerce.number().int().positive().max(50).default(4),
+  /** Unset: adaptive (the provider gates size the calls in flight); set: a hand-tuned cap. */
+  ASSESSMENT_CONCURRENCY: z.coerce.number().int().positive().max(50).optional(),
   ASSESSMENT_MAX_ATTEMPTS: z.coerce.number().int().positive().max(10).default(3),
   PAGESPEED_ASSESSOR_TIMEOUT_MS: z.coerce.number().int().positive().default(90_000),
   OPENAI_ASSESSOR_TIMEOUT_MS: z.coerce.number().int().positive().default(45_000),
@@ -25,7 +26,10 @@ export const PipelineEnvSchema = z.object({
 /** Stage configuration. Durations in ms. */
 export interface StagesConfig {
   assessmentBatchSize: number;
+  /** Businesses assessed at a time (4 when unset outside an overlapped run). */
   assessmentConcurrency: number;
+  /** True when ASSESSMENT_CONCURRENCY is unset: a pipeline run sizes it from the provider gates. */
+  adaptiveConcurrency: boolean;
   assessmentMaxAttempts: number;
   pagespeedTimeoutMs: number;
   openaiTimeoutMs: number;
@@ -43,7 +47,8 @@ export interface StagesConfig {
 export function buildStagesConfig(e: z.infer<typeof PipelineEnvSchema>): StagesConfig {
   return {
     assessmentBatchSize: e.ASSESSMENT_BATCH_SIZE,
-    assessmentConcurrency: e.ASSESSMENT_CONCURRENCY,
+    assessmentConcurrency: e.ASSESSMENT_CONCURRENCY ?? 4,
+    adaptiveConcurrency: e.ASSESSMENT_CONCURRENCY === undefined,
     assessmentMaxAttempts: e.ASSESSMENT_MAX_ATTEMPTS,
     pagespeedTimeoutMs: e.PAGESPEED_ASSESSOR_TIMEOUT_MS,
     openaiTimeoutMs: e.OPENAI_ASSESSOR_TIMEOUT_MS,

@@ -10,20 +10,17 @@
  */
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { JobRun, type IJobRun } from '../../db/entities/index.js';
-import { assessPending, retryFailed } from '../assessment/assess.js';
-import { sendPending } from '../delivery/send.js';
+import { retryFailed } from '../assessment/assess.js';
 import { AppError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
 import { applyOverrides, readOverrides } from '../overrides.js';
-import { personalizeScored } from '../personalization/draft.js';
-import { scoreAssessed } from '../scoring/score.js';
-import { sourceTarget } from '../sourcing/source.js';
 import { activeTargetsWithQuota } from '../targeting/quota.js';
 import { withDbRetry } from '../db-retry.js';
 import { keepLeases, processHolder, runHolder } from '../leases.js';
 import { finishRun, saveRunCheckpoint } from '../queries/runs.js';
 import { reapExpiredLeases, type ReaperDeps } from './reaper.js';
 import { releaseExpiredClaims, stuckItems } from './stuck.js';
+import { adaptiveDeps, runOverlapped } from './overlap.js';
 import { PIPELINE_JOB, type PipelineDeps, type ProgressFn, type StageCount } from './deps.js';
 
 export { PIPELINE_JOB } from './deps.js';
@@ -131,22 +128,10 @@ export async function runPipeline(
     }
     const targets = await activeTargetsWithQuota(em, deps.clock.now());
     counts.targets = targets.length;
-    for (const t of targets) {
-      if (t.available <= 0) continue;
-      const r = await sourceTarget(deps, t.target, t.available, progress);
-      counts.duplicates += r.duplicates;
-      counts.no_website += r.noWebsite;
-    }
-    await checkpoint('sourcing');
     // Failed assessments get another try, up to ASSESSMENT_MAX_ATTEMPTS (invalid URLs never).
     counts.assessment_retried = await retryFailed(deps);
-    await assessPending(deps, progress);
-    await checkpoint('assessment');
-    await scoreAssessed(deps, progress);
-    await checkpoint('scoring');
-    await personalizeScored(deps, progress);
-    await checkpoint('personalization');
-    await sendPending(deps, progress);
+    // Stages overlapped, provider calls through adaptive concurrency gates (overlap.ts).
+    await runOverlapped(adaptiveDeps(deps, 'pipeline.assessment_batch_size' in overrides), targets, counts, progress, checkpoint);
     return await db('run finish', () => finish(deps, run, counts, 'succeeded', undefined, log));
   } catch (err) {
     log.error({ err: (err as Error).message }, 'pipeline run failed');
