@@ -163,6 +163,8 @@ export const SlackOutbox = defineEntity({
     /** `spool`: posted straight to Slack while the database was down, written back afterwards. */
     origin: p.string().length(32).nullable(),
   }),
+  // each channel's next unsent post (Migration20261205120000_slack_outbox_deadletter)
+  indexes: [{ name: 'slack_outbox_unsent_index', expression: `create index "slack_outbox_unsent_index" on "slack_outbox" ("channel", "id") where sent_at is null and dead_at is null` }],
 });
 /** Inferred entity type of {@link SlackOutbox}. */
 export type ISlackOutbox = InferEntity<typeof SlackOutbox>;

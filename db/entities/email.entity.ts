@@ -41,6 +41,8 @@ export const Email = defineEntity({
     updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),
   }),
   uniques: [{ properties: ['business', 'campaign'] }],
+  // the reaper's scan for expired sending leases (Migration20261205100000_leases)
+  indexes: [{ name: 'emails_sending_lease_index', expression: `create index "emails_sending_lease_index" on "emails" ("lease_expires_at") where "status" = 'sending'` }],
 });
 /** Inferred entity type of {@link Email}. */
 export type IEmail = InferEntity<typeof Email>;
