@@ -21,6 +21,7 @@
  * transaction together with its events and outbox entries, so a double click, two people, or two replicas
  * ticking at once change the state once; the loser gets `duplicate` (naming who acted) or nothing to do.
  */
+import { assistantAnswersBetween, remediationsBetween } from '../domain/queries/incident-activity.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AlertSeverity, IncidentSeverity, IncidentStatus } from '../db/entities/alerting.entity.js';
 import { INCIDENT_SEVERITIES } from '../db/entities/alerting.entity.js';
@@ -601,7 +602,14 @@ export async function escalationTick(deps: EscalationDeps, now: Date = deps.cloc
   return out;
 }
 
-function diagnosisLine(diag: Record<string, unknown>): string {
+/**
+ * One line for a stored diagnosis. The alert stores `{ runbook, diagnosis: Diagnosis, nonce, issuedAt }`
+ * (alerts/dispatch.ts storedDiagnosis): the findings are one level down (read at the wrong depth they looked
+ * like "no root cause indicated (0 of 0 checks)"); a bare Diagnosis is accepted too.
+ */
+export function diagnosisLine(stored: Record<string, unknown>): string {
+  const inner = stored.diagnosis;
+  const diag = inner && typeof inner === 'object' ? (inner as Record<string, unknown>) : stored;
   const causes = (diag.rootCauses as { title?: string }[] | undefined) ?? [];
   const results = (diag.results as { finding?: { status?: string } }[] | undefined) ?? [];
   const problems = results.filter((r) => r.finding?.status === 'problem' || r.finding?.status === 'warn').length;
@@ -635,6 +643,12 @@ export async function incidentTimeline(em: EntityManager, id: number): Promise<{
       entries.push({ at: start, kind: 'diagnosis', actor: `runbook:${String(a.diagnosis.runbook ?? a.runbook ?? '?')}`, detail: diagnosisLine(a.diagnosis), data: { fingerprint: a.fingerprint }, order: 0.5 });
     if (a.status === 'resolved' && a.ends_at) entries.push({ at: new Date(a.ends_at), kind: 'alert_resolved', actor, detail: `${a.name} resolved`, data: { fingerprint: a.fingerprint }, order: 2 });
   }
+  // remediations (who, what, outcome, the verification they report) and assistant answers while it was open
+  const until = incident.resolvedAt ?? new Date('9999-12-31T00:00:00Z');
+  for (const r of await remediationsBetween(em, incident.declaredAt, until))
+    entries.push({ at: r.at, kind: 'remediation', actor: r.actor, detail: `${r.action.replace(/^remediation:/, '')}: ${r.outcome}${r.detail ? ` — ${r.detail}` : ''}`, data: { action: r.action, outcome: r.outcome }, order: 1 });
+  for (const a of await assistantAnswersBetween(em, incident.declaredAt, until))
+    entries.push({ at: a.at, kind: 'assistant_answer', actor: a.actor, detail: `asked "${a.question.slice(0, 160)}": ${a.status}${a.rootCause ? `, root cause ${a.rootCause}` : ''}`, data: {}, order: 1 });
   entries.sort((x, y) => x.at.getTime() - y.at.getTime() || x.order - y.order);
   return { incident, entries: entries.map(({ order: _o, ...e }) => e) };
 }

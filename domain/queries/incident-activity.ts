@@ -1,0 +1,42 @@
+/**
+ * What operators and the assistant did while an incident was open (issue #14 point 8), for its timeline
+ * (alerts/incidents.ts incidentTimeline): remediations from `audit_log` (who, what, outcome, the verification in
+ * `detail`) and assistant answers from `assistant_answers`, within [from, to].
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** One remediation press or command (`audit_log`, action `remediation:<runbook>/<remediation>`). */
+export interface RemediationActivity {
+  at: Date;
+  actor: string;
+  action: string;
+  outcome: string;
+  detail: string | null;
+}
+
+/** One assistant answer (`assistant_answers`). */
+export interface AssistantActivity {
+  at: Date;
+  actor: string;
+  question: string;
+  rootCause: string | null;
+  status: string;
+}
+
+/** Remediations audited in [from, to], oldest first. */
+export async function remediationsBetween(em: EntityManager, from: Date, to: Date): Promise<RemediationActivity[]> {
+  const rows = await em.getConnection().execute<{ at: Date; actor: string; action: string; outcome: string; detail: string | null }[]>(
+    `select at, actor, action, outcome, detail from audit_log where action like 'remediation:%' and at >= ? and at <= ? order by at, id`,
+    [from, to],
+  );
+  return rows.map((r) => ({ ...r, at: new Date(r.at) }));
+}
+
+/** Assistant answers asked in [from, to], oldest first. */
+export async function assistantAnswersBetween(em: EntityManager, from: Date, to: Date): Promise<AssistantActivity[]> {
+  const rows = await em.getConnection().execute<{ asked_at: Date; actor: string; question: string; root_cause: string | null; status: string }[]>(
+    `select asked_at, actor, question, root_cause, status from assistant_answers where asked_at >= ? and asked_at <= ? order by asked_at, id`,
+    [from, to],
+  );
+  return rows.map((r) => ({ at: new Date(r.asked_at), actor: r.actor, question: r.question, rootCause: r.root_cause, status: r.status }));
+}
