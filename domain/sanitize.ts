@@ -14,7 +14,9 @@
 export const REPLACEMENT = '\uFFFD';
 
 // U+0000, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching U+0000 is this module's purpose
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching U+0000 is this module's purpose
 const UNSTORABLE_TEST = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** True when `s` holds U+0000 or a lone surrogate. */
@@ -65,14 +67,18 @@ export function sanitizeDeep<T>(value: T): Sanitized<T> {
       let out: unknown[] | undefined;
       v.forEach((item, i) => {
         const w = walk(item, `${path}[${i}]`);
-        if (w !== item) (out ??= [...v])[i] = w;
+        if (w !== item) {
+          out ??= [...v];
+          out[i] = w;
+        }
       });
       return out ?? v;
     }
     if (typeof v === 'object' && v !== null) {
       let changed = false;
       const entries = Object.entries(v).map(([k, item]) => {
-        const key = hasUnstorable(k) ? (note(`${path}.${sanitizeText(k)}()`), sanitizeText(k)) : k;
+        const key = hasUnstorable(k) ? sanitizeText(k) : k;
+        if (key !== k) note(`${path}.${key}()`);
         const w = walk(item, `${path}.${key}`);
         if (key !== k || w !== item) changed = true;
         return [key, w] as const;
