@@ -4,8 +4,9 @@
  *
  * 1. runs still `running` whose holder is dead → `interrupted` (the next run or batch resumes their items);
  * 2. businesses claimed for assessment by a dead holder → released (the next batch claims them again);
- * 3. emails left `sending` by a dead holder, once {@link ReaperDeps.settleMs} have passed since their last renewal
- *    (the activity feed's indexing delay) → SendGrid's Email Activity API is asked for a message carrying our id
+ * 3. emails left `sending` by a dead holder: one SendGrid has already acknowledged (its `X-Message-Id` stored, or an
+ *    Event Webhook event received for it) → `sent` at once; the others, once {@link ReaperDeps.settleMs} have passed
+ *    since their last renewal (the activity feed's indexing delay) → SendGrid's Email Activity API is asked for a message carrying our id
  *    (`unique_args['email_id']="<id>"`, the `custom_args` of every send): found → `sent` (with its message id, the
  *    business `emailed`); not found → `pending` (sent again by the next batch). So each email goes out exactly
  *    once across crashes. When the API is unavailable to the account (401/403/404: the Email Activity add-on is
@@ -105,6 +106,14 @@ async function settleSending(deps: ReaperDeps, em: EntityManager, now: Date, ctx
   for (const e of await sendingLeases(em)) {
     const expiresAt = e.expiresAt ?? (e.claimedAt ? new Date(e.claimedAt.getTime() + deps.leaseMs) : null);
     if (!leaseIsDead({ holder: e.holder, expiresAt }, now, ctx)) continue;
+    if (e.proof.accepted) {
+      // SendGrid already told us it took it (its X-Message-Id, or an event webhook for it): sent, no lookup, never
+      // resent — the activity feed may have aged it out or not list it, which must not cause a duplicate
+      await markEmailSent(em, e.id, e.proof.messageId, now);
+      out.emailsSent.push(e.id);
+      deps.logger.info({ emailId: e.id, msgId: e.proof.messageId }, 'email left sending has proof SendGrid accepted it: marked sent');
+      continue;
+    }
     const lastRenewal = (expiresAt?.getTime() ?? 0) - deps.leaseMs;
     if (now.getTime() < lastRenewal + deps.settleMs) {
       // the activity feed may not show it yet

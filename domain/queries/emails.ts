@@ -72,17 +72,36 @@ export interface SendingLease {
   holder: string | null;
   expiresAt: Date | null;
   claimedAt: Date | null;
+  /**
+   * Proof that SendGrid accepted it, when we hold one: the `X-Message-Id` recorded at send time
+   * (`emails.provider_message_id`), else the `sg_message_id` of an event SendGrid's Event Webhook delivered for it
+   * (`email_events`, matched by our `custom_args.email_id`); `accepted` is true when either exists (an event
+   * without a message id still proves acceptance).
+   */
+  proof: { accepted: boolean; messageId: string | null };
 }
 
-/** Every `sending` email not yet marked {@link UNCONFIRMED_HOLDER}, oldest id first. */
+/** Every `sending` email not yet marked {@link UNCONFIRMED_HOLDER}, oldest id first, with its acceptance proof. */
 export async function sendingLeases(em: EntityManager): Promise<SendingLease[]> {
-  const rows = await em.getConnection().execute<{ id: number; lease_holder: string | null; lease_expires_at: Date | string | null; claimed_at: Date | string | null }[]>(
-    `select id, lease_holder, lease_expires_at, claimed_at from emails
-      where status = 'sending' and lease_holder is distinct from ? order by id`,
+  const rows = await em.getConnection().execute<
+    { id: number; lease_holder: string | null; lease_expires_at: Date | string | null; claimed_at: Date | string | null; message_id: string | null; has_event: boolean }[]
+  >(
+    `select e.id, e.lease_holder, e.lease_expires_at, e.claimed_at,
+            coalesce(e.provider_message_id, (select split_part(ev.sg_message_id, '.', 1) from email_events ev
+                                              where ev.email_id = e.id and ev.sg_message_id is not null order by ev.id limit 1)) as message_id,
+            exists (select 1 from email_events ev where ev.email_id = e.id) as has_event
+       from emails e
+      where e.status = 'sending' and e.lease_holder is distinct from ? order by e.id`,
     [UNCONFIRMED_HOLDER],
   );
   const d = (v: Date | string | null) => (v === null ? null : new Date(v));
-  return rows.map((r) => ({ id: Number(r.id), holder: r.lease_holder, expiresAt: d(r.lease_expires_at), claimedAt: d(r.claimed_at) }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    holder: r.lease_holder,
+    expiresAt: d(r.lease_expires_at),
+    claimedAt: d(r.claimed_at),
+    proof: { accepted: r.message_id !== null || r.has_event, messageId: r.message_id },
+  }));
 }
 
 /** Puts a `sending` email still held by `holder` back to `pending` with `reason`; false when it changed meanwhile. */
