@@ -57,6 +57,12 @@ const SPECIAL: CliCommandSpec[] = [
     },
   },
   {
+    name: 'oncall',
+    options: [],
+    strictSub: true,
+    subcommands: { now: [], next: [], schedule: [], rotations: [], rotation: [], override: [], contact: [] },
+  },
+  {
     name: 'sandbox',
     options: [],
     strictSub: true,

@@ -13,6 +13,7 @@ import { PipelineEnvSchema, buildStagesConfig, type StagesConfig } from './pipel
 import { AlertingEnvSchema, buildAlertingConfig, type AlertingConfig } from './alerting/config.js';
 import { StorefrontEnvSchema, buildStorefrontConfig, type StorefrontConfig } from './storefront/config.js';
 import { RecoveryEnvSchema, buildRecoveryConfig, type RecoveryConfig } from './recovery/config.js';
+import { OncallEnvSchema, buildOncallConfig, type OncallConfig } from './oncall/config.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -97,7 +98,8 @@ const EnvSchema = z.object({
   .extend(StorefrontEnvSchema.shape)
   .extend(PipelineEnvSchema.shape)
   .extend(AlertingEnvSchema.shape)
-  .extend(RecoveryEnvSchema.shape);
+  .extend(RecoveryEnvSchema.shape)
+  .extend(OncallEnvSchema.shape);
 
 /** Provider ids, as used in config, metrics labels and provider_state rows. */
 export const PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
@@ -168,6 +170,8 @@ export interface AppConfig {
   alerting: AlertingConfig;
   /** Backup folder, retention, PostgreSQL client programs (domain/recovery/config.ts). */
   recovery: RecoveryConfig;
+  /** On-call defaults, hand-off channel, iCalendar token, paging by email, PagerDuty and Opsgenie (domain/oncall/config.ts). */
+  oncall: OncallConfig;
 }
 
 /** Development-only signing secret, so a newcomer's `npm start` needs no Slack app. Refused in production. */
@@ -211,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const delivery = buildDeliveryConfig(e, production, problems);
   const storefront = buildStorefrontConfig(e, production, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  const oncall = buildOncallConfig(e, production);
 
   return {
     env: e.NODE_ENV,
@@ -242,13 +247,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     pipeline: { yelpBatchSize: e.YELP_BATCH_SIZE, cron: e.PIPELINE_CRON, runOnStart: e.RUN_ON_START ?? !production },
     jobsInProcess: e.JOBS_IN_PROCESS,
-    usesSandbox: PROVIDERS.some((id) => providers[id].sandbox),
+    // the paging providers without keys are answered by the sandbox too (outside production)
+    usesSandbox: PROVIDERS.some((id) => providers[id].sandbox) || (oncall.pagerduty.enabled && oncall.pagerduty.sandbox) || (oncall.opsgenie.enabled && oncall.opsgenie.sandbox),
     gateway: buildGatewayConfig(e),
     delivery,
     storefront,
     stages: buildStagesConfig(e),
     alerting: buildAlertingConfig(e),
     recovery: buildRecoveryConfig(e),
+    oncall,
   };
 }
 

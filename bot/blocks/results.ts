@@ -10,6 +10,7 @@ import { diagnosisBlocks, outcomeLine } from '../../runbooks/render/blocks.js';
 import { helpBlocks } from './help.js';
 import { renderIncidentSlack } from '../commands/incident-commands.js';
 import { renderOpsSlack } from '../commands/ops-commands.js';
+import { renderOncallSlack } from '../commands/oncall-commands.js';
 import { buildMessage, clampText, escapeMrkdwn, fieldSections, formatUtc, section, statusBlocks, type SlackMessage } from './status.js';
 
 /** A rendered answer: the message and whether the channel sees it. */
@@ -75,6 +76,11 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
     case 'silence_action':
     case 'silences':
       return renderIncidentSlack(result);
+    case 'oncall_now':
+    case 'oncall_schedule':
+    case 'oncall_change':
+    case 'oncall_refused':
+      return renderOncallSlack(result);
     case 'costs':
     case 'changes':
     case 'eval_export':

@@ -19,6 +19,7 @@ import { ask, type AssistantAnswer } from '../assistant/index.js';
 import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
 import { executeIncidentCommand, type IncidentResult } from './incident-commands.js';
 import { executeOpsCommand, type OpsResult } from './ops-commands.js';
+import { executeOncallCommand, type OncallResult } from './oncall-commands.js';
 
 /** What a subcommand produced. */
 export type LfResult =
@@ -33,6 +34,7 @@ export type LfResult =
   | { kind: 'assistant'; answer: AssistantAnswer }
   | IncidentResult
   | OpsResult
+  | OncallResult
   | ReportResult
   | { kind: 'refused'; detail: string };
 
@@ -214,6 +216,8 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     case 'silences':
     case 'unsilence':
       return executeIncidentCommand(ctx, cmd, parsed.args, actor);
+    case 'oncall':
+      return executeOncallCommand(ctx, parsed.args, actor);
     case 'costs':
     case 'changes':
     case 'eval':

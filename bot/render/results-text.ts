@@ -8,6 +8,7 @@ import { answerText } from '../assistant/index.js';
 import { renderStatusText } from './status-text.js';
 import { renderIncidentText } from '../commands/incident-commands.js';
 import { renderOpsText } from '../commands/ops-commands.js';
+import { renderOncallText } from '../commands/oncall-commands.js';
 import type { FindingStatus } from '../../runbooks/define.js';
 import { evidenceLine } from '../../runbooks/render/blocks.js';
 
@@ -83,6 +84,11 @@ export function renderText(result: LfResult, helpText: string): string {
     case 'silence_action':
     case 'silences':
       return renderIncidentText(result);
+    case 'oncall_now':
+    case 'oncall_schedule':
+    case 'oncall_change':
+    case 'oncall_refused':
+      return renderOncallText(result);
     case 'costs':
     case 'changes':
     case 'eval_export':
@@ -96,7 +102,7 @@ export function renderText(result: LfResult, helpText: string): string {
 
 /** Exit code for a result: 1 when refused, a remediation or job run did not succeed, or a runbook is unknown; else 0. */
 export function exitCodeFor(result: LfResult): number {
-  if (result.kind === 'refused') return 1;
+  if (result.kind === 'refused' || result.kind === 'oncall_refused') return 1;
   if (result.kind === 'report') return result.ok ? 0 : 1;
   // a diagnosis that found a PROBLEM (or could not run a check) is "problems found" for cron and monitoring
   if (result.kind === 'diagnosis') return result.diagnosis.results.some((r) => r.finding.status === 'problem' || r.finding.status === 'error') ? 1 : 0;

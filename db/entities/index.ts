@@ -14,6 +14,8 @@ import { Target } from './target.entity.js';
 import { AssistantAnswerRow } from './assistant.entity.js';
 import { DeadLetter } from './dead-letter.entity.js';
 import { Deploy } from './deploy.entity.js';
+import { OncallContact, OncallOverride, OncallRotation } from './oncall.entity.js';
+import { PageDelivery } from './paging.entity.js';
 
 export { AssessmentResult, Business, Email, JobRun, JobTick, OpsEvent, ProviderState, Target };
 export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
@@ -33,6 +35,8 @@ export { AuditLog, ErrorRecord, RemediationClaim };
 export * from './alerting.entity.js';
 export * from './assistant.entity.js';
 export * from './dead-letter.entity.js';
+export * from './oncall.entity.js';
+export * from './paging.entity.js';
 export * from './deploy.entity.js';
 export { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox };
 
@@ -66,6 +70,10 @@ export const ENTITIES = [
   AssistantAnswerRow,
   DeadLetter,
   Deploy,
+  OncallRotation,
+  OncallOverride,
+  OncallContact,
+  PageDelivery,
 ];
 
 /** The table of every entity in {@link ENTITIES} (its schema's `tableName`), in list order. */

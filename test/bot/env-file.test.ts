@@ -32,7 +32,7 @@ test('.env.example parses and is a valid configuration as it is; # values are wh
 
 test('every key of .env.example is one the configuration reads (no stale or misspelt key)', () => {
   const keys = Object.keys(parseEnv(readFileSync(join(ROOT, '.env.example'), 'utf8')));
-  const sources = ['domain/config.ts', 'domain/gateway/config.ts', 'domain/delivery/config.ts', 'domain/storefront/config.ts', 'domain/pipeline/config.ts', 'domain/alerting/config.ts', 'domain/recovery/config.ts']
+  const sources = ['domain/config.ts', 'domain/gateway/config.ts', 'domain/delivery/config.ts', 'domain/storefront/config.ts', 'domain/pipeline/config.ts', 'domain/alerting/config.ts', 'domain/recovery/config.ts', 'domain/oncall/config.ts']
     .map((f) => { try { return readFileSync(join(ROOT, f), 'utf8'); } catch { return ''; } })
     .join('\n');
   const unread = keys.filter((k) => !sources.includes(k.replace(/_(DAILY|MONTHLY)_USD$/, '')) && !sources.includes(k));

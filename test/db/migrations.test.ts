@@ -9,7 +9,7 @@ import { DatabaseError } from '../../db/errors.js';
 import { freshDatabase } from '../helpers/db.js';
 import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 
-const TABLES = ['api_calls', 'assessment_results', 'businesses', 'email_events', 'email_suppressions', 'emails', 'purchases', 'webhook_inbox', 'job_runs', 'ops_events', 'provider_cache', 'provider_quota_usage', 'provider_state', 'rate_limit_state', 'settings', 'targets', 'audit_log', 'remediation_claims', 'error_records', 'alerts', 'incidents', 'incident_events', 'silences', 'slack_outbox', 'slack_messages', 'assistant_answers', 'dead_letters'];
+const TABLES = ['api_calls', 'assessment_results', 'businesses', 'email_events', 'email_suppressions', 'emails', 'purchases', 'webhook_inbox', 'job_runs', 'ops_events', 'provider_cache', 'provider_quota_usage', 'provider_state', 'rate_limit_state', 'settings', 'targets', 'audit_log', 'remediation_claims', 'error_records', 'alerts', 'incidents', 'incident_events', 'silences', 'slack_outbox', 'slack_messages', 'assistant_answers', 'dead_letters', 'oncall_rotations', 'oncall_overrides', 'oncall_contacts', 'page_deliveries'];
 
 async function checkMigrated(url: string | undefined, label: string) {
   const db = await freshDatabase({ url });
