@@ -1,15 +1,21 @@
 /**
- * Turns stored ops events into Slack messages (Block Kit via slack-block-builder, with a plain `text`
- * fallback that is also what the console shows).
+ * Turns stored ops events into Slack messages: the plain text (also the console line and the notification text)
+ * and a structured `ops_event` body, which the composition root's renderer turns into Block Kit
+ * (bot/render/slack-messages.ts). No Block Kit here: alerts/ hands over what happened, bot/ says how it looks.
  */
 import { forcedOpenText } from '../domain/queries/breakers.js';
-import { Blocks, Message } from 'slack-block-builder';
 import type { IOpsEvent, OpsSeverity } from '../db/entities/index.js';
+import type { SlackRoute } from './slack-routing.js';
 
-/** A message ready for chat.postMessage (minus the channel). */
+/**
+ * An ops event as handed to the outbox: `text` (severity emoji + {@link eventText}) and the structured body
+ * `{ type: 'ops_event', event: { type, severity, createdAt (ISO 8601 UTC) } }` the renderer lays out.
+ */
 export interface OpsMessage {
   text: string;
-  blocks: unknown[];
+  body: { type: 'ops_event'; event: { type: string; severity: OpsSeverity; createdAt: string } };
+  /** Where it goes: `recoveries` for a recovery (a breaker closing, health better), else `status`. */
+  route: SlackRoute;
 }
 
 const SEVERITY_EMOJI = { info: ':large_blue_circle:', warning: ':warning:', critical: ':red_circle:' } as const;
@@ -114,16 +120,19 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
   }
 }
 
-/** Builds the Slack message for an event. */
+/** Whether an event reports a recovery (a provider answering again, health getting better). */
+export function isRecovery(ev: Pick<IOpsEvent, 'type' | 'payload'>): boolean {
+  return ev.type === 'breaker.closed' || (ev.type === 'health.changed' && (ev.payload as Record<string, unknown>).direction === 'better');
+}
+
+/** Builds the outbox message for an event (see {@link OpsMessage}). */
 export function formatOpsEvent(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload' | 'createdAt'>): OpsMessage {
   const text = `${SEVERITY_EMOJI[ev.severity as OpsSeverity]} ${eventText(ev)}`;
-  const built = Message({ text })
-    .blocks(
-      Blocks.Section({ text: text.slice(0, 3000) }),
-      Blocks.Context().elements(`${ev.type} · ${ev.severity} · ${ev.createdAt.toISOString()}`),
-    )
-    .buildToObject() as { blocks?: unknown[] };
-  return { text, blocks: built.blocks ?? [] };
+  return {
+    text,
+    body: { type: 'ops_event', event: { type: ev.type, severity: ev.severity as OpsSeverity, createdAt: ev.createdAt.toISOString() } },
+    route: isRecovery(ev) ? 'recoveries' : 'status',
+  };
 }
 
 /**

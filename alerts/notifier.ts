@@ -1,60 +1,31 @@
 /**
- * The notifier: claims unposted ops events from the outbox and posts each once to the status channel, through
- * Slack (chat.postMessage) or, without a bot token, the console. A claim is a short lease (`claimed_until`), so
- * several notifiers (replicas) never post one event twice at the same time, and a crashed one's claims expire.
- * Failed posts are retried on later ticks, up to {@link MAX_ATTEMPTS}.
+ * The notifier: claims unposted ops events and hands each, once, to the Slack outbox (alerts/slack-outbox.ts) as a
+ * `status` post (a recovery as a `recoveries` post), routed to its channel by config (alerts/slack-routing.ts) —
+ * the outbox's poster then delivers it with its ordering, rate limit, retries, degradation and dead-lettering, to
+ * Slack or, without a bot token, to the console. The outbox entry's dedup key is `ops-event:<event dedup key>`,
+ * the same as the spool's (DB outage), so an event is posted once whichever path took it. A claim is a short lease
+ * (`claimed_until`), so several notifiers (replicas) never enqueue one event twice at the same time, and a crashed
+ * one's claims expire. Failed hand-overs are retried on later ticks, up to {@link MAX_ATTEMPTS}.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { IOpsEvent } from '../db/entities/index.js';
+import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
 import { recordOpsEvent, type OpsEventFallback } from '../domain/events.js';
 import type { OpsSpool } from './ops-spool.js';
 import { createRepeatCollapser } from '../domain/log-collapse.js';
-import { QUIET_EVENT_TYPES, formatOpsEvent, type OpsMessage } from './format.js';
+import { QUIET_EVENT_TYPES, formatOpsEvent } from './format.js';
 import type { Metrics } from './metrics.js';
+import { enqueueSlack } from './slack-outbox.js';
+import { routed } from './slack-routing.js';
 
 /** Delivery attempts before an event is given up (it stays in the table, unposted, for inspection). */
 export const MAX_ATTEMPTS = 10;
 const LEASE_MS = 30_000;
 const BATCH = 20;
 
-/** Where messages go. Returns the Slack message `ts` when there is one. */
-export interface MessageSink {
-  kind: 'slack' | 'console';
-  post(channel: string, msg: OpsMessage): Promise<{ ts?: string }>;
-}
-
-/** The part of Bolt's WebClient the Slack sink uses. */
-export interface ChatClient {
-  chat: {
-    postMessage(args: { channel: string; text: string; blocks?: unknown[] }): Promise<{ ok?: boolean; ts?: string }>;
-  };
-}
-
-/** Posts through Slack's Web API (`chat.postMessage`). */
-export function slackSink(client: ChatClient): MessageSink {
-  return {
-    kind: 'slack',
-    async post(channel, msg) {
-      const res = await client.chat.postMessage({ channel, text: msg.text, blocks: msg.blocks as never });
-      return { ts: res.ts };
-    },
-  };
-}
-
-/** Prints `[slack <channel>] <text>` lines, for running without a Slack app. */
-export function consoleSink(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): MessageSink {
-  return {
-    kind: 'console',
-    async post(channel, msg) {
-      write(`[slack ${channel}] ${msg.text}`);
-      return {};
-    },
-  };
-}
-
-/** A running notifier. `tick()` delivers one batch now and returns how many were posted. */
+/** A running notifier. `tick()` hands one batch to the outbox now and returns how many it enqueued. */
 export interface Notifier {
   tick(): Promise<number>;
   start(): void;
@@ -67,12 +38,12 @@ export function createNotifier(deps: {
   orm: MikroORM;
   logger: Logger;
   metrics: Metrics;
-  sink: MessageSink;
-  channel: string;
+  /** Routes status and recovery posts to their channels (alerts/slack-routing.ts). */
+  config: Pick<AppConfig, 'slack' | 'alerting'>;
   clock: Clock;
   intervalMs?: number;
 }): Notifier {
-  const { orm, logger, metrics, sink, channel, clock } = deps;
+  const { orm, logger, metrics, config, clock } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   const tickErrors = createRepeatCollapser(logger);
@@ -84,7 +55,7 @@ export function createNotifier(deps: {
        where id in (select id from ops_events
                     where posted_at is null and attempts < ? and (claimed_until is null or claimed_until < ?)
                     order by id limit ? for update skip locked)
-       returning id, type, severity, payload, created_at`,
+       returning id, type, severity, payload, created_at, dedup_key`,
       [new Date(now.getTime() + LEASE_MS), MAX_ATTEMPTS, now, BATCH],
     );
     return rows
@@ -93,6 +64,7 @@ export function createNotifier(deps: {
         type: String(r.type),
         severity: r.severity as IOpsEvent['severity'],
         payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
+        dedupKey: String(r.dedup_key),
         createdAt: new Date(r.created_at as string),
       }))
       .sort((a, b) => a.id - b.id) as IOpsEvent[];
@@ -109,7 +81,8 @@ export function createNotifier(deps: {
           metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'quiet' });
           continue;
         }
-        await sink.post(channel, formatOpsEvent(ev));
+        const msg = formatOpsEvent(ev);
+        await enqueueSlack(orm.em.fork(), { dedupKey: `ops-event:${ev.dedupKey}`, kind: 'post', ...routed(config, msg.route), text: msg.text, body: msg.body }, clock.now());
         await orm.em
           .getConnection()
           .execute('update ops_events set posted_at = ?, claimed_until = null, last_error = null where id = ?', [clock.now(), ev.id]);
@@ -174,12 +147,12 @@ function connectionLost(err: unknown): boolean {
  * when the database is back it is stored as posted (dedup key `ops-event:<dedupKey>` in the outbox), so the notifier
  * never posts it again.
  */
-export function spoolOpsEvents(spool: OpsSpool, channel: string): OpsEventFallback {
+export function spoolOpsEvents(spool: OpsSpool, config: Pick<AppConfig, 'slack' | 'alerting'>): OpsEventFallback {
   return (ev, now, err) => {
     // a trip is normally posted by the CircuitBreakerOpen alert, which cannot run without the database: spool it
     if (ev.severity === 'info' || (QUIET_EVENT_TYPES.has(ev.type) && ev.type !== 'breaker.opened') || !connectionLost(err)) return;
     const msg = formatOpsEvent({ ...ev, createdAt: now });
-    void spool.post({ dedupKey: `ops-event:${ev.dedupKey}`, kind: 'post', channel, text: msg.text, blocks: msg.blocks }, async (em) => {
+    void spool.post({ dedupKey: `ops-event:${ev.dedupKey}`, kind: 'post', ...routed(config, msg.route), text: msg.text, body: msg.body }, async (em) => {
       await recordOpsEvent(em, ev, now, { postedAt: now });
     });
   };

@@ -11,7 +11,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
 import { guardMessage } from './slack-guard.js';
-import { enqueueSlack, recordPosted, type OutboxMessage } from './slack-outbox.js';
+import { enqueueSlack, recordPosted, renderOutbox, type OutboxMessage, type SlackRenderer } from './slack-outbox.js';
 import { classifySlackError, type SlackTransport } from './slack-transport.js';
 
 /** Messages kept at most (posted or not) until the database is back. */
@@ -42,8 +42,8 @@ export interface OpsSpool {
   stop(): void;
 }
 
-/** Creates the spool over `transport` (the same Slack client as the outbox poster). */
-export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger; clock: Clock; capacity?: number }): OpsSpool {
+/** Creates the spool over `transport` and `render` (the same Slack client and renderer as the outbox poster). */
+export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger; clock: Clock; render?: SlackRenderer; capacity?: number }): OpsSpool {
   const { transport, logger, clock } = deps;
   const capacity = deps.capacity ?? SPOOL_CAPACITY;
   const entries: Entry[] = [];
@@ -55,7 +55,8 @@ export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger
   const refPosted = (ref: string | undefined) => (ref ? entries.find((e) => e.msg.kind === 'post' && e.msg.ref === ref)?.posted : undefined);
 
   async function sendOne(e: Entry): Promise<void> {
-    const g = guardMessage(e.msg.text, e.msg.blocks);
+    const r0 = renderOutbox(e.msg, deps.render, logger);
+    const g = guardMessage(r0.text, r0.blocks);
     if (e.msg.kind === 'dm') {
       const r = await transport.dm(e.msg.channel, g.text, g.blocks);
       e.posted = { ...r, at: clock.now() };
@@ -67,7 +68,7 @@ export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger
       e.posted = { ...parent, at: clock.now() };
       return;
     }
-    const r = await transport.post(e.msg.channel, g.text, g.blocks, e.msg.kind === 'reply' ? parent?.ts : undefined);
+    const r = await transport.post(e.msg.channel, g.text, g.blocks, (e.msg.kind === 'reply' ? parent?.ts : undefined) ?? e.msg.threadTs);
     e.posted = { ...r, at: clock.now() };
   }
 

@@ -15,8 +15,19 @@
  * so no message waits more than about two minutes behind another message's or another channel's failure, and a
  * restart finds nothing parked (claims are 30-second leases).
  *
- * Kinds: `post` (a new message; its ts is stored in `slack_messages` under `ref`), `update` (chat.update of the
- * `ref` message), `reply` (a thread reply under the `ref` message), `dm` (a direct message: `channel` is a user id).
+ * It is the one way out to Slack: status posts, alerts, incidents, pages, recoveries and assistant answers are all
+ * enqueued here, and the transport (alerts/slack-transport.ts) is the only code that calls the Web API's write
+ * methods (test/alerts/slack-exit.test.ts holds that).
+ *
+ * Operations (`kind`): `post` (a new message; its ts is stored in `slack_messages` under `ref`, so later entries can
+ * edit it or reply to it), `update` (chat.update of the `ref` message: update in place), `reply` (a thread reply
+ * under the `ref` message), `dm` (a direct message: `channel` is a user id), `file` (files.uploadV2 of `text` as
+ * a file named `body.filename` into `channel`). `threadTs` places a `post`, `reply` or `file` in the thread of a message we did not post (the question an assistant answer replies to).
+ * Routing: `route` says what the message is (status, alerts, incidents, pages, recoveries, answers) and the
+ * channel comes from it (alerts/slack-routing.ts).
+ * Rendering: lower layers hand over a structured `body` (`{ type, … }`) plus a plain `text`; the poster's injected
+ * {@link SlackRenderer} (bot/render/slack-messages.ts, given by the composition root) turns it into Block Kit when
+ * the message is sent. Without a renderer, or for a body it does not know, the text goes alone.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SlackOutboxKind } from '../db/entities/alerting.entity.js';
@@ -26,6 +37,10 @@ import { createRepeatCollapser } from '../domain/log-collapse.js';
 import { truncateGraphemes } from '../domain/text/graphemes.js';
 import { blocksToPlainText, guardMessage } from './slack-guard.js';
 import { classifySlackError, type SlackFailure, type SlackTransport } from './slack-transport.js';
+import type { SlackRoute } from './slack-routing.js';
+import { renderOutbox, type RenderedSlack, type SlackBody, type SlackRenderer } from './slack-message.js';
+
+export { renderOutbox, type RenderedSlack, type SlackBody, type SlackRenderer } from './slack-message.js';
 
 export { SlackRateLimited, classifySlackError, consoleTransport, webClientTransport, type SlackFailure, type SlackTransport, type WebClientLike } from './slack-transport.js';
 
@@ -43,12 +58,23 @@ const LEASE_MS = 30_000;
 
 /** A message to enqueue. */
 export interface OutboxMessage {
+  /** Idempotency: a second enqueue with the same key adds nothing. */
   dedupKey: string;
+  /** The operation: post, update (in place, of `ref`), reply (in the thread of `ref` or `threadTs`), dm. */
   kind: SlackOutboxKind;
+  /** What kind of post it is; `channel` came from it (alerts/slack-routing.ts `routed`). */
+  route?: SlackRoute;
   /** Channel name or id; a user id for `dm`. */
   channel: string;
+  /** Our own message this entry is, edits or replies to (`slack_messages.ref`): the update-in-place key. */
   ref?: string;
+  /** A thread parent we did not post (Slack ts in `channel`), for a `post` or `reply` inside that thread. */
+  threadTs?: string;
+  /** Plain text: the notification text, the console line, and the whole message when there is no body. */
   text: string;
+  /** The structured message the injected renderer turns into Block Kit (see {@link SlackRenderer}). */
+  body?: SlackBody;
+  /** Ready Block Kit (rows queued before bodies existed; new code hands over `body`). */
   blocks?: unknown[];
 }
 
@@ -59,11 +85,38 @@ export interface OutboxMessage {
  */
 export async function enqueueSlack(em: EntityManager, msg: OutboxMessage, now: Date, opts: { sentAt?: Date; origin?: string } = {}): Promise<boolean> {
   const rows = await em.getConnection().execute<{ id: number }[]>(
-    `insert into slack_outbox (dedup_key, kind, channel, ref, text, blocks, created_at, attempts, sent_at, origin)
-     values (?, ?, ?, ?, ?, ?::jsonb, ?, 0, ?, ?) on conflict (dedup_key) do nothing returning id`,
-    [msg.dedupKey.slice(0, 512), msg.kind, msg.channel, msg.ref ?? null, msg.text, msg.blocks ? JSON.stringify(msg.blocks) : null, now, opts.sentAt ?? null, opts.origin ?? null],
+    `insert into slack_outbox (dedup_key, kind, channel, ref, text, blocks, created_at, attempts, sent_at, origin, route, thread_ts, body)
+     values (?, ?, ?, ?, ?, ?::jsonb, ?, 0, ?, ?, ?, ?, ?::jsonb) on conflict (dedup_key) do nothing returning id`,
+    [
+      msg.dedupKey.slice(0, 512),
+      msg.kind,
+      msg.channel,
+      msg.ref ?? null,
+      msg.text,
+      msg.blocks ? JSON.stringify(msg.blocks) : null,
+      now,
+      opts.sentAt ?? null,
+      opts.origin ?? null,
+      msg.route ?? null,
+      msg.threadTs ?? null,
+      msg.body ? JSON.stringify(msg.body) : null,
+    ],
   );
   return rows.length > 0;
+}
+
+/**
+ * The outbox as an object, for callers outside a transaction of their own (Slack listeners, the assistant):
+ * `enqueue` is {@link enqueueSlack} on a fresh EntityManager at the clock's now.
+ */
+export interface SlackOutbox {
+  /** Enqueues `msg`; false when its dedup key was already enqueued. */
+  enqueue(msg: OutboxMessage): Promise<boolean>;
+}
+
+/** A {@link SlackOutbox} over the outbox table. */
+export function slackOutbox(em: () => EntityManager, clock: Clock): SlackOutbox {
+  return { enqueue: (msg) => enqueueSlack(em(), msg, clock.now()) };
 }
 
 /** Where the ref's message was posted, if it was. */
@@ -91,6 +144,8 @@ interface Row {
   ref: string | null;
   text: string;
   blocks: unknown[] | null;
+  body: SlackBody | null;
+  thread_ts: string | null;
   attempts: number;
   created_at: Date;
   degraded_at: Date | null;
@@ -116,7 +171,7 @@ async function claimHeads(em: EntityManager, now: Date): Promise<Row[]> {
          order by channel, id)
         and (not_before is null or not_before <= ?)
         and (claimed_until is null or claimed_until < ?)
-      returning id, kind, channel, ref, text, blocks, attempts, created_at, degraded_at, first_failed_at`,
+      returning id, kind, channel, ref, text, blocks, body, thread_ts, attempts, created_at, degraded_at, first_failed_at`,
     [new Date(now.getTime() + LEASE_MS), now, now, now],
   );
 }
@@ -133,14 +188,17 @@ async function orphanedParent(em: EntityManager, row: Row, now: Date): Promise<O
 }
 
 /** The text-only form of a message refused for its content, and the full detail for the file beside it. */
-function degradedForm(row: Row): { text: string; detail: string } {
-  const detail = [row.text, blocksToPlainText(row.blocks ?? undefined)].filter(Boolean).join('\n\n');
-  const text = `${truncateGraphemes(row.text, 2500)}\n_(Shortened for Slack; the full detail is in the attached file.)_`;
+function degradedForm(msg: RenderedSlack): { text: string; detail: string } {
+  const detail = [msg.text, blocksToPlainText(msg.blocks)].filter(Boolean).join('\n\n');
+  const text = `${truncateGraphemes(msg.text, 2500)}\n_(Shortened for Slack; the full detail is in the attached file.)_`;
   return { text, detail };
 }
 
-/** Creates the poster; `intervalMs` (default 250) is how often it looks for due messages. */
-export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: Clock; transport: SlackTransport; intervalMs?: number; channelGapMs?: number }): SlackPoster {
+/**
+ * Creates the poster; `intervalMs` (default 250) is how often it looks for due messages; `render` turns stored
+ * bodies into Block Kit (see {@link SlackRenderer}).
+ */
+export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: Clock; transport: SlackTransport; render?: SlackRenderer; intervalMs?: number; channelGapMs?: number }): SlackPoster {
   const { orm, logger, clock, transport } = deps;
   const gap = deps.channelGapMs ?? CHANNEL_GAP_MS;
   const lastSent = new Map<string, number>();
@@ -150,8 +208,9 @@ export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: 
 
   /** Sends `row` (guarded, or degraded); returns where it went when it made a new message. */
   async function send(em: EntityManager, row: Row, now: Date): Promise<Outcome> {
-    const degraded = row.degraded_at ? degradedForm(row) : undefined;
-    const guarded = degraded ? { text: degraded.text, blocks: row.kind === 'update' ? [] : undefined, cut: 0 } : guardMessage(row.text, row.blocks ?? undefined);
+    const rendered = renderOutbox(row, deps.render, logger);
+    const degraded = row.degraded_at ? degradedForm(rendered) : undefined;
+    const guarded = degraded ? { text: degraded.text, blocks: row.kind === 'update' ? [] : undefined, cut: 0 } : guardMessage(rendered.text, rendered.blocks);
     if (guarded.cut > 0) logger.warn({ id: row.id, channel: row.channel, cut: guarded.cut }, 'slack message cut to fit Slack limits');
     const attach = async (at: { channel: string; ts: string } | undefined) => {
       if (!degraded || !at) return;
@@ -159,13 +218,18 @@ export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: 
         logger.warn({ id: row.id, err: classifySlackError(err).error }, 'slack file upload of the full detail failed; the text-only message was posted');
       });
     };
+    if (row.kind === 'file') {
+      const f = (row.body ?? {}) as { filename?: string; title?: string };
+      await transport.upload(row.channel, row.thread_ts ?? undefined, f.filename ?? `leadfactory-${row.id}.txt`, row.text, f.title ?? f.filename ?? 'File');
+      return 'sent';
+    }
     if (row.kind === 'dm') {
       await attach(await transport.dm(row.channel, guarded.text, guarded.blocks));
       return 'sent';
     }
-    if (row.kind === 'post') {
-      if (row.ref && (await postedMessage(em, row.ref))) return 'sent'; // posted before a crash lost the sent_at: never post twice
-      const res = await transport.post(row.channel, guarded.text, guarded.blocks);
+    if (row.kind === 'post' || (row.kind === 'reply' && row.thread_ts && !row.ref)) {
+      if (row.kind === 'post' && row.ref && (await postedMessage(em, row.ref))) return 'sent'; // posted before a crash lost the sent_at: never post twice
+      const res = await transport.post(row.channel, guarded.text, guarded.blocks, row.thread_ts ?? undefined);
       if (row.ref) await recordPosted(em, row.ref, res, clock.now());
       await attach(res);
       return 'sent';
@@ -180,14 +244,20 @@ export function createSlackPoster(deps: { orm: MikroORM; logger: Logger; clock: 
     const orphan = await orphanedParent(em, row, now);
     if (!orphan) return 'wait';
     if (row.kind === 'update') {
-      // the current state stands in for the post that never went out; later edits and replies find it
-      const res = await transport.post(row.channel, guarded.text, guarded.blocks);
+      // the current state stands in for the post that never went out (in its thread, if it had one); later edits
+      // and replies find it
+      const res = await transport.post(row.channel, guarded.text, guarded.blocks, row.thread_ts ?? undefined);
       if (row.ref) await recordPosted(em, row.ref, res, clock.now());
       await attach(res);
       return 'sent';
     }
     const context = `_Reply to "${truncateGraphemes(orphan.parentText.replace(/\s+/g, ' '), 150)}", which ${truncateGraphemes(orphan.why, 200)}._`;
-    const res = await transport.post(row.channel, `${guarded.text}\n${context}`, guarded.blocks ? [...guarded.blocks, { type: 'context', elements: [{ type: 'mrkdwn', text: context }] }] : undefined);
+    const res = await transport.post(
+      row.channel,
+      `${guarded.text}\n${context}`,
+      guarded.blocks ? [...guarded.blocks, { type: 'context', elements: [{ type: 'mrkdwn', text: context }] }] : undefined,
+      row.thread_ts ?? undefined,
+    );
     await attach(res);
     return 'sent';
   }

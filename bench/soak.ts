@@ -46,7 +46,8 @@ import { join } from 'node:path';
 import { webApi } from '@slack/bolt';
 import { createMetrics } from '../alerts/metrics.js';
 import { formatOpsEvent, QUIET_EVENT_TYPES } from '../alerts/format.js';
-import { createNotifier, slackSink, type ChatClient } from '../alerts/notifier.js';
+import { createNotifier } from '../alerts/notifier.js';
+import { renderSlackMessage } from '../bot/render/slack-messages.js';
 import { OpsEvent } from '../db/entities/index.js';
 import { createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
 import { openDatabase } from '../db/orm.js';
@@ -104,8 +105,8 @@ export async function run(args: string[]): Promise<void> {
   const runbooks = { services, em: () => db.orm.em.fork(), jobs: createJobControl({ orm: db.orm, config, clock, scheduler: () => scheduler, jobEnv }), probes: processProbes() };
   setInProcessContext({ em: () => db.orm.em.fork(), config, clock, logger, runbooks });
   const client = new webApi.WebClient('xoxb-soak', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
-  const notifier = createNotifier({ orm: db.orm, logger, metrics, sink: slackSink(client as unknown as ChatClient), channel: config.slack.statusChannel, clock });
-  const poster = createSlackPoster({ orm: db.orm, logger, clock, transport: webClientTransport(client as unknown as WebClientLike), channelGapMs: 0 });
+  const notifier = createNotifier({ orm: db.orm, logger, metrics, config, clock });
+  const poster = createSlackPoster({ orm: db.orm, logger, clock, transport: webClientTransport(client as unknown as WebClientLike), render: renderSlackMessage, channelGapMs: 0 });
 
   const completions = new Map<string, number>();
   const failures = new Map<string, string[]>();

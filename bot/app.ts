@@ -4,8 +4,8 @@
  * routes `/metrics`, `/healthz` and `/readyz`.
  *
  * Bolt never calls `auth.test`: with a bot token we pass `botId` + `botUserId`; without one, an `authorize` that
- * returns an empty context (console/dev mode, Web API calls then go out without a token). Outside production
- * the Web API client does not retry (its default is 10 retries over ~30 min, which hangs when Slack is away).
+ * returns an empty context (console/dev mode, Web API calls then go out without a token). `app.client` is the one
+ * Slack client (bot/slack-client.ts); listeners post to channels only through the outbox (`deps.outbox`).
  */
 import type http from 'node:http';
 import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
@@ -18,6 +18,8 @@ import { sendJson } from './webhooks/raw-body.js';
 import { guardSlackEvents, metricsAuthorized, SLACK_BODY_LIMIT_BYTES } from './http-guards.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { createRoleResolver, type RoleResolver, type UsergroupsClient } from './roles.js';
+import { slackClientOptions } from './slack-client.js';
+import { slackOutbox, type SlackOutbox } from '../alerts/slack-outbox.js';
 
 /**
  * Placeholder bot id given to Bolt with a bot token (the config has no bot id): it only stops Bolt from calling
@@ -45,6 +47,8 @@ export interface SlackAppDeps {
   runbookContext: RunbookContext;
   /** Role resolution; default: from `config.roles`, user groups looked up through the app's Web API client. */
   roles?: RoleResolver;
+  /** Where channel posts, thread replies and edits go (default: the outbox table, delivered by the poster). */
+  outbox?: SlackOutbox;
   /** More custom routes (webhooks, /unsubscribe): bot/webhooks/index.ts. */
   extraRoutes?: { path: string; method: string[]; handler: (req: http.IncomingMessage, res: http.ServerResponse) => void }[];
 }
@@ -95,14 +99,7 @@ function route(logger: Logger, name: string, fn: (res: http.ServerResponse) => P
 export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const { config, logger, metrics } = deps;
   const token = config.slack.botToken;
-  const realSlack = token !== undefined && config.slack.apiUrl === undefined;
-  const clientOptions = realSlack
-    ? undefined
-    : {
-        ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
-        retryConfig: { retries: 0 },
-        timeout: 5000,
-      };
+  const clientOptions = slackClientOptions(config);
   const auth = token
     ? { token, botId: PLACEHOLDER_BOT_ID, botUserId: PLACEHOLDER_BOT_USER_ID }
     : { authorize: async () => ({}) };
@@ -170,7 +167,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     processBeforeResponse: false,
     logger: boltLogger(logger),
     ...auth,
-    ...(clientOptions ? { clientOptions } : {}),
+    clientOptions,
   });
 
   // Global middleware: only logging, and it cannot throw, so a request always reaches its listener's ack()
@@ -185,18 +182,15 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   });
 
   const roles = deps.roles ?? createRoleResolver(config.roles, { client: app.client as unknown as UsergroupsClient, logger });
-  const uploadFile = token
-    ? async (channel: string, filename: string, content: string) => {
-        await app.client.files.uploadV2({ channel_id: channel, filename, content, title: filename });
-      }
-    : undefined;
   registerListeners(app, {
     ctx: deps.runbookContext,
     roles,
     metrics,
     logger,
     staleAfterMs: config.slack.buttonStaleMs,
-    ...(uploadFile ? { uploadFile } : {}),
+    // looked up when a listener posts (a test app without a database builds fine)
+    outbox: deps.outbox ?? slackOutbox(() => deps.orm.em.fork(), { now: () => deps.runbookContext.services.clock.now() }),
+    ...(token ? { uploads: true } : {}),
   });
 
   app.error(async (error) => {

@@ -4,7 +4,7 @@
  * notifier, and the Bree scheduler. SIGINT/SIGTERM stop it cleanly.
  */
 import { applyObservation, createDbMetricsReader, createMetrics } from '../alerts/metrics.js';
-import { consoleSink, createNotifier, slackSink, spoolOpsEvents, type ChatClient } from '../alerts/notifier.js';
+import { createNotifier, spoolOpsEvents } from '../alerts/notifier.js';
 import { createDbWatch, pgPing } from '../alerts/db-watch.js';
 import { createOpsSpool } from '../alerts/ops-spool.js';
 import { setOpsEventFallback } from '../domain/events.js';
@@ -23,7 +23,6 @@ import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createJobControl, isJobPaused } from '../jobs/control.js';
 import { startLeaderElection } from '../jobs/leader.js';
 import { createErrorLog } from '../domain/error-log.js';
-import { webApi } from '@slack/bolt';
 import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
 import { setInProcessContext } from '../jobs/in-process.js';
 import { evaluateNow, expectedJobs } from '../jobs/alert-evaluation.js';
@@ -32,6 +31,7 @@ import { alertSourceLine } from '../alerts/source.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
 import { createSlackApp } from './app.js';
+import { renderSlackMessage } from './render/slack-messages.js';
 import { webhookRoutes } from './webhooks/index.js';
 import { alertmanagerReplayer, processPendingAlertmanagerDeliveries } from './webhooks/alertmanager.js';
 
@@ -135,27 +135,19 @@ async function main(): Promise<void> {
   };
   const extraRoutes = webhookRoutes({ config, logger, orm, clock, metrics, providers: services.providers, runbooks: runbookContext });
   const slack = createSlackApp({ config, logger, orm, metrics, readiness, extraRoutes, runbookContext });
-  const sink = config.slack.botToken ? slackSink(slack.app.client as unknown as ChatClient) : consoleSink();
-  const notifier = createNotifier({ orm, logger, metrics, sink, channel: config.slack.statusChannel, clock });
+  // The one Slack exit: every post, reply, edit and upload is an outbox row, delivered by the poster through the
+  // one Slack client (Bolt's app.client, bot/slack-client.ts) — ordered per channel, 1 post/s, Retry-After
+  // honoured — and laid out by the one Block Kit renderer (bot/render/slack-messages.ts). No bot token: console.
+  const transport = config.slack.botToken ? webClientTransport(slack.app.client as unknown as WebClientLike) : consoleTransport();
+  const notifier = createNotifier({ orm, logger, metrics, config, clock });
   notifier.start();
-  // Alerts and incidents go through their own outbox: ordered per channel, 1 post/s, Retry-After honoured.
-  const transport = config.slack.botToken
-    ? webClientTransport(
-        new webApi.WebClient(config.slack.botToken, {
-          ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
-          rejectRateLimitedCalls: true, // a 429 reaches the poster, which holds the channel back
-          retryConfig: { retries: 0 },
-          timeout: 10_000,
-        }) as unknown as WebClientLike,
-      )
-    : consoleTransport();
-  const poster = createSlackPoster({ orm, logger, clock, transport });
+  const poster = createSlackPoster({ orm, logger, clock, transport, render: renderSlackMessage });
   poster.start();
   // While the database is unreachable, ops posts go straight to Slack from memory and are written to the outbox
   // when it is back (alerts/ops-spool.ts, alerts/db-watch.ts).
-  const spool = createOpsSpool({ transport, logger, clock });
+  const spool = createOpsSpool({ transport, logger, clock, render: renderSlackMessage });
   spool.start();
-  setOpsEventFallback(spoolOpsEvents(spool, config.slack.statusChannel));
+  setOpsEventFallback(spoolOpsEvents(spool, config));
   const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: config.alerting.alertsChannel });
   dbWatch.start();
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext, startedAt: now };
@@ -167,7 +159,7 @@ async function main(): Promise<void> {
     .then((done) => done.length > 0 && logger.info({ deliveries: done.length }, 'pending Alertmanager deliveries processed'))
     .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pending Alertmanager deliveries failed'));
   await slack.start(config.port, config.host);
-  logger.info({ host: config.host, port: config.port, notifier: sink.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
+  logger.info({ host: config.host, port: config.port, notifier: transport.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
   const eventTrigger = createEventTrigger({ em: () => orm.em.fork(), logger, evaluate: evaluateNow });
   // Only the replica holding the PostgreSQL advisory lock runs the scheduler; the others serve HTTP and take over

@@ -35,6 +35,30 @@ const idList = z
     message: 'expected Slack user ids (U…/W…) or user-group ids (S…), comma-separated',
   });
 
+/**
+ * What a Slack post is, for routing it to a channel (alerts/slack-routing.ts): status posts, alert group messages,
+ * incident messages, pages (mentions and DMs of an incident's responders), recoveries (a provider answering again)
+ * and assistant answers (always in the asker's conversation).
+ */
+export const SLACK_ROUTES = ['status', 'alerts', 'incidents', 'pages', 'recoveries', 'answers'] as const;
+/** One of {@link SLACK_ROUTES}. */
+export type SlackRoute = (typeof SLACK_ROUTES)[number];
+
+/** `SLACK_ROUTES`: `kind=#channel` pairs, comma-separated, e.g. `pages=#lf-oncall,recoveries=#lf-alerts`. */
+const routeMap = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const out: Partial<Record<SlackRoute, string>> = {};
+    for (const pair of (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+      const [kind, channel] = pair.split('=').map((x) => x.trim());
+      if (!kind || !channel || !(SLACK_ROUTES as readonly string[]).includes(kind) || kind === 'answers')
+        ctx.addIssue({ code: 'custom', message: `expected kind=#channel with kind one of ${SLACK_ROUTES.filter((r) => r !== 'answers').join(', ')}; got "${pair}"` });
+      else out[kind as SlackRoute] = channel;
+    }
+    return out;
+  });
+
 /** Five-or-six field cron expression (Bree/later syntax); checked for shape here, fully by Bree at start. */
 const cron = z
   .string()
@@ -61,6 +85,7 @@ const EnvSchema = z.object({
   SLACK_STATUS_CHANNEL: z.string().default('#leadfactory-status'),
   SLACK_APP_TOKEN: optionalString.refine((v) => v === undefined || v.startsWith('xapp-'), { message: 'expected an app-level token (xapp-…)' }),
   SLACK_BUTTON_STALE_MINUTES: positiveInt.max(7 * 24 * 60).default(30),
+  SLACK_ROUTES: routeMap,
   LF_ADMINS: idList,
   LF_OPERATORS: idList,
   LF_VIEWERS: idList,
@@ -134,6 +159,12 @@ export interface AppConfig {
     appToken: string | undefined;
     /** Remediation buttons older than this are refused as stale (ms). */
     buttonStaleMs: number;
+    /**
+     * Channel per kind of post (SLACK_ROUTES) overriding the defaults: status → SLACK_STATUS_CHANNEL, alerts →
+     * SLACK_ALERTS_CHANNEL, incidents → SLACK_INCIDENTS_CHANNEL, pages → the incidents channel, recoveries → the
+     * status channel (alerts/slack-routing.ts).
+     */
+    routes: Partial<Record<SlackRoute, string>>;
   };
   /**
    * Roles by Slack id (user U…/W… or user group S…), most privileged match wins; `defaultRole` for everyone else
@@ -231,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       statusChannel: e.SLACK_STATUS_CHANNEL,
       appToken: e.SLACK_APP_TOKEN,
       buttonStaleMs: e.SLACK_BUTTON_STALE_MINUTES * 60_000,
+      routes: e.SLACK_ROUTES,
     },
     roles: { admins: e.LF_ADMINS, operators: e.LF_OPERATORS, viewers: e.LF_VIEWERS, defaultRole: e.LF_DEFAULT_ROLE, cliRole: e.LF_CLI_ROLE },
     sandbox: {

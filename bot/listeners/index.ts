@@ -15,5 +15,5 @@ export function registerListeners(app: App, deps: LfCommandDeps): void {
   app.action(/^remediate:/, remediateAction(deps));
   app.action(/^incident:/, incidentAction(deps));
   app.event('app_home_opened', appHomeOpened(deps));
-  registerAssistant(app, { ctx: deps.ctx, roles: deps.roles, logger: deps.logger });
+  registerAssistant(app, { ctx: deps.ctx, roles: deps.roles, logger: deps.logger, outbox: deps.outbox });
 }

@@ -125,12 +125,12 @@ export const Silence = defineEntity({
 /** Inferred entity type of {@link Silence}. */
 export type ISilence = InferEntity<typeof Silence>;
 
-/** Slack message kinds in the outbox: a new post, an edit of an earlier post, a reply in its thread, a DM. */
-export const SLACK_OUTBOX_KINDS = ['post', 'update', 'reply', 'dm'] as const;
+/** Slack message kinds in the outbox: a new post, an edit of an earlier post, a reply in its thread, a DM, a file. */
+export const SLACK_OUTBOX_KINDS = ['post', 'update', 'reply', 'dm', 'file'] as const;
 export type SlackOutboxKind = (typeof SLACK_OUTBOX_KINDS)[number];
 
 /**
- * The Slack outbox for alerts and incidents: every message to send, in order per channel, at most 1 per second
+ * The Slack outbox, the one way out to Slack: every message to send, in order per channel, at most 1 per second
  * per channel, Retry-After honoured (`notBefore`), kept until delivered (nothing lost). `ref` names the thing a
  * message is about (`alert:<fingerprint>`, `incident:<id>`); a `post` records its ts in `slack_messages` under
  * `ref`, which `update` and `reply` entries then use. `dedupKey` unique makes enqueueing idempotent.
@@ -162,6 +162,12 @@ export const SlackOutbox = defineEntity({
     firstFailedAt: p.datetime().columnType('timestamptz').nullable(),
     /** `spool`: posted straight to Slack while the database was down, written back afterwards. */
     origin: p.string().length(32).nullable(),
+    /** What kind of post it is (status, alerts, incidents, pages, recoveries, answers): its channel came from it. */
+    route: p.string().length(32).nullable(),
+    /** Parent message ts of a thread we did not post (the question an answer replies to); `ref` names our own. */
+    threadTs: p.string().length(64).nullable(),
+    /** The structured message (`{ type, … }`) the injected renderer turns into Block Kit when it is sent. */
+    body: p.json<Record<string, unknown>>().nullable(),
   }),
   // each channel's next unsent post (Migration20261205120000_slack_outbox_deadletter)
   indexes: [{ name: 'slack_outbox_unsent_index', expression: `create index "slack_outbox_unsent_index" on "slack_outbox" ("channel", "id") where sent_at is null and dead_at is null` }],

@@ -11,12 +11,14 @@ import * as assert from 'uvu/assert';
 import { webApi } from '@slack/bolt';
 import { openDatabase, type Database } from '../../db/orm.js';
 import { systemClock } from '../../domain/clock.js';
+import { loadConfig } from '../../domain/config.js';
 import { recordOpsEvent, setOpsEventFallback } from '../../domain/events.js';
 import { createLogger } from '../../domain/logger.js';
 import { createDbWatch, pgPing } from '../../alerts/db-watch.js';
 import { spoolOpsEvents } from '../../alerts/notifier.js';
 import { createOpsSpool } from '../../alerts/ops-spool.js';
 import { createSlackPoster, webClientTransport, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { startFakeSlackApi } from '../helpers/slack.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -32,10 +34,10 @@ test('DatabaseUnavailable and a breaker trip reach Slack during the outage, are 
   const fake = await startFakeSlackApi();
   const client = new webApi.WebClient('xoxb-test', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 }, timeout: 2000 });
   const transport = webClientTransport(client as unknown as WebClientLike);
-  const spool = createOpsSpool({ transport, logger, clock: systemClock });
-  setOpsEventFallback(spoolOpsEvents(spool, '#status'));
+  const spool = createOpsSpool({ transport, logger, clock: systemClock, render: renderSlackMessage });
+  setOpsEventFallback(spoolOpsEvents(spool, loadConfig({ SLACK_STATUS_CHANNEL: '#status', SLACK_ALERTS_CHANNEL: '#alerts' })));
   const watch = createDbWatch({ ping: () => pgPing(proxy.url, 1000), em: () => proxied.orm.em.fork(), spool, logger, clock: systemClock, channel: '#alerts', intervalMs: 200 });
-  const poster = createSlackPoster({ orm: proxied.orm, logger, clock: systemClock, transport, intervalMs: 100, channelGapMs: 0 });
+  const poster = createSlackPoster({ orm: proxied.orm, logger, clock: systemClock, transport, render: renderSlackMessage, intervalMs: 100, channelGapMs: 0 });
   try {
     spool.start();
     watch.start();

@@ -13,7 +13,12 @@ import { RUNBOOKS } from '../../runbooks/index.js';
 import { getAnswer } from '../../bot/assistant/store.js';
 import { runScenarios, summarise } from '../../bot/assistant/eval/run.js';
 import { SCENARIOS } from '../../bot/assistant/eval/scenarios.js';
-import { handleFeedback, handleQuestion, stripMentions, type AssistantClient } from '../../bot/listeners/events/assistant.js';
+import { handleFeedback, handleQuestion, stripMentions } from '../../bot/listeners/events/assistant.js';
+import { webApi } from '@slack/bolt';
+import { createSlackPoster, slackOutbox, webClientTransport, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { renderSlackMessage } from '../../bot/render/slack-messages.js';
+import { systemClock } from '../../domain/clock.js';
+import { startFakeSlackApi } from '../helpers/slack.js';
 import { createLogger } from '../../domain/logger.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
@@ -72,32 +77,46 @@ t('Slack: a mention is answered in its thread with progress updates; retries and
   await ctx.db.orm.em
     .getConnection()
     .execute(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, finished_at, counts) values ('daily-pipeline', 'succeeded', 'schedule', now() - interval '2 hours', now() - interval '2 hours', now() - interval '119 minutes', '{}'::jsonb)`);
-  const calls: { method: string; args: Record<string, unknown> }[] = [];
-  const client: AssistantClient = {
-    chat: {
-      postMessage: async (args) => (calls.push({ method: 'postMessage', args }), { ts: `1700000000.${calls.length}` }),
-      update: async (args) => (calls.push({ method: 'update', args }), {}),
-    },
+  // through the one Slack exit: the outbox table, delivered by the poster to a fake Slack Web API
+  const fake = await startFakeSlackApi();
+  const client = new webApi.WebClient('xoxb-test', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } }) as unknown as WebClientLike;
+  const poster = createSlackPoster({ orm: ctx.db.orm, logger: createLogger('silent'), clock: systemClock, transport: webClientTransport(client), render: renderSlackMessage, channelGapMs: 0 });
+  const drain = async () => {
+    while ((await poster.tick()) > 0);
   };
-  const deps = { ctx: ctx.rb, roles: { roleOf: async (u: string) => (u === 'UNOBODY' ? undefined : ('viewer' as const)) }, logger: createLogger('silent'), mode: 'offline' as const, progressEveryMs: 0 };
+  const outbox = slackOutbox(() => ctx.db.orm.em.fork(), systemClock);
+  const deps = { ctx: ctx.rb, roles: { roleOf: async (u: string) => (u === 'UNOBODY' ? undefined : ('viewer' as const)) }, logger: createLogger('silent'), mode: 'offline' as const, progressEveryMs: 0, outbox };
   const ev = { eventId: 'Ev001', user: 'U123', channel: 'C1', ts: '1700000000.000100', text: '<@U0LEADFACTORY> the pipeline is not finding any leads' };
   assert.is(stripMentions(ev.text), 'the pipeline is not finding any leads');
-  assert.is(await handleQuestion(deps, client, ev), 'answered');
-  assert.is(calls[0]!.method, 'postMessage');
-  assert.is(calls[0]!.args.thread_ts, ev.ts, 'answered in a thread');
-  assert.ok(calls.some((c) => c.method === 'update' && /ran \d+ diagnostics?…/.test(String(c.args.text))), 'progress shown');
+  try {
+    assert.is(await handleQuestion(deps, outbox, ev), 'answered');
+    await drain();
+  } finally {
+    await fake.close();
+  }
+  const calls = fake.calls.filter((c) => c.kind === 'api');
+  assert.is(calls[0]!.method, 'chat.postMessage');
+  assert.is(calls[0]!.body.thread_ts, ev.ts, 'answered in a thread');
+  assert.is(calls[0]!.body.channel, 'C1');
+  const progressTs = (await ctx.db.orm.em.getConnection().execute<{ ts: string }[]>(`select ts from slack_messages where ref like 'answer:%'`))[0]?.ts;
+  assert.ok(calls.some((c) => c.method === 'chat.update' && /ran \d+ diagnostics?…/.test(String(c.body.text))), 'progress shown');
   const final = calls.at(-1)!;
-  assert.is(final.method, 'update');
-  const blocks = final.args.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[];
+  assert.is(final.method, 'chat.update');
+  assert.is(final.body.ts, progressTs, 'the progress message is edited into the answer (update in place)');
+  const blocks = final.body.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[];
   const feedback = blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === 'assistant:feedback:wrong');
   assert.ok(feedback, 'feedback buttons under the answer');
-  assert.match(String(final.args.text), /No active targets/);
-  const n = calls.length;
-  assert.is(await handleQuestion(deps, client, ev), 'duplicate', 'a retry of the same event_id is answered once');
-  assert.is(await handleQuestion(deps, client, { ...ev, eventId: 'Ev002', botId: 'B1' }), 'ignored');
-  assert.is(await handleQuestion(deps, client, { ...ev, eventId: 'Ev003', subtype: 'message_changed' }), 'ignored');
-  assert.is(calls.length, n, 'nothing posted for them');
-  assert.is(await handleQuestion(deps, client, { ...ev, eventId: 'Ev004', user: 'UNOBODY' }), 'refused');
+  assert.match(String(final.body.text), /No active targets/);
+  const rows = async () => (await ctx.db.orm.em.getConnection().execute<{ n: number }[]>('select count(*)::int as n from slack_outbox'))[0]!.n;
+  const n = await rows();
+  assert.is(await handleQuestion(deps, outbox, ev), 'duplicate', 'a retry of the same event_id is answered once');
+  assert.is(await handleQuestion(deps, outbox, { ...ev, eventId: 'Ev002', botId: 'B1' }), 'ignored');
+  assert.is(await handleQuestion(deps, outbox, { ...ev, eventId: 'Ev003', subtype: 'message_changed' }), 'ignored');
+  assert.is(await rows(), n, 'nothing queued for them');
+  assert.is(await handleQuestion(deps, outbox, { ...ev, eventId: 'Ev004', user: 'UNOBODY' }), 'refused');
+  const [refusal] = await ctx.db.orm.em.getConnection().execute<{ kind: string; route: string; thread_ts: string; text: string }[]>(`select kind, route, thread_ts, text from slack_outbox order by id desc limit 1`);
+  assert.equal([refusal!.kind, refusal!.route, refusal!.thread_ts], ['reply', 'answers', ev.ts]);
+  assert.match(refusal!.text, /no LeadFactory role/);
 
   const id = Number(feedback!.value);
   assert.match(await handleFeedback(deps, 'U777', 'assistant:feedback:wrong', String(id)), /recorded as wrong/);

@@ -1,9 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { consoleSink, createNotifier } from '../../alerts/notifier.js';
+import { createNotifier } from '../../alerts/notifier.js';
+import { consoleTransport, createSlackPoster } from '../../alerts/slack-outbox.js';
 import { applyObservation, createMetrics } from '../../alerts/metrics.js';
 import type { Database } from '../../db/orm.js';
 import { ManualClock } from '../../domain/clock.js';
+import { loadConfig } from '../../domain/config.js';
 import { BudgetExceededError, CircuitOpenError, ProviderError, RateLimitedError } from '../../domain/errors.js';
 import { DeadlineExceededError } from '../../domain/gateway/gateway.js';
 import { flushLedgers } from '../../domain/gateway/ledger.js';
@@ -177,15 +179,10 @@ gw('a provider fault trips the breaker once and recovers once: one trip post and
   assert.is((await s.gateway.breaker.snapshot('yelp')).state, 'closed');
 
   const lines: string[] = [];
-  const notifier = createNotifier({
-    orm: ctx.db.orm,
-    logger: createLogger('silent'),
-    metrics: createMetrics(),
-    sink: consoleSink((l) => lines.push(l)),
-    channel: '#alerts',
-    clock,
-  });
+  const notifier = createNotifier({ orm: ctx.db.orm, logger: createLogger('silent'), metrics: createMetrics(), config: loadConfig({ SLACK_STATUS_CHANNEL: '#alerts' }), clock });
   while ((await notifier.tick()) > 0);
+  const poster = createSlackPoster({ orm: ctx.db.orm, logger: createLogger('silent'), clock, transport: consoleTransport((l) => lines.push(l)), channelGapMs: 0 });
+  while ((await poster.tick()) > 0);
   // the trip is posted once, by the CircuitBreakerOpen alert (alerts channel), not a second time to status
   assert.is(lines.filter((l) => l.includes('OPENED')).length, 0, lines.join('\n'));
   assert.is(lines.filter((l) => l.includes('recovered')).length, 1, lines.join('\n'));

@@ -3,7 +3,8 @@
  * await before it) and answers afterwards through `respond()` (the command's response_url, valid 30 min):
  * ephemeral for lookups, in the channel for actions and diagnoses (bot/commands/spec.ts). Unknown subcommands get
  * help; failures get the error code and a sentence, never a stack trace. Output too long for one message (50
- * blocks) is also uploaded as a text file when a bot token is configured.
+ * blocks) is also uploaded as a text file when a bot token is configured (through the Slack outbox, like every
+ * channel post).
  */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import pLimit from 'p-limit';
@@ -17,6 +18,7 @@ import { parseLf } from '../../commands/spec.js';
 import { renderSlack } from '../../blocks/results.js';
 import type { SlackMessage } from '../../blocks/status.js';
 import type { RoleResolver } from '../../roles.js';
+import type { SlackOutbox } from '../../../alerts/slack-outbox.js';
 
 /** What the `/lf` listener needs. */
 export interface LfCommandDeps {
@@ -33,8 +35,10 @@ export interface LfCommandDeps {
    * Default 2.
    */
   workConcurrency?: number;
-  /** Uploads overflow text as a file (files.uploadV2); absent without a bot token. */
-  uploadFile?: (channel: string, filename: string, content: string) => Promise<void>;
+  /** The one way to post to channels (alerts/slack-outbox.ts): overflow files, assistant answers. */
+  outbox: SlackOutbox;
+  /** Whether overflow text is also uploaded as a file (through the outbox); true with a bot token. */
+  uploads?: boolean;
 }
 
 const SENTENCES: Partial<Record<ErrorCode, string>> = {
@@ -101,9 +105,11 @@ async function answerCommand(deps: LfCommandDeps, { command, respond }: SlackCom
     } catch (err) {
       deps.logger.error({ ...ids, err }, 'slash command /lf: response_url post failed');
     }
-    if (message.overflowText && deps.uploadFile) {
-      await deps.uploadFile(command.channel_id, `lf-${subcommand}.txt`, message.overflowText).catch((err: unknown) => {
-        deps.logger.warn({ ...ids, err: (err as Error).message }, 'overflow upload failed');
+    if (message.overflowText && deps.uploads) {
+      const filename = `lf-${subcommand}.txt`;
+      const file = { dedupKey: `lf-file:${command.channel_id}:${command.trigger_id ?? started}`, kind: 'file' as const, route: 'answers' as const, channel: command.channel_id };
+      await deps.outbox.enqueue({ ...file, text: message.overflowText, body: { type: 'file', filename, title: filename } }).catch((err: unknown) => {
+        deps.logger.warn({ ...ids, err: (err as Error).message }, 'overflow upload could not be queued');
       });
     }
   }

@@ -1,7 +1,7 @@
 /**
  * The ops assistant in Slack: an @mention of the bot (`app_mention`) or a direct message (`message.im`) is answered
- * in a thread. A progress message is posted first and updated as diagnostics run ("ran 3 diagnostics…"), then
- * replaced by the answer (root cause, findings, remediation buttons, confidence, footer, Correct / Wrong buttons).
+ * in a thread, through the Slack outbox like every post (route `answers`). A progress message is posted first and
+ * updated in place as diagnostics run ("ran 3 diagnostics…"), then replaced by the answer (root cause, findings, remediation buttons, confidence, footer, Correct / Wrong buttons).
  *
  * - Bot messages, edits and other subtypes are ignored; a retried event (same `event_id`, e.g. Slack's retry after
  *   a slow ack) is answered once: the answer row is claimed on the event id in the database (replica-safe).
@@ -9,7 +9,7 @@
  * - Feedback buttons `assistant:feedback:correct|wrong` store the verdict on the answer (who, when); a wrong answer
  *   can then be exported as an eval case (bot/assistant/store.ts `exportEvalCase`).
  *
- * Register with `registerAssistant(app, { ctx, roles, logger })` (scopes: `app_mentions:read`, `im:history`,
+ * Register with `registerAssistant(app, { ctx, roles, logger, outbox })` (scopes: `app_mentions:read`, `im:history`,
  * `chat:write`; events: `app_mention`, `message.im`).
  */
 import type { App } from '@slack/bolt';
@@ -20,6 +20,7 @@ import { answerBlocks, FEEDBACK_ACTION_CORRECT, FEEDBACK_ACTION_WRONG } from '..
 import { claimQuestion, markFailed, recordFeedback } from '../../assistant/store.js';
 import type { RoleResolver } from '../../roles.js';
 import { slackActor } from '../commands/lf.js';
+import type { SlackOutbox } from '../../../alerts/slack-outbox.js';
 
 /** What the assistant listeners need. */
 export interface AssistantDeps {
@@ -32,14 +33,8 @@ export interface AssistantDeps {
   progressEveryMs?: number;
   /** Overrides for the LLM loop (tests). */
   llm?: AskOptions['llm'];
-}
-
-/** The slice of the Web API client used here. */
-export interface AssistantClient {
-  chat: {
-    postMessage(args: { channel: string; thread_ts?: string; text: string; blocks?: unknown[] }): Promise<{ ts?: string }>;
-    update(args: { channel: string; ts: string; text: string; blocks?: unknown[] }): Promise<unknown>;
-  };
+  /** Where the answers go: the Slack outbox (alerts/slack-outbox.ts), like every channel post. */
+  outbox: SlackOutbox;
 }
 
 /** A question event, normalised from `app_mention` or `message.im`. */
@@ -59,23 +54,39 @@ export function stripMentions(text: string): string {
   return text.replace(/<@[A-Z0-9]+(\|[^>]*)?>/g, '').replace(/\s+/g, ' ').trim();
 }
 
+/** The outbox entries of one conversation's answer: routed as `answers`, in the asker's thread. */
+function answerPosts(outbox: SlackOutbox, ev: QuestionEvent, thread: string) {
+  const base = { route: 'answers' as const, channel: ev.channel, threadTs: thread };
+  return {
+    /** A plain reply in the thread (a hint, a refusal). */
+    reply: (key: string, text: string) => outbox.enqueue({ ...base, dedupKey: `answer:${ev.channel}:${ev.ts}:${key}`, kind: 'reply', text }),
+    /** The progress message (`answer:<row>`), edited in place as diagnostics run and finally by the answer. */
+    progress: (row: number, text: string) => outbox.enqueue({ ...base, dedupKey: `answer:${row}:post`, kind: 'post', ref: `answer:${row}`, text }),
+    edit: (row: number, key: string, msg: { text: string; blocks?: unknown[] }) =>
+      outbox.enqueue({ ...base, dedupKey: `answer:${row}:${key}`, kind: 'update', ref: `answer:${row}`, text: msg.text, ...(msg.blocks ? { blocks: msg.blocks } : {}) }),
+  };
+}
+
 /**
- * Answers one question event (both event kinds end here). Resolves when the answer is posted, or at once for an
- * ignored event (a bot's message, a subtype, no text, a retry already claimed). Never throws.
+ * Answers one question event (both event kinds end here). Every message goes through the Slack outbox (route
+ * `answers`, in the question's thread): a progress message, edited in place as diagnostics run, then edited into
+ * the answer. Resolves once the answer is enqueued, or at once for an ignored event (a bot's message, a subtype,
+ * no text, a retry already claimed). Never throws.
  */
-export async function handleQuestion(deps: AssistantDeps, client: AssistantClient, ev: QuestionEvent): Promise<'answered' | 'ignored' | 'duplicate' | 'refused' | 'failed'> {
+export async function handleQuestion(deps: AssistantDeps, outbox: SlackOutbox, ev: QuestionEvent): Promise<'answered' | 'ignored' | 'duplicate' | 'refused' | 'failed'> {
   if (ev.botId || ev.subtype || !ev.user) return 'ignored';
   const question = stripMentions(ev.text);
   const thread = ev.threadTs ?? ev.ts;
   const log = { user: ev.user, channel: ev.channel, event: ev.eventId };
+  const posts = answerPosts(outbox, ev, thread);
   try {
     const actor = await slackActor(deps.roles, ev.user);
     if (!question) {
-      await client.chat.postMessage({ channel: ev.channel, thread_ts: thread, text: 'Ask me what is wrong, e.g. "why did no emails go out today?"' });
+      await posts.reply('hint', 'Ask me what is wrong, e.g. "why did no emails go out today?"');
       return 'ignored';
     }
     if (!actor.role) {
-      await client.chat.postMessage({ channel: ev.channel, thread_ts: thread, text: `:no_entry: <@${ev.user}> has no LeadFactory role; ask an admin for access.` });
+      await posts.reply('refused', `:no_entry: <@${ev.user}> has no LeadFactory role; ask an admin for access.`);
       return 'refused';
     }
     const rowId = await claimQuestion(deps.ctx.em(), question, { actor: actor.id, source: 'slack', channel: ev.channel, threadTs: thread, eventId: ev.eventId }, deps.ctx.services.clock.now());
@@ -83,15 +94,15 @@ export async function handleQuestion(deps: AssistantDeps, client: AssistantClien
       deps.logger.info(log, 'assistant: event already answered (retry)');
       return 'duplicate';
     }
-    const posted = await client.chat.postMessage({ channel: ev.channel, thread_ts: thread, text: ':mag: Looking into it…' });
-    const progressTs = posted.ts;
+    await posts.progress(rowId, ':mag: Looking into it…');
     let ran = 0;
     let last = 0;
+    let edits = 0;
     let chain: Promise<unknown> = Promise.resolve();
     const every = deps.progressEveryMs ?? 1000;
     const update = (text: string) => {
-      if (!progressTs) return;
-      chain = chain.then(() => client.chat.update({ channel: ev.channel, ts: progressTs, text }).catch((err: unknown) => deps.logger.warn({ ...log, err }, 'assistant progress update failed')));
+      const key = `progress:${++edits}`;
+      chain = chain.then(() => posts.edit(rowId, key, { text }).catch((err: unknown) => deps.logger.warn({ ...log, err }, 'assistant progress update could not be queued')));
     };
     const progress = {
       start: (_total: number, label: string) => update(`:mag: Looking into it… checking ${label}`),
@@ -107,18 +118,14 @@ export async function handleQuestion(deps: AssistantDeps, client: AssistantClien
     try {
       const answer = await ask(deps.ctx, question, { ...actor, source: 'slack' }, { progress, mode: deps.mode, rowId, llm: deps.llm, meta: { channel: ev.channel, threadTs: thread } });
       await chain;
-      const msg = answerBlocks(answer);
-      if (progressTs) await client.chat.update({ channel: ev.channel, ts: progressTs, text: msg.text, blocks: msg.blocks });
-      else await client.chat.postMessage({ channel: ev.channel, thread_ts: thread, text: msg.text, blocks: msg.blocks });
+      await posts.edit(rowId, 'answer', answerBlocks(answer));
       deps.logger.info({ ...log, answer: answer.id, rootCause: answer.rootCause?.id ?? null, mode: answer.mode, ms: answer.durationMs }, 'assistant answered');
       return 'answered';
     } catch (err) {
       await chain;
       const reason = (err as Error)?.message ?? String(err);
       await markFailed(deps.ctx.em(), rowId, reason).catch(() => undefined);
-      const text = `:x: I could not answer that: ${reason.slice(0, 300)}`;
-      if (progressTs) await client.chat.update({ channel: ev.channel, ts: progressTs, text });
-      else await client.chat.postMessage({ channel: ev.channel, thread_ts: thread, text });
+      await posts.edit(rowId, 'answer', { text: `:x: I could not answer that: ${reason.slice(0, 300)}` });
       deps.logger.error({ ...log, err }, 'assistant failed');
       return 'failed';
     }
@@ -146,9 +153,9 @@ export async function handleFeedback(deps: AssistantDeps, userId: string, action
 
 /** Registers the `app_mention` and `message` (DM) listeners and the feedback buttons on `app`. */
 export function registerAssistant(app: App, deps: AssistantDeps): void {
-  app.event('app_mention', async ({ event, body, client }) => {
+  app.event('app_mention', async ({ event, body }) => {
     const e = event;
-    void handleQuestion(deps, client, {
+    void handleQuestion(deps, deps.outbox, {
       eventId: (body as { event_id?: string }).event_id,
       user: e.user,
       channel: e.channel,
@@ -159,11 +166,11 @@ export function registerAssistant(app: App, deps: AssistantDeps): void {
       subtype: e.subtype,
     });
   });
-  app.event('message', async ({ event, body, client }) => {
+  app.event('message', async ({ event, body }) => {
     // a direct message to the bot: a plain user message (no subtype) in an `im` channel (Bolt's GenericMessageEvent)
     if (event.channel_type !== 'im' || event.subtype !== undefined) return;
     const e = event;
-    void handleQuestion(deps, client, {
+    void handleQuestion(deps, deps.outbox, {
       eventId: (body as { event_id?: string }).event_id,
       user: e.user,
       channel: e.channel,

@@ -1,0 +1,31 @@
+/**
+ * The Block Kit renderer of the Slack outbox: the composition root (bot/main.ts) injects {@link renderSlackMessage}
+ * into the outbox poster and the DB-outage spool, which call it when a message is sent. Lower layers (alerts/,
+ * jobs/) enqueue structured bodies (`{ type, … }`, alerts/slack-message.ts) and plain text; how each body looks in
+ * Slack is decided here, per `type`. A body of an unknown type is sent as its plain text.
+ */
+import { Blocks, Message } from 'slack-block-builder';
+import type { RenderedSlack, SlackBody, SlackRenderer } from '../../alerts/slack-message.js';
+import { clampText, SLACK_LIMITS } from '../../runbooks/render/slack.js';
+
+/** Renders one body type; `text` is the message's own plain text. */
+type BodyRenderer = (body: SlackBody, text: string) => RenderedSlack;
+
+/** An ops event (alerts/format.ts `formatOpsEvent`): the text in a section, then type · severity · time. */
+function opsEvent(body: SlackBody, text: string): RenderedSlack {
+  const ev = (body.event ?? {}) as { type?: string; severity?: string; createdAt?: string };
+  const built = Message({ text })
+    .blocks(Blocks.Section({ text: clampText(text, SLACK_LIMITS.sectionText) }), Blocks.Context().elements(`${ev.type ?? 'event'} · ${ev.severity ?? 'info'} · ${ev.createdAt ?? ''}`))
+    .buildToObject() as { blocks?: unknown[] };
+  return { text, blocks: built.blocks ?? [] };
+}
+
+const RENDERERS: Record<string, BodyRenderer> = {
+  ops_event: opsEvent,
+};
+
+/** The renderer injected into the outbox (see the module comment). Throws only on a renderer's own bug. */
+export const renderSlackMessage: SlackRenderer = (body, text) => {
+  const render = RENDERERS[body.type];
+  return render ? render(body, text) : { text };
+};
