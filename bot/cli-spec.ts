@@ -113,7 +113,7 @@ export const DB_HELP = [
 
 /** Provider ids and fault kinds of the sandbox (domain/sandbox/faults.ts holds the same lists; a test compares). */
 export const SANDBOX_PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
-export const SANDBOX_FAULT_KINDS = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'malformed', 'runtime_error'] as const;
+export const SANDBOX_FAULT_KINDS = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'bad_request', 'malformed', 'runtime_error'] as const;
 
 /** Help for `sandbox …` (terminal only; not a Slack subcommand). */
 export const SANDBOX_HELP = [

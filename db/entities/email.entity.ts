@@ -31,6 +31,12 @@ export const Email = defineEntity({
     leaseHolder: p.string().nullable(),
     /** When the `sending` claim's lease runs out (renewed by its holder; the reaper settles it after). */
     leaseExpiresAt: p.datetime().columnType('timestamptz').nullable(),
+    /** SendGrid sends attempted (the first included; domain/delivery/send-failures.ts). */
+    sendAttempts: p.integer().default(0),
+    /** A `failed` email the email batch retries at or after this time; null: not retried automatically. */
+    nextAttemptAt: p.datetime().columnType('timestamptz').nullable(),
+    /** Class of the last failed send (`SendErrorClass`: auth, rate_limited, invalid_recipient, …). */
+    lastErrorClass: p.string().nullable(),
     deliveredAt: p.datetime().columnType('timestamptz').nullable(),
     bouncedAt: p.datetime().columnType('timestamptz').nullable(),
     /** SendGrid event `reason` of a bounce/drop/deferral. */
@@ -42,7 +48,11 @@ export const Email = defineEntity({
   }),
   uniques: [{ properties: ['business', 'campaign'] }],
   // the reaper's scan for expired sending leases (Migration20261205100000_leases)
-  indexes: [{ name: 'emails_sending_lease_index', expression: `create index "emails_sending_lease_index" on "emails" ("lease_expires_at") where "status" = 'sending'` }],
+  indexes: [
+    { name: 'emails_sending_lease_index', expression: `create index "emails_sending_lease_index" on "emails" ("lease_expires_at") where "status" = 'sending'` },
+    // the email batch's scan of due retries (Migration20261205190000_send_retries)
+    { name: 'emails_retry_due_index', expression: `create index "emails_retry_due_index" on "emails" ("next_attempt_at") where "status" = 'failed'` },
+  ],
 });
 /** Inferred entity type of {@link Email}. */
 export type IEmail = InferEntity<typeof Email>;

@@ -26,6 +26,8 @@ export const ProviderState = defineEntity({
     openedAt: p.datetime().columnType('timestamptz').nullable(),
     lastError: p.text().nullable(),
     lastErrorAt: p.datetime().columnType('timestamptz').nullable(),
+    /** An operator reset closed the breaker; the next successful call confirms the recovery (and is posted). */
+    recoveryPending: p.boolean().default(false),
     lastSuccessAt: p.datetime().columnType('timestamptz').nullable(),
     updatedAt: p.datetime().columnType('timestamptz').onCreate(() => new Date()).onUpdate(() => new Date()),
   }),

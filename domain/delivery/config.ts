@@ -23,6 +23,11 @@ export const DeliveryEnvSchema = z.object({
   SENDGRID_WEBHOOK_PUBLIC_KEY: opt,
   BOUNCE_RATE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.1),
   BOUNCE_RATE_MIN_SENDS: z.coerce.number().int().min(1).default(20),
+  /** Sends tried per email in all (the first included) before a retryable failure is left to an operator. */
+  EMAIL_SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
+  /** Backoff of the first retry (seconds); doubled per attempt, with jitter, up to EMAIL_SEND_RETRY_MAX_SECONDS. */
+  EMAIL_SEND_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  EMAIL_SEND_RETRY_MAX_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(3600),
 });
 
 /** Delivery configuration. */
@@ -39,6 +44,8 @@ export interface DeliveryConfig {
   sendgridWebhookPublicKey: string | undefined;
   bounceRateThreshold: number;
   bounceRateMinSends: number;
+  /** Retries of failed sends (domain/delivery/send-failures.ts): attempts in all, backoff base and cap in ms. */
+  sendRetry: { maxAttempts: number; baseMs: number; maxMs: number };
 }
 
 /** Builds {@link DeliveryConfig}; `problems` collects production-only requirements by name. */
@@ -56,5 +63,10 @@ export function buildDeliveryConfig(e: z.infer<typeof DeliveryEnvSchema>, produc
     sendgridWebhookPublicKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY,
     bounceRateThreshold: e.BOUNCE_RATE_THRESHOLD,
     bounceRateMinSends: e.BOUNCE_RATE_MIN_SENDS,
+    sendRetry: {
+      maxAttempts: e.EMAIL_SEND_MAX_ATTEMPTS,
+      baseMs: e.EMAIL_SEND_RETRY_BASE_SECONDS * 1000,
+      maxMs: Math.max(e.EMAIL_SEND_RETRY_MAX_SECONDS, e.EMAIL_SEND_RETRY_BASE_SECONDS) * 1000,
+    },
   };
 }

@@ -9,8 +9,10 @@
  * `custom_args.email_id`): `sent` if so, back to `pending` if not — exactly once across crashes.
  * Then per email, in id order: suppressed address → `suppressed`; invalid syntax → `failed` + suppression
  * `invalid`; else the send with `custom_args.email_id`, List-Unsubscribe headers and the footer (compliance.ts)
- * → `sent` with SendGrid's `X-Message-Id` (business `emailed`), or `failed` with the error (never retried here:
- * a timed-out POST may have been sent, sindresorhus/got#1672).
+ * → `sent` with SendGrid's `X-Message-Id` (business `emailed`), or `failed` with the error, its class and, when
+ * retryable, the next attempt's time (send-failures.ts: exponential backoff with jitter, `EMAIL_SEND_MAX_ATTEMPTS`).
+ * Before each call's first claim the due retries go back to `pending` (retry.ts), never one SendGrid may have
+ * taken without asking its activity feed first (a timed-out POST may have been sent, sindresorhus/got#1672).
  *
  * An operator can pause delivery (setting `delivery.paused`, pause.ts): checked before every batch claim, a paused
  * stage claims nothing and returns with `paused` set. {@link requeueStuck} puts `sending` emails back to `pending`
@@ -21,7 +23,7 @@ import { Email } from '../../db/entities/index.js';
 import { withDbRetry } from '../db-retry.js';
 import { keepLeases, processHolder } from '../leases.js';
 import type { MailMessage } from '../providers/sendgrid/index.js';
-import { claimPendingEmails, confirmEmailLease, markEmailFailed, markEmailSent, requeueSendingEmail } from '../queries/emails.js';
+import { claimPendingEmails, confirmEmailLease, markEmailFailed, markEmailSent, requeueSendingEmail, scheduleEmailRetry } from '../queries/emails.js';
 import { activityQueryByCustomArg } from '../providers/sendgrid/index.js';
 import { isConnectionError } from '../db-retry.js';
 import { ProviderError } from '../errors.js';
@@ -29,6 +31,8 @@ import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/d
 import { settleDeadEmails, type ReaperDeps } from '../pipeline/reaper.js';
 import { composeMessage } from './compliance.js';
 import { deliveryPause } from './pause.js';
+import { retryDueSends } from './retry.js';
+import { classifySendFailure, nextAttemptAt } from './send-failures.js';
 import { addSuppression, emailHash, isSuppressed } from './suppression.js';
 import { validateEmailAddress } from './validate.js';
 
@@ -42,6 +46,10 @@ export interface SendSummary {
   suppressed: number;
   /** Of `failed`: refused by the syntax check (and now suppressed with reason `invalid`). */
   invalid: number;
+  /** Failed emails whose retry was due and went back to `pending` before the claims (retry.ts); sent or failed again above. */
+  retried: number;
+  /** Of `failed`: with a retry scheduled (a retryable failure with attempts left). */
+  willRetry: number;
   /**
    * Present when the stage stopped because delivery is paused (setting `delivery.paused`): who paused it and since
    * when (ISO time). Emails not yet claimed stay `pending`.
@@ -78,7 +86,7 @@ export function maxEmailClaim(batch: number, concurrency: number, leaseMs: numbe
  * is called after each outcome is stored. Provider errors mark the email `failed`.
  */
 export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () => {}): Promise<SendSummary> {
-  const summary: SendSummary = { emailed: 0, failed: 0, suppressed: 0, invalid: 0 };
+  const summary: SendSummary = { emailed: 0, failed: 0, suppressed: 0, invalid: 0, retried: 0, willRetry: 0 };
   const { leaseMs, dbOutageMaxWaitMs } = deps.config.stages;
   const batch = maxEmailClaim(deps.config.delivery.emailBatchSize, deps.config.delivery.emailConcurrency, leaseMs, deps.config.providerTimeoutMs);
   const holder = deps.holder ?? processHolder();
@@ -86,12 +94,17 @@ export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () 
     withDbRetry(() => fn(deps.em.fork()), { maxWaitMs: dbOutageMaxWaitMs, logger: deps.logger, what });
   const keeper = keepLeases({ em: () => deps.em.fork(), holder, leaseMs, now: () => deps.clock.now(), logger: deps.logger });
   try {
+    let retriesDone = false;
     for (;;) {
       const pause = await db('delivery pause read', (em) => deliveryPause(em));
       if (pause.paused) {
         const paused = { by: pause.by ?? 'unknown', since: (pause.since ?? deps.clock.now()).toISOString() };
         deps.logger.info({ pausedBy: paused.by, since: paused.since }, 'delivery is paused: no emails sent');
         return { ...summary, paused };
+      }
+      if (!retriesDone) {
+        summary.retried = (await db('due retries', () => retryDueSends(deps))).requeued.length;
+        retriesDone = true;
       }
       const ids = await db('email claim', (em) => claimPendingBatch(em, batch, deps.clock.now(), holder, leaseMs));
       if (ids.length === 0) {
@@ -105,8 +118,12 @@ export async function sendPending(deps: PipelineDeps, progress: ProgressFn = () 
       }
       // Each claimed email in its own unit of work, a few at a time (EMAIL_CONCURRENCY).
       await mapConcurrent(ids, deps.config.delivery.emailConcurrency, async (id) => {
-        const outcome = await deliverOne(deps, id, holder, db);
+        let outcome = await deliverOne(deps, id, holder, db);
         if (outcome === 'lost') return;
+        if (outcome === 'failed_retry') {
+          summary.willRetry++;
+          outcome = 'failed';
+        }
         summary[outcome]++;
         if (outcome === 'invalid') summary.failed++;
         if (outcome === 'emailed') progress('emailed', 1);
@@ -154,6 +171,8 @@ async function prepare(deps: PipelineDeps, em: EntityManager, id: number): Promi
     await addSuppression(em, emailHash(email.toAddress), 'invalid', 'send', now);
     email.status = 'failed';
     email.errorMessage = `invalid address: ${check.reason}`;
+    email.lastErrorClass = 'invalid_address';
+    email.nextAttemptAt = null;
     email.leaseHolder = null;
     email.leaseExpiresAt = null;
     email.business.status = 'suppressed';
@@ -164,7 +183,7 @@ async function prepare(deps: PipelineDeps, em: EntityManager, id: number): Promi
 }
 
 /** Delivers one claimed (`sending`) email; returns what happened to it (`lost`: the reaper took it back first). */
-async function deliverOne(deps: PipelineDeps, id: number, holder: string, db: Db): Promise<'emailed' | 'failed' | 'suppressed' | 'invalid' | 'lost'> {
+async function deliverOne(deps: PipelineDeps, id: number, holder: string, db: Db): Promise<'emailed' | 'failed' | 'failed_retry' | 'suppressed' | 'invalid' | 'lost'> {
   const prepared = await db('email check', (em) => prepare(deps, em, id));
   if (prepared === 'gone') return 'lost';
   if (prepared === 'suppressed' || prepared === 'invalid') return prepared;
@@ -175,7 +194,6 @@ async function deliverOne(deps: PipelineDeps, id: number, holder: string, db: Db
     return 'lost';
   }
   let messageId: string | null = null;
-  let error: string | undefined;
   try {
     const res = await deps.providers.sendgrid.send(prepared);
     messageId = res.messageId;
@@ -183,11 +201,22 @@ async function deliverOne(deps: PipelineDeps, id: number, holder: string, db: Db
     // the gateway keeps its state in the database: a connection error around the call leaves the send's outcome
     // unknown — SendGrid's activity feed decides, never a guess
     if (!(err instanceof ProviderError) && isConnectionError(err)) return settleUnknownSend(deps, id, holder, db);
-    error = (err as Error).message || String(err);
+    return recordFailure(deps, id, err, db);
   }
-  if (error === undefined) await db('email sent', (em) => markEmailSent(em, id, messageId, deps.clock.now()));
-  else await db('email failed', (em) => markEmailFailed(em, id, error!, deps.clock.now()));
-  return error === undefined ? 'emailed' : 'failed';
+  await db('email sent', (em) => markEmailSent(em, id, messageId, deps.clock.now()));
+  return 'emailed';
+}
+
+/** Stores a failed send with its class and, when retryable with attempts left, schedules the retry (send-failures.ts). */
+async function recordFailure(deps: PipelineDeps, id: number, err: unknown, db: Db): Promise<'failed' | 'failed_retry'> {
+  const now = deps.clock.now();
+  const failure = classifySendFailure(err, now);
+  const error = (err as Error)?.message || String(err);
+  const attempts = await db('email failed', (em) => markEmailFailed(em, id, error, now, failure.errorClass));
+  const next = attempts === undefined ? undefined : nextAttemptAt(failure, attempts, now, deps.config.delivery.sendRetry, { settleMs: deps.config.stages.activitySettleMs });
+  if (!next) return 'failed';
+  await db('email retry', (em) => scheduleEmailRetry(em, id, next));
+  return 'failed_retry';
 }
 
 /**

@@ -28,13 +28,14 @@ export async function renewItemLeases(em: EntityManager, holder: string, until: 
 }
 
 /**
- * Renews one email's lease just before its send: true only while it is still `sending` under `holder` (the reaper
- * did not take it back).
+ * Renews one email's lease just before its send and counts the attempt (`send_attempts + 1`): true only while it is
+ * still `sending` under `holder` (the reaper did not take it back).
  */
 export async function confirmEmailLease(em: EntityManager, id: number, holder: string, until: Date): Promise<boolean> {
-  const rows = await em
-    .getConnection()
-    .execute<{ id: number }[]>(`update emails set lease_expires_at = ? where id = ? and status = 'sending' and lease_holder = ? returning id`, [until, id, holder]);
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `update emails set lease_expires_at = ?, send_attempts = send_attempts + 1 where id = ? and status = 'sending' and lease_holder = ? returning id`,
+    [until, id, holder],
+  );
   return rows.length > 0;
 }
 
@@ -55,15 +56,23 @@ export async function markEmailSent(em: EntityManager, id: number, messageId: st
   );
 }
 
-/** Records a refused send: `failed` with the error, lease released. Idempotent. */
-export async function markEmailFailed(em: EntityManager, id: number, error: string, now: Date): Promise<void> {
-  await em
-    .getConnection()
-    .execute(`update emails set status = 'failed', error_message = ?, lease_holder = null, lease_expires_at = null, updated_at = ? where id = ? and status = 'sending'`, [
-      error.slice(0, 4000),
-      now,
-      id,
-    ]);
+/**
+ * Records a refused send: `failed` with the error and its class (domain/delivery/send-failures.ts), lease released,
+ * no retry scheduled yet ({@link scheduleEmailRetry}). Returns the email's send attempts so far (undefined when it
+ * was no longer `sending`). Idempotent.
+ */
+export async function markEmailFailed(em: EntityManager, id: number, error: string, now: Date, errorClass: string | null = null): Promise<number | undefined> {
+  const rows = await em.getConnection().execute<{ send_attempts: number }[]>(
+    `update emails set status = 'failed', error_message = ?, last_error_class = ?, next_attempt_at = null, lease_holder = null, lease_expires_at = null, updated_at = ?
+      where id = ? and status = 'sending' returning send_attempts`,
+    [error.slice(0, 4000), errorClass, now, id],
+  );
+  return rows[0] ? Number(rows[0].send_attempts) : undefined;
+}
+
+/** Sets when the email batch retries a `failed` email (domain/delivery/retry.ts). */
+export async function scheduleEmailRetry(em: EntityManager, id: number, at: Date): Promise<void> {
+  await em.getConnection().execute(`update emails set next_attempt_at = ? where id = ? and status = 'failed'`, [at, id]);
 }
 
 /** A `sending` email with its lease, as the reaper sees it. */

@@ -28,6 +28,9 @@ export const SENDGRID_429 = "{\"errors\":[{\"field\":null,\"message\":\"too many
 /** SendGrid invalid key: `sendgrid/mail-send.error.401.invalid-api-key.json`. */
 export const SENDGRID_401_INVALID_KEY = "{\"errors\":[{\"message\":\"The provided authorization grant is invalid, expired, or revoked\",\"field\":null,\"help\":null}]}\n";
 
+/** SendGrid 400 on a recipient: `sendgrid/mail-send.error.400.to-email-required.json`. */
+export const SENDGRID_400_TO_EMAIL_REQUIRED = "{\"errors\":[{\"message\":\"The to email parameter is required.\",\"field\":\"personalizations.0.to.0.email\",\"help\":\"http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.personalizations.to\"}]}\n";
+
 /** Stripe rate limit: `stripe/error.429.rate_limit.legacy.codecombat-2588.json`. */
 export const STRIPE_429_RATE_LIMIT = "{\n  \"error\": {\n    \"type\": \"invalid_request_error\",\n    \"message\": \"Request rate limit exceeded\",\n    \"code\": \"rate_limit\"\n  }\n}\n";
 
@@ -44,6 +47,7 @@ export const RECORDED_FILES: Readonly<Record<string, string>> = {
   PAGESPEED_429_PER_100S: 'pagespeed/error.429.quota-exceeded-per-100s.web-dev-4349.json',
   SENDGRID_429: 'sendgrid/api.error.429.too-many-requests.json',
   SENDGRID_401_INVALID_KEY: 'sendgrid/mail-send.error.401.invalid-api-key.json',
+  SENDGRID_400_TO_EMAIL_REQUIRED: 'sendgrid/mail-send.error.400.to-email-required.json',
   STRIPE_429_RATE_LIMIT: 'stripe/error.429.rate_limit.legacy.codecombat-2588.json',
   STRIPE_401_INVALID_KEY: 'stripe/error.401.invalid_api_key.stripe-node-1437.json',
 };
@@ -51,7 +55,7 @@ export const RECORDED_FILES: Readonly<Record<string, string>> = {
 // ---------------------------------------------------------------- not recorded: realistic bodies in each format
 
 /** The provider-shaped error kinds the sandbox can answer (the others — timeout, slow, malformed — have no body). */
-export type ErrorKind = 'rate_limit' | 'server_error' | 'invalid_key' | 'quota_exhausted';
+export type ErrorKind = 'rate_limit' | 'server_error' | 'invalid_key' | 'quota_exhausted' | 'bad_request';
 
 /** Providers the sandbox imitates (every {@link SandboxProvider} except the sandbox's own routes). */
 export type FaultProvider = 'yelp' | 'pagespeed' | 'openai' | 'sendgrid' | 'stripe';
@@ -178,9 +182,26 @@ function invalidKey(provider: FaultProvider, status: number, bearer: string | un
   }
 }
 
+/** A 400 for a request the provider refuses as malformed (SendGrid: the recorded recipient error). */
+function badRequest(provider: FaultProvider): string {
+  switch (provider) {
+    case 'yelp':
+      return yelpBody('VALIDATION_ERROR', "'location' is a required parameter");
+    case 'pagespeed':
+      return googleBody(400, 'Invalid value at \'url\' (TYPE_STRING), ""', 'badRequest', 'INVALID_ARGUMENT');
+    case 'openai':
+      return openaiBody("Invalid value for 'messages': expected an array.", 'invalid_request_error', null);
+    case 'sendgrid':
+      return SENDGRID_400_TO_EMAIL_REQUIRED;
+    case 'stripe':
+      return stripeBody({ message: 'Invalid request', type: 'invalid_request_error' });
+  }
+}
+
 /** Default HTTP status per error kind (PageSpeed answers a bad key with 400, as Google does). */
 export function defaultStatus(provider: FaultProvider, kind: ErrorKind): number {
   if (kind === 'server_error') return 503;
+  if (kind === 'bad_request') return 400;
   if (kind === 'invalid_key') return provider === 'pagespeed' ? 400 : 401;
   return 429;
 }
@@ -200,6 +221,8 @@ export function errorBody(provider: FaultProvider, kind: ErrorKind, status?: num
         ? quotaExhausted(provider)
         : kind === 'invalid_key'
           ? invalidKey(provider, s, bearer)
-          : serverError(provider, s);
+          : kind === 'bad_request'
+            ? badRequest(provider)
+            : serverError(provider, s);
   return { status: s, body, contentType: provider === 'pagespeed' ? GOOGLE_TYPE : JSON_TYPE };
 }

@@ -31,6 +31,7 @@ export const FAULT_PROVIDERS: readonly FaultProvider[] = ['yelp', 'pagespeed', '
  * - `slow`: the normal answer after `ms` (default 2000); the route's handler answers directly (interceptors skipped)
  * - `invalid_key`: 401 (PageSpeed 400, or 403 with `status`) with the provider's invalid-key body
  * - `quota_exhausted`: 429 meaning the daily quota / credits are gone
+ * - `bad_request`: 400, the provider's refusal of a malformed request (SendGrid: its recorded recipient error)
  * - `malformed`: the route's success status (200, SendGrid mail send 202) with a body that is not valid JSON
  *   (the SendGrid mail-send adapter never reads a 202 body, so only `scopes()` notices it)
  * - `runtime_error` (PageSpeed only): 200 with the normal runPagespeed body failed by Lighthouse:
@@ -40,7 +41,7 @@ export const FAULT_PROVIDERS: readonly FaultProvider[] = ['yelp', 'pagespeed', '
 export type FaultKind = ErrorKind | 'timeout' | 'slow' | 'malformed' | 'runtime_error';
 
 /** Every {@link FaultKind}, in documentation order. */
-export const FAULT_KINDS: readonly FaultKind[] = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'malformed', 'runtime_error'];
+export const FAULT_KINDS: readonly FaultKind[] = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'bad_request', 'malformed', 'runtime_error'];
 
 /**
  * What `PUT /sandbox/faults/<provider>` takes. `status` overrides the kind's HTTP status (100–599);

@@ -84,7 +84,7 @@ t('suppression is checked before sending: a suppressed address is never sent; an
   const invalidId = await pending(ctx, 'not an address@example');
   const before = await sgRequests(ctx);
   const r = await sendPending(pipelineDeps(ctx.services));
-  assert.equal(r, { emailed: 0, failed: 1, suppressed: 1, invalid: 1 });
+  assert.equal(r, { emailed: 0, failed: 1, suppressed: 1, invalid: 1, retried: 0, willRetry: 0 });
   assert.is(await sgRequests(ctx), before, 'SendGrid never called');
   const [s, i] = await rows(ctx);
   assert.is(s!.id, suppressedId);
@@ -166,7 +166,7 @@ t('two senders at once never claim the same email', async (ctx) => {
   assert.is(ids.length, 8);
 });
 
-t('a hanging SendGrid: the emails fail, and a later run never re-sends them', async (ctx) => {
+t('a hanging SendGrid: the emails fail, and a later run does not re-send them before their retry is due', async (ctx) => {
   // GATEWAY_RETRY_ATTEMPTS=1 keeps the test short; the gateway never resends a timed-out mail/send anyway
   // (test/gateway/gateway.test.ts).
   const services = await testServices(ctx.db, {
@@ -186,7 +186,7 @@ t('a hanging SendGrid: the emails fail, and a later run never re-sends them', as
     assert.ok(during - before <= 2, `one request per email at most (saw ${during - before})`);
     await sandboxAdmin(ctx.sandbox.url).clearFaults();
     const r2 = await sendPending(pipelineDeps(services));
-    assert.is(r2.emailed + r2.failed, 0, 'failed emails are not retried automatically');
+    assert.is(r2.emailed + r2.failed, 0, 'failed emails are not retried before their backoff (test/delivery/send-retry.test.ts)');
     assert.is(await sgRequests(ctx), during);
     assert.equal((await rows(ctx)).map((x) => x.status), ['failed', 'failed']);
   } finally {

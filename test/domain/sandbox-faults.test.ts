@@ -99,6 +99,13 @@ const EXPECTED: Record<Exclude<FaultKind, 'slow' | 'timeout' | 'runtime_error'>,
     sendgrid: [429, 'maximum_credits_exceeded', false],
     stripe: [429, 'rate_limit', true],
   },
+  bad_request: {
+    yelp: [400, 'VALIDATION_ERROR', false],
+    pagespeed: [400, 'INVALID_ARGUMENT', false],
+    openai: [400, 'invalid_request_error', false],
+    sendgrid: [400, 'personalizations.0.to.0.email', false],
+    stripe: [400, 'invalid_request_error', false],
+  },
   malformed: {
     yelp: [200, undefined, false],
     pagespeed: [200, undefined, false],
@@ -113,6 +120,7 @@ const RECORDED: Partial<Record<FaultKind, Partial<Record<FaultProvider, keyof ty
   rate_limit: { yelp: 'YELP_429_PER_SECOND', pagespeed: 'PAGESPEED_429_PER_100S', openai: 'OPENAI_429_RATE_LIMIT', sendgrid: 'SENDGRID_429', stripe: 'STRIPE_429_RATE_LIMIT' },
   server_error: { yelp: 'YELP_500_INTERNAL' },
   invalid_key: { sendgrid: 'SENDGRID_401_INVALID_KEY', stripe: 'STRIPE_401_INVALID_KEY' },
+  bad_request: { sendgrid: 'SENDGRID_400_TO_EMAIL_REQUIRED' },
   quota_exhausted: { yelp: 'YELP_429_ACCESS_LIMIT', openai: 'OPENAI_429_INSUFFICIENT_QUOTA' },
 };
 
@@ -162,7 +170,7 @@ testIf(t, HAVE_REAL_FIXTURES, NO_FIXTURES)('the fault bodies are the recorded fi
       compared++;
     }
   }
-  assert.is(compared, 10);
+  assert.is(compared, 11);
 });
 
 t('recorded bodies are served byte for byte', async ({ sb, admin }) => {
@@ -244,7 +252,7 @@ t('admin routes validate input', async ({ sb, admin }) => {
     assert.match((err as Error).message, /"fault" must be one of/);
   }
   assert.equal(await admin.faults(), {});
-  assert.equal([...FAULT_KINDS].sort(), ['invalid_key', 'malformed', 'quota_exhausted', 'rate_limit', 'runtime_error', 'server_error', 'slow', 'timeout']);
+  assert.equal([...FAULT_KINDS].sort(), ['bad_request', 'invalid_key', 'malformed', 'quota_exhausted', 'rate_limit', 'runtime_error', 'server_error', 'slow', 'timeout']);
 });
 
 t('enforced limit: a burst above n/s gets the provider 429 with Retry-After, and stats count them', async ({ sb, c, admin }) => {
