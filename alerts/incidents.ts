@@ -34,6 +34,8 @@ import { audit, type Actor } from '../runbooks/actions.js';
 import { clampText, escapeMrkdwn } from '../runbooks/render/slack.js';
 import { enqueueSlack, type OutboxMessage } from './slack-outbox.js';
 import { silencedBy } from './silences.js';
+import { enqueueExternalChange, enqueueExternalPages } from './paging/enqueue.js';
+import { onCallLine, withOnCall } from './paging/plan.js';
 
 /** Highest escalation level (emergency). */
 export const MAX_LEVEL = 4;
@@ -98,8 +100,8 @@ export interface IncidentActionOutcome {
 
 /** Options of a human action: where it came from (recorded in the event's data). */
 export interface ActionOptions {
-  /** `button` (Slack button), `command` (`/lf` or CLI); default `command`. */
-  via?: 'button' | 'command';
+  /** `button` (Slack button), `command` (`/lf` or CLI), or the paging provider it came from; default `command`. */
+  via?: 'button' | 'command' | 'pagerduty' | 'opsgenie';
 }
 
 /** One line of an incident timeline. */
@@ -211,6 +213,8 @@ export interface PagePlan {
   /** User ids (U…/W…) to DM. */
   dms: string[];
   vendor?: string;
+  /** Who is on call on each layer when paged (alerts/paging/plan.ts); shown on the page. */
+  oncall?: { primary: string | null; secondary: string | null };
 }
 
 /** The page plan of `level` for an incident of `provider` (see the module comment for the ladder). */
@@ -228,7 +232,7 @@ export function pagePlan(level: number, config: AppConfig, provider: string | nu
 
 function pageLine(plan: PagePlan): string {
   const who = plan.mentions.length ? plan.mentions.join(' ') : '_no contacts configured for this level_';
-  return `Paging ${LEVEL_NAMES[plan.level]}: ${who}${plan.vendor ? `\nVendor contact: ${escapeMrkdwn(plan.vendor)}` : ''}`;
+  return `Paging ${LEVEL_NAMES[plan.level]}: ${who}${plan.vendor ? `\nVendor contact: ${escapeMrkdwn(plan.vendor)}` : ''}${plan.oncall ? `\n${onCallLine(plan.oncall)}` : ''}`;
 }
 
 /**
@@ -328,10 +332,12 @@ async function page(tx: EntityManager, inc: IncidentRow, plan: PagePlan, now: Da
   if (!inPost)
     await enqueueSlack(inTx(tx), { dedupKey: `${ref}:page:L${plan.level}:thread`, kind: 'reply', channel, ref, text: clampText(`:mega: ${inc.severity} incident #${inc.id} — ${line}`, 3000) }, now);
   const dmText = clampText(
-    `:rotating_light: You are paged (${LEVEL_NAMES[plan.level]}) for ${inc.severity} incident #${inc.id}: ${escapeMrkdwn(inc.title)}. Acknowledge it in ${channel}.${plan.vendor ? `\nVendor contact: ${escapeMrkdwn(plan.vendor)}` : ''}`,
+    `:rotating_light: You are paged (${LEVEL_NAMES[plan.level]}) for ${inc.severity} incident #${inc.id}: ${escapeMrkdwn(inc.title)}. Acknowledge it in ${channel}.${plan.vendor ? `\nVendor contact: ${escapeMrkdwn(plan.vendor)}` : ''}${plan.oncall ? `\n${onCallLine(plan.oncall)}` : ''}`,
     3000,
   );
   for (const user of plan.dms) await enqueueSlack(inTx(tx), { dedupKey: `${ref}:page:L${plan.level}:dm:${user}`, kind: 'dm', channel: user, text: dmText }, now);
+  // email, PagerDuty, Opsgenie (alerts/paging/): one trigger per incident, one email per person and level
+  await enqueueExternalPages(tx, inc, { ...plan, levelName: LEVEL_NAMES[plan.level] }, now, config);
   const names = plan.mentions.length ? plan.mentions.join(' ') : 'nobody (no contacts configured)';
   await addEvent(tx, inc.id, now, 'paged', 'escalation', `paged ${LEVEL_NAMES[plan.level]}: ${names}${plan.vendor ? `; vendor: ${plan.vendor}` : ''}`, data);
 }
@@ -384,7 +390,7 @@ export async function declareIncident(em: EntityManager, input: DeclareInput, no
       ...(provider ? { provider } : {}),
     });
     if (fp) await tx.execute('update alerts set incident_id = ? where fingerprint = ?', [inc.id, fp]);
-    const plan = pagePlan(1, config, provider);
+    const plan = await withOnCall(tx, pagePlan(1, config, provider), now);
     const silenced = alert ? await silencedBy(inTx(tx), alert.name, alert.labels, now) : undefined;
     const ref = incidentRef(inc.id);
     await enqueueSlack(inTx(tx), { dedupKey: `${ref}:post`, kind: 'post', channel: config.alerting.incidentsChannel, ref, ...incidentMessage(inc, silenced ? undefined : plan) }, now);
@@ -444,6 +450,7 @@ export async function acknowledgeIncident(em: EntityManager, id: number, actor: 
     const inc = toIncident(rows[0]);
     const ev = await addEvent(tx, id, now, 'acknowledged', actor.id, `acknowledged by ${actor.id} at ${LEVEL_NAMES[inc.level]}; escalation stopped`, { via, level: inc.level });
     await enqueueUpdate(tx, inc, config, now, `ev${ev}`, `:large_orange_circle: Acknowledged by ${actor.display} (${via}) — escalation stopped at ${LEVEL_NAMES[inc.level]}.`);
+    await enqueueExternalChange(tx, id, 'acknowledge', now, actor.id, via); // PagerDuty/Opsgenie, not back to where it came from
     return inc;
   });
   if (!done) {
@@ -476,6 +483,7 @@ export async function resolveIncident(em: EntityManager, id: number, actor: Acto
     const inc = toIncident(rows[0]);
     const ev = await addEvent(tx, id, now, 'resolved', actor.id, `resolved by ${actor.id}`, { via, level: inc.level });
     await enqueueUpdate(tx, inc, config, now, `ev${ev}`, `:white_check_mark: Resolved by ${actor.display} (${via}).`);
+    await enqueueExternalChange(tx, id, 'resolve', now, actor.id, via);
     return inc;
   });
   if (!done) {
@@ -491,7 +499,7 @@ export async function resolveIncident(em: EntityManager, id: number, actor: Acto
  * Inside `tx`, after the level went up: records `escalated`, pages the new level, edits the message.
  */
 async function afterEscalation(tx: EntityManager, inc: IncidentRow, from: number, actorId: string, reason: string, now: Date, config: AppConfig): Promise<void> {
-  const plan = pagePlan(inc.level, config, inc.provider);
+  const plan = await withOnCall(tx, pagePlan(inc.level, config, inc.provider), now);
   await addEvent(tx, inc.id, now, 'escalated', actorId, `escalated from Level ${from} to ${LEVEL_NAMES[inc.level]}: ${reason}`, {
     from,
     to: inc.level,

@@ -2,12 +2,13 @@
  * Bree job: one escalation pass (alerts/incidents.ts `escalationTick`) — every open incident past its
  * acknowledgement deadline goes up one level and pages it. Deadlines live in the database, so this job can run in
  * a worker thread, in-process, on any replica, after any restart; two passes at once escalate an incident once.
- * Schedule it every minute (the lead wires it into jobs/catalog.ts); a page is then at most a minute late.
+ * Each pass also posts on-call hand-offs (alerts/paging/handoff.ts). Schedule it every minute (the lead wires it into jobs/catalog.ts); a page is then at most a minute late.
  *
  * `runEscalationTick(deps)` is the in-process entry (the service's own ticker, tests); the default export is the
  * worker entry (opens a small database pool from the job's env, runs one pass, closes).
  */
 import { escalationTick, type EscalationDeps, type EscalationTickResult } from '../alerts/incidents.js';
+import { postHandoffs } from '../alerts/paging/handoff.js';
 import { openDatabase } from '../db/orm.js';
 import { systemClock } from '../domain/clock.js';
 import { loadConfig } from '../domain/config.js';
@@ -15,9 +16,16 @@ import { createLogger } from '../domain/logger.js';
 import type { JobData, JobReport } from './job-types.js';
 import { hasInProcessContext, inProcessContext } from './in-process.js';
 
-/** One escalation pass with the given dependencies at the clock's now. */
+/** One escalation pass with the given dependencies at the clock's now, then the on-call hand-off posts. */
 export async function runEscalationTick(deps: EscalationDeps): Promise<EscalationTickResult> {
-  return escalationTick(deps, deps.clock.now());
+  const now = deps.clock.now();
+  const result = await escalationTick(deps, now);
+  try {
+    await postHandoffs(deps.em(), deps.config, now);
+  } catch (err) {
+    deps.logger.error({ err: (err as Error).message }, 'on-call hand-off posts failed; retried next pass');
+  }
+  return result;
 }
 
 /** Worker entry: one pass on the database named by the job's env; reports `progress` with the count escalated. */

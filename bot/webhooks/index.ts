@@ -14,6 +14,7 @@ import { alertmanagerWebhookRoute } from './alertmanager.js';
 import { sendgridWebhookRoute } from './sendgrid.js';
 import { stripeWebhookRoute } from './stripe.js';
 import { unsubscribeRoute } from './unsubscribe.js';
+import { oncallIcalRoute } from './oncall-ical.js';
 
 /** What webhook routes receive. */
 export interface WebhookDeps {
@@ -37,5 +38,5 @@ export interface WebhookRoute {
 
 /** Every webhook route, in one list (filled in by the delivery and storefront stages). */
 export function webhookRoutes(deps: WebhookDeps): WebhookRoute[] {
-  return [sendgridWebhookRoute(deps), unsubscribeRoute(deps), stripeWebhookRoute(deps), alertmanagerWebhookRoute(deps)];
+  return [sendgridWebhookRoute(deps), unsubscribeRoute(deps), stripeWebhookRoute(deps), alertmanagerWebhookRoute(deps), oncallIcalRoute(deps)];
 }
