@@ -299,7 +299,8 @@ export async function listIncidents(em: EntityManager, statuses: IncidentStatus[
   return rows.map(toIncident);
 }
 
-async function addEvent(tx: EntityManager, incidentId: number, at: Date, kind: string, actor: string, detail: string, data: Record<string, unknown> = {}): Promise<number> {
+/** Appends an event to an incident's timeline (`incident_events`) inside `tx` (or on any EntityManager); returns its id. */
+export async function addEvent(tx: EntityManager, incidentId: number, at: Date, kind: string, actor: string, detail: string, data: Record<string, unknown> = {}): Promise<number> {
   const rows = await tx.execute<{ id: number }[]>(
     'insert into incident_events (incident_id, at, kind, actor, detail, data) values (?, ?, ?, ?, ?, ?::jsonb) returning id',
     [incidentId, at, kind, actor, detail, JSON.stringify(data)],

@@ -111,7 +111,7 @@ export async function runLfCommand(
     const result = await executeLf(ctx, parsed, actor, { staleAfterMs: config.slack.buttonStaleMs, progress });
     if (opts.json) {
       const { runbook: _rb, ...rest } = result as { runbook?: unknown } & Record<string, unknown>;
-      const value = result.kind === 'diagnosis' ? rest : result.kind === 'report' ? result.data : result;
+      const value = result.kind === 'diagnosis' ? rest : result.kind === 'report' || result.kind === 'chat' ? result.data : result;
       await opts.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
     } else {
       await opts.io.stdout(renderText(result, ''));

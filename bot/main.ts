@@ -24,6 +24,8 @@ import { createJobControl, isJobPaused } from '../jobs/control.js';
 import { startLeaderElection } from '../jobs/leader.js';
 import { createErrorLog } from '../domain/error-log.js';
 import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
+import { consoleChannels, webClientChannels, type ChannelClientLike } from '../alerts/slack-channels.js';
+import { createIncidentChannelKeeper } from '../alerts/incident-channel.js';
 import { setInProcessContext } from '../jobs/in-process.js';
 import { evaluateNow, expectedJobs } from '../jobs/alert-evaluation.js';
 import { createEventTrigger } from '../jobs/event-trigger.js';
@@ -143,6 +145,10 @@ async function main(): Promise<void> {
   notifier.start();
   const poster = createSlackPoster({ orm, logger, clock, transport, render: renderSlackMessage });
   poster.start();
+  // SEV1/SEV2 incident channels, their timeline and postmortem uploads, on the same client (alerts/incident-channel.ts)
+  const channels = config.slack.botToken ? webClientChannels(slack.app.client as unknown as ChannelClientLike) : consoleChannels();
+  const incidentRooms = createIncidentChannelKeeper({ orm, config, clock, logger, channels });
+  incidentRooms.start();
   // While the database is unreachable, ops posts go straight to Slack from memory and are written to the outbox
   // when it is back (alerts/ops-spool.ts, alerts/db-watch.ts).
   const spool = createOpsSpool({ transport, logger, clock, render: renderSlackMessage });
@@ -212,6 +218,7 @@ async function main(): Promise<void> {
       dbWatch.stop();
       spool.stop();
       await notifier.stop();
+      await incidentRooms.stop();
       await poster.stop();
       await errorLog.stop();
       await services.close();

@@ -11,6 +11,7 @@ import { helpBlocks } from './help.js';
 import { renderIncidentSlack } from '../commands/incident-commands.js';
 import { renderOpsSlack } from '../commands/ops-commands.js';
 import { renderOncallSlack } from '../commands/oncall-commands.js';
+import { renderChatSlack } from '../commands/chat-result.js';
 import { buildMessage, clampText, escapeMrkdwn, fieldSections, formatUtc, section, statusBlocks, type SlackMessage } from './status.js';
 
 /** A rendered answer: the message and whether the channel sees it. */
@@ -89,6 +90,8 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
       const body = clampText(result.text, 2900);
       return byConvention(buildMessage(`${result.title}\n${body}`, [Blocks.Header({ text: clampText(result.title, 150) }), section(`\`\`\`${body}\`\`\``)]));
     }
+    case 'chat':
+      return renderChatSlack(result);
     case 'refused':
       return ephemeral(buildMessage(`:no_entry: ${result.detail}`, [section(`:no_entry: ${escapeMrkdwn(result.detail)}`)]));
   }

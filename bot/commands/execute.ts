@@ -20,6 +20,7 @@ import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
 import { executeIncidentCommand, type IncidentResult } from './incident-commands.js';
 import { executeOpsCommand, type OpsResult } from './ops-commands.js';
 import { executeOncallCommand, type OncallResult } from './oncall-commands.js';
+import type { ChatResult } from './chat-result.js';
 
 /** What a subcommand produced. */
 export type LfResult =
@@ -36,6 +37,7 @@ export type LfResult =
   | OpsResult
   | OncallResult
   | ReportResult
+  | ChatResult
   | { kind: 'refused'; detail: string };
 
 /** Options: how old a button may be (ms). */

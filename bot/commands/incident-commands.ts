@@ -32,6 +32,8 @@ import type { RunbookContext } from '../../runbooks/context.js';
 import { roleAtLeast, type Role } from '../../runbooks/define.js';
 import { clampText, escapeMrkdwn } from '../../runbooks/render/slack.js';
 import type { LfCommand } from './spec.js';
+import type { ChatResult } from './chat-result.js';
+import { executeIncidentPostmortem, executeIncidentRole, INCIDENT_RESPONSE_USAGE } from './incident-response-commands.js';
 
 /** Names of the subcommands handled here. */
 export const INCIDENT_COMMAND_NAMES: ReadonlySet<string> = new Set(['incident', 'incidents', 'silence', 'silences', 'unsilence']);
@@ -44,6 +46,7 @@ export const INCIDENT_USAGE = [
   'incident escalate <id>',
   'incident note <id> <text…>',
   'incident timeline <id>',
+  ...INCIDENT_RESPONSE_USAGE,
 ];
 
 /** What these subcommands produce (added to execute.ts's LfResult). Times UTC. */
@@ -93,7 +96,7 @@ async function refuse(ctx: RunbookContext, actor: Actor, name: string, need: Rol
  * role has been checked by the caller; sub-roles are checked here).
  * @throws AppError bad_request for bad arguments, NotFoundError for an unknown incident; database errors as thrown.
  */
-export async function executeIncidentCommand(ctx: RunbookContext, cmd: LfCommand, args: string[], actor: Actor): Promise<IncidentResult | { kind: 'refused'; detail: string }> {
+export async function executeIncidentCommand(ctx: RunbookContext, cmd: LfCommand, args: string[], actor: Actor): Promise<IncidentResult | ChatResult | { kind: 'refused'; detail: string }> {
   const config = ctx.services.config;
   const now = () => ctx.services.clock.now();
   const em = ctx.em();
@@ -163,6 +166,10 @@ export async function executeIncidentCommand(ctx: RunbookContext, cmd: LfCommand
       const { incident, entries } = await incidentTimeline(em, incidentId(rest[0], usage));
       return { kind: 'incident_timeline', incident, entries };
     }
+    case 'role':
+      return executeIncidentRole(ctx, rest, actor);
+    case 'postmortem':
+      return executeIncidentPostmortem(ctx, rest, actor);
     default:
       throw new AppError('bad_request', `usage: ${INCIDENT_USAGE.join(' | ')}`);
   }

@@ -54,11 +54,11 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   { name: 'audit', usage: 'audit', summary: 'Recent operator actions: who, what, when, outcome.', role: 'operator', response: 'ephemeral' },
   {
     name: 'incident',
-    usage: 'incident declare <SEV1-4> <title…> [provider=<p>] [runbook=<id>] | ack|resolve|escalate <id> | note <id> <text…> | timeline <id>',
-    summary: 'Declare, acknowledge, resolve or escalate an incident; its timeline (who did what, when).',
+    usage: 'incident declare <SEV1-4> <title…> [provider=<p>] [runbook=<id>] | ack|resolve|escalate <id> | note <id> <text…> | timeline <id> | role <id> commander|communications @user | postmortem <id>',
+    summary: 'Declare, acknowledge, resolve or escalate an incident; its timeline; roles; a postmortem draft (SEV1/SEV2 get their own channel).',
     role: 'viewer',
     response: 'ephemeral',
-    subcommands: { declare: 'operator', ack: 'operator', resolve: 'operator', escalate: 'operator', note: 'operator', timeline: 'viewer' },
+    subcommands: { declare: 'operator', ack: 'operator', resolve: 'operator', escalate: 'operator', note: 'operator', timeline: 'viewer', role: 'operator', postmortem: 'operator' },
   },
   {
     name: 'oncall',

@@ -9,6 +9,7 @@ import { renderStatusText } from './status-text.js';
 import { renderIncidentText } from '../commands/incident-commands.js';
 import { renderOpsText } from '../commands/ops-commands.js';
 import { renderOncallText } from '../commands/oncall-commands.js';
+import { renderChatText } from '../commands/chat-result.js';
 import type { FindingStatus } from '../../runbooks/define.js';
 import { evidenceLine } from '../../runbooks/render/blocks.js';
 
@@ -95,6 +96,8 @@ export function renderText(result: LfResult, helpText: string): string {
       return renderOpsText(result);
     case 'report':
       return `${result.text}\n`;
+    case 'chat':
+      return renderChatText(result);
     case 'refused':
       return `refused: ${result.detail}\n`;
   }
@@ -103,7 +106,7 @@ export function renderText(result: LfResult, helpText: string): string {
 /** Exit code for a result: 1 when refused, a remediation or job run did not succeed, or a runbook is unknown; else 0. */
 export function exitCodeFor(result: LfResult): number {
   if (result.kind === 'refused' || result.kind === 'oncall_refused') return 1;
-  if (result.kind === 'report') return result.ok ? 0 : 1;
+  if (result.kind === 'report' || result.kind === 'chat') return result.ok ? 0 : 1;
   // a diagnosis that found a PROBLEM (or could not run a check) is "problems found" for cron and monitoring
   if (result.kind === 'diagnosis') return result.diagnosis.results.some((r) => r.finding.status === 'problem' || r.finding.status === 'error') ? 1 : 0;
   if (result.kind === 'incident_action') return result.status === 'refused' ? 1 : 0;

@@ -16,6 +16,7 @@ import { DeadLetter } from './dead-letter.entity.js';
 import { Deploy } from './deploy.entity.js';
 import { OncallContact, OncallOverride, OncallRotation } from './oncall.entity.js';
 import { PageDelivery } from './paging.entity.js';
+import { Drill, IncidentPostmortem, IncidentRoleAssignment, IncidentRoom } from './incident-response.entity.js';
 
 export { AssessmentResult, Business, Email, JobRun, JobTick, OpsEvent, ProviderState, Target };
 export { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting };
@@ -38,6 +39,7 @@ export * from './dead-letter.entity.js';
 export * from './oncall.entity.js';
 export * from './paging.entity.js';
 export * from './deploy.entity.js';
+export * from './incident-response.entity.js';
 export { Alert, Incident, IncidentEvent, Silence, SlackMessage, SlackOutbox };
 
 export const ENTITIES = [
@@ -74,6 +76,10 @@ export const ENTITIES = [
   OncallOverride,
   OncallContact,
   PageDelivery,
+  IncidentRoom,
+  IncidentRoleAssignment,
+  IncidentPostmortem,
+  Drill,
 ];
 
 /** The table of every entity in {@link ENTITIES} (its schema's `tableName`), in list order. */

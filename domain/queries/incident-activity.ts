@@ -40,3 +40,20 @@ export async function assistantAnswersBetween(em: EntityManager, from: Date, to:
   );
   return rows.map((r) => ({ at: new Date(r.asked_at), actor: r.actor, question: r.question, rootCause: r.root_cause, status: r.status }));
 }
+
+/** The automatic diagnosis stored on one of an incident's alerts (alerts.diagnosis, written by alerts/dispatch.ts). */
+export interface IncidentDiagnosis {
+  alert: string;
+  startsAt: Date | null;
+  /** `{ runbook, diagnosis: Diagnosis, … }` as stored, or a bare Diagnosis (runbooks/define.ts). */
+  stored: Record<string, unknown>;
+}
+
+/** Diagnoses of the alerts linked to an incident (by `incident_id` or its `alert_fingerprint`), oldest alert first. */
+export async function incidentDiagnoses(em: EntityManager, incidentId: number, fingerprint: string | null): Promise<IncidentDiagnosis[]> {
+  const rows = await em.getConnection().execute<{ name: string; starts_at: Date | null; diagnosis: Record<string, unknown> | null }[]>(
+    `select name, starts_at, diagnosis from alerts where (incident_id = ? or (?::text is not null and fingerprint = ?)) and diagnosis is not null order by id`,
+    [incidentId, fingerprint, fingerprint],
+  );
+  return rows.map((r) => ({ alert: r.name, startsAt: r.starts_at ? new Date(r.starts_at) : null, stored: r.diagnosis ?? {} }));
+}

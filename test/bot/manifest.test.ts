@@ -28,7 +28,10 @@ const METHOD_SCOPES: Record<string, string[]> = {
   'views.publish': [],
   'usergroups.users.list': ['usergroups:read'],
   'files.uploadV2': ['files:write'], // files.getUploadURLExternal + files.completeUploadExternal
+  filesUploadV2: ['files:write'], // the same flow under its @slack/web-api name (alerts/slack-transport.ts)
   'users.info': ['users:read'],
+  'conversations.create': ['channels:manage'], // public channels (private ones would need groups:write)
+  'conversations.invite': ['channels:manage'],
 };
 
 /** Bot scopes per Events API event (https://api.slack.com/events/<event>), with the manifest's event name. */
@@ -75,7 +78,7 @@ function codeUsage(): { methods: Map<string, string>; events: Map<string, string
   for (const dir of ['bot', 'alerts', 'domain', 'jobs', 'runbooks']) {
     for (const file of sourceFiles(join(ROOT, dir))) {
       const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/client\.([a-zA-Z]+(?:\.[a-zA-Z0-9]+)+)\(/g)) {
+      for (const m of text.matchAll(/client\.([a-zA-Z]+(?:\.[a-zA-Z0-9]+)+|filesUploadV2)\(/g)) {
         if (isSlackMethod(m[1]!)) methods.set(m[1]!, relative(ROOT, file));
       }
       for (const m of text.matchAll(/\bapp\.event\(\s*'([a-z_]+)'/g)) events.set(m[1]!, relative(ROOT, file));

@@ -61,6 +61,15 @@ export interface FakeSlackApi {
   refuse(rule: FakeSlackRefusal): void;
   /** Drops every refusal rule. */
   clearRefusals(): void;
+  /**
+   * Channels made by conversations.create (by id), with their members (conversations.invite). Answers follow
+   * Slack's wire format: `{ ok, channel: { id, name, is_channel, created, creator, … } }`, and the errors
+   * `name_taken`, `invalid_name_specials`, `invalid_name_maxlength`, `channel_not_found`, `already_in_channel`,
+   * `user_not_found`.
+   */
+  channels: Map<string, { name: string; members: Set<string> }>;
+  /** Marks channel names as taken (e.g. an archived channel of that name): conversations.create answers `name_taken`. */
+  takeChannelNames(...names: string[]): void;
   /** Files received through files.uploadV2 (getUploadURLExternal → upload → completeUploadExternal). */
   files: { id: string; filename: string; content: string; channel?: string; threadTs?: string }[];
   /** Resolves with the first call (past or future) matching `predicate`; rejects after `timeoutMs` (default 5000). */
@@ -123,6 +132,16 @@ function parseBody(raw: string, contentType: string | undefined): Record<string,
   return out;
 }
 
+/** The file's bytes from an upload: the raw body, or the file part of a multipart/form-data body (as @slack/web-api sends it). */
+function uploadedContent(raw: string, contentType: string | undefined): string {
+  const boundary = /multipart\/form-data;\s*boundary=("?)([^";]+)\1/i.exec(contentType ?? '')?.[2];
+  if (!boundary) return raw;
+  const part = raw.split(`--${boundary}`).find((p) => /filename=/i.test(p.split('\r\n\r\n')[0] ?? ''));
+  if (!part) return raw;
+  const body = part.slice(part.indexOf('\r\n\r\n') + 4);
+  return body.endsWith('\r\n') ? body.slice(0, -2) : body;
+}
+
 /** Starts the fake on 127.0.0.1 (any free port). Every Web API method answers `{ ok: true, ts, channel }`. */
 export async function startFakeSlackApi(): Promise<FakeSlackApi> {
   const calls: FakeSlackCall[] = [];
@@ -130,6 +149,8 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
   const refusals: FakeSlackRefusal[] = [];
   const files: FakeSlackApi['files'] = [];
   const uploads = new Map<string, { filename: string; content?: string }>();
+  const channels: FakeSlackApi['channels'] = new Map();
+  const takenNames = new Set<string>();
   const waiters = new Set<(call: FakeSlackCall) => void>();
   let seq = 0;
   const server = http.createServer((req, res) => {
@@ -141,7 +162,7 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
       const upload = /^\/upload\/(F\w+)$/.exec(path);
       if (upload) {
         const u = uploads.get(upload[1]!);
-        if (u) u.content = Buffer.concat(chunks).toString('utf8');
+        if (u) u.content = uploadedContent(Buffer.concat(chunks).toString('utf8'), req.headers['content-type']);
         res.writeHead(u ? 200 : 404, { 'content-type': 'text/plain' }).end(u ? 'OK' : 'no such upload');
         return;
       }
@@ -180,7 +201,7 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
       calls.push(call);
       for (const w of [...waiters]) w(call);
       seq += 1;
-      const answer = responseUrl ? { ok: true } : fileAnswer(call.method, body) ?? { ok: true, ts: `${Math.floor(Date.now() / 1000)}.${String(seq).padStart(6, '0')}`, channel: body.channel ?? 'C0FAKE' };
+      const answer = responseUrl ? { ok: true } : fileAnswer(call.method, body) ?? conversationAnswer(call.method, body) ?? { ok: true, ts: `${Math.floor(Date.now() / 1000)}.${String(seq).padStart(6, '0')}`, channel: body.channel ?? 'C0FAKE' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
     });
   });
@@ -201,6 +222,58 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
     }
     return undefined;
   };
+  // conversations.create / conversations.invite as Slack answers them (https://api.slack.com/methods/conversations.create)
+  const channelObject = (id: string, name: string) => ({
+    id,
+    name,
+    is_channel: true,
+    is_group: false,
+    is_im: false,
+    is_mpim: false,
+    is_private: false,
+    created: Math.floor(Date.now() / 1000),
+    is_archived: false,
+    is_general: false,
+    unlinked: 0,
+    name_normalized: name,
+    is_shared: false,
+    is_org_shared: false,
+    is_pending_ext_shared: false,
+    pending_shared: [],
+    context_team_id: 'T0TEST',
+    creator: 'U0LEADFACTORY',
+    is_ext_shared: false,
+    shared_team_ids: ['T0TEST'],
+    is_member: true,
+    last_read: '0000000000.000000',
+    topic: { value: '', creator: '', last_set: 0 },
+    purpose: { value: '', creator: '', last_set: 0 },
+    previous_names: [],
+    priority: 0,
+  });
+  const conversationAnswer = (method: string, body: Record<string, unknown>): Record<string, unknown> | undefined => {
+    if (method === 'conversations.create') {
+      const name = String(body.name ?? '');
+      if (name.length > 80) return { ok: false, error: 'invalid_name_maxlength' };
+      if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) return { ok: false, error: name ? 'invalid_name_specials' : 'invalid_name_required' };
+      if (takenNames.has(name)) return { ok: false, error: 'name_taken' };
+      takenNames.add(name);
+      const id = `C${String(channels.size + 1).padStart(8, '0')}`;
+      channels.set(id, { name, members: new Set() });
+      return { ok: true, channel: channelObject(id, name) };
+    }
+    if (method === 'conversations.invite') {
+      const ch = channels.get(String(body.channel ?? ''));
+      if (!ch) return { ok: false, error: 'channel_not_found' };
+      const users = String(body.users ?? '').split(',').filter(Boolean);
+      if (users.length === 0) return { ok: false, error: 'no_user' };
+      if (users.some((u) => !/^[UW][A-Z0-9]+$/.test(u))) return { ok: false, error: 'user_not_found' };
+      if (users.length === 1 && ch.members.has(users[0]!)) return { ok: false, error: 'already_in_channel' };
+      for (const u of users) ch.members.add(u);
+      return { ok: true, channel: channelObject(String(body.channel), ch.name) };
+    }
+    return undefined;
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -217,6 +290,10 @@ export async function startFakeSlackApi(): Promise<FakeSlackApi> {
       refusals.length = 0;
     },
     files,
+    channels,
+    takeChannelNames(...names) {
+      for (const n of names) takenNames.add(n);
+    },
     waitFor(predicate, timeoutMs = 5000) {
       const found = calls.find(predicate);
       if (found) return Promise.resolve(found);
