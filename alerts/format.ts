@@ -40,8 +40,12 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
   switch (ev.type) {
     case 'pipeline.run_started':
       return `Pipeline run #${p.runId} started (${p.trigger}).`;
-    case 'pipeline.run_finished':
-      return `Pipeline run #${p.runId} finished in ${Math.round(Number(p.durationMs) / 1000)} s: ${countsLine(p.counts)}.`;
+    case 'pipeline.run_finished': {
+      const failures = Object.entries((p.failures ?? {}) as Record<string, number>).map(([k, n]) => `${n} ${k === 'send_failed' ? 'send failures' : 'assessment failures'}`);
+      const head = failures.length ? `finished WITH FAILURES (${failures.join(', ')})` : 'finished';
+      const hint = failures.length ? ' `/lf diagnose email` shows them by error class; retryable sends go out with the next email batch.' : '';
+      return `Pipeline run #${p.runId} ${head} in ${Math.round(Number(p.durationMs) / 1000)} s: ${countsLine(p.counts)}.${hint}`;
+    }
     case 'pipeline.run_failed':
       return `Pipeline run #${p.runId} FAILED: ${String(p.error ?? 'unknown error')}. So far: ${countsLine(p.counts)}.`;
     case 'pipeline.stuck_items': {

@@ -154,6 +154,13 @@ function reaperDeps(deps: PipelineDeps, job: string): ReaperDeps {
   };
 }
 
+/** The run's failure counts above 0 (`send_failed`, `assessment_failed`), e.g. `{ send_failed: 45 }`. */
+export function runFailures(counts: Partial<Record<StageCount, number>>): Partial<Record<'send_failed' | 'assessment_failed', number>> {
+  const out: Partial<Record<'send_failed' | 'assessment_failed', number>> = {};
+  for (const k of ['send_failed', 'assessment_failed'] as const) if ((counts[k] ?? 0) > 0) out[k] = counts[k];
+  return out;
+}
+
 /** Closes the run (unless the reaper closed it first) and records its ops event. Repeatable (a retry after an outage). */
 async function finish(
   deps: PipelineDeps,
@@ -168,11 +175,13 @@ async function finish(
   if (!(await finishRun(em, run.id, { status, counts: { ...counts }, error: error ?? null }, finished)))
     log.warn({ status }, 'run was closed by someone else (the reaper marked it interrupted): outcome not stored');
   const durationMs = finished.getTime() - run.startedAt.getTime();
+  const failures = runFailures(counts);
   await recordOpsEvent(em, {
     type: status === 'succeeded' ? 'pipeline.run_finished' : 'pipeline.run_failed',
-    severity: status === 'succeeded' ? 'info' : 'critical',
+    // a run that finished with failures (sends, assessments) is a warning, not an info "succeeded" (issue #14)
+    severity: status === 'succeeded' ? (Object.keys(failures).length > 0 ? 'warning' : 'info') : 'critical',
     dedupKey: `pipeline.run_${status === 'succeeded' ? 'finished' : 'failed'}:${run.id}`,
-    payload: { runId: run.id, trigger: run.trigger, counts, durationMs, ...(error ? { error } : {}) },
+    payload: { runId: run.id, trigger: run.trigger, counts, durationMs, failures, ...(error ? { error } : {}) },
   }, finished);
   log.info({ status, durationMs, counts }, 'pipeline run finished');
   return { runId: run.id, status, counts, durationMs, ...(error ? { error } : {}) };
