@@ -25,6 +25,7 @@ import {
   assignRoleIfUnset,
   claimPostmortems,
   claimRooms,
+  firstPagedUser,
   getRoom,
   incidentRoles,
   markPostmortem,
@@ -85,11 +86,14 @@ export function entryKey(e: TimelineEntry): string {
 const hhmm = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const entryLine = (e: TimelineEntry) => `\`${hhmm(e.at)}\` *${e.kind}* — ${who(e.actor)}: ${escapeMrkdwn(clampText(e.detail, 600))}`;
 
-/** The commander when nobody was named: the declarer if a person declared it, else Level 1's first user (the on-call). */
-export function defaultCommander(inc: IncidentRow, config: AppConfig): string | undefined {
+/**
+ * The commander when nobody was named: the declarer if a person declared it, else the on-call its Level 1 page
+ * reached (the schedule's primary, domain/oncall), else Level 1's first configured user.
+ */
+export async function defaultCommander(em: EntityManager, inc: IncidentRow, config: AppConfig): Promise<string | undefined> {
   const m = /^slack:([UW][A-Z0-9]+)$/.exec(inc.declaredBy);
   if (m) return m[1];
-  return config.alerting.contacts.level1.find((id) => /^[UW]/.test(id));
+  return (await firstPagedUser(em, inc.id)) ?? config.alerting.contacts.level1.find((id) => /^[UW]/.test(id));
 }
 
 /** The channel's first message: what the incident is, who holds which role, how to work in it. */
@@ -126,7 +130,7 @@ export function createIncidentChannelKeeper(deps: IncidentChannelDeps): Incident
     try {
       const ch = await channels.createChannel(channelName(`inc-${inc.id}`, inc.title));
       await markRoomOpen(em, inc.id, ch, now);
-      const commander = defaultCommander(inc, config);
+      const commander = await defaultCommander(em, inc, config);
       if (commander && (await assignRoleIfUnset(em, inc.id, 'commander', commander, 'system:default', now)))
         await addEvent(em, inc.id, now, 'role', 'system:default', `commander: <@${commander}> (default: ${inc.declaredBy.startsWith('slack:') ? 'the declarer' : 'the on-call'})`, { role: 'commander', user: commander });
       await addEvent(em, inc.id, now, 'channel_opened', 'system', `incident channel #${ch.name} opened`, { channel: ch.id, name: ch.name });

@@ -181,6 +181,17 @@ export async function responderUserIds(em: EntityManager, incidentId: number): P
   return [...new Set(rows.map((r) => r.u).filter((u): u is string => !!u && /^[UW][A-Z0-9]+$/.test(u)))].sort();
 }
 
+/** The first user the incident's first unmuted page DMed (the on-call at declaration), if any. */
+export async function firstPagedUser(em: EntityManager, incidentId: number): Promise<string | undefined> {
+  const rows = await em.getConnection().execute<{ u: string | null }[]>(
+    `select data->'dms'->>0 as u from incident_events
+      where incident_id = ? and kind = 'paged' and data->>'silencedBy' is null and jsonb_typeof(data->'dms') = 'array'
+      order by at, id limit 1`,
+    [incidentId],
+  );
+  return rows[0]?.u ?? undefined;
+}
+
 /** A stored postmortem draft. */
 export interface PostmortemRow {
   id: number;
