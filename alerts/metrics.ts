@@ -73,6 +73,8 @@ export interface Metrics {
   quotaRemaining: client.Gauge<'provider'>;
   /** Webhook posts refused for a bad or missing signature, by provider (`stripe`, `sendgrid`). */
   webhookSignatureFailures: client.Counter<'provider'>;
+  /** Clicks on signed report links, by what they led to (`checkout_created`, `checkout_reused`, `already_paid`, `failed`, `refused`). */
+  reportLinkClicks: client.Counter<'outcome'>;
 }
 
 /** Webhook providers whose signature failures are counted (pre-set to 0 so `increase()` sees the first one). */
@@ -199,7 +201,14 @@ export function createMetrics(reader?: MetricsStateReader): Metrics {
     registers,
   });
   for (const provider of WEBHOOK_PROVIDERS) webhookSignatureFailures.inc({ provider }, 0);
+  const reportLinkClicks = new client.Counter({
+    name: 'leadfactory_report_link_clicks_total',
+    help: 'Clicks on the signed "Get the full report" links of outreach emails, by outcome (refused: altered or expired).',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
   return {
+    reportLinkClicks,
     breakerState,
     quotaRemaining,
     webhookSignatureFailures,
@@ -534,6 +543,15 @@ export async function readOpsSnapshot({ orm, clock, config, startedAt, expectedJ
     paymentFailures: Number(payments[0]?.n ?? 0),
     budgetUsedRatio,
   };
+}
+
+/** Counts one report-link click (`leadfactory_report_link_clicks_total{outcome}`); never throws. */
+export function countReportLinkClick(m: Metrics | undefined, outcome: string): void {
+  try {
+    m?.reportLinkClicks?.inc({ outcome });
+  } catch {
+    /* ignored: metrics never break a request */
+  }
 }
 
 /**

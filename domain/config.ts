@@ -244,7 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   if (e.SANDBOX_FIXTURES !== undefined && production) problems.push('SANDBOX_FIXTURES: not allowed in production');
   const delivery = buildDeliveryConfig(e, production, problems);
-  const storefront = buildStorefrontConfig(e, production, problems);
+  const storefront = buildStorefrontConfig(e, production, problems, delivery.publicBaseUrl);
   if (problems.length > 0) throw new ConfigError(problems);
   const oncall = buildOncallConfig(e, production);
 

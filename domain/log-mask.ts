@@ -11,6 +11,13 @@ export function maskEmails(text: string): string {
   return text.replace(EMAIL, '$1***@$2');
 }
 
+/** One address as shown to people (Slack, public pages): `b***@example.com`, enough to recognise it; `no address` for none. */
+export function maskEmail(a: string | null | undefined): string {
+  if (!a) return 'no address';
+  const [local, domain] = a.split('@');
+  return domain ? `${(local ?? '').slice(0, 1)}***@${domain}` : '***';
+}
+
 /** A pino destination that masks each line before handing it to `dest`. */
 export function maskingStream(dest: { write(chunk: string): unknown }): { write(chunk: string): boolean } {
   return {

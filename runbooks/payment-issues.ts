@@ -12,6 +12,7 @@
  * report again (domain/storefront/report.ts).
  */
 import { z } from 'zod';
+import { maskEmail } from '../domain/log-mask.js';
 import { testAuthentication, testConnection } from '../domain/gateway/diagnostics.js';
 import { CHECKOUT_EXPIRY_MARGIN_SECONDS, CHECKOUT_TTL_SECONDS } from '../domain/storefront/checkout.js';
 import { DEV_STRIPE_WEBHOOK_SECRET } from '../domain/storefront/config.js';
@@ -53,13 +54,6 @@ const num = (v: unknown) => Number(v ?? 0);
 function mask(text: string, max = 160): string {
   const m = text.replace(/[^\s<>()"',;:]+@[^\s<>()"',;:]+/g, '<address>');
   return m.length > max ? `${m.slice(0, max - 1)}…` : m;
-}
-
-/** `b***@example.com`: enough to recognise the buyer, not the full address. */
-function maskEmail(a: string | null | undefined): string {
-  if (!a) return 'no address';
-  const [local, domain] = a.split('@');
-  return domain ? `${(local ?? '').slice(0, 1)}***@${domain}` : '***';
 }
 
 /** Resolves with `p`'s value, or `undefined` after `ms`. */

@@ -11,6 +11,7 @@ import type { Logger } from '../../domain/logger.js';
 import type { Providers } from '../../domain/services.js';
 import type { RunbookContext } from '../../runbooks/context.js';
 import { alertmanagerWebhookRoute } from './alertmanager.js';
+import { storefrontRoutes } from './report-link.js';
 import { sendgridWebhookRoute } from './sendgrid.js';
 import { stripeWebhookRoute } from './stripe.js';
 import { unsubscribeRoute } from './unsubscribe.js';
@@ -38,5 +39,12 @@ export interface WebhookRoute {
 
 /** Every webhook route, in one list (filled in by the delivery and storefront stages). */
 export function webhookRoutes(deps: WebhookDeps): WebhookRoute[] {
-  return [sendgridWebhookRoute(deps), unsubscribeRoute(deps), stripeWebhookRoute(deps), alertmanagerWebhookRoute(deps), oncallIcalRoute(deps)];
+  return [
+    sendgridWebhookRoute(deps),
+    unsubscribeRoute(deps),
+    stripeWebhookRoute(deps),
+    alertmanagerWebhookRoute(deps),
+    oncallIcalRoute(deps),
+    ...storefrontRoutes(deps),
+  ];
 }

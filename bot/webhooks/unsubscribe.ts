@@ -10,28 +10,12 @@
  */
 import type http from 'node:http';
 import { applyUnsubscribe, UnsubscribeTokenError, verifyUnsubscribeToken } from '../../domain/delivery/unsubscribe.js';
+import { esc, page } from './html-page.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
 import { readRawBody } from './raw-body.js';
 
 /** Path of the route. */
 export const UNSUBSCRIBE_PATH = '/unsubscribe';
-
-const esc = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-function page(res: http.ServerResponse, status: number, title: string, inner: string): void {
-  res.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-robots-tag': 'noindex',
-    'referrer-policy': 'no-referrer',
-  });
-  res.end(
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">` +
-      `<title>${esc(title)}</title></head><body style="font-family:sans-serif;max-width:32em;margin:3em auto">` +
-      `<h1>${esc(title)}</h1>${inner}</body></html>`,
-  );
-}
 
 /** Handles one request (exported for tests that serve it from a plain node:http server). */
 export async function handleUnsubscribe(deps: WebhookDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -3,7 +3,7 @@ import { AssessmentResult } from './assessment-result.entity.js';
 import { Business } from './business.entity.js';
 import { EmailEvent, EmailSuppression, WebhookInbox } from './delivery.entity.js';
 import { Email } from './email.entity.js';
-import { Purchase } from './purchase.entity.js';
+import { Purchase, ReportLinkClick } from './purchase.entity.js';
 import { ApiCall, ProviderCache, ProviderQuotaUsage, RateLimitState, Setting } from './gateway.entity.js';
 import { JobRun, JobTick } from './job-run.entity.js';
 import { OpsEvent } from './ops-event.entity.js';
@@ -80,6 +80,7 @@ export const ENTITIES = [
   IncidentRoleAssignment,
   IncidentPostmortem,
   Drill,
+  ReportLinkClick,
 ];
 
 /** The table of every entity in {@link ENTITIES} (its schema's `tableName`), in list order. */

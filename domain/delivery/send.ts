@@ -179,7 +179,7 @@ async function prepare(deps: PipelineDeps, em: EntityManager, id: number): Promi
     await em.flush();
     return 'invalid';
   }
-  return composeMessage(deps.config, email, now);
+  return composeMessage(deps.config, { id: email.id, businessId: email.business.id, toAddress: email.toAddress, subject: email.subject, body: email.body }, now);
 }
 
 /** Delivers one claimed (`sending`) email; returns what happened to it (`lost`: the reaper took it back first). */

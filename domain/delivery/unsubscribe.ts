@@ -6,9 +6,9 @@
  * `base64url(HMAC-SHA256(secret, <first part>))`, secret = `config.delivery.unsubscribeSecret`, valid
  * {@link UNSUBSCRIBE_TOKEN_TTL_MS} (30 days, as LeadFactory v1). The address itself is never in the token.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Email } from '../../db/entities/index.js';
+import { openClaims, SignedLinkError, signClaims } from '../signed-token.js';
 import { advanceStatus } from './status.js';
 import { addSuppression, emailHash } from './suppression.js';
 
@@ -23,23 +23,11 @@ export interface UnsubscribeClaims {
 }
 
 /** Why a token was refused; `message` is safe to show to the recipient. */
-export class UnsubscribeTokenError extends Error {
-  constructor(
-    readonly code: 'malformed' | 'bad_signature' | 'expired',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'UnsubscribeTokenError';
-  }
-}
-
-const mac = (secret: string, body: string): Buffer => createHmac('sha256', secret).update(body, 'utf8').digest();
+export class UnsubscribeTokenError extends SignedLinkError {}
 
 /** Creates a token for email `emailId` sent to `address`, valid 30 days from `now`. */
 export function createUnsubscribeToken(secret: string, emailId: number, address: string, now: Date = new Date()): string {
-  const claims = { e: emailId, h: emailHash(address), x: Math.floor((now.getTime() + UNSUBSCRIBE_TOKEN_TTL_MS) / 1000) };
-  const body = Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url');
-  return `${body}.${mac(secret, body).toString('base64url')}`;
+  return signClaims(secret, { e: emailId, h: emailHash(address), x: Math.floor((now.getTime() + UNSUBSCRIBE_TOKEN_TTL_MS) / 1000) });
 }
 
 /**
@@ -48,22 +36,12 @@ export function createUnsubscribeToken(secret: string, emailId: number, address:
  * (tampered, or signed with another secret), `expired` (past 30 days).
  */
 export function verifyUnsubscribeToken(secret: string, token: string | null | undefined, now: Date = new Date()): UnsubscribeClaims {
-  const parts = (token ?? '').split('.');
-  if (parts.length !== 2 || !/^[A-Za-z0-9_-]+$/.test(parts[0]!) || !/^[A-Za-z0-9_-]+$/.test(parts[1]!)) {
-    throw new UnsubscribeTokenError('malformed', 'This unsubscribe link is incomplete or malformed.');
-  }
-  const [body, sig] = parts as [string, string];
-  const expected = mac(secret, body);
-  const given = Buffer.from(sig, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  const opened = openClaims(secret, token);
+  if (!opened.ok && opened.code === 'bad_signature') {
     throw new UnsubscribeTokenError('bad_signature', 'This unsubscribe link is not valid (it may have been altered).');
   }
-  let c: { e?: unknown; h?: unknown; x?: unknown };
-  try {
-    c = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as typeof c;
-  } catch {
-    throw new UnsubscribeTokenError('malformed', 'This unsubscribe link is malformed.');
-  }
+  if (!opened.ok) throw new UnsubscribeTokenError('malformed', 'This unsubscribe link is incomplete or malformed.');
+  const c = opened.claims;
   if (!Number.isSafeInteger(c.e) || typeof c.h !== 'string' || !/^[0-9a-f]{64}$/.test(c.h) || !Number.isSafeInteger(c.x)) {
     throw new UnsubscribeTokenError('malformed', 'This unsubscribe link is malformed.');
   }

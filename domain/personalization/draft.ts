@@ -67,7 +67,8 @@ const seconds = (ms: number | undefined) => (ms === undefined ? null : (ms / 100
  * Builds the draft. Subject candidates mention the mobile performance score when it is weak (< 50), else quick
  * wins; the first that fits 60 characters wins (see subject.ts). Body: the measured scores (PageSpeed category
  * scores 0–100), LCP in seconds, the AI summary, the 3 recommendations (or the top PageSpeed opportunities when
- * the AI insight failed), and a reply-to-ask close. Plain text, one link (the audited URL).
+ * the AI insight failed), and a close pointing to the signed "Get the full report" link that delivery adds below the
+ * body (domain/delivery/compliance.ts). Plain text; the body itself holds one link (the audited URL).
  */
 export function draftEmail(b: Pick<IBusiness, 'name'>, a: IAssessmentResult, toAddress: string): EmailDraft {
   const name = b.name.replace(/\s+/g, ' ').trim();
@@ -97,7 +98,7 @@ export function draftEmail(b: Pick<IBusiness, 'name'>, a: IAssessmentResult, toA
     ...(ai.summary ? ['', ai.summary] : []),
     ...(fixes.length ? ['', 'Where we would start:', ...fixes] : []),
     '',
-    'Our full report explains each fix and its expected effect. Reply to this email and we will send it over.',
+    'Our full report explains each fix and its expected effect. You can get it from the link below.',
     '',
     'LeadFactory audits',
   ];

@@ -14,7 +14,7 @@ export interface AuditRowInput {
   at: Date;
   actor: string;
   actorRole: string | null;
-  /** slack | cli | assistant | system (webhooks are `system`). */
+  /** slack | cli | assistant | system (webhooks are `system`) | web (visitors of public links, e.g. report links). */
   source: string;
   action: string;
   input?: Record<string, unknown>;

@@ -46,6 +46,7 @@ config('production refuses the sandbox and the development signing secret', () =
   assert.match(text, 'STRIPE_SECRET_KEY');
   assert.match(text, 'UNSUBSCRIBE_SECRET');
   assert.match(text, 'STRIPE_WEBHOOK_SECRET');
+  assert.match(text, 'REPORT_LINK_SECRET');
   assert.not.match(text, 'YELP_API_KEY');
 });
 
@@ -61,6 +62,7 @@ config('a provider with a key is not sandboxed and run-on-start is off in produc
     UNSUBSCRIBE_SECRET: 'u',
     SENDGRID_WEBHOOK_PUBLIC_KEY: 'k',
     STRIPE_WEBHOOK_SECRET: 'whsec_x',
+    REPORT_LINK_SECRET: 'r',
   });
   assert.not.ok(c.usesSandbox);
   assert.is(c.pipeline.runOnStart, false);

@@ -1,0 +1,137 @@
+/**
+ * Purchase queries of the storefront's door (domain/storefront/checkout.ts, door.ts) and the `/lf purchases` funnel:
+ * the one pending purchase per business (unique partial index `purchases_one_pending_per_business`), the purchases a
+ * new click may reuse, report-link clicks, and {@link purchaseFunnel}.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { PurchaseStatus, ReportLinkOutcome } from '../../db/entities/index.js';
+
+/** The fields of a purchase the door decides on. */
+export interface DoorPurchase {
+  id: number;
+  status: PurchaseStatus;
+  stripeSessionId: string | null;
+  customerEmail: string | null;
+  reportSentAt: Date | null;
+  totalCents: number;
+  createdAt: Date;
+}
+
+/** A new `pending` purchase, unless the business already has one (then null: the caller reuses that one). */
+export async function insertPendingPurchase(
+  em: EntityManager,
+  p: { businessId: number; product: string; customerEmail: string; amountCents: number; taxCents: number; totalCents: number; currency: string; now: Date },
+): Promise<number | null> {
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `insert into purchases (business_id, product, customer_email, amount_cents, tax_cents, total_cents, currency, status, created_at, updated_at)
+     values (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
+     on conflict (business_id) where status = 'pending' do nothing returning id`,
+    [p.businessId, p.product, p.customerEmail, p.amountCents, p.taxCents, p.totalCents, p.currency, p.now, p.now],
+  );
+  return rows[0] ? Number(rows[0].id) : null;
+}
+
+/**
+ * The business's purchases a click may lead back to, newest first: `pending` (at most one), `paid`, and `failed`
+ * ones that reached Stripe (a declined card leaves the session open for another try).
+ */
+export async function reusablePurchases(em: EntityManager, businessId: number): Promise<DoorPurchase[]> {
+  const rows = await em.getConnection().execute<
+    { id: number; status: PurchaseStatus; stripe_session_id: string | null; customer_email: string | null; report_sent_at: Date | string | null; total_cents: number; created_at: Date | string }[]
+  >(
+    `select id, status, stripe_session_id, customer_email, report_sent_at, total_cents, created_at from purchases
+     where business_id = ? and (status in ('pending', 'paid') or (status = 'failed' and stripe_session_id is not null))
+     order by id desc limit 20`,
+    [businessId],
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    status: r.status,
+    stripeSessionId: r.stripe_session_id,
+    customerEmail: r.customer_email,
+    reportSentAt: r.report_sent_at ? new Date(r.report_sent_at) : null,
+    totalCents: Number(r.total_cents),
+    createdAt: new Date(r.created_at),
+  }));
+}
+
+/**
+ * Closes a `pending` purchase the door found dead: `expired` (Stripe says its session expired; the webhook
+ * `checkout.session.expired` would say the same) or `failed` with `reason` (no session was ever stored). Only while
+ * it is still `pending` (a webhook may have moved it meanwhile); true when this call changed it.
+ */
+export async function closePendingPurchase(em: EntityManager, id: number, to: 'expired' | 'failed', reason: string | null, now: Date): Promise<boolean> {
+  const rows = await em
+    .getConnection()
+    .execute<{ id: number }[]>(`update purchases set status = ?, failure_reason = coalesce(?, failure_reason), updated_at = ? where id = ? and status = 'pending' returning id`, [to, reason, now, id]);
+  return rows.length > 0;
+}
+
+/** Records one click on a report link; returns its id. */
+export async function insertReportLinkClick(
+  em: EntityManager,
+  c: { businessId: number; emailId: number | null; purchaseId: number | null; outcome: ReportLinkOutcome; userAgent: string | null; at: Date },
+): Promise<number> {
+  const rows = await em
+    .getConnection()
+    .execute<{ id: number }[]>(
+      'insert into report_link_clicks (business_id, email_id, purchase_id, outcome, user_agent, clicked_at) values (?, ?, ?, ?, ?, ?) returning id',
+      [c.businessId, c.emailId, c.purchaseId, c.outcome, c.userAgent?.slice(0, 300) ?? null, c.at],
+    );
+  return Number(rows[0]?.id);
+}
+
+/** The funnel's stages, in order. */
+export const FUNNEL_STAGES = ['emailed', 'clicked', 'checkout', 'paid', 'reportSent'] as const;
+export type FunnelStage = (typeof FUNNEL_STAGES)[number];
+
+/** Distinct businesses at each stage (see {@link purchaseFunnel}). */
+export type FunnelCounts = Record<FunnelStage, number>;
+
+/**
+ * The storefront funnel over `[from, to)`, in distinct businesses, as a cohort: the businesses whose outreach email
+ * SendGrid accepted in the window (`emails.sent_at`); of those, the ones that clicked their report link after it
+ * (`report_link_clicks`, before `to`); of those, the ones that started a Stripe Checkout after the click (a purchase
+ * given a session, created before `to`); of those purchases, the ones paid (status `paid`, or `refunded` after
+ * paying: their status now) and the ones whose report was sent (`report_sent_at` before `to`). A later stage never
+ * counts a business that skipped an earlier one (a purchase made without a click is not in this funnel).
+ */
+export async function purchaseFunnel(em: EntityManager, from: Date, to: Date): Promise<FunnelCounts> {
+  const rows = await em.getConnection().execute<Record<string, string | number>[]>(
+    `with emailed as (
+       select business_id, min(sent_at) as first_sent from emails where sent_at >= ? and sent_at < ? group by business_id
+     ), clicked as (
+       select e.business_id, min(c.clicked_at) as at from emailed e join report_link_clicks c on c.business_id = e.business_id
+        where c.clicked_at >= e.first_sent and c.clicked_at < ? group by e.business_id
+     ), started as (
+       select c.business_id, p.status, p.report_sent_at from clicked c join purchases p on p.business_id = c.business_id
+        where p.stripe_session_id is not null and p.created_at >= c.at and p.created_at < ?
+     )
+     select (select count(*) from emailed) as emailed, (select count(*) from clicked) as clicked,
+            (select count(distinct business_id) from started) as checkout,
+            (select count(distinct business_id) from started where status in ('paid', 'refunded')) as paid,
+            (select count(distinct business_id) from started where status in ('paid', 'refunded') and report_sent_at < ?) as report_sent`,
+    [from, to, to, to, to],
+  );
+  const r = rows[0] ?? {};
+  return { emailed: Number(r.emailed ?? 0), clicked: Number(r.clicked ?? 0), checkout: Number(r.checkout ?? 0), paid: Number(r.paid ?? 0), reportSent: Number(r.report_sent ?? 0) };
+}
+
+/** A purchase as the checkout success page shows it. */
+export interface CheckoutStatus {
+  purchaseId: number;
+  status: PurchaseStatus;
+  businessName: string | null;
+  customerEmail: string | null;
+  reportSentAt: Date | null;
+}
+
+/** The purchase of Stripe Checkout Session `sessionId`, or undefined. */
+export async function purchaseBySession(em: EntityManager, sessionId: string): Promise<CheckoutStatus | undefined> {
+  const rows = await em.getConnection().execute<{ id: number; status: PurchaseStatus; name: string | null; customer_email: string | null; report_sent_at: Date | string | null }[]>(
+    `select p.id, p.status, b.name, p.customer_email, p.report_sent_at from purchases p left join businesses b on b.id = p.business_id where p.stripe_session_id = ?`,
+    [sessionId],
+  );
+  const r = rows[0];
+  return r ? { purchaseId: Number(r.id), status: r.status, businessName: r.name, customerEmail: r.customer_email, reportSentAt: r.report_sent_at ? new Date(r.report_sent_at) : null } : undefined;
+}
