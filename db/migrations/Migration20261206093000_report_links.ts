@@ -4,7 +4,7 @@ import { Migration } from '@mikro-orm/migrations';
  * The storefront's door (issue #19 point 6): `report_link_clicks` (one row per click on a signed report link, for the
  * `/lf purchases` funnel) and at most one `pending` purchase per business (repeated clicks reuse the open checkout).
  */
-export class Migration20261206090000_report_links extends Migration {
+export class Migration20261206093000_report_links extends Migration {
   override async up(): Promise<void> {
     this.addSql(
       `create table "report_link_clicks" ("id" serial primary key, "business_id" int not null, "email_id" int null, "purchase_id" int null, "outcome" text check ("outcome" in ('checkout_created', 'checkout_reused', 'already_paid', 'failed')) not null, "user_agent" varchar(300) null, "clicked_at" timestamptz not null);`,
