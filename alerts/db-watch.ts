@@ -70,10 +70,10 @@ export function createDbWatch(deps: {
     const seconds = Math.round((now.getTime() - outage.since.getTime()) / 1000);
     await spool.flush(em);
     const r = ref(outage.since);
-    await enqueueSlack(em, { dedupKey: `${r}:resolved`, kind: 'reply', channel, ref: r, text: `:white_check_mark: Database back at ${hhmmss(now)} after ${seconds} s.` }, now);
+    await enqueueSlack(em, { dedupKey: `${r}:resolved`, kind: 'reply', route: 'alerts', channel, ref: r, text: `:white_check_mark: Database back at ${hhmmss(now)} after ${seconds} s.` }, now);
     await enqueueSlack(
       em,
-      { dedupKey: `${r}:edit`, kind: 'update', channel, ref: r, text: `:white_check_mark: [RESOLVED] *DatabaseUnavailable* — the database did not answer from ${hhmmss(outage.since)} to ${hhmmss(now)} (${seconds} s). Last error: ${outage.error}` },
+      { dedupKey: `${r}:edit`, kind: 'update', route: 'alerts', channel, ref: r, text: `:white_check_mark: [RESOLVED] *DatabaseUnavailable* — the database did not answer from ${hhmmss(outage.since)} to ${hhmmss(now)} (${seconds} s). Last error: ${outage.error}` },
       now,
     );
     logger.info({ since: outage.since.toISOString(), seconds }, 'database reachable again; spooled ops posts written to the outbox');
@@ -92,6 +92,7 @@ export function createDbWatch(deps: {
         await spool.post({
           dedupKey: ref(firstFailure),
           kind: 'post',
+          route: 'alerts',
           channel,
           ref: ref(firstFailure),
           text: `:rotating_light: *DatabaseUnavailable* (critical) — the database has not answered since ${hhmmss(firstFailure)} (${error}). Jobs and webhooks wait for it; this post was sent from memory and is recorded when the database is back.`,

@@ -7,23 +7,23 @@
  *    place on every later change (another alert of the group, flaps folded into a counter, resolutions); each
  *    resolution also gets a thread reply. Silenced alerts are stored but change no message;
  * 4. incidents are declared by the severity policy (INCIDENT_FOR_CRITICAL / _WARNING) for newly firing alerts.
- * Everything Slack-bound goes through the outbox (alerts/slack-outbox.ts): rate-limited and never lost.
+ * Everything Slack-bound goes through the outbox (alerts/slack-outbox.ts), routed as `alerts`: rate-limited and
+ * never lost. The message is handed over structured (`alert_group` body); bot/render/alert-message.ts lays it out.
  */
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
 import type { RunbookContext } from '../runbooks/context.js';
-import { diagnose, type Diagnosis, type DiagnosisResult } from '../runbooks/define.js';
+import { diagnose, type DiagnosisResult } from '../runbooks/define.js';
 import { findRunbook } from '../runbooks/index.js';
-import { diagnosisBlocks } from '../runbooks/render/blocks.js';
-import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from '../runbooks/render/slack.js';
+import { clampText } from '../runbooks/render/slack.js';
 import { declareIncident, incidentSeverityFor } from './incidents.js';
 import { silencedBy } from './silences.js';
 import { annotateAlert, applyAlert, groupAlerts, type AlertObservation, type AlertRow, type AlertTransition } from './store.js';
 import { enqueueSlack } from './slack-outbox.js';
+import { routed } from './slack-routing.js';
 
 /** What alert processing needs. `runbooks` absent: no automatic diagnosis (the post says so). */
 export interface AlertDeps {
@@ -42,45 +42,57 @@ export interface ProcessResult {
   incidents: number[];
 }
 
-const STATUS_EMOJI: Record<string, string> = { firing: ':rotating_light:', resolved: ':white_check_mark:', pending: ':hourglass:' };
-
 function hash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-/** The alerts-channel message for the alerts sharing one message ref (pure). */
-export function alertGroupMessage(alerts: AlertRow[], diagnosis: DiagnosisResult | undefined): SlackMessage {
+/** An alert as the group message shows it (JSON: kept in the outbox until sent); times ISO 8601 UTC. */
+export interface AlertView {
+  name: string;
+  severity: string;
+  status: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  runbook: string | null;
+  startsAt: string | null;
+  endsAt: string | null;
+  flapCount: number;
+  incidentId: number | null;
+}
+
+/**
+ * The outbox body of an alert group's message (rendered by bot/render/alert-message.ts): its alerts and the stored
+ * automatic diagnosis (`{ runbook, diagnosis, nonce, issuedAt }`, see {@link storedDiagnosis}) or null.
+ */
+export interface AlertGroupBody {
+  type: 'alert_group';
+  alerts: AlertView[];
+  diagnosis: Record<string, unknown> | null;
+  [field: string]: unknown;
+}
+
+/** The notification text of a group's message: `[FIRING:n] Name +k — summaries` or `[RESOLVED] Name — …` (pure). */
+export function alertGroupText(alerts: AlertRow[]): string {
   const firing = alerts.filter((a) => a.status === 'firing');
   const headline = firing.length > 0 ? `[FIRING:${firing.length}] ${firing[0]!.name}${firing.length > 1 ? ` +${firing.length - 1}` : ''}` : `[RESOLVED] ${alerts[0]?.name ?? 'alert'}`;
-  const text = `${headline} — ${alerts.map((a) => a.annotations.summary ?? a.name).slice(0, 3).join('; ')}`;
-  const blocks: BlockBuilder[] = [Blocks.Header({ text: clampText(headline, SLACK_LIMITS.headerText) })];
-  for (const a of alerts.slice(0, 10)) {
-    const labels = Object.entries(a.labels)
-      .filter(([k]) => !['alertname', 'severity', 'runbook'].includes(k))
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    const flap = a.flapCount > 0 ? ` · :repeat: flapping ×${a.flapCount}` : '';
-    const since = a.status === 'resolved' && a.endsAt ? `resolved ${a.endsAt.toISOString().slice(11, 16)} UTC` : a.startsAt ? `since ${a.startsAt.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '';
-    blocks.push(
-      Blocks.Section({
-        text: clampText(
-          `${STATUS_EMOJI[a.status] ?? ''} *${escapeMrkdwn(a.name)}* (${a.severity})${labels ? ` \`${escapeMrkdwn(labels)}\`` : ''}\n${escapeMrkdwn(a.annotations.summary ?? a.annotations.description ?? '')}\n_${since}${flap}${a.runbook ? ` · runbook \`${a.runbook}\`` : ''}${a.incidentId ? ` · incident #${a.incidentId}` : ''}_`,
-          SLACK_LIMITS.sectionText,
-        ),
-      }),
-    );
-  }
-  if (alerts.length > 10) blocks.push(Blocks.Context().elements(`+${alerts.length - 10} more alerts in this group`));
-  let message = buildMessage(text, blocks);
-  if (diagnosis && firing.length > 0) {
-    const diag = diagnosisBlocks(diagnosis);
-    const room = SLACK_LIMITS.blocks - message.blocks.length - 1;
-    message = { ...message, blocks: [...message.blocks, { type: 'divider' }, ...diag.blocks.slice(0, Math.max(0, room))] as SlackMessage['blocks'] };
-  } else if (firing.length > 0 && !diagnosis) {
-    const ctx = Blocks.Context().elements('No automatic diagnosis for this alert (no runbook named, or diagnostics unavailable).');
-    message = { ...message, blocks: [...message.blocks, ...(buildMessage('', [ctx]).blocks)] };
-  }
-  return message;
+  return clampText(`${headline} — ${alerts.map((a) => a.annotations.summary ?? a.name).slice(0, 3).join('; ')}`, 3000);
+}
+
+/** The structured message for a group (pure): text plus the `alert_group` body. */
+export function alertGroupBody(alerts: AlertRow[], diagnosis: Record<string, unknown> | null): { text: string; body: AlertGroupBody } {
+  const view = (a: AlertRow): AlertView => ({
+    name: a.name,
+    severity: a.severity,
+    status: a.status,
+    labels: a.labels,
+    annotations: a.annotations,
+    runbook: a.runbook,
+    startsAt: a.startsAt?.toISOString() ?? null,
+    endsAt: a.endsAt?.toISOString() ?? null,
+    flapCount: a.flapCount,
+    incidentId: a.incidentId,
+  });
+  return { text: alertGroupText(alerts), body: { type: 'alert_group', alerts: alerts.map(view), diagnosis } };
 }
 
 /** The one thread reply for alerts of a message that resolved together: what resolved, after how long (pure). */
@@ -99,13 +111,6 @@ export function resolutionReplyText(resolved: AlertRow[]): string {
 /** Serialisable diagnosis kept on the alert (so updates can re-render it without re-running diagnostics). */
 function storedDiagnosis(r: DiagnosisResult): Record<string, unknown> {
   return { runbook: r.runbook.id, diagnosis: r.diagnosis, nonce: r.nonce, issuedAt: r.issuedAt.toISOString() };
-}
-
-function loadDiagnosis(stored: Record<string, unknown> | null): DiagnosisResult | undefined {
-  if (!stored || typeof stored.runbook !== 'string') return undefined;
-  const runbook = findRunbook(stored.runbook);
-  if (!runbook) return undefined;
-  return { kind: 'diagnosis', diagnosis: stored.diagnosis as Diagnosis, runbook, nonce: String(stored.nonce), issuedAt: new Date(String(stored.issuedAt)), full: true };
 }
 
 /**
@@ -191,7 +196,7 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
   // one thread reply per message listing what resolved in this call (a 12-alert group resolving is one reply)
   for (const [ref, resolved] of resolvedByRef) {
     const key = hash(JSON.stringify(resolved.map((a) => [a.fingerprint, a.endsAt?.getTime() ?? now.getTime()])));
-    const added = await enqueueSlack(em, { dedupKey: `alert-resolved:${ref}:${key}`, kind: 'reply', channel: deps.config.alerting.alertsChannel, ref, text: resolutionReplyText(resolved) }, now);
+    const added = await enqueueSlack(em, { dedupKey: `alert-resolved:${ref}:${key}`, kind: 'reply', ...routed(deps.config, 'alerts'), ref, text: resolutionReplyText(resolved) }, now);
     if (added) result.enqueued++;
   }
 
@@ -210,12 +215,11 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
     const firing = group.find((a) => a.status === 'firing');
     const fresh = kind === 'update' && firing ? await diagnoseOnce(firing.runbook) : undefined;
     if (fresh && firing) await annotateAlert(em, firing.fingerprint, { diagnosis: storedDiagnosis(fresh) });
-    const diag = fresh ?? loadDiagnosis(group.find((a) => a.diagnosis)?.diagnosis ?? null);
-    const message = alertGroupMessage(group, diag);
+    const message = alertGroupBody(group, fresh ? storedDiagnosis(fresh) : (group.find((a) => a.diagnosis)?.diagnosis ?? null));
     const stateKey = hash(JSON.stringify(group.map((a) => [a.fingerprint, a.status, a.flapCount, a.incidentId])));
     const added = await enqueueSlack(
       em,
-      { dedupKey: kind === 'post' ? `alert-post:${ref}` : `alert-update:${ref}:${stateKey}`, kind, channel: deps.config.alerting.alertsChannel, ref, text: message.text, blocks: message.blocks },
+      { dedupKey: kind === 'post' ? `alert-post:${ref}` : `alert-update:${ref}:${stateKey}`, kind, ...routed(deps.config, 'alerts'), ref, text: message.text, body: message.body },
       now,
     );
     if (added) result.enqueued++;

@@ -25,6 +25,7 @@ import { setInProcessContext } from '../jobs/in-process.js';
 import { startScheduler } from '../jobs/scheduler.js';
 import { processProbes } from '../runbooks/probes.js';
 import { startFakeSlackApi } from '../test/helpers/slack.js';
+import { renderSlackMessage } from '../bot/render/slack-messages.js';
 
 function opt(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(`--${name}`);
@@ -46,7 +47,7 @@ export async function run(args: string[]): Promise<void> {
   const runbooks = { services, em: () => db.orm.em.fork(), jobs: createJobControl({ orm: db.orm, config, clock: services.clock }), probes: processProbes() };
   setInProcessContext({ em: () => db.orm.em.fork(), config, clock: services.clock, logger, runbooks });
   const client = new webApi.WebClient('xoxb-bench', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
-  const poster = createSlackPoster({ orm: db.orm, logger, clock: services.clock, transport: webClientTransport(client as unknown as WebClientLike) });
+  const poster = createSlackPoster({ orm: db.orm, logger, clock: services.clock, transport: webClientTransport(client as unknown as WebClientLike), render: renderSlackMessage });
   poster.start();
   const scheduler = await startScheduler({ config, logger, metrics: createMetrics(), orm: db.orm, clock: services.clock, jobEnv: { DATABASE_URL: url, SANDBOX_URL: services.sandboxUrl! } });
   // as in the service (bot/main.ts): the rules also run when a feeding event (a breaker trip, …) is recorded

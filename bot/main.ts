@@ -7,6 +7,7 @@ import { applyObservation, createDbMetricsReader, createMetrics } from '../alert
 import { createNotifier, spoolOpsEvents } from '../alerts/notifier.js';
 import { createDbWatch, pgPing } from '../alerts/db-watch.js';
 import { createOpsSpool } from '../alerts/ops-spool.js';
+import { routeChannel } from '../alerts/slack-routing.js';
 import { setOpsEventFallback } from '../domain/events.js';
 import { pendingMigrations } from '../db/orm.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
   const spool = createOpsSpool({ transport, logger, clock, render: renderSlackMessage });
   spool.start();
   setOpsEventFallback(spoolOpsEvents(spool, config));
-  const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: config.alerting.alertsChannel });
+  const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: routeChannel(config, 'alerts') ?? config.alerting.alertsChannel });
   dbWatch.start();
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext, startedAt: now };
   runbookContext.replayers = { alertmanager: alertmanagerReplayer(alertDeps) }; // dead letters' Replay button

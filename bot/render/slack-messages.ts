@@ -7,6 +7,8 @@
 import { Blocks, Message } from 'slack-block-builder';
 import type { RenderedSlack, SlackBody, SlackRenderer } from '../../alerts/slack-message.js';
 import { clampText, SLACK_LIMITS } from '../../runbooks/render/slack.js';
+import type { AlertGroupBody } from '../../alerts/dispatch.js';
+import { renderAlertGroup } from './alert-message.js';
 
 /** Renders one body type; `text` is the message's own plain text. */
 type BodyRenderer = (body: SlackBody, text: string) => RenderedSlack;
@@ -22,6 +24,7 @@ function opsEvent(body: SlackBody, text: string): RenderedSlack {
 
 const RENDERERS: Record<string, BodyRenderer> = {
   ops_event: opsEvent,
+  alert_group: (body, text) => renderAlertGroup(body as AlertGroupBody, text),
 };
 
 /** The renderer injected into the outbox (see the module comment). Throws only on a renderer's own bug. */

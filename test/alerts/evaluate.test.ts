@@ -22,6 +22,8 @@ import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
 import { startFakeSlackApi } from '../helpers/slack.js';
+import { rendered } from '../helpers/outbox.js';
+import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 
 type Ctx = { db: Database; services: Services; clock: ManualClock };
 const test = suite<Ctx>(`alert evaluation and posting (${DB_KIND})`);
@@ -45,9 +47,11 @@ function deps(ctx: Ctx, probes: Partial<ProcessProbes> = {}) {
 }
 const rules = (...names: string[]) => names.map((n) => findRule(n)!);
 async function outbox(ctx: Ctx) {
-  return ctx.db.orm.em
-    .getConnection()
-    .execute<{ id: number; kind: string; channel: string; ref: string | null; text: string; blocks: unknown[] | null }[]>('select id, kind, channel, ref, text, blocks from slack_outbox order by id');
+  return rendered(
+    await ctx.db.orm.em
+      .getConnection()
+      .execute<{ id: number; kind: string; channel: string; ref: string | null; text: string; blocks: unknown[] | null }[]>('select id, kind, channel, ref, text, blocks, body from slack_outbox order by id'),
+  );
 }
 async function openBreaker(ctx: Ctx, provider: string, state: 'open' | 'closed') {
   await ctx.db.orm.em.getConnection().execute(
@@ -154,7 +158,7 @@ test('poster: posts once, edits and replies on the posted ts, 1 post/s per chann
     const client = new webApi.WebClient('xoxb-test', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
     fake.rateLimitNext('chat.update', 1);
     const realClock = { now: () => new Date() };
-    const poster = createSlackPoster({ orm: ctx.db.orm, logger, clock: realClock, transport: webClientTransport(client as unknown as WebClientLike), intervalMs: 50 });
+    const poster = createSlackPoster({ orm: ctx.db.orm, logger, clock: realClock, transport: webClientTransport(client as unknown as WebClientLike), intervalMs: 50, render: renderSlackMessage });
     poster.start();
     const alertsChannel = ctx.services.config.alerting.alertsChannel;
     const post = await fake.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === alertsChannel, 10_000);

@@ -17,6 +17,7 @@ import { acknowledgeIncident, escalationTick, getIncident } from '../../alerts/i
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
+import { rendered } from '../helpers/outbox.js';
 
 type Ctx = { db: Database; services: Services; clock: ManualClock };
 const test = suite<Ctx>(`fault → breaker → alert → incident → escalation (${DB_KIND})`);
@@ -51,7 +52,7 @@ test('the whole loop, with a restart in the middle', async (ctx) => {
   assert.is(fired?.transition, 'fired');
   assert.is(evaluation.incidents.length, 1);
   const id = evaluation.incidents[0]!;
-  const post = (await ctx.db.orm.em.getConnection().execute<{ text: string; blocks: unknown }[]>(`select text, blocks from slack_outbox where kind = 'post' and channel = ?`, [s.config.alerting.alertsChannel]))[0];
+  const post = rendered(await ctx.db.orm.em.getConnection().execute<{ text: string; blocks: unknown }[]>(`select text, blocks, body from slack_outbox where kind = 'post' and channel = ?`, [s.config.alerting.alertsChannel]))[0];
   assert.match(JSON.stringify(post?.blocks), /External APIs/);
   assert.match(JSON.stringify(post?.blocks), /Yelp/);
   let inc = (await getIncident(ctx.db.orm.em.fork(), id))!;

@@ -28,6 +28,8 @@ import { loadConfig, type AppConfig } from '../../domain/config.js';
 import { createLogger } from '../../domain/logger.js';
 import { recentAudit, type Actor } from '../../runbooks/actions.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
+import { rendered } from '../helpers/outbox.js';
+import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 
 type Ctx = { db: Database; config: AppConfig };
 const test = suite<Ctx>(`incidents and escalation (${DB_KIND})`);
@@ -61,7 +63,7 @@ function deps(ctx: Ctx, clock: ManualClock): EscalationDeps {
 
 type OutboxRow = { id: number; kind: string; channel: string; ref: string | null; text: string; blocks: unknown[] | null; dedup_key: string };
 async function outbox(ctx: Ctx): Promise<OutboxRow[]> {
-  return ctx.db.orm.em.getConnection().execute<OutboxRow[]>('select id, kind, channel, ref, text, blocks, dedup_key from slack_outbox order by id');
+  return rendered(await ctx.db.orm.em.getConnection().execute<OutboxRow[]>('select id, kind, channel, ref, text, blocks, body, dedup_key from slack_outbox order by id'));
 }
 async function events(ctx: Ctx, id: number): Promise<{ kind: string; actor: string; detail: string; data: Record<string, unknown> }[]> {
   return ctx.db.orm.em.getConnection().execute('select kind, actor, detail, data from incident_events where incident_id = ? order by id', [id]);
@@ -299,7 +301,7 @@ test('the outbox delivers the incident post first, then edits and thread replies
       calls.push(`upload ${channel}`);
     },
   };
-  const poster = createSlackPoster({ orm: ctx.db.orm, logger: createLogger('silent'), clock, transport, channelGapMs: 0 });
+  const poster = createSlackPoster({ orm: ctx.db.orm, logger: createLogger('silent'), clock, transport, channelGapMs: 0, render: renderSlackMessage });
   for (let i = 0; i < 20 && (await poster.tick()) > 0; i++);
   const inChannel = calls.filter((c) => !c.startsWith('dm'));
   assert.match(inChannel[0]!, /^post #inc .*SEV3 incident #1/);

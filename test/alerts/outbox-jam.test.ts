@@ -15,7 +15,8 @@ import { webApi } from '@slack/bolt';
 import type { Database } from '../../db/orm.js';
 import { ManualClock } from '../../domain/clock.js';
 import { createLogger } from '../../domain/logger.js';
-import { alertGroupMessage } from '../../alerts/dispatch.js';
+import { alertGroupBody } from '../../alerts/dispatch.js';
+import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 import { blockTextLength } from '../../alerts/slack-guard.js';
 import { createSlackPoster, enqueueSlack, LINE_BUDGET_MS, webClientTransport, type OutboxMessage, type SlackPoster, type WebClientLike } from '../../alerts/slack-outbox.js';
 import type { AlertRow } from '../../alerts/store.js';
@@ -49,7 +50,7 @@ test.after.each(async (ctx) => {
 
 function newPoster(ctx: Ctx): SlackPoster {
   const client = new webApi.WebClient('xoxb-test', { slackApiUrl: ctx.fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
-  return createSlackPoster({ orm: ctx.db.orm, logger, clock: ctx.clock, transport: webClientTransport(client as unknown as WebClientLike), channelGapMs: 0 });
+  return createSlackPoster({ orm: ctx.db.orm, logger, clock: ctx.clock, transport: webClientTransport(client as unknown as WebClientLike), channelGapMs: 0, render: renderSlackMessage });
 }
 const enqueue = (ctx: Ctx, m: Partial<OutboxMessage> & { dedupKey: string }) =>
   enqueueSlack(ctx.db.orm.em.fork(), { kind: 'post', channel: '#alerts', text: m.dedupKey, ...m }, ctx.clock.now());
@@ -197,7 +198,8 @@ test('realistic alert messages (12.7k–17.6k characters of block text) are guar
     ctx.fake.refuse(blocksTooLong('chat.postMessage'));
     const sizes: number[] = [];
     for (const n of [3, 4]) {
-      const msg = alertGroupMessage(realisticAlerts(n), { kind: 'diagnosis', diagnosis, runbook: rb, nonce: 'n', issuedAt: ctx.clock.now(), full: true });
+      const group = alertGroupBody(realisticAlerts(n), { runbook: rb.id, diagnosis, nonce: 'n', issuedAt: ctx.clock.now().toISOString() });
+      const msg = renderSlackMessage(group.body, group.text) as { text: string; blocks: unknown[] };
       const size = blockTextLength(msg.blocks);
       sizes.push(size);
       await enqueue(ctx, { dedupKey: `realistic-${n}`, ref: `alert:r${n}`, text: msg.text, blocks: msg.blocks });

@@ -17,6 +17,7 @@ import type { AlertObservation } from '../../alerts/store.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
+import { rendered } from '../helpers/outbox.js';
 
 type Ctx = { db: Database; services: Services; clock: ManualClock };
 const test = suite<Ctx>(`quiet, current posts (${DB_KIND})`);
@@ -36,8 +37,8 @@ test.before.each(async (ctx) => {
 });
 
 const deps = (ctx: Ctx) => ({ em: () => ctx.db.orm.em.fork(), config: ctx.services.config, clock: ctx.clock, logger, runbooks: runbookContext(ctx.services) });
-const outbox = (ctx: Ctx) =>
-  ctx.db.orm.em.getConnection().execute<{ kind: string; ref: string | null; text: string; blocks: unknown[] | null }[]>('select kind, ref, text, blocks from slack_outbox order by id');
+const outbox = async (ctx: Ctx) =>
+  rendered(await ctx.db.orm.em.getConnection().execute<{ kind: string; ref: string | null; text: string; blocks: unknown[] | null }[]>('select kind, ref, text, blocks, body from slack_outbox order by id'));
 
 function obs(i: number, status: 'firing' | 'resolved', at: Date): AlertObservation {
   return {

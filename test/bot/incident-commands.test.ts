@@ -21,6 +21,7 @@ import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
 import { signSlackRequest, slashCommandBody, startFakeSlackApi, type FakeSlackApi, type FakeSlackCall } from '../helpers/slack.js';
+import { rendered } from '../helpers/outbox.js';
 
 const SECRET = 'incident-commands-signing-secret';
 const OPERATOR = 'UOPER0001';
@@ -117,7 +118,7 @@ async function incidentEvents(ctx: Ctx, id: number) {
   return ctx.db.orm.em.getConnection().execute<{ kind: string; actor: string; detail: string }[]>('select kind, actor, detail from incident_events where incident_id = ? order by id', [id]);
 }
 async function outbox(ctx: Ctx) {
-  return ctx.db.orm.em.getConnection().execute<{ kind: string; channel: string; ref: string | null; text: string; blocks: unknown[] | null }[]>('select kind, channel, ref, text, blocks from slack_outbox order by id');
+  return rendered(await ctx.db.orm.em.getConnection().execute<{ kind: string; channel: string; ref: string | null; text: string; blocks: unknown[] | null }[]>('select kind, channel, ref, text, blocks, body from slack_outbox order by id'));
 }
 
 test('a viewer cannot declare (refused, audited); an operator declares: answered in the channel, posted to the incidents channel paging Level 1', async (ctx) => {
