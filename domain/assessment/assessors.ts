@@ -2,6 +2,7 @@
  * The two assessors and their per-assessor timeouts. Each returns an {@link AssessorOutcome} and never throws:
  * a provider error, a timeout or an unusable answer is a failed outcome with its message.
  */
+import { withActiveBudget } from '../concurrency/budget.js';
 import { LighthouseRuntimeError } from '../errors.js';
 import type { PipelineDeps } from '../pipeline/deps.js';
 import type { PageSpeedResult } from '../providers/pagespeed/port.js';
@@ -25,28 +26,20 @@ export class AssessorTimeoutError extends Error {
 }
 
 /**
- * Resolves with `p`, or rejects with {@link AssessorTimeoutError} after `ms`. The losing call is not cancelled
- * (the ports take no signal); its late result or error is swallowed, and the gateway's own deadline ends it.
+ * Resolves with `p()`, or rejects with {@link AssessorTimeoutError} once the call has spent `ms` of *active* time:
+ * time it waited in our own queues (the provider's concurrency gate, the shared rate limiter) does not count
+ * (domain/concurrency/budget.ts), so only the provider's own slowness times an assessor out. The losing call is
+ * not cancelled (the ports take no signal); its late result or error is swallowed, and the gateway's own
+ * deadline ends it.
  */
-export async function withTimeout<T>(assessor: string, ms: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  p.catch(() => {});
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new AssessorTimeoutError(assessor, ms)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function withTimeout<T>(assessor: string, ms: number, p: () => Promise<T>): Promise<T> {
+  return withActiveBudget(ms, p, () => new AssessorTimeoutError(assessor, ms));
 }
 
 async function outcome<T>(name: string, ms: number, run: () => Promise<T>): Promise<AssessorOutcome<T>> {
   const started = Date.now();
   try {
-    const value = await withTimeout(name, ms, run());
+    const value = await withTimeout(name, ms, run);
     return { ok: true, value, ms: Date.now() - started };
   } catch (err) {
     const timedOut = err instanceof AssessorTimeoutError;

@@ -3,11 +3,16 @@
  * provider's budget and the latency observed, so the binding provider stays busy without hand-tuned
  * `*_CONCURRENCY` settings.
  *
- * - **Ceiling** (never exceeded): `min(maxLimit, burst + rate × latency × 1.2 + 1)` — the most calls the provider's
- *   limit can admit while one call is under way (its full bucket plus what refills during one call; Little's law
- *   in-flight = rate × latency), and the process's own bound (memory, database pool: {@link processBound}).
+ * - **Ceiling** (never exceeded): `min(maxLimit, credit + rate × latency × 1.2 + 1)` — the most calls the
+ *   provider's limit can admit while one call is under way (Little's law in-flight = rate × latency, plus the
+ *   bucket's burst while it has credit), and the process's own bound (memory, database pool: {@link processBound}).
+ *   `credit` is the provider's burst until a call finds the shared budget empty (`budgetTakenAt`, reported by the
+ *   limiter before the call sleeps), then 0 until a whole bucket could have refilled (burst / rate) without
+ *   another such wait: calls beyond rate × latency would only queue in our limiter.
  *   `latency` is the short-term average, at least the age of the oldest call in flight (a slow provider is known
  *   to be slow before its first answer), and held at 1.5 × the long-term average while latency grows.
+ * - **Start**: at the ceiling the provider's published budget admits at once (its burst + 1; without a rate
+ *   rule, the process bound): the budget is the provider's own word, so no probing is needed to use it.
  * - **Growth**: +1 per successful call (doubling per round trip) until the first congestion signal, then +0.1 per
  *   success (about +10 % per round trip): recovery.
  * - **Back-off**, at most once per round trip: × 0.5 on a 429 (the provider's, or our shared limiter refusing past
@@ -31,8 +36,13 @@ export interface AdaptiveOptions {
   burst: number;
   /** The process's own bound on in-flight calls (memory, database pool). */
   maxLimit: number;
-  /** Starting limit (default 2). */
+  /** Starting limit (default: the ceiling before any latency is known, see the module comment). */
   initial?: number;
+  /**
+   * When (on the `now` clock, ms) a call last found the provider's shared budget empty; default never. The gate
+   * passes the limiter's signal (signals.ts).
+   */
+  budgetTakenAt?: () => number;
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
 }
@@ -55,7 +65,7 @@ export class AdaptiveLimit {
 
   constructor(private readonly opts: AdaptiveOptions) {
     this.now = opts.now ?? (() => performance.now());
-    this.value = Math.max(1, Math.min(opts.initial ?? 2, opts.maxLimit));
+    this.value = Math.max(1, Math.min(opts.initial ?? this.ceiling(), opts.maxLimit));
   }
 
   /** Calls in flight now. */
@@ -77,8 +87,14 @@ export class AdaptiveLimit {
   ceiling(): number {
     const { rate, burst, maxLimit } = this.opts;
     if (!Number.isFinite(rate)) return Math.max(1, maxLimit);
-    const admitted = burst + (rate * this.latencyMs() * 1.2) / 1000 + 1;
+    const admitted = this.burstCredit(rate, burst) + (rate * this.latencyMs() * 1.2) / 1000 + 1;
     return Math.max(1, Math.min(maxLimit, Math.floor(admitted)));
+  }
+
+  /** The burst counted in the ceiling now: the provider's, unless its shared budget was found empty lately. */
+  private burstCredit(rate: number, burst: number): number {
+    const takenAt = this.opts.budgetTakenAt?.() ?? -Infinity;
+    return this.now() - takenAt >= (burst / rate) * 1000 ? burst : 0;
   }
 
   /**

@@ -9,11 +9,13 @@ import type { AppConfig, ProviderId } from '../config.js';
 import { ProviderError, RateLimitedError } from '../errors.js';
 import type { Providers } from '../services.js';
 import { AdaptiveLimit, processBound } from './adaptive.js';
-import { totalRateWait } from './signals.js';
+import { waitingInOwnQueue } from './budget.js';
+import { rateQueuedAt, totalRateWait } from './signals.js';
 
 /** A provider's in-flight gate. */
 export class Gate {
   private readonly queue: (() => void)[] = [];
+  private listeners: (() => void)[] = [];
   private running = 0;
   /** Most calls in flight at once so far. */
   peak = 0;
@@ -28,9 +30,33 @@ export class Gate {
     return this.queue.length;
   }
 
+  /**
+   * Calls the gate would admit now beyond those in flight and queued (≥ 0): how much new work a producer may
+   * start without queueing it here (backpressure: the pipeline claims no more businesses than this).
+   */
+  get room(): number {
+    return Math.max(0, this.control.limit - this.running - this.queue.length);
+  }
+
+  /** Resolves the next time a call finishes (room may have opened), or after `maxMs`. */
+  changed(maxMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, maxMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.listeners.push(done);
+    });
+  }
+
   /** Runs `fn` once a slot is free, reporting its latency and outcome to the controller. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.running >= this.control.limit) await new Promise<void>((r) => this.queue.push(r));
+    // waiting here is queueing behind our own limit: it does not count against the call's timeouts
+    if (this.running >= this.control.limit)
+      await waitingInOwnQueue(async () => {
+        while (this.running >= this.control.limit) await new Promise<void>((r) => this.queue.push(r));
+      });
     this.running++;
     this.peak = Math.max(this.peak, this.running);
     const id = this.control.start();
@@ -48,6 +74,9 @@ export class Gate {
       this.control.finish(id, { latencyMs: performance.now() - t0, waitMs, outcome });
       this.running--;
       for (let free = this.control.limit - this.running; free > 0 && this.queue.length > 0; free--) this.queue.shift()!();
+      const listeners = this.listeners;
+      this.listeners = [];
+      for (const l of listeners) l();
     }
   }
 }
@@ -86,7 +115,7 @@ export function createGates(config: AppConfig): Record<ProviderId, Gate> {
   const make = (p: ProviderId) => {
     const { rate, burst } = providerBudget(config, p);
     const maxLimit = Math.min(processBound(heap, BYTES_PER_CALL[p], config.db.poolMax), CONNECTION_CAP[p] ?? Infinity);
-    return new Gate(p, new AdaptiveLimit({ rate, burst, maxLimit }));
+    return new Gate(p, new AdaptiveLimit({ rate, burst, maxLimit, budgetTakenAt: () => rateQueuedAt(p) }));
   };
   return { yelp: make('yelp'), pagespeed: make('pagespeed'), openai: make('openai'), sendgrid: make('sendgrid'), stripe: make('stripe') };
 }

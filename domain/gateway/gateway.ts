@@ -11,7 +11,8 @@
  * Retries: only for reads, requests with an idempotency key, or write failures the call site proves were not
  * carried out (`retrySafe`); exponential backoff with full jitter;
  * Retry-After honoured up to a cap (a longer wait fails fast and blocks the provider for that period);
- * one overall deadline per call.
+ * one overall deadline per call, covering the provider's time (attempts and the backoff between them); a wait for
+ * rate budget extends it.
  *
  * Cache TTLs are read per call through an {@link OverrideCache}, so an operator's
  * `gateway.cache_ttl_seconds.<provider>` override (domain/overrides.ts) applies within seconds without a restart.
@@ -19,6 +20,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderId } from '../config.js';
 import type { Clock } from '../clock.js';
+import { waitingInOwnQueue } from '../concurrency/budget.js';
 import { AppError, ProviderError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OverrideCache } from '../overrides.js';
@@ -131,7 +133,7 @@ export class Gateway {
     const { config, clock } = this.deps;
     const started = clock.now().getTime();
     const t0 = performance.now();
-    const deadline = started + config.retry.deadlineMs;
+    let deadline = started + config.retry.deadlineMs;
     const ttl = this.cacheTtlSeconds(spec.provider);
     const key = spec.cacheRequest && ttl > 0 ? cacheKey(spec.cacheRequest.method, spec.cacheRequest.url, spec.cacheRequest.body) : undefined;
     let attempts = 0;
@@ -153,10 +155,11 @@ export class Gateway {
         const permit = await this.deps.breaker.permit(spec.provider);
         let result: T;
         try {
-          await this.reservations.acquire(spec.provider, {
-            tokens: spec.estimatedTokens,
-            maxWaitMs: Math.min(config.maxWaitMs, remaining),
-          });
+          // Waiting for rate budget is queueing behind our own limiter, bounded by GATEWAY_MAX_WAIT_MS: it
+          // extends the deadline and pauses the caller's timeouts (concurrency/budget.ts).
+          const waitStart = clock.now().getTime();
+          await waitingInOwnQueue(() => this.reservations.acquire(spec.provider, { tokens: spec.estimatedTokens, maxWaitMs: config.maxWaitMs }));
+          deadline += clock.now().getTime() - waitStart;
           result = await this.withDeadline(spec, spec.fn(attempts), deadline);
         } catch (err) {
           await this.onAttemptFailed(spec, permit, err);
@@ -168,6 +171,7 @@ export class Gateway {
         }
         await this.deps.breaker.onSuccess(permit);
         const usage = spec.usage?.(result);
+        if (usage && spec.estimatedTokens) this.settleTokens(spec.provider, usage.promptTokens + usage.completionTokens - spec.estimatedTokens);
         const costUsd =
           config.prices.perCall[spec.provider] +
           (usage ? openaiCostUsd(config.prices, usage.promptTokens, usage.completionTokens) : 0);
@@ -211,6 +215,17 @@ export class Gateway {
       this.reservations.drop(spec.provider);
       await this.deps.limiter.blockUntil(spec.provider, new Date(this.deps.clock.now().getTime() + err.retryAfterMs));
     }
+  }
+
+  /**
+   * Settles the tokens charged up front (prompt estimate + max_tokens) to what the answer used (`usage`), behind
+   * the call: `delta` < 0 gives the unused reservation back to the shared token budget.
+   */
+  private settleTokens(provider: ProviderId, delta: number): void {
+    if (delta === 0) return;
+    void this.deps.limiter.addTokens(provider, delta).catch((e: unknown) =>
+      this.deps.logger.warn({ err: (e as Error).message, provider }, 'token settlement failed; the estimate stays charged'),
+    );
   }
 
   /** Shutdown: gives back unspent reserved quota units and writes the buffered ledger rows. */

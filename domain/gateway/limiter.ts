@@ -62,6 +62,8 @@ export interface AcquireOptions {
    * resolves with the number taken. The caller spends them (the gateway's reservation pool, reservations.ts).
    */
   units?: number;
+  /** Told the wait (ms) before the call sleeps for budget (the shared budget is empty now: concurrency/signals.ts). */
+  onWait?: (waitMs: number) => void;
 }
 
 /** One rate rule as `status` sees it. `available` = units that could be taken now. */
@@ -201,6 +203,7 @@ export class RateLimiter {
       }
       const availableAt = new Date(now.getTime() + w.waitMs);
       if (availableAt.getTime() > deadline) throw new RateLimitedError(provider, availableAt, w.reason);
+      opts.onWait?.(w.waitMs);
       const jitter = Math.random() * (this.deps.jitterMs ?? 10);
       await this.sleep(Math.min(w.waitMs + jitter, Math.max(w.waitMs, deadline - now.getTime())));
     }
@@ -236,14 +239,24 @@ export class RateLimiter {
   }
 
   /**
-   * Gives back `units` of today's daily quota taken by a reservation that were never spent (no-op for 0, or
-   * without a daily limit). Rate units are not given back: they were granted at reservation time.
+   * Gives back `units` a reservation took but never spent: today's daily quota, and the request rules' units (the
+   * state becomes what it would be had they never been taken, so every later grant still conforms; never beyond
+   * a full bucket). Unspent units that were not given back would drain the provider's budget for nothing.
    */
   async release(provider: ProviderId, units: number): Promise<void> {
-    if (units <= 0 || this.limitsOf(provider)?.daily === undefined) return;
+    if (units <= 0) return;
+    const now = this.deps.clock.now();
+    for (const rule of this.limitsOf(provider)?.rates ?? [])
+      if (rule.unit === 'request') await this.giveBack(provider, rule.name, (units * rule.periodMs) / rule.limit, now);
+    if (this.limitsOf(provider)?.daily === undefined) return;
+    await this.exec(`update provider_quota_usage set used = greatest(0, used - ?) where provider = ? and day = ?::date`, [units, provider, utcDay(now)]);
+  }
+
+  /** Moves a rule's theoretical arrival time `ms` earlier, never before now (a full bucket). */
+  private async giveBack(provider: ProviderId, bucket: string, ms: number, now: Date): Promise<void> {
     await this.exec(
-      `update provider_quota_usage set used = greatest(0, used - ?) where provider = ? and day = ?::date`,
-      [units, provider, utcDay(this.deps.clock.now())],
+      `update rate_limit_state set tat = greatest(least(tat, ?::timestamptz), tat - ?::float8 ${MS}) where provider = ? and bucket = ?`,
+      [now, ms, provider, bucket],
     );
   }
 
@@ -362,17 +375,17 @@ export class RateLimiter {
   }
 
   /**
-   * Adjusts token rules after the fact: `tokens` > 0 charges more (actual usage above the estimate), < 0 gives
-   * back. No-op for providers without token rules.
+   * Settles token rules after the fact (a call is charged prompt estimate + max_tokens up front): `tokens` > 0 charges
+   * more, < 0 gives back, never beyond a full bucket (tat not moved before now). No-op without token rules.
    */
   async addTokens(provider: ProviderId, tokens: number): Promise<void> {
     const now = this.deps.clock.now();
     for (const rule of this.limitsOf(provider)?.rates ?? []) {
       if (rule.unit !== 'token' || tokens === 0) continue;
-      await this.exec(
-        `update rate_limit_state set tat = greatest(tat, ?::timestamptz) + ?::float8 ${MS} where provider = ? and bucket = ?`,
-        [now, (tokens * rule.periodMs) / rule.limit, provider, rule.name],
-      );
+      const ms = (Math.abs(tokens) * rule.periodMs) / rule.limit;
+      if (tokens < 0) await this.giveBack(provider, rule.name, ms, now);
+      else
+        await this.exec(`update rate_limit_state set tat = greatest(tat, ?::timestamptz) + ?::float8 ${MS} where provider = ? and bucket = ?`, [now, ms, provider, rule.name]);
     }
   }
 

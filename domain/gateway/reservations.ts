@@ -9,13 +9,13 @@
  * - **Sharing**: units are taken from the one shared GCRA state, so threads, processes and replicas still draw
  *   on one budget; a reserved unit counts from the moment it was reserved.
  * - **Expiry**: a unit not spent within `ttlMs` (default 200 ms) is dropped — spending it later would send a call
- *   the limiter accounted for earlier, which could bunch calls beyond the provider's own burst; its daily-quota
- *   unit is given back. A 429 with Retry-After or a quota refusal empties the pool at once (the gateway calls
+ *   the limiter accounted for earlier, which could bunch calls beyond the provider's own burst; it is given back
+ *   (rate units and daily quota), so unspent reservations never drain the provider's budget. A 429 with Retry-After or a quota refusal empties the pool at once (the gateway calls
  *   {@link ReservationPool.drop}); another process's block reaches this pool within `ttlMs`.
  * - Calls that charge tokens (OpenAI) always go to the limiter one by one.
  */
 import type { ProviderId } from '../config.js';
-import { reportRateWait } from '../concurrency/signals.js';
+import { reportRateQueued, reportRateWait } from '../concurrency/signals.js';
 import type { AcquireOptions, RateLimiter } from './limiter.js';
 
 /** Pool settings: the most units one reservation asks for, and how long reserved units stay spendable (ms). */
@@ -82,7 +82,8 @@ export class ReservationPool {
     }
   }
 
-  private async take(provider: ProviderId, opts: AcquireOptions): Promise<void> {
+  private async take(provider: ProviderId, given: AcquireOptions): Promise<void> {
+    const opts: AcquireOptions = { ...given, onWait: (ms) => reportRateQueued(provider, ms) };
     if (this.settings.maxBatch <= 1 || (opts.tokens ?? 0) > 0) {
       await this.limiter.acquire(provider, opts);
       return;

@@ -1,8 +1,10 @@
 /**
  * The pipeline's stages run overlapped, so the binding provider (PageSpeed at the default limits) is busy from
  * the start of a run to its end: sourcing pages in businesses while assessment already works on the first ones;
- * two assessment loops claim batches side by side (one's batch tail never idles the provider) and keep polling
- * until sourcing is done and nothing is left; scoring, personalization and delivery follow behind in a loop.
+ * assessment streams (assessment/stream.ts): it claims as many businesses as the PageSpeed gate has room for and
+ * claims again as each call finishes, so the provider never idles on a batch's tail and no business waits claimed
+ * in a queue of ours, until sourcing is done and nothing is left; scoring, personalization and delivery follow
+ * behind in a loop.
  *
  * Concurrency is adaptive (domain/concurrency): every provider call passes its provider's gate, which sizes the
  * calls in flight from the provider's budget and the latency it observes. When `ASSESSMENT_CONCURRENCY` /
@@ -12,6 +14,7 @@
 import type { ITarget } from '../../db/entities/index.js';
 import { createGates, gateConcurrency, type Gate } from '../concurrency/gate.js';
 import { assessPending } from '../assessment/assess.js';
+import { assessStreaming } from '../assessment/stream.js';
 import type { ProviderId } from '../config.js';
 import { sendPending } from '../delivery/send.js';
 import { personalizeScored } from '../personalization/draft.js';
@@ -32,7 +35,7 @@ export interface SourcingTarget {
  * `batchOverridden`: an operator set the assessment batch size (setting `pipeline.assessment_batch_size`); it is
  * then kept, and so is the per-run cap of MAX_BATCHES_PER_RUN batches (see {@link runOverlapped}).
  */
-export function adaptiveDeps(deps: PipelineDeps, batchOverridden = false, gates: Record<ProviderId, Gate> = createGates(deps.config)): PipelineDeps {
+export function adaptiveDeps(deps: PipelineDeps, batchOverridden = false, gates: Record<ProviderId, Gate> = createGates(deps.config)): OverlapDeps {
   const { delivery } = deps.config;
   const stages = { ...deps.config.stages, adaptiveConcurrency: deps.config.stages.adaptiveConcurrency && !batchOverridden };
   const width = (p: ProviderId) => Math.max(1, gates[p].control.ceilingBound());
@@ -44,7 +47,12 @@ export function adaptiveDeps(deps: PipelineDeps, batchOverridden = false, gates:
       : stages,
     delivery: delivery.adaptiveConcurrency ? { ...delivery, emailConcurrency: width('sendgrid') } : delivery,
   };
-  return { ...deps, config, providers: gateConcurrency(deps.providers, gates) };
+  return { ...deps, config, providers: gateConcurrency(deps.providers, gates), gates };
+}
+
+/** A run's dependencies with the concurrency gates its providers pass (from {@link adaptiveDeps}). */
+export interface OverlapDeps extends PipelineDeps {
+  gates?: Record<ProviderId, Gate>;
 }
 
 /**
@@ -53,7 +61,7 @@ export function adaptiveDeps(deps: PipelineDeps, batchOverridden = false, gates:
  * stage has stopped.
  */
 export async function runOverlapped(
-  deps: PipelineDeps,
+  deps: OverlapDeps,
   targets: SourcingTarget[],
   counts: Record<StageCount, number>,
   progress: ProgressFn,
@@ -76,22 +84,22 @@ export async function runOverlapped(
   })();
   // Adaptive: the run assesses everything it sources. Hand-tuned (or an operator's batch size): one loop and at
   // most MAX_BATCHES_PER_RUN batches per run, the rest left to the next run or the assessment batch job.
-  const adaptive = deps.config.stages.adaptiveConcurrency;
-  const assessLoop = async () => {
-    if (!adaptive) {
+  const gates = deps.config.stages.adaptiveConcurrency ? deps.gates : undefined;
+  const assessStage = async () => {
+    if (!gates) {
       while (sourcing) await sleep(50);
       await assessPending(deps, progress); // at most MAX_BATCHES_PER_RUN batches
       return;
     }
-    for (;;) {
-      const upstreamDone = !sourcing;
-      const r = await assessPending(deps, progress);
-      if (r.assessed + r.failed > 0) continue;
-      if (upstreamDone) return;
-      await sleep(100);
-    }
+    const { pagespeed, openai } = gates;
+    await assessStreaming(deps, {
+      room: () => pagespeed.room,
+      changed: (ms) => pagespeed.changed(ms),
+      upstreamDone: () => !sourcing,
+      maxInProgress: pagespeed.control.ceilingBound() + openai.control.ceilingBound(),
+    }, progress);
   };
-  const assessed = Promise.all(adaptive ? [assessLoop(), assessLoop()] : [assessLoop()]).finally(() => {
+  const assessed = assessStage().finally(() => {
     assessing = false;
   }).then(() => checkpoint('assessment'));
   const downstream = (async () => {

@@ -11,6 +11,8 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { JobRun, type IJobRun } from '../../db/entities/index.js';
 import { retryFailed } from '../assessment/assess.js';
+import type { Gate } from '../concurrency/gate.js';
+import type { ProviderId } from '../config.js';
 import { AppError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
 import { applyOverrides, readOverrides } from '../overrides.js';
@@ -57,7 +59,14 @@ const emptyCounts = (): Record<StageCount, number> => ({
  */
 export async function runPipeline(
   baseDeps: PipelineDeps,
-  opts: { trigger?: string; progress?: ProgressFn; onStart?: (runId: number) => void; skipReap?: boolean } = {},
+  opts: {
+    trigger?: string;
+    progress?: ProgressFn;
+    onStart?: (runId: number) => void;
+    skipReap?: boolean;
+    /** The provider concurrency gates to use (default: fresh ones from the config); benches and tests watch them. */
+    gates?: Record<ProviderId, Gate>;
+  } = {},
 ): Promise<PipelineRunSummary> {
   let deps = baseDeps;
   const em = deps.em.fork();
@@ -131,7 +140,7 @@ export async function runPipeline(
     // Failed assessments get another try, up to ASSESSMENT_MAX_ATTEMPTS (invalid URLs never).
     counts.assessment_retried = await retryFailed(deps);
     // Stages overlapped, provider calls through adaptive concurrency gates (overlap.ts).
-    await runOverlapped(adaptiveDeps(deps, 'pipeline.assessment_batch_size' in overrides), targets, counts, progress, checkpoint);
+    await runOverlapped(adaptiveDeps(deps, 'pipeline.assessment_batch_size' in overrides, opts.gates), targets, counts, progress, checkpoint);
     return await db('run finish', () => finish(deps, run, counts, 'succeeded', undefined, log));
   } catch (err) {
     log.error({ err: (err as Error).message }, 'pipeline run failed');

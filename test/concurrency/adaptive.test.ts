@@ -92,6 +92,24 @@ test('a gate never lets more calls in flight than its limit', async () => {
   assert.is(gate.peak, peak);
 });
 
+test('starts at the published burst, drops the burst once the shared budget is found empty, counts it again after a refill', () => {
+  let t = 0;
+  let takenAt = -Infinity;
+  const c = new AdaptiveLimit({ rate: 4, burst: 400, maxLimit: 10_000, now: () => t, budgetTakenAt: () => takenAt });
+  assert.is(c.limit, 401, 'the provider admits its burst at once: no slow start needed');
+  const id = c.start();
+  t += 10_000;
+  c.finish(id, { latencyMs: 10_000, outcome: 'ok' });
+  assert.is(c.ceiling(), 449, 'burst + 4/s × 10 s × 1.2 + 1');
+  takenAt = t; // a call had to wait for budget: the bucket is empty
+  assert.is(c.ceiling(), 49, 'only what the rate admits during one call: never more than the provider allows');
+  assert.ok(c.limit <= 49);
+  t += 99_000;
+  assert.is(c.ceiling(), 49, 'still within one refill time (400 / 4 per s = 100 s)');
+  t += 1_000;
+  assert.is(c.ceiling(), 449, 'a full bucket again');
+});
+
 test('the process bound: a quarter of the heap per call size, and 20 calls per pooled connection', () => {
   assert.is(processBound(4e9, 2e6, 10), 200);
   assert.is(processBound(4e8, 2e6, 10), 50);
