@@ -34,6 +34,8 @@ import { alertSourceLine } from '../alerts/source.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
 import { createSlackApp } from './app.js';
+import { createPageDispatcher } from '../alerts/paging/dispatcher.js';
+import { pagingClientsFor } from '../domain/providers/paging/http.js';
 import { renderSlackMessage } from './render/slack-messages.js';
 import { webhookRoutes } from './webhooks/index.js';
 import { alertmanagerReplayer, processPendingAlertmanagerDeliveries } from './webhooks/alertmanager.js';
@@ -155,6 +157,9 @@ async function main(): Promise<void> {
   const spool = createOpsSpool({ transport, logger, clock, render: renderSlackMessage });
   spool.start();
   setOpsEventFallback(spoolOpsEvents(spool, config));
+  // pages beyond Slack (email through the SendGrid gateway, PagerDuty, Opsgenie): alerts/paging/dispatcher.ts
+  const pages = createPageDispatcher({ em: () => orm.em.fork(), clock, logger, clients: pagingClientsFor(config, services.sandboxUrl), sendgrid: services.providers.sendgrid, from: config.sendgridFrom });
+  pages.start();
   const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: routeChannel(config, 'alerts') ?? config.alerting.alertsChannel });
   dbWatch.start();
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext, startedAt: now };
@@ -217,6 +222,7 @@ async function main(): Promise<void> {
       await leader.stop();
       await slack.stop();
       dbWatch.stop();
+      await pages.stop();
       spool.stop();
       await notifier.stop();
       await incidentRooms.stop();

@@ -11,6 +11,8 @@
  * - `GET  /v1/balance` (Stripe, at the root: the stripe SDK always requests `/v1/...` on a host and port)
  * - `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/:id`, `GET /v1/events`, and `POST /sandbox/stripe/checkout`
  *   to play the customer on the hosted page (stripe-checkout.ts)
+ * - `POST /pagerduty/v2/enqueue` (Events API v2), `POST /opsgenie/v2/alerts[/{alias}/acknowledge|close]`,
+ *   `GET /opsgenie/v2/alerts/requests/{id}`, admin `GET|DELETE /sandbox/paging` (paging.ts)
  * - `GET  /sandbox/health` → `{"ok": true}`
  * - admin routes for run-time fault injection and enforced rate limits (faults.ts), and {@link sandboxAdmin}, a
  *   typed client for them
@@ -26,6 +28,7 @@ import { pagespeedRun, sendgridScopes, stripeBalance, yelpSearch } from './handl
 import { openaiChat, sendgridSend } from './handlers-post.js';
 import { sendgridMessages } from './sendgrid-activity.js';
 import { STRIPE_CHECKOUT_ROUTES, stripeFallback } from './stripe-checkout.js';
+import { PAGING_ROUTES, opsgenieHandler } from './paging.js';
 import { serveRoutes, type Interceptor, type Route, type SandboxContext } from './server.js';
 
 export { FAULT_KINDS, FAULT_PROVIDERS, FaultController, FaultSpecError, isFaultProvider, parseFaultSpec } from './faults.js';
@@ -81,6 +84,8 @@ export const SANDBOX_ROUTES: readonly Route[] = [
   { method: 'GET', path: '/sendgrid/v3/messages', provider: 'sendgrid', handler: sendgridMessages },
   { method: 'GET', path: '/v1/balance', provider: 'stripe', handler: stripeBalance },
   ...STRIPE_CHECKOUT_ROUTES,
+  // PagerDuty Events API v2 and Opsgenie Alert API, with their own state, recorded calls and faults (paging.ts)
+  ...PAGING_ROUTES,
 ];
 
 /**
@@ -104,6 +109,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     guard: faults.guard,
     notFound: (req) => {
       if (req.path.startsWith('/v1/')) return stripeFallback(req, ctx);
+      const opsgenie = opsgenieHandler(req, ctx); // per-alias paths: /opsgenie/v2/alerts/{alias}/acknowledge|close
+      if (opsgenie) return opsgenie;
       const admin = /^\/sandbox\/(faults|limits)\/([^/]+)$/.exec(req.path);
       if (admin) {
         return { status: 404, json: { error: 'not_found', message: `unknown provider "${admin[2]}" (yelp, pagespeed, openai, sendgrid, stripe)` } };
