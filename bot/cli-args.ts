@@ -87,5 +87,16 @@ export function checkArgs(argv: readonly string[]): CheckedArgs {
     }
     options.set(name, value);
   }
+  checkPositional(spec, sub, words);
   return { command: spec.name, sub, options, words };
+}
+
+/** A command's positional words against its `positional` spec (commands without one check their own words). */
+function checkPositional(spec: CliCommandSpec, sub: string | undefined, words: string[]): void {
+  const p = spec.positional;
+  if (!p || sub !== undefined) return;
+  const given = words.slice(1);
+  if (given.length > p.max) throw new UsageError(`lf ${spec.name} takes at most ${p.max} argument(s) (${p.describe}), got "${given.join(' ')}"`);
+  const bad = given.find((w) => !p.pattern.test(w));
+  if (bad !== undefined) throw new UsageError(`lf ${spec.name}: "${bad}" is not ${p.describe}`);
 }

@@ -20,6 +20,8 @@ export interface CliCommandSpec {
   options: CliOption[];
   /** When true, a second word that is not a subcommand is a usage error (with a suggestion). */
   strictSub?: boolean;
+  /** Positional words the command takes (after its name): at most `max`, each matching `pattern` (`describe` says what). */
+  positional?: { max: number; pattern: RegExp; describe: string };
 }
 
 /** Options every command takes. */
@@ -30,6 +32,8 @@ const url: CliOption = { name: 'url', value: 'text' };
 /** Commands with their own options or subcommands; every other `/lf` subcommand takes none. */
 const SPECIAL: CliCommandSpec[] = [
   { name: 'ask', options: [{ name: 'offline' }, { name: 'llm' }] },
+  // the same window form as domain/storefront/funnel.ts FUNNEL_WINDOW_PATTERN (kept here so `lf help` loads nothing heavy)
+  { name: 'purchases', options: [], positional: { max: 1, pattern: /^\d{1,4}[hd]$/i, describe: 'a window of hours or days such as 24h, 7d or 30d' } },
   {
     name: 'targets',
     options: [],

@@ -83,6 +83,7 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
     case 'oncall_refused':
       return renderOncallSlack(result);
     case 'costs':
+    case 'purchases':
     case 'changes':
     case 'eval_export':
       return renderOpsSlack(result);

@@ -221,6 +221,7 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     case 'oncall':
       return executeOncallCommand(ctx, parsed.args, actor);
     case 'costs':
+    case 'purchases':
     case 'changes':
     case 'eval':
       return executeOpsCommand(ctx, cmd, parsed.args, actor);

@@ -7,6 +7,9 @@
  * - `changes` (viewer): the service's recent starts (version, commit, configuration keys changed), the daily
  *   pipeline's runs during each, run-time overrides changed since, and the last version that ran clean
  *   (domain/changes.ts) — the guide's "identify the last known good version".
+ * - `purchases [window]` (viewer): the storefront funnel over the window (default 7d): emailed → clicked the report
+ *   link → checkout started → paid → report sent, in businesses, with the conversion of each stage
+ *   (domain/storefront/funnel.ts).
  * - `eval export <answer id> [expected=<root cause id>]` (operator): a stored assistant answer (typically one marked
  *   wrong with its 👎 button) as an eval case, with the tool outputs it saw, in the JSON format `npm run eval` reads
  *   from `bot/assistant/eval/cases/` (bot/assistant/store.ts `exportEvalCase`). Audited.
@@ -17,6 +20,7 @@ import { PROVIDERS, type ProviderId } from '../../domain/config.js';
 import { changesReport, type ChangesReport } from '../../domain/changes.js';
 import { AppError } from '../../domain/errors.js';
 import { PIPELINE_JOB } from '../../domain/status.js';
+import { DEFAULT_FUNNEL_WINDOW, funnelReport, type FunnelReport } from '../../domain/storefront/funnel.js';
 import { emailsSentSince, spendByProvider } from '../../domain/queries/costs.js';
 import { audit, type Actor } from '../../runbooks/actions.js';
 import type { RunbookContext } from '../../runbooks/context.js';
@@ -25,7 +29,7 @@ import { exportEvalCase, type ExportedEvalCase } from '../assistant/index.js';
 import type { LfCommand } from './spec.js';
 
 /** Names of the subcommands handled here. */
-export const OPS_COMMAND_NAMES: ReadonlySet<string> = new Set(['costs', 'eval', 'changes']);
+export const OPS_COMMAND_NAMES: ReadonlySet<string> = new Set(['costs', 'eval', 'changes', 'purchases']);
 
 /** One provider's line of `/lf costs`. Money in USD; `*Pct` = spend ÷ budget × 100, null without a budget. */
 export interface CostLine {
@@ -57,7 +61,8 @@ export type OpsResult =
       costPerLeadMonthUsd: number | null;
     }
   | { kind: 'eval_export'; evalCase: ExportedEvalCase; actor: Actor }
-  | { kind: 'changes'; report: ChangesReport };
+  | { kind: 'changes'; report: ChangesReport }
+  | { kind: 'purchases'; funnel: FunnelReport };
 
 const pct = (spent: number, budget: number | undefined) => (budget === undefined || budget <= 0 ? null : (spent / budget) * 100);
 
@@ -108,6 +113,10 @@ export async function costsReport(ctx: RunbookContext): Promise<OpsResult> {
 export async function executeOpsCommand(ctx: RunbookContext, cmd: LfCommand, args: string[], actor: Actor): Promise<OpsResult> {
   if (cmd.name === 'costs') return costsReport(ctx);
   if (cmd.name === 'changes') return { kind: 'changes', report: await changesReport(ctx.em(), PIPELINE_JOB) };
+  if (cmd.name === 'purchases') {
+    if (args.length > 1) throw new AppError('bad_request', `usage: ${cmd.usage}`);
+    return { kind: 'purchases', funnel: await funnelReport(ctx.em(), ctx.services.clock.now(), args[0] ?? DEFAULT_FUNNEL_WINDOW) };
+  }
   const [verb, idArg, ...rest] = args;
   if (verb !== 'export') throw new AppError('bad_request', 'usage: eval export <answer id> [expected=<root cause id>]');
   const id = /^#?(\d{1,9})$/.exec(idArg ?? '')?.[1];
@@ -132,6 +141,20 @@ const warn = (p: number | null) => (p === null ? '' : p >= 95 ? ' :red_circle:' 
 
 /** Block Kit for these results: costs only to the asker; an export in the channel (the team labels it). */
 export function renderOpsSlack(result: OpsResult): { message: { text: string; blocks: types.KnownBlock[] }; responseType: 'ephemeral' | 'in_channel' } {
+  if (result.kind === 'purchases') {
+    const lines = funnelLines(result.funnel);
+    return {
+      message: {
+        text: lines[0]!,
+        blocks: [
+          { type: 'header', text: { type: 'plain_text', text: `Storefront funnel, last ${result.funnel.window}` } },
+          { type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${lines.slice(1).join('\n')}\`\`\`` } },
+          { type: 'context', elements: [{ type: 'mrkdwn', text: FUNNEL_NOTE(result.funnel) }] },
+        ],
+      },
+      responseType: 'ephemeral',
+    };
+  }
   if (result.kind === 'changes') {
     const text = changesLines(result.report).join('\n');
     return { message: { text: clampText(text, 2900), blocks: [{ type: 'header', text: { type: 'plain_text', text: 'Deploys and configuration changes' } }, { type: 'section', text: { type: 'mrkdwn', text: clampText(escapeMrkdwn(text), 2900) } }] }, responseType: 'ephemeral' };
@@ -163,6 +186,7 @@ export function renderOpsSlack(result: OpsResult): { message: { text: string; bl
 
 /** Plain text (CLI): a table for costs; the eval case as JSON (pipe it into a file). */
 export function renderOpsText(result: OpsResult): string {
+  if (result.kind === 'purchases') return `${funnelLines(result.funnel).join('\n')}\n${FUNNEL_NOTE(result.funnel)}\n`;
   if (result.kind === 'changes') return `${changesLines(result.report).join('\n')}\n`;
   if (result.kind === 'eval_export') return `${JSON.stringify(result.evalCase, null, 2)}\n`;
   const t = new Table({ head: ['provider', 'today', 'calls', 'daily budget', 'month', 'calls', 'monthly budget'], style: { head: [], border: [] } });
@@ -185,3 +209,19 @@ function changesLines(r: ChangesReport): string[] {
   for (const o of r.overrides) lines.push(`override ${o.key} = ${JSON.stringify(o.value)} by ${o.updatedBy ?? 'unknown'} at ${o.updatedAt.toISOString()}`);
   return lines;
 }
+
+const rate = (r: number | null) => (r === null ? '–' : `${(r * 100).toFixed(r > 0 && r < 0.1 ? 1 : 0)}%`);
+
+/** The funnel as lines: a summary, then one aligned line per stage with both conversion rates (Slack and the CLI). */
+function funnelLines(f: FunnelReport): string[] {
+  const [emailed, , , paid, sent] = f.steps;
+  const head = `Last ${f.window}: ${emailed!.count} emailed, ${paid!.count} paid (${rate(paid!.fromEmailed)}), ${sent!.count} reports sent`;
+  const width = Math.max(...f.steps.map((s) => s.name.length));
+  const body = f.steps.map((s, i) =>
+    i === 0 ? `${s.name.padEnd(width)}  ${String(s.count).padStart(5)}` : `${s.name.padEnd(width)}  ${String(s.count).padStart(5)}  ${rate(s.fromPrevious).padStart(4)} of the step before, ${rate(s.fromEmailed).padStart(4)} of emailed`,
+  );
+  return [head, ...body];
+}
+
+const FUNNEL_NOTE = (f: FunnelReport) =>
+  `Businesses emailed from ${f.from.toISOString().slice(0, 16).replace('T', ' ')} to ${f.to.toISOString().slice(0, 16).replace('T', ' ')} UTC, followed through their report link; \`purchases 24h|30d\` for another window, \`diagnose payments\` for the payment runbook.`;

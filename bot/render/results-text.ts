@@ -91,6 +91,7 @@ export function renderText(result: LfResult, helpText: string): string {
     case 'oncall_refused':
       return renderOncallText(result);
     case 'costs':
+    case 'purchases':
     case 'changes':
     case 'eval_export':
       return renderOpsText(result);

@@ -11,9 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMetrics, type Metrics } from '../../alerts/metrics.js';
+import { checkArgs, UsageError } from '../../bot/cli-args.js';
+import { executeLf } from '../../bot/commands/execute.js';
+import { renderOpsSlack, renderOpsText, type OpsResult } from '../../bot/commands/ops-commands.js';
+import { parseLf } from '../../bot/commands/spec.js';
 import { storefrontRoutes } from '../../bot/webhooks/report-link.js';
 import { AssessmentResult, Business, Email } from '../../db/entities/index.js';
 import { sendPending } from '../../domain/delivery/send.js';
+import { AppError } from '../../domain/errors.js';
 import { draftEmail } from '../../domain/personalization/draft.js';
 import { purchaseFunnel } from '../../domain/queries/purchases.js';
 import { sandboxAdmin } from '../../domain/sandbox/index.js';
@@ -21,7 +26,9 @@ import { createReportLinkToken, ReportLinkError, verifyReportLinkToken } from '.
 import type { StripeEvent } from '../../domain/providers/stripe/port.js';
 import { DB_KIND } from '../helpers/db.js';
 import { testIf } from '../helpers/preconditions.js';
+import { runbookContext } from '../helpers/runbooks.js';
 import { pipelineDeps } from '../helpers/services.js';
+import type { Actor } from '../../runbooks/actions.js';
 import { business, deliver, FIXTURES, fixtureEvent, HAVE_FIXTURES, nowSec, purchase, reset, setUp, tearDown, type Ctx as StoreCtx } from './harness.js';
 
 type Ctx = StoreCtx & { door: http.Server; doorUrl: string; metrics: Metrics };
@@ -53,6 +60,7 @@ t.before.each(async (ctx) => {
 
 const withFixtures = testIf(t, HAVE_FIXTURES, `${FIXTURES} is absent (set LF_SHARED_FIXTURES or STRIPE_FIXTURES_DIR)`);
 const SECRET = 'test-report-link-secret';
+const viewer: Actor = { id: 'cli:test', role: 'viewer', source: 'cli', display: 'test' };
 const sql = <T = Record<string, unknown>>(ctx: Ctx, q: string, p: unknown[] = []) => ctx.db.orm.em.getConnection().execute<T[]>(q, p);
 const count = async (ctx: Ctx, table: string) => Number((await sql<{ n: string }>(ctx, `select count(*) as n from ${table}`))[0]!.n);
 
@@ -188,6 +196,17 @@ withFixtures('checkout.session.completed (recorded payload) → paid → report 
 
   const funnel = await purchaseFunnel(ctx.db.orm.em.fork(), start, new Date(Date.now() + 1000));
   assert.equal(funnel, { emailed: 2, clicked: 1, checkout: 1, paid: 1, reportSent: 1 });
+  // the same through `/lf purchases 1h` (Slack and the CLI share the executor)
+  const r = await executeLf(runbookContext(ctx.services), parseLf('purchases 1h'), viewer);
+  assert.is(r.kind, 'purchases');
+  if (r.kind !== 'purchases') return;
+  assert.equal(r.funnel.steps.map((x) => [x.stage, x.count, x.fromPrevious]), [['emailed', 2, null], ['clicked', 1, 0.5], ['checkout', 1, 1], ['paid', 1, 1], ['reportSent', 1, 1]]);
+  const text = renderOpsText(r);
+  assert.match(text, /Last 1h: 2 emailed, 1 paid \(50%\), 1 reports sent/);
+  assert.match(text, /clicked the report link\s+1\s+50% of the step before,\s+50% of emailed/);
+  const slack = renderOpsSlack(r);
+  assert.is(slack.responseType, 'ephemeral');
+  assert.match(JSON.stringify(slack.message.blocks), /report sent\s+1/);
 
   const success = await get(`${ctx.doorUrl}/checkout/success?session_id=${p!.stripe_session_id}`);
   assert.is(success.status, 200);
@@ -212,6 +231,19 @@ t('Stripe unreachable: 503 with Retry-After, the failed click recorded, nothing 
   assert.equal((await sql<{ outcome: string }>(ctx, 'select outcome from report_link_clicks')).map((c) => c.outcome), ['failed']);
   await sandboxAdmin(ctx.sandbox.url).clearFaults();
   assert.is((await get(m.link)).status, 303, 'the link works once Stripe is back');
+});
+
+t('/lf purchases: the window is checked in the CLI spec and by the executor; an empty window counts zeros', async (ctx) => {
+  assert.equal(checkArgs(['purchases', '30d']).words, ['purchases', '30d']);
+  assert.equal(checkArgs(['purchases']).words, ['purchases']);
+  assert.throws(() => checkArgs(['purchases', '7x']), (e: Error) => e instanceof UsageError && /"7x" is not a window of hours or days/.test(e.message));
+  assert.throws(() => checkArgs(['purchases', '7d', '1h']), (e: Error) => e instanceof UsageError && /at most 1 argument/.test(e.message));
+  const bad = await executeLf(runbookContext(ctx.services), parseLf('purchases 0d'), viewer).catch((e: unknown) => e);
+  assert.instance(bad, AppError);
+  assert.is((bad as AppError).code, 'bad_request');
+  const r = await executeLf(runbookContext(ctx.services), parseLf('purchases'), viewer);
+  assert.ok(r.kind === 'purchases' && r.funnel.window === '7d' && r.funnel.steps.every((x) => x.count === 0 && x.fromPrevious === null));
+  assert.match(renderOpsText(r as OpsResult), /Last 7d: 0 emailed, 0 paid \(–\), 0 reports sent/);
 });
 
 t.run();
