@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # uvu prints no "Failed" line: failed = Total - Passed (Total excludes skipped).
-node_modules/.bin/uvu -r tsx --no-color test '\.test\.ts$' 2>&1 | tee "$out"
+timeout --kill-after=30s 45m node --import tsx test/runner.mjs 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "the test run took longer than 45 min and was stopped" >&2; fi
 total=$(awk '/^  Total:/{print $2}' "$out" | tail -n1)
 passed=$(awk '/^  Passed:/{print $2}' "$out" | tail -n1)
 skipped=$(awk '/^  Skipped:/{print $2}' "$out" | tail -n1)
