@@ -31,6 +31,7 @@ import { renderVerifyText, verifyDatabase, type VerifyReport } from '../domain/r
 import type { Actor } from '../runbooks/actions.js';
 import { audit } from '../runbooks/actions.js';
 import { roleAtLeast, type Role } from '../runbooks/define.js';
+import { DB_HELP } from './cli-spec.js';
 import { PitrUsageError, runBaseBackup, runPointInTimeRestore, type PitrCommandContext } from './cli-db-pitr.js';
 
 /** Where the command writes. */
@@ -48,26 +49,8 @@ export function isDbSubcommand(word: string | undefined): word is DbSubcommand {
   return (DB_SUBCOMMANDS as readonly string[]).includes(word ?? '');
 }
 
-/** Help lines for the CLI's help text. */
-export const DB_HELP = [
-  'Backups and recovery (terminal only):',
-  '  db backup [--dir D]           pg_dump --format=custom into D (default BACKUP_DIR), with a .sha256 checksum (operator);',
-  '                                the embedded database: its data directory (*.pglite.tar.gz), with the service stopped.',
-  '  db backups [--dir D]          The backups, newest first, checksums verified.',
-  '  db restore --backup <file> [--fresh | --into <url|database>] --yes',
-  '                                Restore (admin): checksum first, then into a fresh database on the same server',
-  '                                (default) or an existing empty one; without --yes only says what it would do.',
-  '  db restore --backup <file.pglite.tar.gz> [--into-dir F] --yes',
-  '                                An embedded backup, into a new data folder F (default <DATA_DIR>-restore-<stamp>).',
-  '  db restore --backup <file> --table <name> [--fresh | --into <url|database>] --yes',
-  '                                One table only (definition and rows) from a pg_dump backup, into a fresh or empty database.',
-  '  db basebackup [--dir D]       pg_basebackup for point-in-time recovery into D (default BASE_BACKUP_DIR); needs WAL archiving.',
-  '  db restore --timestamp <ISO time with zone> [--dir D] [--wal-archive W] [--into-dir F] --yes',
-  '                                Point-in-time restore (admin) into a NEW cluster in F, verified; the live database is untouched.',
-  '                                Not possible on the embedded database or without WAL archiving (the command says why).',
-  '  db verify [--json]            Integrity checks: foreign keys, orphaned rows, status consistency, counts per stage.',
-  '',
-].join('\n');
+/** Help lines for the CLI's help text (one copy, in the light cli-spec.ts that `lf help` loads). */
+export { DB_HELP };
 
 const ROLE_FOR: Record<DbSubcommand, Role> = { backup: 'operator', backups: 'viewer', basebackup: 'operator', restore: 'admin', verify: 'viewer' };
 

@@ -56,7 +56,18 @@ const SPECIAL: CliCommandSpec[] = [
     subcommands: {
       backup: [{ name: 'dir', value: 'text' }],
       backups: [{ name: 'dir', value: 'text' }],
-      restore: [{ name: 'backup', value: 'text' }, { name: 'fresh' }, { name: 'into', value: 'text' }, { name: 'into-dir', value: 'text' }, { name: 'yes' }],
+      basebackup: [{ name: 'dir', value: 'text' }],
+      restore: [
+        { name: 'backup', value: 'text' },
+        { name: 'fresh' },
+        { name: 'into', value: 'text' },
+        { name: 'into-dir', value: 'text' },
+        { name: 'yes' },
+        { name: 'table', value: 'text' },
+        { name: 'timestamp', value: 'text' },
+        { name: 'dir', value: 'text' },
+        { name: 'wal-archive', value: 'text' },
+      ],
       verify: [],
     },
   },
@@ -99,7 +110,7 @@ export const TARGETS_HELP = [
   '  targets batch-size [N]    show or set the Yelp batch size in force (1-50, audited)',
 ].join('\n');
 
-/** Help for `db backup|backups|restore|verify`. */
+/** Help for `db backup|backups|basebackup|restore|verify`. */
 export const DB_HELP = [
   'Backups and recovery (`/lf db verify` and `/lf db backups` in Slack too; restore is terminal only):',
   '  db backup [--dir D]           pg_dump --format=custom into D (default BACKUP_DIR), with a .sha256 checksum (operator);',
@@ -110,6 +121,12 @@ export const DB_HELP = [
   '                                (default) or an existing empty one; without --yes only says what it would do.',
   '  db restore --backup <file.pglite.tar.gz> [--into-dir F] --yes',
   '                                An embedded backup, into a new data folder F (default <DATA_DIR>-restore-<stamp>).',
+  '  db restore --backup <file> --table <name> [--fresh | --into <url|database>] --yes',
+  '                                One table only (definition and rows) from a pg_dump backup, into a fresh or empty database.',
+  '  db basebackup [--dir D]       pg_basebackup for point-in-time recovery into D (default BASE_BACKUP_DIR); needs WAL archiving.',
+  '  db restore --timestamp <ISO time with zone> [--dir D] [--wal-archive W] [--into-dir F] --yes',
+  '                                Point-in-time restore (admin) into a NEW cluster in F, verified; the live database is untouched.',
+  '                                Not possible on the embedded database or without WAL archiving (the command says why).',
   '  db verify [--json]            Integrity checks: foreign keys, orphaned rows, status consistency, counts per stage.',
   '  db                            (alone) the database-performance runbook.',
   '',

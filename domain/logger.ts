@@ -68,8 +68,15 @@ function withoutBindings(obj: Record<string, unknown>, bindings: Record<string, 
 /**
  * Creates the root logger. `level` is a pino level name; 'silent' for tests. `errorSink` (domain/error-log.ts)
  * also receives every record at level error and above, whatever `level` is, so recent errors stay queryable.
+ * `out`: where lines go instead of stdout (one JSON line per `write`, masked like stdout), e.g. a test's capture.
  */
-export function createLogger(level: string, base: Record<string, unknown> = {}, errorSink: Writable | undefined = defaultErrorSink): Logger {
+export function createLogger(
+  level: string,
+  base: Record<string, unknown> = {},
+  errorSink: Writable | undefined = defaultErrorSink,
+  out?: { write(chunk: string): unknown },
+): Logger {
+  const destination = (): DestinationStream => (out ? maskingStream(out) : stdoutStream());
   let collapser: RepeatCollapser | undefined;
   const options: LoggerOptions = {
     level,
@@ -98,10 +105,10 @@ export function createLogger(level: string, base: Record<string, unknown> = {}, 
   };
   let logger: Logger;
   if (level === 'silent' && !errorSink) logger = pino(options);
-  else if (!errorSink) logger = pino(options, stdoutStream());
+  else if (!errorSink) logger = pino(options, destination());
   else {
     const streams: pino.StreamEntry[] = [{ level: 'error', stream: maskingStream(errorSink) }];
-    if (level !== 'silent') streams.unshift({ level: level as pino.Level, stream: stdoutStream() });
+    if (level !== 'silent') streams.unshift({ level: level as pino.Level, stream: destination() });
     logger = pino({ ...options, level: level === 'silent' ? 'error' : level }, pino.multistream(streams));
   }
   collapser = createRepeatCollapser(logger);

@@ -7,6 +7,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { closeJobRun, openJobRun } from '../domain/job-runs.js';
 import { keepLeases, processHolder } from '../domain/leases.js';
+import { newLogId, withLogContext } from '../domain/log-context.js';
 import { createLogger } from '../domain/logger.js';
 import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
 import { runningRuns } from '../domain/queries/runs.js';
@@ -138,7 +139,8 @@ export function createJobControl(deps: JobControlDeps): JobControl {
           : keepLeases({ em: () => deps.orm.em.fork(), holder: processHolder(), leaseMs: deps.config.stages.leaseMs, now: () => deps.clock.now(), logger: createLogger('silent'), runId });
       let result: { status?: string; runId?: number } | undefined;
       try {
-        result = (await mod.default(data, deps.onProgress ?? (() => undefined))) as typeof result;
+        // every line of this run's work carries its job and run id (the pipeline narrows it to its own run id)
+        result = (await withLogContext({ job: name, runId: runId ?? newLogId() }, () => mod.default(data, deps.onProgress ?? (() => undefined)))) as typeof result;
       } catch (err) {
         if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());
         throw err;

@@ -7,6 +7,11 @@ export interface JobData {
   trigger?: string;
   /** Jobs of the catalog's `skipWhileRunning` that were running in the scheduler when this run started. */
   busy?: string[];
+  /**
+   * The id every log line of this run carries (domain/log-context.ts): a short random id given when the worker is
+   * created (a pipeline run narrows it to its job_runs id once that row exists).
+   */
+  runId?: number | string;
   [key: string]: unknown;
 }
 

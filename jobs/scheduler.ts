@@ -16,6 +16,7 @@ import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import { closeJobRun, markRunsInterrupted, openJobRun } from '../domain/job-runs.js';
 import { processHolder } from '../domain/leases.js';
+import { newLogId, withLogContext } from '../domain/log-context.js';
 import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
 import { renewRunLease, runningRuns } from '../domain/queries/runs.js';
 import type { Providers } from '../domain/services.js';
@@ -86,13 +87,15 @@ export interface Scheduler {
 /** Runs a job module on the main thread, looking like a Worker to Bree (online/message/exit, terminate). */
 class InProcessWorker extends EventEmitter {
   private done = false;
-  constructor(file: string, data: JobData) {
+  constructor(file: string, data: JobData, name: string) {
     super();
     queueMicrotask(async () => {
       this.emit('online');
       try {
         const mod = (await import(pathToFileURL(file).href)) as { default: JobFn };
-        const result = await mod.default(data, (s) => this.emit('message', { type: 'status', ...s }));
+        const result = await withLogContext({ job: name, runId: data.runId }, () =>
+          mod.default(data, (s) => this.emit('message', { type: 'status', ...s })),
+        );
         if (this.done) return;
         this.emit('message', { type: 'result', result });
         this.emit('message', 'done');
@@ -138,6 +141,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   let stopped = false;
   const nextTrigger = new Map<string, string>();
   const activeRuns = new Map<string, number>();
+  /** The log id of each job's current run (JobData.runId), for the scheduler's own lines about it. */
+  const runLogIds = new Map<string, string>();
   const inProcessJobs = new Set(catalog.filter((j) => j.inProcess).map((j) => j.name));
   const trackedJobs = new Set(catalog.filter((j) => (j.tracking ?? 'scheduler') === 'scheduler').map((j) => j.name));
   /** Run rows the scheduler opened (tracked jobs), by job: resolved once the insert is done. */
@@ -225,11 +230,13 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       const base = (opts.workerData ?? {}) as { job?: { name?: string } };
       const name = base.job?.name ?? 'unknown';
       const busy = (byName.get(name)?.skipWhileRunning ?? []).filter((other) => bree.workers.has(other));
-      const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule', busy };
+      const runLogId = newLogId();
+      runLogIds.set(name, runLogId);
+      const data: JobData = { ...base, env: deps.jobEnv, trigger: nextTrigger.get(name) ?? 'schedule', busy, runId: runLogId };
       nextTrigger.delete(name);
       void recordJobTick(deps.orm.em.fork(), name, 'start', deps.clock.now()).catch((err: unknown) => logger.warn({ job: name, err: (err as Error).message }, 'job tick not recorded'));
       if (trackedJobs.has(name)) trackedRuns.set(name, openRun(name, data.trigger ?? 'schedule'));
-      if (config.jobsInProcess || inProcessJobs.has(name)) return new InProcessWorker(file, data) as unknown as Worker;
+      if (config.jobsInProcess || inProcessJobs.has(name)) return new InProcessWorker(file, data, name) as unknown as Worker;
       return new Worker(ENTRY, { ...opts, workerData: { ...data, jobFile: pathToFileURL(file).href } });
     };
   }
@@ -251,18 +258,20 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
         if (s.kind === 'run_started') activeRuns.set(name, s.runId);
         if (s.kind === 'gateway') applyObservation(metrics, s.observation);
       } else if (m.type === 'result') {
+        const runId = activeRuns.get(name) ?? runLogIds.get(name);
         activeRuns.delete(name);
         const status = (m.result as { status?: string } | undefined)?.status ?? 'succeeded';
         metrics.jobRuns.inc({ job_name: name, status });
         // heartbeat jobs (every minute or more often) finish at debug: at info they were half the log
-        logger[HEARTBEAT_JOBS.has(name) ? 'debug' : 'info']({ job: name, status }, 'job finished');
+        logger[HEARTBEAT_JOBS.has(name) ? 'debug' : 'info']({ job: name, runId, status }, 'job finished');
         void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { status }).catch(() => undefined);
         void closeRun(name, { result: m.result });
         deps.onJobDone?.(name, { result: m.result });
       } else if (m.type === 'failed') {
+        const runId = activeRuns.get(name) ?? runLogIds.get(name);
         activeRuns.delete(name);
         metrics.jobRuns.inc({ job_name: name, status: 'failed' });
-        logger.error({ job: name, error: String(m.error).split('\n')[0] }, 'job failed');
+        logger.error({ job: name, runId, error: String(m.error).split('\n')[0] }, 'job failed');
         void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { error: String(m.error).split('\n')[0] }).catch(() => undefined);
         void closeRun(name, { error: String(m.error) });
         deps.onJobDone?.(name, { error: String(m.error) });

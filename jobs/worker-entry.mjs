@@ -14,8 +14,13 @@ parentPort.on('message', (m) => {
 });
 try {
   if (jobFile.endsWith('.ts')) (await import('tsx/esm/api')).register();
+  // the same module the job's loggers read (domain/log-context): every line of the run carries its job and run id
+  const { withLogContext } = await import(new URL(`../domain/log-context.${jobFile.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href);
   const mod = await import(jobFile);
-  const result = await mod.default(workerData, (status) => parentPort.postMessage({ type: 'status', ...status }));
+  const context = { job: workerData.job?.name, runId: workerData.runId };
+  const result = await withLogContext(context, () =>
+    mod.default(workerData, (status) => parentPort.postMessage({ type: 'status', ...status })),
+  );
   if (!cancelled) {
     parentPort.postMessage({ type: 'result', result });
     parentPort.postMessage('done');

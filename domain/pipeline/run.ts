@@ -18,6 +18,7 @@ import { recordOpsEvent } from '../events.js';
 import { applyOverrides, readOverrides } from '../overrides.js';
 import { activeTargetsWithQuota } from '../targeting/quota.js';
 import { withDbRetry } from '../db-retry.js';
+import { withLogContext } from '../log-context.js';
 import { keepLeases, processHolder, runHolder } from '../leases.js';
 import { finishRun, saveRunCheckpoint } from '../queries/runs.js';
 import { reapExpiredLeases, type ReaperDeps } from './reaper.js';
@@ -68,13 +69,13 @@ export async function runPipeline(
     gates?: Record<ProviderId, Gate>;
   } = {},
 ): Promise<PipelineRunSummary> {
-  let deps = baseDeps;
+  const deps = baseDeps;
   const em = deps.em.fork();
   // a run left `running` by a dead holder must not block this one (the scheduler reaps before it starts a run; the
   // CLI and tests call this directly)
   if (!opts.skipReap) await reapExpiredLeases(reaperDeps(deps, PIPELINE_JOB));
   const started = deps.clock.now();
-  const { leaseMs, dbOutageMaxWaitMs } = deps.config.stages;
+  const { leaseMs } = deps.config.stages;
   const run = em.create(JobRun, {
     job: PIPELINE_JOB,
     status: 'running',
@@ -92,6 +93,20 @@ export async function runPipeline(
       throw new AppError('job_running', `${PIPELINE_JOB} is already running`, { cause: err });
     throw err;
   }
+  // every line of the run's work (stages, gateway, leases, retries), in whatever module, carries its runId
+  return withLogContext({ job: PIPELINE_JOB, runId: run.id }, () => runStarted(deps, run, started, opts));
+}
+
+/** The run after its job_runs row exists: stages, checkpoints, finish. Never throws for stage failures. */
+async function runStarted(
+  baseDeps: PipelineDeps,
+  run: IJobRun,
+  started: Date,
+  opts: { progress?: ProgressFn; onStart?: (runId: number) => void; gates?: Record<ProviderId, Gate> },
+): Promise<PipelineRunSummary> {
+  let deps = baseDeps;
+  const em = deps.em.fork();
+  const { leaseMs, dbOutageMaxWaitMs } = deps.config.stages;
   const log = deps.logger.child({ job: PIPELINE_JOB, runId: run.id });
   log.info('pipeline run started');
   // the run's lease and its items' (holder `host:pid:boot#runId`) are renewed every third of the lease

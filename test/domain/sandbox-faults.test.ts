@@ -317,7 +317,7 @@ t('CLI in process: faults --json, limit, stats, usage errors, unreachable sandbo
   const bad = await run(['sandbox', 'fault', 'yelp', 'gremlins', '--url', sb.url]);
   assert.equal([bad.code, /kind must be one of/.test(bad.stderr)], [2, true]);
   const badOpt = await run(['sandbox', 'fault', 'yelp', 'slow', '--ms', 'soon', '--url', sb.url]);
-  assert.equal([badOpt.code, /--ms needs a whole number/.test(badOpt.stderr)], [2, true]);
+  assert.equal([badOpt.code, /option --ms of lf sandbox fault needs a whole number, got "soon"/.test(badOpt.stderr)], [2, true]);
   const down = await run(['sandbox', 'faults', '--url', 'http://127.0.0.1:9']);
   assert.equal([down.code, /unreachable/.test(down.stderr)], [1, true]);
   assert.match(cliHelp(), /sandbox fault <provider> <kind> \[--status N\] \[--ms N\] \[--retry-after S\] \[--count N\]/);

@@ -50,7 +50,8 @@ async function events(db: Database): Promise<{ type: string; severity: string; p
 
 test('config: BACKUP_DIR and BACKUP_RETENTION_DAYS default to .data/backups and 30; the catalog entry runs at 04:00 UTC', () => {
   const c = loadConfig({});
-  assert.equal(c.recovery, { backupDir: '.data/backups', retentionDays: 30, pgBinDir: undefined });
+  assert.equal(c.recovery, { backupDir: '.data/backups', retentionDays: 30, pgBinDir: undefined, walArchiveDir: undefined, baseBackupDir: '.data/backups/base' });
+  assert.is(loadConfig({ BACKUP_DIR: '/srv/b/' }).recovery.baseBackupDir, '/srv/b/base');
   assert.is(loadConfig({ BACKUP_RETENTION_DAYS: '7' }).recovery.retentionDays, 7);
   assert.throws(() => loadConfig({ BACKUP_RETENTION_DAYS: '0' }), /BACKUP_RETENTION_DAYS/);
   assert.is(BACKUP_JOB.cron, '0 4 * * *');
