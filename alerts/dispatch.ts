@@ -24,6 +24,7 @@ import { silencedBy } from './silences.js';
 import { annotateAlert, applyAlert, groupAlerts, type AlertObservation, type AlertRow, type AlertTransition } from './store.js';
 import { enqueueSlack } from './slack-outbox.js';
 import { routed } from './slack-routing.js';
+import { recentChangeLines, recentChanges } from '../domain/changes.js';
 
 /** What alert processing needs. `runbooks` absent: no automatic diagnosis (the post says so). */
 export interface AlertDeps {
@@ -68,6 +69,11 @@ export interface AlertGroupBody {
   type: 'alert_group';
   alerts: AlertView[];
   diagnosis: Record<string, unknown> | null;
+  /**
+   * While the group fires: what was deployed or changed in the 24 h before (domain/changes.ts recentChangeLines),
+   * the troubleshooting guide's "what changed?"; empty when nothing did; absent on older rows.
+   */
+  changes?: string[];
   [field: string]: unknown;
 }
 
@@ -79,7 +85,7 @@ export function alertGroupText(alerts: AlertRow[]): string {
 }
 
 /** The structured message for a group (pure): text plus the `alert_group` body. */
-export function alertGroupBody(alerts: AlertRow[], diagnosis: Record<string, unknown> | null): { text: string; body: AlertGroupBody } {
+export function alertGroupBody(alerts: AlertRow[], diagnosis: Record<string, unknown> | null, changes?: string[]): { text: string; body: AlertGroupBody } {
   const view = (a: AlertRow): AlertView => ({
     name: a.name,
     severity: a.severity,
@@ -92,7 +98,7 @@ export function alertGroupBody(alerts: AlertRow[], diagnosis: Record<string, unk
     flapCount: a.flapCount,
     incidentId: a.incidentId,
   });
-  return { text: alertGroupText(alerts), body: { type: 'alert_group', alerts: alerts.map(view), diagnosis } };
+  return { text: alertGroupText(alerts), body: { type: 'alert_group', alerts: alerts.map(view), diagnosis, ...(changes ? { changes } : {}) } };
 }
 
 /** The one thread reply for alerts of a message that resolved together: what resolved, after how long (pure). */
@@ -200,6 +206,13 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
     if (added) result.enqueued++;
   }
 
+  // what changed in the 24 h before, read once per call and only when a firing group is posted
+  let changeLines: Promise<string[] | undefined> | undefined;
+  const changesOnce = () =>
+    (changeLines ??= recentChanges(em, now).then(
+      (rc) => recentChangeLines(rc, now),
+      () => undefined, // a failed read never stops the post
+    ));
   // one post or update per changed message, rendered from the state after all observations
   for (const ref of changedRefs) {
     const rows = await em
@@ -215,7 +228,7 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
     const firing = group.find((a) => a.status === 'firing');
     const fresh = kind === 'update' && firing ? await diagnoseOnce(firing.runbook) : undefined;
     if (fresh && firing) await annotateAlert(em, firing.fingerprint, { diagnosis: storedDiagnosis(fresh) });
-    const message = alertGroupBody(group, fresh ? storedDiagnosis(fresh) : (group.find((a) => a.diagnosis)?.diagnosis ?? null));
+    const message = alertGroupBody(group, fresh ? storedDiagnosis(fresh) : (group.find((a) => a.diagnosis)?.diagnosis ?? null), firing ? await changesOnce() : undefined);
     const stateKey = hash(JSON.stringify(group.map((a) => [a.fingerprint, a.status, a.flapCount, a.incidentId])));
     const added = await enqueueSlack(
       em,

@@ -76,7 +76,7 @@ export async function filterAlertmanagerObservations(em: EntityManager, mode: Al
     if (obs.name === WATCHDOG_ALERT) {
       if (obs.status === 'firing') {
         out.heartbeats++;
-        await setSetting(em, WATCHDOG_SETTING, { lastSeen: now.toISOString() }, 'alertmanager', now);
+        await setSetting(em, WATCHDOG_SETTING, { lastSeen: now.toISOString() }, 'system:alertmanager', now);
       }
       continue;
     }

@@ -110,3 +110,67 @@ export async function changesReport(em: EntityManager, job: string, limit = 10):
   const oldest = deploys.at(-1)?.deploy.startedAt ?? new Date(0);
   return { deploys, overrides: await settingsChangedSince(em, oldest), lastKnownGood: deploys.find((d) => d.clean)?.deploy ?? null };
 }
+
+/** Default window of {@link recentChanges}: 24 hours (ms). */
+export const RECENT_CHANGES_WINDOW_MS = 24 * 3600_000;
+
+/**
+ * What changed recently, for the guide's "what changed?" question at alert time and in the assistant's context:
+ * starts inside the window that brought a new version or configuration (`changes`), how many restarts changed
+ * nothing, and the run-time overrides people set (settings not written by the service itself).
+ */
+export interface RecentChanges {
+  /** Window start. */
+  since: Date;
+  /** Starts in the window whose version or configuration differs from the start before, newest first. */
+  deploys: { version: string; gitSha: string | null; startedAt: Date; versionChanged: boolean; configKeys: string[] }[];
+  /** Starts in the window that changed nothing. */
+  restarts: number;
+  /** Run-time overrides changed in the window, newest first (who, when). */
+  overrides: OverrideChange[];
+}
+
+/** Reads {@link RecentChanges} for the `windowMs` before `now` (default 24 h). */
+export async function recentChanges(em: EntityManager, now: Date, windowMs = RECENT_CHANGES_WINDOW_MS): Promise<RecentChanges> {
+  const since = new Date(now.getTime() - windowMs);
+  const rows = await recentDeploys(em, 50);
+  const deploys: RecentChanges['deploys'] = [];
+  let restarts = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const d = rows[i]!;
+    if (d.startedAt < since) break;
+    const prev = rows[i + 1];
+    const versionChanged = !!prev && (prev.version !== d.version || prev.gitSha !== d.gitSha);
+    const keys = prev && prev.configHash !== d.configHash ? [...new Set([...Object.keys(d.config), ...Object.keys(prev.config)])] : [];
+    const configKeys = keys.filter((k) => JSON.stringify(d.config[k]) !== JSON.stringify(prev?.config[k])).sort();
+    if (!prev || versionChanged || configKeys.length > 0) deploys.push({ version: d.version, gitSha: d.gitSha, startedAt: d.startedAt, versionChanged: versionChanged || !prev, configKeys });
+    else restarts++;
+  }
+  return { since, deploys, restarts, overrides: await settingsChangedSince(em, since) };
+}
+
+const ago = (now: Date, t: Date): string => {
+  const min = Math.max(0, Math.round((now.getTime() - t.getTime()) / 60_000));
+  return min < 90 ? `${min} min ago` : `${Math.round(min / 60)} h ago`;
+};
+
+/**
+ * One line per change, newest first, at most `max` (pure): `deployed 0.2.0 (ab12cd) 40 min ago`,
+ * `configuration changed 2 h ago: ALERT_SOURCE, stages.leaseMs`, `override pipeline.assessment_batch_size = 5 by
+ * slack:U1 12 min ago`; empty when nothing changed.
+ */
+export function recentChangeLines(rc: RecentChanges, now: Date, max = 6): string[] {
+  const items: { at: Date; line: string }[] = [];
+  for (const d of rc.deploys) {
+    const v = `${d.version}${d.gitSha ? ` (${d.gitSha})` : ''}`;
+    const cfg = d.configKeys.length ? `configuration changed: ${d.configKeys.slice(0, 4).join(', ')}${d.configKeys.length > 4 ? ` +${d.configKeys.length - 4}` : ''}` : '';
+    const what = d.versionChanged ? `started ${v}${cfg ? `, ${cfg}` : ''}` : `restarted with ${cfg}`;
+    items.push({ at: d.startedAt, line: `${what} ${ago(now, d.startedAt)}` });
+  }
+  for (const o of rc.overrides)
+    items.push({ at: o.updatedAt, line: `setting ${o.key} = ${JSON.stringify(o.value).slice(0, 60)} by ${o.updatedBy ?? 'unknown'} ${ago(now, o.updatedAt)}` });
+  items.sort((a, b) => b.at.getTime() - a.at.getTime());
+  const lines = items.slice(0, max).map((i) => i.line);
+  if (items.length > max) lines.push(`+${items.length - max} more (lf changes)`);
+  return lines;
+}

@@ -83,6 +83,11 @@ export interface AssistantAnswer {
   usage?: AnswerUsage;
   /** e.g. "deadline reached after 45 s", "tool budget spent". */
   notes: string[];
+  /**
+   * What was deployed or changed in the 24 h before the question (domain/changes.ts recentChangeLines): the guide's
+   * "what changed?"; empty when nothing did; absent when it could not be read.
+   */
+  changes?: string[];
   durationMs: number;
   /** Identifies this answer's buttons (one claim per button). */
   nonce: string;
@@ -137,6 +142,7 @@ export function answerText(a: AssistantAnswer): string {
       lines.push(`  - ${s.title}: lf fix ${s.runbook} ${s.remediation}${kv} (${s.requiredRole})`);
     }
   }
+  if (a.changes) lines.push('', a.changes.length ? `Changed in the 24 h before: ${a.changes.join('; ')}` : 'No deploy, configuration or setting change in the 24 h before.');
   for (const n of a.notes) lines.push(`Note: ${n}`);
   lines.push('', footerLine(a));
   return `${lines.join('\n')}\n`;
@@ -181,6 +187,7 @@ export function answerBlocks(a: AssistantAnswer): SlackMessage {
     .filter((b) => b !== undefined)
     .slice(0, 5);
   if (buttons.length) blocks.push(Blocks.Actions({ blockId: 'assistant:fixes' }).elements(...buttons));
+  if (a.changes?.length) blocks.push(Blocks.Context().elements(clampText(`:arrows_counterclockwise: Changed in the 24 h before: ${a.changes.map(escapeMrkdwn).join(' · ')}`, 2000)));
   const notes = a.notes.length ? ` · ${a.notes.join(' · ')}` : '';
   blocks.push(Blocks.Context().elements(clampText(`Confidence *${a.confidence.label}* (${a.confidence.score.toFixed(2)}) · ${footerLine(a)}${notes}`, 2000)));
   if (a.id !== undefined)

@@ -10,6 +10,7 @@
  */
 import type { RunbookContext } from '../../runbooks/context.js';
 import type { Actor } from '../../runbooks/actions.js';
+import { recentChangeLines, recentChanges } from '../../domain/changes.js';
 import { AppError } from '../../domain/errors.js';
 import type { AssistantAnswer } from './answer.js';
 import { llmAnswer, llmEndpoint, type LlmOptions } from './llm.js';
@@ -58,10 +59,16 @@ export async function ask(ctx: RunbookContext, question: string, actor: Actor, o
   if (!q) throw new AppError('bad_request', 'ask needs a question, e.g. `ask why did no emails go out today?`');
   if (!actor.role) throw new AppError('approval_required', `${actor.id} has no role; ask an admin for access`);
   const mode = opts.mode ?? 'auto';
+  // the guide's first question, "what changed?": given to the model as context and shown with every answer
+  const now = ctx.services.clock.now();
+  const changes = await recentChanges(ctx.em(), now).then(
+    (rc) => recentChangeLines(rc, now),
+    () => undefined,
+  );
   const useLlm = mode === 'llm' || (mode === 'auto' && llmConfigured(ctx));
   let answer: AssistantAnswer;
   if (useLlm) {
-    answer = await llmAnswer(ctx, q, { endpoint: llmEndpoint(ctx.services), progress: opts.progress, alerts: opts.alerts, ...opts.llm });
+    answer = await llmAnswer(ctx, q, { endpoint: llmEndpoint(ctx.services), progress: opts.progress, alerts: opts.alerts, changes, ...opts.llm });
     // auto: a model that could not be reached at all falls back to the planner
     if (mode === 'auto' && answer.toolCalls.length === 0 && !answer.rootCause && answer.notes.some((n) => n.startsWith('model request failed'))) {
       const offline = await planAnswer(ctx, q, { progress: opts.progress, alerts: opts.alerts });
@@ -70,6 +77,7 @@ export async function ask(ctx: RunbookContext, question: string, actor: Actor, o
   } else {
     answer = await planAnswer(ctx, q, { progress: opts.progress, alerts: opts.alerts });
   }
+  answer = { ...answer, changes };
   if (opts.store !== false) {
     const meta: AskMeta = { actor: actor.id, source: actor.source, ...opts.meta };
     answer.id = await saveAnswer(ctx.em(), answer, meta, opts.rowId);

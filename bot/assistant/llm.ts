@@ -55,6 +55,8 @@ export interface LlmOptions {
   maxTurns?: number;
   progress?: AskProgress;
   alerts?: ActiveAlert[];
+  /** What changed in the 24 h before (domain/changes.ts recentChangeLines), given to the model as data. */
+  changes?: string[];
   /** Runs diagnostics; default live. */
   runner?: ToolRunner;
   /** USD per million tokens; default from the gateway's OpenAI prices. */
@@ -122,7 +124,7 @@ export async function llmAnswer(ctx: RunbookContext, question: string, opts: Llm
   const tools = toolCatalog();
   const messages: ChatCompletionMessageParam[] = [
     { role: 'system', content: SYSTEM_PROMPT },
-    { role: 'user', content: userPrompt(question, alerts) },
+    { role: 'user', content: userPrompt(question, alerts, opts.changes) },
   ];
   const usage: AnswerUsage = { model: opts.endpoint.model, requests: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, costUsd: 0 };
   const records: ToolCallRecord[] = [];

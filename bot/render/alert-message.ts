@@ -38,12 +38,24 @@ function alertSection(a: AlertView): BlockBuilder {
   });
 }
 
-/** The alerts-channel message for the alerts sharing one message (pure); `text` is the notification text. */
-export function alertGroupMessage(alerts: AlertView[], diagnosis: DiagnosisResult | undefined, text: string): SlackMessage {
+/** The "what changed" line of a firing group: the changes of the 24 h before, or that there were none. */
+function changesContext(changes: string[]): BlockBuilder {
+  const text = changes.length
+    ? `:arrows_counterclockwise: *Changed in the 24 h before:* ${changes.map(escapeMrkdwn).join(' · ')}`
+    : ':arrows_counterclockwise: No deploy, configuration or setting change in the 24 h before (`/lf changes`).';
+  return Blocks.Context().elements(clampText(text, SLACK_LIMITS.fieldText));
+}
+
+/**
+ * The alerts-channel message for the alerts sharing one message (pure); `text` is the notification text; `changes`
+ * (while firing) what changed in the 24 h before, shown under the alerts.
+ */
+export function alertGroupMessage(alerts: AlertView[], diagnosis: DiagnosisResult | undefined, text: string, changes?: string[]): SlackMessage {
   const firing = alerts.filter((a) => a.status === 'firing');
   const headline = firing.length > 0 ? `[FIRING:${firing.length}] ${firing[0]!.name}${firing.length > 1 ? ` +${firing.length - 1}` : ''}` : `[RESOLVED] ${alerts[0]?.name ?? 'alert'}`;
   const blocks: BlockBuilder[] = [Blocks.Header({ text: clampText(headline, SLACK_LIMITS.headerText) }), ...alerts.slice(0, 10).map(alertSection)];
   if (alerts.length > 10) blocks.push(Blocks.Context().elements(`+${alerts.length - 10} more alerts in this group`));
+  if (changes && firing.length > 0) blocks.push(changesContext(changes));
   let message = buildMessage(text, blocks);
   if (diagnosis && firing.length > 0) {
     const diag = diagnosisBlocks(diagnosis);
@@ -58,5 +70,5 @@ export function alertGroupMessage(alerts: AlertView[], diagnosis: DiagnosisResul
 
 /** The outbox renderer for an `alert_group` body. */
 export function renderAlertGroup(body: AlertGroupBody, text: string): SlackMessage {
-  return alertGroupMessage(body.alerts, loadDiagnosis(body.diagnosis), text);
+  return alertGroupMessage(body.alerts, loadDiagnosis(body.diagnosis), text, body.changes);
 }

@@ -76,12 +76,13 @@ export interface OverrideChange {
   updatedAt: Date;
 }
 
-/** Settings changed since `since`, newest first. */
+/** Settings people changed since `since` (not the service's own bookkeeping, written as `system:*`), newest first. */
 export async function settingsChangedSince(em: EntityManager, since: Date): Promise<OverrideChange[]> {
   const rows = await em
     .getConnection()
     .execute<{ key: string; value: unknown; updated_by: string | null; updated_at: Date | string }[]>(
-      `select key, value, updated_by, updated_at from settings where updated_at >= ? order by updated_at desc limit 50`,
+      `select key, value, updated_by, updated_at from settings
+        where updated_at >= ? and updated_by not like 'system:%' order by updated_at desc limit 50`,
       [since],
     );
   return rows.map((r) => ({ key: r.key, value: r.value, updatedBy: r.updated_by, updatedAt: new Date(r.updated_at) }));
