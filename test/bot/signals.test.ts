@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
 import { freshDatabase } from '../helpers/db.js';
 import { freePort, ROOT } from '../helpers/process.js';
+import { testIf } from '../helpers/preconditions.js';
 
 const test = suite<{ db: Database }>('stopping npm start');
 
@@ -75,8 +76,8 @@ async function startAndSignal(script: string, signal: NodeJS.Signals, url: strin
     const code = await exited;
     const left = await waitGone(tree, 15_000);
     assert.equal(left, [], `processes left running after ${signal} to npm: ${left.join(', ')}\n${out.slice(-2000)}`);
-    assert.match(out, new RegExp(`"signal":"${signal}"`), 'the service itself received the signal');
-    assert.match(out, /"msg":"stopped"/, 'and shut down cleanly');
+    assert.match(out, new RegExp(`"signal":"${signal}"`), `the service itself received the signal:\n${out.slice(-2000)}`);
+    assert.match(out, /"msg":"stopped"/, `and shut down cleanly:\n${out.slice(-2000)}`);
     assert.ok(code === 0 || code === signal || code === 128 + (signal === 'SIGTERM' ? 15 : 2), `npm exit: ${code}`);
   } finally {
     for (const p of descendants(npm.pid!)) {
@@ -98,11 +99,8 @@ test('SIGINT to npm start stops the service; nothing is orphaned', async (ctx) =
   await startAndSignal('start', 'SIGINT', ctx.db.url);
 });
 
-test('SIGTERM to npm run start:prod (compiled, node dist/bot/main.js)', async (ctx) => {
-  if (!existsSync(join(ROOT, 'dist/bot/main.js'))) {
-    console.log('  (skipped: dist/ is absent; `npm run build` first)');
-    return;
-  }
+// .ci/run builds dist/ before the tests, so under CI this always runs
+testIf(test, existsSync(join(ROOT, 'dist/bot/main.js')), 'dist/ is absent; `npm run build` first')('SIGTERM to npm run start:prod (compiled, node dist/bot/main.js)', async (ctx) => {
   await startAndSignal('start:prod', 'SIGTERM', ctx.db.url);
 });
 
