@@ -68,6 +68,8 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
       return `Circuit breaker for ${p.provider} OPENED after repeated failures (${String(p.reason ?? '')}). Calls to ${p.provider} are refused until it recovers.${p.lastError ? ` Last error: ${String(p.lastError).slice(0, 300)}` : ''}`;
     case 'breaker.closed':
       return `Circuit breaker for ${p.provider} closed: ${p.provider} recovered (${String(p.reason ?? '')}).`;
+    case 'breaker.reset':
+      return `Circuit breaker for ${p.provider} reset${p.by ? ` by ${String(p.by)}` : ''} (was ${String(p.from ?? '?').replace('_', '-')}): the next call to ${p.provider} is a probe; ${p.provider} is reported recovered only when calls succeed.`;
     case 'breaker.half_opened':
       return `Circuit breaker for ${p.provider} half_open: probing.`;
     case 'breaker.reopened':
@@ -124,7 +126,10 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
   }
 }
 
-/** Whether an event reports a recovery (a provider answering again, health getting better). */
+/**
+ * Whether an event reports a recovery (a provider answering again, health getting better). `breaker.closed` is
+ * only recorded when probe calls succeed; an operator's reset is `breaker.reset`, not a recovery.
+ */
 export function isRecovery(ev: Pick<IOpsEvent, 'type' | 'payload'>): boolean {
   return ev.type === 'breaker.closed' || (ev.type === 'health.changed' && (ev.payload as Record<string, unknown>).direction === 'better');
 }

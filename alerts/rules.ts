@@ -152,7 +152,9 @@ export const ALERT_RULES: readonly AlertRule[] = [
       return (await openBreakers(em())).map((r) => ({
         labels: { provider: r.provider },
         value: 1,
-        summary: r.forcedReason
+        summary: r.state === 'half_open'
+          ? `${r.provider} breaker reset by ${r.resetBy ?? 'an operator'}; no call has succeeded since (the next call probes ${r.provider}): ${(r.lastError ?? 'no error recorded').slice(0, 200)}`
+          : r.forcedReason
           ? `${r.provider} breaker ${forcedOpenText(r.forcedReason)} (since ${r.openedAt?.toISOString() ?? '?'}); not a provider failure.`
           : `${r.provider} breaker open since ${r.openedAt?.toISOString() ?? '?'}: ${(r.lastError ?? 'no error recorded').slice(0, 200)}`,
       }));

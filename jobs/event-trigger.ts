@@ -15,6 +15,7 @@ export const TRIGGER_EVENT_TYPES: readonly string[] = [
   'breaker.opened',
   'breaker.reopened',
   'breaker.closed',
+  'breaker.reset',
   'pipeline.run_failed',
   'pipeline.run_finished',
   'webhook.signature_failed',

@@ -8,14 +8,17 @@
  *   again (a retry after a failure is allowed).
  * - Audit: every request leaves one `audit_log` row (succeeded | failed | refused | duplicate) with actor, role,
  *   source, action `remediation:<runbook>/<remediation>`, inputs and a one-sentence detail.
- * - Re-check: after a successful run the remediation's `recheck` diagnostic runs again; `fixed` is true when its
- *   finding is `ok`.
+ * - Verification (runbooks/verify.ts): the motivating finding is taken before the run and again after a successful
+ *   one (with its live probe, waiting for the effect), giving the verdict `fixed` | `not_fixed_yet` |
+ *   `nothing_to_fix`; the audit row's detail ends with it, so the incident timeline shows it. `recheck` (the
+ *   diagnostic's re-run) and `fixed` (verdict is `fixed`) stay for older callers.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditOutcome } from '../db/entities/ops-audit.entity.js';
 import { insertAudit } from '../domain/queries/audit.js';
 import type { RunbookContext } from './context.js';
-import { roleAtLeast, runDiagnostic, type DiagnosticResult, type Remediation, type Role, type Runbook } from './define.js';
+import { roleAtLeast, type DiagnosticResult, type Remediation, type Role, type Runbook } from './define.js';
+import { checkAfter, checkBefore, verification, type Verdict, type Verification } from './verify.js';
 
 /** Who asks: `id` is audited (`slack:U123ABC`, `cli:alice`, `assistant:U123ABC`); `role` already resolved. */
 export interface Actor {
@@ -44,9 +47,13 @@ export type RemediationOutcome =
   | {
       status: 'succeeded' | 'failed';
       detail: string;
+      /** After success only: fixed | not_fixed_yet | nothing_to_fix (runbooks/verify.ts). */
+      verdict?: Verdict;
+      /** After success only: the findings before and after, and the verdict's sentence. */
+      verification?: Verification;
       /** The re-run of the remediation's `recheck` diagnostic (after success only). */
       recheck?: DiagnosticResult;
-      /** True when the re-check reads ok. */
+      /** True when the verdict is `fixed` (kept for older callers; prefer `verdict`). */
       fixed?: boolean;
     };
 
@@ -150,6 +157,8 @@ export async function executeRemediation(
     await audit(em, { at: now, actor, action, input, outcome: 'duplicate', detail });
     return { status: 'duplicate', detail, claimedBy: held?.claimed_by ?? 'unknown', claimedAt: new Date(held?.claimed_at ?? now), claimStatus: held?.status ?? 'unknown' };
   }
+  // the motivating finding before anything changes: already ok means there is nothing to fix
+  const before = await checkBefore(ctx, found.runbook, remediation, input);
   let status: 'succeeded' | 'failed';
   let detail: string;
   try {
@@ -163,9 +172,12 @@ export async function executeRemediation(
   await em
     .getConnection()
     .execute('update remediation_claims set status = ?, finished_at = ?, summary = ? where id = ?', [status, finishedAt, detail, claimId]);
-  await audit(em, { at: finishedAt, actor, action, input, outcome: status, detail });
-  if (status === 'failed') return { status, detail };
-  const diagnostic = found.runbook.diagnostics.find((d) => d.id === remediation.recheck);
-  const recheck = diagnostic ? await runDiagnostic(diagnostic, ctx) : undefined;
-  return { status, detail, recheck, fixed: recheck ? recheck.finding.status === 'ok' : undefined };
+  if (status === 'failed') {
+    await audit(em, { at: finishedAt, actor, action, input, outcome: status, detail });
+    return { status, detail };
+  }
+  const v = verification(before, await checkAfter(ctx, found.runbook, remediation, input));
+  // audited once, with the verdict, so the incident timeline and the postmortem show what was verified
+  await audit(em, { at: finishedAt, actor, action, input, outcome: status, detail: `${detail} Verification: ${v.summary}` });
+  return { status, detail, verdict: v.verdict, verification: v, recheck: v.after?.diagnostic, fixed: v.verdict === 'fixed' };
 }

@@ -54,7 +54,7 @@ export function roleAtLeast(have: Role | undefined, need: Role): boolean {
   return have !== undefined && ROLES.indexOf(have) >= ROLES.indexOf(need);
 }
 
-/** A fix. `recheck` names the diagnostic to run again afterwards to show whether it worked. */
+/** A fix. `recheck` names the diagnostic run before and again afterwards to show whether it worked. */
 export interface Remediation<C> {
   id: string;
   title: string;
@@ -67,8 +67,21 @@ export interface Remediation<C> {
    * and two people clicking run it once.
    */
   idempotencyKey(input: Record<string, unknown>): string;
-  /** Diagnostic id re-run afterwards; its finding tells whether the fix worked. */
+  /**
+   * The diagnostic that motivates this remediation: it runs before the remediation (already ok → "Nothing to fix")
+   * and again afterwards (runbooks/verify.ts); ok afterwards, having not been ok before, is "Fixed".
+   */
   recheck: string;
+  /**
+   * For a remediation whose `recheck` would only read back what it wrote (a breaker reset would read the breaker it
+   * just closed): its own before/after checks, which replace the diagnostic in the verdict. `before` runs before the
+   * remediation and must only read. `after` proves the effect with a live call (e.g. through the gateway), waiting
+   * for it until `deadline` (a time on the services' clock) and pausing `pollMs` between polls; it must not throw.
+   */
+  verify?: {
+    before(ctx: C, input: Record<string, unknown>): Promise<Finding>;
+    after(ctx: C, input: Record<string, unknown>, opts: { deadline: Date; pollMs: number }): Promise<Finding>;
+  };
   /** Validates the input (from a button's value, CLI `key=value` pairs, or the assistant); default: none taken. */
   inputSchema?: z.ZodType<Record<string, unknown>>;
   /** The input a button carries, chosen from the findings (e.g. half the current batch size). Default `{}`. */

@@ -6,7 +6,7 @@ import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import type { LfResult } from '../commands/execute.js';
 import { answerBlocks } from '../assistant/index.js';
 import type { LfCommand } from '../commands/spec.js';
-import { diagnosisBlocks, outcomeLine } from '../../runbooks/render/blocks.js';
+import { diagnosisBlocks, outcomeLine, verdictSection } from '../../runbooks/render/blocks.js';
 import { helpBlocks } from './help.js';
 import { renderIncidentSlack } from '../commands/incident-commands.js';
 import { renderOpsSlack } from '../commands/ops-commands.js';
@@ -56,10 +56,8 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
     case 'remediation': {
       const text = outcomeLine(result.title, result.outcome, result.actor);
       const blocks = [section(text)];
-      if (result.outcome.status === 'succeeded' && result.outcome.recheck) {
-        const r = result.outcome.recheck;
-        blocks.push(section(`${result.outcome.fixed ? ':white_check_mark: *Fixed*' : ':warning: *Not fixed yet*'} — ${escapeMrkdwn(r.title)}: ${escapeMrkdwn(r.finding.summary)}`));
-      }
+      const verdict = verdictSection(result.title, result.outcome);
+      if (verdict) blocks.push(section(verdict.mrkdwn));
       const shared = result.outcome.status === 'succeeded' || result.outcome.status === 'failed';
       return shared ? byConvention(buildMessage(text, blocks)) : ephemeral(buildMessage(text, blocks));
     }

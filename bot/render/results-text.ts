@@ -72,7 +72,7 @@ export function renderText(result: LfResult, helpText: string): string {
     case 'remediation': {
       const o = result.outcome;
       const lines = [`${result.title}: ${o.status} — ${o.detail}`];
-      if (o.status === 'succeeded' && o.recheck) lines.push(`re-check ${o.recheck.title}: ${o.fixed ? 'FIXED' : 'NOT FIXED'} — ${o.recheck.finding.summary}`);
+      if (o.status === 'succeeded' && o.verification) lines.push(`verified: ${o.verification.summary}`);
       return `${lines.join('\n')}\n`;
     }
     case 'assistant':

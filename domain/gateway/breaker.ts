@@ -3,7 +3,9 @@
  * sees the same state (nodeshift/opossum#719: a breaker built per call never opens). closed → open after `failureThreshold` consecutive counted failures; open refuses
  * until `cooldownMs` after `opened_at`; then exactly ONE caller gets a probe permit (an atomic conditional UPDATE
  * claims the probe lease `probe_until`) and the breaker is half_open; `halfOpenSuccesses` probe successes in a row
- * close it, a probe failure re-opens it (same generation). Only failures that say something about the provider's
+ * close it, a probe failure re-opens it (same generation). An operator's {@link CircuitBreaker.reset} puts an open
+ * breaker in half_open (event `breaker.reset`), never straight to closed: only successful calls record
+ * `breaker.closed`, the recovery. Only failures that say something about the provider's
  * health count ({@link countsAsFailure}, nodeshift/opossum#262).
  *
  * `generation` counts trips and resets; results of calls permitted under another generation (or, for probes,
@@ -396,29 +398,43 @@ export class CircuitBreaker {
   }
 
   /**
-   * Remediation: closes the breaker with all counters at 0 and generation + 1, so results of calls permitted
-   * before the reset change nothing. From open/half_open records `breaker.closed` for the recovered generation.
+   * Remediation: an operator's reset. It does NOT declare the provider healthy: from open or half_open the breaker
+   * goes to half_open with no probe in flight (generation + 1, counters at 0, so results of calls permitted before
+   * the reset change nothing), so the very next call is the probe and decides — `halfOpenSuccesses` successes close
+   * it (`breaker.closed`, the recovery, from a real call), a failure re-opens it. Records `breaker.reset` (info,
+   * payload: provider, from, to, generation = the new one, reason, `by`). From closed it only zeroes the counters
+   * (generation + 1, no event).
+   * @param by who reset it (e.g. `slack:U123`), recorded on the event.
+   * @returns the state before and after.
    */
-  async reset(provider: ProviderId, reason: string): Promise<void> {
+  async reset(provider: ProviderId, reason: string, by?: string): Promise<{ from: BreakerState; to: BreakerState; generation: number }> {
     for (;;) {
       const now = this.deps.clock.now();
       const r = (await this.row(provider, true))!;
-      const rows = await this.exec(
-        `update provider_state set breaker_state = 'closed', generation = generation + 1, opened_at = null,
-           probe_until = null, half_open_successes = 0, consecutive_failures = 0,
+      const to: BreakerState = r.breaker_state === 'closed' ? 'closed' : 'half_open';
+      const rows = await this.exec<{ generation: number }>(
+        `update provider_state set breaker_state = ?, generation = generation + 1, probe_until = null,
+           half_open_successes = 0, consecutive_failures = 0,
            last_transition_at = case when breaker_state = 'closed' then last_transition_at else ? end, updated_at = ?
          where provider = ? and generation = ? and breaker_state = ? returning generation`,
-        [now, now, provider, r.generation, r.breaker_state],
+        [to, now, now, provider, r.generation, r.breaker_state],
       );
-      if (!rows[0]) continue;
+      const generation = rows[0]?.generation;
+      if (generation === undefined) continue;
       if (r.breaker_state !== 'closed') {
-        await this.transition(
-          { provider, from: r.breaker_state, to: 'closed', generation: r.generation, reason: `reset: ${reason}` },
+        const t: BreakerTransition = { provider, from: r.breaker_state, to, generation, reason: `reset: ${reason}` };
+        await recordOpsEvent(
+          this.deps.orm.em,
+          { type: 'breaker.reset', severity: 'info', dedupKey: `breaker.reset:${provider}:${generation}`, payload: { ...t, by: by ?? null, lastError: r.last_error } },
           now,
-          r.last_error,
         );
+        try {
+          this.deps.onTransition?.(t);
+        } catch {
+          // a listener must not break the call path
+        }
       }
-      return;
+      return { from: r.breaker_state, to, generation };
     }
   }
 }

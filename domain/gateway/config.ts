@@ -30,6 +30,10 @@ export const GatewayEnvSchema = z.object({
   BREAKER_FAILURE_THRESHOLD: positiveInt.default(5),
   BREAKER_COOLDOWN_MS: positiveInt.default(60_000),
   BREAKER_HALF_OPEN_SUCCESSES: positiveInt.default(3),
+  /** After a remediation, how long its live verification may wait for the effect (e.g. a reset breaker's probe), ms. */
+  VERIFY_WAIT_MS: positiveInt.max(300_000).default(30_000),
+  /** Pause between the verification's polls (ms). */
+  VERIFY_POLL_MS: positiveInt.max(60_000).default(500),
 
   YELP_CACHE_TTL: nonNegInt.default(3600),
   PAGESPEED_CACHE_TTL: nonNegInt.default(86_400),
@@ -103,6 +107,11 @@ export interface ProviderBudget {
 export interface GatewayConfig {
   limits: Record<ProviderId, ProviderLimits>;
   breaker: { failureThreshold: number; cooldownMs: number; halfOpenSuccesses: number };
+  /**
+   * Verification after a remediation (runbooks/verify.ts): the longest it waits for the effect (`waitMs`, measured
+   * on the services' clock) and the pause between polls (`pollMs`).
+   */
+  verify: { waitMs: number; pollMs: number };
   cacheTtlSeconds: Record<ProviderId, number>;
   retry: { attempts: number; baseMs: number; maxMs: number; retryAfterCapMs: number; deadlineMs: number };
   /** How long a call may wait for rate-limit budget before failing with RateLimitedError. */
@@ -150,6 +159,7 @@ export function buildGatewayConfig(e: z.infer<typeof GatewayEnvSchema>): Gateway
       cooldownMs: e.BREAKER_COOLDOWN_MS,
       halfOpenSuccesses: e.BREAKER_HALF_OPEN_SUCCESSES,
     },
+    verify: { waitMs: e.VERIFY_WAIT_MS, pollMs: e.VERIFY_POLL_MS },
     cacheTtlSeconds: {
       yelp: e.YELP_CACHE_TTL,
       pagespeed: e.PAGESPEED_CACHE_TTL,

@@ -1,10 +1,12 @@
 /**
  * Gateway read-outs for runbooks: `providerStatus` (limits, used, remaining, reset time, breaker state, last
  * error), `usage` (from the ledger), and `testConnection` / `testAuthentication`, which make one real, cheap call
- * with the raw adapter (no cache, no limiter: a runbook must see the provider as it is now).
+ * with the raw adapter (no cache, no limiter: a runbook must see the provider as it is now); `gatewayProbe`
+ * makes the same cheap call through the gateway (breaker, limiter, ledger) but never through its response cache,
+ * to verify a remediation the way real calls see the provider.
  */
 import type { ProviderId } from '../config.js';
-import { ProviderError } from '../errors.js';
+import { CircuitOpenError, ProviderError } from '../errors.js';
 import type { Services } from '../services.js';
 import type { BreakerSnapshot } from './breaker.js';
 import type { UsageSummary, UsageWindow } from './ledger.js';
@@ -50,6 +52,15 @@ export interface ProbeResult {
   providerCode?: string;
   detail: string;
 }
+
+/** Operation names of the probe calls, as the ledger records them. */
+const PROBE_OPERATION: Record<ProviderId, string> = {
+  yelp: 'search',
+  pagespeed: 'runPagespeed',
+  openai: 'chat.completions',
+  sendgrid: 'scopes',
+  stripe: 'balance.retrieve',
+};
 
 /** The cheapest real call per provider. */
 function probeCall(s: Pick<Services, 'rawProviders'>, provider: ProviderId): Promise<unknown> {
@@ -104,4 +115,58 @@ export async function testAuthentication(s: Pick<Services, 'rawProviders'>, prov
   if (err instanceof ProviderError)
     return { provider, ok: false, latencyMs, status: err.status, providerCode: err.providerCode, detail: err.message };
   return { provider, ok: false, latencyMs, detail: (err as Error).message };
+}
+
+/**
+ * What one {@link gatewayProbe} saw. `ok`: the provider answered successfully through the gateway. `refused`: the
+ * gateway did not call the provider (breaker open or a probe in flight, rate limit, quota, budget) — `retryAt` when
+ * the breaker named one. Otherwise the provider failed: `status` is its HTTP status when it answered with an error.
+ */
+export interface GatewayProbeResult {
+  provider: ProviderId;
+  ok: boolean;
+  refused: boolean;
+  retryAt?: Date;
+  status?: number;
+  latencyMs: number;
+  /** One short phrase: `answered`, `answered HTTP 503: …`, `refused: circuit open …`, a network error. */
+  detail: string;
+}
+
+/**
+ * One live call of the provider's cheapest read through `s.gateway.call`, with no cache request (so a cached answer
+ * can never pass for a live one): it takes a breaker permit (the half_open probe when there is one, so its result
+ * closes or re-opens the breaker), rate budget and a ledger row like any call. Never throws. The provider's own
+ * error is reported even when the gateway's retry was then refused by the re-opened breaker.
+ */
+export async function gatewayProbe(s: Pick<Services, 'gateway' | 'rawProviders'>, provider: ProviderId): Promise<GatewayProbeResult> {
+  const t0 = performance.now();
+  let providerErr: unknown;
+  const ms = () => Math.round(performance.now() - t0);
+  try {
+    await s.gateway.call({
+      provider,
+      operation: PROBE_OPERATION[provider],
+      kind: 'read',
+      fn: async () => {
+        try {
+          return await probeCall(s, provider);
+        } catch (err) {
+          providerErr = err;
+          throw err;
+        }
+      },
+    });
+    return { provider, ok: true, refused: false, latencyMs: ms(), detail: 'answered' };
+  } catch (err) {
+    const e = providerErr ?? err;
+    if (e instanceof ProviderError)
+      return { provider, ok: false, refused: false, status: e.status, latencyMs: ms(), detail: e.status !== undefined ? `answered HTTP ${e.status}: ${e.message}`.slice(0, 300) : e.message.slice(0, 300) };
+    if (providerErr === undefined) {
+      // the gateway refused before calling (breaker, limiter, quota, budget)
+      const retryAt = err instanceof CircuitOpenError ? err.retryAt : undefined;
+      return { provider, ok: false, refused: true, retryAt, latencyMs: ms(), detail: `refused: ${String((err as Error)?.message ?? err).slice(0, 300)}` };
+    }
+    return { provider, ok: false, refused: false, latencyMs: ms(), detail: String((e as Error)?.message ?? e).slice(0, 300) };
+  }
 }

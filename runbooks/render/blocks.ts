@@ -7,6 +7,7 @@
  */
 import { Bits, Blocks, Elements, type BlockBuilder } from 'slack-block-builder';
 import type { RemediationOutcome, Actor } from '../actions.js';
+import { VERDICT_LABEL, type Verdict } from '../verify.js';
 import { renderDiagnosisText, type DiagnosisResult, type FindingStatus, type Remediation } from '../define.js';
 import type { RunbookContext } from '../context.js';
 import { describeInput } from '../grounding.js';
@@ -148,13 +149,28 @@ export function outcomeLine(title: string, outcome: RemediationOutcome, actor: A
   }
 }
 
-/** The re-check after a remediation: fixed or not, with the diagnostic's new finding. */
+/** Emoji of each verdict (Slack). */
+export const VERDICT_EMOJI: Record<Verdict, string> = { fixed: ':white_check_mark:', not_fixed_yet: ':warning:', nothing_to_fix: ':information_source:' };
+
+/**
+ * The verification after a remediation (runbooks/verify.ts) as one mrkdwn section: the verdict (*Fixed*, *Not fixed
+ * yet*, *Nothing to fix*) and the finding behind it (the one before the run for Nothing to fix, else the one after).
+ * Undefined unless the outcome succeeded and was verified.
+ */
+export function verdictSection(title: string, outcome: RemediationOutcome): { text: string; mrkdwn: string } | undefined {
+  if (outcome.status !== 'succeeded' || !outcome.verification) return undefined;
+  const v = outcome.verification;
+  const shown = v.verdict === 'nothing_to_fix' || !v.after ? v.before : v.after;
+  const when = v.verdict === 'nothing_to_fix' ? 'before it ran' : 'after it ran';
+  return {
+    text: `${VERDICT_LABEL[v.verdict]} after "${title}": ${shown.title}: ${shown.finding.summary}`,
+    mrkdwn: `${VERDICT_EMOJI[v.verdict]} *${VERDICT_LABEL[v.verdict]}* — checked ${when}: _${escapeMrkdwn(title)}_\n${FINDING_EMOJI[shown.finding.status]} *${escapeMrkdwn(shown.title)}* — ${escapeMrkdwn(shown.finding.summary)}`,
+  };
+}
+
+/** The verification after a remediation as its own message (the Slack button's follow-up): see {@link verdictSection}. */
 export function recheckBlocks(title: string, outcome: RemediationOutcome): SlackMessage | undefined {
-  if (outcome.status !== 'succeeded' || !outcome.recheck) return undefined;
-  const r = outcome.recheck;
-  const verdict = outcome.fixed ? ':white_check_mark: *Fixed*' : ':warning: *Not fixed yet*';
-  const text = `Re-check after "${title}": ${outcome.fixed ? 'fixed' : 'not fixed'} — ${r.title}: ${r.finding.summary}`;
-  return buildMessage(text, [
-    Blocks.Section({ text: clampText(`${verdict} — re-check after _${escapeMrkdwn(title)}_\n${FINDING_EMOJI[r.finding.status]} *${escapeMrkdwn(r.title)}* — ${escapeMrkdwn(r.finding.summary)}`, SLACK_LIMITS.sectionText) }),
-  ]);
+  const v = verdictSection(title, outcome);
+  if (!v) return undefined;
+  return buildMessage(v.text, [Blocks.Section({ text: clampText(v.mrkdwn, SLACK_LIMITS.sectionText) })]);
 }

@@ -64,7 +64,7 @@ test('fix runs a remediation as cli:<user> with LF_CLI_ROLE and audits it; a vie
   const ok = await cli(['fix', 'pipeline', 'lower-yelp-batch-size', 'value=12'], { ...ctx.env, LF_CLI_ROLE: 'operator' });
   assert.is(ok.code, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /succeeded/);
-  assert.match(ok.stdout, /re-check/);
+  assert.match(ok.stdout, /verified: (Fixed|Not fixed yet|Nothing to fix) — /);
   assert.is(await getSetting(ctx.db.orm.em.fork(), YELP_BATCH_SIZE_SETTING), 12);
   const rows = await recentAudit(ctx.db.orm.em.fork(), { action: 'remediation:pipeline-not-processing/lower-yelp-batch-size' });
   assert.is(rows[0]?.outcome, 'succeeded');

@@ -176,8 +176,11 @@ test('stale generations: a slow success from before the trip does not close; a l
   let s = await breaker.snapshot('yelp');
   assert.equal([s.state, s.consecutiveFailures], ['open', 3]);
   assert.ok(s.lastSuccessAt, 'the success is still noted');
-  // six simultaneous failures with threshold 3: one trip, and the breaker still goes half_open later
+  // a reset is not a recovery: half_open, and only probe successes close it
   await breaker.reset('yelp', 'test');
+  for (let i = 0; i < 3; i++) await breaker.onSuccess(await breaker.permit('yelp'));
+  assert.is((await breaker.snapshot('yelp')).state, 'closed');
+  // six simultaneous failures with threshold 3: one trip, and the breaker still goes half_open later
   const six = await Promise.all(Array.from({ length: 6 }, () => breaker.permit('yelp')));
   await Promise.all(six.map((p) => breaker.onFailure(p, http(500))));
   s = await breaker.snapshot('yelp');
@@ -188,17 +191,17 @@ test('stale generations: a slow success from before the trip does not close; a l
   await breaker.reset('yelp', 'provider fixed');
   for (const p of [...slow, ...six, probe]) await breaker.onFailure(p, http(500));
   s = await breaker.snapshot('yelp');
-  assert.equal([s.state, s.consecutiveFailures, s.generation], ['closed', 0, 4]);
+  assert.equal([s.state, s.consecutiveFailures, s.generation], ['half_open', 0, 4]);
   await breaker.onSuccess(probe);
-  assert.equal((await breaker.snapshot('yelp')).halfOpenSuccesses, 0);
+  assert.equal((await breaker.snapshot('yelp')).halfOpenSuccesses, 0, "the old probe's late success counts for nothing");
   const ev = await events(ctx);
   assert.equal(
-    ev.filter((e) => e.type === 'breaker.opened' || e.type === 'breaker.closed').map((e) => e.dedup_key),
-    ['breaker.opened:yelp:1', 'breaker.closed:yelp:1', 'breaker.opened:yelp:3', 'breaker.closed:yelp:3'],
+    ev.filter((e) => ['breaker.opened', 'breaker.closed', 'breaker.reset'].includes(e.type)).map((e) => e.dedup_key),
+    ['breaker.opened:yelp:1', 'breaker.reset:yelp:2', 'breaker.closed:yelp:2', 'breaker.opened:yelp:3', 'breaker.reset:yelp:4'],
   );
 });
 
-test('forceOpen and reset (remediations)', async (ctx) => {
+test('forceOpen and reset (remediations); a reset records breaker.reset, never breaker.closed', async (ctx) => {
   const { clock, breaker, transitions } = make(ctx);
   const before = await breaker.permit('yelp');
   await breaker.forceOpen('yelp', 'provider incident');
@@ -210,15 +213,23 @@ test('forceOpen and reset (remediations)', async (ctx) => {
   await breaker.forceOpen('yelp', 'still down'); // restarts the cooldown, same trip
   s = await breaker.snapshot('yelp');
   assert.equal([s.state, s.generation, s.retryAt?.getTime()], ['open', 1, clock.now().getTime() + COOLDOWN]);
-  await breaker.reset('yelp', 'all clear');
+  assert.equal(await breaker.reset('yelp', 'all clear', 'slack:U1'), { from: 'open', to: 'half_open', generation: 2 });
   s = await breaker.snapshot('yelp');
-  assert.equal([s.state, s.consecutiveFailures, s.halfOpenSuccesses, s.openedAt], ['closed', 0, 0, undefined]);
-  assert.is((await breaker.permit('yelp')).probe, false);
-  await breaker.reset('yelp', 'again'); // closed → closed: no transition
-  assert.equal(transitions.map((t) => `${t.from}>${t.to}`), ['closed>open', 'open>closed']);
+  assert.equal([s.state, s.consecutiveFailures, s.halfOpenSuccesses, s.probeUntil], ['half_open', 0, 0, undefined]);
+  // the very next call is the probe, without waiting for the cooldown; a second caller waits for it
+  const probe = await breaker.permit('yelp');
+  assert.is(probe.probe, true);
+  await refused(breaker.permit('yelp'));
+  await breaker.onSuccess(probe);
+  for (let i = 0; i < 2; i++) await breaker.onSuccess(await breaker.permit('yelp'));
+  assert.is((await breaker.snapshot('yelp')).state, 'closed');
+  assert.equal(await breaker.reset('yelp', 'again'), { from: 'closed', to: 'closed', generation: 3 }); // no transition
+  assert.equal(transitions.map((t) => `${t.from}>${t.to}`), ['closed>open', 'open>half_open', 'half_open>closed']);
   assert.match(transitions[0]!.reason, 'provider incident');
   const ev = await events(ctx);
-  assert.equal(ev.map((e) => e.dedup_key), ['breaker.opened:yelp:1', 'breaker.closed:yelp:1']);
+  assert.equal(ev.map((e) => e.dedup_key), ['breaker.opened:yelp:1', 'breaker.reset:yelp:2', 'breaker.closed:yelp:2']);
+  assert.equal([ev[1]!.severity, ev[1]!.payload.by, ev[1]!.payload.from, ev[1]!.payload.to], ['info', 'slack:U1', 'open', 'half_open']);
+  assert.match(String(ev[2]!.payload.reason), '3 probe call(s) succeeded');
   assert.is((await breaker.snapshot('stripe')).state, 'closed', 'snapshot of an unused provider');
 });
 

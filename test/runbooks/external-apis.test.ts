@@ -182,7 +182,7 @@ test('set-rate-limit refuses a provider without a rate rule (SendGrid has only a
   assert.is(await getSettingEntry(ctx.db.orm.em.fork(), 'gateway.rate_limit.sendgrid'), undefined);
 });
 
-test('force-open-breaker opens it for the given minutes (breaker-open); reset-breaker closes it again', async (ctx) => {
+test('force-open-breaker opens it for the given minutes (breaker-open); reset-breaker half-opens it and a live call closes it', async (ctx) => {
   const rctx = runbookContext(ctx.s);
   const open = rem('force-open-breaker');
   assert.equal(open.inputSchema!.parse({ provider: 'openai', minutes: 10 }), { provider: 'openai', minutes: 10 });
@@ -209,15 +209,22 @@ test('force-open-breaker opens it for the given minutes (breaker-open); reset-br
   const input = reset.defaultInput!(Object.fromEntries(d.results.map((r) => [r.id, r.finding])));
   assert.equal(input, { provider: 'openai' });
   assert.is(reset.idempotencyKey(input), 'reset-breaker:openai');
-  await reset.run(rctx, input, 'test:operator');
-  assert.is((await ctx.s.gateway.breaker.snapshot('openai')).state, 'closed');
+  assert.is((await reset.verify!.before(rctx, input)).status, 'problem');
+  const out2 = await reset.run(rctx, input, 'test:operator');
+  assert.match(out2.summary, 'OpenAI breaker reset (was open); the next call to OpenAI is a probe');
+  // a reset is not a recovery (this test used to expect closed and an ok re-check right after the reset)
+  assert.is((await ctx.s.gateway.breaker.snapshot('openai')).state, 'half_open');
   const recheck = await runDiagnostic(diag(reset.recheck), rctx);
-  assert.is(recheck.finding.status, 'ok', recheck.finding.summary);
-  const events = await ctx.db.orm.em
-    .fork()
-    .getConnection()
-    .execute<{ type: string }[]>(`select type from ops_events where type like 'breaker.%' order by id`);
-  assert.equal(events.map((e) => e.type), ['breaker.opened', 'breaker.closed']);
+  assert.is(recheck.finding.status, 'warn', recheck.finding.summary);
+  const types = async () =>
+    (await ctx.db.orm.em.fork().getConnection().execute<{ type: string }[]>(`select type from ops_events where type like 'breaker.%' order by id`)).map((e) => e.type);
+  assert.equal(await types(), ['breaker.opened', 'breaker.reset']);
+  // the live verification: probe calls through the gateway (the sandbox answers) close it
+  const live = await reset.verify!.after(rctx, input, { deadline: new Date(Date.now() + 5000), pollMs: 20 });
+  assert.is(live.status, 'ok', live.summary);
+  assert.match(live.summary, `breaker closed after ${ctx.s.config.gateway.breaker.halfOpenSuccesses} successful call(s)`);
+  assert.is((await ctx.s.gateway.breaker.snapshot('openai')).state, 'closed');
+  assert.equal(await types(), ['breaker.opened', 'breaker.reset', 'breaker.closed']);
 });
 
 test('rejected keys: SendGrid 401 and Yelp 401 indicate provider-auth and each provider\'s key cause', async (ctx) => {
