@@ -68,6 +68,7 @@ async function breakerAfterReset(ctx: RunbookContext, provider: ProviderId, opts
   const name = PROVIDER_NAMES[provider];
   let calls = 0;
   let successes = 0;
+  const boundMs = Math.max(0, opts.deadline.getTime() - s.clock.now().getTime());
   for (;;) {
     const b = await s.gateway.breaker.snapshot(provider);
     const evidence = () => ({ provider, state: b.state, liveCalls: calls, successes, lastError: b.lastError ?? null });
@@ -82,7 +83,7 @@ async function breakerAfterReset(ctx: RunbookContext, provider: ProviderId, opts
       if (after.state === 'closed')
         return { status: 'ok', summary: `${name} answered a live call through the gateway (${r.latencyMs} ms); breaker closed after ${successes} successful call(s).`, evidence: ev };
       if (s.clock.now() >= opts.deadline)
-        return { status: 'warn', summary: `${name} answered ${successes} live call(s), but its breaker is still ${after.state.replace('_', '-')} after ${s.config.gateway.verify.waitMs} ms.`, evidence: ev };
+        return { status: 'warn', summary: `${name} answered ${successes} live call(s), but its breaker is still ${after.state.replace('_', '-')} after ${boundMs} ms.`, evidence: ev };
       continue; // more probe successes needed to close it
     }
     if (!r.refused)
@@ -95,7 +96,7 @@ async function breakerAfterReset(ctx: RunbookContext, provider: ProviderId, opts
     if (r.retryAt === undefined)
       return { status: 'warn', summary: `Could not verify: the gateway did not call ${name} (${r.detail}).`, evidence: ev };
     if (s.clock.now() >= opts.deadline)
-      return { status: 'warn', summary: `No verdict within ${s.config.gateway.verify.waitMs} ms: ${name} breaker still ${after.state.replace('_', '-')}, its probe call unanswered.`, evidence: ev };
+      return { status: 'warn', summary: `No verdict within ${boundMs} ms: ${name} breaker still ${after.state.replace('_', '-')}, its probe call unanswered.`, evidence: ev };
     await pause(opts.pollMs);
   }
 }
