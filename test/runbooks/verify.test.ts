@@ -13,6 +13,7 @@ import { renderText } from '../../bot/render/results-text.js';
 import type { Database } from '../../db/orm.js';
 import { systemClock } from '../../domain/clock.js';
 import { flushLedgers } from '../../domain/gateway/ledger.js';
+import { openBreakers } from '../../domain/queries/breakers.js';
 import { sandboxAdmin, startSandbox, type Sandbox } from '../../domain/sandbox/index.js';
 import type { Services } from '../../domain/services.js';
 import { executeRemediation, recentAudit, type Actor, type RemediationOutcome } from '../../runbooks/actions.js';
@@ -153,6 +154,8 @@ test('a probe another caller holds is waited for (bounded): its success lets the
   const breaker = ctx.s.gateway.breaker;
   const reset = externalApis.remediations.find((r) => r.id === 'reset-breaker')!;
   await breaker.reset('yelp', 'test', 'test:op');
+  // a reset is not a recovery: CircuitBreakerOpen still sees the breaker, naming who reset it
+  assert.equal((await openBreakers(ctx.db.orm.em.fork())).map((b) => [b.provider, b.state, b.resetBy]), [['yelp', 'half_open', 'test:op']]);
   const held = await breaker.permit('yelp'); // someone else's call is the probe now
   assert.ok(held.probe);
   const t0 = Date.now();
@@ -164,6 +167,7 @@ test('a probe another caller holds is waited for (bounded): its success lets the
   assert.is(f.status, 'ok', f.summary);
   assert.ok(Date.now() - t0 >= 150);
   assert.is((await breaker.snapshot('yelp')).state, 'closed');
+  assert.equal(await openBreakers(ctx.db.orm.em.fork()), [], 'closed by a successful call: the alert resolves');
 
   // a probe that never answers: no verdict within the bound (not Fixed)
   await breaker.forceOpen('yelp', 'test');
