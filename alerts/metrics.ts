@@ -78,7 +78,7 @@ export interface Metrics {
 }
 
 /** Webhook providers whose signature failures are counted (pre-set to 0 so `increase()` sees the first one). */
-export const WEBHOOK_PROVIDERS = ['stripe', 'sendgrid'] as const;
+export const WEBHOOK_PROVIDERS = ['stripe', 'sendgrid', 'pagerduty', 'opsgenie'] as const;
 
 /**
  * Pipeline and business state read from PostgreSQL at scrape time. Timestamps are Unix seconds; `*1h` figures

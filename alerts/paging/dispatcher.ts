@@ -106,7 +106,8 @@ export async function deliverDuePages(deps: PageDispatcherDeps, now: Date = deps
     const what = `${r.channel} ${r.action}${r.target ? ` to ${r.target}` : ''}`;
     try {
       const response = await send(deps, r);
-      await em.getConnection().execute('update page_deliveries set sent_at = ?, lease_until = null, response = ?::jsonb, last_error = null where id = ?', [deps.clock.now(), JSON.stringify(response), r.id]);
+      // merged, not replaced: a provider's webhook may already have recorded its incident id here (paging/inbound.ts)
+      await em.getConnection().execute(`update page_deliveries set sent_at = ?, lease_until = null, response = coalesce(response, '{}'::jsonb) || ?::jsonb, last_error = null where id = ?`, [deps.clock.now(), JSON.stringify(response), r.id]);
       await event(em, r, deps.clock.now(), 'page_sent', `${what} sent (attempt ${r.attempts})`, { delivery: r.id, action: r.action, response });
       out.sent++;
     } catch (err) {

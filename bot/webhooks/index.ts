@@ -16,6 +16,8 @@ import { sendgridWebhookRoute } from './sendgrid.js';
 import { stripeWebhookRoute } from './stripe.js';
 import { unsubscribeRoute } from './unsubscribe.js';
 import { oncallIcalRoute } from './oncall-ical.js';
+import { opsgenieWebhookRoute } from './opsgenie.js';
+import { pagerdutyWebhookRoute } from './pagerduty.js';
 
 /** What webhook routes receive. */
 export interface WebhookDeps {
@@ -44,6 +46,8 @@ export function webhookRoutes(deps: WebhookDeps): WebhookRoute[] {
     unsubscribeRoute(deps),
     stripeWebhookRoute(deps),
     alertmanagerWebhookRoute(deps),
+    pagerdutyWebhookRoute(deps),
+    opsgenieWebhookRoute(deps),
     oncallIcalRoute(deps),
     ...storefrontRoutes(deps),
   ];

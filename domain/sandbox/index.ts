@@ -12,7 +12,9 @@
  * - `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/:id`, `GET /v1/events`, and `POST /sandbox/stripe/checkout`
  *   to play the customer on the hosted page (stripe-checkout.ts)
  * - `POST /pagerduty/v2/enqueue` (Events API v2), `POST /opsgenie/v2/alerts[/{alias}/acknowledge|close]`,
- *   `GET /opsgenie/v2/alerts/requests/{id}`, admin `GET|DELETE /sandbox/paging` (paging.ts)
+ *   `GET /opsgenie/v2/alerts/requests/{id}`, admin `GET|DELETE /sandbox/paging`, `PUT /sandbox/paging/webhooks`,
+ *   `POST /sandbox/paging/pagerduty/incidents/{key}/acknowledge|resolve`, `POST
+ *   /sandbox/paging/opsgenie/alerts/{alias}/acknowledge|close` (acks there, sending the signed webhooks back) (paging.ts)
  * - `GET  /sandbox/health` → `{"ok": true}`
  * - admin routes for run-time fault injection and enforced rate limits (faults.ts), and {@link sandboxAdmin}, a
  *   typed client for them
@@ -28,7 +30,7 @@ import { pagespeedRun, sendgridScopes, stripeBalance, yelpSearch } from './handl
 import { openaiChat, sendgridSend } from './handlers-post.js';
 import { sendgridMessages } from './sendgrid-activity.js';
 import { STRIPE_CHECKOUT_ROUTES, stripeFallback } from './stripe-checkout.js';
-import { PAGING_ROUTES, opsgenieHandler } from './paging.js';
+import { PAGING_ROUTES, opsgenieHandler, pagingAdminHandler } from './paging.js';
 import { serveRoutes, type Interceptor, type Route, type SandboxContext } from './server.js';
 
 export { FAULT_KINDS, FAULT_PROVIDERS, FaultController, FaultSpecError, isFaultProvider, parseFaultSpec } from './faults.js';
@@ -107,10 +109,12 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     port: opts.port ?? 0,
     host: opts.host ?? '127.0.0.1',
     guard: faults.guard,
-    notFound: (req) => {
+    notFound: async (req) => {
       if (req.path.startsWith('/v1/')) return stripeFallback(req, ctx);
       const opsgenie = opsgenieHandler(req, ctx); // per-alias paths: /opsgenie/v2/alerts/{alias}/acknowledge|close
       if (opsgenie) return opsgenie;
+      const paging = await pagingAdminHandler(req, ctx); // a person acking in PagerDuty/Opsgenie: state + webhook
+      if (paging) return paging;
       const admin = /^\/sandbox\/(faults|limits)\/([^/]+)$/.exec(req.path);
       if (admin) {
         return { status: 404, json: { error: 'not_found', message: `unknown provider "${admin[2]}" (yelp, pagespeed, openai, sendgrid, stripe)` } };

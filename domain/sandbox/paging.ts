@@ -14,12 +14,23 @@
  *   processed","took":…,"requestId":…}`; `GET /opsgenie/v2/alerts/requests/{requestId}` the outcome (as in the
  *   recorded request-status bodies: "Created alert", "Alert does not exist" …). A create with a known open alias
  *   deduplicates (count + 1), as Opsgenie does.
- * - Admin: `GET /sandbox/paging` → `{pagerduty: {calls, incidents}, opsgenie: {calls, alerts}}` (every call as
- *   received); `DELETE /sandbox/paging` forgets them; `PUT|DELETE /sandbox/faults/pagerduty|opsgenie` sets or clears a
+ * - Webhooks back (what a person acknowledging there causes): `PUT /sandbox/paging/webhooks` `{pagerduty: {url,
+ *   secret}, opsgenie: {url, token}, echo}` sets where they go; `POST
+ *   /sandbox/paging/pagerduty/incidents/{dedup_key}/acknowledge|resolve` `{agent, incidentKey}` and `POST
+ *   /sandbox/paging/opsgenie/alerts/{alias}/acknowledge|close` `{user}` act as a person in the provider: the state
+ *   changes and the provider's webhook is POSTed (awaited, its answer returned) — PagerDuty's v3 envelope (shape of
+ *   the recorded `webhook-v3.incident.acknowledged` delivery, signed `X-PagerDuty-Signature: v1=<HMAC-SHA256>` with
+ *   the subscription secret; `incidentKey: false` leaves `data.incident_key` out), Opsgenie's Webhook-integration
+ *   body (`action`, `alert`, `source`, `integrationId`, `integrationName`; `Authorization: Bearer <token>`). With
+ *   `echo` (default true) changes made through the APIs (our own acknowledge/close) are sent back too, in the
+ *   background, as the real providers do; every webhook sent is listed in `GET /sandbox/paging` (`webhooks`).
+ * - Admin: `GET /sandbox/paging` → `{pagerduty: {calls, incidents}, opsgenie: {calls, alerts}, webhooks}` (every
+ *   call as received); `DELETE /sandbox/paging` forgets them; `PUT|DELETE /sandbox/faults/pagerduty|opsgenie` sets or clears a
  *   fault (the {@link FaultSpec} of the other providers: rate_limit, server_error, timeout, slow, invalid_key,
  *   quota_exhausted, malformed, with `status`, `ms`, `retryAfterSeconds`, `count`).
  */
 import { randomUUID } from 'node:crypto';
+import { signPagerDuty } from '../providers/paging/signature.js';
 import { parseFaultSpec, FaultSpecError, type ActiveFault, type FaultSpec } from './faults.js';
 import type { Route, SandboxContext, SandboxRequest, SandboxResponse } from './server.js';
 
@@ -35,19 +46,44 @@ export interface RecordedCall {
   status: number;
 }
 
+/** One webhook the sandbox sent: to whom, what, and the answer (status 0 = unreachable). */
+export interface SentWebhook {
+  provider: PagingProvider;
+  type: string;
+  key: string;
+  url: string;
+  status: number;
+  body: string;
+  at: string;
+}
+
+/** Where the sandbox sends its webhooks (`PUT /sandbox/paging/webhooks`). */
+export interface WebhookTargets {
+  pagerduty?: { url: string; secret: string };
+  opsgenie?: { url: string; token: string };
+  /** Also send the changes made through the APIs (default true). */
+  echo: boolean;
+}
+
+type PdIncident = { id: string; number: number; status: 'triggered' | 'acknowledged' | 'resolved'; summary: string; severity: string; events: number; createdAt: string };
+type OgAlert = { status: 'open' | 'acknowledged' | 'closed'; message: string; count: number; alertId: string; tinyId: string; createdAt: number };
+
 interface State {
   calls: Record<PagingProvider, RecordedCall[]>;
-  incidents: Record<string, { status: 'triggered' | 'acknowledged' | 'resolved'; summary: string; severity: string; events: number }>;
-  alerts: Record<string, { status: 'open' | 'acknowledged' | 'closed'; message: string; count: number; alertId: string }>;
+  incidents: Record<string, PdIncident>;
+  alerts: Record<string, OgAlert>;
   requests: Record<string, { action: string; success: boolean; status: string; alias: string; alertId: string; processedAt: string }>;
   faults: Partial<Record<PagingProvider, ActiveFault>>;
+  targets: WebhookTargets;
+  webhooks: SentWebhook[];
+  pending: Set<Promise<unknown>>;
 }
 
 const states = new WeakMap<SandboxContext, State>();
 function state(ctx: SandboxContext): State {
   let s = states.get(ctx);
   if (!s) {
-    s = { calls: { pagerduty: [], opsgenie: [] }, incidents: {}, alerts: {}, requests: {}, faults: {} };
+    s = { calls: { pagerduty: [], opsgenie: [] }, incidents: {}, alerts: {}, requests: {}, faults: {}, targets: { echo: true }, webhooks: [], pending: new Set() };
     states.set(ctx, s);
   }
   return s;
@@ -130,11 +166,15 @@ function pagerdutyEnqueue(req: SandboxRequest, ctx: SandboxContext): SandboxResp
   const p = (b.payload ?? {}) as Record<string, string>;
   if (b.event_action === 'trigger') {
     if (inc && inc.status !== 'resolved') inc.events++;
-    else s.incidents[key] = { status: 'triggered', summary: p.summary!, severity: p.severity!, events: 1 };
+    else s.incidents[key] = { id: pdId(), number: Object.keys(s.incidents).length + 1, status: 'triggered', summary: p.summary!, severity: p.severity!, events: 1, createdAt: new Date().toISOString() };
   } else if (inc && inc.status !== 'resolved') {
     // acknowledge/resolve of an unknown or resolved key are dropped by PagerDuty (still 202)
-    inc.status = b.event_action === 'acknowledge' ? 'acknowledged' : 'resolved';
+    const to = b.event_action === 'acknowledge' ? 'acknowledged' : 'resolved';
+    const changed = inc.status !== to;
+    inc.status = to;
     inc.events++;
+    // the events API's change notifies the webhook subscription too (agent: the service's integration)
+    if (changed && s.targets.echo) background(s, sendPagerDutyWebhook(s, key, inc, `incident.${to}`, { id: 'PSANDBX', type: 'inbound_integration_reference', summary: 'Events API V2' }, true));
   }
   return record(s, 'pagerduty', req, body, ok(key));
 }
@@ -168,7 +208,7 @@ export function opsgenieHandler(req: SandboxRequest, ctx: SandboxContext): Sandb
     const alias = typeof b.alias === 'string' ? b.alias.slice(0, 512) : b.message;
     const cur = s.alerts[alias];
     if (cur && cur.status !== 'closed') cur.count++;
-    else s.alerts[alias] = { status: 'open', message: b.message, count: 1, alertId: randomUUID() };
+    else s.alerts[alias] = { status: 'open', message: b.message, count: 1, alertId: randomUUID(), tinyId: String(Object.keys(s.alerts).length + 1), createdAt: Date.now() };
     return record(s, 'opsgenie', req, body, opsgenieRequest(s, 'Create', alias, true, 'Created alert', s.alerts[alias]!.alertId));
   }
   if (req.query.get('identifierType') !== 'alias') return record(s, 'opsgenie', req, body, { status: 422, json: ogBody('identifierType must be alias in this sandbox') });
@@ -176,8 +216,162 @@ export function opsgenieHandler(req: SandboxRequest, ctx: SandboxContext): Sandb
   const alert = s.alerts[alias];
   const action = m[2] === 'acknowledge' ? 'Acknowledge' : 'Close';
   if (!alert) return record(s, 'opsgenie', req, body, opsgenieRequest(s, action, '', false, 'Alert does not exist', ''));
+  const before = alert.status;
   alert.status = m[2] === 'acknowledge' ? (alert.status === 'closed' ? 'closed' : 'acknowledged') : 'closed';
+  if (alert.status !== before && s.targets.echo) background(s, sendOpsgenieWebhook(s, alias, alert, action, typeof b.user === 'string' ? b.user : '', { name: typeof b.source === 'string' ? b.source : '', type: 'API' }));
   return record(s, 'opsgenie', req, body, opsgenieRequest(s, action, alias, true, m[2] === 'acknowledge' ? 'Acknowledged' : 'Closed', alert.alertId));
+}
+
+/** A PagerDuty-style object id (14 upper-case letters and digits, as `Q2CKYRLH85UNN4`). */
+function pdId(len = 14): string {
+  return randomUUID().replace(/-/g, '').toUpperCase().slice(0, len);
+}
+
+let updates = 0;
+
+function background(s: State, p: Promise<unknown>): void {
+  s.pending.add(p);
+  void p.finally(() => s.pending.delete(p));
+}
+
+async function deliver(s: State, provider: PagingProvider, type: string, key: string, url: string, body: string, headers: Record<string, string>): Promise<SentWebhook> {
+  let status = 0;
+  let answer = '';
+  try {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body, signal: AbortSignal.timeout(10_000) });
+    status = res.status;
+    answer = await res.text();
+  } catch (err) {
+    answer = (err as Error).message;
+  }
+  const sent: SentWebhook = { provider, type, key, url, status, body: answer.slice(0, 2000), at: new Date().toISOString() };
+  s.webhooks.push(sent);
+  return sent;
+}
+
+/**
+ * POSTs PagerDuty's v3 webhook for incident `key` (event `type`, by `agent`) to the configured subscription URL,
+ * signed with its secret. Undefined when no subscription is configured.
+ */
+async function sendPagerDutyWebhook(s: State, key: string, inc: PdIncident, type: string, agent: Record<string, string>, withKey: boolean): Promise<SentWebhook | undefined> {
+  const t = s.targets.pagerduty;
+  if (!t) return undefined;
+  const host = 'https://sandbox.pagerduty.com';
+  const userAgent = agent.type === 'user_reference' ? { html_url: `${host}/users/${agent.id}`, self: `https://api.pagerduty.com/users/${agent.id}` } : {};
+  const event = {
+    event: {
+      id: pdId(26),
+      event_type: type,
+      resource_type: 'incident',
+      occurred_at: new Date().toISOString(),
+      agent: { ...userAgent, ...agent },
+      client: null,
+      data: {
+        id: inc.id,
+        type: 'incident',
+        self: `https://api.pagerduty.com/incidents/${inc.id}`,
+        html_url: `${host}/incidents/${inc.id}`,
+        number: inc.number,
+        status: inc.status,
+        ...(withKey ? { incident_key: key } : {}),
+        created_at: inc.createdAt,
+        title: inc.summary,
+        service: { html_url: `${host}/services/PSBXSVC`, id: 'PSBXSVC', self: 'https://api.pagerduty.com/services/PSBXSVC', summary: 'LeadFactory Ops (sandbox)', type: 'service_reference' },
+        assignees: inc.status === 'resolved' ? [] : agent.type === 'user_reference' ? [{ ...userAgent, ...agent }] : [],
+        escalation_policy: { html_url: `${host}/escalation_policies/PSBXEP1`, id: 'PSBXEP1', self: 'https://api.pagerduty.com/escalation_policies/PSBXEP1', summary: 'Default', type: 'escalation_policy_reference' },
+        teams: [],
+        priority: null,
+        urgency: inc.severity === 'critical' || inc.severity === 'error' ? 'high' : 'low',
+        conference_bridge: null,
+        resolve_reason: null,
+        incident_type: { name: 'incident_default' },
+      },
+    },
+  };
+  const body = JSON.stringify(event);
+  return deliver(s, 'pagerduty', type, key, t.url, body, { 'X-PagerDuty-Signature': signPagerDuty(body, t.secret), 'User-Agent': 'PagerDuty-Webhook/V3.0', 'X-Webhook-Id': randomUUID(), 'X-Webhook-Subscription': 'PSBXSUB' });
+}
+
+/** POSTs Opsgenie's Webhook-integration body for `action` on alert `alias` to the configured URL with its token. */
+async function sendOpsgenieWebhook(s: State, alias: string, alert: OgAlert, action: string, user: string, source: { name: string; type: string }): Promise<SentWebhook | undefined> {
+  const t = s.targets.opsgenie;
+  if (!t) return undefined;
+  const body = JSON.stringify({
+    source,
+    alert: {
+      updatedAt: Date.now() * 1_000_000 + (++updates % 1000) * 1000,
+      tags: ['leadfactory'],
+      message: alert.message,
+      username: user,
+      alertId: alert.alertId,
+      source: user,
+      alias,
+      tinyId: alert.tinyId,
+      createdAt: alert.createdAt,
+      userId: user ? randomUUID() : '',
+      entity: '',
+    },
+    action,
+    integrationId: 'sandbox-webhook-integration',
+    integrationName: 'LeadFactory Ops webhook',
+  });
+  return deliver(s, 'opsgenie', `opsgenie.${action}`, alias, t.url, body, { authorization: `Bearer ${t.token}` });
+}
+
+const readJson = (req: SandboxRequest): Record<string, unknown> => {
+  const p = parse(req);
+  return p.ok && p.body && typeof p.body === 'object' && !Array.isArray(p.body) ? (p.body as Record<string, unknown>) : {};
+};
+
+/**
+ * The admin routes with a path parameter: `POST /sandbox/paging/pagerduty/incidents/{key}/acknowledge|resolve`
+ * and `POST /sandbox/paging/opsgenie/alerts/{alias}/acknowledge|close` (a person acting in the provider). Answers
+ * 404 for an unknown incident/alert, 409 when it is already resolved/closed, else 200 `{incident|alert, webhook}`
+ * (`webhook` = what the configured URL answered, null when none is configured). Undefined for other paths.
+ */
+export async function pagingAdminHandler(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResponse | undefined> {
+  const pd = /^\/sandbox\/paging\/pagerduty\/incidents\/([^/]+)\/(acknowledge|resolve)$/.exec(req.path);
+  const og = /^\/sandbox\/paging\/opsgenie\/alerts\/([^/]+)\/(acknowledge|close)$/.exec(req.path);
+  if (!pd && !og) return undefined;
+  if (req.method !== 'POST') return { status: 405, json: { error: 'method not allowed' } };
+  const s = state(ctx);
+  const b = readJson(req);
+  if (pd) {
+    const key = decodeURIComponent(pd[1]!);
+    const inc = s.incidents[key];
+    if (!inc) return { status: 404, json: { error: 'not_found', message: `no PagerDuty incident with dedup_key ${key}` } };
+    if (inc.status === 'resolved') return { status: 409, json: { error: 'conflict', message: 'Incident Already Resolved' } };
+    inc.status = pd[2] === 'acknowledge' ? 'acknowledged' : 'resolved';
+    const who = typeof b.agent === 'string' && b.agent ? b.agent : 'Example User';
+    const webhook = await sendPagerDutyWebhook(s, key, inc, `incident.${inc.status}`, { id: 'PSBXUSR', summary: who, type: 'user_reference' }, b.incidentKey !== false);
+    return { status: 200, json: { incident: { key, ...inc }, webhook: webhook ?? null } };
+  }
+  const alias = decodeURIComponent(og![1]!);
+  const alert = s.alerts[alias];
+  if (!alert) return { status: 404, json: { error: 'not_found', message: `no Opsgenie alert with alias ${alias}` } };
+  if (alert.status === 'closed') return { status: 409, json: { error: 'conflict', message: 'Alert is already closed' } };
+  alert.status = og![2] === 'acknowledge' ? 'acknowledged' : 'closed';
+  const user = typeof b.user === 'string' && b.user ? b.user : 'user@example.com';
+  const webhook = await sendOpsgenieWebhook(s, alias, alert, og![2] === 'acknowledge' ? 'Acknowledge' : 'Close', user, { name: '', type: 'web' });
+  return { status: 200, json: { alert: { alias, ...alert }, webhook: webhook ?? null } };
+}
+
+function webhookTargets(req: SandboxRequest, ctx: SandboxContext): SandboxResponse {
+  const s = state(ctx);
+  const b = readJson(req);
+  const pd = b.pagerduty as { url?: unknown; secret?: unknown } | undefined;
+  const og = b.opsgenie as { url?: unknown; token?: unknown } | undefined;
+  const targets: WebhookTargets = { echo: b.echo !== false };
+  if (pd && typeof pd.url === 'string' && typeof pd.secret === 'string') targets.pagerduty = { url: pd.url, secret: pd.secret };
+  if (og && typeof og.url === 'string' && typeof og.token === 'string') targets.opsgenie = { url: og.url, token: og.token };
+  s.targets = targets;
+  return { status: 200, json: { pagerduty: targets.pagerduty ? { url: targets.pagerduty.url } : null, opsgenie: targets.opsgenie ? { url: targets.opsgenie.url } : null, echo: targets.echo } };
+}
+
+/** Resolves when every webhook the sandbox is sending in the background has been answered. */
+async function settled(ctx: SandboxContext): Promise<void> {
+  const s = state(ctx);
+  while (s.pending.size > 0) await Promise.allSettled([...s.pending]);
 }
 
 function faultAdmin(provider: PagingProvider, req: SandboxRequest, ctx: SandboxContext): SandboxResponse {
@@ -207,7 +401,18 @@ export const PAGING_ROUTES: readonly Route[] = [
     provider: 'sandbox',
     handler: (_req, ctx) => {
       const s = state(ctx);
-      return { status: 200, json: { pagerduty: { calls: s.calls.pagerduty, incidents: s.incidents }, opsgenie: { calls: s.calls.opsgenie, alerts: s.alerts }, faults: s.faults } };
+      return { status: 200, json: { pagerduty: { calls: s.calls.pagerduty, incidents: s.incidents }, opsgenie: { calls: s.calls.opsgenie, alerts: s.alerts }, webhooks: s.webhooks, faults: s.faults } };
+    },
+  },
+  { method: 'PUT', path: '/sandbox/paging/webhooks', provider: 'sandbox', handler: webhookTargets },
+  {
+    // waits for the webhooks sent in the background (echoes), then answers like GET /sandbox/paging
+    method: 'POST',
+    path: '/sandbox/paging/settle',
+    provider: 'sandbox',
+    handler: async (_req, ctx) => {
+      await settled(ctx);
+      return { status: 200, json: { webhooks: state(ctx).webhooks } };
     },
   },
   {

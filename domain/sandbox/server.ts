@@ -99,7 +99,7 @@ export async function serveRoutes(opts: {
   port: number;
   host: string;
   /** Answer for a path no route has (e.g. a provider-shaped 404). */
-  notFound: (req: SandboxRequest) => SandboxResponse;
+  notFound: (req: SandboxRequest) => SandboxResponse | Promise<SandboxResponse>;
   /** Runs before `interceptors` on every routed request (the fault controller's hook); not removable at run time. */
   guard?: Interceptor;
   /** Extra delay (ms) of a routed answer, e.g. realistic provider latency (latency.ts); default none. */
@@ -129,7 +129,7 @@ export async function serveRoutes(opts: {
         if (!route) {
           answer = paths.has(sreq.path)
             ? { status: 405, json: { error: `method ${sreq.method} not allowed on ${sreq.path}` } }
-            : opts.notFound(sreq);
+            : await opts.notFound(sreq);
         } else {
           let intercepted = opts.guard ? await opts.guard(route, sreq, opts.ctx) : undefined;
           for (const icpt of intercepted ? [] : interceptors) {
