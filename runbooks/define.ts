@@ -38,8 +38,24 @@ export interface RootCause {
   id: string;
   title: string;
   indicatedBy(findings: Record<string, Finding>): boolean;
+  /**
+   * One sentence naming what the findings show (counts, the provider's status, when it can be fixed), shown instead
+   * of `title` once the cause is indicated (e.g. "45 sends failed on SendGrid 401 (auth) in the last 24 h; retryable
+   * once the key is fixed"). Undefined, or a throw, falls back to `title`.
+   */
+  describe?(findings: Record<string, Finding>): string | undefined;
   /** Remediation ids that address it. */
   remediations: string[];
+}
+
+/** The title an indicated cause is shown with: its {@link RootCause.describe} sentence when it gives one, else `title`. Never throws. */
+export function causeTitle(cause: RootCause, findings: Record<string, Finding>): string {
+  try {
+    const said = cause.describe?.(findings);
+    return said ? redactSecrets(said) : cause.title;
+  } catch {
+    return cause.title;
+  }
 }
 
 /** Risk of a remediation: read (no change), write, money, destructive. */
@@ -199,7 +215,7 @@ export async function diagnose<C>(
         return false;
       }
     })
-    .map((c) => ({ id: c.id, title: c.title, remediations: c.remediations }));
+    .map((c) => ({ id: c.id, title: causeTitle(c, byId), remediations: c.remediations }));
   return { runbook: rb.id, title: rb.title, results: [...results, ...failedChecks], rootCauses };
 }
 

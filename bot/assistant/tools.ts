@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { RunbookContext } from '../../runbooks/context.js';
-import { runDiagnostic, type DiagnosticResult, type Finding, type Runbook } from '../../runbooks/define.js';
+import { causeTitle, runDiagnostic, type DiagnosticResult, type Finding, type Runbook } from '../../runbooks/define.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
 
 /** Name of the proposal tool. */
@@ -128,5 +128,5 @@ export function indicatedCauses(runbook: Runbook<RunbookContext>, findings: Reco
         return false;
       }
     })
-    .map((c) => ({ id: c.id, title: c.title, remediations: c.remediations }));
+    .map((c) => ({ id: c.id, title: causeTitle(c, findings), remediations: c.remediations }));
 }
