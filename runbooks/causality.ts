@@ -63,7 +63,7 @@ export const PROVIDER_DOWNSTREAM: Readonly<Record<ProviderId, string[]>> = {
   yelp: [],
   pagespeed: ['failed-assessments', 'assessment-backlog'],
   openai: ['failed-assessments', 'assessment-backlog'],
-  sendgrid: ['emails-stuck-pending', 'report-not-sent'],
+  sendgrid: ['emails-stuck-pending', 'failed-sends', 'report-not-sent'],
   stripe: ['webhooks-not-arriving'],
 };
 
@@ -96,6 +96,7 @@ export const CAUSE_LINKS: Readonly<Record<string, CauseLink>> = {
   'spam-content': { topics: ['deliverability', 'outreach'] },
   'webhook-not-receiving': { topics: ['deliverability'] },
   'invalid-addresses': { topics: ['sending', 'deliverability'], explains: ['high-bounce-rate'] },
+  'failed-sends': { topics: ['sending'] },
   // assessments
   'invalid-websites': { topics: ['assessments'], explains: ['failed-assessments'] },
   'assessment-backlog': { topics: ['assessments'], explains: (f) => (runStalled(f) ? [] : ['pipeline-stalled']) },

@@ -22,6 +22,12 @@ import { AppError, BudgetExceededError, CircuitOpenError, ProviderError, QuotaEx
 /** Classes the email batch never retries on its own (the request itself is wrong, or not a provider failure). */
 export const PERMANENT_CLASSES = ['invalid_recipient', 'invalid_content', 'invalid_address', 'other'] as const;
 
+/**
+ * Classes whose emails are never resent, not even by an operator's "Retry failed sends" with permanent failures
+ * included: the address itself is bad (our syntax check; SendGrid refusing the recipient).
+ */
+export const NEVER_RESEND_CLASSES: readonly SendErrorClass[] = ['invalid_address', 'invalid_recipient'];
+
 /** Classes the email batch retries on its own (with backoff, up to `EMAIL_SEND_MAX_ATTEMPTS`). */
 export const RETRYABLE_CLASS_LIST = [
   'rate_limited',

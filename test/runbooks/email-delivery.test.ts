@@ -348,7 +348,7 @@ t('remediations declare role, risk, confirmation, idempotency key and a recheck'
     assert.ok(r.confirmation.length > 20, r.id);
     assert.is(r.idempotencyKey({}), r.id);
   }
-  assert.equal(runbook.remediations.map((r) => r.id).sort(), ['pause-sending', 'resend-stuck', 'resume-sending', 'validate-email-list']);
+  assert.equal(runbook.remediations.map((r) => r.id).sort(), ['pause-sending', 'resend-stuck', 'resume-sending', 'retry-failed-sends', 'validate-email-list']);
 });
 
 t.run();
