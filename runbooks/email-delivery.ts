@@ -630,7 +630,7 @@ export const runbook = defineRunbook<RunbookContext>({
       risk: 'write',
       requiredRole: 'operator',
       confirmation:
-        'Queue the failed sends of the last 24 h whose error is retryable (401, 403, 429, 5xx, network, timeouts) for the next email batch, attempt history kept? Each goes once: sent or sending emails, invalid and suppressed addresses are never touched.',
+        "Queue the last 24 h's failed sends with a retryable error (401, 403, 429, 5xx, network, timeout) for the next email batch, attempts kept? Each goes once; sent, sending, invalid or suppressed ones are never touched.",
       inputSchema: retryFailedInput,
       idempotencyKey: (input) =>
         ['retry-failed-sends', input.includePermanent === true ? 'permanent' : '', input.hours !== undefined && input.hours !== 24 ? `${String(input.hours)}h` : '']

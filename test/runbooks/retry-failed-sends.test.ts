@@ -123,7 +123,7 @@ t('45 sends failed on a 401: failed-sends finds them, the root cause names SendG
   const buttons = msg.blocks.flatMap((b) => (b.type === 'actions' ? (b.elements as { action_id: string; value: string; confirm?: { text: { text: string } } }[]) : []));
   const retry = buttons.find((b) => b.action_id === `${REMEDIATE_ACTION_PREFIX}email-delivery/retry-failed-sends`);
   assert.ok(retry, JSON.stringify(buttons.map((b) => b.action_id)));
-  assert.match(retry!.confirm!.text.text, /needs the operator role/);
+  assert.match(retry!.confirm!.text.text, /never touched\. Inputs: none\. \(needs the operator role; risk: write\)$/, 'the confirmation is shown whole');
   assert.match(msg.text, /45 sends failed on SendGrid 401/);
   assert.is(ids.length, 45);
 });
