@@ -65,6 +65,12 @@ async function main(): Promise<void> {
   const errorLog = createErrorLog();
   const logger = createLogger(config.logLevel, {}, errorLog.stream);
   setDefaultErrorSink(errorLog.stream);
+  // SIGTERM/SIGINT are handled from here on: a signal during start-up stops the parts already running (never the
+  // runtime's default of dying mid-write), each part registering its stop as it starts.
+  const shutdown = createShutdown(logger);
+  shutdown.register('errorLog', () => errorLog.stop());
+  process.on('SIGINT', () => void shutdown.run('SIGINT'));
+  process.on('SIGTERM', () => void shutdown.run('SIGTERM'));
   let services: Awaited<ReturnType<typeof buildServices>> | undefined;
   // Shared-state gauges are read from PostgreSQL at each scrape, once the services exist.
   let startedAt: Date | undefined; // set once the database is ready: PipelineDown's start-up grace, JobNotRunning's start
@@ -97,6 +103,7 @@ async function main(): Promise<void> {
     throw err;
   });
   const { orm, clock } = services;
+  shutdown.register('services', () => services.close());
   errorLog.attach(orm);
   logger.info(
     { database: services.db.embedded ? `embedded (${config.db.dataDir})` : 'DATABASE_URL', sandboxed: services.sandboxed },
@@ -146,22 +153,28 @@ async function main(): Promise<void> {
   const transport = config.slack.botToken ? webClientTransport(slack.app.client as unknown as WebClientLike) : consoleTransport();
   const notifier = createNotifier({ orm, logger, metrics, config, clock });
   notifier.start();
+  shutdown.register('notifier', () => notifier.stop());
   const poster = createSlackPoster({ orm, logger, clock, transport, render: renderSlackMessage });
   poster.start();
+  shutdown.register('poster', () => poster.stop());
   // SEV1/SEV2 incident channels, their timeline and postmortem uploads, on the same client (alerts/incident-channel.ts)
   const channels = config.slack.botToken ? webClientChannels(slack.app.client as unknown as ChannelClientLike) : consoleChannels();
   const incidentRooms = createIncidentChannelKeeper({ orm, config, clock, logger, channels });
   incidentRooms.start();
+  shutdown.register('incidentRooms', () => incidentRooms.stop());
   // While the database is unreachable, ops posts go straight to Slack from memory and are written to the outbox
   // when it is back (alerts/ops-spool.ts, alerts/db-watch.ts).
   const spool = createOpsSpool({ transport, logger, clock, render: renderSlackMessage });
   spool.start();
+  shutdown.register('spool', () => spool.stop());
   setOpsEventFallback(spoolOpsEvents(spool, config));
   // pages beyond Slack (email through the SendGrid gateway, PagerDuty, Opsgenie): alerts/paging/dispatcher.ts
   const pages = createPageDispatcher({ em: () => orm.em.fork(), clock, logger, clients: pagingClientsFor(config, services.sandboxUrl), sendgrid: services.providers.sendgrid, from: config.sendgridFrom });
   pages.start();
+  shutdown.register('pages', () => pages.stop());
   const dbWatch = createDbWatch({ ping: () => pgPing(services.db.url), em: () => orm.em.fork(), spool, logger, clock, channel: routeChannel(config, 'alerts') ?? config.alerting.alertsChannel });
   dbWatch.start();
+  shutdown.register('dbWatch', () => dbWatch.stop());
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext, startedAt: now };
   runbookContext.replayers = { alertmanager: alertmanagerReplayer(alertDeps) }; // dead letters' Replay button
   setInProcessContext(alertDeps);
@@ -171,6 +184,7 @@ async function main(): Promise<void> {
     .then((done) => done.length > 0 && logger.info({ deliveries: done.length }, 'pending Alertmanager deliveries processed'))
     .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pending Alertmanager deliveries failed'));
   await slack.start(config.port, config.host);
+  shutdown.register('http', () => slack.stop());
   logger.info({ host: config.host, port: config.port, notifier: transport.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
   const eventTrigger = createEventTrigger({ em: () => orm.em.fork(), logger, evaluate: evaluateNow });
@@ -199,6 +213,8 @@ async function main(): Promise<void> {
       await s?.stop(SHUTDOWN_GRACE_MS);
     },
   };
+  // a signal while the scheduler starts stops it (replaced by the election's own stop once that exists)
+  shutdown.register('leader', () => electionDeps.onDemoted());
   // the embedded database is single-process (folder lock): this process is the leader
   const leader = services.db.embedded
     ? await (async () => {
@@ -206,41 +222,53 @@ async function main(): Promise<void> {
         return { isLeader: () => true, stop: electionDeps.onDemoted };
       })()
     : await startLeaderElection(electionDeps);
+  shutdown.register('leader', () => leader.stop());
   if (!leader.isLeader()) logger.info('another replica runs the scheduler; this one serves HTTP and stands by');
+}
 
+/** The parts of the service, in the order a shutdown stops them (the scheduler first, the database last). */
+const STOP_ORDER = ['leader', 'http', 'dbWatch', 'pages', 'spool', 'notifier', 'incidentRooms', 'poster', 'errorLog', 'services'] as const;
+type Part = (typeof STOP_ORDER)[number];
+/** Set once a signal started the shutdown: start-up errors after it (parts closed under it) are not fatal. */
+let signalled = false;
+
+/**
+ * The service's shutdown: `register(part, stop)` as each part starts; `run(signal)` (once) stops the registered
+ * parts in {@link STOP_ORDER} (a part that fails to stop is logged and the rest still stop), then exits 0, or 1
+ * after 9 s (jobs get SHUTDOWN_GRACE_MS of that) or when a part failed.
+ */
+function createShutdown(logger: ReturnType<typeof createLogger>): { register: (part: Part, stop: () => unknown) => void; run: (signal: string) => Promise<void> } {
+  const stops = new Map<Part, () => unknown>();
   let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, 9_000);
-    force.unref();
-    try {
-      await leader.stop();
-      await slack.stop();
-      dbWatch.stop();
-      await pages.stop();
-      spool.stop();
-      await notifier.stop();
-      await incidentRooms.stop();
-      await poster.stop();
-      await errorLog.stop();
-      await services.close();
-      logger.info('stopped');
-      process.exit(0);
-    } catch (err) {
-      logger.error({ err: (err as Error).message }, 'shutdown failed');
-      process.exit(1);
-    }
+  return {
+    register: (part, stop) => void stops.set(part, stop),
+    async run(signal) {
+      if (stopping) return;
+      stopping = true;
+      signalled = true;
+      logger.info({ signal, running: STOP_ORDER.filter((p) => stops.has(p)) }, 'shutting down');
+      const force = setTimeout(() => {
+        logger.error('shutdown took too long; exiting');
+        process.exit(1);
+      }, 9_000);
+      force.unref();
+      let failed = false;
+      for (const part of STOP_ORDER) {
+        try {
+          await stops.get(part)?.();
+        } catch (err) {
+          failed = true;
+          logger.error({ part, err: (err as Error).message }, 'shutdown failed');
+        }
+      }
+      if (!failed) logger.info('stopped');
+      process.exit(failed ? 1 : 0);
+    },
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 main().catch((err: unknown) => {
+  if (signalled) return; // the shutdown exits
   process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
 });

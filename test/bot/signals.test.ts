@@ -56,7 +56,7 @@ async function waitGone(pids: number[], ms: number): Promise<number[]> {
   return pids.filter(alive);
 }
 
-async function startAndSignal(script: string, signal: NodeJS.Signals, url: string): Promise<void> {
+async function startAndSignal(script: string, signal: NodeJS.Signals, url: string, when: RegExp = /http listening/): Promise<void> {
   const port = await freePort();
   const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', RUN_ON_START: 'false', LOG_LEVEL: 'info', NODE_ENV: 'development' };
   const npm = spawn('npm', ['run', script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -66,7 +66,7 @@ async function startAndSignal(script: string, signal: NodeJS.Signals, url: strin
   const exited = new Promise<number | string>((res) => npm.on('exit', (code, sig) => res(code ?? sig ?? -1)));
   try {
     const until = Date.now() + 90_000;
-    while (!/http listening/.test(out)) {
+    while (!when.test(out)) {
       if (Date.now() > until || npm.exitCode !== null) throw new Error(`${script} did not start:\n${out.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -93,6 +93,10 @@ async function startAndSignal(script: string, signal: NodeJS.Signals, url: strin
 
 test('SIGTERM to npm start stops the service; nothing is orphaned', async (ctx) => {
   await startAndSignal('start', 'SIGTERM', ctx.db.url);
+});
+
+test('SIGTERM during start-up (database ready, HTTP not yet listening) stops what has started, cleanly', async (ctx) => {
+  await startAndSignal('start', 'SIGTERM', ctx.db.url, /"msg":"database ready"/);
 });
 
 test('SIGINT to npm start stops the service; nothing is orphaned', async (ctx) => {
