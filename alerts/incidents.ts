@@ -196,8 +196,6 @@ export function who(actorId: string | null | undefined): string {
   return m ? `<@${m[1]}>` : escapeMrkdwn(actorId);
 }
 
-const utc = (d: Date | null | undefined) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—');
-
 /** Incident severity the policy declares for a firing alert of `alertSeverity` (`config.alerting.incidentFor`); undefined = none. */
 export function incidentSeverityFor(alertSeverity: AlertSeverity, config: AppConfig): IncidentSeverity | undefined {
   if (alertSeverity === 'critical') return config.alerting.incidentFor.critical;
@@ -236,52 +234,41 @@ function pageLine(plan: PagePlan): string {
 }
 
 /**
- * The incident message (Block Kit + notification text): header, title, state fields, the page line when given,
- * and — unless resolved — the Acknowledge / Resolve / Escalate buttons.
+ * The outbox body of an incident's message (rendered by bot/render/incident-message.ts): the incident with its times
+ * as ISO strings, the names of its level and the next one (null at Level 4), and the page line when it pages.
  */
-export function incidentMessage(inc: IncidentRow, page?: PagePlan): { text: string; blocks: unknown[] } {
+export interface IncidentBody {
+  type: 'incident';
+  incident: Omit<IncidentRow, 'declaredAt' | 'ackDeadline' | 'acknowledgedAt' | 'resolvedAt' | 'updatedAt'> & {
+    declaredAt: string;
+    ackDeadline: string | null;
+    acknowledgedAt: string | null;
+    resolvedAt: string | null;
+  };
+  levelName: string;
+  nextLevelName: string | null;
+  /** "Paging Level 1 — …: <@U1>\nOn call: …" (mentions formatted), or null when this message pages nobody. */
+  page: string | null;
+  [field: string]: unknown;
+}
+
+/** The incident's message, structured (pure): notification text plus the `incident` body. */
+export function incidentMessage(inc: IncidentRow, page?: PagePlan): { text: string; body: IncidentBody } {
   const emoji = inc.status === 'resolved' ? ':white_check_mark:' : inc.status === 'acknowledged' ? ':large_orange_circle:' : ':rotating_light:';
   const head = `${inc.severity} incident #${inc.id}: ${inc.title}`;
   const text = `${emoji} ${escapeMrkdwn(head)} — ${inc.status}, ${LEVEL_NAMES[inc.level]}${page?.mentions.length ? ` ${page.mentions.join(' ')}` : ''}`;
-  const fields = [
-    `*Status*\n${inc.status}`,
-    `*Escalation*\n${LEVEL_NAMES[inc.level]}`,
-    `*Declared*\n${who(inc.declaredBy)} · ${utc(inc.declaredAt)}`,
-    `*Ack deadline*\n${inc.status === 'open' ? utc(inc.ackDeadline) : '—'}`,
-  ];
-  if (inc.acknowledgedBy) fields.push(`*Acknowledged*\n${who(inc.acknowledgedBy)} · ${utc(inc.acknowledgedAt)}`);
-  if (inc.resolvedBy) fields.push(`*Resolved*\n${who(inc.resolvedBy)} · ${utc(inc.resolvedAt)}`);
-  if (inc.runbook) fields.push(`*Runbook*\n\`${escapeMrkdwn(inc.runbook)}\``);
-  if (inc.provider) fields.push(`*Provider*\n${escapeMrkdwn(inc.provider)}`);
-  const blocks: unknown[] = [
-    { type: 'header', text: { type: 'plain_text', text: clampText(`${inc.severity} · Incident #${inc.id}`, 150) } },
-    { type: 'section', text: { type: 'mrkdwn', text: clampText(`${emoji} *${escapeMrkdwn(inc.title)}*`, 3000) } },
-    { type: 'section', fields: fields.map((f) => ({ type: 'mrkdwn', text: clampText(f, 2000) })) },
-  ];
-  if (page) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clampText(pageLine(page), 3000) } });
-  if (inc.status !== 'resolved') {
-    const buttons: unknown[] = [];
-    const value = String(inc.id);
-    if (inc.status === 'open') buttons.push({ type: 'button', action_id: 'incident:ack', text: { type: 'plain_text', text: 'Acknowledge' }, style: 'primary', value });
-    buttons.push({
-      type: 'button',
-      action_id: 'incident:resolve',
-      text: { type: 'plain_text', text: 'Resolve' },
-      value,
-      confirm: { title: { type: 'plain_text', text: 'Resolve incident?' }, text: { type: 'mrkdwn', text: `Mark incident #${inc.id} resolved.` }, confirm: { type: 'plain_text', text: 'Resolve' }, deny: { type: 'plain_text', text: 'Cancel' } },
-    });
-    if (inc.level < MAX_LEVEL)
-      buttons.push({
-        type: 'button',
-        action_id: 'incident:escalate',
-        text: { type: 'plain_text', text: `Escalate to Level ${inc.level + 1}` },
-        style: 'danger',
-        value,
-        confirm: { title: { type: 'plain_text', text: 'Escalate now?' }, text: { type: 'mrkdwn', text: `Page ${LEVEL_NAMES[inc.level + 1]} now.` }, confirm: { type: 'plain_text', text: 'Escalate' }, deny: { type: 'plain_text', text: 'Cancel' } },
-      });
-    blocks.push({ type: 'actions', block_id: `incident:${inc.id}:L${inc.level}`, elements: buttons });
-  }
-  return { text: clampText(text, 3000), blocks };
+  const iso = (d: Date | null) => d?.toISOString() ?? null;
+  const { declaredAt, ackDeadline, acknowledgedAt, resolvedAt, updatedAt: _u, ...rest } = inc;
+  return {
+    text: clampText(text, 3000),
+    body: {
+      type: 'incident',
+      incident: { ...rest, declaredAt: declaredAt.toISOString(), ackDeadline: iso(ackDeadline), acknowledgedAt: iso(acknowledgedAt), resolvedAt: iso(resolvedAt) },
+      levelName: LEVEL_NAMES[inc.level] ?? `Level ${inc.level}`,
+      nextLevelName: inc.level < MAX_LEVEL ? (LEVEL_NAMES[inc.level + 1] ?? `Level ${inc.level + 1}`) : null,
+      page: page ? pageLine(page) : null,
+    },
+  };
 }
 
 /** The incident, or undefined. */

@@ -9,6 +9,8 @@ import type { RenderedSlack, SlackBody, SlackRenderer } from '../../alerts/slack
 import { clampText, SLACK_LIMITS } from '../../runbooks/render/slack.js';
 import type { AlertGroupBody } from '../../alerts/dispatch.js';
 import { renderAlertGroup } from './alert-message.js';
+import type { IncidentBody } from '../../alerts/incidents.js';
+import { renderIncident } from './incident-message.js';
 
 /** Renders one body type; `text` is the message's own plain text. */
 type BodyRenderer = (body: SlackBody, text: string) => RenderedSlack;
@@ -25,6 +27,7 @@ function opsEvent(body: SlackBody, text: string): RenderedSlack {
 const RENDERERS: Record<string, BodyRenderer> = {
   ops_event: opsEvent,
   alert_group: (body, text) => renderAlertGroup(body as AlertGroupBody, text),
+  incident: (body, text) => renderIncident(body as IncidentBody, text),
 };
 
 /** The renderer injected into the outbox (see the module comment). Throws only on a renderer's own bug. */
