@@ -341,8 +341,14 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
       await worker.terminate();
       bree.workers.delete(name);
       activeRuns.delete(name);
-      if (runId !== undefined) await markRunsInterrupted(deps.orm.em.fork(), [runId], deps.clock.now(), reason);
-      logger.warn({ job: name, runId, reason }, 'job worker cancelled');
+      // the worker may have opened its run but not yet reported it (run_started): its running rows held by this
+      // process are the ones just ended
+      const ids =
+        runId !== undefined
+          ? [runId]
+          : (await runningRuns(deps.orm.em.fork(), name)).filter((r) => r.leaseHolder === processHolder()).map((r) => r.id);
+      if (ids.length > 0) await markRunsInterrupted(deps.orm.em.fork(), ids, deps.clock.now(), reason);
+      logger.warn({ job: name, runId: ids[0], reason }, 'job worker cancelled');
       return true;
     },
     async runNow(name, trigger = 'manual') {
