@@ -1,8 +1,9 @@
 /**
  * Routing of Slack posts by kind: every outbox message says what it is ({@link SlackRoute}: status, alerts,
- * incidents, pages, recoveries, answers) and this table, from config, says which channel that kind goes to.
+ * incidents, pages, recoveries, drills, answers) and this table, from config, says which channel that kind goes to.
  * Defaults: status → SLACK_STATUS_CHANNEL, alerts → SLACK_ALERTS_CHANNEL, incidents → SLACK_INCIDENTS_CHANNEL,
- * pages → the incidents channel, recoveries → the status channel; `SLACK_ROUTES` (`pages=#lf-oncall,…`) overrides
+ * pages → the incidents channel, recoveries → the status channel, drills (drill reports) → the incidents channel,
+ * where the drill's incident is; `SLACK_ROUTES` (`pages=#lf-oncall,drills=#lf-drills,…`) overrides
  * any of them. Answers have no channel of their own: they go to the conversation that asked.
  */
 import type { AppConfig, SlackRoute } from '../domain/config.js';
@@ -24,6 +25,8 @@ export function routeChannel(config: Pick<AppConfig, 'slack' | 'alerting'>, rout
       return routeChannel(config, 'incidents');
     case 'recoveries':
       return routeChannel(config, 'status');
+    case 'drills':
+      return routeChannel(config, 'incidents');
     case 'answers':
       return undefined;
   }

@@ -97,6 +97,14 @@ function checkPositional(spec: CliCommandSpec, sub: string | undefined, words: s
   if (!p || sub !== undefined) return;
   const given = words.slice(1);
   if (given.length > p.max) throw new UsageError(`lf ${spec.name} takes at most ${p.max} argument(s) (${p.describe}), got "${given.join(' ')}"`);
-  const bad = given.find((w) => !p.pattern.test(w));
-  if (bad !== undefined) throw new UsageError(`lf ${spec.name}: "${bad}" is not ${p.describe}`);
+  given.forEach((w, i) => {
+    const one = p.each?.[i];
+    if (!one) {
+      if (!p.pattern.test(w)) throw new UsageError(`lf ${spec.name}: "${w}" is not ${p.describe}`);
+      return;
+    }
+    if (one.values && !one.values.includes(w.toLowerCase()))
+      throw new UsageError(`lf ${spec.name}: "${w}" is not ${one.describe}${suggestion(w.toLowerCase(), one.values)} (${one.values.join(', ')})`);
+    if (one.pattern && !one.pattern.test(w)) throw new UsageError(`lf ${spec.name}: "${w}" is not ${one.describe}`);
+  });
 }

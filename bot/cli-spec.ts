@@ -20,12 +20,26 @@ export interface CliCommandSpec {
   options: CliOption[];
   /** When true, a second word that is not a subcommand is a usage error (with a suggestion). */
   strictSub?: boolean;
-  /** Positional words the command takes (after its name): at most `max`, each matching `pattern` (`describe` says what). */
-  positional?: { max: number; pattern: RegExp; describe: string };
+  /**
+   * Positional words the command takes (after its name): at most `max`, each matching `pattern` (`describe` says
+   * what); `each` checks the word at that position instead (a list of `values`, with a suggestion, or a `pattern`).
+   */
+  positional?: { max: number; pattern: RegExp; describe: string; each?: readonly PositionalWord[] };
+}
+
+/** One positional word: one of `values` (case-insensitive), or matching `pattern`; `describe` says what it is. */
+export interface PositionalWord {
+  describe: string;
+  values?: readonly string[];
+  pattern?: RegExp;
 }
 
 /** Options every command takes. */
 export const GLOBAL_OPTIONS: CliOption[] = [{ name: 'json' }, { name: 'help' }];
+
+/** Provider ids and fault kinds of the sandbox (domain/sandbox/faults.ts holds the same lists; a test compares). */
+export const SANDBOX_PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
+export const SANDBOX_FAULT_KINDS = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'bad_request', 'malformed', 'runtime_error'] as const;
 
 const url: CliOption = { name: 'url', value: 'text' };
 
@@ -34,6 +48,21 @@ const SPECIAL: CliCommandSpec[] = [
   { name: 'ask', options: [{ name: 'offline' }, { name: 'llm' }] },
   // the same window form as domain/storefront/funnel.ts FUNNEL_WINDOW_PATTERN (kept here so `lf help` loads nothing heavy)
   { name: 'purchases', options: [], positional: { max: 1, pattern: /^\d{1,4}[hd]$/i, describe: 'a window of hours or days such as 24h, 7d or 30d' } },
+  {
+    name: 'drill',
+    options: [],
+    positional: {
+      max: 3,
+      pattern: /^\S+$/,
+      describe: 'a provider, a fault kind and a duration',
+      // the same lists as the sandbox (domain/sandbox/faults.ts; a test compares) and alerts/drills.ts parseDrillDuration
+      each: [
+        { describe: 'a sandbox provider', values: SANDBOX_PROVIDERS },
+        { describe: 'a fault kind', values: SANDBOX_FAULT_KINDS },
+        { describe: 'a duration such as 90s, 2m or 1h', pattern: /^\d{1,4}(s|m|min|h)$/i },
+      ],
+    },
+  },
   {
     name: 'targets',
     options: [],
@@ -132,9 +161,6 @@ export const DB_HELP = [
   '',
 ].join('\n');
 
-/** Provider ids and fault kinds of the sandbox (domain/sandbox/faults.ts holds the same lists; a test compares). */
-export const SANDBOX_PROVIDERS = ['yelp', 'pagespeed', 'openai', 'sendgrid', 'stripe'] as const;
-export const SANDBOX_FAULT_KINDS = ['rate_limit', 'server_error', 'timeout', 'slow', 'invalid_key', 'quota_exhausted', 'bad_request', 'malformed', 'runtime_error'] as const;
 
 /** Help for `sandbox …` (terminal only; not a Slack subcommand). */
 export const SANDBOX_HELP = [

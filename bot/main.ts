@@ -27,6 +27,7 @@ import { createErrorLog } from '../domain/error-log.js';
 import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
 import { consoleChannels, webClientChannels, type ChannelClientLike } from '../alerts/slack-channels.js';
 import { createIncidentChannelKeeper } from '../alerts/incident-channel.js';
+import { abortOrphanedDrills, createDrillKeeper } from '../alerts/drills.js';
 import { setInProcessContext } from '../jobs/in-process.js';
 import { evaluateNow, expectedJobs } from '../jobs/alert-evaluation.js';
 import { createEventTrigger } from '../jobs/event-trigger.js';
@@ -117,6 +118,10 @@ async function main(): Promise<void> {
   const staleBefore = services.db.embedded ? now : new Date(now.getTime() - STALE_RUN_MS);
   const interrupted = await interruptStaleRuns(orm.em.fork(), staleBefore, now);
   if (interrupted > 0) logger.warn({ interrupted }, 'runs left running by a stopped process marked interrupted');
+  // A drill left running by a stopped process never keeps its fault: cleared and recorded aborted (alerts/drills.ts);
+  // on PostgreSQL another replica may still be measuring one, so only drills whose keeper's lease ran out.
+  const abortedDrills = await abortOrphanedDrills(() => orm.em.fork(), services, { all: services.db.embedded !== undefined, why: 'the service restarted mid-drill' });
+  if (abortedDrills.length > 0) logger.warn({ drills: abortedDrills }, 'drills left running by a stopped process aborted, their faults cleared');
   // The CLI (`lf sandbox fault …`) finds the sandbox of the running service here.
   if (services.sandboxUrl) await setSetting(orm.em.fork(), SANDBOX_URL_SETTING, services.sandboxUrl, 'system:start', now);
   if (services.sandboxed.yelp && (await seedDemoTargetsIfEmpty(orm.em.fork(), now)) > 0)
@@ -162,6 +167,13 @@ async function main(): Promise<void> {
   const incidentRooms = createIncidentChannelKeeper({ orm, config, clock, logger, channels });
   incidentRooms.start();
   shutdown.register('incidentRooms', () => incidentRooms.stop());
+  // fault drills (`/lf drill`): traffic, measurement, the fault cleared at the end, the report (alerts/drills.ts)
+  const drills = createDrillKeeper({ em: () => orm.em.fork(), services });
+  drills.start();
+  shutdown.register('drills', async () => {
+    await drills.stop();
+    await drills.abortOwn('the service was stopped mid-drill');
+  });
   // While the database is unreachable, ops posts go straight to Slack from memory and are written to the outbox
   // when it is back (alerts/ops-spool.ts, alerts/db-watch.ts).
   const spool = createOpsSpool({ transport, logger, clock, render: renderSlackMessage });
@@ -227,7 +239,7 @@ async function main(): Promise<void> {
 }
 
 /** The parts of the service, in the order a shutdown stops them (the scheduler first, the database last). */
-const STOP_ORDER = ['leader', 'http', 'dbWatch', 'pages', 'spool', 'notifier', 'incidentRooms', 'poster', 'errorLog', 'services'] as const;
+const STOP_ORDER = ['leader', 'http', 'dbWatch', 'pages', 'spool', 'notifier', 'incidentRooms', 'drills', 'poster', 'errorLog', 'services'] as const;
 type Part = (typeof STOP_ORDER)[number];
 /** Set once a signal started the shutdown: start-up errors after it (parts closed under it) are not fatal. */
 let signalled = false;

@@ -37,10 +37,10 @@ const idList = z
 
 /**
  * What a Slack post is, for routing it to a channel (alerts/slack-routing.ts): status posts, alert group messages,
- * incident messages, pages (mentions and DMs of an incident's responders), recoveries (a provider answering again)
- * and assistant answers (always in the asker's conversation).
+ * incident messages, pages (mentions and DMs of an incident's responders), recoveries (a provider answering again),
+ * drill reports (`/lf drill`) and assistant answers (always in the asker's conversation).
  */
-export const SLACK_ROUTES = ['status', 'alerts', 'incidents', 'pages', 'recoveries', 'answers'] as const;
+export const SLACK_ROUTES = ['status', 'alerts', 'incidents', 'pages', 'recoveries', 'drills', 'answers'] as const;
 /** One of {@link SLACK_ROUTES}. */
 export type SlackRoute = (typeof SLACK_ROUTES)[number];
 
@@ -162,7 +162,7 @@ export interface AppConfig {
     /**
      * Channel per kind of post (SLACK_ROUTES) overriding the defaults: status → SLACK_STATUS_CHANNEL, alerts →
      * SLACK_ALERTS_CHANNEL, incidents → SLACK_INCIDENTS_CHANNEL, pages → the incidents channel, recoveries → the
-     * status channel (alerts/slack-routing.ts).
+     * status channel, drills → the incidents channel (alerts/slack-routing.ts).
      */
     routes: Partial<Record<SlackRoute, string>>;
   };

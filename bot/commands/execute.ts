@@ -20,6 +20,7 @@ import { parseKeyValues, type LfCommand, type ParsedLf } from './spec.js';
 import { executeIncidentCommand, type IncidentResult } from './incident-commands.js';
 import { executeOpsCommand, type OpsResult } from './ops-commands.js';
 import { executeOncallCommand, type OncallResult } from './oncall-commands.js';
+import { executeDrillCommand } from './drill-commands.js';
 import type { ChatResult } from './chat-result.js';
 
 /** What a subcommand produced. */
@@ -100,7 +101,7 @@ function inputKeys(schema: z.ZodType<Record<string, unknown>> | undefined): { kn
 }
 
 /** Subcommands that change state (their refusals are audited too). */
-const AUDITED = new Set(['run', 'pause', 'resume', 'fix', 'eval']);
+const AUDITED = new Set(['run', 'pause', 'resume', 'fix', 'eval', 'drill']);
 
 async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor, opts: ExecuteOptions): Promise<LfResult> {
   const cmd: LfCommand | undefined = parsed.command;
@@ -220,6 +221,8 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
       return executeIncidentCommand(ctx, cmd, parsed.args, actor);
     case 'oncall':
       return executeOncallCommand(ctx, parsed.args, actor);
+    case 'drill':
+      return executeDrillCommand(ctx, parsed.args, actor);
     case 'costs':
     case 'purchases':
     case 'changes':

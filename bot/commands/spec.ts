@@ -74,6 +74,13 @@ export const LF_COMMANDS: readonly LfCommand[] = [
     response: 'ephemeral',
     subcommands: { now: 'viewer', next: 'viewer', schedule: 'viewer', rotations: 'viewer', rotation: 'operator', override: 'operator', contact: 'operator' },
   },
+  {
+    name: 'drill',
+    usage: 'drill [<provider> <fault> [90s|2m|1h]]',
+    summary: 'Fault drill in the sandbox (default 2 min): inject, measure time to detection, diagnosis and recovery, post the report; alone: the last drills.',
+    role: 'admin',
+    response: 'in_channel',
+  },
   { name: 'incidents', usage: 'incidents', summary: 'Open incidents: severity, escalation level, who acknowledged.', role: 'viewer', response: 'ephemeral' },
   { name: 'silence', usage: 'silence <alertname | label=value …> <duration e.g. 2h> [comment…]', summary: 'Mute an alert’s posts and pages for a while (evaluation goes on).', role: 'operator', response: 'in_channel' },
   { name: 'silences', usage: 'silences', summary: 'Active silences.', role: 'viewer', response: 'ephemeral' },

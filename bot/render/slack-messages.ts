@@ -11,6 +11,8 @@ import type { AlertGroupBody } from '../../alerts/dispatch.js';
 import { renderAlertGroup } from './alert-message.js';
 import type { IncidentBody } from '../../alerts/incidents.js';
 import { renderIncident } from './incident-message.js';
+import type { DrillReportBody } from '../../alerts/drill-report.js';
+import { renderDrillReport } from './drill-report.js';
 
 /** Renders one body type; `text` is the message's own plain text. */
 type BodyRenderer = (body: SlackBody, text: string) => RenderedSlack;
@@ -28,6 +30,7 @@ const RENDERERS: Record<string, BodyRenderer> = {
   ops_event: opsEvent,
   alert_group: (body, text) => renderAlertGroup(body as AlertGroupBody, text),
   incident: (body, text) => renderIncident(body as IncidentBody, text),
+  drill_report: (body, text) => renderDrillReport(body as DrillReportBody, text),
 };
 
 /** The renderer injected into the outbox (see the module comment). Throws only on a renderer's own bug. */

@@ -78,14 +78,21 @@ export const IncidentPostmortem = defineEntity({
 /** Inferred entity type of {@link IncidentPostmortem}. */
 export type IIncidentPostmortem = InferEntity<typeof IncidentPostmortem>;
 
-/** Drill phases: `running` (fault in force), `recovering` (fault cleared, waiting for the alert to resolve), `done`, `failed`. */
-export const DRILL_STATUSES = ['running', 'recovering', 'done', 'failed'] as const;
+/**
+ * Drill phases: `running` (fault in force), `recovering` (fault cleared, waiting for the provider to answer again),
+ * `done` (recovered), `failed` (not recovered in time, or the fault could not be set), `aborted` (the service stopped
+ * mid-drill: the fault was cleared at start-up or when the dead keeper's lease ran out).
+ */
+export const DRILL_STATUSES = ['running', 'recovering', 'done', 'failed', 'aborted'] as const;
 export type DrillStatus = (typeof DRILL_STATUSES)[number];
 
 /**
- * A fault drill (`/lf drill <provider> <fault> [duration]`): the sandbox fault injected at `startedAt` until
- * `endsAt`, and the measured times (detection = first alert for the provider, diagnosis = its root cause stored,
- * recovery = the alert resolved after the fault was cleared). `incidentId` is the incident marked as this drill.
+ * A fault drill (`/lf drill <provider> <fault> [duration]`, alerts/drills.ts): the sandbox fault injected at
+ * `startedAt` until `endsAt`, and the measured times (detection = the provider's breaker opened or an alert about it
+ * fired, diagnosis = the alert post carrying a root cause that names the provider, recovery = the first successful
+ * call after the fault was cleared, and the breaker closed again). `incidentId` is the incident marked as this drill;
+ * `sandboxUrl` the sandbox holding the fault; `owner`/`leaseUntil` the keeper measuring it. At most one drill is
+ * running or recovering (unique index `drills_one_active`).
  */
 export const Drill = defineEntity({
   name: 'Drill',
@@ -100,6 +107,8 @@ export const Drill = defineEntity({
     endsAt: p.datetime().columnType('timestamptz'),
     status: p.enum([...DRILL_STATUSES]).default('running').index(),
     detectedAt: p.datetime().columnType('timestamptz').nullable(),
+    /** What detected the fault first: `breaker` (its breaker opened) or the name of the alert that fired. */
+    detectedBy: p.string().nullable(),
     alertFingerprint: p.string().nullable(),
     alertName: p.string().nullable(),
     diagnosedAt: p.datetime().columnType('timestamptz').nullable(),
@@ -110,7 +119,10 @@ export const Drill = defineEntity({
     lastError: p.text().nullable(),
     leaseUntil: p.datetime().columnType('timestamptz').nullable(),
     finishedAt: p.datetime().columnType('timestamptz').nullable(),
+    sandboxUrl: p.string().nullable(),
+    owner: p.string().nullable(),
   }),
+  indexes: [{ name: 'drills_one_active', expression: `create unique index "drills_one_active" on "drills" ((true)) where "status" in ('running', 'recovering')` }],
 });
 /** Inferred entity type of {@link Drill}. */
 export type IDrill = InferEntity<typeof Drill>;

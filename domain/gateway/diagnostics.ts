@@ -62,8 +62,8 @@ const PROBE_OPERATION: Record<ProviderId, string> = {
   stripe: 'balance.retrieve',
 };
 
-/** The cheapest real call per provider. */
-function probeCall(s: Pick<Services, 'rawProviders'>, provider: ProviderId): Promise<unknown> {
+/** The cheapest real call per provider (also the drills' traffic, alerts/drills.ts, through the gateway). */
+export function cheapestCall(s: Pick<Services, 'rawProviders'>, provider: ProviderId): Promise<unknown> {
   const p = s.rawProviders;
   switch (provider) {
     case 'yelp':
@@ -82,7 +82,7 @@ function probeCall(s: Pick<Services, 'rawProviders'>, provider: ProviderId): Pro
 async function probe(s: Pick<Services, 'rawProviders'>, provider: ProviderId): Promise<{ result?: unknown; err?: unknown; latencyMs: number }> {
   const t0 = performance.now();
   try {
-    const result = await probeCall(s, provider);
+    const result = await cheapestCall(s, provider);
     return { result, latencyMs: Math.round(performance.now() - t0) };
   } catch (err) {
     return { err, latencyMs: Math.round(performance.now() - t0) };
@@ -150,7 +150,7 @@ export async function gatewayProbe(s: Pick<Services, 'gateway' | 'rawProviders'>
       kind: 'read',
       fn: async () => {
         try {
-          return await probeCall(s, provider);
+          return await cheapestCall(s, provider);
         } catch (err) {
           providerErr = err;
           throw err;
