@@ -216,12 +216,10 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
   // one post or update per changed message, rendered from the state after all observations
   for (const ref of changedRefs) {
     const rows = await em
-      .getConnection()
       .execute<{ fingerprint: string; group_key: string }[]>('select fingerprint, group_key from alerts where message_ref = ? order by id', [ref]);
     const group = rows[0] ? (await groupAlerts(em, rows[0].group_key)).filter((a) => a.messageRef === ref) : [];
     if (group.length === 0) continue;
     const posted = await em
-      .getConnection()
       .execute<{ n: number }[]>(`select count(*)::int as n from slack_outbox where ref = ? and kind = 'post'`, [ref]);
     const kind = (posted[0]?.n ?? 0) > 0 ? 'update' : 'post';
     // an edit shows current findings: the diagnosis is run again (not the one stored when the group first fired)

@@ -76,7 +76,6 @@ export async function evaluateAlerts(deps: EvaluationDeps, rules: readonly Alert
     // instances of this rule that were pending or firing (whoever reported them) and no longer hold: resolved as
     // far as the in-process evaluation sees (with ALERT_SOURCE=both, Alertmanager may still hold them firing)
     const active = await em
-      .getConnection()
       .execute<{ fingerprint: string; severity: 'critical' | 'warning' | 'info'; labels: Record<string, string>; annotations: Record<string, string>; starts_at: Date | null }[]>(
         `select fingerprint, severity, labels, annotations, starts_at from alerts
           where name = ? and (status = 'pending' or (status = 'firing' and coalesce(source_status->>'internal', '') <> 'resolved'))`,

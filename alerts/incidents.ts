@@ -175,15 +175,6 @@ function toIncident(r: IncidentColumns): IncidentRow {
   };
 }
 
-/**
- * enqueueSlack (alerts/slack-outbox.ts) runs its SQL on `em.getConnection()`, which is outside the caller's
- * transaction; this adapter routes it through `tx.execute` so the outbox entries commit (or roll back) with the
- * state change they announce.
- */
-function inTx(tx: EntityManager): EntityManager {
-  return { getConnection: () => ({ execute: (sql: string, params: unknown[]) => tx.execute(sql, params) }) } as unknown as EntityManager;
-}
-
 /** The incident ref used by the outbox and slack_messages. */
 export function incidentRef(id: number): string {
   return `incident:${id}`;
@@ -308,7 +299,7 @@ async function alertOf(tx: EntityManager, fingerprint: string | null): Promise<{
  */
 async function page(tx: EntityManager, inc: IncidentRow, plan: PagePlan, now: Date, config: AppConfig, inPost: boolean): Promise<void> {
   const alert = await alertOf(tx, inc.alertFingerprint);
-  const silence = alert ? await silencedBy(inTx(tx), alert.name, alert.labels, now) : undefined;
+  const silence = alert ? await silencedBy(tx, alert.name, alert.labels, now) : undefined;
   const data = { level: plan.level, mentions: plan.mentions, dms: plan.dms, ...(plan.vendor ? { vendor: plan.vendor } : {}), ...(silence ? { silencedBy: silence.id } : {}) };
   if (silence) {
     await addEvent(tx, inc.id, now, 'paged', 'escalation', `${LEVEL_NAMES[plan.level]} page muted by silence #${silence.id}`, data);
@@ -318,12 +309,12 @@ async function page(tx: EntityManager, inc: IncidentRow, plan: PagePlan, now: Da
   const ref = incidentRef(inc.id);
   const line = pageLine(plan);
   if (!inPost)
-    await enqueueSlack(inTx(tx), { dedupKey: `${ref}:page:L${plan.level}:thread`, kind: 'reply', route: 'pages', channel, ref, text: clampText(`:mega: ${inc.severity} incident #${inc.id} — ${line}`, 3000) }, now);
+    await enqueueSlack(tx, { dedupKey: `${ref}:page:L${plan.level}:thread`, kind: 'reply', route: 'pages', channel, ref, text: clampText(`:mega: ${inc.severity} incident #${inc.id} — ${line}`, 3000) }, now);
   const dmText = clampText(
     `:rotating_light: You are paged (${LEVEL_NAMES[plan.level]}) for ${inc.severity} incident #${inc.id}: ${escapeMrkdwn(inc.title)}. Acknowledge it in ${channel}.${plan.vendor ? `\nVendor contact: ${escapeMrkdwn(plan.vendor)}` : ''}${plan.oncall ? `\n${onCallLine(plan.oncall)}` : ''}`,
     3000,
   );
-  for (const user of plan.dms) await enqueueSlack(inTx(tx), { dedupKey: `${ref}:page:L${plan.level}:dm:${user}`, kind: 'dm', route: 'pages', channel: user, text: dmText }, now);
+  for (const user of plan.dms) await enqueueSlack(tx, { dedupKey: `${ref}:page:L${plan.level}:dm:${user}`, kind: 'dm', route: 'pages', channel: user, text: dmText }, now);
   // email, PagerDuty, Opsgenie (alerts/paging/): one trigger per incident, one email per person and level
   await enqueueExternalPages(tx, inc, { ...plan, levelName: LEVEL_NAMES[plan.level] }, now, config);
   const names = plan.mentions.length ? plan.mentions.join(' ') : 'nobody (no contacts configured)';
@@ -334,8 +325,8 @@ async function enqueueUpdate(tx: EntityManager, inc: IncidentRow, config: AppCon
   const ref = incidentRef(inc.id);
   const channel = config.alerting.incidentsChannel;
   const msg: OutboxMessage = { dedupKey: `${ref}:update:${key}`, kind: 'update', route: 'incidents', channel, ref, ...incidentMessage(inc, plan) };
-  await enqueueSlack(inTx(tx), msg, now);
-  if (reply) await enqueueSlack(inTx(tx), { dedupKey: `${ref}:reply:${key}`, kind: 'reply', route: 'incidents', channel, ref, text: clampText(reply, 3000) }, now);
+  await enqueueSlack(tx, msg, now);
+  if (reply) await enqueueSlack(tx, { dedupKey: `${ref}:reply:${key}`, kind: 'reply', route: 'incidents', channel, ref, text: clampText(reply, 3000) }, now);
 }
 
 function systemActor(id: string): Actor {
@@ -379,9 +370,9 @@ export async function declareIncident(em: EntityManager, input: DeclareInput, no
     });
     if (fp) await tx.execute('update alerts set incident_id = ? where fingerprint = ?', [inc.id, fp]);
     const plan = await withOnCall(tx, pagePlan(1, config, provider), now);
-    const silenced = alert ? await silencedBy(inTx(tx), alert.name, alert.labels, now) : undefined;
+    const silenced = alert ? await silencedBy(tx, alert.name, alert.labels, now) : undefined;
     const ref = incidentRef(inc.id);
-    await enqueueSlack(inTx(tx), { dedupKey: `${ref}:post`, kind: 'post', route: 'incidents', channel: config.alerting.incidentsChannel, ref, ...incidentMessage(inc, silenced ? undefined : plan) }, now);
+    await enqueueSlack(tx, { dedupKey: `${ref}:post`, kind: 'post', route: 'incidents', channel: config.alerting.incidentsChannel, ref, ...incidentMessage(inc, silenced ? undefined : plan) }, now);
     await page(tx, inc, plan, now, config, true);
     return { ...inc, created: true };
   });
@@ -548,7 +539,7 @@ export async function addIncidentNote(em: EntityManager, id: number, actor: Acto
   const inc = await mustGet(em, id);
   await em.transactional(async (tx) => {
     const ev = await addEvent(tx, id, now, 'note', actor.id, note);
-    await enqueueSlack(inTx(tx), { dedupKey: `${incidentRef(id)}:note:ev${ev}`, kind: 'reply', route: 'incidents', channel: config.alerting.incidentsChannel, ref: incidentRef(id), text: `:memo: ${actor.display}: ${escapeMrkdwn(note)}` }, now);
+    await enqueueSlack(tx, { dedupKey: `${incidentRef(id)}:note:ev${ev}`, kind: 'reply', route: 'incidents', channel: config.alerting.incidentsChannel, ref: incidentRef(id), text: `:memo: ${actor.display}: ${escapeMrkdwn(note)}` }, now);
   });
   await audit(em, { at: now, actor, action: 'incident:note', input: { incident: id }, outcome: 'succeeded', detail: clampText(note, 200) });
   return inc;

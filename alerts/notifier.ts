@@ -50,7 +50,7 @@ export function createNotifier(deps: {
 
   async function claim(): Promise<IOpsEvent[]> {
     const now = clock.now();
-    const rows = await orm.em.getConnection().execute<Record<string, unknown>[]>(
+    const rows = await orm.em.execute<Record<string, unknown>[]>(
       `update ops_events set claimed_until = ?, attempts = attempts + 1
        where id in (select id from ops_events
                     where posted_at is null and attempts < ? and (claimed_until is null or claimed_until < ?)
@@ -76,7 +76,6 @@ export function createNotifier(deps: {
       try {
         if (QUIET_EVENT_TYPES.has(ev.type)) {
           await orm.em
-            .getConnection()
             .execute('update ops_events set posted_at = ?, claimed_until = null where id = ?', [clock.now(), ev.id]);
           metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'quiet' });
           continue;
@@ -84,14 +83,12 @@ export function createNotifier(deps: {
         const msg = formatOpsEvent(ev);
         await enqueueSlack(orm.em.fork(), { dedupKey: `ops-event:${ev.dedupKey}`, kind: 'post', ...routed(config, msg.route), text: msg.text, body: msg.body }, clock.now());
         await orm.em
-          .getConnection()
           .execute('update ops_events set posted_at = ?, claimed_until = null, last_error = null where id = ?', [clock.now(), ev.id]);
         metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'posted' });
         posted++;
       } catch (err) {
         const message = (err as Error).message;
         await orm.em
-          .getConnection()
           .execute('update ops_events set claimed_until = null, last_error = ? where id = ?', [message, ev.id]);
         metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'failed' });
         logger.warn({ eventId: ev.id, type: ev.type, err: message }, 'ops event post failed; will retry');

@@ -24,7 +24,7 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 
 async function one<T>(em: EntityManager, sql: string, params: unknown[] = []): Promise<T | undefined> {
-  return (await em.getConnection().execute<T[]>(sql, params))[0];
+  return (await em.execute<T[]>(sql, params))[0];
 }
 
 /** Most recent scheduled fire time of `cron` at or before `now` (UTC), or undefined (domain/schedule.ts). */
@@ -171,7 +171,6 @@ export const ALERT_RULES: readonly AlertRule[] = [
     labels: ['provider'],
     async evaluate({ em, now }) {
       const rows = await em()
-        .getConnection()
         .execute<{ provider: string; n: number; blocked: boolean }[]>(
           `select p.provider, coalesce(c.n, 0)::int as n, (s.blocked_until is not null and s.blocked_until > ?) as blocked
              from (select unnest(?::text[]) as provider) p
@@ -195,7 +194,6 @@ export const ALERT_RULES: readonly AlertRule[] = [
       const cfg = await effectiveConfig(em(), config);
       const day = now.toISOString().slice(0, 10);
       const rows = await em()
-        .getConnection()
         .execute<{ provider: string; used: number; exhausted: boolean }[]>('select provider, used, exhausted from provider_quota_usage where day = ?', [day]);
       return rows
         .filter((r) => r.exhausted || (cfg.gateway.limits[r.provider as keyof typeof cfg.gateway.limits]?.daily ?? Infinity) <= r.used)
@@ -226,7 +224,6 @@ export const ALERT_RULES: readonly AlertRule[] = [
     labels: ['provider'],
     async evaluate({ em, now }) {
       const rows = await em()
-        .getConnection()
         .execute<{ provider: string; n: number }[]>(
           `select coalesce(payload->>'provider', 'unknown') as provider, count(*)::int as n from ops_events
             where type = 'webhook.signature_failed' and created_at > ? group by 1`,
@@ -275,7 +272,6 @@ export const ALERT_RULES: readonly AlertRule[] = [
     labels: ['provider'],
     async evaluate({ em, now }) {
       const rows = await em()
-        .getConnection()
         .execute<{ provider: string; pct: number }[]>(
           `select coalesce(payload->>'provider', 'unknown') as provider, max((payload->>'threshold')::numeric)::float as pct
              from ops_events where type = 'budget.threshold' and created_at >= ? group by 1`,

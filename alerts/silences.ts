@@ -25,7 +25,6 @@ export function matches(matchers: Record<string, string>, alertName: string, lab
 /** Silences in force at `now`. */
 export async function activeSilences(em: EntityManager, now: Date): Promise<SilenceRow[]> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number; matchers: Record<string, string>; created_by: string; comment: string | null; starts_at: Date; ends_at: Date }[]>(
       'select id, matchers, created_by, comment, starts_at, ends_at from silences where starts_at <= ? and ends_at > ? order by id',
       [now, now],
@@ -51,7 +50,6 @@ export async function createSilence(
   if (!(input.durationMs >= 60_000 && input.durationMs <= 30 * 24 * 3600_000)) throw new AppError('bad_request', 'silence duration must be between 1 minute and 30 days');
   const endsAt = new Date(now.getTime() + input.durationMs);
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>('insert into silences (matchers, created_by, comment, starts_at, ends_at) values (?::jsonb, ?, ?, ?, ?) returning id', [
       JSON.stringify(input.matchers),
       input.createdBy,
@@ -64,7 +62,7 @@ export async function createSilence(
 
 /** Ends a silence now; false when it was not in force. */
 export async function expireSilence(em: EntityManager, id: number, now: Date): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>('update silences set ends_at = ? where id = ? and ends_at > ? returning id', [now, id, now]);
+  const rows = await em.execute<{ id: number }[]>('update silences set ends_at = ? where id = ? and ends_at > ? returning id', [now, id, now]);
   return rows.length > 0;
 }
 

@@ -84,7 +84,7 @@ export interface OutboxMessage {
  * `opts.origin` says where the row came from (`spool`).
  */
 export async function enqueueSlack(em: EntityManager, msg: OutboxMessage, now: Date, opts: { sentAt?: Date; origin?: string } = {}): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `insert into slack_outbox (dedup_key, kind, channel, ref, text, blocks, created_at, attempts, sent_at, origin, route, thread_ts, body)
      values (?, ?, ?, ?, ?, ?::jsonb, ?, 0, ?, ?, ?, ?, ?::jsonb) on conflict (dedup_key) do nothing returning id`,
     [
@@ -121,13 +121,13 @@ export function slackOutbox(em: () => EntityManager, clock: Clock): SlackOutbox 
 
 /** Where the ref's message was posted, if it was. */
 export async function postedMessage(em: EntityManager, ref: string): Promise<{ channel: string; ts: string } | undefined> {
-  const rows = await em.getConnection().execute<{ channel: string; ts: string }[]>('select channel, ts from slack_messages where ref = ?', [ref]);
+  const rows = await em.execute<{ channel: string; ts: string }[]>('select channel, ts from slack_messages where ref = ?', [ref]);
   return rows[0];
 }
 
 /** Records where the ref's message was posted (first record wins). */
 export async function recordPosted(em: EntityManager, ref: string, at: { channel: string; ts: string }, now: Date): Promise<void> {
-  await em.getConnection().execute('insert into slack_messages (ref, channel, ts, posted_at) values (?, ?, ?, ?) on conflict (ref) do nothing', [ref, at.channel, at.ts, now]);
+  await em.execute('insert into slack_messages (ref, channel, ts, posted_at) values (?, ?, ?, ?) on conflict (ref) do nothing', [ref, at.channel, at.ts, now]);
 }
 
 /** A running poster. `tick()` delivers what is due now (at most one per channel) and returns how many. */
@@ -162,7 +162,7 @@ type Outcome = 'sent' | 'wait';
 
 /** Claims the head of each channel's line (plus detached messages that are due), with a lease. */
 async function claimHeads(em: EntityManager, now: Date): Promise<Row[]> {
-  return em.getConnection().execute<Row[]>(
+  return em.execute<Row[]>(
     `update slack_outbox set claimed_until = ?, attempts = attempts + 1
       where id in (
         select distinct on (channel) id from slack_outbox
@@ -179,7 +179,6 @@ async function claimHeads(em: EntityManager, now: Date): Promise<Row[]> {
 /** Why a reply/update cannot be threaded under its parent, or undefined while it should still wait. */
 async function orphanedParent(em: EntityManager, row: Row, now: Date): Promise<Orphaned | undefined> {
   const [parent] = await em
-    .getConnection()
     .execute<{ text: string; dead_at: Date | null; last_error: string | null }[]>(`select text, dead_at, last_error from slack_outbox where ref = ? and kind = 'post' order by id limit 1`, [row.ref]);
   if (parent?.dead_at) return { why: `could not be posted: ${parent.last_error ?? 'refused by Slack'}`, parentText: parent.text };
   if (now.getTime() - new Date(row.created_at).getTime() >= ORPHAN_WAIT_MS)

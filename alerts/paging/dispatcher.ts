@@ -86,13 +86,13 @@ async function send(deps: PageDispatcherDeps, r: Row): Promise<Record<string, un
 }
 
 async function event(em: EntityManager, r: Row, at: Date, kind: string, detail: string, data: Record<string, unknown>): Promise<void> {
-  await em.getConnection().execute('insert into incident_events (incident_id, at, kind, actor, detail, data) values (?, ?, ?, ?, ?, ?::jsonb)', [r.incident_id, at, kind, r.channel, detail, JSON.stringify(data)]);
+  await em.execute('insert into incident_events (incident_id, at, kind, actor, detail, data) values (?, ?, ?, ?, ?, ?::jsonb)', [r.incident_id, at, kind, r.channel, detail, JSON.stringify(data)]);
 }
 
 /** One pass at `now`: claims up to 20 due rows and delivers them. Never throws for a delivery's own failure. */
 export async function deliverDuePages(deps: PageDispatcherDeps, now: Date = deps.clock.now()): Promise<DispatchResult> {
   const em = deps.em();
-  const rows = await em.getConnection().execute<Row[]>(
+  const rows = await em.execute<Row[]>(
     `update page_deliveries set lease_until = ?, attempts = attempts + 1 where id in (
        select d.id from page_deliveries d
         where d.sent_at is null and d.dead_at is null and d.next_attempt_at <= ? and (d.lease_until is null or d.lease_until < ?)
@@ -107,7 +107,7 @@ export async function deliverDuePages(deps: PageDispatcherDeps, now: Date = deps
     try {
       const response = await send(deps, r);
       // merged, not replaced: a provider's webhook may already have recorded its incident id here (paging/inbound.ts)
-      await em.getConnection().execute(`update page_deliveries set sent_at = ?, lease_until = null, response = coalesce(response, '{}'::jsonb) || ?::jsonb, last_error = null where id = ?`, [deps.clock.now(), JSON.stringify(response), r.id]);
+      await em.execute(`update page_deliveries set sent_at = ?, lease_until = null, response = coalesce(response, '{}'::jsonb) || ?::jsonb, last_error = null where id = ?`, [deps.clock.now(), JSON.stringify(response), r.id]);
       await event(em, r, deps.clock.now(), 'page_sent', `${what} sent (attempt ${r.attempts})`, { delivery: r.id, action: r.action, response });
       out.sent++;
     } catch (err) {
@@ -117,11 +117,11 @@ export async function deliverDuePages(deps: PageDispatcherDeps, now: Date = deps
       const message = (e?.message ?? String(err)).slice(0, 2000);
       if (retryable && r.attempts < MAX_ATTEMPTS) {
         const waitMs = Math.min(5000 * 2 ** (r.attempts - 1), 300_000);
-        await em.getConnection().execute('update page_deliveries set lease_until = null, next_attempt_at = ?, last_error = ? where id = ?', [new Date(now.getTime() + waitMs), message, r.id]);
+        await em.execute('update page_deliveries set lease_until = null, next_attempt_at = ?, last_error = ? where id = ?', [new Date(now.getTime() + waitMs), message, r.id]);
         deps.logger.warn({ delivery: r.id, incident: r.incident_id, channel: r.channel, attempt: r.attempts, err: message }, 'page delivery failed; retried later');
         out.retried++;
       } else {
-        await em.getConnection().execute('update page_deliveries set lease_until = null, dead_at = ?, last_error = ? where id = ?', [now, message, r.id]);
+        await em.execute('update page_deliveries set lease_until = null, dead_at = ?, last_error = ? where id = ?', [now, message, r.id]);
         await event(em, r, now, 'page_failed', `${what} given up after ${r.attempts} attempt(s): ${message}`, { delivery: r.id, action: r.action });
         deps.logger.error({ delivery: r.id, incident: r.incident_id, channel: r.channel, err: message }, 'page delivery given up');
         out.dead++;

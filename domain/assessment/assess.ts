@@ -58,7 +58,7 @@ export function maxAssessmentClaim(stages: PipelineDeps['config']['stages']): nu
 export async function claimBatch(deps: PipelineDeps, limit: number): Promise<ClaimedBusiness[]> {
   const now = deps.clock.now();
   const until = new Date(now.getTime() + deps.config.stages.leaseMs);
-  const rows = await deps.em.getConnection().execute<ClaimedBusiness[]>(
+  const rows = await deps.em.execute<ClaimedBusiness[]>(
     `update businesses set claimed_until = ?, claim_holder = ?
        where id in (select id from businesses
                      where status = 'assessment_pending' and (claimed_until is null or claimed_until < ?)
@@ -207,7 +207,7 @@ export async function retryFailed(deps: PipelineDeps, opts: { maxAttempts?: numb
   const max = opts.maxAttempts ?? deps.config.stages.assessmentMaxAttempts;
   const now = deps.clock.now();
   const before = new Date(now.getTime() - (opts.olderThanMs ?? 0));
-  const rows = await deps.em.getConnection().execute<{ id: number }[]>(
+  const rows = await deps.em.execute<{ id: number }[]>(
     `update businesses set status = 'assessment_pending', status_changed_at = ?, claimed_until = null, updated_at = ?
        where status = 'assessment_failed' and assessment_attempts < ? and coalesce(status_changed_at, updated_at) <= ? returning id`,
     [now, now, max, before],

@@ -16,7 +16,7 @@ export interface FailuresByCode {
  * Source: assessment/assess.ts stores Lighthouse's code when PageSpeed answered 200 with `lighthouseResult.runtimeError`.
  */
 export async function failedAssessmentsByErrorCode(em: EntityManager, since: Date): Promise<FailuresByCode> {
-  const rows = await em.getConnection().execute<{ code: string | null; n: number }[]>(
+  const rows = await em.execute<{ code: string | null; n: number }[]>(
     `select error_code as code, count(*)::int as n from assessment_results
       where status = 'failed' and created_at >= ? group by error_code order by 2 desc, 1`,
     [since],

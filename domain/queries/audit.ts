@@ -33,7 +33,6 @@ export async function insertAudit(em: EntityManager, row: AuditRowInput): Promis
   // inputs come from users (forged button values included): keep the row bounded
   if (input.length > AUDIT_INPUT_MAX) input = JSON.stringify({ truncated: true, length: input.length, head: input.slice(0, AUDIT_INPUT_MAX - 100) });
   await em
-    .getConnection()
     .execute(
       `insert into audit_log (at, actor, actor_role, source, action, input, outcome, detail) values (?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
       [row.at, sanitizeText(row.actor), row.actorRole, row.source, row.action, input, row.outcome, sanitizeText(row.detail ?? '').slice(0, 2000) || null],

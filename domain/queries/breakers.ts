@@ -24,7 +24,7 @@ export interface OpenBreaker {
  * with `forced:`.
  */
 export async function openBreakers(em: EntityManager): Promise<OpenBreaker[]> {
-  const rows = await em.getConnection().execute<
+  const rows = await em.execute<
     { provider: string; state: 'open' | 'half_open'; last_error: string | null; opened_at: Date | string | null; reason: string | null; reset_by: string | null; reset: boolean }[]
   >(
     `select s.provider, s.breaker_state as state, s.last_error, s.opened_at, e.payload->>'reason' as reason,

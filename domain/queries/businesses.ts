@@ -4,7 +4,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 /** Renews the assessment claims `holder` holds (`claimed_until`); returns how many. */
 export async function renewBusinessClaims(em: EntityManager, holder: string, until: Date): Promise<number> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(`update businesses set claimed_until = ? where claim_holder = ? and claimed_until is not null returning id`, [until, holder]);
   return rows.length;
 }
@@ -19,7 +18,6 @@ export interface BusinessClaim {
 /** Every claimed business (lease set), by id. */
 export async function businessClaims(em: EntityManager): Promise<BusinessClaim[]> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number; claim_holder: string | null; claimed_until: Date | string }[]>(`select id, claim_holder, claimed_until from businesses where claimed_until is not null order by id`);
   return rows.map((r) => ({ id: Number(r.id), holder: r.claim_holder, until: new Date(r.claimed_until) }));
 }
@@ -28,7 +26,6 @@ export async function businessClaims(em: EntityManager): Promise<BusinessClaim[]
 export async function releaseBusinessClaims(em: EntityManager, ids: number[]): Promise<number> {
   if (ids.length === 0) return 0;
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(`update businesses set claimed_until = null, claim_holder = null where id in (${ids.map(() => '?').join(',')}) returning id`, ids);
   return rows.length;
 }
@@ -51,7 +48,7 @@ export const PROGRESS_STATUSES = ['assessed', 'scored', 'email_pending', 'emaile
  * not a run's counts (a run that sourced nothing still counts its targets).
  */
 export async function lastStageProgressAt(em: EntityManager, now: Date): Promise<Date | undefined> {
-  const [row] = await em.getConnection().execute<{ at: Date | null }[]>(
+  const [row] = await em.execute<{ at: Date | null }[]>(
     `select greatest(
        (select max(created_at) from businesses where created_at <= ?),
        (select max(status_changed_at) from businesses where status in (${PROGRESS_STATUSES.map(() => '?').join(',')}) and status_changed_at <= ?)
@@ -63,7 +60,7 @@ export async function lastStageProgressAt(em: EntityManager, now: Date): Promise
 
 /** Businesses that completed a stage in (`since`, `now`] (the same definition as {@link lastStageProgressAt}). */
 export async function businessesProgressedSince(em: EntityManager, since: Date, now: Date): Promise<number> {
-  const [row] = await em.getConnection().execute<{ n: number }[]>(
+  const [row] = await em.execute<{ n: number }[]>(
     `select count(*)::int as n from businesses
       where (created_at > ? and created_at <= ?)
          or (status in (${PROGRESS_STATUSES.map(() => '?').join(',')}) and status_changed_at > ? and status_changed_at <= ?)`,
@@ -74,6 +71,6 @@ export async function businessesProgressedSince(em: EntityManager, since: Date, 
 
 /** Businesses waiting in `assessment_pending` (the assessment backlog). */
 export async function assessmentBacklog(em: EntityManager): Promise<number> {
-  const [row] = await em.getConnection().execute<{ n: number }[]>(`select count(*)::int as n from businesses where status = 'assessment_pending'`);
+  const [row] = await em.execute<{ n: number }[]>(`select count(*)::int as n from businesses where status = 'assessment_pending'`);
   return Number(row?.n ?? 0);
 }

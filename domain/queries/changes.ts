@@ -18,7 +18,6 @@ export interface DeployRow {
 /** Inserts a start; returns its id. */
 export async function insertDeploy(em: EntityManager, d: Omit<DeployRow, 'id'>): Promise<number> {
   const [row] = await em
-    .getConnection()
     .execute<{ id: number }[]>(`insert into deploys (version, git_sha, config_hash, config, host, started_at) values (?, ?, ?, ?::jsonb, ?, ?) returning id`, [
       d.version,
       d.gitSha,
@@ -33,7 +32,6 @@ export async function insertDeploy(em: EntityManager, d: Omit<DeployRow, 'id'>):
 /** The last `limit` starts, newest first. */
 export async function recentDeploys(em: EntityManager, limit = 10): Promise<DeployRow[]> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number; version: string; git_sha: string | null; config_hash: string; config: Record<string, unknown> | string; host: string; started_at: Date | string }[]>(
       `select id, version, git_sha, config_hash, config, host, started_at from deploys order by started_at desc, id desc limit ?`,
       [limit],
@@ -59,7 +57,6 @@ export interface RunOutcomes {
 /** Runs of `job` started in [from, to) by status (`to` undefined = until now). */
 export async function runOutcomesBetween(em: EntityManager, job: string, from: Date, to: Date | undefined): Promise<RunOutcomes> {
   const rows = await em
-    .getConnection()
     .execute<{ status: string; n: string | number }[]>(
       `select status, count(*) as n from job_runs where job = ? and started_at >= ? and (?::timestamptz is null or started_at < ?::timestamptz) group by status`,
       [job, from, to ?? null, to ?? null],
@@ -79,7 +76,6 @@ export interface OverrideChange {
 /** Settings people changed since `since` (not the service's own bookkeeping, written as `system:*`), newest first. */
 export async function settingsChangedSince(em: EntityManager, since: Date): Promise<OverrideChange[]> {
   const rows = await em
-    .getConnection()
     .execute<{ key: string; value: unknown; updated_by: string | null; updated_at: Date | string }[]>(
       `select key, value, updated_by, updated_at from settings
         where updated_at >= ? and updated_by not like 'system:%' order by updated_at desc limit 50`,

@@ -14,7 +14,6 @@ export interface ProviderSpend {
 /** Spend per provider since `since` (providers with no calls are absent). */
 export async function spendByProvider(em: EntityManager, since: Date): Promise<ProviderSpend[]> {
   const rows = await em
-    .getConnection()
     .execute<{ provider: string; calls: string | number; cost: string | number | null }[]>(
       `select provider, count(*) as calls, coalesce(sum(cost_usd), 0) as cost from api_calls where created_at >= ? group by provider order by provider`,
       [since],
@@ -24,6 +23,6 @@ export async function spendByProvider(em: EntityManager, since: Date): Promise<P
 
 /** Emails SendGrid accepted (`sent_at` set) since `since`: the leads emailed. */
 export async function emailsSentSince(em: EntityManager, since: Date): Promise<number> {
-  const [row] = await em.getConnection().execute<{ n: string | number }[]>(`select count(*) as n from emails where sent_at >= ?`, [since]);
+  const [row] = await em.execute<{ n: string | number }[]>(`select count(*) as n from emails where sent_at >= ?`, [since]);
   return Number(row?.n ?? 0);
 }

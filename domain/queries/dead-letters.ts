@@ -68,7 +68,7 @@ const toRow = (r: Raw): DeadLetterRow => ({
  * is new.
  */
 export async function upsertDeadLetter(em: EntityManager, d: DeadLetterInput): Promise<{ id: number; attempts: number; created: boolean }> {
-  const rows = await em.getConnection().execute<{ id: number; attempts: number; created: boolean }[]>(
+  const rows = await em.execute<{ id: number; attempts: number; created: boolean }[]>(
     `insert into dead_letters (source, dedup_key, event_type, reason, payload, raw, status, attempts, received_at, last_seen_at)
      values (?, ?, ?, ?, ?::jsonb, ?, 'open', 1, ?, ?)
      on conflict (source, dedup_key) do update set attempts = dead_letters.attempts + 1, reason = excluded.reason,
@@ -91,7 +91,7 @@ export async function upsertDeadLetter(em: EntityManager, d: DeadLetterInput): P
 
 /** Dead letters, newest first; `status` filters (default: every status), at most `limit` (default 20). */
 export async function listDeadLetters(em: EntityManager, opts: { status?: DeadLetterStatus; limit?: number } = {}): Promise<DeadLetterRow[]> {
-  const rows = await em.getConnection().execute<Raw[]>(
+  const rows = await em.execute<Raw[]>(
     `select ${COLUMNS} from dead_letters where (?::text is null or status = ?) order by id desc limit ?`,
     [opts.status ?? null, opts.status ?? null, opts.limit ?? 20],
   );
@@ -100,7 +100,7 @@ export async function listDeadLetters(em: EntityManager, opts: { status?: DeadLe
 
 /** Open dead letters by source, and the oldest open one's id (null when none). */
 export async function openDeadLetterCounts(em: EntityManager): Promise<{ bySource: Record<string, number>; total: number; oldestOpenId: number | null }> {
-  const rows = await em.getConnection().execute<{ source: string; n: number; oldest: number }[]>(
+  const rows = await em.execute<{ source: string; n: number; oldest: number }[]>(
     `select source, count(*)::int as n, min(id) as oldest from dead_letters where status = 'open' group by source order by source`,
   );
   const bySource = Object.fromEntries(rows.map((r) => [r.source, r.n]));
@@ -110,7 +110,7 @@ export async function openDeadLetterCounts(em: EntityManager): Promise<{ bySourc
 
 /** One dead letter with its payload, or undefined. */
 export async function getDeadLetter(em: EntityManager, id: number): Promise<(DeadLetterRow & { payload: unknown; raw: string }) | undefined> {
-  const rows = await em.getConnection().execute<(Raw & { payload: unknown; raw: string })[]>(`select ${COLUMNS}, payload, raw from dead_letters where id = ?`, [id]);
+  const rows = await em.execute<(Raw & { payload: unknown; raw: string })[]>(`select ${COLUMNS}, payload, raw from dead_letters where id = ?`, [id]);
   const r = rows[0];
   return r ? { ...toRow(r), payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, raw: r.raw } : undefined;
 }
@@ -118,6 +118,5 @@ export async function getDeadLetter(em: EntityManager, id: number): Promise<(Dea
 /** Records a replay (or its failure, `status` staying `open`) on dead letter `id`. */
 export async function markDeadLetter(em: EntityManager, id: number, m: { status: DeadLetterStatus; by: string; detail: string; at: Date }): Promise<void> {
   await em
-    .getConnection()
     .execute('update dead_letters set status = ?, replayed_at = ?, replayed_by = ?, replay_detail = ? where id = ?', [m.status, m.at, sanitizeText(m.by), sanitizeText(m.detail).slice(0, 2000), id]);
 }

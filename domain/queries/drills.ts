@@ -109,7 +109,7 @@ export interface NewDrill {
  * concurrent starts cannot both win): `{ drill }` when inserted, `{ active }` (the drill in the way) when not.
  */
 export async function insertDrill(em: EntityManager, n: NewDrill): Promise<{ drill: DrillRow } | { active: DrillRow | undefined }> {
-  const rows = await em.getConnection().execute<DrillColumns[]>(
+  const rows = await em.execute<DrillColumns[]>(
     `insert into drills (provider, fault, duration_ms, started_by, started_at, ends_at, status, sandbox_url, lease_until)
      values (?, ?, ?, ?, ?, ?, 'running', ?, ?) on conflict do nothing returning *`,
     [n.provider, n.fault, n.durationMs, n.startedBy, n.startedAt, new Date(n.startedAt.getTime() + n.durationMs), n.sandboxUrl, n.leaseUntil],
@@ -120,19 +120,19 @@ export async function insertDrill(em: EntityManager, n: NewDrill): Promise<{ dri
 
 /** The drill running or recovering now, if any. */
 export async function activeDrill(em: EntityManager): Promise<DrillRow | undefined> {
-  const rows = await em.getConnection().execute<DrillColumns[]>(`select * from drills where ${ACTIVE} order by id desc limit 1`);
+  const rows = await em.execute<DrillColumns[]>(`select * from drills where ${ACTIVE} order by id desc limit 1`);
   return rows[0] ? toDrill(rows[0]) : undefined;
 }
 
 /** One drill by id. */
 export async function getDrill(em: EntityManager, id: number): Promise<DrillRow | undefined> {
-  const rows = await em.getConnection().execute<DrillColumns[]>('select * from drills where id = ?', [id]);
+  const rows = await em.execute<DrillColumns[]>('select * from drills where id = ?', [id]);
   return rows[0] ? toDrill(rows[0]) : undefined;
 }
 
 /** The most recent drills, newest first. */
 export async function recentDrills(em: EntityManager, limit = 10): Promise<DrillRow[]> {
-  const rows = await em.getConnection().execute<DrillColumns[]>('select * from drills order by id desc limit ?', [limit]);
+  const rows = await em.execute<DrillColumns[]>('select * from drills order by id desc limit ?', [limit]);
   return rows.map(toDrill);
 }
 
@@ -141,7 +141,7 @@ export async function recentDrills(em: EntityManager, limit = 10): Promise<Drill
  * fault is in its own sandbox (`sandboxUrl`). Returns them as claimed.
  */
 export async function claimDrills(em: EntityManager, owner: string, sandboxUrl: string, leaseUntil: Date): Promise<DrillRow[]> {
-  const rows = await em.getConnection().execute<DrillColumns[]>(
+  const rows = await em.execute<DrillColumns[]>(
     `update drills set owner = ?, lease_until = ? where ${ACTIVE} and (owner = ? or (owner is null and sandbox_url = ?)) returning *`,
     [owner, leaseUntil, owner, sandboxUrl],
   );
@@ -156,7 +156,7 @@ export async function claimDrills(em: EntityManager, owner: string, sandboxUrl: 
 export async function orphanedDrills(em: EntityManager, owner: string, now: Date, which: 'all' | 'mine' | 'orphans'): Promise<DrillRow[]> {
   const cond = which === 'all' ? 'true' : which === 'mine' ? 'owner = ?' : '(owner is distinct from ? and (lease_until is null or lease_until < ?))';
   const params = which === 'all' ? [] : which === 'mine' ? [owner] : [owner, now];
-  const rows = await em.getConnection().execute<DrillColumns[]>(`select * from drills where ${ACTIVE} and ${cond} order by id`, params);
+  const rows = await em.execute<DrillColumns[]>(`select * from drills where ${ACTIVE} and ${cond} order by id`, params);
   return rows.map(toDrill);
 }
 
@@ -194,7 +194,7 @@ export async function updateDrill(em: EntityManager, id: number, patch: DrillPat
   const keys = Object.keys(patch) as (keyof DrillPatch)[];
   if (keys.length === 0) return getDrill(em, id);
   const sets = keys.map((k) => `${COLUMN[k]} = ?`).join(', ');
-  const rows = await em.getConnection().execute<DrillColumns[]>(
+  const rows = await em.execute<DrillColumns[]>(
     `update drills set ${sets} where id = ? and status in (${onlyIf.map(() => '?').join(', ')}) returning *`,
     [...keys.map((k) => patch[k] ?? null), id, ...onlyIf],
   );
@@ -203,7 +203,7 @@ export async function updateDrill(em: EntityManager, id: number, patch: DrillPat
 
 /** When the provider's breaker first opened (or re-opened) at or after `since`, from its ops events. */
 export async function breakerOpenedSince(em: EntityManager, provider: string, since: Date): Promise<Date | undefined> {
-  const rows = await em.getConnection().execute<{ at: Date | null }[]>(
+  const rows = await em.execute<{ at: Date | null }[]>(
     `select min(created_at) as at from ops_events where type in ('breaker.opened', 'breaker.reopened') and payload->>'provider' = ? and created_at >= ?`,
     [provider, since],
   );
@@ -212,7 +212,7 @@ export async function breakerOpenedSince(em: EntityManager, provider: string, si
 
 /** When the provider's breaker first closed at or after `since`. */
 export async function breakerClosedSince(em: EntityManager, provider: string, since: Date): Promise<Date | undefined> {
-  const rows = await em.getConnection().execute<{ at: Date | null }[]>(
+  const rows = await em.execute<{ at: Date | null }[]>(
     `select min(created_at) as at from ops_events where type = 'breaker.closed' and payload->>'provider' = ? and created_at >= ?`,
     [provider, since],
   );
@@ -235,7 +235,7 @@ export interface ProviderAlert {
  * earliest start first.
  */
 export async function providerAlertsSince(em: EntityManager, provider: string, since: Date): Promise<ProviderAlert[]> {
-  const rows = await em.getConnection().execute<
+  const rows = await em.execute<
     { fingerprint: string; name: string; status: string; starts_at: Date | null; message_ref: string | null; incident_id: number | null; diagnosis: Record<string, unknown> | null }[]
   >(
     `select fingerprint, name, status, starts_at, message_ref, incident_id, diagnosis from alerts
@@ -248,7 +248,7 @@ export async function providerAlertsSince(em: EntityManager, provider: string, s
 
 /** The alert posts and edits of message `ref` enqueued at or after `since` that carry a diagnosis, oldest first. */
 export async function diagnosisPostsSince(em: EntityManager, ref: string, since: Date): Promise<{ createdAt: Date; diagnosis: Record<string, unknown> }[]> {
-  const rows = await em.getConnection().execute<{ created_at: Date; diagnosis: Record<string, unknown> }[]>(
+  const rows = await em.execute<{ created_at: Date; diagnosis: Record<string, unknown> }[]>(
     `select created_at, body->'diagnosis' as diagnosis from slack_outbox
       where ref = ? and kind in ('post', 'update') and created_at >= ? and jsonb_typeof(body->'diagnosis') = 'object'
       order by created_at, id`,
@@ -259,7 +259,7 @@ export async function diagnosisPostsSince(em: EntityManager, ref: string, since:
 
 /** The first successful (not cached) call to the provider at or after `since`, from the `api_calls` ledger. */
 export async function firstSuccessSince(em: EntityManager, provider: string, since: Date): Promise<Date | undefined> {
-  const rows = await em.getConnection().execute<{ at: Date | null }[]>(
+  const rows = await em.execute<{ at: Date | null }[]>(
     `select min(created_at) as at from api_calls where provider = ? and outcome = 'ok' and not cache_hit and created_at >= ?`,
     [provider, since],
   );
@@ -268,6 +268,6 @@ export async function firstSuccessSince(em: EntityManager, provider: string, sin
 
 /** Names of the alerts labelled `provider=<provider>` firing now. */
 export async function firingProviderAlerts(em: EntityManager, provider: string): Promise<string[]> {
-  const rows = await em.getConnection().execute<{ name: string }[]>(`select name from alerts where labels->>'provider' = ? and status = 'firing' order by id`, [provider]);
+  const rows = await em.execute<{ name: string }[]>(`select name from alerts where labels->>'provider' = ? and status = 'firing' order by id`, [provider]);
   return rows.map((r) => r.name);
 }

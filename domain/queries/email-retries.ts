@@ -19,7 +19,7 @@ export interface DueRetry {
 
 /** `failed` emails whose `next_attempt_at` is at or before `now` (any class), oldest due first, at most `limit`. */
 export async function dueRetries(em: EntityManager, now: Date, limit = 500): Promise<DueRetry[]> {
-  const rows = await em.getConnection().execute<{ id: number; last_error_class: string | null; send_attempts: number; message_id: string | null; has_event: boolean }[]>(
+  const rows = await em.execute<{ id: number; last_error_class: string | null; send_attempts: number; message_id: string | null; has_event: boolean }[]>(
     `select e.id, e.last_error_class, e.send_attempts,
             (select split_part(ev.sg_message_id, '.', 1) from email_events ev where ev.email_id = e.id and ev.sg_message_id is not null order by ev.id limit 1) as message_id,
             exists (select 1 from email_events ev where ev.email_id = e.id) as has_event
@@ -38,7 +38,7 @@ export async function dueRetries(em: EntityManager, now: Date, limit = 500): Pro
 
 /** Puts one `failed` email without proof of acceptance back to `pending` (the batch's next claim sends it); false when it changed. */
 export async function requeueFailedEmail(em: EntityManager, id: number, reason: string, now: Date): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `update emails e set status = 'pending', next_attempt_at = null, claimed_at = null, error_message = ?, updated_at = ?
       where e.id = ? and e.status = 'failed' and ${NO_PROOF} returning e.id`,
     [reason.slice(0, 4000), now, id],
@@ -61,7 +61,7 @@ export async function markFailedEmailSent(em: EntityManager, id: number, message
 
 /** Stops the automatic retries of one `failed` email (`next_attempt_at` null) and says why in its error message. */
 export async function holdFailedEmail(em: EntityManager, id: number, reason: string, now: Date): Promise<void> {
-  await em.getConnection().execute(
+  await em.execute(
     `update emails set next_attempt_at = null, error_message = left(? || coalesce(' — last error: ' || error_message, ''), 4000), updated_at = ? where id = ? and status = 'failed'`,
     [reason, now, id],
   );
@@ -239,7 +239,6 @@ export async function retryFailedSends(
 export async function unsettledCount(em: EntityManager, ids: readonly number[]): Promise<number> {
   if (ids.length === 0) return 0;
   const [r] = await em
-    .getConnection()
     .execute<{ n: number }[]>(`select count(*)::int as n from emails where id = any(?::int[]) and status in ('pending', 'sending')`, [`{${ids.join(',')}}`]);
   return Number(r?.n ?? 0);
 }

@@ -10,7 +10,7 @@ export const UNCONFIRMED_HOLDER = 'unconfirmed';
  * (`FOR UPDATE SKIP LOCKED`). Returns the ids, ascending.
  */
 export async function claimPendingEmails(em: EntityManager, batch: number, now: Date, holder: string, until: Date): Promise<number[]> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `update emails set status = 'sending', claimed_at = ?, updated_at = ?, lease_holder = ?, lease_expires_at = ?
      where id in (select id from emails where status = 'pending' order by id limit ? for update skip locked)
      returning id`,
@@ -22,7 +22,6 @@ export async function claimPendingEmails(em: EntityManager, batch: number, now: 
 /** Renews the lease of every `sending` email `holder` holds; returns how many. */
 export async function renewItemLeases(em: EntityManager, holder: string, until: Date): Promise<number> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(`update emails set lease_expires_at = ? where status = 'sending' and lease_holder = ? returning id`, [until, holder]);
   return rows.length;
 }
@@ -32,7 +31,7 @@ export async function renewItemLeases(em: EntityManager, holder: string, until: 
  * still `sending` under `holder` (the reaper did not take it back).
  */
 export async function confirmEmailLease(em: EntityManager, id: number, holder: string, until: Date): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `update emails set lease_expires_at = ?, send_attempts = send_attempts + 1 where id = ? and status = 'sending' and lease_holder = ? returning id`,
     [until, id, holder],
   );
@@ -62,7 +61,7 @@ export async function markEmailSent(em: EntityManager, id: number, messageId: st
  * was no longer `sending`). Idempotent.
  */
 export async function markEmailFailed(em: EntityManager, id: number, error: string, now: Date, errorClass: string | null = null): Promise<number | undefined> {
-  const rows = await em.getConnection().execute<{ send_attempts: number }[]>(
+  const rows = await em.execute<{ send_attempts: number }[]>(
     `update emails set status = 'failed', error_message = ?, last_error_class = ?, next_attempt_at = null, lease_holder = null, lease_expires_at = null, updated_at = ?
       where id = ? and status = 'sending' returning send_attempts`,
     [error.slice(0, 4000), errorClass, now, id],
@@ -72,7 +71,7 @@ export async function markEmailFailed(em: EntityManager, id: number, error: stri
 
 /** Sets when the email batch retries a `failed` email (domain/delivery/retry.ts). */
 export async function scheduleEmailRetry(em: EntityManager, id: number, at: Date): Promise<void> {
-  await em.getConnection().execute(`update emails set next_attempt_at = ? where id = ? and status = 'failed'`, [at, id]);
+  await em.execute(`update emails set next_attempt_at = ? where id = ? and status = 'failed'`, [at, id]);
 }
 
 /** A `sending` email with its lease, as the reaper sees it. */
@@ -92,7 +91,7 @@ export interface SendingLease {
 
 /** Every `sending` email not yet marked {@link UNCONFIRMED_HOLDER}, oldest id first, with its acceptance proof. */
 export async function sendingLeases(em: EntityManager): Promise<SendingLease[]> {
-  const rows = await em.getConnection().execute<
+  const rows = await em.execute<
     { id: number; lease_holder: string | null; lease_expires_at: Date | string | null; claimed_at: Date | string | null; message_id: string | null; has_event: boolean }[]
   >(
     `select e.id, e.lease_holder, e.lease_expires_at, e.claimed_at,
@@ -115,7 +114,7 @@ export async function sendingLeases(em: EntityManager): Promise<SendingLease[]> 
 
 /** Puts a `sending` email still held by `holder` back to `pending` with `reason`; false when it changed meanwhile. */
 export async function requeueSendingEmail(em: EntityManager, id: number, holder: string | null, reason: string, now: Date): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `update emails set status = 'pending', claimed_at = null, lease_holder = null, lease_expires_at = null, error_message = ?, updated_at = ?
       where id = ? and status = 'sending' and lease_holder is not distinct from ? returning id`,
     [reason, now, id, holder],
@@ -125,7 +124,7 @@ export async function requeueSendingEmail(em: EntityManager, id: number, holder:
 
 /** Leaves a `sending` email for good as {@link UNCONFIRMED_HOLDER} with `reason` (never resent automatically). */
 export async function markSendingUnconfirmed(em: EntityManager, id: number, holder: string | null, reason: string, now: Date): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `update emails set lease_holder = ?, lease_expires_at = null, error_message = ?, updated_at = ?
       where id = ? and status = 'sending' and lease_holder is not distinct from ? returning id`,
     [UNCONFIRMED_HOLDER, reason, now, id, holder],
@@ -168,7 +167,7 @@ export interface BounceRate {
  * least `bounceRateMinSends` sends.
  */
 export async function bounceRate(em: EntityManager, now: Date, settings: BounceRateSettings = DEFAULTS): Promise<BounceRate> {
-  const rows = await em.getConnection().execute<{ sent: string | number; bounced: string | number }[]>(
+  const rows = await em.execute<{ sent: string | number; bounced: string | number }[]>(
     `select count(*) as sent, count(*) filter (where status = 'bounced') as bounced
      from emails where sent_at > ? and sent_at <= ?`,
     [new Date(now.getTime() - BOUNCE_WINDOW_MS), now],
@@ -183,7 +182,7 @@ export async function bounceRate(em: EntityManager, now: Date, settings: BounceR
 /** Emails `pending` (created) or `sending` (claimed) for longer than `stuckAfterMs` before `now`. */
 export async function emailsStuck(em: EntityManager, now: Date, stuckAfterMs: number): Promise<number> {
   const before = new Date(now.getTime() - stuckAfterMs);
-  const rows = await em.getConnection().execute<{ n: number }[]>(
+  const rows = await em.execute<{ n: number }[]>(
     `select count(*)::int as n from emails where (status = 'pending' and created_at < ?) or (status = 'sending' and claimed_at < ?)`,
     [before, before],
   );

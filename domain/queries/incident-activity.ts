@@ -25,7 +25,7 @@ export interface AssistantActivity {
 
 /** Remediations audited in [from, to], oldest first. */
 export async function remediationsBetween(em: EntityManager, from: Date, to: Date): Promise<RemediationActivity[]> {
-  const rows = await em.getConnection().execute<{ at: Date; actor: string; action: string; outcome: string; detail: string | null }[]>(
+  const rows = await em.execute<{ at: Date; actor: string; action: string; outcome: string; detail: string | null }[]>(
     `select at, actor, action, outcome, detail from audit_log where action like 'remediation:%' and at >= ? and at <= ? order by at, id`,
     [from, to],
   );
@@ -34,7 +34,7 @@ export async function remediationsBetween(em: EntityManager, from: Date, to: Dat
 
 /** Assistant answers asked in [from, to], oldest first. */
 export async function assistantAnswersBetween(em: EntityManager, from: Date, to: Date): Promise<AssistantActivity[]> {
-  const rows = await em.getConnection().execute<{ asked_at: Date; actor: string; question: string; root_cause: string | null; status: string }[]>(
+  const rows = await em.execute<{ asked_at: Date; actor: string; question: string; root_cause: string | null; status: string }[]>(
     `select asked_at, actor, question, root_cause, status from assistant_answers where asked_at >= ? and asked_at <= ? order by asked_at, id`,
     [from, to],
   );
@@ -51,7 +51,7 @@ export interface IncidentDiagnosis {
 
 /** Diagnoses of the alerts linked to an incident (by `incident_id` or its `alert_fingerprint`), oldest alert first. */
 export async function incidentDiagnoses(em: EntityManager, incidentId: number, fingerprint: string | null): Promise<IncidentDiagnosis[]> {
-  const rows = await em.getConnection().execute<{ name: string; starts_at: Date | null; diagnosis: Record<string, unknown> | null }[]>(
+  const rows = await em.execute<{ name: string; starts_at: Date | null; diagnosis: Record<string, unknown> | null }[]>(
     `select name, starts_at, diagnosis from alerts where (incident_id = ? or (?::text is not null and fingerprint = ?)) and diagnosis is not null order by id`,
     [incidentId, fingerprint, fingerprint],
   );

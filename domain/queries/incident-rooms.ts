@@ -55,7 +55,7 @@ const ROOM_COLS = `r.incident_id, r.status, r.channel_id, r.name, r.invited, r.p
 /** Registers a `creating` room for every unresolved incident of `severities` that has none; returns how many. */
 export async function registerRooms(em: EntityManager, severities: readonly string[], now: Date): Promise<number> {
   if (severities.length === 0) return 0;
-  const rows = await em.getConnection().execute<{ incident_id: number }[]>(
+  const rows = await em.execute<{ incident_id: number }[]>(
     `insert into incident_rooms (incident_id, status, created_at)
      select i.id, 'creating', ? from incidents i
       where i.severity in (${severities.map(() => '?').join(',')}) and i.status <> 'resolved'
@@ -71,7 +71,7 @@ export async function registerRooms(em: EntityManager, severities: readonly stri
  * `creating` claims count an attempt.
  */
 export async function claimRooms(em: EntityManager, status: 'creating' | 'open', now: Date, leaseUntil: Date): Promise<RoomRow[]> {
-  const rows = await em.getConnection().execute<RoomColumns[]>(
+  const rows = await em.execute<RoomColumns[]>(
     `with claimed as (
        update incident_rooms set lease_until = ?, attempts = attempts + case when status = 'creating' then 1 else 0 end
         where incident_id in (
@@ -88,13 +88,13 @@ export async function claimRooms(em: EntityManager, status: 'creating' | 'open',
 
 /** The room of an incident, if it has one. */
 export async function getRoom(em: EntityManager, incidentId: number): Promise<RoomRow | undefined> {
-  const rows = await em.getConnection().execute<RoomColumns[]>(`select ${ROOM_COLS} from incident_rooms r join incidents i on i.id = r.incident_id where r.incident_id = ?`, [incidentId]);
+  const rows = await em.execute<RoomColumns[]>(`select ${ROOM_COLS} from incident_rooms r join incidents i on i.id = r.incident_id where r.incident_id = ?`, [incidentId]);
   return rows[0] ? toRoom(rows[0]) : undefined;
 }
 
 /** Records the channel Slack created; the room is `open`. */
 export async function markRoomOpen(em: EntityManager, incidentId: number, channel: { id: string; name: string }, now: Date): Promise<void> {
-  await em.getConnection().execute(`update incident_rooms set status = 'open', channel_id = ?, name = ?, opened_at = ?, last_error = null, lease_until = null, not_before = null where incident_id = ?`, [
+  await em.execute(`update incident_rooms set status = 'open', channel_id = ?, name = ?, opened_at = ?, last_error = null, lease_until = null, not_before = null where incident_id = ?`, [
     channel.id,
     channel.name,
     now,
@@ -105,7 +105,6 @@ export async function markRoomOpen(em: EntityManager, incidentId: number, channe
 /** A failed attempt: retried after `retryAt`, or given up (`failed`) when `retryAt` is undefined. */
 export async function markRoomError(em: EntityManager, incidentId: number, error: string, retryAt: Date | undefined): Promise<void> {
   await em
-    .getConnection()
     .execute(`update incident_rooms set last_error = ?, lease_until = null, not_before = ?, status = case when ?::boolean then 'failed' else status end where incident_id = ?`, [
       error.slice(0, 1000),
       retryAt ?? null,
@@ -116,7 +115,7 @@ export async function markRoomError(em: EntityManager, incidentId: number, error
 
 /** Adds users to `invited` and timeline keys to `posted` (either may be empty), and releases the lease; `close` ends the room's syncing. */
 export async function updateRoomProgress(em: EntityManager, incidentId: number, p: { invited: string[]; posted: string[]; close: boolean }): Promise<void> {
-  await em.getConnection().execute(
+  await em.execute(
     `update incident_rooms set invited = (select coalesce(jsonb_agg(distinct v), '[]'::jsonb) from jsonb_array_elements(invited || ?::jsonb) v),
        posted = posted || ?::jsonb, lease_until = null, status = case when ?::boolean then 'closed' else status end
      where incident_id = ?`,
@@ -134,8 +133,8 @@ export interface RoleHolder {
 
 /** Sets (or replaces) a role holder; returns the previous holder's user id, if any. */
 export async function assignRole(em: EntityManager, incidentId: number, role: IncidentRole, userId: string, by: string, now: Date): Promise<string | undefined> {
-  const prev = await em.getConnection().execute<{ user_id: string }[]>('select user_id from incident_roles where incident_id = ? and role = ?', [incidentId, role]);
-  await em.getConnection().execute(
+  const prev = await em.execute<{ user_id: string }[]>('select user_id from incident_roles where incident_id = ? and role = ?', [incidentId, role]);
+  await em.execute(
     `insert into incident_roles (incident_id, role, user_id, assigned_by, assigned_at) values (?, ?, ?, ?, ?)
      on conflict (incident_id, role) do update set user_id = excluded.user_id, assigned_by = excluded.assigned_by, assigned_at = excluded.assigned_at`,
     [incidentId, role, userId, by, now],
@@ -146,7 +145,6 @@ export async function assignRole(em: EntityManager, incidentId: number, role: In
 /** Sets a role only when nobody holds it yet; true when this call set it. */
 export async function assignRoleIfUnset(em: EntityManager, incidentId: number, role: IncidentRole, userId: string, by: string, now: Date): Promise<boolean> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(`insert into incident_roles (incident_id, role, user_id, assigned_by, assigned_at) values (?, ?, ?, ?, ?) on conflict do nothing returning id`, [
       incidentId,
       role,
@@ -160,7 +158,6 @@ export async function assignRoleIfUnset(em: EntityManager, incidentId: number, r
 /** The incident's role holders. */
 export async function incidentRoles(em: EntityManager, incidentId: number): Promise<RoleHolder[]> {
   const rows = await em
-    .getConnection()
     .execute<{ role: IncidentRole; user_id: string; assigned_by: string; assigned_at: Date }[]>('select role, user_id, assigned_by, assigned_at from incident_roles where incident_id = ? order by role', [incidentId]);
   return rows.map((r) => ({ role: r.role, userId: r.user_id, assignedBy: r.assigned_by, assignedAt: new Date(r.assigned_at) }));
 }
@@ -170,7 +167,7 @@ export async function incidentRoles(em: EntityManager, incidentId: number): Prom
  * Slack users, and everyone its pages DMed (`paged` events' `data.dms`).
  */
 export async function responderUserIds(em: EntityManager, incidentId: number): Promise<string[]> {
-  const rows = await em.getConnection().execute<{ u: string | null }[]>(
+  const rows = await em.execute<{ u: string | null }[]>(
     `select user_id as u from incident_roles where incident_id = ?
      union select substring(declared_by from '^slack:([UW][A-Z0-9]+)$') from incidents where id = ?
      union select substring(acknowledged_by from '^slack:([UW][A-Z0-9]+)$') from incidents where id = ?
@@ -183,7 +180,7 @@ export async function responderUserIds(em: EntityManager, incidentId: number): P
 
 /** The first user the incident's first unmuted page DMed (the on-call at declaration), if any. */
 export async function firstPagedUser(em: EntityManager, incidentId: number): Promise<string | undefined> {
-  const rows = await em.getConnection().execute<{ u: string | null }[]>(
+  const rows = await em.execute<{ u: string | null }[]>(
     `select data->'dms'->>0 as u from incident_events
       where incident_id = ? and kind = 'paged' and data->>'silencedBy' is null and jsonb_typeof(data->'dms') = 'array'
       order by at, id limit 1`,
@@ -232,7 +229,6 @@ const toPostmortem = (r: PostmortemColumns): PostmortemRow => ({
 /** Stores a draft to upload; returns its id. */
 export async function insertPostmortem(em: EntityManager, p: { incidentId: number; markdown: string; filename: string; createdBy: string; now: Date }): Promise<number> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>('insert into incident_postmortems (incident_id, markdown, filename, created_by, created_at) values (?, ?, ?, ?, ?) returning id', [
       p.incidentId,
       p.markdown,
@@ -245,7 +241,7 @@ export async function insertPostmortem(em: EntityManager, p: { incidentId: numbe
 
 /** Claims drafts not yet uploaded (at most 5 tries each) until `leaseUntil`. */
 export async function claimPostmortems(em: EntityManager, now: Date, leaseUntil: Date): Promise<PostmortemRow[]> {
-  const rows = await em.getConnection().execute<PostmortemColumns[]>(
+  const rows = await em.execute<PostmortemColumns[]>(
     `update incident_postmortems set lease_until = ?, attempts = attempts + 1
       where id in (select id from incident_postmortems where uploaded_at is null and attempts < 5 and (lease_until is null or lease_until < ?) order by id limit 5)
         and (lease_until is null or lease_until < ?)
@@ -258,7 +254,6 @@ export async function claimPostmortems(em: EntityManager, now: Date, leaseUntil:
 /** Records where a draft went (or why it did not), releasing the lease. */
 export async function markPostmortem(em: EntityManager, id: number, r: { channelId?: string; uploadedAt?: Date; error?: string }): Promise<void> {
   await em
-    .getConnection()
     .execute('update incident_postmortems set channel_id = coalesce(?, channel_id), uploaded_at = ?, last_error = ?, lease_until = null where id = ?', [
       r.channelId ?? null,
       r.uploadedAt ?? null,
@@ -270,7 +265,6 @@ export async function markPostmortem(em: EntityManager, id: number, r: { channel
 /** A draft by id. */
 export async function getPostmortem(em: EntityManager, id: number): Promise<PostmortemRow | undefined> {
   const rows = await em
-    .getConnection()
     .execute<PostmortemColumns[]>('select id, incident_id, markdown, filename, created_by, created_at, uploaded_at, attempts, last_error from incident_postmortems where id = ?', [id]);
   return rows[0] ? toPostmortem(rows[0]) : undefined;
 }

@@ -22,7 +22,7 @@ export interface JobActivity {
 /** Records a start (`phase` start) or an end (with `status`, `error`) of a job run. Never throws on a race. */
 export async function recordJobTick(em: EntityManager, job: string, phase: 'start' | 'end', now: Date, outcome: { status?: string; error?: string } = {}): Promise<void> {
   if (phase === 'start') {
-    await em.getConnection().execute(
+    await em.execute(
       `insert into job_ticks (job, last_started_at, runs, failures) values (?, ?, 1, 0)
        on conflict (job) do update set last_started_at = excluded.last_started_at, runs = job_ticks.runs + 1`,
       [job, now],
@@ -30,7 +30,7 @@ export async function recordJobTick(em: EntityManager, job: string, phase: 'star
     return;
   }
   const failed = outcome.error !== undefined || outcome.status === 'failed';
-  await em.getConnection().execute(
+  await em.execute(
     `insert into job_ticks (job, last_finished_at, last_status, last_error, runs, failures) values (?, ?, ?, ?, 0, ?)
      on conflict (job) do update set last_finished_at = excluded.last_finished_at, last_status = excluded.last_status,
        last_error = excluded.last_error, failures = job_ticks.failures + excluded.failures`,

@@ -22,7 +22,7 @@ export async function insertPendingPurchase(
   em: EntityManager,
   p: { businessId: number; product: string; customerEmail: string; amountCents: number; taxCents: number; totalCents: number; currency: string; now: Date },
 ): Promise<number | null> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `insert into purchases (business_id, product, customer_email, amount_cents, tax_cents, total_cents, currency, status, created_at, updated_at)
      values (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
      on conflict (business_id) where status = 'pending' do nothing returning id`,
@@ -36,7 +36,7 @@ export async function insertPendingPurchase(
  * ones that reached Stripe (a declined card leaves the session open for another try).
  */
 export async function reusablePurchases(em: EntityManager, businessId: number): Promise<DoorPurchase[]> {
-  const rows = await em.getConnection().execute<
+  const rows = await em.execute<
     { id: number; status: PurchaseStatus; stripe_session_id: string | null; customer_email: string | null; report_sent_at: Date | string | null; total_cents: number; created_at: Date | string }[]
   >(
     `select id, status, stripe_session_id, customer_email, report_sent_at, total_cents, created_at from purchases
@@ -62,7 +62,6 @@ export async function reusablePurchases(em: EntityManager, businessId: number): 
  */
 export async function closePendingPurchase(em: EntityManager, id: number, to: 'expired' | 'failed', reason: string | null, now: Date): Promise<boolean> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(`update purchases set status = ?, failure_reason = coalesce(?, failure_reason), updated_at = ? where id = ? and status = 'pending' returning id`, [to, reason, now, id]);
   return rows.length > 0;
 }
@@ -73,7 +72,6 @@ export async function insertReportLinkClick(
   c: { businessId: number; emailId: number | null; purchaseId: number | null; outcome: ReportLinkOutcome; userAgent: string | null; at: Date },
 ): Promise<number> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(
       'insert into report_link_clicks (business_id, email_id, purchase_id, outcome, user_agent, clicked_at) values (?, ?, ?, ?, ?, ?) returning id',
       [c.businessId, c.emailId, c.purchaseId, c.outcome, c.userAgent?.slice(0, 300) ?? null, c.at],
@@ -97,7 +95,7 @@ export type FunnelCounts = Record<FunnelStage, number>;
  * counts a business that skipped an earlier one (a purchase made without a click is not in this funnel).
  */
 export async function purchaseFunnel(em: EntityManager, from: Date, to: Date): Promise<FunnelCounts> {
-  const rows = await em.getConnection().execute<Record<string, string | number>[]>(
+  const rows = await em.execute<Record<string, string | number>[]>(
     `with emailed as (
        select business_id, min(sent_at) as first_sent from emails where sent_at >= ? and sent_at < ? group by business_id
      ), clicked as (
@@ -128,7 +126,7 @@ export interface CheckoutStatus {
 
 /** The purchase of Stripe Checkout Session `sessionId`, or undefined. */
 export async function purchaseBySession(em: EntityManager, sessionId: string): Promise<CheckoutStatus | undefined> {
-  const rows = await em.getConnection().execute<{ id: number; status: PurchaseStatus; name: string | null; customer_email: string | null; report_sent_at: Date | string | null }[]>(
+  const rows = await em.execute<{ id: number; status: PurchaseStatus; name: string | null; customer_email: string | null; report_sent_at: Date | string | null }[]>(
     `select p.id, p.status, b.name, p.customer_email, p.report_sent_at from purchases p left join businesses b on b.id = p.business_id where p.stripe_session_id = ?`,
     [sessionId],
   );

@@ -12,7 +12,7 @@ export interface RunningRun {
 
 /** Every `running` run, oldest first. */
 export async function runningRuns(em: EntityManager, job?: string): Promise<RunningRun[]> {
-  const rows = await em.getConnection().execute<{ id: number; job: string; lease_holder: string | null; lease_expires_at: Date | string | null; heartbeat_at: Date | string }[]>(
+  const rows = await em.execute<{ id: number; job: string; lease_holder: string | null; lease_expires_at: Date | string | null; heartbeat_at: Date | string }[]>(
     `select id, job, lease_holder, lease_expires_at, heartbeat_at from job_runs where status = 'running'${job ? ' and job = ?' : ''} order by id`,
     job ? [job] : [],
   );
@@ -28,20 +28,18 @@ export async function runningRuns(em: EntityManager, job?: string): Promise<Runn
 /** Renews a run's lease (and heartbeat) while it is `running`; false when it is not (its lease was lost). */
 export async function renewRunLease(em: EntityManager, runId: number, until: Date): Promise<boolean> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(`update job_runs set lease_expires_at = ?, heartbeat_at = now() where id = ? and status = 'running' returning id`, [until, runId]);
   return rows.length > 0;
 }
 
 /** Sets the holder and lease of a run just opened. */
 export async function setRunLease(em: EntityManager, runId: number, holder: string, until: Date): Promise<void> {
-  await em.getConnection().execute(`update job_runs set lease_holder = ?, lease_expires_at = ? where id = ?`, [holder, until, runId]);
+  await em.execute(`update job_runs set lease_holder = ?, lease_expires_at = ? where id = ?`, [holder, until, runId]);
 }
 
 /** Marks a `running` run `interrupted` with `reason`; false when it was no longer running. */
 export async function interruptRun(em: EntityManager, runId: number, now: Date, reason: string): Promise<boolean> {
   const rows = await em
-    .getConnection()
     .execute<{ id: number }[]>(`update job_runs set status = 'interrupted', finished_at = ?, error = ?, lease_expires_at = null where id = ? and status = 'running' returning id`, [
       now,
       reason.slice(0, 2000),
@@ -52,7 +50,7 @@ export async function interruptRun(em: EntityManager, runId: number, now: Date, 
 
 /** Stores a run's counts and heartbeat (a pipeline checkpoint). */
 export async function saveRunCheckpoint(em: EntityManager, runId: number, counts: Record<string, number>, now: Date): Promise<void> {
-  await em.getConnection().execute(`update job_runs set counts = ?::jsonb, heartbeat_at = ? where id = ?`, [JSON.stringify(counts), now, runId]);
+  await em.execute(`update job_runs set counts = ?::jsonb, heartbeat_at = ? where id = ?`, [JSON.stringify(counts), now, runId]);
 }
 
 /**
@@ -65,7 +63,7 @@ export async function finishRun(
   outcome: { status: 'succeeded' | 'failed'; counts: Record<string, number>; error: string | null },
   now: Date,
 ): Promise<boolean> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
+  const rows = await em.execute<{ id: number }[]>(
     `update job_runs set status = ?, finished_at = ?, heartbeat_at = ?, counts = ?::jsonb, error = ?, lease_expires_at = null
       where id = ? and status = 'running' returning id`,
     [outcome.status, now, now, JSON.stringify(outcome.counts), outcome.error, runId],
@@ -118,7 +116,7 @@ export function runHasFailures(counts: Record<string, number>): boolean {
 
 /** The most recent finished (not running) daily-pipeline run at or before `now`, or undefined. */
 export async function lastFinishedPipelineRun(em: EntityManager, now: Date): Promise<FinishedRun | undefined> {
-  const [r] = await em.getConnection().execute<{ id: number; status: string; trigger: string | null; started_at: Date; finished_at: Date; counts: Record<string, number> | null; error: string | null }[]>(
+  const [r] = await em.execute<{ id: number; status: string; trigger: string | null; started_at: Date; finished_at: Date; counts: Record<string, number> | null; error: string | null }[]>(
     `select id, status, trigger, started_at, finished_at, counts, error from job_runs
       where job = 'daily-pipeline' and status <> 'running' and finished_at is not null and finished_at <= ?
       order by finished_at desc, id desc limit 1`,

@@ -21,6 +21,7 @@ import { createLogger } from '../../domain/logger.js';
 import { addOverride, addRotation, type ScheduleActor } from '../../domain/oncall/schedule.js';
 import type { Actor } from '../../runbooks/actions.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
+import { rendered } from '../helpers/outbox.js';
 
 type Ctx = { db: Database; config: AppConfig };
 const test = suite<Ctx>(`escalation pages the on-call schedule (${DB_KIND})`);
@@ -57,7 +58,7 @@ test('Level 1 pages the primary on call, Level 2 (after the deadline) the second
   const inc = await declareIncident(em(c), { title: 'Yelp down', severity: 'SEV1', declaredBy: 'alert:X' }, clock.now(), c.config);
   // Monday 2 March 09:30 London: weekly shift 0 from Monday 2 March 09:00 → UPRIM0001; daily shift 1 → USEC00002
   assert.equal(await dms(c), ['L1→UPRIM0001']);
-  const post = await em(c).getConnection().execute<{ text: string; blocks: unknown }[]>(`select text, blocks from slack_outbox where dedup_key = ?`, [`incident:${inc.id}:post`]);
+  const post = rendered(await em(c).getConnection().execute<{ text: string; blocks: unknown }[]>(`select text, blocks, body from slack_outbox where dedup_key = ?`, [`incident:${inc.id}:post`]));
   assert.match(JSON.stringify(post[0]!.blocks), /On call: primary <@UPRIM0001>, secondary <@USEC00002>/);
   clock.advance(ACK_DEADLINE_MS.SEV1);
   const r = await runEscalationTick(deps(c, clock));
