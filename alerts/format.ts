@@ -70,6 +70,10 @@ export function eventText(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payload'>):
       return `Circuit breaker for ${p.provider} closed: ${p.provider} recovered (${String(p.reason ?? '')}).`;
     case 'breaker.reset':
       return `Circuit breaker for ${p.provider} reset${p.by ? ` by ${String(p.by)}` : ''} (was ${String(p.from ?? '?').replace('_', '-')}): the next call to ${p.provider} is a probe; ${p.provider} is reported recovered only when calls succeed.`;
+    case 'breaker.held_open':
+      return `Circuit breaker for ${p.provider} kept open${p.by ? ` by ${String(p.by)}` : ''} until ${String(p.until ?? '?')}: calls to ${p.provider} stay refused until then.`;
+    case 'breaker.force_closed':
+      return `Circuit breaker for ${p.provider} FORCE-CLOSED${p.by ? ` by ${String(p.by)}` : ''} (was ${String(p.from ?? '?').replace('_', '-')}): calls to ${p.provider} go through again without a probe; not a recovery — it re-opens if ${p.provider} keeps failing.`;
     case 'breaker.half_opened':
       return `Circuit breaker for ${p.provider} half_open: probing.`;
     case 'breaker.reopened':
@@ -148,6 +152,7 @@ export function formatOpsEvent(ev: Pick<IOpsEvent, 'type' | 'severity' | 'payloa
  * Event types recorded for the timeline but not posted: a breaker's half_open probing and re-opens would
  * otherwise post on every cool-down cycle of one outage; a trip (`breaker.opened`) is posted once, by the
  * CircuitBreakerOpen alert in the alerts channel with its diagnosis (issue #14: not a second time here). The
- * recovery (`breaker.closed`, from successful provider calls) is posted.
+ * recovery (`breaker.closed`, from successful provider calls) is posted. An operator keeping an open breaker open
+ * (`breaker.held_open`) shows on the breaker cards (`/lf breakers`) and in the audit log, not as a post.
  */
-export const QUIET_EVENT_TYPES: ReadonlySet<string> = new Set(['breaker.opened', 'breaker.half_opened', 'breaker.reopened']);
+export const QUIET_EVENT_TYPES: ReadonlySet<string> = new Set(['breaker.opened', 'breaker.half_opened', 'breaker.reopened', 'breaker.held_open']);

@@ -6,6 +6,10 @@
  * the same as the spool's (DB outage), so an event is posted once whichever path took it. A claim is a short lease
  * (`claimed_until`), so several notifiers (replicas) never enqueue one event twice at the same time, and a crashed
  * one's claims expire. Failed hand-overs are retried on later ticks, up to {@link MAX_ATTEMPTS}.
+ *
+ * Every `breaker.*` event (quiet or posted) also edits the live breaker card messages in place
+ * (alerts/breaker-cards.ts `refreshBreakerCards`: one `update` per card message and state change, dedup key
+ * `breaker-cards:<ref>:ops-event:<event dedup key>`), before the event counts as handed over.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { IOpsEvent } from '../db/entities/index.js';
@@ -13,6 +17,8 @@ import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
 import { recordOpsEvent, type OpsEventFallback } from '../domain/events.js';
+import { CircuitBreaker } from '../domain/gateway/breaker.js';
+import { refreshBreakerCards } from './breaker-cards.js';
 import type { OpsSpool } from './ops-spool.js';
 import { createRepeatCollapser } from '../domain/log-collapse.js';
 import { QUIET_EVENT_TYPES, formatOpsEvent } from './format.js';
@@ -38,8 +44,8 @@ export function createNotifier(deps: {
   orm: MikroORM;
   logger: Logger;
   metrics: Metrics;
-  /** Routes status and recovery posts to their channels (alerts/slack-routing.ts). */
-  config: Pick<AppConfig, 'slack' | 'alerting'>;
+  /** Routes status and recovery posts to their channels (alerts/slack-routing.ts); `gateway`: the breaker cards' thresholds. */
+  config: Pick<AppConfig, 'slack' | 'alerting' | 'gateway'>;
   clock: Clock;
   intervalMs?: number;
 }): Notifier {
@@ -47,6 +53,7 @@ export function createNotifier(deps: {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   const tickErrors = createRepeatCollapser(logger);
+  const breaker = new CircuitBreaker({ orm, clock, config: config.gateway.breaker });
 
   async function claim(): Promise<IOpsEvent[]> {
     const now = clock.now();
@@ -74,6 +81,7 @@ export function createNotifier(deps: {
     let posted = 0;
     for (const ev of await claim()) {
       try {
+        if (ev.type.startsWith('breaker.')) await refreshBreakerCards(orm.em.fork(), { breaker, config, now: clock.now() }, `ops-event:${ev.dedupKey}`);
         if (QUIET_EVENT_TYPES.has(ev.type)) {
           await orm.em
             .execute('update ops_events set posted_at = ?, claimed_until = null where id = ?', [clock.now(), ev.id]);

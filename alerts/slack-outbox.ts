@@ -125,6 +125,19 @@ export async function postedMessage(em: EntityManager, ref: string): Promise<{ c
   return rows[0];
 }
 
+/**
+ * The newest `post` per channel whose ref starts with `refPrefix`, enqueued since `since` and not dead-lettered
+ * (posted or still queued: an update enqueued behind a queued post waits for it in the channel's line).
+ */
+export async function latestPostsByChannel(em: EntityManager, refPrefix: string, since: Date): Promise<{ ref: string; channel: string }[]> {
+  return em.getConnection().execute<{ ref: string; channel: string }[]>(
+    `select distinct on (channel) ref, channel from slack_outbox
+      where kind = 'post' and ref like ? and created_at >= ? and dead_at is null
+      order by channel, id desc`,
+    [`${refPrefix.replace(/[\\%_]/g, '\\$&')}%`, since],
+  );
+}
+
 /** Records where the ref's message was posted (first record wins). */
 export async function recordPosted(em: EntityManager, ref: string, at: { channel: string; ts: string }, now: Date): Promise<void> {
   await em.execute('insert into slack_messages (ref, channel, ts, posted_at) values (?, ?, ?, ?) on conflict (ref) do nothing', [ref, at.channel, at.ts, now]);

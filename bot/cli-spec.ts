@@ -46,6 +46,8 @@ const url: CliOption = { name: 'url', value: 'text' };
 /** Commands with their own options or subcommands; every other `/lf` subcommand takes none. */
 const SPECIAL: CliCommandSpec[] = [
   { name: 'ask', options: [{ name: 'offline' }, { name: 'llm' }] },
+  // the breaker cards (`/lf breakers`): every provider, no arguments
+  { name: 'breakers', options: [], positional: { max: 0, pattern: /^$/, describe: 'no provider: it shows all five' } },
   // the same window form as domain/storefront/funnel.ts FUNNEL_WINDOW_PATTERN (kept here so `lf help` loads nothing heavy)
   { name: 'purchases', options: [], positional: { max: 1, pattern: /^\d{1,4}[hd]$/i, describe: 'a window of hours or days such as 24h, 7d or 30d' } },
   {

@@ -11,13 +11,12 @@ import { z } from 'zod';
 import { PROVIDERS, type ProviderId } from '../domain/config.js';
 import { AppError } from '../domain/errors.js';
 import { checkIntegrations, providerEndpoint, PROVIDER_NAMES, recentCallStats } from '../domain/gateway/checks.js';
-import { gatewayProbe } from '../domain/gateway/diagnostics.js';
 import type { ProviderLimits } from '../domain/gateway/config.js';
 import { effectiveConfig, setOverride } from '../domain/overrides.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
 import { providerFailureCauses } from './provider-causes.js';
-import { pause } from './verify.js';
+import { BREAKER_CARD_REMEDIATIONS, breakerAfterReset, breakerBefore, providerSchema } from './breaker-actions.js';
 
 /** Calls in the window below which an error rate is not judged. */
 export const MIN_CALLS_FOR_RATE = 5;
@@ -40,65 +39,10 @@ function limitsView(l: ProviderLimits) {
   return { daily: l.daily ?? null, rates: l.rates.map((r) => ({ name: r.name, limit: r.limit, periodMs: r.periodMs, unit: r.unit })) };
 }
 
-const providerSchema = z.enum(PROVIDERS as unknown as [ProviderId, ...ProviderId[]]);
-
 /** True when `provider`'s key was refused in the live test or by calls in the last hour. */
 function authRejected(f: Record<string, Finding>, provider: ProviderId): boolean {
   if (list(f.integrations, 'authRejected').includes(provider)) return true;
   return Number(perProvider(f['api-metrics'])[provider]?.authErrors ?? 0) > 0;
-}
-
-/** Reset-breaker's finding before it runs (read-only): the provider's breaker, ok only when closed with no failures. */
-async function breakerBefore(ctx: RunbookContext, provider: ProviderId): Promise<Finding> {
-  const b = await ctx.services.gateway.breaker.snapshot(provider);
-  const name = PROVIDER_NAMES[provider];
-  const evidence = { provider, state: b.state, consecutiveFailures: b.consecutiveFailures, lastError: b.lastError ?? null };
-  if (b.state === 'closed' && b.consecutiveFailures === 0) return { status: 'ok', summary: `${name} breaker closed with no failures; calls pass.`, evidence };
-  if (b.state === 'closed') return { status: 'warn', summary: `${name} breaker closed after ${b.consecutiveFailures} consecutive failures.`, evidence };
-  return { status: 'problem', summary: `${name} breaker ${b.state.replace('_', '-')}${b.lastError ? ` (last error: ${b.lastError.slice(0, 200)})` : ''}.`, evidence };
-}
-
-/**
- * Reset-breaker's finding after it ran: live calls through the gateway (never its cache) until the breaker closes
- * (ok), the provider fails or the breaker is open again (problem), or `deadline` passes with no verdict (warn).
- * A probe another caller holds is waited for, polling every `pollMs`.
- */
-async function breakerAfterReset(ctx: RunbookContext, provider: ProviderId, opts: { deadline: Date; pollMs: number }): Promise<Finding> {
-  const s = ctx.services;
-  const name = PROVIDER_NAMES[provider];
-  let calls = 0;
-  let successes = 0;
-  const boundMs = Math.max(0, opts.deadline.getTime() - s.clock.now().getTime());
-  for (;;) {
-    const b = await s.gateway.breaker.snapshot(provider);
-    const evidence = () => ({ provider, state: b.state, liveCalls: calls, successes, lastError: b.lastError ?? null });
-    if (b.state === 'open')
-      return { status: 'problem', summary: `${name} breaker is open again${b.lastError ? `: ${b.lastError.slice(0, 200)}` : ''}; calls to ${name} are refused.`, evidence: evidence() };
-    const r = await gatewayProbe(s, provider);
-    calls++;
-    const after = await s.gateway.breaker.snapshot(provider);
-    const ev = { provider, state: after.state, liveCalls: calls, successes: successes + (r.ok ? 1 : 0), status: r.status ?? null, detail: r.detail };
-    if (r.ok) {
-      successes++;
-      if (after.state === 'closed')
-        return { status: 'ok', summary: `${name} answered a live call through the gateway (${r.latencyMs} ms); breaker closed after ${successes} successful call(s).`, evidence: ev };
-      if (s.clock.now() >= opts.deadline)
-        return { status: 'warn', summary: `${name} answered ${successes} live call(s), but its breaker is still ${after.state.replace('_', '-')} after ${boundMs} ms.`, evidence: ev };
-      continue; // more probe successes needed to close it
-    }
-    if (!r.refused)
-      return {
-        status: 'problem',
-        summary: `${name} still ${r.status !== undefined ? `answers HTTP ${r.status}` : `fails (${r.detail})`}; breaker ${after.state.replace('_', '-')}.`,
-        evidence: ev,
-      };
-    // refused without calling: a probe in flight elsewhere is waited for; the limiter, quota or budget is an answer
-    if (r.retryAt === undefined)
-      return { status: 'warn', summary: `Could not verify: the gateway did not call ${name} (${r.detail}).`, evidence: ev };
-    if (s.clock.now() >= opts.deadline)
-      return { status: 'warn', summary: `No verdict within ${boundMs} ms: ${name} breaker still ${after.state.replace('_', '-')}, its probe call unanswered.`, evidence: ev };
-    await pause(opts.pollMs);
-  }
 }
 
 /** The external-apis runbook. */
@@ -408,5 +352,7 @@ export const runbook = defineRunbook<RunbookContext>({
         };
       },
     },
+     // the breaker cards' buttons (`/lf breakers`): probe now, keep open 1 h, force close
+    ...BREAKER_CARD_REMEDIATIONS,
   ],
 });

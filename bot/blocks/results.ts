@@ -12,6 +12,8 @@ import { renderIncidentSlack } from '../commands/incident-commands.js';
 import { renderOpsSlack } from '../commands/ops-commands.js';
 import { renderOncallSlack } from '../commands/oncall-commands.js';
 import { renderChatSlack } from '../commands/chat-result.js';
+import { cardsText, type BreakerCardsBody } from '../../alerts/breaker-cards.js';
+import { renderBreakerCards } from '../render/breaker-cards.js';
 import { buildMessage, clampText, escapeMrkdwn, fieldSections, formatUtc, section, statusBlocks, type SlackMessage } from './status.js';
 
 /** A rendered answer: the message and whether the channel sees it. */
@@ -91,6 +93,12 @@ export function renderSlack(result: LfResult, command: LfCommand | undefined): S
     }
     case 'chat':
       return renderChatSlack(result);
+    case 'breakers': {
+      // the asker's own copy, without buttons: the listener posts the live card message in the channel
+      const body: BreakerCardsBody = { type: 'breaker_cards', ref: '', asOf: result.asOf.toISOString(), cards: result.cards, readOnly: true };
+      const r = renderBreakerCards(body, cardsText(result.cards));
+      return ephemeral({ text: r.text, blocks: (r.blocks ?? []) as SlackMessage['blocks'] });
+    }
     case 'refused':
       return ephemeral(buildMessage(`:no_entry: ${result.detail}`, [section(`:no_entry: ${escapeMrkdwn(result.detail)}`)]));
   }

@@ -22,6 +22,7 @@ import { executeOpsCommand, type OpsResult } from './ops-commands.js';
 import { executeOncallCommand, type OncallResult } from './oncall-commands.js';
 import { executeDrillCommand } from './drill-commands.js';
 import type { ChatResult } from './chat-result.js';
+import { loadBreakerCards, type BreakerCard } from '../../alerts/breaker-cards.js';
 
 /** What a subcommand produced. */
 export type LfResult =
@@ -39,7 +40,9 @@ export type LfResult =
   | OncallResult
   | ReportResult
   | ChatResult
-  | { kind: 'refused'; detail: string };
+  | { kind: 'refused'; detail: string }
+  /** `/lf breakers`: a card per provider (alerts/breaker-cards.ts); Slack posts them as one message, edited in place. */
+  | { kind: 'breakers'; cards: BreakerCard[]; asOf: Date };
 
 /** Options: how old a button may be (ms). */
 export interface ExecuteOptions {
@@ -211,6 +214,11 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     }
     case 'audit':
       return { kind: 'audit', rows: await recentAudit(ctx.em(), { limit: 20 }) };
+    case 'breakers': {
+      if (parsed.args.length > 0) throw new AppError('bad_request', `breakers takes no arguments (got "${parsed.args.join(' ')}")`);
+      const asOf = ctx.services.clock.now();
+      return { kind: 'breakers', cards: await loadBreakerCards(ctx.em(), { breaker: ctx.services.gateway.breaker, config: ctx.services.config, now: asOf }), asOf };
+    }
     case 'targets':
       return executeTargets(ctx, parsed.args, actor);
     case 'incident':

@@ -101,10 +101,21 @@ export function renderText(result: LfResult, helpText: string): string {
       return renderChatText(result);
     case 'refused':
       return `refused: ${result.detail}\n`;
+    case 'breakers': {
+      const rows = result.cards.map((c) => [
+        c.name,
+        c.state,
+        c.state === 'half_open' ? `${c.halfOpenSuccesses}/${c.halfOpenNeeded} probes ok` : `${c.consecutiveFailures}/${c.failureThreshold}`,
+        utc(c.openedAt ? new Date(c.openedAt) : null),
+        c.state === 'half_open' ? (c.nextProbeAt ? `in flight until ${utc(new Date(c.nextProbeAt))}` : 'next call') : utc(c.nextProbeAt ? new Date(c.nextProbeAt) : null),
+        [c.why, c.operator ? `${c.operator.action} by ${c.operator.by ?? 'an operator'} ${utc(new Date(c.operator.at))}` : null].filter(Boolean).join('; ') || '-',
+      ]);
+      return `${table(['provider', 'state', 'failures', 'opened', 'next probe', 'why / who'], rows, [11, 11, 18, 22, 24, 50])}\nas of ${utc(result.asOf)}; act with \`lf fix external-apis probe-breaker|keep-breaker-open|force-close-breaker provider=<p>\`\n`;
+    }
   }
 }
 
-/** Exit code for a result: 1 when refused, a remediation or job run did not succeed, or a runbook is unknown; else 0. */
+/** Exit code for a result: 1 when refused, a remediation or job run did not succeed, a runbook is unknown or a breaker is open; else 0. */
 export function exitCodeFor(result: LfResult): number {
   if (result.kind === 'refused' || result.kind === 'oncall_refused') return 1;
   if (result.kind === 'report' || result.kind === 'chat') return result.ok ? 0 : 1;
@@ -115,5 +126,7 @@ export function exitCodeFor(result: LfResult): number {
   if (result.kind === 'job_action') return result.ok ? 0 : 1;
   if (result.kind === 'runbooks' && result.unknown !== undefined) return 1;
   if (result.kind === 'remediation') return result.outcome.status === 'succeeded' ? 0 : 1;
+  // an open breaker is a problem found, as the breaker-states diagnostic says
+  if (result.kind === 'breakers') return result.cards.some((c) => c.state === 'open') ? 1 : 0;
   return 0;
 }

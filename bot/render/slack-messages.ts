@@ -13,6 +13,8 @@ import type { IncidentBody } from '../../alerts/incidents.js';
 import { renderIncident } from './incident-message.js';
 import type { DrillReportBody } from '../../alerts/drill-report.js';
 import { renderDrillReport } from './drill-report.js';
+import type { BreakerCardsBody } from '../../alerts/breaker-cards.js';
+import { renderBreakerCards } from './breaker-cards.js';
 
 /** Renders one body type; `text` is the message's own plain text. */
 type BodyRenderer = (body: SlackBody, text: string) => RenderedSlack;
@@ -31,6 +33,7 @@ const RENDERERS: Record<string, BodyRenderer> = {
   alert_group: (body, text) => renderAlertGroup(body as AlertGroupBody, text),
   incident: (body, text) => renderIncident(body as IncidentBody, text),
   drill_report: (body, text) => renderDrillReport(body as DrillReportBody, text),
+  breaker_cards: (body, text) => renderBreakerCards(body as BreakerCardsBody, text),
 };
 
 /** The renderer injected into the outbox (see the module comment). Throws only on a renderer's own bug. */

@@ -167,7 +167,7 @@ export class CircuitBreaker {
     return undefined;
   }
 
-  private async transition(t: BreakerTransition, now: Date, lastError: string | null): Promise<void> {
+  private async transition(t: BreakerTransition, now: Date, lastError: string | null, by?: string): Promise<void> {
     const { provider, generation, to } = t;
     const at = now.getTime();
     const ev =
@@ -178,7 +178,7 @@ export class CircuitBreaker {
           : to === 'half_open'
             ? { type: 'breaker.half_opened', severity: 'info' as const, dedupKey: `breaker.half_opened:${provider}:${generation}:${at}` }
             : { type: 'breaker.closed', severity: 'info' as const, dedupKey: `breaker.closed:${provider}:${generation}` };
-    await recordOpsEvent(this.deps.orm.em, { ...ev, payload: { ...t, lastError } }, now);
+    await recordOpsEvent(this.deps.orm.em, { ...ev, payload: { ...t, lastError, ...(by ? { by } : {}) } }, now);
     try {
       this.deps.onTransition?.(t);
     } catch {
@@ -374,9 +374,11 @@ export class CircuitBreaker {
    * half_open → open is a re-open; open stays open with the cooldown restarted. Probes in flight become stale.
    * `opts.forMs` keeps it open for that long instead of the configured cooldown (ms): `opened_at` is then set to
    * `now + forMs − cooldownMs`, so the snapshot's `retryAt` is `now + forMs` (its `openedAt` is shifted by the
-   * same amount; `lastTransitionAt` still says when it opened).
+   * same amount; `lastTransitionAt` still says when it opened). `opts.by` (e.g. `slack:U123`) is recorded on the
+   * event. An open breaker kept open records `breaker.held_open` (info; payload provider, from, to, generation,
+   * reason, by, until), so who holds it open is on record like every other operator action.
    */
-  async forceOpen(provider: ProviderId, reason: string, opts: { forMs?: number } = {}): Promise<void> {
+  async forceOpen(provider: ProviderId, reason: string, opts: { forMs?: number; by?: string } = {}): Promise<void> {
     for (;;) {
       const now = this.deps.clock.now();
       const openedAt = opts.forMs === undefined ? now : new Date(now.getTime() + opts.forMs - this.deps.config.cooldownMs);
@@ -391,9 +393,59 @@ export class CircuitBreaker {
       );
       if (!rows[0]) continue;
       if (r.breaker_state !== 'open') {
-        await this.transition({ provider, from: r.breaker_state, to: 'open', generation: gen, reason: `forced: ${reason}` }, now, r.last_error);
+        await this.transition({ provider, from: r.breaker_state, to: 'open', generation: gen, reason: `forced: ${reason}` }, now, r.last_error, opts.by);
+      } else {
+        const until = new Date(openedAt.getTime() + this.deps.config.cooldownMs).toISOString();
+        await recordOpsEvent(
+          this.deps.orm.em,
+          {
+            type: 'breaker.held_open',
+            severity: 'info',
+            dedupKey: `breaker.held_open:${provider}:${gen}:${now.getTime()}`,
+            payload: { provider, from: 'open', to: 'open', generation: gen, reason: `forced: ${reason}`, by: opts.by ?? null, until, lastError: r.last_error },
+          },
+          now,
+        );
       }
       return;
+    }
+  }
+
+  /**
+   * Remediation (admin): closes the breaker now, without a probe — an operator's word that the provider is healthy.
+   * From open or half_open: closed with generation + 1 and every counter at 0 (results of calls permitted before
+   * change nothing), recording `breaker.force_closed` (warning: not a recovery; payload provider, from, to,
+   * generation, reason, `by`, lastError). From closed it only zeroes the counters (generation + 1, no event).
+   * @param by who closed it (e.g. `slack:U123`).
+   * @returns the state before and the new generation.
+   */
+  async forceClose(provider: ProviderId, reason: string, by?: string): Promise<{ from: BreakerState; generation: number }> {
+    for (;;) {
+      const now = this.deps.clock.now();
+      const r = (await this.row(provider, true))!;
+      const rows = await this.exec<{ generation: number }>(
+        `update provider_state set breaker_state = 'closed', generation = generation + 1, probe_until = null, opened_at = null,
+           half_open_successes = 0, consecutive_failures = 0,
+           last_transition_at = case when breaker_state = 'closed' then last_transition_at else ? end, updated_at = ?
+         where provider = ? and generation = ? and breaker_state = ? returning generation`,
+        [now, now, provider, r.generation, r.breaker_state],
+      );
+      const generation = rows[0]?.generation;
+      if (generation === undefined) continue;
+      if (r.breaker_state !== 'closed') {
+        const t: BreakerTransition = { provider, from: r.breaker_state, to: 'closed', generation, reason: `force-closed: ${reason}` };
+        await recordOpsEvent(
+          this.deps.orm.em,
+          { type: 'breaker.force_closed', severity: 'warning', dedupKey: `breaker.force_closed:${provider}:${generation}`, payload: { ...t, by: by ?? null, lastError: r.last_error } },
+          now,
+        );
+        try {
+          this.deps.onTransition?.(t);
+        } catch {
+          // a listener must not break the call path
+        }
+      }
+      return { from: r.breaker_state, generation };
     }
   }
 

@@ -50,11 +50,26 @@ test('diagnose prints a findings table, the root cause and the fix command', asy
 });
 
 test('--json gives the diagnosis as data', async (ctx) => {
-  const r = await cli(['breakers', '--json'], ctx.env);
+  const r = await cli(['ratelimits', '--json'], ctx.env);
   assert.is(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { kind: string; diagnosis: { results: { id: string; finding: { status: string } }[] } };
   assert.is(out.kind, 'diagnosis');
-  assert.equal(out.diagnosis.results.map((x) => x.id), ['breaker-states']);
+  assert.equal(out.diagnosis.results.map((x) => x.id), ['rate-limits']);
+});
+
+test('breakers --json gives the five breaker cards as data; the table names each state', async (ctx) => {
+  const r = await cli(['breakers', '--json'], ctx.env);
+  assert.is(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { kind: string; asOf: string; cards: { provider: string; state: string; failureThreshold: number }[] };
+  assert.is(out.kind, 'breakers');
+  assert.equal(out.cards.map((c) => [c.provider, c.state]), [['yelp', 'closed'], ['pagespeed', 'closed'], ['openai', 'closed'], ['sendgrid', 'closed'], ['stripe', 'closed']]);
+  assert.ok(out.cards.every((c) => c.failureThreshold > 0));
+  const t = await cli(['breakers'], ctx.env);
+  assert.is(t.code, 0, t.stderr);
+  assert.match(t.stdout, /│ provider\s*│ state/);
+  assert.match(t.stdout, /Stripe\s*│ closed/);
+  const bad = await cli(['breakers', 'yelp'], ctx.env);
+  assert.is(bad.code, 2, `an argument is a usage error\n${bad.stdout}${bad.stderr}`);
 });
 
 test('fix runs a remediation as cli:<user> with LF_CLI_ROLE and audits it; a viewer CLI role is refused with exit 1', async (ctx) => {

@@ -76,6 +76,9 @@ test('declares the agreed diagnostic, root cause and remediation ids', () => {
     ['reset-breaker', 'operator', 'write'],
     ['force-open-breaker', 'admin', 'destructive'],
     ['set-rate-limit', 'operator', 'write'],
+    ['probe-breaker', 'operator', 'write'],
+    ['keep-breaker-open', 'operator', 'write'],
+    ['force-close-breaker', 'admin', 'destructive'],
   ]);
 });
 

@@ -4,7 +4,9 @@
  * database (double clicks and two people run it once) and the audit row. Then:
  * - succeeded / failed: the original message is updated in place (the clicked button's row becomes the outcome
  *   naming who acted), and the re-check result (fixed / not fixed) is posted below it;
- * - refused (role, stale, bad input) or duplicate: only the clicker is told, ephemerally; the message is kept.
+ * - refused (role, stale, bad input) or duplicate: only the clicker is told, ephemerally; the message is kept;
+ * - a breaker card's button (nonce `card:…`, bot/render/breaker-cards.ts): the outcome is posted below the card,
+ *   which is left whole (the breaker's state change edits it in place through the outbox).
  */
 import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs, types } from '@slack/bolt';
 import type { Logger } from '../../../domain/logger.js';
@@ -14,6 +16,7 @@ import { RUNBOOKS } from '../../../runbooks/index.js';
 import { outcomeLine, recheckBlocks, type RemediationButtonValue } from '../../../runbooks/render/blocks.js';
 import type { RoleResolver } from '../../roles.js';
 import { slackActor } from '../commands/lf.js';
+import { cardRefOfNonce } from '../../render/breaker-cards.js';
 
 /** What the button listener needs. */
 export interface RemediateDeps {
@@ -89,8 +92,14 @@ export function remediateAction(deps: RemediateDeps) {
       await respond({ response_type: 'ephemeral', replace_original: false, text: line });
       return;
     }
-    const blocks = replaceActionRow(body.message?.blocks as types.KnownBlock[] | undefined, action.block_id, line);
-    await respond({ replace_original: true, text: line, blocks });
+    if (cardRefOfNonce(value.n)) {
+      // a breaker card stays whole: the breaker's state change edits it through the outbox (alerts/breaker-cards.ts),
+      // and an edit here through response_url could land after that one and show a stale card
+      await respond({ response_type: 'in_channel', replace_original: false, text: line });
+    } else {
+      const blocks = replaceActionRow(body.message?.blocks as types.KnownBlock[] | undefined, action.block_id, line);
+      await respond({ replace_original: true, text: line, blocks });
+    }
     const recheck = recheckBlocks(title, outcome);
     if (recheck) await respond({ response_type: 'in_channel', replace_original: false, text: recheck.text, blocks: recheck.blocks });
   };

@@ -4,7 +4,8 @@
  * ephemeral for lookups, in the channel for actions and diagnoses (bot/commands/spec.ts). Unknown subcommands get
  * help; failures get the error code and a sentence, never a stack trace. Output too long for one message (50
  * blocks) is also uploaded as a text file when a bot token is configured (through the Slack outbox, like every
- * channel post).
+ * channel post). `/lf breakers` also posts the live breaker card message in the channel through the outbox
+ * (alerts/breaker-cards.ts), edited in place as breakers change; the asker gets a read-only copy at once.
  */
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import pLimit from 'p-limit';
@@ -19,6 +20,7 @@ import { renderSlack } from '../../blocks/results.js';
 import type { SlackMessage } from '../../blocks/status.js';
 import type { RoleResolver } from '../../roles.js';
 import type { SlackOutbox } from '../../../alerts/slack-outbox.js';
+import { postBreakerCards } from '../../../alerts/breaker-cards.js';
 
 /** What the `/lf` listener needs. */
 export interface LfCommandDeps {
@@ -93,6 +95,12 @@ async function answerCommand(deps: LfCommandDeps, { command, respond }: SlackCom
       const actor = await slackActor(deps.roles, command.user_id);
       const result = await executeLf(deps.ctx, parsed, actor, { staleAfterMs: deps.staleAfterMs });
       ({ message, responseType } = renderSlack(result, parsed.command));
+      if (result.kind === 'breakers') {
+        // the live card message goes to the channel through the outbox (edited in place as breakers change); the
+        // asker also gets a read-only copy at once, which stays useful where the bot cannot post
+        const s = deps.ctx.services;
+        await postBreakerCards(deps.ctx.em(), { breaker: s.gateway.breaker, config: s.config, now: result.asOf, cards: result.cards, enqueue: (m) => deps.outbox.enqueue(m) }, command.channel_id, command.trigger_id ?? String(started));
+      }
     } catch (err) {
       const appErr = classifyError(err);
       if (appErr.code === 'bad_request') deps.logger.info({ ...ids, reason: appErr.message }, 'slash command /lf refused');
