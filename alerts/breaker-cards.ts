@@ -159,7 +159,7 @@ export async function postBreakerCards(
   const enqueue = deps.enqueue ?? ((m: OutboxMessage) => enqueueSlack(em, m, deps.now));
   const cards = deps.cards ?? (await loadBreakerCards(em, deps));
   const ref = `${CARD_REF_PREFIX}${channel}:${id}`;
-  const previous = (await latestPostsByChannel(em, CARD_REF_PREFIX, new Date(deps.now.getTime() - CARD_LIVE_MS))).filter((m) => m.channel === channel);
+  const previous = (await latestPostsByChannel(em, CARD_REF_PREFIX, new Date(deps.now.getTime() - CARD_LIVE_MS))).filter((m) => m.channel === channel && m.ref !== ref);
   await enqueue(breakerCardsMessage({ ref, channel, kind: 'post', dedupKey: `${ref}:post`, cards, asOf: deps.now }));
   for (const p of previous)
     await enqueue(breakerCardsMessage({ ref: p.ref, channel, kind: 'update', dedupKey: `${p.ref}:superseded`, cards, asOf: deps.now, superseded: true }));

@@ -31,9 +31,9 @@ export const LF_COMMANDS: readonly LfCommand[] = [
   {
     name: 'breakers',
     usage: 'breakers',
-    summary: 'A card per provider’s circuit breaker (closed / open / half_open, why it tripped, failures, next probe, who acted), with Probe now, Keep open 1 h and Force close; posted in the channel and edited in place as breakers change.',
+    summary: 'A card per provider’s circuit breaker (closed / open / half_open, why it tripped, failures, next probe, who acted), with Probe now, Keep open 1 h and Force close; posted in the channel and edited in place as breakers change (the answer to the asker is a read-only copy).',
     role: 'viewer',
-    response: 'in_channel',
+    response: 'ephemeral',
   },
   { name: 'ratelimits', usage: 'ratelimits', summary: 'Rate limits, daily quotas and use per provider.', role: 'viewer', response: 'ephemeral', view: { runbook: 'external-apis', diagnostics: ['rate-limits'] } },
   { name: 'emails', usage: 'emails', summary: 'Email delivery: statuses, bounce rate, stuck sends, SendGrid key.', role: 'viewer', response: 'ephemeral', view: { runbook: 'email-delivery' } },

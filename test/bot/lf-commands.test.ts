@@ -23,6 +23,7 @@ import { recentAudit } from '../../runbooks/actions.js';
 import { listBackups } from '../../domain/recovery/backup.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
+import { rendered } from '../helpers/outbox.js';
 import { testServices } from '../helpers/services.js';
 import { signSlackRequest, slashCommandBody, startFakeSlackApi, type FakeSlackApi, type FakeSlackCall } from '../helpers/slack.js';
 
@@ -300,6 +301,45 @@ test('App Home: app_home_opened publishes live status and jobs with views.publis
   assert.ok(view.blocks.length > 0 && view.blocks.length <= 100);
   assert.match(JSON.stringify(view.blocks), /LeadFactory pipeline status/);
   assert.match(JSON.stringify(view.blocks), /daily-pipeline/);
+});
+
+test('/lf breakers: the live card message goes through the outbox; the asker gets a read-only copy; a card button keeps the card whole and Force close refuses an operator', async (ctx) => {
+  const { answer } = await command(ctx, 'breakers');
+  assert.is(answer.body.response_type, 'ephemeral');
+  const copy = answer.body.blocks as { type: string }[];
+  assert.is(copy.filter((b) => b.type === 'section').length, 5, 'five cards');
+  assert.is(copy.filter((b) => b.type === 'actions').length, 0, 'the copy has no buttons');
+  const rows = rendered(
+    await ctx.db.orm.em.fork().getConnection().execute<{ kind: string; ref: string; route: string; channel: string; text: string; blocks: unknown[] | null }[]>(
+      `select kind, ref, route, channel, text, blocks, body from slack_outbox where ref like 'breaker-cards:%' order by id`,
+    ),
+  );
+  // one card message for the channel (the same trigger id as the earlier `/lf breakers` here: not posted twice, not retired)
+  assert.equal(rows.map((r) => [r.kind, r.ref, r.route, r.channel]), [['post', 'breaker-cards:C0OPS:123.456.abc', 'answers', 'C0OPS']]);
+  const cardBlocks = rows[0]!.blocks as { type: string; block_id?: string; elements?: { action_id: string; value: string }[] }[];
+  const stripe = cardBlocks.find((b) => b.block_id === 'breaker:stripe')!.elements![0]!;
+  assert.is(stripe.action_id, 'remediate:external-apis/probe-breaker');
+
+  // Force close, clicked by an operator on a card: refused (admin), told only to them, audited
+  await ctx.services.gateway.breaker.forceOpen('stripe', 'drill', { forMs: 60_000 });
+  const forceValue = { ...(JSON.parse(stripe.value) as Record<string, unknown>), m: 'force-close-breaker' };
+  const refused = await click(ctx, OPERATOR, forceValue, cardBlocks);
+  assert.is(refused.res.status, 200);
+  const told = await ctx.fake.waitFor((c) => c.kind === 'response_url' && c.method === refused.id, 20_000);
+  assert.is(told.body.response_type, 'ephemeral');
+  assert.is(told.body.replace_original, false);
+  assert.match(String(told.body.text), /needs the admin role/);
+  const [audit] = await recentAudit(ctx.db.orm.em.fork(), { action: 'remediation:external-apis/force-close-breaker' });
+  assert.equal([audit?.actor, audit?.outcome], [`slack:${OPERATOR}`, 'refused']);
+  assert.is((await ctx.services.gateway.breaker.snapshot('stripe')).state, 'open');
+
+  // Probe now by an operator: the outcome is posted below the card, which is not replaced
+  const probe = await click(ctx, OPERATOR, JSON.parse(stripe.value) as Record<string, unknown>, cardBlocks);
+  const outcome = await ctx.fake.waitFor((c) => c.kind === 'response_url' && c.method === probe.id, 20_000);
+  assert.is(outcome.body.replace_original, false, 'the card stays whole');
+  assert.is(outcome.body.response_type, 'in_channel');
+  assert.match(String(outcome.body.text), /Probe now/);
+  assert.is((await ctx.services.gateway.breaker.snapshot('stripe')).state, 'closed', 'the sandbox answered the probe');
 });
 
 test.run();

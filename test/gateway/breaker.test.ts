@@ -210,7 +210,7 @@ test('forceOpen and reset (remediations); a reset records breaker.reset, never b
   await breaker.onSuccess(before);
   await refused(breaker.permit('yelp'));
   clock.advance(30_000);
-  await breaker.forceOpen('yelp', 'still down'); // restarts the cooldown, same trip
+  await breaker.forceOpen('yelp', 'still down', { by: 'slack:U9' }); // restarts the cooldown, same trip; who holds it is recorded
   s = await breaker.snapshot('yelp');
   assert.equal([s.state, s.generation, s.retryAt?.getTime()], ['open', 1, clock.now().getTime() + COOLDOWN]);
   assert.equal(await breaker.reset('yelp', 'all clear', 'slack:U1'), { from: 'open', to: 'half_open', generation: 2 });
@@ -227,10 +227,28 @@ test('forceOpen and reset (remediations); a reset records breaker.reset, never b
   assert.equal(transitions.map((t) => `${t.from}>${t.to}`), ['closed>open', 'open>half_open', 'half_open>closed']);
   assert.match(transitions[0]!.reason, 'provider incident');
   const ev = await events(ctx);
-  assert.equal(ev.map((e) => e.dedup_key), ['breaker.opened:yelp:1', 'breaker.reset:yelp:2', 'breaker.closed:yelp:2']);
-  assert.equal([ev[1]!.severity, ev[1]!.payload.by, ev[1]!.payload.from, ev[1]!.payload.to], ['info', 'slack:U1', 'open', 'half_open']);
-  assert.match(String(ev[2]!.payload.reason), '3 probe call(s) succeeded');
+  assert.equal(ev.map((e) => e.dedup_key.replace(/^(breaker\.held_open:yelp:1):\d+$/, '$1')), ['breaker.opened:yelp:1', 'breaker.held_open:yelp:1', 'breaker.reset:yelp:2', 'breaker.closed:yelp:2']);
+  assert.equal([ev[1]!.severity, ev[1]!.payload.by, ev[1]!.payload.reason], ['info', 'slack:U9', 'forced: still down'], 'an open breaker kept open: who, not a transition');
+  assert.equal([ev[2]!.severity, ev[2]!.payload.by, ev[2]!.payload.from, ev[2]!.payload.to], ['info', 'slack:U1', 'open', 'half_open']);
+  assert.match(String(ev[3]!.payload.reason), '3 probe call(s) succeeded');
   assert.is((await breaker.snapshot('stripe')).state, 'closed', 'snapshot of an unused provider');
+});
+
+test('forceClose (an admin override): open → closed at once with a new generation, breaker.force_closed naming who; stale results change nothing', async (ctx) => {
+  const { breaker, transitions } = make(ctx);
+  const stale = await breaker.permit('yelp');
+  await trip(breaker);
+  assert.equal(await breaker.forceClose('yelp', 'by slack:U2', 'slack:U2'), { from: 'open', generation: 2 });
+  const s = await breaker.snapshot('yelp');
+  assert.equal([s.state, s.consecutiveFailures, s.openedAt, s.retryAt], ['closed', 0, undefined, undefined]);
+  assert.is((await breaker.permit('yelp')).probe, false, 'calls go through without a probe');
+  await breaker.onFailure(stale, http(500)); // from before the trip: counts for nothing
+  assert.is((await breaker.snapshot('yelp')).consecutiveFailures, 0);
+  const ev = (await events(ctx)).filter((e) => e.type === 'breaker.force_closed');
+  assert.equal(ev.map((e) => [e.dedup_key, e.severity, e.payload.by, e.payload.from, e.payload.to]), [['breaker.force_closed:yelp:2', 'warning', 'slack:U2', 'open', 'closed']]);
+  assert.equal(transitions.map((t) => `${t.from}>${t.to}`), ['closed>open', 'open>closed']);
+  assert.equal(await breaker.forceClose('yelp', 'again'), { from: 'closed', generation: 3 }); // no event
+  assert.is((await events(ctx)).filter((e) => e.type === 'breaker.force_closed').length, 1);
 });
 
 test('many concurrent failures and probe successes: exactly one breaker.opened and one breaker.closed', async (ctx) => {
