@@ -8,7 +8,8 @@
  *   runs, provider calls, Slack commands, webhook signature failures;
  * - gauges (and one counter) read at scrape time from PostgreSQL through a {@link MetricsStateReader}, so every
  *   thread's, process's and replica's work shows (each replica reports the same shared value; aggregate with
- *   `max without (instance)` when scraping several). {@link createDbMetricsReader} is the reader the service uses.
+ *   `max without (instance)` when scraping several). alerts/metrics-reader.ts `createDbMetricsReader` is the reader the
+ *   service uses (its SQL lives in domain/queries/).
  *
  * Catalog (names are what alerts/rules.ts `promql`, alerts/prometheus/leadfactory.rules.yml and the Grafana
  * dashboard alerts/grafana/leadfactory-ops.json use — keep them in step):
@@ -40,23 +41,9 @@
  * | leadfactory_slack_commands_total, leadfactory_ops_events_posted_total | counter | | bot, notifier |
  * | process_*, nodejs_* | | | prom-client defaults |
  */
-import type { MikroORM } from '@mikro-orm/postgresql';
 import client from 'prom-client';
-import { BUSINESS_STATUSES } from '../db/entities/business.entity.js';
-import { EMAIL_STATUSES } from '../db/entities/email.entity.js';
-import { PURCHASE_STATUSES } from '../db/entities/purchase.entity.js';
-import { startOfUtcDay, type Clock } from '../domain/clock.js';
-import { PROVIDERS, type AppConfig } from '../domain/config.js';
 import type { GatewayObservation } from '../domain/gateway/observer.js';
-import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
-import { effectiveConfig } from '../domain/overrides.js';
 import { PIPELINE_STAGES } from '../domain/pipeline/stages.js';
-import { lastStageProgressAt } from '../domain/queries/businesses.js';
-import { bounceRate, sendFailures } from '../domain/queries/emails.js';
-import { jobsNotRunning, type ExpectedJob } from '../domain/queries/jobs.js';
-import { isFailedRun, lastFinishedPipelineRun, runFailures } from '../domain/queries/runs.js';
-import { pipelineDueAt } from './rules-runs.js';
-
 
 /** The registry and the metrics the app updates. */
 export interface Metrics {
@@ -171,6 +158,13 @@ export function createMetrics(reader?: MetricsStateReader): Metrics {
     registers,
   });
   for (const stage of PIPELINE_STAGES) businessesProcessed.inc({ stage }, 0);
+  const provider = registerProviderMetrics(registers, reader);
+  registerStateMetrics(registry, reader);
+  return { registry, businessesProcessed, ...provider, ...registerAppCounters(registers) };
+}
+
+/** The provider gauges (read from shared state at scrape time) and the gateway's counters and histogram. */
+function registerProviderMetrics(registers: client.Registry[], reader: ProviderStateReader | undefined) {
   const breakerState = new client.Gauge({
     name: 'leadfactory_circuit_breaker_state',
     help: 'Circuit breaker state per provider: 0 closed, 1 open, 2 half_open.',
@@ -193,25 +187,9 @@ export function createMetrics(reader?: MetricsStateReader): Metrics {
       for (const [provider, v] of Object.entries(left)) this.set({ provider }, v);
     },
   });
-  registerStateMetrics(registry, reader);
-  const webhookSignatureFailures = new client.Counter({
-    name: 'leadfactory_webhook_signature_failures_total',
-    help: 'Webhook posts refused for a bad or missing signature, by provider.',
-    labelNames: ['provider'] as const,
-    registers,
-  });
-  for (const provider of WEBHOOK_PROVIDERS) webhookSignatureFailures.inc({ provider }, 0);
-  const reportLinkClicks = new client.Counter({
-    name: 'leadfactory_report_link_clicks_total',
-    help: 'Clicks on the signed "Get the full report" links of outreach emails, by outcome (refused: altered or expired).',
-    labelNames: ['outcome'] as const,
-    registers,
-  });
   return {
-    reportLinkClicks,
     breakerState,
     quotaRemaining,
-    webhookSignatureFailures,
     providerRequests: new client.Counter({
       name: 'leadfactory_provider_requests_total',
       help: 'Logical provider calls through the gateway, by provider, operation and outcome status.',
@@ -237,8 +215,26 @@ export function createMetrics(reader?: MetricsStateReader): Metrics {
       labelNames: ['provider', 'result'] as const,
       registers,
     }),
-    registry,
-    businessesProcessed,
+  };
+}
+
+/** The process-local counters incremented by the bot, the scheduler, the notifier and the webhook handlers. */
+function registerAppCounters(registers: client.Registry[]) {
+  const webhookSignatureFailures = new client.Counter({
+    name: 'leadfactory_webhook_signature_failures_total',
+    help: 'Webhook posts refused for a bad or missing signature, by provider.',
+    labelNames: ['provider'] as const,
+    registers,
+  });
+  for (const provider of WEBHOOK_PROVIDERS) webhookSignatureFailures.inc({ provider }, 0);
+  return {
+    webhookSignatureFailures,
+    reportLinkClicks: new client.Counter({
+      name: 'leadfactory_report_link_clicks_total',
+      help: 'Clicks on the signed "Get the full report" links of outreach emails, by outcome (refused: altered or expired).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     jobRuns: new client.Counter({
       name: 'leadfactory_job_runs_total',
       // `job_name`, not `job`: Prometheus's target label `job` would rename ours to `exported_job` at scrape time
@@ -378,171 +374,6 @@ function registerStateMetrics(registry: client.Registry, reader: MetricsStateRea
     ['state'],
     pool ? async () => { const p = pool(); return p ? byStatus('state', p) : undefined; } : undefined,
   );
-}
-
-/** What {@link createDbMetricsReader} reads through; undefined while the service is still starting. */
-export interface DbMetricsSource {
-  orm: MikroORM;
-  clock: Clock;
-  config: AppConfig;
-  /** When the service started (the pipeline's due time gives its start-up run a chance). */
-  startedAt?: Date;
-  /** The jobs expected to run (the job catalog), for `leadfactory_job_not_running`. */
-  expectedJobs?: () => Promise<ExpectedJob[]>;
-}
-
-/** How long `databaseUp` waits for `select 1` before reporting the database down (ms). */
-export const DATABASE_UP_TIMEOUT_MS = 3_000;
-
-const secs = (d: Date | string | null | undefined): number | undefined => (d ? new Date(d).getTime() / 1000 : undefined);
-const toCounts = (keys: readonly string[], rows: { k: string; n: number | string }[]): Record<string, number> => {
-  const out: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 0]));
-  for (const r of rows) out[r.k] = Number(r.n);
-  return out;
-};
-
-interface KnexPool {
-  numUsed(): number;
-  numFree(): number;
-  numPendingAcquires(): number;
-  numPendingCreates(): number;
-}
-
-/**
- * The {@link MetricsStateReader} over PostgreSQL used by the service: plain SQL on job_runs, businesses, emails,
- * assessment_results, purchases, ops_events and api_calls, with the same definitions as the in-process alert rules
- * (alerts/rules.ts), the reader's clock for "now" and run-time overrides for quotas. `source()` returning undefined
- * (service not started yet) makes every method report nothing (and `databaseUp` false).
- */
-export function createDbMetricsReader(source: () => DbMetricsSource | undefined): MetricsStateReader {
-  return {
-    async breakerStates() {
-      const s = source();
-      return s ? readBreakerStates(s.orm) : {};
-    },
-    async quotaRemaining() {
-      const s = source();
-      if (!s) return {};
-      const cfg = await effectiveConfig(s.orm.em.fork(), s.config);
-      return readQuotaRemaining(s.orm, s.clock, cfg.gateway.limits) as Promise<Record<string, number>>;
-    },
-    async databaseUp() {
-      const s = source();
-      if (!s) return false;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), DATABASE_UP_TIMEOUT_MS);
-        timer.unref();
-      });
-      const probe = s.orm.em
-        .getConnection()
-        .execute('select 1')
-        .then(() => true)
-        .catch(() => false);
-      return Promise.race([probe, timeout]).finally(() => clearTimeout(timer));
-    },
-    poolConnections() {
-      const s = source();
-      if (!s) return undefined;
-      try {
-        const pool = (s.orm.em.getConnection().getKnex().client as { pool?: KnexPool }).pool;
-        if (!pool || typeof pool.numUsed !== 'function') return undefined;
-        return { used: pool.numUsed(), free: pool.numFree(), pending_acquire: pool.numPendingAcquires(), pending_create: pool.numPendingCreates() };
-      } catch {
-        return undefined;
-      }
-    },
-    async opsSnapshot() {
-      const s = source();
-      if (!s) throw new Error('metrics source not ready');
-      return readOpsSnapshot(s);
-    },
-  };
-}
-
-/** Reads one {@link OpsSnapshot} (a handful of small aggregate queries). @throws database errors. */
-export async function readOpsSnapshot({ orm, clock, config, startedAt, expectedJobs }: DbMetricsSource): Promise<OpsSnapshot> {
-  const conn = orm.em.getConnection();
-  const now = clock.now();
-  const hourAgo = new Date(now.getTime() - 3_600_000);
-  const stuckBefore = new Date(now.getTime() - config.stages.stuckAfterMs);
-  const day = startOfUtcDay(now);
-  const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  // One after another on purpose: a scrape must not take a burst of pool connections from the pipeline.
-  const q = <T>(sql: string, params: unknown[] = []) => conn.execute<T[]>(sql, params);
-  const pipeline = await q<{ success: Date | null; duration: number | null }>(
-    `select
-       (select max(finished_at) from job_runs where job = 'daily-pipeline' and status = 'succeeded') as success,
-       (select extract(epoch from finished_at - started_at)::float8 from job_runs
-         where job = 'daily-pipeline' and finished_at is not null order by finished_at desc limit 1) as duration`,
-  );
-  const heartbeats = await q<{ job: string; heartbeat_at: Date }>(`select job, max(heartbeat_at) as heartbeat_at from job_runs where status = 'running' group by job`);
-  const businesses = await q<{ k: string; n: number }>(`select status as k, count(*)::int as n from businesses group by status`);
-  const emails = await q<{ k: string; n: number }>(`select status as k, count(*)::int as n from emails group by status`);
-  const emailWindow = await q<{ sent: number; bounced: number; stuck: number }>(
-    `select
-       (select count(*)::int from emails where sent_at > ? and sent_at <= ?) as sent,
-       (select count(*)::int from emails where sent_at > ? and sent_at <= ? and status = 'bounced') as bounced,
-       (select count(*)::int from emails where (status = 'pending' and created_at < ?) or (status = 'sending' and claimed_at < ?)) as stuck`,
-    [hourAgo, now, hourAgo, now, stuckBefore, stuckBefore],
-  );
-  const assessments = await q<{ total: number; failed: number }>(
-    `select count(*)::int as total, count(*) filter (where status = 'failed')::int as failed from assessment_results where created_at > ?`,
-    [hourAgo],
-  );
-  const purchases = await q<{ k: string; n: number }>(`select status as k, count(*)::int as n from purchases group by status`);
-  const payments = await q<{ n: number }>(
-    `select (select count(*) from ops_events where type = 'payment.failed')::int
-          + (select count(*) from purchases where failure_reason like 'checkout session not created:%')::int as n`,
-  );
-  const spend = await q<{ provider: string; daily: number; monthly: number }>(
-    `select provider, coalesce(sum(cost_usd) filter (where created_at >= ?), 0)::float8 as daily, coalesce(sum(cost_usd), 0)::float8 as monthly
-       from api_calls where created_at >= ? group by provider`,
-    [day, month],
-  );
-  const em = orm.em.fork();
-  const progress = await lastStageProgressAt(em, now);
-  const bounce = await bounceRate(em, now, config.delivery);
-  const sendFailed = await sendFailures(em, now);
-  const lastRun = await lastFinishedPipelineRun(em, now);
-  const failures = lastRun && !isFailedRun(lastRun) ? runFailures(lastRun.counts) : undefined;
-  const jobs = expectedJobs ? await expectedJobs() : [];
-  const notRunning = new Set((await jobsNotRunning(em, jobs, now, startedAt ?? new Date(0))).map((j) => j.job));
-  const p = pipeline[0];
-  const spent = new Map(spend.map((r) => [r.provider, r]));
-  const budgetUsedRatio: OpsSnapshot['budgetUsedRatio'] = [];
-  for (const provider of PROVIDERS) {
-    const b = config.gateway.budgets[provider];
-    const row = spent.get(provider);
-    if (b.dailyUsd !== undefined && b.dailyUsd > 0) budgetUsedRatio.push({ provider, period: 'daily', ratio: Number(row?.daily ?? 0) / b.dailyUsd });
-    if (b.monthlyUsd !== undefined && b.monthlyUsd > 0) budgetUsedRatio.push({ provider, period: 'monthly', ratio: Number(row?.monthly ?? 0) / b.monthlyUsd });
-  }
-  const w = emailWindow[0];
-  const due = pipelineDueAt(config, now, startedAt);
-  return {
-    lastProgressSeconds: secs(progress) ?? 0,
-    emailsSent24h: bounce.sent,
-    emailBounceRate24h: bounce.rate,
-    emailsSendFailed1h: sendFailed.recent,
-    lastFailedRunId: lastRun && isFailedRun(lastRun) ? lastRun.id : 0,
-    lastRunFailedItems: failures?.failed ?? 0,
-    lastRunFailedRatio: failures?.ratio ?? 0,
-    jobNotRunning: Object.fromEntries(jobs.map((j) => [j.name, notRunning.has(j.name) ? 1 : 0])),
-    lastDueSeconds: due ? due.getTime() / 1000 : undefined,
-    lastSuccessSeconds: secs(p?.success),
-    lastRunDurationSeconds: p?.duration == null ? undefined : Number(p.duration),
-    runningHeartbeatAgeSeconds: Object.fromEntries(heartbeats.map((r) => [r.job, Math.max(0, (now.getTime() - new Date(r.heartbeat_at).getTime()) / 1000)])),
-    businesses: toCounts(BUSINESS_STATUSES, businesses),
-    emails: toCounts(EMAIL_STATUSES, emails),
-    emailsSent1h: Number(w?.sent ?? 0),
-    emailsBounced1h: Number(w?.bounced ?? 0),
-    emailsStuck: Number(w?.stuck ?? 0),
-    assessments1h: Number(assessments[0]?.total ?? 0),
-    assessmentsFailed1h: Number(assessments[0]?.failed ?? 0),
-    purchases: toCounts(PURCHASE_STATUSES, purchases),
-    paymentFailures: Number(payments[0]?.n ?? 0),
-    budgetUsedRatio,
-  };
 }
 
 /** Counts one report-link click (`leadfactory_report_link_clicks_total{outcome}`); never throws. */

@@ -3,7 +3,8 @@
  * sandbox for providers without keys, the Slack app over HTTP (/slack/events, /metrics, /healthz, /readyz), the
  * notifier, and the Bree scheduler. SIGINT/SIGTERM stop it cleanly.
  */
-import { applyObservation, createDbMetricsReader, createMetrics } from '../alerts/metrics.js';
+import { applyObservation, createMetrics } from '../alerts/metrics.js';
+import { createDbMetricsReader } from '../alerts/metrics-reader.js';
 import { createNotifier, spoolOpsEvents } from '../alerts/notifier.js';
 import { createDbWatch, pgPing } from '../alerts/db-watch.js';
 import { createOpsSpool } from '../alerts/ops-spool.js';

@@ -28,3 +28,12 @@ export async function failedAssessmentsByErrorCode(em: EntityManager, since: Dat
   }
   return out;
 }
+
+/** Assessment results created after `since` (strictly), and how many of them `failed`. Counts. */
+export async function assessmentResultsSince(em: EntityManager, since: Date): Promise<{ total: number; failed: number }> {
+  const [row] = await em.getConnection().execute<{ total: number; failed: number }[]>(
+    `select count(*)::int as total, count(*) filter (where status = 'failed')::int as failed from assessment_results where created_at > ?`,
+    [since],
+  );
+  return { total: Number(row?.total ?? 0), failed: Number(row?.failed ?? 0) };
+}

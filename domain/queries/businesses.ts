@@ -1,5 +1,7 @@
 /** Business queries of the assessment claims' lease protocol (domain/assessment/assess.ts, domain/pipeline/reaper.ts). */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { BUSINESS_STATUSES } from '../../db/entities/statuses.js';
+import { countsByKey } from './counts.js';
 
 /** Renews the assessment claims `holder` holds (`claimed_until`); returns how many. */
 export async function renewBusinessClaims(em: EntityManager, holder: string, until: Date): Promise<number> {
@@ -73,4 +75,10 @@ export async function businessesProgressedSince(em: EntityManager, since: Date, 
 export async function assessmentBacklog(em: EntityManager): Promise<number> {
   const [row] = await em.execute<{ n: number }[]>(`select count(*)::int as n from businesses where status = 'assessment_pending'`);
   return Number(row?.n ?? 0);
+}
+
+/** Businesses per status: every status of {@link BUSINESS_STATUSES} present (0 when none), plus any other found. */
+export async function businessesByStatus(em: EntityManager): Promise<Record<string, number>> {
+  const rows = await em.getConnection().execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from businesses group by status`);
+  return countsByKey(BUSINESS_STATUSES, rows);
 }

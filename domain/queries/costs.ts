@@ -26,3 +26,23 @@ export async function emailsSentSince(em: EntityManager, since: Date): Promise<n
   const [row] = await em.execute<{ n: string | number }[]>(`select count(*) as n from emails where sent_at >= ?`, [since]);
   return Number(row?.n ?? 0);
 }
+
+/** Spend of one provider in the current UTC day and month, USD. */
+export interface PeriodSpend {
+  provider: string;
+  dailyUsd: number;
+  monthlyUsd: number;
+}
+
+/**
+ * Spend per provider since `monthStart`, with the part since `dayStart` (`dayStart` ≥ `monthStart`): the numerators
+ * of `leadfactory_provider_budget_used_ratio`. Providers with no calls this month are absent.
+ */
+export async function spendThisDayAndMonth(em: EntityManager, dayStart: Date, monthStart: Date): Promise<PeriodSpend[]> {
+  const rows = await em.getConnection().execute<{ provider: string; daily: number; monthly: number }[]>(
+    `select provider, coalesce(sum(cost_usd) filter (where created_at >= ?), 0)::float8 as daily, coalesce(sum(cost_usd), 0)::float8 as monthly
+       from api_calls where created_at >= ? group by provider`,
+    [dayStart, monthStart],
+  );
+  return rows.map((r) => ({ provider: r.provider, dailyUsd: Number(r.daily ?? 0), monthlyUsd: Number(r.monthly ?? 0) }));
+}

@@ -1,5 +1,7 @@
 /** Email queries of delivery's lease protocol (domain/delivery/send.ts, domain/pipeline/reaper.ts). */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { EMAIL_STATUSES } from '../../db/entities/statuses.js';
+import { countsByKey } from './counts.js';
 
 /** Holder mark of an email left `sending` that could not be settled (no Email Activity API): never resent. */
 export const UNCONFIRMED_HOLDER = 'unconfirmed';
@@ -167,16 +169,29 @@ export interface BounceRate {
  * least `bounceRateMinSends` sends.
  */
 export async function bounceRate(em: EntityManager, now: Date, settings: BounceRateSettings = DEFAULTS): Promise<BounceRate> {
-  const rows = await em.execute<{ sent: string | number; bounced: string | number }[]>(
-    `select count(*) as sent, count(*) filter (where status = 'bounced') as bounced
-     from emails where sent_at > ? and sent_at <= ?`,
-    [new Date(now.getTime() - BOUNCE_WINDOW_MS), now],
-  );
-  const sent = Number(rows[0]?.sent ?? 0);
-  const bounced = Number(rows[0]?.bounced ?? 0);
+  const { sent, bounced } = await sentAndBounced(em, new Date(now.getTime() - BOUNCE_WINDOW_MS), now);
   const rate = sent > 0 ? bounced / sent : 0;
   const { bounceRateThreshold: threshold, bounceRateMinSends: minSends } = settings;
   return { sent, bounced, rate, threshold, minSends, aboveThreshold: sent >= minSends && rate > threshold };
+}
+
+/**
+ * Emails sent in (`from`, `to`] (`sent_at` within it) and how many of those are now `bounced`: the counts behind
+ * {@link bounceRate} and the `leadfactory_emails_sent_1h` / `_bounced_1h` gauges. Counts (integers).
+ */
+export async function sentAndBounced(em: EntityManager, from: Date, to: Date): Promise<{ sent: number; bounced: number }> {
+  const rows = await em.getConnection().execute<{ sent: string | number; bounced: string | number }[]>(
+    `select count(*) as sent, count(*) filter (where status = 'bounced') as bounced
+     from emails where sent_at > ? and sent_at <= ?`,
+    [from, to],
+  );
+  return { sent: Number(rows[0]?.sent ?? 0), bounced: Number(rows[0]?.bounced ?? 0) };
+}
+
+/** Emails per status: every status of {@link EMAIL_STATUSES} present (0 when none), plus any other found. */
+export async function emailsByStatus(em: EntityManager): Promise<Record<string, number>> {
+  const rows = await em.getConnection().execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from emails group by status`);
+  return countsByKey(EMAIL_STATUSES, rows);
 }
 
 /** Emails `pending` (created) or `sending` (claimed) for longer than `stuckAfterMs` before `now`. */

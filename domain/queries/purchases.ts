@@ -4,7 +4,8 @@
  * new click may reuse, report-link clicks, and {@link purchaseFunnel}.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { PurchaseStatus, ReportLinkOutcome } from '../../db/entities/index.js';
+import { PURCHASE_STATUSES, type PurchaseStatus, type ReportLinkOutcome } from '../../db/entities/index.js';
+import { countsByKey } from './counts.js';
 
 /** The fields of a purchase the door decides on. */
 export interface DoorPurchase {
@@ -132,4 +133,22 @@ export async function purchaseBySession(em: EntityManager, sessionId: string): P
   );
   const r = rows[0];
   return r ? { purchaseId: Number(r.id), status: r.status, businessName: r.name, customerEmail: r.customer_email, reportSentAt: r.report_sent_at ? new Date(r.report_sent_at) : null } : undefined;
+}
+
+/** Purchases per status: every status of {@link PURCHASE_STATUSES} present (0 when none), plus any other found. */
+export async function purchasesByStatus(em: EntityManager): Promise<Record<string, number>> {
+  const rows = await em.getConnection().execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from purchases group by status`);
+  return countsByKey(PURCHASE_STATUSES, rows);
+}
+
+/**
+ * Payment failures ever recorded: ops events `payment.failed` (one per Stripe failure event applied) plus purchases
+ * whose checkout session could not be created. A count; monotonic (neither source is deleted).
+ */
+export async function paymentFailuresTotal(em: EntityManager): Promise<number> {
+  const [row] = await em.getConnection().execute<{ n: number }[]>(
+    `select (select count(*) from ops_events where type = 'payment.failed')::int
+          + (select count(*) from purchases where failure_reason like 'checkout session not created:%')::int as n`,
+  );
+  return Number(row?.n ?? 0);
 }

@@ -130,3 +130,30 @@ export async function lastFinishedPipelineRun(em: EntityManager, now: Date): Pro
 export function isFailedRun(run: Pick<FinishedRun, 'status'>): boolean {
   return run.status === 'failed' || run.status === 'stalled';
 }
+
+/** End of the last `succeeded` daily-pipeline run and the wall time of the last finished one. */
+export interface PipelineRunTimes {
+  /** `finished_at` of the last `succeeded` daily-pipeline run; undefined = never. */
+  lastSuccessAt: Date | undefined;
+  /** `finished_at - started_at` of the last finished daily-pipeline run (any status), seconds; undefined = none. */
+  lastDurationSeconds: number | undefined;
+}
+
+/** Reads {@link PipelineRunTimes} (one statement). */
+export async function pipelineRunTimes(em: EntityManager): Promise<PipelineRunTimes> {
+  const [row] = await em.getConnection().execute<{ success: Date | null; duration: number | null }[]>(
+    `select
+       (select max(finished_at) from job_runs where job = 'daily-pipeline' and status = 'succeeded') as success,
+       (select extract(epoch from finished_at - started_at)::float8 from job_runs
+         where job = 'daily-pipeline' and finished_at is not null order by finished_at desc limit 1) as duration`,
+  );
+  return { lastSuccessAt: row?.success ? new Date(row.success) : undefined, lastDurationSeconds: row?.duration == null ? undefined : Number(row.duration) };
+}
+
+/** The latest heartbeat of each job that has a `running` run (jobs without one are absent). */
+export async function runningHeartbeats(em: EntityManager): Promise<{ job: string; heartbeatAt: Date }[]> {
+  const rows = await em
+    .getConnection()
+    .execute<{ job: string; heartbeat_at: Date }[]>(`select job, max(heartbeat_at) as heartbeat_at from job_runs where status = 'running' group by job`);
+  return rows.map((r) => ({ job: r.job, heartbeatAt: new Date(r.heartbeat_at) }));
+}
