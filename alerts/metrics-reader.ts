@@ -4,6 +4,9 @@
  * a gauge and the alert rule or runbook that reads the same figure share one definition.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { BUSINESS_STATUSES } from '../db/entities/business.entity.js';
+import { EMAIL_STATUSES } from '../db/entities/email.entity.js';
+import { PURCHASE_STATUSES } from '../db/entities/purchase.entity.js';
 import { startOfUtcDay, type Clock } from '../domain/clock.js';
 import { PROVIDERS, type AppConfig } from '../domain/config.js';
 import { readBreakerStates, readQuotaRemaining } from '../domain/gateway/state-reader.js';
@@ -33,6 +36,8 @@ export interface DbMetricsSource {
 /** How long `databaseUp` waits for `select 1` before reporting the database down (ms). */
 export const DATABASE_UP_TIMEOUT_MS = 3_000;
 
+/** `counts` with every key of `keys` present (0 when absent), `keys` first: a status gauge shows every status. */
+const everyKey = (keys: readonly string[], counts: Record<string, number>): Record<string, number> => ({ ...Object.fromEntries(keys.map((k) => [k, 0])), ...counts });
 const secs = (d: Date | undefined): number | undefined => (d ? d.getTime() / 1000 : undefined);
 
 interface KnexPool {
@@ -148,12 +153,12 @@ export async function readOpsSnapshot(source: DbMetricsSource): Promise<OpsSnaps
   const now = clock.now();
   const hourAgo = new Date(now.getTime() - 3_600_000);
   const runs = await readRunFigures(source);
-  const businesses = await businessesByStatus(em);
-  const emails = await emailsByStatus(em);
+  const businesses = everyKey(BUSINESS_STATUSES, await businessesByStatus(em));
+  const emails = everyKey(EMAIL_STATUSES, await emailsByStatus(em));
   const lastHour = await sentAndBounced(em, hourAgo, now);
   const stuck = await emailsStuck(em, now, config.stages.stuckAfterMs);
   const assessments = await assessmentResultsSince(em, hourAgo);
-  const purchases = await purchasesByStatus(em);
+  const purchases = everyKey(PURCHASE_STATUSES, await purchasesByStatus(em));
   const paymentFailures = await paymentFailuresTotal(em);
   const spend = await spendThisDayAndMonth(em, startOfUtcDay(now), new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)));
   const bounce = await bounceRate(em, now, config.delivery);

@@ -13,10 +13,12 @@
 import { z } from 'zod';
 import { MAX_BATCHES_PER_RUN } from '../domain/assessment/assess.js';
 import { requeueFailedAssessments, scanWebsites, validateWebsites } from '../domain/assessment/remedies.js';
-import { providerStatus, testConnection, usage, type ProbeResult } from '../domain/gateway/diagnostics.js';
 import { effectiveConfig, setOverride } from '../domain/overrides.js';
-import { failedAssessmentsByErrorCode } from '../domain/queries/assessments.js';
+import { assessmentResultsByStatus, failedAssessmentsByErrorCode, topAssessmentErrors } from '../domain/queries/assessments.js';
+import { assessmentPending, businessesByStatus, failedAssessmentBusinesses, stuckAssessmentPending } from '../domain/queries/businesses.js';
+import { runningRuns } from '../domain/queries/runs.js';
 import { PIPELINE_JOB } from '../domain/pipeline/deps.js';
+import { openai, pagespeed, redact, RESULTS_WINDOW_MS } from './assessment-providers.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
 
@@ -28,55 +30,41 @@ export const ASSESSMENT_BATCH_OVERRIDE = 'pipeline.assessment_batch_size';
 export const RECOMMENDED_PAGESPEED_TTL_SECONDS = 86_400;
 /** Longest TTL the override accepts (30 days). */
 const MAX_TTL_SECONDS = 30 * 86_400;
-/** Window (ms) of recent assessment results the failure diagnostic looks at. */
-export const RESULTS_WINDOW_MS = 24 * 3600_000;
+/** Window (ms) of recent assessment results the diagnostics look at (defined in runbooks/assessment-providers.ts). */
+export { RESULTS_WINDOW_MS };
 /** Share of failed results in the window at which failures are a problem rather than a warning. */
 export const FAILED_SHARE_PROBLEM = 0.5;
 
 const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 const minutes = (ms: number) => Math.round(ms / 60_000);
 const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
-// A provider's error text may echo a request URL; never let a key parameter through.
-const redact = (s: string) =>
-  s
-    .replace(/([?&](?:key|api_key|apikey)=)[^&\s]+/gi, '$1REDACTED')
-    .replace(/\b(sk|SG|rk|pk)[-_.][A-Za-z0-9_\-.*]{6,}/g, '$1-REDACTED')
-    .replace(/\bAIza[0-9A-Za-z_-]{10,}/g, 'REDACTED')
-    .slice(0, 160);
 
 /** coordinator: businesses by status, the pending backlog against what one run can take, and claims. */
 async function coordinator(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
-  const conn = em.getConnection();
-  const [byStatus, [pending], [running], cfg] = await Promise.all([
-    conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from businesses group by status order by status'),
-    conn.execute<{ n: number; oldest: Date | string | null; claimed: number; expired: number }[]>(
-      `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest,
-              count(*) filter (where claimed_until > ?)::int as claimed,
-              count(*) filter (where claimed_until <= ?)::int as expired
-         from businesses where status = 'assessment_pending'`,
-      [now, now],
-    ),
-    conn.execute<{ n: number }[]>(`select count(*)::int as n from job_runs where job = ? and status = 'running'`, [PIPELINE_JOB]),
+  const [byStatus, pending, running, cfg] = await Promise.all([
+    businessesByStatus(em),
+    assessmentPending(em, now),
+    runningRuns(em, PIPELINE_JOB),
     effectiveConfig(em, ctx.services.config),
   ]);
   const { assessmentBatchSize: batchSize, assessmentConcurrency: concurrency, stuckAfterMs } = cfg.stages;
   const capacityPerRun = batchSize * MAX_BATCHES_PER_RUN;
-  const n = pending?.n ?? 0;
-  const oldestAgeMs = pending?.oldest ? now.getTime() - new Date(pending.oldest).getTime() : 0;
+  const n = pending.pending;
+  const oldestAgeMs = pending.oldestAt ? now.getTime() - pending.oldestAt.getTime() : 0;
   const backlog = n > capacityPerRun;
   const evidence = {
-    businessesByStatus: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
+    businessesByStatus: byStatus,
     pending: n,
-    oldestPendingAt: iso(pending?.oldest),
+    oldestPendingAt: iso(pending.oldestAt),
     oldestPendingMinutes: n > 0 ? minutes(oldestAgeMs) : null,
-    claimed: pending?.claimed ?? 0,
-    expiredClaims: pending?.expired ?? 0,
+    claimed: pending.claimed,
+    expiredClaims: pending.expiredClaims,
     batchSize,
     concurrency,
     capacityPerRun,
-    pipelineRunning: (running?.n ?? 0) > 0,
+    pipelineRunning: running.length > 0,
     backlog,
   };
   const head = `${n} business(es) waiting for assessment (${evidence.claimed} claimed), one run assesses up to ${capacityPerRun} (${MAX_BATCHES_PER_RUN} batches of ${batchSize})`;
@@ -91,20 +79,14 @@ async function stuckPending(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
   const stuckAfterMs = ctx.services.config.stages.stuckAfterMs;
-  const [row] = await em.getConnection().execute<{ n: number; oldest: Date | string | null; ids: number[] | null }[]>(
-    `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest, (array_agg(id order by id))[1:5] as ids
-       from businesses
-      where status = 'assessment_pending' and coalesce(status_changed_at, updated_at) < ?
-        and (claimed_until is null or claimed_until < ?)`,
-    [new Date(now.getTime() - stuckAfterMs), now],
-  );
-  const n = row?.n ?? 0;
+  const row = await stuckAssessmentPending(em, new Date(now.getTime() - stuckAfterMs), now);
+  const n = row.count;
   const evidence = {
     stuck: n,
     thresholdMinutes: minutes(stuckAfterMs),
-    oldestAt: iso(row?.oldest),
-    oldestMinutes: row?.oldest ? minutes(now.getTime() - new Date(row.oldest).getTime()) : null,
-    sampleIds: (row?.ids ?? []).map(Number),
+    oldestAt: iso(row.oldestAt),
+    oldestMinutes: row.oldestAt ? minutes(now.getTime() - row.oldestAt.getTime()) : null,
+    sampleIds: row.sampleIds,
   };
   if (n === 0) return { status: 'ok', summary: `No business has waited in assessment_pending over ${evidence.thresholdMinutes} min.`, evidence };
   return {
@@ -112,110 +94,6 @@ async function stuckPending(ctx: RunbookContext): Promise<Finding> {
     summary: `${n} business(es) stuck in assessment_pending over ${evidence.thresholdMinutes} min (oldest ${evidence.oldestMinutes} min), none claimed by a worker.`,
     evidence,
   };
-}
-
-/** Classifies a live probe: `unavailable` (no answer, 5xx, key refused), `limited` (429) or fine. */
-function probeVerdict(p: ProbeResult): { unavailable: boolean; limited: boolean } {
-  if (!p.ok) return { unavailable: true, limited: false };
-  if (p.status === undefined) return { unavailable: false, limited: false };
-  if (p.status === 429) return { unavailable: false, limited: true };
-  return { unavailable: p.status >= 500 || p.status === 401 || p.status === 403 || p.status === 400, limited: false };
-}
-
-/** pagespeed: a live call (raw adapter), today's quota and ledger, breaker, and the cache TTL in force. */
-async function pagespeed(ctx: RunbookContext): Promise<Finding> {
-  const em = ctx.em();
-  const now = ctx.services.clock.now();
-  const [probe, st, used, cfg, [ledger]] = await Promise.all([
-    testConnection(ctx.services, 'pagespeed'),
-    providerStatus(ctx.services, 'pagespeed'),
-    usage(ctx.services, 'pagespeed', 'day'),
-    effectiveConfig(em, ctx.services.config),
-    em.getConnection().execute<{ n429: number; quota: number }[]>(
-      `select count(*) filter (where http_status = 429 or outcome = 'http_429')::int as n429,
-              count(*) filter (where outcome = 'quota_exhausted')::int as quota
-         from api_calls where provider = 'pagespeed' and created_at >= ?`,
-      [new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))],
-    ),
-  ]);
-  const v = probeVerdict(probe);
-  const daily = st.limits.daily;
-  const quotaExhausted = v.limited || daily.exhausted || (ledger?.quota ?? 0) > 0;
-  const unavailable = v.unavailable || st.breaker.state === 'open';
-  const ttl = cfg.gateway.cacheTtlSeconds.pagespeed;
-  const evidence = {
-    reachable: probe.ok,
-    httpStatus: probe.status ?? null,
-    providerCode: probe.providerCode ?? null,
-    latencyMs: probe.latencyMs,
-    detail: redact(probe.detail),
-    breaker: st.breaker.state,
-    dailyLimit: daily.limit ?? null,
-    usedToday: daily.used,
-    remainingToday: daily.remaining ?? null,
-    callsToday: used.calls,
-    errorsToday: used.errors,
-    cacheHitsToday: used.cacheHits,
-    http429Today: ledger?.n429 ?? 0,
-    cacheTtlSeconds: ttl,
-    cacheTtlSource: ttl === ctx.services.config.gateway.cacheTtlSeconds.pagespeed ? 'config' : 'override',
-    sandbox: st.sandbox,
-    unavailable,
-    quotaExhausted,
-  };
-  const quotaText = daily.limit === undefined ? `${daily.used} calls today` : `${daily.used} of ${daily.limit} daily calls used`;
-  const tail = `${quotaText}, ${used.cacheHits} cache hits; cache TTL ${ttl} s; breaker ${st.breaker.state}`;
-  if (unavailable)
-    return { status: 'problem', summary: `PageSpeed is unavailable (${redact(probe.detail)}, ${probe.latencyMs} ms); ${tail}.`, evidence };
-  if (quotaExhausted)
-    return { status: 'problem', summary: `PageSpeed quota exhausted (${v.limited ? 'the live check got HTTP 429' : 'daily quota used up'}); ${tail}.`, evidence };
-  return { status: 'ok', summary: `PageSpeed answered in ${probe.latencyMs} ms; ${tail}.`, evidence };
-}
-
-/** openai: a live call (raw adapter), tokens and cost today, partial assessments without an insight. */
-async function openai(ctx: RunbookContext): Promise<Finding> {
-  const em = ctx.em();
-  const now = ctx.services.clock.now();
-  const [probe, st, used, [partial]] = await Promise.all([
-    testConnection(ctx.services, 'openai'),
-    providerStatus(ctx.services, 'openai'),
-    usage(ctx.services, 'openai', 'day'),
-    em.getConnection().execute<{ partial: number; total: number }[]>(
-      `select count(*) filter (where status = 'partial')::int as partial, count(*)::int as total
-         from assessment_results where created_at >= ?`,
-      [new Date(now.getTime() - RESULTS_WINDOW_MS)],
-    ),
-  ]);
-  const v = probeVerdict(probe);
-  const budget = ctx.services.config.gateway.budgets.openai;
-  const overBudget = budget.dailyUsd !== undefined && used.costUsd >= budget.dailyUsd;
-  const unavailable = v.unavailable || v.limited || st.breaker.state === 'open' || (overBudget && budget.blocking);
-  const evidence = {
-    reachable: probe.ok,
-    httpStatus: probe.status ?? null,
-    providerCode: probe.providerCode ?? null,
-    latencyMs: probe.latencyMs,
-    detail: redact(probe.detail),
-    breaker: st.breaker.state,
-    callsToday: used.calls,
-    errorsToday: used.errors,
-    promptTokensToday: used.promptTokens,
-    completionTokensToday: used.completionTokens,
-    costUsdToday: Math.round(used.costUsd * 10_000) / 10_000,
-    dailyBudgetUsd: budget.dailyUsd ?? null,
-    partialResults24h: partial?.partial ?? 0,
-    results24h: partial?.total ?? 0,
-    unavailable,
-  };
-  const tail = `${used.promptTokens + used.completionTokens} tokens ($${evidence.costUsdToday}) today; ${evidence.partialResults24h} of ${evidence.results24h} assessments in 24 h without an AI insight; breaker ${st.breaker.state}`;
-  if (unavailable)
-    return {
-      status: 'problem',
-      summary: `OpenAI is ${v.limited ? 'rate limiting' : overBudget ? 'over its blocking daily budget' : 'unavailable'} (${redact(probe.detail)}); ${tail}.`,
-      evidence,
-    };
-  if (evidence.partialResults24h > 0 || overBudget) return { status: 'warn', summary: `OpenAI answered in ${probe.latencyMs} ms; ${tail}.`, evidence };
-  return { status: 'ok', summary: `OpenAI answered in ${probe.latencyMs} ms; ${tail}.`, evidence };
 }
 
 /**
@@ -227,31 +105,22 @@ async function failedResults(ctx: RunbookContext): Promise<Finding> {
   const now = ctx.services.clock.now();
   const max = ctx.services.config.stages.assessmentMaxAttempts;
   const since = new Date(now.getTime() - RESULTS_WINDOW_MS);
-  const conn = em.getConnection();
-  const [[failed], results, errors, codes] = await Promise.all([
-    conn.execute<{ n: number; retryable: number }[]>(
-      `select count(*)::int as n, count(*) filter (where assessment_attempts < ?)::int as retryable from businesses where status = 'assessment_failed'`,
-      [max],
-    ),
-    conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from assessment_results where created_at >= ? group by status', [since]),
-    conn.execute<{ error: string; n: number }[]>(
-      `select left(coalesce(error_message, '(no message)'), 160) as error, count(*)::int as n from assessment_results
-        where status = 'failed' and created_at >= ? group by 1 order by 2 desc, 1 limit 5`,
-      [since],
-    ),
+  const [failed, by, errors, codes] = await Promise.all([
+    failedAssessmentBusinesses(em, max),
+    assessmentResultsByStatus(em, since),
+    topAssessmentErrors(em, since, 5),
     failedAssessmentsByErrorCode(em.fork(), since),
   ]);
-  const by = Object.fromEntries(results.map((r) => [r.status, r.n])) as Record<string, number>;
-  const total = results.reduce((s, r) => s + r.n, 0);
+  const total = Object.values(by).reduce((sum, k) => sum + k, 0);
   const failed24h = by.failed ?? 0;
-  const n = failed?.n ?? 0;
+  const n = failed.failed;
   const evidence = {
     failedBusinesses: n,
-    retryable: failed?.retryable ?? 0,
-    attemptsExhausted: n - (failed?.retryable ?? 0),
+    retryable: failed.retryable,
+    attemptsExhausted: n - (failed.retryable),
     maxAttempts: max,
     results24h: { completed: by.completed ?? 0, partial: by.partial ?? 0, failed: failed24h },
-    topErrors: errors.map((e) => ({ error: redact(e.error), count: e.n })),
+    topErrors: errors.map((e) => ({ error: redact(e.error), count: e.count })),
     /** Failed in 24 h by Lighthouse `runtimeError.code` (PageSpeed answered 200 but could not load the page). */
     lighthouseErrors24h: codes.byCode,
   };

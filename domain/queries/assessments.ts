@@ -37,3 +37,28 @@ export async function assessmentResultsSince(em: EntityManager, since: Date): Pr
   );
   return { total: Number(row?.total ?? 0), failed: Number(row?.failed ?? 0) };
 }
+
+/**
+ * Assessment results created at or after `since`, per status (`completed`, `partial`, `failed`; statuses without
+ * results are absent). Counts.
+ */
+export async function assessmentResultsByStatus(em: EntityManager, since: Date): Promise<Record<string, number>> {
+  const rows = await em
+    .getConnection()
+    .execute<{ status: string; n: number }[]>('select status, count(*)::int as n from assessment_results where created_at >= ? group by status', [since]);
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+/**
+ * The commonest error messages of failed assessment results created at or after `since`: message cut to 160
+ * characters (`(no message)` when none), with its count; most frequent first, up to `limit`. Messages are stored
+ * as the provider answered: redact before showing them.
+ */
+export async function topAssessmentErrors(em: EntityManager, since: Date, limit = 5): Promise<{ error: string; count: number }[]> {
+  const rows = await em.getConnection().execute<{ error: string; n: number }[]>(
+    `select left(coalesce(error_message, '(no message)'), 160) as error, count(*)::int as n from assessment_results
+      where status = 'failed' and created_at >= ? group by 1 order by 2 desc, 1 limit ?`,
+    [since, limit],
+  );
+  return rows.map((r) => ({ error: r.error, count: Number(r.n) }));
+}

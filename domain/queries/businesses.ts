@@ -1,7 +1,5 @@
 /** Business queries of the assessment claims' lease protocol (domain/assessment/assess.ts, domain/pipeline/reaper.ts). */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { BUSINESS_STATUSES } from '../../db/entities/statuses.js';
-import { countsByKey } from './counts.js';
 
 /** Renews the assessment claims `holder` holds (`claimed_until`); returns how many. */
 export async function renewBusinessClaims(em: EntityManager, holder: string, until: Date): Promise<number> {
@@ -77,8 +75,66 @@ export async function assessmentBacklog(em: EntityManager): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-/** Businesses per status: every status of {@link BUSINESS_STATUSES} present (0 when none), plus any other found. */
+/**
+ * Businesses per status, for the statuses that have any (keys in `order by status` order). Callers that need every
+ * status present fill the zeros (alerts/metrics-reader.ts for `leadfactory_businesses`).
+ */
 export async function businessesByStatus(em: EntityManager): Promise<Record<string, number>> {
-  const rows = await em.getConnection().execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from businesses group by status`);
-  return countsByKey(BUSINESS_STATUSES, rows);
+  const rows = await em.getConnection().execute<{ status: string; n: number }[]>('select status, count(*)::int as n from businesses group by status order by status');
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+/** The assessment backlog in detail: the {@link assessmentBacklog} count, its oldest entry and its claims. */
+export interface AssessmentPending {
+  /** Businesses in `assessment_pending`. */
+  pending: number;
+  /** Oldest `coalesce(status_changed_at, updated_at)` among them; null when none. */
+  oldestAt: Date | null;
+  /** Of them, under a live claim (`claimed_until > now`). */
+  claimed: number;
+  /** Of them, with a claim that has expired (`claimed_until <= now`). */
+  expiredClaims: number;
+}
+
+/** Reads {@link AssessmentPending} as of `now` (one statement). */
+export async function assessmentPending(em: EntityManager, now: Date): Promise<AssessmentPending> {
+  const [row] = await em.getConnection().execute<{ n: number; oldest: Date | string | null; claimed: number; expired: number }[]>(
+    `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest,
+            count(*) filter (where claimed_until > ?)::int as claimed,
+            count(*) filter (where claimed_until <= ?)::int as expired
+       from businesses where status = 'assessment_pending'`,
+    [now, now],
+  );
+  return { pending: row?.n ?? 0, oldestAt: row?.oldest ? new Date(row.oldest) : null, claimed: row?.claimed ?? 0, expiredClaims: row?.expired ?? 0 };
+}
+
+/** Businesses stuck in `assessment_pending`: how many, the oldest, and the first ids (ascending, up to 5). */
+export interface StuckPending {
+  count: number;
+  oldestAt: Date | null;
+  sampleIds: number[];
+}
+
+/**
+ * Businesses in `assessment_pending` since before `changedBefore` (by `coalesce(status_changed_at, updated_at)`)
+ * and not under a live claim at `now` (no `claimed_until`, or one before `now`).
+ */
+export async function stuckAssessmentPending(em: EntityManager, changedBefore: Date, now: Date): Promise<StuckPending> {
+  const [row] = await em.getConnection().execute<{ n: number; oldest: Date | string | null; ids: number[] | null }[]>(
+    `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest, (array_agg(id order by id))[1:5] as ids
+       from businesses
+      where status = 'assessment_pending' and coalesce(status_changed_at, updated_at) < ?
+        and (claimed_until is null or claimed_until < ?)`,
+    [changedBefore, now],
+  );
+  return { count: row?.n ?? 0, oldestAt: row?.oldest ? new Date(row.oldest) : null, sampleIds: (row?.ids ?? []).map(Number) };
+}
+
+/** Businesses in `assessment_failed`, and how many of them have attempts left (`assessment_attempts < maxAttempts`). */
+export async function failedAssessmentBusinesses(em: EntityManager, maxAttempts: number): Promise<{ failed: number; retryable: number }> {
+  const [row] = await em.getConnection().execute<{ n: number; retryable: number }[]>(
+    `select count(*)::int as n, count(*) filter (where assessment_attempts < ?)::int as retryable from businesses where status = 'assessment_failed'`,
+    [maxAttempts],
+  );
+  return { failed: row?.n ?? 0, retryable: row?.retryable ?? 0 };
 }
