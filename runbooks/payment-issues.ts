@@ -13,14 +13,17 @@
  */
 import { z } from 'zod';
 import { maskEmail } from '../domain/log-mask.js';
+import { eventsSince, signatureFailuresSince } from '../domain/queries/ops-events.js';
+import { failedPurchasesSince, paidWithoutReport, purchaseStatusCounts, stalePendingPurchases } from '../domain/queries/purchases.js';
+import { inboxSummary, lastInboxError } from '../domain/queries/webhook-inbox.js';
 import { testAuthentication, testConnection } from '../domain/gateway/diagnostics.js';
 import { CHECKOUT_EXPIRY_MARGIN_SECONDS, CHECKOUT_TTL_SECONDS } from '../domain/storefront/checkout.js';
 import { DEV_STRIPE_WEBHOOK_SECRET } from '../domain/storefront/config.js';
-import { calculateTotal } from '../domain/storefront/pricing.js';
 import { replayEvents } from '../domain/storefront/replay.js';
 import { resendReport } from '../domain/storefront/report.js';
 import { PARKED_PREFIX, STRIPE_PROVIDER } from '../domain/storefront/webhook.js';
 import type { RunbookContext } from './context.js';
+import { pricingConfig, totalCalculation, TOTALS_WINDOW_MS } from './payment-pricing.js';
 import { defineRunbook, type Finding } from './define.js';
 
 /** "Recent" in this runbook: 24 h in ms. */
@@ -39,8 +42,8 @@ export const STALE_PENDING_MS = (CHECKOUT_TTL_SECONDS + CHECKOUT_EXPIRY_MARGIN_S
 /** A paid purchase whose report is still unsent this long after it changed (ms) needs a resend (10 min). */
 export const REPORT_GRACE_MS = 10 * 60_000;
 
-/** Purchases compared against the total calculation: created within this window (30 days, ms), at most 500. */
-export const TOTALS_WINDOW_MS = 30 * 24 * 3600_000;
+/** Purchases compared against the total calculation (defined in runbooks/payment-pricing.ts). */
+export { TOTALS_WINDOW_MS };
 
 /** Live Stripe checks give up after this long (ms), below the diagnostic's own timeout. */
 export const PROBE_TIMEOUT_MS = 4000;
@@ -67,44 +70,27 @@ async function webhookStatus(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
   const since = new Date(now.getTime() - RECENT_MS);
-  const [[inbox], [sig], [lastErr]] = await Promise.all([
-    em.execute<{ last: Date | string | null; total: string; received24h: string; unprocessed: string; lagging: string; errored: string; parked: string }[]>(
-      `select max(received_at) as last, count(*) as total, count(*) filter (where received_at > ?) as received24h,
-              count(*) filter (where processed_at is null and (error is null or error not like ?)) as unprocessed,
-              count(*) filter (where processed_at is null and (error is null or error not like ?) and received_at < ?) as lagging,
-              count(*) filter (where processed_at is null and error is not null and error not like ?) as errored,
-              count(*) filter (where processed_at is null and error like ?) as parked
-       from webhook_inbox where provider = ?`,
-      [since, `${PARKED_PREFIX}%`, `${PARKED_PREFIX}%`, new Date(now.getTime() - INBOX_LAG_MS), `${PARKED_PREFIX}%`, `${PARKED_PREFIX}%`, STRIPE_PROVIDER],
-    ),
-    em.execute<{ n: string; last: Date | string | null; reason: string | null }[]>(
-      `select count(*) as n, max(created_at) as last,
-              (array_agg(payload->>'reason' order by created_at desc))[1] as reason
-       from ops_events where type = 'webhook.signature_failed' and created_at > ? and coalesce(payload->>'provider', 'stripe') = 'stripe'`,
-      [since],
-    ),
-    em.execute<{ event_id: string; type: string; error: string }[]>(
-      `select event_id, type, error from webhook_inbox where provider = ? and processed_at is null and error is not null and error not like ?
-       order by received_at desc limit 1`,
-      [STRIPE_PROVIDER, `${PARKED_PREFIX}%`],
-    ),
+  const [inbox, sig, lastErr] = await Promise.all([
+    inboxSummary(em, STRIPE_PROVIDER, since, new Date(now.getTime() - INBOX_LAG_MS), PARKED_PREFIX),
+    signatureFailuresSince(em, 'stripe', since),
+    lastInboxError(em, STRIPE_PROVIDER, PARKED_PREFIX),
   ]);
-  const lastAt = inbox?.last ? new Date(inbox.last) : null;
+  const lastAt = inbox.lastReceivedAt;
   const evidence = {
     secret: ctx.services.config.storefront.stripeWebhookSecret === DEV_STRIPE_WEBHOOK_SECRET ? 'MISSING' : 'SET',
     lastEventReceivedAt: lastAt?.toISOString() ?? null,
     lastEventAgeMinutes: lastAt ? minutes(now.getTime() - lastAt.getTime()) : null,
-    events: num(inbox?.total),
-    received24h: num(inbox?.received24h),
-    unprocessed: num(inbox?.unprocessed),
-    lagging: num(inbox?.lagging),
-    errored: num(inbox?.errored),
-    parked: num(inbox?.parked),
-    lastError: lastErr ? { eventId: lastErr.event_id, type: lastErr.type, error: mask(lastErr.error) } : null,
+    events: inbox.total,
+    received24h: inbox.received,
+    unprocessed: inbox.unprocessed,
+    lagging: inbox.lagging,
+    errored: inbox.errored,
+    parked: inbox.parked,
+    lastError: lastErr ? { eventId: lastErr.eventId, type: lastErr.type, error: mask(lastErr.error) } : null,
     /** Minutes with at least one rejected signature (the ops event is recorded once per minute). */
-    signatureFailures24h: num(sig?.n),
-    lastSignatureFailureAt: iso(sig?.last),
-    lastSignatureFailure: sig?.reason ? mask(sig.reason) : null,
+    signatureFailures24h: sig.count,
+    lastSignatureFailureAt: iso(sig.lastAt),
+    lastSignatureFailure: sig.lastReason ? mask(sig.lastReason) : null,
   };
   const secretLine = evidence.secret === 'SET' ? 'secret SET' : 'secret MISSING (development default in use)';
   const lastLine = lastAt ? `last Stripe event received ${evidence.lastEventAgeMinutes} min ago` : 'no Stripe event ever received';
@@ -126,21 +112,12 @@ async function webhookStatus(ctx: RunbookContext): Promise<Finding> {
 async function recentPurchases(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const since = new Date(ctx.services.clock.now().getTime() - RECENT_MS);
-  const [rows, failures] = await Promise.all([
-    em.execute<{ status: string; n: string; recent: string }[]>(
-      'select status, count(*) as n, count(*) filter (where created_at > ?) as recent from purchases group by status order by status',
-      [since],
-    ),
-    em.execute<{ id: number; reason: string | null }[]>(
-      "select id, failure_reason as reason from purchases where status = 'failed' and updated_at > ? order by updated_at desc limit 200",
-      [since],
-    ),
-  ]);
+  const [rows, failures] = await Promise.all([purchaseStatusCounts(em, since), failedPurchasesSince(em, since, 200)]);
   const all: Record<string, number> = {};
   const last24h: Record<string, number> = {};
   for (const r of rows) {
-    all[r.status] = num(r.n);
-    if (num(r.recent) > 0) last24h[r.status] = num(r.recent);
+    all[r.status] = r.all;
+    if (r.recent > 0) last24h[r.status] = r.recent;
   }
   const total = Object.values(all).reduce((s, n) => s + n, 0);
   const reasons = new Map<string, number>();
@@ -151,7 +128,7 @@ async function recentPurchases(ctx: RunbookContext): Promise<Finding> {
     reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   }
   const topReasons = [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([reason, n]) => ({ reason, n }));
-  const evidence = { all, last24h, total, failed24h: failures.length, checkoutFailures24h: checkoutFailures, topReasons, failedIds: failures.slice(0, 10).map((f) => Number(f.id)) };
+  const evidence = { all, last24h, total, failed24h: failures.length, checkoutFailures24h: checkoutFailures, topReasons, failedIds: failures.slice(0, 10).map((f) => f.id) };
   if (total === 0) return { status: 'no_data', summary: 'No purchases yet.', evidence };
   const counts = Object.entries(last24h).map(([s, n]) => `${n} ${s}`).join(', ') || 'none';
   const summary = `${total} purchases in all; created in the last 24 h: ${counts}`;
@@ -166,15 +143,11 @@ async function stalePending(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
   const cutoff = new Date(now.getTime() - STALE_PENDING_MS);
-  const rows = await em.execute<{ id: number; created_at: Date | string }[]>(
-    `select id, created_at from purchases where status = 'pending' and stripe_session_id is not null and last_event_created is null
-       and created_at < ? order by created_at asc limit 200`,
-    [cutoff],
-  );
+  const rows = await stalePendingPurchases(em, cutoff, 200);
   const evidence = {
     count: rows.length,
-    ids: rows.slice(0, 10).map((r) => Number(r.id)),
-    oldestMinutes: rows[0] ? minutes(now.getTime() - new Date(rows[0].created_at).getTime()) : null,
+    ids: rows.slice(0, 10).map((r) => r.id),
+    oldestMinutes: rows[0] ? minutes(now.getTime() - rows[0].createdAt.getTime()) : null,
     thresholdMinutes: minutes(STALE_PENDING_MS),
   };
   if (rows.length === 0)
@@ -209,125 +182,15 @@ async function stripeConnectivity(ctx: RunbookContext): Promise<Finding> {
   return { status: 'ok', summary: `${where} answers and accepts the key (${evidence.apiKey}, ${keyMode} mode) in ${conn?.latencyMs} ms.`, evidence };
 }
 
-/** pricing-config: the storefront settings in force (domain/storefront/config.ts) and the resulting price. */
-async function pricingConfig(ctx: RunbookContext): Promise<Finding> {
-  const c = ctx.services.config.storefront;
-  const evidence: Record<string, unknown> = {
-    auditReportPriceCents: c.auditReportPriceCents,
-    taxRate: c.taxRate,
-    currency: c.currency,
-    successUrl: c.successUrl,
-    cancelUrl: c.cancelUrl,
-    webhookSecret: c.stripeWebhookSecret === DEV_STRIPE_WEBHOOK_SECRET ? 'MISSING' : 'SET',
-  };
-  try {
-    const t = calculateTotal(c.auditReportPriceCents, c.taxRate);
-    Object.assign(evidence, t);
-    return {
-      status: 'ok',
-      summary: `Audit report ${t.baseCents} + tax ${t.taxCents} (${+(c.taxRate * 100).toFixed(4)}%) = ${t.totalCents} ${c.currency.toUpperCase()} cents.`,
-      evidence,
-    };
-  } catch (err) {
-    return { status: 'problem', summary: `The configured price cannot be computed: ${(err as Error).message}.`, evidence };
-  }
-}
-
-/** The half-up tax of `base × rate` computed independently (float with an epsilon), as a cross-check. */
-function halfUpTax(base: number, rate: number): number {
-  return Math.floor(base * rate + 0.5 + 1e-9);
-}
-
-/** Known cases of the calculation (integer cents, half-up): base, rate, expected tax. */
-const CALCULATION_CASES: readonly [number, number, number][] = [
-  [9900, 0.08, 792],
-  [1, 0.5, 1],
-  [125, 0.1, 13],
-  [9900, 0, 0],
-  [1999, 0.0725, 145],
-];
-
-/**
- * total-calculation: `calculateTotal` over the configured price (integer cents, half-up, known cases) and the stored
- * amounts of purchases of the last 30 days against it (tax at the configured rate, total = amount + tax, amount =
- * the configured price).
- */
-async function totalCalculation(ctx: RunbookContext): Promise<Finding> {
-  const c = ctx.services.config.storefront;
-  const now = ctx.services.clock.now();
-  const failedCases = CALCULATION_CASES.filter(([b, r, tax]) => {
-    const t = calculateTotal(b, r);
-    return t.taxCents !== tax || t.totalCents !== b + tax;
-  }).map(([b, r]) => `${b}@${r}`);
-  let configured: { baseCents: number; taxCents: number; totalCents: number } | undefined;
-  let configError: string | undefined;
-  try {
-    configured = calculateTotal(c.auditReportPriceCents, c.taxRate);
-  } catch (err) {
-    configError = (err as Error).message;
-  }
-  const configOk =
-    configured !== undefined &&
-    [configured.baseCents, configured.taxCents, configured.totalCents].every(Number.isSafeInteger) &&
-    configured.totalCents === configured.baseCents + configured.taxCents &&
-    configured.taxCents === halfUpTax(configured.baseCents, c.taxRate);
-  const rows = await ctx.em().execute<{ id: number; amount_cents: number; tax_cents: number; total_cents: number; currency: string }[]>(
-    'select id, amount_cents, tax_cents, total_cents, currency from purchases where created_at > ? order by id desc limit 500',
-    [new Date(now.getTime() - TOTALS_WINDOW_MS)],
-  );
-  const mismatches: { id: number; stored: number; expected: number }[] = [];
-  let otherPrice = 0;
-  for (const r of rows) {
-    const amount = Number(r.amount_cents);
-    const expected = calculateTotal(amount, c.taxRate);
-    if (Number(r.tax_cents) !== expected.taxCents || Number(r.total_cents) !== expected.totalCents)
-      mismatches.push({ id: Number(r.id), stored: Number(r.total_cents), expected: expected.totalCents });
-    if (amount !== c.auditReportPriceCents) otherPrice++;
-  }
-  const evidence = {
-    priceCents: c.auditReportPriceCents,
-    taxRate: c.taxRate,
-    calculated: configured ?? null,
-    configError: configError ?? null,
-    integerHalfUp: configOk,
-    failedCases,
-    compared: rows.length,
-    mismatches: mismatches.length,
-    mismatchSamples: mismatches.slice(0, 10),
-    atOtherPrice: otherPrice,
-  };
-  if (!configOk || failedCases.length > 0) {
-    return {
-      status: 'problem',
-      summary: `The total calculation is wrong: ${configError ?? (failedCases.length ? `known cases fail (${failedCases.join(', ')})` : `${c.auditReportPriceCents} at ${c.taxRate} does not give integer cents rounded half-up`)}.`,
-      evidence,
-    };
-  }
-  const line = `${configured!.baseCents} + ${configured!.taxCents} tax = ${configured!.totalCents} cents (integer, half-up)`;
-  if (mismatches.length > 0) {
-    const m = mismatches[0]!;
-    return {
-      status: 'problem',
-      summary: `${mismatches.length} of ${rows.length} recent purchase(s) store a total that differs from the calculation at the configured tax rate (e.g. purchase ${m.id}: ${m.stored} stored, ${m.expected} expected); ${line}.`,
-      evidence,
-    };
-  }
-  if (otherPrice > 0) return { status: 'warn', summary: `${line}; ${otherPrice} of ${rows.length} recent purchase(s) were priced differently (the price changed since).`, evidence };
-  return { status: 'ok', summary: `${line}; ${rows.length} recent purchase(s) match.`, evidence };
-}
-
 /** report-delivery: paid purchases whose report has not been emailed, and report failures of the last 24 h. */
 async function reportDelivery(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
-  const [rows, [failed]] = await Promise.all([
-    em.execute<{ id: number }[]>(
-      "select id from purchases where status = 'paid' and report_sent_at is null and updated_at < ? order by id limit 50",
-      [new Date(now.getTime() - REPORT_GRACE_MS)],
-    ),
-    em.execute<{ n: string }[]>("select count(*) as n from ops_events where type = 'report.failed' and created_at > ?", [new Date(now.getTime() - RECENT_MS)]),
+  const [rows, failed] = await Promise.all([
+    paidWithoutReport(em, new Date(now.getTime() - REPORT_GRACE_MS), 50),
+    eventsSince(em, 'report.failed', new Date(now.getTime() - RECENT_MS)),
   ]);
-  const evidence = { unsent: rows.length, ids: rows.slice(0, 10).map((r) => Number(r.id)), reportFailures24h: num(failed?.n) };
+  const evidence = { unsent: rows.length, ids: rows.slice(0, 10), reportFailures24h: failed };
   if (rows.length === 0) return { status: 'ok', summary: `Every paid purchase has had its report emailed (${evidence.reportFailures24h} failure(s) in 24 h).`, evidence };
   return {
     status: 'problem',

@@ -13,3 +13,23 @@ export async function newestEventId(em: EntityManager, types: readonly string[],
   );
   return row?.id ?? undefined;
 }
+
+/**
+ * `webhook.signature_failed` events of `provider` since `since` (exclusive); events recorded without a provider count
+ * as Stripe's (the first webhook). The notifier records one per minute with failures, so `count` is minutes.
+ */
+export async function signatureFailuresSince(em: EntityManager, provider: string, since: Date): Promise<{ count: number; lastAt: Date | null; lastReason: string | null }> {
+  const [row] = await em.execute<{ n: string; last: Date | string | null; reason: string | null }[]>(
+    `select count(*) as n, max(created_at) as last,
+            (array_agg(payload->>'reason' order by created_at desc))[1] as reason
+     from ops_events where type = 'webhook.signature_failed' and created_at > ? and coalesce(payload->>'provider', 'stripe') = ?`,
+    [since, provider],
+  );
+  return { count: Number(row?.n ?? 0), lastAt: row?.last ? new Date(row.last) : null, lastReason: row?.reason ?? null };
+}
+
+/** Ops events of `type` created after `since` (exclusive). A count. */
+export async function eventsSince(em: EntityManager, type: string, since: Date): Promise<number> {
+  const [row] = await em.execute<{ n: string }[]>('select count(*) as n from ops_events where type = ? and created_at > ?', [type, since]);
+  return Number(row?.n ?? 0);
+}

@@ -151,3 +151,68 @@ export async function paymentFailuresTotal(em: EntityManager): Promise<number> {
   );
   return Number(row?.n ?? 0);
 }
+
+/** Purchases of one status: all of them and those created after the `since` of {@link purchaseStatusCounts}. */
+export interface PurchaseStatusCount {
+  status: string;
+  all: number;
+  recent: number;
+}
+
+/** Purchases per status (statuses with any, in `order by status` order): all, and created after `since`. */
+export async function purchaseStatusCounts(em: EntityManager, since: Date): Promise<PurchaseStatusCount[]> {
+  const rows = await em.execute<{ status: string; n: string; recent: string }[]>(
+    'select status, count(*) as n, count(*) filter (where created_at > ?) as recent from purchases group by status order by status',
+    [since],
+  );
+  return rows.map((r) => ({ status: r.status, all: Number(r.n ?? 0), recent: Number(r.recent ?? 0) }));
+}
+
+/** Purchases `failed` with `updated_at` after `since`, newest first, up to `limit`: id and `failure_reason`. */
+export async function failedPurchasesSince(em: EntityManager, since: Date, limit = 200): Promise<{ id: number; reason: string | null }[]> {
+  const rows = await em.execute<{ id: number; reason: string | null }[]>(
+    "select id, failure_reason as reason from purchases where status = 'failed' and updated_at > ? order by updated_at desc limit ?",
+    [since, limit],
+  );
+  return rows.map((r) => ({ id: Number(r.id), reason: r.reason }));
+}
+
+/**
+ * Pending purchases with a Checkout Session that never received a Stripe event (`last_event_created` null), created
+ * before `createdBefore`; oldest first, up to `limit`.
+ */
+export async function stalePendingPurchases(em: EntityManager, createdBefore: Date, limit = 200): Promise<{ id: number; createdAt: Date }[]> {
+  const rows = await em.execute<{ id: number; created_at: Date | string }[]>(
+    `select id, created_at from purchases where status = 'pending' and stripe_session_id is not null and last_event_created is null
+       and created_at < ? order by created_at asc limit ?`,
+    [createdBefore, limit],
+  );
+  return rows.map((r) => ({ id: Number(r.id), createdAt: new Date(r.created_at) }));
+}
+
+/** The amounts of one purchase as stored, in cents. */
+export interface PurchaseAmounts {
+  id: number;
+  amountCents: number;
+  taxCents: number;
+  totalCents: number;
+  currency: string;
+}
+
+/** Amounts of purchases created after `since`, newest id first, up to `limit`. */
+export async function recentPurchaseAmounts(em: EntityManager, since: Date, limit = 500): Promise<PurchaseAmounts[]> {
+  const rows = await em.execute<{ id: number; amount_cents: number; tax_cents: number; total_cents: number; currency: string }[]>(
+    'select id, amount_cents, tax_cents, total_cents, currency from purchases where created_at > ? order by id desc limit ?',
+    [since, limit],
+  );
+  return rows.map((r) => ({ id: Number(r.id), amountCents: Number(r.amount_cents), taxCents: Number(r.tax_cents), totalCents: Number(r.total_cents), currency: r.currency }));
+}
+
+/** Ids of `paid` purchases with no report emailed (`report_sent_at` null) and last updated before `updatedBefore`, ascending, up to `limit`. */
+export async function paidWithoutReport(em: EntityManager, updatedBefore: Date, limit = 50): Promise<number[]> {
+  const rows = await em.execute<{ id: number }[]>(
+    "select id from purchases where status = 'paid' and report_sent_at is null and updated_at < ? order by id limit ?",
+    [updatedBefore, limit],
+  );
+  return rows.map((r) => Number(r.id));
+}
