@@ -10,13 +10,19 @@
  * pipeline now.
  */
 import { z } from 'zod';
-import { providerStatus, testConnection, type ProbeResult } from '../domain/gateway/diagnostics.js';
 import { stuckItems } from '../domain/pipeline/stuck.js';
+import { pingDatabase } from '../domain/queries/health.js';
+import { latestRunHeartbeat } from '../domain/queries/runs.js';
+import { targetCounts } from '../domain/queries/targets.js';
 import { PIPELINE_JOB, getPipelineStatus } from '../domain/status.js';
 import { setYelpBatchSize, yelpBatchSize } from '../domain/targeting/batch-size.js';
 import { quotaSummary, resetQuotas } from '../domain/targeting/quota.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
+import { RECENT_429_MINUTES, yelpRateLimit } from './pipeline-yelp.js';
+
+/** Minutes of ledger history in which a Yelp 429 still counts as "rate limited now" (defined in runbooks/pipeline-yelp.ts). */
+export { RECENT_429_MINUTES };
 
 /** No run started within this window means the schedule is not firing (daily job plus 2 h of slack). */
 export const NOT_SCHEDULED_AFTER_MS = 26 * 3600_000;
@@ -36,12 +42,9 @@ async function lastRun(ctx: RunbookContext): Promise<Finding> {
   const em = ctx.em();
   const now = ctx.services.clock.now();
   const stallMs = ctx.services.config.stages.stuckAfterMs;
-  const [status, beats, stuck, jobs] = await Promise.all([
+  const [status, lastBeat, stuck, jobs] = await Promise.all([
     getPipelineStatus(em, { clock: ctx.services.clock }),
-    em.getConnection().execute<{ id: number; heartbeat_at: Date | string }[]>(
-      'select id, heartbeat_at from job_runs where job = ? order by started_at desc, id desc limit 1',
-      [PIPELINE_JOB],
-    ),
+    latestRunHeartbeat(em, PIPELINE_JOB),
     stuckItems(em, now, stallMs),
     ctx.jobs.list().catch(() => []),
   ]);
@@ -62,7 +65,7 @@ async function lastRun(ctx: RunbookContext): Promise<Finding> {
     };
   }
   const ageMs = now.getTime() - Date.parse(run.startedAt);
-  const heartbeat = beats[0] ? new Date(beats[0].heartbeat_at) : new Date(run.startedAt);
+  const heartbeat = lastBeat ?? new Date(run.startedAt);
   const heartbeatAgeMs = now.getTime() - heartbeat.getTime();
   const stalledRun = (run.status === 'running' && heartbeatAgeMs > stallMs) || run.status === 'stalled';
   const notScheduled = ageMs > NOT_SCHEDULED_AFTER_MS;
@@ -143,80 +146,9 @@ async function targetingQuota(ctx: RunbookContext): Promise<Finding> {
   };
 }
 
-/** Minutes of ledger history in which a Yelp 429 still counts as "rate limited now". */
-export const RECENT_429_MINUTES = 10;
-
-/**
- * yelp-rate-limit: a live probe of Yelp (does it answer 429 now?), Yelp 429s in the ledger (last hour; the last
- * {@link RECENT_429_MINUTES} minutes count as current), the Retry-After block, breaker, quota, batch size.
- */
-async function yelpRateLimit(ctx: RunbookContext): Promise<Finding> {
-  const em = ctx.em();
-  const now = ctx.services.clock.now();
-  const live = Promise.race([
-    testConnection(ctx.services, 'yelp'),
-    new Promise<ProbeResult>((resolve) => setTimeout(() => resolve({ provider: 'yelp', ok: false, latencyMs: 4000, detail: 'no answer within 4 s' }), 4000).unref()),
-  ]);
-  const [rows, st, batch, probe] = await Promise.all([
-    em.getConnection().execute<{ provider429: number; recent429: number; local: number; calls: number; last429: Date | string | null }[]>(
-      `select count(*) filter (where http_status = 429 or outcome = 'http_429')::int as provider429,
-              count(*) filter (where (http_status = 429 or outcome = 'http_429') and created_at >= ?)::int as recent429,
-              count(*) filter (where outcome = 'rate_limited')::int as local,
-              count(*)::int as calls,
-              max(created_at) filter (where http_status = 429 or outcome = 'http_429') as last429
-         from api_calls where provider = 'yelp' and created_at >= ?`,
-      [new Date(now.getTime() - RECENT_429_MINUTES * 60_000), new Date(now.getTime() - 3600_000)],
-    ),
-    providerStatus(ctx.services, 'yelp'),
-    yelpBatchSize(em, ctx.services.config),
-    live,
-  ]);
-  const r = rows[0] ?? { provider429: 0, recent429: 0, local: 0, calls: 0, last429: null };
-  const blockedUntil = st.limits.blockedUntil && st.limits.blockedUntil > now ? st.limits.blockedUntil : undefined;
-  const daily = st.limits.daily;
-  const live429 = probe.status === 429;
-  const rateLimited = live429 || r.recent429 > 0 || blockedUntil !== undefined;
-  const evidence = {
-    liveProbe: probe.status !== undefined ? `HTTP ${probe.status}` : probe.detail,
-    callsLastHour: r.calls,
-    http429LastHour: r.provider429,
-    localRateLimitedLastHour: r.local,
-    last429At: r.last429 ? new Date(r.last429).toISOString() : null,
-    blockedUntil: blockedUntil?.toISOString() ?? null,
-    breaker: st.breaker.state,
-    breakerFailures: st.breaker.consecutiveFailures,
-    dailyLimit: daily.limit ?? null,
-    usedToday: daily.used,
-    remainingToday: daily.remaining ?? null,
-    quotaExhausted: daily.exhausted,
-    quotaResetAt: daily.resetAt.toISOString(),
-    batchSize: batch.value,
-    batchSizeSource: batch.source,
-    rateLimited,
-    sandbox: st.sandbox,
-  };
-  const quotaText = daily.limit === undefined ? `${daily.used} calls today (no daily limit)` : `${daily.used} of ${daily.limit} daily calls used`;
-  const tail = `breaker ${st.breaker.state}; ${quotaText}; batch size ${batch.value} (${batch.source})`;
-  if (rateLimited)
-    return {
-      status: 'problem',
-      summary: `${live429 ? 'Yelp answers 429 Too Many Requests right now; ' : ''}Yelp answered 429 ${r.provider429} time(s) in the last hour${blockedUntil ? `, calls blocked until ${blockedUntil.toISOString()}` : ''}; ${tail}.`,
-      evidence,
-    };
-  if (daily.exhausted) return { status: 'problem', summary: `Yelp daily quota used up (resets ${daily.resetAt.toISOString()}); ${tail}.`, evidence };
-  if (r.local > 0 || st.breaker.state !== 'closed')
-    return { status: 'warn', summary: `${r.local} Yelp call(s) held back by the local rate limiter in the last hour; ${tail}.`, evidence };
-  return { status: 'ok', summary: `No Yelp 429 in the last hour (${r.calls} calls); ${tail}.`, evidence };
-}
-
 /** active-targets: how many targets the pipeline works through. */
 async function activeTargets(ctx: RunbookContext): Promise<Finding> {
-  const [row] = await ctx
-    .em()
-    .getConnection()
-    .execute<{ active: number; total: number }[]>('select count(*) filter (where active)::int as active, count(*)::int as total from targets');
-  const active = Number(row?.active ?? 0);
-  const total = Number(row?.total ?? 0);
+  const { active, total } = await targetCounts(ctx.em());
   const evidence = { active, inactive: total - active, total };
   if (active === 0)
     return { status: 'problem', summary: total === 0 ? 'No targets exist: the pipeline has nothing to source.' : `All ${total} target(s) are inactive.`, evidence };
@@ -230,7 +162,7 @@ async function database(ctx: RunbookContext): Promise<Finding> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      em.getConnection().execute('select 1 as ok'),
+      pingDatabase(em),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${DB_PROBE_TIMEOUT_MS} ms`)), DB_PROBE_TIMEOUT_MS);
       }),
@@ -379,7 +311,7 @@ export const runbook = defineRunbook<RunbookContext>({
       async run(ctx, _input, actor) {
         const t0 = performance.now();
         await ctx.services.orm.reconnect();
-        await ctx.services.orm.em.fork().getConnection().execute('select 1');
+        await pingDatabase(ctx.services.orm.em.fork());
         const ms = Math.round(performance.now() - t0);
         ctx.services.logger.info({ actor, ms }, 'database pool reconnected');
         return { summary: `Database pool reconnected; select 1 answered (${ms} ms including the reconnect).` };

@@ -157,3 +157,11 @@ export async function runningHeartbeats(em: EntityManager): Promise<{ job: strin
     .execute<{ job: string; heartbeat_at: Date }[]>(`select job, max(heartbeat_at) as heartbeat_at from job_runs where status = 'running' group by job`);
   return rows.map((r) => ({ job: r.job, heartbeatAt: new Date(r.heartbeat_at) }));
 }
+
+/** Heartbeat of the newest run of `job` (by `started_at`, then id), whatever its status; undefined when it never ran. */
+export async function latestRunHeartbeat(em: EntityManager, job: string): Promise<Date | undefined> {
+  const [row] = await em
+    .getConnection()
+    .execute<{ id: number; heartbeat_at: Date | string }[]>('select id, heartbeat_at from job_runs where job = ? order by started_at desc, id desc limit 1', [job]);
+  return row ? new Date(row.heartbeat_at) : undefined;
+}
