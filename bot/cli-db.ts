@@ -88,6 +88,13 @@ function osUser(): string {
   }
 }
 
+/** One invocation's context: {@link PitrCommandContext} plus the backup folder in force. */
+interface DbRun extends PitrCommandContext {
+  opts: Map<string, string>;
+  /** `--dir`, else BACKUP_DIR, resolved. */
+  dir: string;
+}
+
 /**
  * Runs `db <subcommand> …` on an open CLI database. `args` follows the word `db`.
  * @returns 0 done (verify: clean); 1 failed, refused or (verify) problems found; 2 bad usage. Never throws for
@@ -128,166 +135,17 @@ export async function runDbCommand(
     await io.stderr(`refused: ${detail}\n`);
     return 1;
   }
-  const dir = resolve(o.get('dir') ?? config.recovery.backupDir);
-
-  /** `db restore` of an embedded backup: into a new data folder, verified, never over the live one. */
-  const restoreEmbedded = async (backupFile: string): Promise<number> => {
-    if (o.has('into') || o.has('fresh')) throw new UsageError('an embedded backup (*.pglite.tar.gz) is restored into a data folder: give --into-dir F, not --into/--fresh');
-    const folder = resolve(o.get('into-dir') ?? `${resolve(config.db.dataDir)}-restore-${backupStamp(now)}`);
-    const plan = `restore ${backupFile} into the new data folder ${folder}`;
-    if (!o.has('yes')) {
-      const check = await verifyChecksum(backupFile);
-      await audit(em(), { at: now, actor, action, input, outcome: 'refused', detail: `not confirmed: would ${plan}` });
-      await out(
-        { refused: true, plan, checksum: check },
-        [`Would ${plan}`, `  checksum: ${check.ok ? 'ok' : `BAD (${check.reason})`}`, 'Nothing done. Run again with --yes to restore.'].join('\n'),
-      );
-      return 1;
-    }
-    const result = await restoreEmbeddedBackup({ file: backupFile, dataDir: folder });
-    const restored = await openDatabase({ url: undefined, dataDir: folder, poolMax: 1 });
-    let report: VerifyReport;
-    try {
-      report = await verifyDatabase(restored.orm.em.fork(), { now });
-    } finally {
-      await restored.close();
-    }
-    await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: `restored ${backupFile} into ${folder} in ${result.durationMs} ms; verify ${report.ok ? 'clean' : 'found problems'}` });
-    await out(
-      { ...result, verify: report },
-      [
-        `restored ${backupFile}`,
-        `  into the data folder ${folder} in ${result.durationMs} ms`,
-        `  db verify on it: ${report.ok ? 'clean' : 'PROBLEMS'}\n${renderVerifyText(report).replace(/^/gm, '    ')}`,
-        `To switch the service to it: stop \`npm start\`, start it again with DATA_DIR=${folder}, then run \`npm run lf -- db verify\`.`,
-        'The old data folder is left untouched for comparison or rollback.',
-      ].join('\n'),
-    );
-    return 0;
-  };
-
-  const pitr: PitrCommandContext = {
+  const run: DbRun = {
     db,
     config,
     now,
     opts: o,
     out,
+    dir: resolve(o.get('dir') ?? config.recovery.backupDir),
     audit: (outcome, detail) => audit(em(), { at: now, actor, action, input, outcome, detail }),
   };
   try {
-    if (sub === 'basebackup') return await runBaseBackup(pitr);
-    if (sub === 'restore' && o.has('timestamp')) return await runPointInTimeRestore(pitr);
-    if (sub === 'verify') {
-      const report = await verifyDatabase(em(), { now });
-      const bad = report.checks.filter((c) => !c.ok).map((c) => c.id);
-      await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: report.ok ? 'clean' : `problems: ${bad.join(', ')}` });
-      await out(report, renderVerifyText(report));
-      return report.ok ? 0 : 1;
-    }
-
-    if (sub === 'backups') {
-      const list = await listBackups(dir);
-      await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: `${list.length} backup(s) in ${dir}` });
-      const lines = list.map((b) => `${b.takenAt.toISOString()}  ${String(b.bytes).padStart(12)} B  ${b.verified ? 'checksum ok  ' : 'CHECKSUM BAD '}  ${b.file}`);
-      await out({ dir, backups: list }, list.length ? lines.join('\n') : `no backups in ${dir}`);
-      return list.some((b) => b.verified === false) ? 1 : 0;
-    }
-
-    if (sub === 'backup') {
-      if (!config.db.url && !db.embedded)
-        throw new Error(
-          'the running service holds the embedded database (the CLI reaches it through its socket, which this pg_dump cannot dump): ' +
-            'take the backup from Slack (`/lf backups` → Back up now, run by the service) or stop `npm start` and run this again',
-        );
-      const result = await takeBackup(db, { dir, now, pgBinDir: config.recovery.pgBinDir });
-      await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: `${result.file} (${result.bytes} bytes, sha256 ${result.sha256})` });
-      await out(result, `backup written: ${result.file}\n  ${result.bytes} bytes in ${result.durationMs} ms\n  sha256 ${result.sha256}`);
-      return 0;
-    }
-
-    // restore
-    const file = o.get('backup');
-    if (!file) throw new UsageError('db restore needs --backup <file>');
-    if (o.has('into') && o.has('fresh')) throw new UsageError('give either --into or --fresh, not both');
-    const backupFile = resolve(file);
-    if (backupKind(backupFile) === 'pglite') return await restoreEmbedded(backupFile);
-    if (o.has('into-dir')) throw new UsageError('--into-dir is for embedded backups (*.pglite.tar.gz); give --fresh or --into for a pg_dump backup');
-    if (!config.db.url && !o.has('into'))
-      throw new UsageError('a pg_dump backup is restored into a PostgreSQL server: set DATABASE_URL (or give --into <url>); the embedded database restores *.pglite.tar.gz backups');
-    const into = o.get('into');
-    const target = into === undefined ? undefined : /^postgres(ql)?:\/\//.test(into) ? into : withDatabase(db.url, into);
-    const only = o.has('table') ? ` (table ${o.get('table')} only)` : '';
-    const plan = target
-      ? `restore ${backupFile}${only} into the existing, empty database ${redactUrl(target)}`
-      : `restore ${backupFile}${only} into a new database ${freshDatabaseName(databaseName(db.url), now)} on the server of ${redactUrl(db.url)}`;
-    if (!o.has('yes')) {
-      const check = await verifyChecksum(backupFile);
-      const detail = `not confirmed: would ${plan}`;
-      await audit(em(), { at: now, actor, action, input, outcome: 'refused', detail });
-      await out(
-        { refused: true, plan, checksum: check },
-        [
-          `Would ${plan}`,
-          `  checksum: ${check.ok ? 'ok' : `BAD (${check.reason})`}`,
-          '  the running service is not switched: afterwards set DATABASE_URL to the restored database and restart.',
-          'Nothing done. Run again with --yes to restore.',
-        ].join('\n'),
-      );
-      return 1;
-    }
-    const tables = (o.get('table') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
-    const result = await restoreBackup(
-      target
-        ? { file: backupFile, targetUrl: target, now, pgBinDir: config.recovery.pgBinDir, tables }
-        : { file: backupFile, intoFreshDatabase: true, adminUrl: db.url, now, pgBinDir: config.recovery.pgBinDir, tables },
-    );
-    if (tables.length > 0) {
-      const counts = await tableRowCountsAt(result.targetUrl, tables);
-      const shownUrl = redactUrl(result.targetUrl);
-      const summary = Object.entries(counts).map(([t, n]) => `${t}: ${n} rows`).join(', ');
-      await audit(em(), { at: now, actor, action, input, outcome: 'succeeded', detail: `restored ${tables.join(', ')} from ${backupFile} into ${shownUrl}: ${summary}` });
-      await out({ ...result, targetUrl: shownUrl, tables: counts }, [
-        `restored ${tables.join(', ')} from ${backupFile}`,
-        `  into ${shownUrl}${result.created ? ' (new database)' : ''} in ${result.durationMs} ms: ${summary}`,
-        'Copy the rows you need back into the live table from there (e.g. insert … select over a dblink, or pg_dump --table … --data-only).',
-      ].join('\n'));
-      return 0;
-    }
-    let report: VerifyReport | undefined;
-    let verifyError: string | undefined;
-    const restored = await openDatabase({ url: result.targetUrl, dataDir: config.db.dataDir, poolMax: 1 }).catch((err: unknown) => {
-      verifyError = (err as Error).message;
-      return undefined;
-    });
-    if (restored) {
-      try {
-        report = await verifyDatabase(restored.orm.em.fork(), { now });
-      } catch (err) {
-        verifyError = (err as Error).message;
-      } finally {
-        await restored.close();
-      }
-    }
-    const shown = redactUrl(result.targetUrl);
-    await audit(em(), {
-      at: now,
-      actor,
-      action,
-      input,
-      outcome: 'succeeded',
-      detail: `restored ${backupFile} into ${shown} in ${result.durationMs} ms; verify ${report ? (report.ok ? 'clean' : 'found problems') : `not run: ${verifyError}`}`,
-    });
-    await out(
-      { ...result, targetUrl: shown, verify: report ?? { error: verifyError } },
-      [
-        `restored ${backupFile}`,
-        `  into ${shown}${result.created ? ' (new database)' : ''} in ${result.durationMs} ms`,
-        report ? `  db verify on it: ${report.ok ? 'clean' : 'PROBLEMS'}\n${renderVerifyText(report).replace(/^/gm, '    ')}` : `  db verify could not run: ${verifyError}`,
-        'To switch the service to it: stop `npm start` (every replica), set DATABASE_URL to the URL above (with its password),',
-        'start again, then run `npm run lf -- db verify`. The old database is left untouched for comparison or rollback.',
-      ].join('\n'),
-    );
-    return 0;
+    return await dispatch(sub, run);
   } catch (err) {
     if (err instanceof UsageError || err instanceof PitrUsageError) {
       await io.stderr(`${err.message}\n\n${DB_HELP}`);
@@ -298,4 +156,165 @@ export async function runDbCommand(
     await io.stderr(`db ${sub} failed: ${message}\n`);
     return 1;
   }
+}
+
+/** Runs one subcommand. @throws UsageError, PitrUsageError (bad usage) and the command's own failures. */
+async function dispatch(sub: DbSubcommand, r: DbRun): Promise<number> {
+  if (sub === 'basebackup') return runBaseBackup(r);
+  if (sub === 'restore' && r.opts.has('timestamp')) return runPointInTimeRestore(r);
+  if (sub === 'verify') return dbVerify(r);
+  if (sub === 'backups') return dbBackups(r);
+  if (sub === 'backup') return dbBackup(r);
+  return dbRestore(r);
+}
+
+/** `db verify`: the integrity checks on the CLI's database; 1 when any fails. */
+async function dbVerify(r: DbRun): Promise<number> {
+  const report = await verifyDatabase(r.db.orm.em.fork(), { now: r.now });
+  const bad = report.checks.filter((c) => !c.ok).map((c) => c.id);
+  await r.audit('succeeded', report.ok ? 'clean' : `problems: ${bad.join(', ')}`);
+  await r.out(report, renderVerifyText(report));
+  return report.ok ? 0 : 1;
+}
+
+/** `db backups`: the backups in the folder, newest first, checksums verified; 1 when any is bad. */
+async function dbBackups(r: DbRun): Promise<number> {
+  const list = await listBackups(r.dir);
+  await r.audit('succeeded', `${list.length} backup(s) in ${r.dir}`);
+  const lines = list.map((b) => `${b.takenAt.toISOString()}  ${String(b.bytes).padStart(12)} B  ${b.verified ? 'checksum ok  ' : 'CHECKSUM BAD '}  ${b.file}`);
+  await r.out({ dir: r.dir, backups: list }, list.length ? lines.join('\n') : `no backups in ${r.dir}`);
+  return list.some((b) => b.verified === false) ? 1 : 0;
+}
+
+/** `db backup`: pg_dump (or the embedded data folder) into the folder, with checksum. */
+async function dbBackup(r: DbRun): Promise<number> {
+  if (!r.config.db.url && !r.db.embedded)
+    throw new Error(
+      'the running service holds the embedded database (the CLI reaches it through its socket, which this pg_dump cannot dump): ' +
+        'take the backup from Slack (`/lf backups` → Back up now, run by the service) or stop `npm start` and run this again',
+    );
+  const result = await takeBackup(r.db, { dir: r.dir, now: r.now, pgBinDir: r.config.recovery.pgBinDir });
+  await r.audit('succeeded', `${result.file} (${result.bytes} bytes, sha256 ${result.sha256})`);
+  await r.out(result, `backup written: ${result.file}\n  ${result.bytes} bytes in ${result.durationMs} ms\n  sha256 ${result.sha256}`);
+  return 0;
+}
+
+/** Without `--yes`: prints the plan and the backup's checksum, audits the refusal, changes nothing (exit 1). */
+async function refuseUnconfirmed(r: DbRun, backupFile: string, plan: string, extra: string[]): Promise<number> {
+  const check = await verifyChecksum(backupFile);
+  await r.audit('refused', `not confirmed: would ${plan}`);
+  await r.out(
+    { refused: true, plan, checksum: check },
+    [`Would ${plan}`, `  checksum: ${check.ok ? 'ok' : `BAD (${check.reason})`}`, ...extra, 'Nothing done. Run again with --yes to restore.'].join('\n'),
+  );
+  return 1;
+}
+
+/** `db restore` of an embedded backup: into a new data folder, verified, never over the live one. */
+async function restoreEmbedded(r: DbRun, backupFile: string): Promise<number> {
+  const o = r.opts;
+  if (o.has('into') || o.has('fresh')) throw new UsageError('an embedded backup (*.pglite.tar.gz) is restored into a data folder: give --into-dir F, not --into/--fresh');
+  const folder = resolve(o.get('into-dir') ?? `${resolve(r.config.db.dataDir)}-restore-${backupStamp(r.now)}`);
+  const plan = `restore ${backupFile} into the new data folder ${folder}`;
+  if (!o.has('yes')) return refuseUnconfirmed(r, backupFile, plan, []);
+  const result = await restoreEmbeddedBackup({ file: backupFile, dataDir: folder });
+  const restored = await openDatabase({ url: undefined, dataDir: folder, poolMax: 1 });
+  let report: VerifyReport;
+  try {
+    report = await verifyDatabase(restored.orm.em.fork(), { now: r.now });
+  } finally {
+    await restored.close();
+  }
+  await r.audit('succeeded', `restored ${backupFile} into ${folder} in ${result.durationMs} ms; verify ${report.ok ? 'clean' : 'found problems'}`);
+  await r.out(
+    { ...result, verify: report },
+    [
+      `restored ${backupFile}`,
+      `  into the data folder ${folder} in ${result.durationMs} ms`,
+      `  db verify on it: ${report.ok ? 'clean' : 'PROBLEMS'}\n${renderVerifyText(report).replace(/^/gm, '    ')}`,
+      `To switch the service to it: stop \`npm start\`, start it again with DATA_DIR=${folder}, then run \`npm run lf -- db verify\`.`,
+      'The old data folder is left untouched for comparison or rollback.',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+/** `db restore --backup F [--fresh | --into X] [--table T,…] [--yes]`: checks usage, then restores (pg_dump) or hands over to {@link restoreEmbedded}. */
+async function dbRestore(r: DbRun): Promise<number> {
+  const o = r.opts;
+  const file = o.get('backup');
+  if (!file) throw new UsageError('db restore needs --backup <file>');
+  if (o.has('into') && o.has('fresh')) throw new UsageError('give either --into or --fresh, not both');
+  const backupFile = resolve(file);
+  if (backupKind(backupFile) === 'pglite') return restoreEmbedded(r, backupFile);
+  if (o.has('into-dir')) throw new UsageError('--into-dir is for embedded backups (*.pglite.tar.gz); give --fresh or --into for a pg_dump backup');
+  if (!r.config.db.url && !o.has('into'))
+    throw new UsageError('a pg_dump backup is restored into a PostgreSQL server: set DATABASE_URL (or give --into <url>); the embedded database restores *.pglite.tar.gz backups');
+  const into = o.get('into');
+  const target = into === undefined ? undefined : /^postgres(ql)?:\/\//.test(into) ? into : withDatabase(r.db.url, into);
+  const only = o.has('table') ? ` (table ${o.get('table')} only)` : '';
+  const plan = target
+    ? `restore ${backupFile}${only} into the existing, empty database ${redactUrl(target)}`
+    : `restore ${backupFile}${only} into a new database ${freshDatabaseName(databaseName(r.db.url), r.now)} on the server of ${redactUrl(r.db.url)}`;
+  if (!o.has('yes')) return refuseUnconfirmed(r, backupFile, plan, ['  the running service is not switched: afterwards set DATABASE_URL to the restored database and restart.']);
+  const tables = (o.get('table') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const { pgBinDir } = r.config.recovery;
+  const result = await restoreBackup(
+    target
+      ? { file: backupFile, targetUrl: target, now: r.now, pgBinDir, tables }
+      : { file: backupFile, intoFreshDatabase: true, adminUrl: r.db.url, now: r.now, pgBinDir, tables },
+  );
+  if (tables.length > 0) return reportTablesRestored(r, backupFile, tables, result);
+  return reportDatabaseRestored(r, backupFile, result);
+}
+
+type RestoreResult = Awaited<ReturnType<typeof restoreBackup>>;
+
+/** After a `--table` restore: the row counts of the restored tables, and how to copy rows back. */
+async function reportTablesRestored(r: DbRun, backupFile: string, tables: string[], result: RestoreResult): Promise<number> {
+  const counts = await tableRowCountsAt(result.targetUrl, tables);
+  const shownUrl = redactUrl(result.targetUrl);
+  const summary = Object.entries(counts).map(([t, n]) => `${t}: ${n} rows`).join(', ');
+  await r.audit('succeeded', `restored ${tables.join(', ')} from ${backupFile} into ${shownUrl}: ${summary}`);
+  await r.out({ ...result, targetUrl: shownUrl, tables: counts }, [
+    `restored ${tables.join(', ')} from ${backupFile}`,
+    `  into ${shownUrl}${result.created ? ' (new database)' : ''} in ${result.durationMs} ms: ${summary}`,
+    'Copy the rows you need back into the live table from there (e.g. insert … select over a dblink, or pg_dump --table … --data-only).',
+  ].join('\n'));
+  return 0;
+}
+
+/** `db verify` on a restored database: the report, or why it could not run. Never throws. */
+async function verifyRestored(r: DbRun, url: string): Promise<{ report?: VerifyReport; error?: string }> {
+  let error: string | undefined;
+  const restored = await openDatabase({ url, dataDir: r.config.db.dataDir, poolMax: 1 }).catch((err: unknown) => {
+    error = (err as Error).message;
+    return undefined;
+  });
+  if (!restored) return { error };
+  try {
+    return { report: await verifyDatabase(restored.orm.em.fork(), { now: r.now }) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  } finally {
+    await restored.close();
+  }
+}
+
+/** After a whole-database restore: `db verify` on it, and how to switch the service to it. */
+async function reportDatabaseRestored(r: DbRun, backupFile: string, result: RestoreResult): Promise<number> {
+  const { report, error: verifyError } = await verifyRestored(r, result.targetUrl);
+  const shown = redactUrl(result.targetUrl);
+  await r.audit('succeeded', `restored ${backupFile} into ${shown} in ${result.durationMs} ms; verify ${report ? (report.ok ? 'clean' : 'found problems') : `not run: ${verifyError}`}`);
+  await r.out(
+    { ...result, targetUrl: shown, verify: report ?? { error: verifyError } },
+    [
+      `restored ${backupFile}`,
+      `  into ${shown}${result.created ? ' (new database)' : ''} in ${result.durationMs} ms`,
+      report ? `  db verify on it: ${report.ok ? 'clean' : 'PROBLEMS'}\n${renderVerifyText(report).replace(/^/gm, '    ')}` : `  db verify could not run: ${verifyError}`,
+      'To switch the service to it: stop `npm start` (every replica), set DATABASE_URL to the URL above (with its password),',
+      'start again, then run `npm run lf -- db verify`. The old database is left untouched for comparison or rollback.',
+    ].join('\n'),
+  );
+  return 0;
 }
