@@ -71,51 +71,38 @@ export interface ServiceOverrides {
   observer?: GatewayObserver;
 }
 
-/**
- * Builds the services. Starts a sandbox on `config.sandbox.port` when a provider needs one and
- * `config.sandbox.url` is not set.
- * @throws AppError `db_locked` (embedded folder in use) or driver errors (server unreachable).
- */
-export async function buildServices(config: AppConfig, overrides: ServiceOverrides = {}): Promise<Services> {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
-  const clock = overrides.clock ?? systemClock;
-  let sandbox: Sandbox | undefined;
-  let sandboxUrl = config.sandbox.url;
-  if (config.usesSandbox && !sandboxUrl) {
-    sandbox = await startSandbox({
-      seed: config.sandbox.seed,
-      port: config.sandbox.port,
-      fixturesDir: config.sandbox.fixturesDir,
-      latency: config.sandbox.latency,
-      timeScale: config.sandbox.timeScale,
-    });
-    sandboxUrl = sandbox.url;
-    logger.info({ url: sandbox.url, fixtures: config.sandbox.fixturesDir ?? null }, 'provider sandbox started');
-  }
-  let db: Database;
-  try {
-    db =
-      overrides.db ??
-      (await openDatabase({
-        url: config.db.url,
-        dataDir: config.db.dataDir,
-        embeddedPort: config.db.embeddedPort,
-        poolMax: overrides.poolMax ?? config.db.poolMax,
-        migrate: overrides.migrate ?? false,
-      }));
-  } catch (err) {
-    await sandbox?.close();
-    throw err;
-  }
+/** Starts the provider sandbox when a provider needs one and `config.sandbox.url` is not set; the URL in force. */
+async function startSandboxIfNeeded(config: AppConfig, logger: Logger): Promise<{ sandbox?: Sandbox; sandboxUrl: string | undefined }> {
+  if (!config.usesSandbox || config.sandbox.url) return { sandboxUrl: config.sandbox.url };
+  const sandbox = await startSandbox({
+    seed: config.sandbox.seed,
+    port: config.sandbox.port,
+    fixturesDir: config.sandbox.fixturesDir,
+    latency: config.sandbox.latency,
+    timeScale: config.sandbox.timeScale,
+  });
+  logger.info({ url: sandbox.url, fixtures: config.sandbox.fixturesDir ?? null }, 'provider sandbox started');
+  return { sandbox, sandboxUrl: sandbox.url };
+}
+
+/** The raw provider adapters (no gateway), pointed at their real URLs or the sandbox; overrides win. */
+function createRawProviders(config: AppConfig, overrides: ServiceOverrides, sandboxUrl: string | undefined): Providers {
   const timeoutMs = config.providerTimeoutMs;
   const at = (id: ProviderId) => resolveProvider(config, id, sandboxUrl);
-  const rawProviders: Providers = {
+  return {
     yelp: overrides.providers?.yelp ?? createYelpClient({ ...at('yelp'), timeoutMs }),
     pagespeed: overrides.providers?.pagespeed ?? createPageSpeedClient({ ...at('pagespeed'), timeoutMs }),
     openai: overrides.providers?.openai ?? createOpenAIClient({ ...at('openai'), timeoutMs, model: config.openaiModel }),
     sendgrid: overrides.providers?.sendgrid ?? createSendGridClient({ ...at('sendgrid'), timeoutMs }),
     stripe: overrides.providers?.stripe ?? createStripeClient({ ...at('stripe'), timeoutMs }),
   };
+}
+
+/**
+ * The gateway over `db`: the run-time override cache, the rate limiter, the circuit breaker and (with a breaker
+ * cache) the LISTEN/NOTIFY listener that keeps it fresh, started.
+ */
+async function createGateway(config: AppConfig, db: Database, clock: Clock, logger: Logger, observer: GatewayObserver | undefined): Promise<{ gateway: Gateway; listener?: ProviderStateListener }> {
   // One cache of the run-time overrides for the limiter (limits, quotas) and the gateway (cache TTLs).
   const runtime = new OverrideCache(config, () => db.orm.em.fork());
   const limiter = new RateLimiter({
@@ -132,16 +119,36 @@ export async function buildServices(config: AppConfig, overrides: ServiceOverrid
   // Other processes' breaker changes reach this one's cache by LISTEN/NOTIFY (breaker-cache.ts).
   const listener = cacheMs > 0 ? new ProviderStateListener(db.url, { onError: (err) => logger.warn({ err: (err as Error).message }, 'provider_state listener lost; breaker cache bypassed until it reconnects') }) : undefined;
   await listener?.start();
-  const gateway = new Gateway({
-    overrides: runtime,
-    orm: db.orm,
-    clock,
-    logger,
-    config: config.gateway,
-    limiter,
-    breaker,
-    observer: overrides.observer,
-  });
+  const gateway = new Gateway({ overrides: runtime, orm: db.orm, clock, logger, config: config.gateway, limiter, breaker, observer });
+  return { gateway, listener };
+}
+
+/**
+ * Builds the services. Starts a sandbox on `config.sandbox.port` when a provider needs one and
+ * `config.sandbox.url` is not set.
+ * @throws AppError `db_locked` (embedded folder in use) or driver errors (server unreachable).
+ */
+export async function buildServices(config: AppConfig, overrides: ServiceOverrides = {}): Promise<Services> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+  const { sandbox, sandboxUrl } = await startSandboxIfNeeded(config, logger);
+  let db: Database;
+  try {
+    db =
+      overrides.db ??
+      (await openDatabase({
+        url: config.db.url,
+        dataDir: config.db.dataDir,
+        embeddedPort: config.db.embeddedPort,
+        poolMax: overrides.poolMax ?? config.db.poolMax,
+        migrate: overrides.migrate ?? false,
+      }));
+  } catch (err) {
+    await sandbox?.close();
+    throw err;
+  }
+  const rawProviders = createRawProviders(config, overrides, sandboxUrl);
+  const { gateway, listener } = await createGateway(config, db, clock, logger, overrides.observer);
   const providers = gateProviders(rawProviders, gateway);
   const sandboxed = Object.fromEntries(
     (Object.keys(config.providers) as ProviderId[]).map((id) => [id, config.providers[id].sandbox]),
