@@ -130,7 +130,7 @@ export async function postedMessage(em: EntityManager, ref: string): Promise<{ c
  * (posted or still queued: an update enqueued behind a queued post waits for it in the channel's line).
  */
 export async function latestPostsByChannel(em: EntityManager, refPrefix: string, since: Date): Promise<{ ref: string; channel: string }[]> {
-  return em.getConnection().execute<{ ref: string; channel: string }[]>(
+  return em.execute<{ ref: string; channel: string }[]>(
     `select distinct on (channel) ref, channel from slack_outbox
       where kind = 'post' and ref like ? and created_at >= ? and dead_at is null
       order by channel, id desc`,

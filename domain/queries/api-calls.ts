@@ -9,7 +9,7 @@ const IS_HTTP_429 = `(http_status = 429 or outcome = 'http_429')`;
 
 /** Calls of `provider` since `since` (inclusive) that got a 429, and that the gateway refused for an exhausted quota. */
 export async function throttledCallsSince(em: EntityManager, provider: string, since: Date): Promise<{ http429: number; quotaExhausted: number }> {
-  const [row] = await em.getConnection().execute<{ n429: number; quota: number }[]>(
+  const [row] = await em.execute<{ n429: number; quota: number }[]>(
     `select count(*) filter (where ${IS_HTTP_429})::int as n429,
             count(*) filter (where outcome = 'quota_exhausted')::int as quota
        from api_calls where provider = ? and created_at >= ?`,
@@ -34,7 +34,7 @@ export interface RateLimiting {
 
 /** {@link RateLimiting} of `provider` for calls since `since` (inclusive), with `recentSince` (≥ `since`) for `recent429`. */
 export async function rateLimitingSince(em: EntityManager, provider: string, since: Date, recentSince: Date): Promise<RateLimiting> {
-  const [row] = await em.getConnection().execute<{ provider429: number; recent429: number; local: number; calls: number; last429: Date | string | null }[]>(
+  const [row] = await em.execute<{ provider429: number; recent429: number; local: number; calls: number; last429: Date | string | null }[]>(
     `select count(*) filter (where ${IS_HTTP_429})::int as provider429,
             count(*) filter (where ${IS_HTTP_429} and created_at >= ?)::int as recent429,
             count(*) filter (where outcome = 'rate_limited')::int as local,

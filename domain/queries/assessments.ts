@@ -31,7 +31,7 @@ export async function failedAssessmentsByErrorCode(em: EntityManager, since: Dat
 
 /** Assessment results created after `since` (strictly), and how many of them `failed`. Counts. */
 export async function assessmentResultsSince(em: EntityManager, since: Date): Promise<{ total: number; failed: number }> {
-  const [row] = await em.getConnection().execute<{ total: number; failed: number }[]>(
+  const [row] = await em.execute<{ total: number; failed: number }[]>(
     `select count(*)::int as total, count(*) filter (where status = 'failed')::int as failed from assessment_results where created_at > ?`,
     [since],
   );
@@ -44,7 +44,6 @@ export async function assessmentResultsSince(em: EntityManager, since: Date): Pr
  */
 export async function assessmentResultsByStatus(em: EntityManager, since: Date): Promise<Record<string, number>> {
   const rows = await em
-    .getConnection()
     .execute<{ status: string; n: number }[]>('select status, count(*)::int as n from assessment_results where created_at >= ? group by status', [since]);
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
@@ -55,7 +54,7 @@ export async function assessmentResultsByStatus(em: EntityManager, since: Date):
  * as the provider answered: redact before showing them.
  */
 export async function topAssessmentErrors(em: EntityManager, since: Date, limit = 5): Promise<{ error: string; count: number }[]> {
-  const rows = await em.getConnection().execute<{ error: string; n: number }[]>(
+  const rows = await em.execute<{ error: string; n: number }[]>(
     `select left(coalesce(error_message, '(no message)'), 160) as error, count(*)::int as n from assessment_results
       where status = 'failed' and created_at >= ? group by 1 order by 2 desc, 1 limit ?`,
     [since, limit],

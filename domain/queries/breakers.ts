@@ -76,7 +76,7 @@ export interface BreakerCardFacts {
  * generation (events whose payload names `by`, or a `forced:` trip). Providers without a row are absent.
  */
 export async function breakerCardFacts(em: EntityManager): Promise<BreakerCardFacts[]> {
-  const rows = await em.getConnection().execute<
+  const rows = await em.execute<
     {
       provider: string;
       trip_type: string | null;

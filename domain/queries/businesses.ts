@@ -80,7 +80,7 @@ export async function assessmentBacklog(em: EntityManager): Promise<number> {
  * status present fill the zeros (alerts/metrics-reader.ts for `leadfactory_businesses`).
  */
 export async function businessesByStatus(em: EntityManager): Promise<Record<string, number>> {
-  const rows = await em.getConnection().execute<{ status: string; n: number }[]>('select status, count(*)::int as n from businesses group by status order by status');
+  const rows = await em.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from businesses group by status order by status');
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
@@ -98,7 +98,7 @@ export interface AssessmentPending {
 
 /** Reads {@link AssessmentPending} as of `now` (one statement). */
 export async function assessmentPending(em: EntityManager, now: Date): Promise<AssessmentPending> {
-  const [row] = await em.getConnection().execute<{ n: number; oldest: Date | string | null; claimed: number; expired: number }[]>(
+  const [row] = await em.execute<{ n: number; oldest: Date | string | null; claimed: number; expired: number }[]>(
     `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest,
             count(*) filter (where claimed_until > ?)::int as claimed,
             count(*) filter (where claimed_until <= ?)::int as expired
@@ -120,7 +120,7 @@ export interface StuckPending {
  * and not under a live claim at `now` (no `claimed_until`, or one before `now`).
  */
 export async function stuckAssessmentPending(em: EntityManager, changedBefore: Date, now: Date): Promise<StuckPending> {
-  const [row] = await em.getConnection().execute<{ n: number; oldest: Date | string | null; ids: number[] | null }[]>(
+  const [row] = await em.execute<{ n: number; oldest: Date | string | null; ids: number[] | null }[]>(
     `select count(*)::int as n, min(coalesce(status_changed_at, updated_at)) as oldest, (array_agg(id order by id))[1:5] as ids
        from businesses
       where status = 'assessment_pending' and coalesce(status_changed_at, updated_at) < ?
@@ -132,7 +132,7 @@ export async function stuckAssessmentPending(em: EntityManager, changedBefore: D
 
 /** Businesses in `assessment_failed`, and how many of them have attempts left (`assessment_attempts < maxAttempts`). */
 export async function failedAssessmentBusinesses(em: EntityManager, maxAttempts: number): Promise<{ failed: number; retryable: number }> {
-  const [row] = await em.getConnection().execute<{ n: number; retryable: number }[]>(
+  const [row] = await em.execute<{ n: number; retryable: number }[]>(
     `select count(*)::int as n, count(*) filter (where assessment_attempts < ?)::int as retryable from businesses where status = 'assessment_failed'`,
     [maxAttempts],
   );

@@ -39,7 +39,7 @@ export interface PeriodSpend {
  * of `leadfactory_provider_budget_used_ratio`. Providers with no calls this month are absent.
  */
 export async function spendThisDayAndMonth(em: EntityManager, dayStart: Date, monthStart: Date): Promise<PeriodSpend[]> {
-  const rows = await em.getConnection().execute<{ provider: string; daily: number; monthly: number }[]>(
+  const rows = await em.execute<{ provider: string; daily: number; monthly: number }[]>(
     `select provider, coalesce(sum(cost_usd) filter (where created_at >= ?), 0)::float8 as daily, coalesce(sum(cost_usd), 0)::float8 as monthly
        from api_calls where created_at >= ? group by provider`,
     [dayStart, monthStart],

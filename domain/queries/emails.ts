@@ -178,7 +178,7 @@ export async function bounceRate(em: EntityManager, now: Date, settings: BounceR
  * {@link bounceRate} and the `leadfactory_emails_sent_1h` / `_bounced_1h` gauges. Counts (integers).
  */
 export async function sentAndBounced(em: EntityManager, from: Date, to: Date): Promise<{ sent: number; bounced: number }> {
-  const rows = await em.getConnection().execute<{ sent: string | number; bounced: string | number }[]>(
+  const rows = await em.execute<{ sent: string | number; bounced: string | number }[]>(
     `select count(*) as sent, count(*) filter (where status = 'bounced') as bounced
      from emails where sent_at > ? and sent_at <= ?`,
     [from, to],
@@ -188,7 +188,7 @@ export async function sentAndBounced(em: EntityManager, from: Date, to: Date): P
 
 /** Emails per status, for the statuses that have any (callers needing every status fill the zeros). */
 export async function emailsByStatus(em: EntityManager): Promise<Record<string, number>> {
-  const rows = await em.getConnection().execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from emails group by status`);
+  const rows = await em.execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from emails group by status`);
   return Object.fromEntries(rows.map((r) => [r.k, Number(r.n)]));
 }
 

@@ -3,5 +3,5 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 /** Runs `select 1` on `em`'s connection; resolves when the database answers. @throws the driver's error otherwise. */
 export async function pingDatabase(em: EntityManager): Promise<void> {
-  await em.getConnection().execute('select 1');
+  await em.execute('select 1');
 }

@@ -7,7 +7,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 /** Of the foreign-key constraints named `names`, those present and validated. */
 export async function validatedForeignKeys(em: EntityManager, names: readonly string[]): Promise<Set<string>> {
-  const rows = await em.getConnection().execute<{ conname: string; convalidated: boolean }[]>(
+  const rows = await em.execute<{ conname: string; convalidated: boolean }[]>(
     `select conname, convalidated from pg_constraint where contype = 'f' and conname in (${names.map(() => '?').join(', ')})`,
     [...names],
   );
@@ -71,7 +71,7 @@ export function problemQueries(staleBefore: Date): ProblemQuery[] {
 
 /** Ids of the rows `q` finds, ascending. */
 export async function offendingIds(em: EntityManager, q: ProblemQuery): Promise<number[]> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(q.sql, q.params ?? []);
+  const rows = await em.execute<{ id: number }[]>(q.sql, q.params ?? []);
   return rows.map((r) => Number(r.id));
 }
 
@@ -80,7 +80,7 @@ export const STATUS_TABLES = ['businesses', 'emails', 'purchases', 'assessment_r
 
 /** Rows of one of {@link STATUS_TABLES} per status (statuses present, in `order by status` order). */
 export async function statusCounts(em: EntityManager, table: (typeof STATUS_TABLES)[number]): Promise<{ status: string; n: number }[]> {
-  const rows = await em.getConnection().execute<{ status: string; n: string | number }[]>(
+  const rows = await em.execute<{ status: string; n: string | number }[]>(
     `select status::text as status, count(*) as n from ${table} group by status order by status`,
   );
   return rows.map((r) => ({ status: r.status, n: Number(r.n) }));

@@ -18,7 +18,7 @@ const inList = (xs: readonly unknown[]) => xs.map(() => '?').join(',');
 
 /** True on the embedded PGlite (its `version()` names PGlite). */
 export async function isPglite(em: EntityManager): Promise<boolean> {
-  const [row] = await em.getConnection().execute<{ v: string }[]>('select version() as v');
+  const [row] = await em.execute<{ v: string }[]>('select version() as v');
   return /pglite/i.test(row?.v ?? '');
 }
 
@@ -146,7 +146,7 @@ export interface TableSize {
 
 /** Sizes of domain/ops/pg-limits.ts OWN_TABLES that exist, largest first. */
 export async function tableSizes(em: EntityManager): Promise<TableSize[]> {
-  const rows = await em.getConnection().execute<Record<string, unknown>[]>(
+  const rows = await em.execute<Record<string, unknown>[]>(
     `select c.relname as table, pg_total_relation_size(c.oid) as bytes, c.reltuples as reltuples, s.n_live_tup as live
        from pg_class c join pg_namespace ns on ns.oid = c.relnamespace
        left join pg_stat_user_tables s on s.relid = c.oid
@@ -178,7 +178,7 @@ export interface VacuumStat {
 
 /** pg_stat_user_tables for domain/ops/pg-limits.ts OWN_TABLES, most dead tuples first. Counters may lag writes by up to a second or so. */
 export async function vacuumStats(em: EntityManager): Promise<VacuumStat[]> {
-  const rows = await em.getConnection().execute<Record<string, unknown>[]>(
+  const rows = await em.execute<Record<string, unknown>[]>(
     `select relname, n_live_tup, n_dead_tup, n_mod_since_analyze, last_vacuum, last_autovacuum, last_analyze, last_autoanalyze
        from pg_stat_user_tables where schemaname = current_schema() and relname in (${inList(OWN_TABLES)})
       order by n_dead_tup desc, relname`,
@@ -241,7 +241,7 @@ export async function indexUsage(em: EntityManager): Promise<{ indexes: IndexUse
 
 /** (table, first key column) of every valid, non-partial index in our schema. */
 export async function leadingColumns(em: EntityManager): Promise<Set<string>> {
-  const rows = await em.getConnection().execute<{ t: string; c: string }[]>(
+  const rows = await em.execute<{ t: string; c: string }[]>(
     `select t.relname as t, a.attname as c
        from pg_index i join pg_class t on t.oid = i.indrelid join pg_namespace ns on ns.oid = t.relnamespace
        join pg_attribute a on a.attrelid = t.oid and a.attnum = i.indkey[0]
@@ -290,7 +290,7 @@ export interface PlanSummary {
 
 /** EXPLAIN (FORMAT JSON) of a key query, without ANALYZE: the plan only, nothing executed. */
 export async function explainKeyQuery(em: EntityManager, q: KeyQuery): Promise<PlanSummary> {
-  const rows = await em.getConnection().execute<Record<string, unknown>[]>(`explain (format json) ${q.sql}`);
+  const rows = await em.execute<Record<string, unknown>[]>(`explain (format json) ${q.sql}`);
   let doc = rows[0]?.['QUERY PLAN'];
   if (typeof doc === 'string') doc = JSON.parse(doc);
   const plan = ((doc as { Plan: Record<string, unknown> }[])[0]?.Plan ?? {}) as Record<string, unknown>;
@@ -304,12 +304,12 @@ export async function explainKeyQuery(em: EntityManager, q: KeyQuery): Promise<P
  */
 export async function vacuumAnalyze(em: EntityManager, table: string): Promise<void> {
   if (!isOwnTable(table)) throw new AppError('bad_request', `vacuum: "${String(table)}" is not one of our tables (${OWN_TABLES.join(', ')})`);
-  await em.getConnection().execute(`vacuum (analyze) "${table}"`);
+  await em.execute(`vacuum (analyze) "${table}"`);
 }
 
 /** Invalid indexes (a failed concurrent build's leftover) named `name` in our schema. */
 export async function invalidIndexCount(em: EntityManager, name: string): Promise<number> {
-  const [row] = await em.getConnection().execute<{ n: number }[]>(
+  const [row] = await em.execute<{ n: number }[]>(
     `select count(*)::int as n from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace ns on ns.oid = c.relnamespace
       where ns.nspname = current_schema() and c.relname = ? and not i.indisvalid`,
     [name],
@@ -326,7 +326,7 @@ export interface IndexTarget {
 
 /** `DROP INDEX [CONCURRENTLY] IF EXISTS` of `name` (a whitelisted index name). Outside any transaction when concurrent. */
 export async function dropIndex(em: EntityManager, name: string, concurrently: boolean): Promise<void> {
-  await em.getConnection().execute(concurrently ? `drop index concurrently if exists "${name}"` : `drop index if exists "${name}"`);
+  await em.execute(concurrently ? `drop index concurrently if exists "${name}"` : `drop index if exists "${name}"`);
 }
 
 /**
@@ -335,5 +335,5 @@ export async function dropIndex(em: EntityManager, name: string, concurrently: b
  */
 export async function createIndex(em: EntityManager, t: IndexTarget, concurrently: boolean): Promise<void> {
   const target = `"${t.name}" on "${t.table}" ("${t.column}")`;
-  await em.getConnection().execute(concurrently ? `create index concurrently if not exists ${target}` : `create index if not exists ${target}`);
+  await em.execute(concurrently ? `create index concurrently if not exists ${target}` : `create index if not exists ${target}`);
 }

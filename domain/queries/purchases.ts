@@ -136,7 +136,7 @@ export async function purchaseBySession(em: EntityManager, sessionId: string): P
 
 /** Purchases per status, for the statuses that have any (callers needing every status fill the zeros). */
 export async function purchasesByStatus(em: EntityManager): Promise<Record<string, number>> {
-  const rows = await em.getConnection().execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from purchases group by status`);
+  const rows = await em.execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from purchases group by status`);
   return Object.fromEntries(rows.map((r) => [r.k, Number(r.n)]));
 }
 
@@ -145,7 +145,7 @@ export async function purchasesByStatus(em: EntityManager): Promise<Record<strin
  * whose checkout session could not be created. A count; monotonic (neither source is deleted).
  */
 export async function paymentFailuresTotal(em: EntityManager): Promise<number> {
-  const [row] = await em.getConnection().execute<{ n: number }[]>(
+  const [row] = await em.execute<{ n: number }[]>(
     `select (select count(*) from ops_events where type = 'payment.failed')::int
           + (select count(*) from purchases where failure_reason like 'checkout session not created:%')::int as n`,
   );

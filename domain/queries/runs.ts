@@ -141,7 +141,7 @@ export interface PipelineRunTimes {
 
 /** Reads {@link PipelineRunTimes} (one statement). */
 export async function pipelineRunTimes(em: EntityManager): Promise<PipelineRunTimes> {
-  const [row] = await em.getConnection().execute<{ success: Date | null; duration: number | null }[]>(
+  const [row] = await em.execute<{ success: Date | null; duration: number | null }[]>(
     `select
        (select max(finished_at) from job_runs where job = 'daily-pipeline' and status = 'succeeded') as success,
        (select extract(epoch from finished_at - started_at)::float8 from job_runs
@@ -153,7 +153,6 @@ export async function pipelineRunTimes(em: EntityManager): Promise<PipelineRunTi
 /** The latest heartbeat of each job that has a `running` run (jobs without one are absent). */
 export async function runningHeartbeats(em: EntityManager): Promise<{ job: string; heartbeatAt: Date }[]> {
   const rows = await em
-    .getConnection()
     .execute<{ job: string; heartbeat_at: Date }[]>(`select job, max(heartbeat_at) as heartbeat_at from job_runs where status = 'running' group by job`);
   return rows.map((r) => ({ job: r.job, heartbeatAt: new Date(r.heartbeat_at) }));
 }
@@ -161,7 +160,6 @@ export async function runningHeartbeats(em: EntityManager): Promise<{ job: strin
 /** Heartbeat of the newest run of `job` (by `started_at`, then id), whatever its status; undefined when it never ran. */
 export async function latestRunHeartbeat(em: EntityManager, job: string): Promise<Date | undefined> {
   const [row] = await em
-    .getConnection()
     .execute<{ id: number; heartbeat_at: Date | string }[]>('select id, heartbeat_at from job_runs where job = ? order by started_at desc, id desc limit 1', [job]);
   return row ? new Date(row.heartbeat_at) : undefined;
 }
