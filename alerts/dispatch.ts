@@ -18,7 +18,7 @@ import type { Logger } from '../domain/logger.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { diagnose, type DiagnosisResult } from '../runbooks/define.js';
 import { findRunbook } from '../runbooks/index.js';
-import { clampText } from '../runbooks/render/slack.js';
+import { clampText } from '../domain/text/slack-text.js';
 import { declareIncident, incidentSeverityFor } from './incidents.js';
 import { silencedBy } from './silences.js';
 import { annotateAlert, applyAlert, groupAlerts, type AlertObservation, type AlertRow, type AlertTransition } from './store.js';

@@ -37,7 +37,7 @@ import {
   type PostmortemRow,
   type RoomRow,
 } from '../domain/queries/incident-rooms.js';
-import { clampText, escapeMrkdwn } from '../runbooks/render/slack.js';
+import { clampText, escapeMrkdwn } from '../domain/text/slack-text.js';
 import { addEvent, getIncident, incidentRef, incidentTimeline, who, type IncidentRow, type TimelineEntry } from './incidents.js';
 import { channelName, type SlackChannelApi } from './slack-channels.js';
 import { enqueueSlack, postedMessage } from './slack-outbox.js';

@@ -31,7 +31,7 @@ import type { Clock } from '../domain/clock.js';
 import { AppError, NotFoundError } from '../domain/errors.js';
 import type { Logger } from '../domain/logger.js';
 import { audit, type Actor } from '../runbooks/actions.js';
-import { clampText, escapeMrkdwn } from '../runbooks/render/slack.js';
+import { clampText, escapeMrkdwn } from '../domain/text/slack-text.js';
 import { enqueueSlack, type OutboxMessage } from './slack-outbox.js';
 import { silencedBy } from './silences.js';
 import { enqueueExternalChange, enqueueExternalPages } from './paging/enqueue.js';

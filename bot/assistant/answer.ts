@@ -1,6 +1,6 @@
 /**
  * One answer shape for both paths (offline planner and LLM), its Block Kit message and its plain-text rendering.
- * Buttons are the runbooks' own remediation buttons (runbooks/render/blocks.ts `remediationButton`), so a click goes
+ * Buttons are the runbooks' own remediation buttons (bot/render/diagnosis-blocks.ts `remediationButton`), so a click goes
  * through the same confirmation, role check, claim and audit as a `/lf diagnose` button; below them, the feedback
  * buttons `assistant:feedback:correct|wrong`.
  */
@@ -8,8 +8,8 @@ import { Blocks, Elements, type BlockBuilder } from 'slack-block-builder';
 import type { FindingStatus, RemediationRisk, Role } from '../../runbooks/define.js';
 import { findRemediation } from '../../runbooks/actions.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
-import { FINDING_EMOJI, remediationButton } from '../../runbooks/render/blocks.js';
-import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from '../../runbooks/render/slack.js';
+import { FINDING_EMOJI, remediationButton } from '../render/diagnosis-blocks.js';
+import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from '../render/slack.js';
 
 /** action_id of the feedback buttons. */
 export const FEEDBACK_ACTION_CORRECT = 'assistant:feedback:correct';

@@ -6,7 +6,7 @@ import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import type { LfResult } from '../commands/execute.js';
 import { answerBlocks } from '../assistant/index.js';
 import type { LfCommand } from '../commands/spec.js';
-import { diagnosisBlocks, outcomeLine, verdictSection } from '../../runbooks/render/blocks.js';
+import { diagnosisBlocks, outcomeLine, verdictSection } from '../render/diagnosis-blocks.js';
 import { helpBlocks } from './help.js';
 import { renderIncidentSlack } from '../commands/incident-commands.js';
 import { renderOpsSlack } from '../commands/ops-commands.js';

@@ -7,8 +7,8 @@ import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import { PIPELINE_STAGES } from '../../domain/pipeline/stages.js';
 import type { RecentPipelineRun, PipelineStatus } from '../../domain/status.js';
 
-export { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, fieldSections, section, type SlackMessage } from '../../runbooks/render/slack.js';
-import { buildMessage, clampText, escapeMrkdwn, fieldSections, section, type SlackMessage } from '../../runbooks/render/slack.js';
+export { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, fieldSections, section, type SlackMessage } from '../render/slack.js';
+import { buildMessage, clampText, escapeMrkdwn, fieldSections, section, type SlackMessage } from '../render/slack.js';
 
 /** Emoji per job-run status. */
 export const RUN_STATUS_EMOJI: Record<RecentPipelineRun['status'], string> = {

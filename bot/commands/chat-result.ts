@@ -4,7 +4,7 @@
  * CLI's exit code 1 when not).
  */
 import type { types } from '@slack/bolt';
-import { clampText } from '../../runbooks/render/slack.js';
+import { clampText } from '../../domain/text/slack-text.js';
 
 /** See the module comment. `responseType`: who sees the Slack answer (the asker only, or the channel). */
 export interface ChatResult {

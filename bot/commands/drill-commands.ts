@@ -10,7 +10,7 @@ import { drillSummary } from '../../alerts/drill-report.js';
 import { recentDrills } from '../../domain/queries/drills.js';
 import { audit, type Actor } from '../../runbooks/actions.js';
 import type { RunbookContext } from '../../runbooks/context.js';
-import { escapeMrkdwn } from '../../runbooks/render/slack.js';
+import { escapeMrkdwn } from '../../domain/text/slack-text.js';
 import type { ChatResult } from './chat-result.js';
 
 const refused = (detail: string, data: unknown = { status: 'refused', detail }): ChatResult => ({

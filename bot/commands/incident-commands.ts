@@ -30,7 +30,7 @@ import { AppError } from '../../domain/errors.js';
 import { audit, type Actor } from '../../runbooks/actions.js';
 import type { RunbookContext } from '../../runbooks/context.js';
 import { roleAtLeast, type Role } from '../../runbooks/define.js';
-import { clampText, escapeMrkdwn } from '../../runbooks/render/slack.js';
+import { clampText, escapeMrkdwn } from '../../domain/text/slack-text.js';
 import type { LfCommand } from './spec.js';
 import type { ChatResult } from './chat-result.js';
 import { executeIncidentPostmortem, executeIncidentRole, INCIDENT_RESPONSE_USAGE } from './incident-response-commands.js';

@@ -11,7 +11,7 @@ import { AppError, NotFoundError } from '../../domain/errors.js';
 import { assignRole, getRoom } from '../../domain/queries/incident-rooms.js';
 import { audit, type Actor } from '../../runbooks/actions.js';
 import type { RunbookContext } from '../../runbooks/context.js';
-import { escapeMrkdwn } from '../../runbooks/render/slack.js';
+import { escapeMrkdwn } from '../../domain/text/slack-text.js';
 import type { ChatResult } from './chat-result.js';
 
 /** Usage lines of these subcommands. */

@@ -24,7 +24,7 @@ import { DEFAULT_FUNNEL_WINDOW, funnelReport, type FunnelReport } from '../../do
 import { emailsSentSince, spendByProvider } from '../../domain/queries/costs.js';
 import { audit, type Actor } from '../../runbooks/actions.js';
 import type { RunbookContext } from '../../runbooks/context.js';
-import { clampText, escapeMrkdwn } from '../../runbooks/render/slack.js';
+import { clampText, escapeMrkdwn } from '../../domain/text/slack-text.js';
 import { exportEvalCase, type ExportedEvalCase } from '../assistant/index.js';
 import type { LfCommand } from './spec.js';
 

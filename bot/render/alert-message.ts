@@ -7,8 +7,8 @@ import { Blocks, type BlockBuilder } from 'slack-block-builder';
 import type { AlertGroupBody, AlertView } from '../../alerts/dispatch.js';
 import type { Diagnosis, DiagnosisResult } from '../../runbooks/define.js';
 import { findRunbook } from '../../runbooks/index.js';
-import { diagnosisBlocks } from '../../runbooks/render/blocks.js';
-import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from '../../runbooks/render/slack.js';
+import { diagnosisBlocks } from './diagnosis-blocks.js';
+import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from './slack.js';
 
 const STATUS_EMOJI: Record<string, string> = { firing: ':rotating_light:', resolved: ':white_check_mark:', pending: ':hourglass:' };
 

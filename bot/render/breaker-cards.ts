@@ -2,7 +2,7 @@
  * Block Kit for the breaker cards (outbox body `breaker_cards`, alerts/breaker-cards.ts): a header, then per
  * provider a section (state, why it tripped, failures, opened at, next probe, who acted), a context line (last
  * error) and its buttons — Probe now (operator) always; Keep open 1 h (operator) and Force close (admin, styled
- * danger) while the breaker is open or half_open. Every button is a remediation button (runbooks/render/blocks.ts:
+ * danger) while the breaker is open or half_open. Every button is a remediation button (bot/render/diagnosis-blocks.ts:
  * a Block Kit `confirm` dialog naming the effect, the inputs and the role), handled by the normal remediation path
  * (bot/listeners/actions/remediate.ts → runbooks/actions.ts executeRemediation). A superseded card keeps its text
  * and loses its buttons. 5 providers × 4 blocks + 2 stays far below Slack's 50 blocks.
@@ -11,8 +11,8 @@ import { Blocks, Message, type BlockBuilder } from 'slack-block-builder';
 import type { BreakerCard, BreakerCardsBody } from '../../alerts/breaker-cards.js';
 import type { RenderedSlack } from '../../alerts/slack-message.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
-import { remediationButton, type RemediationButtonValue } from '../../runbooks/render/blocks.js';
-import { clampText, escapeMrkdwn } from '../../runbooks/render/slack.js';
+import { remediationButton, type RemediationButtonValue } from './diagnosis-blocks.js';
+import { clampText, escapeMrkdwn } from '../../domain/text/slack-text.js';
 
 const STATE_EMOJI: Record<string, string> = { closed: ':large_green_circle:', open: ':red_circle:', half_open: ':large_yellow_circle:' };
 const RUNBOOK = 'external-apis';

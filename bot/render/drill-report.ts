@@ -8,7 +8,7 @@ import { Blocks, Message } from 'slack-block-builder';
 import { elapsed, spanText, type DrillReportBody } from '../../alerts/drill-report.js';
 import type { RenderedSlack } from '../../alerts/slack-message.js';
 import { who } from '../../alerts/incidents.js';
-import { SLACK_LIMITS, clampText, escapeMrkdwn } from '../../runbooks/render/slack.js';
+import { SLACK_LIMITS, clampText, escapeMrkdwn } from '../../domain/text/slack-text.js';
 
 const STATUS_EMOJI: Record<string, string> = { done: ':white_check_mark:', failed: ':x:', aborted: ':warning:' };
 

@@ -6,7 +6,7 @@
  */
 import { Bits, Blocks, Elements, type BlockBuilder } from 'slack-block-builder';
 import { who, type IncidentBody } from '../../alerts/incidents.js';
-import { buildMessage, clampText, escapeMrkdwn, SLACK_LIMITS, type SlackMessage } from '../../runbooks/render/slack.js';
+import { buildMessage, clampText, escapeMrkdwn, SLACK_LIMITS, type SlackMessage } from './slack.js';
 
 const utc = (iso: string | null) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '—');
 

@@ -11,7 +11,7 @@ import { renderOpsText } from '../commands/ops-commands.js';
 import { renderOncallText } from '../commands/oncall-commands.js';
 import { renderChatText } from '../commands/chat-result.js';
 import type { FindingStatus } from '../../runbooks/define.js';
-import { evidenceLine } from '../../runbooks/render/blocks.js';
+import { evidenceLine } from './diagnosis-blocks.js';
 
 const MARK: Record<FindingStatus, string> = { ok: 'OK', warn: 'WARN', problem: 'PROBLEM', no_data: 'NO DATA', error: 'ERROR' };
 

@@ -6,7 +6,7 @@
  */
 import { Blocks, Message } from 'slack-block-builder';
 import type { RenderedSlack, SlackBody, SlackRenderer } from '../../alerts/slack-message.js';
-import { clampText, SLACK_LIMITS } from '../../runbooks/render/slack.js';
+import { clampText, SLACK_LIMITS } from '../../domain/text/slack-text.js';
 import type { AlertGroupBody } from '../../alerts/dispatch.js';
 import { renderAlertGroup } from './alert-message.js';
 import type { IncidentBody } from '../../alerts/incidents.js';

@@ -1,7 +1,7 @@
 /** Block Kit for diagnoses stays within Slack's limits and carries well-formed remediation buttons. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { diagnosisBlocks, splitSections } from '../../runbooks/render/blocks.js';
+import { diagnosisBlocks, splitSections } from '../../bot/render/diagnosis-blocks.js';
 import type { DiagnosisResult } from '../../runbooks/define.js';
 import { parseButtonValue, replaceActionRow } from '../../bot/listeners/actions/remediate.js';
 import { defineRunbook, type Diagnosis } from '../../runbooks/define.js';

@@ -20,7 +20,7 @@ import type { RunbookContext } from '../../runbooks/context.js';
 import { diagnose, runDiagnostic, type Diagnosis, type Finding } from '../../runbooks/define.js';
 import { runbook } from '../../runbooks/email-delivery.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
-import { REMEDIATE_ACTION_PREFIX, diagnosisBlocks, type RemediationButtonValue } from '../../runbooks/render/blocks.js';
+import { REMEDIATE_ACTION_PREFIX, diagnosisBlocks, type RemediationButtonValue } from '../../bot/render/diagnosis-blocks.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { pipelineDeps, testServices } from '../helpers/services.js';

@@ -20,7 +20,7 @@ import { executeRemediation, recentAudit, type Actor, type RemediationOutcome } 
 import type { RunbookContext } from '../../runbooks/context.js';
 import { runbook as externalApis } from '../../runbooks/external-apis.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
-import { recheckBlocks } from '../../runbooks/render/blocks.js';
+import { recheckBlocks } from '../../bot/render/diagnosis-blocks.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';

@@ -13,7 +13,7 @@ import type { Logger } from '../../../domain/logger.js';
 import type { RunbookContext } from '../../../runbooks/context.js';
 import { audit, executeRemediation, findRemediation, type RemediationOutcome } from '../../../runbooks/actions.js';
 import { RUNBOOKS } from '../../../runbooks/index.js';
-import { outcomeLine, recheckBlocks, type RemediationButtonValue } from '../../../runbooks/render/blocks.js';
+import { outcomeLine, recheckBlocks, type RemediationButtonValue } from '../../render/diagnosis-blocks.js';
 import type { RoleResolver } from '../../roles.js';
 import { slackActor } from '../commands/lf.js';
 import { cardRefOfNonce } from '../../render/breaker-cards.js';

@@ -1,11 +1,13 @@
 /**
- * Block Kit primitives shared by every renderer (runbooks, alerts, bot): the message shape and Slack's size limits
+ * Block Kit primitives shared by every renderer in bot/render/ (the one home for Block Kit): the message shape and Slack's size limits
  * (≤ 50 blocks, ≤ 3000 chars of section text, ≤ 10 section fields of ≤ 2000 chars; a top-level `text` always set
  * for notifications and screen readers), built with slack-block-builder.
  */
 import { Blocks, Message, type BlockBuilder } from 'slack-block-builder';
 import type { types } from '@slack/bolt';
-import { truncateGraphemes } from '../../domain/text/graphemes.js';
+import { SLACK_LIMITS, clampText, escapeMrkdwn } from '../../domain/text/slack-text.js';
+
+export { SLACK_LIMITS, clampText, escapeMrkdwn };
 
 /** A message ready for `respond()` / `chat.postMessage`: notification `text` plus Block Kit `blocks`. */
 export interface SlackMessage {
@@ -13,19 +15,6 @@ export interface SlackMessage {
   blocks: types.KnownBlock[];
   /** Set when the content did not fit in 50 blocks: the full text, for a file upload beside the message. */
   overflowText?: string;
-}
-
-/** Slack's documented limits, kept with a margin where users measured undocumented ones. */
-export const SLACK_LIMITS = { blocks: 50, sectionText: 3000, fieldText: 2000, fields: 10, headerText: 150 } as const;
-
-/** Cuts `text` to at most `max` characters on a grapheme boundary (never inside an emoji), ending in `…` when cut. */
-export function clampText(text: string, max: number): string {
-  return truncateGraphemes(text, max);
-}
-
-/** Escapes the three characters Slack mrkdwn treats as control characters (`&`, `<`, `>`). */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /**

@@ -6,11 +6,11 @@
  * split over several sections), button values ≤ 2000 characters.
  */
 import { Bits, Blocks, Elements, type BlockBuilder } from 'slack-block-builder';
-import type { RemediationOutcome, Actor } from '../actions.js';
-import { VERDICT_LABEL, type Verdict } from '../verify.js';
-import { renderDiagnosisText, type DiagnosisResult, type FindingStatus, type Remediation } from '../define.js';
-import type { RunbookContext } from '../context.js';
-import { describeInput } from '../grounding.js';
+import type { RemediationOutcome, Actor } from '../../runbooks/actions.js';
+import { VERDICT_LABEL, type Verdict } from '../../runbooks/verify.js';
+import { renderDiagnosisText, type DiagnosisResult, type FindingStatus, type Remediation } from '../../runbooks/define.js';
+import type { RunbookContext } from '../../runbooks/context.js';
+import { describeInput } from '../../runbooks/grounding.js';
 import { SLACK_LIMITS, buildMessage, clampText, escapeMrkdwn, type SlackMessage } from './slack.js';
 
 /** Emoji per finding status. */
