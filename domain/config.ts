@@ -112,6 +112,11 @@ const EnvSchema = z.object({
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_API_URL: optionalUrl,
   PROVIDER_TIMEOUT_MS: positiveInt.default(30_000),
+  /**
+   * One PageSpeed attempt's HTTP timeout (ms): a Lighthouse run takes 10–30 s and up to about a minute, so the
+   * other providers' PROVIDER_TIMEOUT_MS would cut real answers off (and retry them, spending rate budget).
+   */
+  PAGESPEED_TIMEOUT_MS: positiveInt.default(90_000),
 
   YELP_BATCH_SIZE: positiveInt.max(50).default(50),
   PIPELINE_CRON: cron.default('0 2 * * *'),
@@ -184,7 +189,10 @@ export interface AppConfig {
   providers: Record<ProviderId, ProviderConfig>;
   openaiModel: string;
   sendgridFrom: string;
+  /** Per-attempt HTTP timeout (ms) of every provider client but PageSpeed's (PROVIDER_TIMEOUT_MS). */
   providerTimeoutMs: number;
+  /** Per-attempt HTTP timeout (ms) of each provider client: PageSpeed's PAGESPEED_TIMEOUT_MS, the others' PROVIDER_TIMEOUT_MS. */
+  providerTimeouts: Record<ProviderId, number>;
   pipeline: { yelpBatchSize: number; cron: string; runOnStart: boolean };
   jobsInProcess: boolean;
   /** True when any provider is served by the sandbox. */
@@ -277,11 +285,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     openaiModel: e.OPENAI_MODEL,
     sendgridFrom: e.SENDGRID_FROM_EMAIL,
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    providerTimeouts: {
+      yelp: e.PROVIDER_TIMEOUT_MS,
+      pagespeed: e.PAGESPEED_TIMEOUT_MS,
+      openai: e.PROVIDER_TIMEOUT_MS,
+      sendgrid: e.PROVIDER_TIMEOUT_MS,
+      stripe: e.PROVIDER_TIMEOUT_MS,
+    },
     pipeline: { yelpBatchSize: e.YELP_BATCH_SIZE, cron: e.PIPELINE_CRON, runOnStart: e.RUN_ON_START ?? !production },
     jobsInProcess: e.JOBS_IN_PROCESS,
     // the paging providers without keys are answered by the sandbox too (outside production)
     usesSandbox: PROVIDERS.some((id) => providers[id].sandbox) || (oncall.pagerduty.enabled && oncall.pagerduty.sandbox) || (oncall.opsgenie.enabled && oncall.opsgenie.sandbox),
-    gateway: buildGatewayConfig(e),
+    gateway: buildGatewayConfig(e, { pagespeedTimeoutMs: e.PAGESPEED_TIMEOUT_MS }),
     delivery,
     storefront,
     stages: buildStagesConfig(e),

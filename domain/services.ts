@@ -87,14 +87,14 @@ async function startSandboxIfNeeded(config: AppConfig, logger: Logger): Promise<
 
 /** The raw provider adapters (no gateway), pointed at their real URLs or the sandbox; overrides win. */
 function createRawProviders(config: AppConfig, overrides: ServiceOverrides, sandboxUrl: string | undefined): Providers {
-  const timeoutMs = config.providerTimeoutMs;
-  const at = (id: ProviderId) => resolveProvider(config, id, sandboxUrl);
+  // each client with its provider's per-attempt timeout (PageSpeed's Lighthouse runs take up to a minute)
+  const at = (id: ProviderId) => ({ ...resolveProvider(config, id, sandboxUrl), timeoutMs: config.providerTimeouts[id] });
   return {
-    yelp: overrides.providers?.yelp ?? createYelpClient({ ...at('yelp'), timeoutMs }),
-    pagespeed: overrides.providers?.pagespeed ?? createPageSpeedClient({ ...at('pagespeed'), timeoutMs }),
-    openai: overrides.providers?.openai ?? createOpenAIClient({ ...at('openai'), timeoutMs, model: config.openaiModel }),
-    sendgrid: overrides.providers?.sendgrid ?? createSendGridClient({ ...at('sendgrid'), timeoutMs }),
-    stripe: overrides.providers?.stripe ?? createStripeClient({ ...at('stripe'), timeoutMs }),
+    yelp: overrides.providers?.yelp ?? createYelpClient(at('yelp')),
+    pagespeed: overrides.providers?.pagespeed ?? createPageSpeedClient(at('pagespeed')),
+    openai: overrides.providers?.openai ?? createOpenAIClient({ ...at('openai'), model: config.openaiModel }),
+    sendgrid: overrides.providers?.sendgrid ?? createSendGridClient(at('sendgrid')),
+    stripe: overrides.providers?.stripe ?? createStripeClient(at('stripe')),
   };
 }
 

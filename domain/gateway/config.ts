@@ -56,6 +56,15 @@ export const GatewayEnvSchema = z.object({
   GATEWAY_RETRY_MAX_MS: positiveInt.default(8_000),
   GATEWAY_RETRY_AFTER_CAP_MS: positiveInt.default(30_000),
   GATEWAY_DEADLINE_MS: positiveInt.default(60_000),
+  /**
+   * PageSpeed's overall deadline per call (ms), all attempts included; unset: the larger of GATEWAY_DEADLINE_MS
+   * and twice PAGESPEED_TIMEOUT_MS, so an attempt cut off by its timeout can still be retried once.
+   */
+  PAGESPEED_DEADLINE_MS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : Number(v)))
+    .pipe(z.number().int().positive().optional()),
 
   OPENAI_PRICE_INPUT_PER_1M: usd.default(0.15),
   OPENAI_PRICE_OUTPUT_PER_1M: usd.default(0.6),
@@ -103,6 +112,11 @@ export interface ProviderBudget {
   blocking: boolean;
 }
 
+/** The overall deadline (ms) of one call to `provider`, all attempts included. */
+export function deadlineMsOf(config: Pick<GatewayConfig, 'retry'>, provider: ProviderId): number {
+  return config.retry.providerDeadlineMs?.[provider] ?? config.retry.deadlineMs;
+}
+
 /** The gateway's configuration. Durations in ms, TTLs in seconds, money in USD. */
 export interface GatewayConfig {
   limits: Record<ProviderId, ProviderLimits>;
@@ -113,7 +127,18 @@ export interface GatewayConfig {
    */
   verify: { waitMs: number; pollMs: number };
   cacheTtlSeconds: Record<ProviderId, number>;
-  retry: { attempts: number; baseMs: number; maxMs: number; retryAfterCapMs: number; deadlineMs: number };
+  /**
+   * Retries and the overall deadline per call (ms, all attempts included): `deadlineMs` for every provider
+   * (GATEWAY_DEADLINE_MS) unless `providerDeadlineMs` names one (PageSpeed: PAGESPEED_DEADLINE_MS).
+   */
+  retry: {
+    attempts: number;
+    baseMs: number;
+    maxMs: number;
+    retryAfterCapMs: number;
+    deadlineMs: number;
+    providerDeadlineMs?: Partial<Record<ProviderId, number>>;
+  };
   /** How long a call may wait for rate-limit budget before failing with RateLimitedError. */
   maxWaitMs: number;
   /**
@@ -130,8 +155,11 @@ export interface GatewayConfig {
   bookkeeping: { reserveBatch: number; reserveTtlMs: number; breakerCacheMs: number; ledgerBatch: number; ledgerFlushMs: number };
 }
 
-/** Builds {@link GatewayConfig} from parsed environment values. */
-export function buildGatewayConfig(e: z.infer<typeof GatewayEnvSchema>): GatewayConfig {
+/**
+ * Builds {@link GatewayConfig} from parsed environment values; `clients.pagespeedTimeoutMs` (PageSpeed's
+ * per-attempt timeout, ms; default 90 s) sets PageSpeed's default deadline (twice it, at least GATEWAY_DEADLINE_MS).
+ */
+export function buildGatewayConfig(e: z.infer<typeof GatewayEnvSchema>, clients: { pagespeedTimeoutMs?: number } = {}): GatewayConfig {
   const budget = (d: number | undefined, m: number | undefined, id: ProviderId): ProviderBudget => ({
     dailyUsd: d,
     monthlyUsd: m,
@@ -173,6 +201,9 @@ export function buildGatewayConfig(e: z.infer<typeof GatewayEnvSchema>): Gateway
       maxMs: e.GATEWAY_RETRY_MAX_MS,
       retryAfterCapMs: e.GATEWAY_RETRY_AFTER_CAP_MS,
       deadlineMs: e.GATEWAY_DEADLINE_MS,
+      providerDeadlineMs: {
+        pagespeed: e.PAGESPEED_DEADLINE_MS ?? Math.max(e.GATEWAY_DEADLINE_MS, 2 * (clients.pagespeedTimeoutMs ?? 90_000)),
+      },
     },
     maxWaitMs: e.GATEWAY_MAX_WAIT_MS,
     burst: e.GATEWAY_BURST,

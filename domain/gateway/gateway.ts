@@ -12,7 +12,8 @@
  * carried out (`retrySafe`); exponential backoff with full jitter;
  * Retry-After honoured up to a cap (a longer wait fails fast and blocks the provider for that period);
  * one overall deadline per call, covering the provider's time (attempts and the backoff between them); a wait for
- * rate budget extends it.
+ * rate budget extends it. The deadline is per provider (`deadlineMsOf`: PageSpeed's is twice its 90 s attempt
+ * timeout, the others' GATEWAY_DEADLINE_MS).
  *
  * Cache TTLs are read per call through an {@link OverrideCache}, so an operator's
  * `gateway.cache_ttl_seconds.<provider>` override (domain/overrides.ts) applies within seconds without a restart.
@@ -27,7 +28,7 @@ import type { OverrideCache } from '../overrides.js';
 import { QUOTA_EXHAUSTED_CODES } from '../providers/http-errors.js';
 import type { CircuitBreaker, Permit } from './breaker.js';
 import { ResponseCache, cacheKey } from './cache.js';
-import type { GatewayConfig } from './config.js';
+import { deadlineMsOf, type GatewayConfig } from './config.js';
 import { CostLedger, openaiCostUsd } from './ledger.js';
 import type { RateLimiter } from './limiter.js';
 import { outcomeOf, type GatewayObserver } from './observer.js';
@@ -133,7 +134,8 @@ export class Gateway {
     const { config, clock } = this.deps;
     const started = clock.now().getTime();
     const t0 = performance.now();
-    let deadline = started + config.retry.deadlineMs;
+    const deadlineMs = deadlineMsOf(config, spec.provider);
+    let deadline = started + deadlineMs;
     const ttl = this.cacheTtlSeconds(spec.provider);
     const key = spec.cacheRequest && ttl > 0 ? cacheKey(spec.cacheRequest.method, spec.cacheRequest.url, spec.cacheRequest.body) : undefined;
     let attempts = 0;
@@ -151,7 +153,7 @@ export class Gateway {
         attempts++;
         // Checked before taking a permit: no call was made, so the breaker must not count it.
         const remaining = deadline - clock.now().getTime();
-        if (remaining <= 0) throw new DeadlineExceededError(spec.provider, spec.operation, config.retry.deadlineMs);
+        if (remaining <= 0) throw new DeadlineExceededError(spec.provider, spec.operation, deadlineMs);
         const permit = await this.deps.breaker.permit(spec.provider);
         let result: T;
         try {
@@ -195,7 +197,7 @@ export class Gateway {
         p,
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new DeadlineExceededError(spec.provider, spec.operation, this.deps.config.retry.deadlineMs)),
+            () => reject(new DeadlineExceededError(spec.provider, spec.operation, deadlineMsOf(this.deps.config, spec.provider))),
             ms,
           );
         }),

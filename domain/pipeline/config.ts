@@ -7,7 +7,8 @@ export const PipelineEnvSchema = z.object({
   /** Unset: adaptive (the provider gates size the calls in flight); set: a hand-tuned cap. */
   ASSESSMENT_CONCURRENCY: z.coerce.number().int().positive().max(50).optional(),
   ASSESSMENT_MAX_ATTEMPTS: z.coerce.number().int().positive().max(10).default(3),
-  PAGESPEED_ASSESSOR_TIMEOUT_MS: z.coerce.number().int().positive().default(90_000),
+  /** Active time one PageSpeed assessment may take (ms): PageSpeed's default deadline (two 90 s attempts). */
+  PAGESPEED_ASSESSOR_TIMEOUT_MS: z.coerce.number().int().positive().default(180_000),
   OPENAI_ASSESSOR_TIMEOUT_MS: z.coerce.number().int().positive().default(45_000),
   SPAM_THRESHOLD: z.coerce.number().int().min(0).max(100).default(50),
   /** Items in one stage longer than this are reported stuck and re-queued (minutes). */

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEV_SIGNING_SECRET, loadConfig } from '../../domain/config.js';
+import { deadlineMsOf } from '../../domain/gateway/config.js';
 import { ConfigError } from '../../domain/errors.js';
 
 const config = suite('config');
@@ -66,6 +67,20 @@ config('a provider with a key is not sandboxed and run-on-start is off in produc
   });
   assert.not.ok(c.usesSandbox);
   assert.is(c.pipeline.runOnStart, false);
+});
+
+config('PageSpeed has its own attempt timeout and deadline (Lighthouse runs take up to a minute); the others keep theirs', () => {
+  const c = loadConfig({});
+  assert.equal(c.providerTimeouts, { yelp: 30_000, pagespeed: 90_000, openai: 30_000, sendgrid: 30_000, stripe: 30_000 });
+  assert.is(deadlineMsOf(c.gateway, 'pagespeed'), 180_000, 'twice its attempt timeout: a timed-out attempt can be retried once');
+  assert.is(deadlineMsOf(c.gateway, 'yelp'), 60_000);
+  assert.is(c.stages.pagespeedTimeoutMs, 180_000, 'the assessor waits as long as the gateway may');
+  const set = loadConfig({ PAGESPEED_TIMEOUT_MS: '20000', GATEWAY_DEADLINE_MS: '50000', PROVIDER_TIMEOUT_MS: '5000' });
+  assert.is(set.providerTimeouts.pagespeed, 20_000);
+  assert.is(set.providerTimeouts.openai, 5_000);
+  assert.is(deadlineMsOf(set.gateway, 'pagespeed'), 50_000, 'never below GATEWAY_DEADLINE_MS');
+  assert.is(deadlineMsOf(loadConfig({ PAGESPEED_DEADLINE_MS: '100000' }).gateway, 'pagespeed'), 100_000);
+  assert.is(deadlineMsOf(loadConfig({ PAGESPEED_DEADLINE_MS: '' }).gateway, 'pagespeed'), 180_000, 'empty = the default');
 });
 
 config.run();

@@ -127,6 +127,20 @@ gw('one overall deadline bounds a call however slow the provider', async (ctx) =
   assert.is((await ledger(ctx))[0]!.outcome, 'deadline_exceeded');
 });
 
+gw('PageSpeed has its own attempt timeout and deadline: a 1 s Lighthouse run passes where the others time out', async (ctx) => {
+  const env = { PROVIDER_TIMEOUT_MS: '300', GATEWAY_DEADLINE_MS: '400', PAGESPEED_TIMEOUT_MS: '2000', GATEWAY_RETRY_ATTEMPTS: '1' };
+  const s = await services(ctx, env);
+  await admin(ctx).setFault('pagespeed', { fault: 'slow', ms: 1000 });
+  await admin(ctx).setFault('yelp', { fault: 'slow', ms: 1000 });
+  const page = await s.providers.pagespeed.run('https://www.slow-lighthouse.com/');
+  assert.ok(page, 'answered after ~1 s: within its 2 s timeout and its 4 s deadline (twice the timeout)');
+  const err = await rejects(s.providers.yelp.search({ location: 'Reno, NV', limit: 1, offset: 0 }));
+  assert.ok(err instanceof DeadlineExceededError || (err instanceof ProviderError && err.status === undefined), String(err));
+  const rows = await ledger(ctx);
+  assert.is(rows.find((r) => r.provider === 'pagespeed')?.outcome, 'ok');
+  assert.is.not(rows.find((r) => r.provider === 'yelp')?.outcome, 'ok', 'the same 1 s answer is too slow for Yelp');
+});
+
 gw('OpenAI cost comes from the returned token usage and reaches the metrics', async (ctx) => {
   const seen: GatewayObservation[] = [];
   const s = await services(ctx, { OPENAI_PRICE_INPUT_PER_1M: '2', OPENAI_PRICE_OUTPUT_PER_1M: '8' }, { observer: (o: GatewayObservation) => seen.push(o) });
