@@ -5,7 +5,13 @@
  *
  * - **Batch size**: the calls this process made per `ttlMs` recently (an exponentially weighted rate), at
  *   most `maxBatch`; the limiter never grants more than a rule's free burst capacity, and grants fewer when fewer
- *   are free. A quiet process therefore reserves 1 unit at a time, exactly as before.
+ *   are free. A quiet process therefore reserves 1 unit at a time, exactly as before. Only one batch per
+ *   provider is asked for at a time: callers arriving while it is pending ask for their own unit only. (Every
+ *   caller asking for a batch at once — e.g. 80 calls starting together — reserved 80 × 16 units for 200 ms, so
+ *   a 400-unit bucket looked empty, calls waited for budget that was there, and the concurrency gates dropped
+ *   the provider's burst: see concurrency/adaptive.ts.)
+ * - **Signals** (concurrency/signals.ts): a call that slept in the limiter for budget reports it (before it
+ *   sleeps, and its whole acquire time after); the time of the limiter's statements alone is not a wait.
  * - **Sharing**: units are taken from the one shared GCRA state, so threads, processes and replicas still draw
  *   on one budget; a reserved unit counts from the moment it was reserved.
  * - **Expiry**: a unit not spent within `ttlMs` (default 200 ms) is dropped — spending it later would send a call
@@ -75,15 +81,20 @@ export class ReservationPool {
    */
   async acquire(provider: ProviderId, opts: AcquireOptions = {}): Promise<void> {
     const t0 = performance.now();
+    let slept = false;
+    const onWait = (ms: number) => {
+      slept = true;
+      reportRateQueued(provider, ms);
+      opts.onWait?.(ms);
+    };
     try {
-      await this.take(provider, opts);
+      await this.take(provider, { ...opts, onWait });
     } finally {
-      reportRateWait(provider, performance.now() - t0);
+      if (slept) reportRateWait(provider, performance.now() - t0);
     }
   }
 
-  private async take(provider: ProviderId, given: AcquireOptions): Promise<void> {
-    const opts: AcquireOptions = { ...given, onWait: (ms) => reportRateQueued(provider, ms) };
+  private async take(provider: ProviderId, opts: AcquireOptions): Promise<void> {
     if (this.settings.maxBatch <= 1 || (opts.tokens ?? 0) > 0) {
       await this.limiter.acquire(provider, opts);
       return;
@@ -98,8 +109,8 @@ export class ReservationPool {
     }
     // Every caller with an empty pool asks the limiter itself (as many waits in parallel as callers, so a busy
     // provider's budget is taken as soon as it returns); what it gets beyond its own unit serves the next callers.
+    const want = s.waiters > 0 ? 1 : Math.min(this.settings.maxBatch, Math.max(1, Math.ceil((s.rate * this.settings.ttlMs) / 1000)));
     s.waiters++;
-    const want = Math.min(this.settings.maxBatch, Math.max(1, Math.ceil((s.rate * this.settings.ttlMs) / 1000)));
     try {
       const granted = await this.limiter.acquire(provider, { ...opts, units: want });
       if (granted > 1) {

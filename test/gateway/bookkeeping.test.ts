@@ -11,6 +11,7 @@ import { CostLedger } from '../../domain/gateway/ledger.js';
 import { RateLimiter } from '../../domain/gateway/limiter.js';
 import { ReservationPool } from '../../domain/gateway/reservations.js';
 import { loadConfig } from '../../domain/config.js';
+import { rateQueuedAt, totalRateWait } from '../../domain/concurrency/signals.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 
 type Ctx = { db: Database };
@@ -80,6 +81,23 @@ test('the reservation pool: a busy caller reserves several units per statement; 
     used = (await limiter.status('yelp')).daily.used;
   }
   assert.is(used, 15, 'expired and unspent units give their daily quota back: 10 + 5 calls');
+});
+
+test('the reservation pool: 120 calls starting together on a 400-unit bucket take 120 units, and none waits or signals an empty budget', async (ctx) => {
+  const clock = new ManualClock('2026-03-10T12:00:00Z');
+  const ps: ProviderLimits = { daily: 25_000, rates: [{ name: 'per_100_seconds', limit: 400, periodMs: 100_000, unit: 'request' }] };
+  // maxWaitMs 0: a call that finds no budget is refused at once (it would wait for ever on the manual clock)
+  const limiter = new RateLimiter({ orm: ctx.db.orm, clock, limits: limits({ pagespeed: ps }), maxWaitMs: 0, jitterMs: 0 });
+  const waits: number[] = [];
+  const pool = new ReservationPool(limiter, { maxBatch: 16, ttlMs: 60_000 });
+  const queuedBefore = rateQueuedAt('pagespeed');
+  const waitedBefore = totalRateWait('pagespeed');
+  await Promise.all(Array.from({ length: 120 }, () => pool.acquire('pagespeed', { onWait: (ms) => waits.push(ms) })));
+  assert.equal(waits, [], 'before: each of the 120 asked for a batch of up to 16 and the bucket looked empty');
+  assert.is(rateQueuedAt('pagespeed'), queuedBefore, 'the gates were told nothing');
+  assert.is(totalRateWait('pagespeed'), waitedBefore);
+  await pool.close();
+  assert.is((await limiter.status('pagespeed')).rules[0]!.available, 280, 'unspent reserved units given back: 400 - 120');
 });
 
 test('ledger: rows are written in batches behind the call, bounded, and all of them on close', async (ctx) => {
