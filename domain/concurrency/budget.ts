@@ -105,6 +105,17 @@ export async function withActiveBudget<T>(ms: number, fn: () => Promise<T>, onTi
 }
 
 /**
+ * Starts `fn` with a clock of the time it spends in our own queues ({@link waitingInOwnQueue}: the shared rate
+ * limiter) until it settles: `queuedMs()` is that time so far (ms). The concurrency gate tells its controller a
+ * call's own wait from it, and the provider's latency as the rest of the call's time.
+ */
+export function trackQueueing<T>(fn: () => Promise<T>): { done: Promise<T>; queuedMs: () => number } {
+  const clock = new ActiveBudget(Infinity);
+  const done = open.run([...(open.getStore() ?? []), clock], fn);
+  return { done, queuedMs: () => clock.queuedMs() };
+}
+
+/**
  * Runs `fn` — a wait in one of our own queues — with every budget open around the current call paused, so the
  * wait does not count against their timeouts. Returns what `fn` returns.
  */

@@ -1,16 +1,17 @@
 /**
  * Gates: one {@link AdaptiveLimit} per provider per process (thread), wrapped around the gated provider ports so
  * every stage's calls to a provider share its in-flight limit. Calls beyond the limit wait here, in memory, in
- * arrival order (no database round trip). The gateway reports the time calls waited for rate budget
- * (signals.ts), the signal that the budget — shared by every thread and replica — is taken.
+ * arrival order (no database round trip). Each call's own wait for rate budget (the gateway's limiter, measured
+ * through budget.ts) is told to the controller apart from the provider's latency; the limiter's signal that the
+ * shared budget — shared by every thread and replica — was found empty comes through signals.ts.
  */
 import { getHeapStatistics } from 'node:v8';
 import type { AppConfig, ProviderId } from '../config.js';
 import { ProviderError, RateLimitedError } from '../errors.js';
 import type { Providers } from '../services.js';
 import { AdaptiveLimit, processBound } from './adaptive.js';
-import { waitingInOwnQueue } from './budget.js';
-import { rateQueuedAt, totalRateWait } from './signals.js';
+import { trackQueueing, waitingInOwnQueue } from './budget.js';
+import { rateQueuedAt } from './signals.js';
 
 /** A provider's in-flight gate. */
 export class Gate {
@@ -61,17 +62,15 @@ export class Gate {
     this.peak = Math.max(this.peak, this.running);
     const id = this.control.start();
     const t0 = performance.now();
-    const waitBefore = totalRateWait(this.provider);
+    const call = trackQueueing(fn);
     let outcome: 'ok' | 'rate_limited' | 'error' = 'ok';
     try {
-      return await fn();
+      return await call.done;
     } catch (err) {
       outcome = err instanceof RateLimitedError || (err instanceof ProviderError && err.status === 429) ? 'rate_limited' : 'error';
       throw err;
     } finally {
-      // the waits of every call in flight meanwhile, shared out: this call's likely share
-      const waitMs = Math.max(0, totalRateWait(this.provider) - waitBefore) / Math.max(1, this.running);
-      this.control.finish(id, { latencyMs: performance.now() - t0, waitMs, outcome });
+      this.control.finish(id, { latencyMs: performance.now() - t0, waitMs: call.queuedMs(), outcome });
       this.running--;
       for (let free = this.control.limit - this.running; free > 0 && this.queue.length > 0; free--) this.queue.shift()!();
       const listeners = this.listeners;

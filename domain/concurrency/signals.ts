@@ -1,22 +1,12 @@
 /**
- * Signals from the gateway to the concurrency gates of the same process (thread): how long calls waited for rate
- * budget in the shared limiter, per provider, cumulative in ms. Waiting means the budget — shared by every thread
- * and replica through PostgreSQL — is taken, so more calls in flight would only queue.
+ * Signals from the gateway to the concurrency gates of the same process (thread): when a call last found a
+ * provider's rate budget empty in the shared limiter. An empty budget — shared by every thread and replica
+ * through PostgreSQL — means more calls in flight would only queue. (Each call's own wait reaches its gate
+ * through budget.ts.)
  */
 import type { ProviderId } from '../config.js';
 
-const waits = new Map<ProviderId, number>();
 const queuedAt = new Map<ProviderId, number>();
-
-/** The gateway reports a wait for rate budget (ms); waits under 20 ms (a statement's round trip) are not waits. */
-export function reportRateWait(provider: ProviderId, ms: number): void {
-  if (ms >= 20) waits.set(provider, (waits.get(provider) ?? 0) + ms);
-}
-
-/** Cumulative ms calls to `provider` in this process waited for rate budget. */
-export function totalRateWait(provider: ProviderId): number {
-  return waits.get(provider) ?? 0;
-}
 
 /**
  * The limiter tells, before a call sleeps for budget, that `provider`'s shared budget has no free unit now and the
