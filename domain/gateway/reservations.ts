@@ -10,8 +10,7 @@
  *   caller asking for a batch at once — e.g. 80 calls starting together — reserved 80 × 16 units for 200 ms, so
  *   a 400-unit bucket looked empty, calls waited for budget that was there, and the concurrency gates dropped
  *   the provider's burst: see concurrency/adaptive.ts.)
- * - **Signals** (concurrency/signals.ts): a call that slept in the limiter for budget reports it (before it
- *   sleeps, and its whole acquire time after); the time of the limiter's statements alone is not a wait.
+ * - **Signals** (concurrency/signals.ts): a call about to sleep in the limiter for budget reports it.
  * - **Sharing**: units are taken from the one shared GCRA state, so threads, processes and replicas still draw
  *   on one budget; a reserved unit counts from the moment it was reserved.
  * - **Expiry**: a unit not spent within `ttlMs` (default 200 ms) is dropped — spending it later would send a call
@@ -21,7 +20,7 @@
  * - Calls that charge tokens (OpenAI) always go to the limiter one by one.
  */
 import type { ProviderId } from '../config.js';
-import { reportRateQueued, reportRateWait } from '../concurrency/signals.js';
+import { reportRateQueued } from '../concurrency/signals.js';
 import type { AcquireOptions, RateLimiter } from './limiter.js';
 
 /** Pool settings: the most units one reservation asks for, and how long reserved units stay spendable (ms). */
@@ -80,18 +79,11 @@ export class ReservationPool {
    * bound, QuotaExhaustedError), from the pool when it can.
    */
   async acquire(provider: ProviderId, opts: AcquireOptions = {}): Promise<void> {
-    const t0 = performance.now();
-    let slept = false;
     const onWait = (ms: number) => {
-      slept = true;
       reportRateQueued(provider, ms);
       opts.onWait?.(ms);
     };
-    try {
-      await this.take(provider, { ...opts, onWait });
-    } finally {
-      if (slept) reportRateWait(provider, performance.now() - t0);
-    }
+    await this.take(provider, { ...opts, onWait });
   }
 
   private async take(provider: ProviderId, opts: AcquireOptions): Promise<void> {
