@@ -29,7 +29,7 @@ import { auditRefusal, deadLetter, isTransientDbError } from '../../domain/intak
 import { rawBodyText, rawJson, sanitizeDeep } from '../../domain/sanitize.js';
 import { AppError } from '../../domain/errors.js';
 import type { Replayer } from '../../domain/intake/replay.js';
-import { auditFailed } from './sendgrid.js';
+import { auditFailed } from './verified-intake.js';
 
 /** Path of the route (Alertmanager `webhook_configs[].url` ends with it). */
 export const ALERTMANAGER_WEBHOOK_PATH = '/alerts/alertmanager';

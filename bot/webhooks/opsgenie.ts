@@ -10,14 +10,12 @@
  * `opsgenie:<user>`, and PagerDuty (not Opsgenie) is told once. Answers as the PagerDuty route does.
  */
 import type http from 'node:http';
-import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import { parseOpsgenieWebhook } from '../../alerts/paging/inbound.js';
-import { auditRefusal } from '../../domain/intake/dead-letters.js';
 import { bearerMatches } from './alertmanager.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
 import { answerPagingEvent } from './pagerduty.js';
-import { readRawBody, sendJson } from './raw-body.js';
-import { auditFailed } from './sendgrid.js';
+import { sendJson } from './raw-body.js';
+import { readVerifiedBody } from './verified-intake.js';
 
 /** Path of the route (the Opsgenie Webhook integration's URL ends with it). */
 export const OPSGENIE_WEBHOOK_PATH = '/webhooks/opsgenie';
@@ -25,28 +23,25 @@ export const OPSGENIE_WEBHOOK_PATH = '/webhooks/opsgenie';
 /** Handles one request (exported for tests that serve it from a plain node:http server). */
 export async function handleOpsgenieWebhook(deps: WebhookDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const log = deps.logger.child({ route: OPSGENIE_WEBHOOK_PATH });
-  let raw: Buffer;
-  try {
-    raw = await readRawBody(req);
-  } catch {
-    sendJson(res, 413, { error: 'body too large' });
-    return;
-  }
-  const token = deps.config.oncall.opsgenie.inboundSecret;
-  if (!token) {
-    log.warn('opsgenie webhook: OPSGENIE_WEBHOOK_TOKEN is not set; refusing an unauthenticated post');
-    sendJson(res, 503, { error: 'webhook not configured: set OPSGENIE_WEBHOOK_TOKEN (sent by the integration as Authorization: Bearer <token>)' });
-    return;
-  }
   const auth = req.headers.authorization;
-  if (!bearerMatches(typeof auth === 'string' ? auth : undefined, token)) {
-    countWebhookSignatureFailure(deps.metrics, 'opsgenie');
-    log.warn({ bytes: raw.length }, 'opsgenie webhook: missing or wrong token; nothing stored');
-    await auditRefusal(deps.orm.em.fork(), { source: 'opsgenie', what: 'token', detail: 'Opsgenie webhook: Authorization bearer token missing or wrong; nothing stored', at: deps.clock.now(), input: { bytes: raw.length } }, auditFailed(log));
-    res.setHeader('www-authenticate', 'Bearer');
-    sendJson(res, 401, { error: 'unauthorized' });
-    return;
-  }
+  const raw = await readVerifiedBody(deps, log, req, res, {
+    source: 'opsgenie',
+    credential: deps.config.oncall.opsgenie.inboundSecret,
+    notConfigured: {
+      log: 'opsgenie webhook: OPSGENIE_WEBHOOK_TOKEN is not set; refusing an unauthenticated post',
+      error: 'webhook not configured: set OPSGENIE_WEBHOOK_TOKEN (sent by the integration as Authorization: Bearer <token>)',
+    },
+    verify: (_raw, token) => bearerMatches(typeof auth === 'string' ? auth : undefined, token),
+    refusal: {
+      status: 401,
+      what: 'token',
+      detail: 'Opsgenie webhook: Authorization bearer token missing or wrong; nothing stored',
+      log: 'opsgenie webhook: missing or wrong token; nothing stored',
+      error: 'unauthorized',
+      headers: { 'www-authenticate': 'Bearer' },
+    },
+  });
+  if (!raw) return;
   await answerPagingEvent(deps, res, 'opsgenie', raw, (body) => parseOpsgenieWebhook(body, raw));
 }
 

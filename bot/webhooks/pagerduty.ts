@@ -14,14 +14,13 @@
  *    database failed, so PagerDuty's redelivery applies it.
  */
 import type http from 'node:http';
-import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import { parsePagerDutyWebhook, receivePagingEvent, type InboundPagingEvent, type ParseResult } from '../../alerts/paging/inbound.js';
 import { auditRefusal } from '../../domain/intake/dead-letters.js';
 import { verifyPagerDutySignature } from '../../domain/providers/paging/signature.js';
 import { rawBodyText, sanitizeDeep } from '../../domain/sanitize.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
-import { readRawBody, sendJson } from './raw-body.js';
-import { auditFailed } from './sendgrid.js';
+import { sendJson } from './raw-body.js';
+import { auditFailed, readVerifiedBody } from './verified-intake.js';
 
 /** Path of the route (the webhook subscription's URL ends with it). */
 export const PAGERDUTY_WEBHOOK_PATH = '/webhooks/pagerduty';
@@ -63,26 +62,23 @@ export async function answerPagingEvent(deps: WebhookDeps, res: http.ServerRespo
 /** Handles one request (exported for tests that serve it from a plain node:http server). */
 export async function handlePagerDutyWebhook(deps: WebhookDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const log = deps.logger.child({ route: PAGERDUTY_WEBHOOK_PATH });
-  let raw: Buffer;
-  try {
-    raw = await readRawBody(req);
-  } catch {
-    sendJson(res, 413, { error: 'body too large' });
-    return;
-  }
-  const secret = deps.config.oncall.pagerduty.inboundSecret;
-  if (!secret) {
-    log.warn('pagerduty webhook: PAGERDUTY_WEBHOOK_SECRET is not set; refusing an unverifiable post');
-    sendJson(res, 503, { error: 'webhook not configured: set PAGERDUTY_WEBHOOK_SECRET (the v3 webhook subscription secret)' });
-    return;
-  }
-  if (!verifyPagerDutySignature(raw, one(req.headers[PAGERDUTY_SIGNATURE_HEADER]), secret)) {
-    countWebhookSignatureFailure(deps.metrics, 'pagerduty');
-    log.warn({ bytes: raw.length }, 'pagerduty webhook: signature verification failed; nothing stored');
-    await auditRefusal(deps.orm.em.fork(), { source: 'pagerduty', what: 'signature', detail: 'PagerDuty v3 webhook: X-PagerDuty-Signature does not match; nothing stored', at: deps.clock.now(), input: { bytes: raw.length } }, auditFailed(log));
-    sendJson(res, 403, { error: 'invalid signature' });
-    return;
-  }
+  const raw = await readVerifiedBody(deps, log, req, res, {
+    source: 'pagerduty',
+    credential: deps.config.oncall.pagerduty.inboundSecret,
+    notConfigured: {
+      log: 'pagerduty webhook: PAGERDUTY_WEBHOOK_SECRET is not set; refusing an unverifiable post',
+      error: 'webhook not configured: set PAGERDUTY_WEBHOOK_SECRET (the v3 webhook subscription secret)',
+    },
+    verify: (body, secret) => verifyPagerDutySignature(body, one(req.headers[PAGERDUTY_SIGNATURE_HEADER]), secret),
+    refusal: {
+      status: 403,
+      what: 'signature',
+      detail: 'PagerDuty v3 webhook: X-PagerDuty-Signature does not match; nothing stored',
+      log: 'pagerduty webhook: signature verification failed; nothing stored',
+      error: 'invalid signature',
+    },
+  });
+  if (!raw) return;
   await answerPagingEvent(deps, res, 'pagerduty', raw, parsePagerDutyWebhook);
 }
 

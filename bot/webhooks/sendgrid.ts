@@ -15,53 +15,46 @@
  */
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
-import { auditRefusal, deadLetter } from '../../domain/intake/dead-letters.js';
-import type { Logger } from '../../domain/logger.js';
+import { deadLetter } from '../../domain/intake/dead-letters.js';
 import { rawBodyText } from '../../domain/sanitize.js';
 import { checkBounceRate } from '../../domain/delivery/bounce-rate.js';
 import { processSendGridEvents } from '../../domain/delivery/events.js';
 import { SENDGRID_SIGNATURE_WINDOW } from '../../domain/signature-window.js';
 import { SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, verifySendGridSignature } from '../../domain/delivery/signature.js';
-import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
-import { readRawBody, sendJson } from './raw-body.js';
+import { sendJson } from './raw-body.js';
+import { readVerifiedBody } from './verified-intake.js';
 
 /** Path of the route. */
 export const SENDGRID_WEBHOOK_PATH = '/webhooks/sendgrid';
 
-/** Logs an audit write that failed (the refusal itself stands). */
-export const auditFailed = (log: Logger) => (err: unknown) => log.error({ err: (err as Error).message }, 'audit row for a refused delivery not written');
 
 const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
 /** Handles one request (exported for tests that serve it from a plain node:http server). */
 export async function handleSendGridWebhook(deps: WebhookDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const log = deps.logger.child({ route: SENDGRID_WEBHOOK_PATH });
-  let raw: Buffer;
-  try {
-    raw = await readRawBody(req);
-  } catch {
-    sendJson(res, 413, { error: 'body too large' });
-    return;
-  }
-  const key = deps.config.delivery.sendgridWebhookPublicKey;
-  if (key) {
-    const ok = verifySendGridSignature(key, one(req.headers[SENDGRID_SIGNATURE_HEADER]), one(req.headers[SENDGRID_TIMESTAMP_HEADER]), raw, {
-      now: deps.clock.now(),
-      window: SENDGRID_SIGNATURE_WINDOW,
-    });
-    if (!ok) {
-      countWebhookSignatureFailure(deps.metrics, 'sendgrid');
-      log.warn({ bytes: raw.length }, 'sendgrid webhook: signature verification failed; nothing stored');
-      await auditRefusal(deps.orm.em.fork(), { source: 'sendgrid', what: 'signature', detail: 'SendGrid signed event webhook: signature verification failed; nothing stored', at: deps.clock.now(), input: { bytes: raw.length } }, auditFailed(log));
-      sendJson(res, 403, { error: 'invalid signature' });
-      return;
-    }
-  } else {
-    log.warn('sendgrid webhook: SENDGRID_WEBHOOK_PUBLIC_KEY is not set; refusing an unverifiable post');
-    sendJson(res, 503, { error: 'webhook not configured: set SENDGRID_WEBHOOK_PUBLIC_KEY (Signed Event Webhook key)' });
-    return;
-  }
+  const raw = await readVerifiedBody(deps, log, req, res, {
+    source: 'sendgrid',
+    credential: deps.config.delivery.sendgridWebhookPublicKey,
+    notConfigured: {
+      log: 'sendgrid webhook: SENDGRID_WEBHOOK_PUBLIC_KEY is not set; refusing an unverifiable post',
+      error: 'webhook not configured: set SENDGRID_WEBHOOK_PUBLIC_KEY (Signed Event Webhook key)',
+    },
+    verify: (body, key) =>
+      verifySendGridSignature(key, one(req.headers[SENDGRID_SIGNATURE_HEADER]), one(req.headers[SENDGRID_TIMESTAMP_HEADER]), body, {
+        now: deps.clock.now(),
+        window: SENDGRID_SIGNATURE_WINDOW,
+      }),
+    refusal: {
+      status: 403,
+      what: 'signature',
+      detail: 'SendGrid signed event webhook: signature verification failed; nothing stored',
+      log: 'sendgrid webhook: signature verification failed; nothing stored',
+      error: 'invalid signature',
+    },
+  });
+  if (!raw) return;
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));

@@ -26,7 +26,7 @@ import type { StripeEvent } from '../../domain/providers/stripe/port.js';
 import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import { auditRefusal, deadLetter, isTransientDbError } from '../../domain/intake/dead-letters.js';
 import { rawBodyText, sanitizeDeep } from '../../domain/sanitize.js';
-import { auditFailed } from './sendgrid.js';
+import { auditFailed } from './verified-intake.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
 import { readRawBody, sendJson } from './raw-body.js';
 
