@@ -8,7 +8,8 @@
  * a fake that refuses more than 12,000 characters, as real Slack does.
  * Time is a ManualClock: every "within N minutes" is virtual time, no test waits on the wall clock.
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { webApi } from '@slack/bolt';
@@ -24,6 +25,8 @@ import { diagnose } from '../../runbooks/define.js';
 import { findRunbook } from '../../runbooks/index.js';
 import type { Services } from '../../domain/services.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
+import { HAVE_REAL_FIXTURES, NO_FIXTURES, REAL_FIXTURES } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
 import { blocksTooLong, startFakeSlackApi, type FakeSlackApi } from '../helpers/slack.js';
@@ -155,7 +158,7 @@ function fakeAccepted(ctx: Ctx) {
   return ctx.fake.calls.filter((c) => c.method === 'chat.postMessage' || c.method === 'chat.update');
 }
 
-const FIXTURES = new URL('../../../shared/fixtures/real/', import.meta.url);
+const FIXTURES = pathToFileURL(`${REAL_FIXTURES}/`);
 const fixture = (rel: string) => readFileSync(new URL(rel, FIXTURES), 'utf8');
 
 /** Twelve Alertmanager alerts (recorded payload) whose descriptions carry real provider error bodies. */
@@ -186,11 +189,7 @@ function realisticAlerts(errorsPerAlert: number): AlertRow[] {
   }));
 }
 
-test('realistic alert messages (12.7k–17.6k characters of block text) are guarded and accepted by a Slack that refuses over 12,000', async (ctx) => {
-  if (!existsSync(FIXTURES)) {
-    console.log('  skipped: ../shared/fixtures/real is absent');
-    return;
-  }
+testIf(test, HAVE_REAL_FIXTURES, NO_FIXTURES)('realistic alert messages (12.7k–17.6k characters of block text) are guarded and accepted by a Slack that refuses over 12,000', async (ctx) => {
   const services: Services = await testServices(ctx.db, {});
   try {
     const rb = findRunbook('external-apis')!;

@@ -5,6 +5,7 @@
  * counts failures by code. Real PostgreSQL (DATABASE_URL) or the embedded database, the real adapters on the sandbox.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Database } from '../../db/orm.js';
@@ -14,6 +15,8 @@ import { lighthouseRuntimeError } from '../../domain/providers/pagespeed/http.js
 import { runPipeline } from '../../domain/pipeline/run.js';
 import { sandboxAdmin } from '../../domain/sandbox/index.js';
 import { withRuntimeError } from '../../domain/sandbox/lighthouse-runtime-error.js';
+import { HAVE_REAL_FIXTURES, NO_FIXTURES, REAL_FIXTURES } from '../helpers/fixtures.js';
+import { testIf } from '../helpers/preconditions.js';
 import { scoreAssessed } from '../../domain/scoring/score.js';
 import { personalizeScored } from '../../domain/personalization/draft.js';
 import { unmeasuredReason } from '../../domain/assessment/measurement.js';
@@ -62,14 +65,8 @@ t('the sandbox fault is a 200 in PSI format: runtimeError {code, message}, null 
   );
 });
 
-t('the message matches the recorded PSI FAILED_DOCUMENT_REQUEST error (../shared/fixtures/real)', () => {
-  let recorded: string;
-  try {
-    recorded = readFileSync(new URL('../../../shared/fixtures/real/pagespeed/error.400.lighthouse-failed-document-request.lighthouse-16900.json', import.meta.url), 'utf8');
-  } catch {
-    console.log('  (../shared/fixtures/real absent: recorded-message check skipped)');
-    return;
-  }
+testIf(t, HAVE_REAL_FIXTURES, NO_FIXTURES)('the message matches the recorded PSI FAILED_DOCUMENT_REQUEST error (../shared/fixtures/real)', () => {
+  const recorded = readFileSync(join(REAL_FIXTURES, 'pagespeed/error.400.lighthouse-failed-document-request.lighthouse-16900.json'), 'utf8');
   const msg = (JSON.parse(recorded) as { error: { message: string } }).error.message;
   const ours = withRuntimeError({ lighthouseResult: { categories: {}, audits: {} } }) as { lighthouseResult: { runtimeError: { message: string } } };
   assert.ok(msg.endsWith(ours.lighthouseResult.runtimeError.message), `${msg} ends with ours`);

@@ -12,6 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../domain/config.js';
 import { envFilePath, loadEnvFile } from '../../domain/env-file.js';
+import { ON_POSTGRES, testIf } from '../helpers/preconditions.js';
 import { ROOT } from '../helpers/process.js';
 
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -66,12 +67,8 @@ function lf(args: string[], cwd: string, env: Record<string, string>): Promise<{
   });
 }
 
-test('the CLI loads .env from its working directory; the environment wins over it', async () => {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    console.log('  (skipped: needs DATABASE_URL, the CLI child reads that database)');
-    return;
-  }
+testIf(test, ON_POSTGRES, 'needs DATABASE_URL: the CLI child reads that database')('the CLI loads .env from its working directory; the environment wins over it', async () => {
+  const url = process.env.DATABASE_URL!;
   const dir = mkdtempSync(join(tmpdir(), 'lf-env-cli-'));
   try {
     writeFileSync(join(dir, '.env'), `DATABASE_URL=${url}\nLF_CLI_ROLE=boss\n`);
