@@ -84,7 +84,10 @@ export function createLogger(
     redact: { paths: ['*.apiKey', '*.token', '*.authorization', '*.password'], censor: '[redacted]' },
     mixin(_obj, _level, logger) {
       const ctx = currentLogContext() as Record<string, unknown>;
-      return Object.keys(ctx).length === 0 ? {} : withoutBindings(ctx, logger.bindings());
+      if (Object.keys(ctx).length === 0) return {};
+      // a key the logger binds itself (a child's job/runId) wins over the context's: never written twice
+      const bound = logger.bindings();
+      return Object.fromEntries(Object.entries(ctx).filter(([k]) => !(k in bound)));
     },
     hooks: {
       logMethod(args, method, lvl) {

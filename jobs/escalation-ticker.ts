@@ -38,7 +38,7 @@ export default async function escalationTicker(data: JobData, report: JobReport)
     return result;
   }
   const config = loadConfig({ ...process.env, ...data.env });
-  const logger = createLogger(config.logLevel, { thread: 'worker', job: 'escalation-ticker' });
+  const logger = createLogger(config.logLevel, { thread: 'worker' }); // job and runId come from the run's log context
   const db = await openDatabase({ url: config.db.url, dataDir: config.db.dataDir, poolMax: 2 });
   try {
     const result = await runEscalationTick({ em: () => db.orm.em.fork(), config, clock: systemClock, logger });

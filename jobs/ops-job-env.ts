@@ -10,6 +10,7 @@
  * `data.now` (ISO string) overrides the clock (tests, manual back-dated runs).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { withLogContext } from '../domain/log-context.js';
 import { openDatabase } from '../db/orm.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { loadConfig, type AppConfig } from '../domain/config.js';
@@ -43,11 +44,11 @@ export async function withJobDatabase<T>(data: JobData, job: string, fn: (env: O
     return fn({ em: ctx.em, config: ctx.config, logger: ctx.logger, now: jobNow(data, ctx.clock) });
   }
   const config = loadConfig({ ...process.env, ...data.env });
-  const logger = createLogger(config.logLevel, { thread: 'worker', job });
+  const logger = createLogger(config.logLevel, { thread: 'worker' }); // job and runId come from the log context, never the base (a child binding them again wrote `job` twice)
   // the embedded folder is held by the main process: a worker must be handed its socket URL in data.env
   const db = await openDatabase({ url: config.db.url, dataDir: config.db.dataDir, poolMax: 1 });
   try {
-    return await fn({ em: () => db.orm.em.fork(), config, logger, now: jobNow(data, systemClock) });
+    return await withLogContext({ job }, () => fn({ em: () => db.orm.em.fork(), config, logger, now: jobNow(data, systemClock) }));
   } finally {
     await db.close();
   }
@@ -63,10 +64,10 @@ export async function withJobServices<T>(data: JobData, report: JobReport, job: 
     return fn(services, jobNow(data, services.clock));
   }
   const config = loadConfig({ ...process.env, ...data.env });
-  const logger = createLogger(config.logLevel, { thread: 'worker', job });
+  const logger = createLogger(config.logLevel, { thread: 'worker' }); // job and runId come from the log context, never the base (a child binding them again wrote `job` twice)
   const services = await buildServices(config, { logger, poolMax: 2, observer: (observation) => report({ kind: 'gateway', observation }) });
   try {
-    return await fn(services, jobNow(data, services.clock));
+    return await withLogContext({ job }, () => fn(services, jobNow(data, services.clock)));
   } finally {
     await services.close();
   }

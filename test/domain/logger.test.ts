@@ -45,6 +45,19 @@ test('a driver error quoting recipient addresses is logged masked; context ids o
   assert.is(line.split('"job":').length - 1, 1, `one job key: ${line}`);
 });
 
+test('a worker line names its job and run once: the child binding wins over the log context', () => {
+  const lines: string[] = [];
+  const logger = createLogger('info', { thread: 'worker' }, undefined, { write: (c: string) => lines.push(c) });
+  withLogContext({ job: 'daily-pipeline', runId: 'a1b2c3' }, () => {
+    logger.info('before the run row exists');
+    logger.child({ job: 'daily-pipeline', runId: 7 }).info('pipeline run started');
+  });
+  const count = (line: string, key: string) => line.split(`"${key}":`).length - 1;
+  assert.equal(lines.map((l) => [count(l, 'job'), count(l, 'runId')]), [[1, 1], [1, 1]]);
+  assert.match(lines[0]!, /"runId":"a1b2c3"/);
+  assert.match(lines[1]!, /"runId":7/);
+});
+
 test('the same error repeated is written once (then counted)', async () => {
   const { sink, lines } = capture();
   const logger = createLogger('silent', {}, sink);
