@@ -8,6 +8,7 @@
  * running server instead of opening the folder a second time.
  */
 import { closeSync, ftruncateSync, mkdirSync, writeSync } from 'node:fs';
+import { Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -69,9 +70,9 @@ export async function startEmbeddedDatabase(opts: {
         throw new DatabaseError('db_unavailable', `PGLITE_PORT ${opts.port}: the port is in use; set PGLITE_PORT to a free port (0 = any free port)`);
       throw err;
     });
-    const net = (server as unknown as { server?: { address(): { port: number } | null; unref(): void } }).server;
+    const net = listeningServer(server);
     const address = net?.address();
-    if (!address) throw new DatabaseError('db_unavailable', 'pglite-socket did not report its port');
+    if (!net || !address || typeof address === 'string') throw new DatabaseError('db_unavailable', 'pglite-socket did not report its port');
     const port = address.port;
     if (lock) {
       const body: EmbeddedLock = { pid: process.pid, port, startedAt: new Date().toISOString() };
@@ -84,7 +85,7 @@ export async function startEmbeddedDatabase(opts: {
       url: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
       port,
       lockPath,
-      unref: () => net?.unref(),
+      unref: () => net.unref(),
       dumpDataDir: async () => pglite.dumpDataDir('gzip'),
       async close() {
         await server.stop().catch(() => undefined);
@@ -103,4 +104,14 @@ export async function startEmbeddedDatabase(opts: {
     }
     throw err;
   }
+}
+
+/**
+ * The `net.Server` a started {@link PGLiteSocketServer} listens on, or undefined. pglite-socket 0.2 keeps it in a
+ * private field and has no public accessor (its `getServerConn()` gives host:port but not the handle that `unref`
+ * needs), so it is read by name and checked with `instanceof` rather than cast.
+ */
+function listeningServer(socketServer: PGLiteSocketServer): Server | undefined {
+  const inner: unknown = Reflect.get(socketServer, 'server');
+  return inner instanceof Server ? inner : undefined;
 }
