@@ -23,6 +23,8 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Email, type EmailStatus, type IEmail } from '../../db/entities/index.js';
 import { deadLetter, isTransientDbError } from '../intake/dead-letters.js';
+import { advisoryXactLockText } from '../queries/advisory-locks.js';
+import { emailEventSeen, insertEmailEvent } from '../queries/email-events.js';
 import { rawJson, sanitizeDeep } from '../sanitize.js';
 import { advanceStatus } from './status.js';
 import { addSuppression, type SuppressionReason } from './suppression.js';
@@ -146,32 +148,23 @@ async function processOne(em: EntityManager, ev: SendGridEvent, now: Date, origi
   const dedupKey = eventDedupKey(ev);
   const occurredAt = new Date(ev.timestamp * 1000);
   return em.fork().transactional(async (tem): Promise<Outcome> => {
-    await tem.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [composite]);
-    const seen = await tem.execute<{ one: number }[]>(
-      `select 1 as one from email_events where dedup_key = ?
-         or (coalesce(sg_message_id, '') = ? and event = ? and occurred_at = ? and lower(trim(payload->>'email')) = ?)
-       limit 1`,
-      [dedupKey, ev.sg_message_id ?? '', ev.event, occurredAt, ev.email.trim().toLowerCase()],
-    );
-    if (seen.length > 0) return 'duplicate';
+    await advisoryXactLockText(tem, composite);
+    const seen = await emailEventSeen(tem, { dedupKey, sgMessageId: ev.sg_message_id ?? '', event: ev.event, occurredAt, email: ev.email.trim().toLowerCase() });
+    if (seen) return 'duplicate';
     const email = await matchEmail(tem, ev);
-    const inserted = await tem.execute<{ id: number }[]>(
-      `insert into email_events (dedup_key, sg_event_id, sg_message_id, email_id, event, reason, occurred_at, received_at, payload, raw_json)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?) on conflict (dedup_key) do nothing returning id`,
-      [
-        dedupKey,
-        typeof ev.sg_event_id === 'string' ? ev.sg_event_id : null,
-        typeof ev.sg_message_id === 'string' ? ev.sg_message_id : null,
-        email?.id ?? null,
-        ev.event,
-        typeof ev.reason === 'string' ? ev.reason : null,
-        occurredAt,
-        now,
-        JSON.stringify(ev),
-        original,
-      ],
-    );
-    if (inserted.length === 0) return 'duplicate';
+    const inserted = await insertEmailEvent(tem, {
+      dedupKey,
+      sgEventId: typeof ev.sg_event_id === 'string' ? ev.sg_event_id : null,
+      sgMessageId: typeof ev.sg_message_id === 'string' ? ev.sg_message_id : null,
+      emailId: email?.id ?? null,
+      event: ev.event,
+      reason: typeof ev.reason === 'string' ? ev.reason : null,
+      occurredAt,
+      receivedAt: now,
+      payloadJson: JSON.stringify(ev),
+      raw: original,
+    });
+    if (!inserted) return 'duplicate';
     const effect = eventEffect(ev);
     let applied = false;
     if (email) {

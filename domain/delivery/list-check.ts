@@ -4,6 +4,8 @@
  * addresses can then be suppressed (reason `invalid`), so the delivery stage skips them instead of bouncing.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { queuedEmailAddresses } from '../queries/emails.js';
+import { suppressedHashesAmong } from '../queries/suppressions.js';
 import { addSuppression, emailHash } from './suppression.js';
 import { checkAddressRules, type AddressRuleOptions } from './validate.js';
 
@@ -25,22 +27,16 @@ export interface QueueCheck {
 
 /** Read-only: checks the address of every `pending`/`held` email (address and hash are never returned). */
 export async function findUnsendable(em: EntityManager, opts: AddressRuleOptions = {}): Promise<QueueCheck> {
-  const rows = await em.execute<{ id: number; to_address: string }[]>(
-    "select id, to_address from emails where status in ('pending', 'held') order by id",
-  );
+  const rows = await queuedEmailAddresses(em);
   const failing: { id: number; reason: string; hash: string }[] = [];
   for (const r of rows) {
-    const c = checkAddressRules(r.to_address, opts);
-    if (!c.ok) failing.push({ id: Number(r.id), reason: c.reason, hash: emailHash(r.to_address) });
+    const c = checkAddressRules(r.toAddress, opts);
+    if (!c.ok) failing.push({ id: r.id, reason: c.reason, hash: emailHash(r.toAddress) });
   }
   const suppressed = new Set<string>();
   for (let i = 0; i < failing.length; i += 500) {
     const chunk = failing.slice(i, i + 500).map((f) => f.hash);
-    const found = await em.execute<{ email_hash: string }[]>(
-      `select email_hash from email_suppressions where email_hash in (${chunk.map(() => '?').join(', ')})`,
-      chunk,
-    );
-    for (const f of found) suppressed.add(f.email_hash);
+    for (const hash of await suppressedHashesAmong(em, chunk)) suppressed.add(hash);
   }
   return { checked: rows.length, invalid: failing.map((f) => ({ id: f.id, reason: f.reason, suppressed: suppressed.has(f.hash) })) };
 }
@@ -62,18 +58,16 @@ export interface ListValidation {
  * status; the delivery stage marks them `suppressed` when it reaches them (send.ts).
  */
 export async function suppressUnsendable(em: EntityManager, now: Date, opts: AddressRuleOptions & { source?: string } = {}): Promise<ListValidation> {
-  const rows = await em.execute<{ id: number; to_address: string }[]>(
-    "select id, to_address from emails where status in ('pending', 'held') order by id",
-  );
+  const rows = await queuedEmailAddresses(em);
   const byReason: Record<string, number> = {};
   let invalid = 0;
   let newlySuppressed = 0;
   for (const r of rows) {
-    const c = checkAddressRules(r.to_address, opts);
+    const c = checkAddressRules(r.toAddress, opts);
     if (c.ok) continue;
     invalid++;
     byReason[c.reason] = (byReason[c.reason] ?? 0) + 1;
-    if (await addSuppression(em, emailHash(r.to_address), 'invalid', opts.source ?? 'operator', now)) newlySuppressed++;
+    if (await addSuppression(em, emailHash(r.toAddress), 'invalid', opts.source ?? 'operator', now)) newlySuppressed++;
   }
   return { checked: rows.length, invalid, newlySuppressed, alreadySuppressed: invalid - newlySuppressed, byReason };
 }

@@ -23,7 +23,17 @@ import { Email } from '../../db/entities/index.js';
 import { withDbRetry } from '../db-retry.js';
 import { keepLeases, processHolder } from '../leases.js';
 import type { MailMessage } from '../providers/sendgrid/index.js';
-import { claimPendingEmails, confirmEmailLease, markEmailFailed, markEmailSent, requeueSendingEmail, scheduleEmailRetry } from '../queries/emails.js';
+import {
+  claimPendingEmails,
+  confirmEmailLease,
+  countSendingClaimedBefore,
+  markEmailFailed,
+  markEmailSent,
+  requeueSendingEmail,
+  requeueUnacceptedSending,
+  scheduleEmailRetry,
+  sendingClaimedBefore,
+} from '../queries/emails.js';
 import { activityQueryByCustomArg } from '../providers/sendgrid/index.js';
 import { isConnectionError } from '../db-retry.js';
 import { ProviderError } from '../errors.js';
@@ -257,12 +267,7 @@ export interface StaleSending {
  * an operator checks the SendGrid activity feed (or waits for events matched by `custom_args.email_id`).
  */
 export async function staleSending(em: EntityManager, now: Date, olderThanMs = 30 * 60_000): Promise<StaleSending[]> {
-  const rows = await em.execute<{ id: number; business_id: number; campaign: string; claimed_at: Date | string }[]>(
-    `select id, business_id, campaign, claimed_at from emails
-     where status = 'sending' and claimed_at < ? order by id`,
-    [new Date(now.getTime() - olderThanMs)],
-  );
-  return rows.map((r) => ({ id: Number(r.id), businessId: Number(r.business_id), campaign: r.campaign, claimedAt: new Date(r.claimed_at) }));
+  return sendingClaimedBefore(em, new Date(now.getTime() - olderThanMs));
 }
 
 /** Default time after a claim within which SendGrid's `processed` event would have arrived: 15 min in ms. */
@@ -298,18 +303,7 @@ export async function requeueStuck(
 ): Promise<RequeueResult> {
   const cutoff = new Date(now.getTime() - opts.claimTimeoutMs);
   const graceSeconds = Math.round((opts.webhookGraceMs ?? WEBHOOK_GRACE_MS) / 1000);
-  const rows = await em.execute<{ id: number }[]>(
-    `update emails e set status = 'pending', claimed_at = null, updated_at = ?,
-       error_message = 'requeued: claim expired and the event webhook shows SendGrid never accepted it'
-     where e.status = 'sending' and e.claimed_at < ? and e.provider_message_id is null and e.sent_at is null
-       and not exists (select 1 from email_events ev where ev.email_id = e.id)
-       and exists (select 1 from email_events w where w.received_at > e.claimed_at + ? * interval '1 second')
-     returning e.id`,
-    [now, cutoff, graceSeconds],
-  );
-  const kept = await em.execute<{ n: string | number }[]>(
-    "select count(*) as n from emails where status = 'sending' and claimed_at < ?",
-    [cutoff],
-  );
-  return { requeued: rows.map((r) => Number(r.id)).sort((a, b) => a - b), keptSending: Number(kept[0]?.n ?? 0) };
+  const requeued = await requeueUnacceptedSending(em, now, cutoff, graceSeconds);
+  const keptSending = await countSendingClaimedBefore(em, cutoff);
+  return { requeued: requeued.sort((a, b) => a - b), keptSending };
 }

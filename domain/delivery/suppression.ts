@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { countSuppressions, deleteSuppression, insertSuppression, isHashSuppressed } from '../queries/suppressions.js';
 
 /** Why an address is suppressed. */
 export type SuppressionReason = 'bounce' | 'spamreport' | 'unsubscribe' | 'invalid' | (string & {});
@@ -22,11 +23,7 @@ const toHash = (addressOrHash: string): string => (HEX64.test(addressOrHash) ? a
  * not send when the check could not be made (v1 assumed "not suppressed" on errors; we don't).
  */
 export async function isSuppressed(em: EntityManager, addressOrHash: string): Promise<boolean> {
-  const rows = await em.execute<{ one: number }[]>(
-    'select 1 as one from email_suppressions where email_hash = ? limit 1',
-    [toHash(addressOrHash)],
-  );
-  return rows.length > 0;
+  return isHashSuppressed(em, toHash(addressOrHash));
 }
 
 /**
@@ -41,30 +38,15 @@ export async function addSuppression(
   source: string,
   now: Date = new Date(),
 ): Promise<boolean> {
-  const rows = await em.execute<{ email_hash: string }[]>(
-    `insert into email_suppressions (email_hash, reason, source, created_at) values (?, ?, ?, ?)
-     on conflict (email_hash) do nothing returning email_hash`,
-    [toHash(addressOrHash), reason, source, now],
-  );
-  return rows.length > 0;
+  return insertSuppression(em, toHash(addressOrHash), reason, source, now);
 }
 
 /** Removes the address (or hash) from the list (an operator's decision). Returns true when a row was deleted. */
 export async function removeSuppression(em: EntityManager, addressOrHash: string): Promise<boolean> {
-  const rows = await em.execute<{ email_hash: string }[]>(
-    'delete from email_suppressions where email_hash = ? returning email_hash',
-    [toHash(addressOrHash)],
-  );
-  return rows.length > 0;
+  return deleteSuppression(em, toHash(addressOrHash));
 }
 
 /** Number of suppressed addresses, optionally for one reason only. */
 export async function suppressionCount(em: EntityManager, reason?: SuppressionReason): Promise<number> {
-  const rows = await em.execute<{ n: string | number }[]>(
-    reason === undefined
-      ? 'select count(*) as n from email_suppressions'
-      : 'select count(*) as n from email_suppressions where reason = ?',
-    reason === undefined ? [] : [reason],
-  );
-  return Number(rows[0]?.n ?? 0);
+  return countSuppressions(em, reason);
 }

@@ -224,3 +224,93 @@ export async function sendFailures(em: EntityManager, now: Date, windowMs = SEND
   );
   return { recent: Number(counts?.recent ?? 0), total: Number(counts?.total ?? 0), ...(top?.error_message ? { topError: top.error_message } : {}) };
 }
+
+// --- issue #15: delivery's queue checks, stale claims and drafts (domain/delivery/*, domain/pipeline/stuck.ts, personalization) ---
+
+/** Every email not yet handed to SendGrid (`pending` or `held`), by id: its id and address. */
+export async function queuedEmailAddresses(em: EntityManager): Promise<{ id: number; toAddress: string }[]> {
+  const rows = await em.execute<{ id: number; to_address: string }[]>("select id, to_address from emails where status in ('pending', 'held') order by id");
+  return rows.map((r) => ({ id: Number(r.id), toAddress: r.to_address }));
+}
+
+/** A `sending` email claimed before some time (see {@link sendingClaimedBefore}). */
+export interface StaleSendingRow {
+  id: number;
+  businessId: number;
+  campaign: string;
+  claimedAt: Date;
+}
+
+/** Emails `sending` with `claimed_at` before `claimedBefore`, by id. */
+export async function sendingClaimedBefore(em: EntityManager, claimedBefore: Date): Promise<StaleSendingRow[]> {
+  const rows = await em.execute<{ id: number; business_id: number; campaign: string; claimed_at: Date | string }[]>(
+    `select id, business_id, campaign, claimed_at from emails
+     where status = 'sending' and claimed_at < ? order by id`,
+    [claimedBefore],
+  );
+  return rows.map((r) => ({ id: Number(r.id), businessId: Number(r.business_id), campaign: r.campaign, claimedAt: new Date(r.claimed_at) }));
+}
+
+/** How many emails are `sending` with `claimed_at` before `claimedBefore`. A count. */
+export async function countSendingClaimedBefore(em: EntityManager, claimedBefore: Date): Promise<number> {
+  const rows = await em.execute<{ n: string | number }[]>("select count(*) as n from emails where status = 'sending' and claimed_at < ?", [claimedBefore]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Puts back to `pending` (ONE statement) the `sending` emails claimed before `cutoff` that SendGrid demonstrably
+ * never accepted: no message id, no `sent_at`, no event of their own, while some event was received more than
+ * `graceSeconds` after their claim. `claimed_at` is cleared and `error_message` says why. Returns their ids, unsorted.
+ */
+export async function requeueUnacceptedSending(em: EntityManager, now: Date, cutoff: Date, graceSeconds: number): Promise<number[]> {
+  const rows = await em.execute<{ id: number }[]>(
+    `update emails e set status = 'pending', claimed_at = null, updated_at = ?,
+       error_message = 'requeued: claim expired and the event webhook shows SendGrid never accepted it'
+     where e.status = 'sending' and e.claimed_at < ? and e.provider_message_id is null and e.sent_at is null
+       and not exists (select 1 from email_events ev where ev.email_id = e.id)
+       and exists (select 1 from email_events w where w.received_at > e.claimed_at + ? * interval '1 second')
+     returning e.id`,
+    [now, cutoff, graceSeconds],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+/**
+ * Emails `sending` whose `coalesce(claimed_at, updated_at)` is before `before`: how many and the oldest such time
+ * (null when none). The "stuck sending" figure of domain/pipeline/stuck.ts.
+ */
+export async function stuckSendingEmails(em: EntityManager, before: Date): Promise<{ count: number; oldest: Date | null }> {
+  const [row] = await em
+    .getConnection()
+    .execute<{ n: string; oldest: Date | string | null }[]>(
+      "select count(*) as n, min(coalesce(claimed_at, updated_at)) as oldest from emails where status = 'sending' and coalesce(claimed_at, updated_at) < ?",
+      [before],
+    );
+  return { count: Number(row?.n ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
+}
+
+/** A drafted outreach email to insert (personalization). `spamReasons` stored as JSON text. */
+export interface DraftEmailInput {
+  businessId: number;
+  campaign: string;
+  toAddress: string;
+  subject: string;
+  body: string;
+  spamScore: number;
+  spamReasons: unknown;
+  status: 'pending' | 'held';
+  now: Date;
+}
+
+/**
+ * Inserts a draft unless the business already has an email of that campaign (`on conflict do nothing`), on the
+ * connection (outside any transaction of `em`). Returns the new id, or undefined when one existed.
+ */
+export async function insertDraftEmail(em: EntityManager, d: DraftEmailInput): Promise<number | undefined> {
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `insert into emails (business_id, campaign, to_address, subject, body, spam_score, spam_reasons, status, created_at, updated_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (business_id, campaign) do nothing returning id`,
+    [d.businessId, d.campaign, d.toAddress, d.subject, d.body, d.spamScore, JSON.stringify(d.spamReasons), d.status, d.now, d.now],
+  );
+  return rows[0] ? Number(rows[0].id) : undefined;
+}

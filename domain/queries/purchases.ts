@@ -216,3 +216,30 @@ export async function paidWithoutReport(em: EntityManager, updatedBefore: Date, 
   );
   return rows.map((r) => Number(r.id));
 }
+
+// --- issue #15: the storefront's intake and report statements (domain/storefront/webhook.ts, report.ts) ---
+
+/** True when some purchase holds Stripe payment intent `paymentIntentId`. */
+export async function purchaseHasPaymentIntent(em: EntityManager, paymentIntentId: string): Promise<boolean> {
+  const rows = await em.execute('select 1 from purchases where stripe_payment_intent_id = ? limit 1', [paymentIntentId]);
+  return rows.length > 0;
+}
+
+/** Claims the report send of a `paid` purchase whose report was never sent (`report_sent_at = at`); true when this call claimed it. */
+export async function claimReportSend(em: EntityManager, purchaseId: number, at: Date): Promise<boolean> {
+  const rows = await em.execute<{ id: number }[]>(
+    `update purchases set report_sent_at = ? where id = ? and status = 'paid' and report_sent_at is null returning id`,
+    [at, purchaseId],
+  );
+  return rows.length > 0;
+}
+
+/** Releases a {@link claimReportSend} claim made at `claimedAt` (`report_sent_at` back to null, only if still that claim). */
+export async function releaseReportSend(em: EntityManager, purchaseId: number, claimedAt: Date): Promise<void> {
+  await em.execute('update purchases set report_sent_at = null where id = ? and report_sent_at = ?', [purchaseId, claimedAt]);
+}
+
+/** Sets `report_sent_at` of a purchase to `at`, whatever it was (a resent report). */
+export async function setReportSentAt(em: EntityManager, purchaseId: number, at: Date): Promise<void> {
+  await em.execute('update purchases set report_sent_at = ? where id = ?', [at, purchaseId]);
+}

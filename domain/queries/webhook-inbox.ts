@@ -54,3 +54,90 @@ export async function lastInboxError(em: EntityManager, provider: string, parked
   );
   return row ? { eventId: row.event_id, type: row.type, error: row.error } : undefined;
 }
+
+// --- issue #15: the Stripe intake's inbox statements (domain/storefront/webhook.ts, replay.ts) ---
+
+/** An inbox row to store: the event as JSON text (`payloadJson`), and the body as received (`raw`) when it differs. */
+export interface InboxEventInput {
+  provider: string;
+  eventId: string;
+  type: string;
+  /** The provider's event creation time (Stripe `created`, Unix seconds), or null. */
+  eventCreated: number | null;
+  payloadJson: string;
+  receivedAt: Date;
+  raw: string | null;
+}
+
+/** Inserts an inbox row unless `(provider, event_id)` exists (`on conflict do nothing`); true when the row is new. */
+export async function insertInboxEvent(em: EntityManager, e: InboxEventInput): Promise<boolean> {
+  const rows = await em.execute<{ event_id: string }[]>(
+    `insert into webhook_inbox (provider, event_id, type, event_created, payload, received_at, raw_json)
+     values (?, ?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing returning event_id`,
+    [e.provider, e.eventId, e.type, e.eventCreated, e.payloadJson, e.receivedAt, e.raw],
+  );
+  return rows.length > 0;
+}
+
+/** An inbox row as the applier reads it: `payload` as the driver returns jsonb (a value, or text). */
+export interface LockedInboxEvent<P> {
+  type: string;
+  payload: P | string;
+  processedAt: Date | null;
+}
+
+/** Reads one inbox row `for update` (call inside a transaction: the lock lasts until it ends); undefined when absent. */
+export async function lockInboxEvent<P>(em: EntityManager, provider: string, eventId: string): Promise<LockedInboxEvent<P> | undefined> {
+  const rows = await em.execute<{ type: string; payload: P | string; processed_at: Date | null }[]>(
+    'select type, payload, processed_at from webhook_inbox where provider = ? and event_id = ? for update',
+    [provider, eventId],
+  );
+  const r = rows[0];
+  return r ? { type: r.type, payload: r.payload, processedAt: r.processed_at } : undefined;
+}
+
+/** Marks an inbox row processed at `now` and clears its `error`. */
+export async function markInboxProcessed(em: EntityManager, provider: string, eventId: string, now: Date): Promise<void> {
+  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [now, provider, eventId]);
+}
+
+/** Sets `error` on an inbox row still unprocessed (a failure, or a park when it starts with the parked prefix). */
+export async function setInboxError(em: EntityManager, provider: string, eventId: string, error: string): Promise<void> {
+  await em.execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [error, provider, eventId]);
+}
+
+/**
+ * Event ids of the unprocessed, parked (`error` starting with `parkedPrefix`) rows of `provider` whose
+ * `payload.data.object.payment_intent` is `paymentIntentId`, oldest `event_created` first (Stripe events).
+ */
+export async function parkedInboxEventIds(em: EntityManager, provider: string, parkedPrefix: string, paymentIntentId: string): Promise<string[]> {
+  const rows = await em.execute<{ event_id: string }[]>(
+    `select event_id from webhook_inbox where provider = ? and processed_at is null and error like ?
+       and payload->'data'->'object'->>'payment_intent' = ? order by event_created asc nulls last`,
+    [provider, `${parkedPrefix}%`, paymentIntentId],
+  );
+  return rows.map((r) => r.event_id);
+}
+
+/**
+ * Event ids of the unprocessed rows of `provider`, oldest `event_created` (then `received_at`) first, at most
+ * `limit`; parked rows (`error` starting with `parkedPrefix`) left out unless `parkedPrefix` is undefined.
+ */
+export async function unprocessedInboxEventIds(em: EntityManager, provider: string, limit: number, parkedPrefix?: string): Promise<string[]> {
+  const rows = await em.execute<{ event_id: string }[]>(
+    `select event_id from webhook_inbox where provider = ? and processed_at is null ${parkedPrefix === undefined ? '' : 'and (error is null or error not like ?)'}
+       order by event_created asc nulls last, received_at asc limit ?`,
+    parkedPrefix === undefined ? [provider, limit] : [provider, `${parkedPrefix}%`, limit],
+  );
+  return rows.map((r) => r.event_id);
+}
+
+/** Which of `eventIds` (at most a few hundred: one statement) `provider`'s inbox already holds. */
+export async function inboxEventIdsAmong(em: EntityManager, provider: string, eventIds: readonly string[]): Promise<string[]> {
+  if (eventIds.length === 0) return [];
+  const rows = await em.execute<{ event_id: string }[]>(
+    `select event_id from webhook_inbox where provider = ? and event_id in (${eventIds.map(() => '?').join(', ')})`,
+    [provider, ...eventIds],
+  );
+  return rows.map((r) => r.event_id);
+}

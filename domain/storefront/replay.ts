@@ -1,6 +1,7 @@
 /** Replaying missed Stripe events from the events API (e.g. after the webhook endpoint was down). */
 import { AppError } from '../errors.js';
 import type { StripeEvent } from '../providers/stripe/port.js';
+import { inboxEventIdsAmong } from '../queries/webhook-inbox.js';
 import { HANDLED_EVENT_TYPES } from './apply.js';
 import type { StorefrontDeps } from './deps.js';
 import { rawJson, sanitizeDeep } from '../sanitize.js';
@@ -63,10 +64,7 @@ export async function replayEvents(deps: StorefrontDeps, opts: ReplayOptions): P
   const ids = listed.map((e) => e.id);
   for (let i = 0; i < ids.length; i += 500) {
     const chunk = ids.slice(i, i + 500);
-    const rows = await deps.orm.em
-      .fork()
-      .execute<{ event_id: string }[]>(`select event_id from webhook_inbox where provider = ? and event_id in (${chunk.map(() => '?').join(', ')})`, [STRIPE_PROVIDER, ...chunk]);
-    for (const r of rows) known.add(r.event_id);
+    for (const id of await inboxEventIdsAmong(deps.orm.em.fork(), STRIPE_PROVIDER, chunk)) known.add(id);
   }
   // Stripe lists newest first; apply oldest first (ties keep Stripe's order reversed).
   const missing = listed.filter((e) => !known.has(e.id)).reverse();

@@ -7,6 +7,7 @@ import { AssessmentResult, Business, Purchase } from '../../db/entities/index.js
 import type { IAssessmentResult } from '../../db/entities/index.js';
 import { AppError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
+import { claimReportSend, releaseReportSend, setReportSentAt } from '../queries/purchases.js';
 import type { StorefrontDeps } from './deps.js';
 
 /** What the report shows. Scores 0–100 (PageSpeed category score × 100), null when not measured. */
@@ -163,11 +164,7 @@ async function sendReport(deps: StorefrontDeps, purchaseId: number): Promise<Rep
 export async function deliverReport(deps: StorefrontDeps, purchaseId: number): Promise<ReportDelivery> {
   const em = deps.orm.em.fork();
   const claimedAt = deps.clock.now();
-  const claimed = await em.execute<{ id: number }[]>(
-    `update purchases set report_sent_at = ? where id = ? and status = 'paid' and report_sent_at is null returning id`,
-    [claimedAt, purchaseId],
-  );
-  if (claimed.length === 0) {
+  if (!(await claimReportSend(em, purchaseId, claimedAt))) {
     const p = await em.findOne(Purchase, { id: purchaseId });
     return p?.status === 'paid' ? 'already_sent' : 'not_paid';
   }
@@ -176,7 +173,7 @@ export async function deliverReport(deps: StorefrontDeps, purchaseId: number): P
     deps.logger.info({ purchaseId, messageId: r.messageId, bytes: r.bytes }, 'audit report emailed');
     return 'sent';
   } catch (err) {
-    await em.execute('update purchases set report_sent_at = null where id = ? and report_sent_at = ?', [purchaseId, claimedAt]);
+    await releaseReportSend(em, purchaseId, claimedAt);
     await recordOpsEvent(
       em,
       { type: 'report.failed', severity: 'warning', dedupKey: `report.failed:${purchaseId}:${claimedAt.toISOString()}`, payload: { purchaseId, error: (err as Error).message } },
@@ -197,6 +194,6 @@ export async function resendReport(deps: StorefrontDeps, purchaseId: number): Pr
   if (!purchase) throw new AppError('not_found', `no purchase with id ${purchaseId}`);
   if (purchase.status !== 'paid') throw new AppError('bad_request', `purchase ${purchaseId} is ${purchase.status}, not paid: no report to resend`);
   const r = await sendReport(deps, purchaseId);
-  await em.execute('update purchases set report_sent_at = ? where id = ?', [deps.clock.now(), purchaseId]);
+  await setReportSentAt(em, purchaseId, deps.clock.now());
   return r;
 }

@@ -10,6 +10,15 @@ import type { PurchaseStatus } from '../../db/entities/index.js';
 import { AppError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
 import { isTransientDbError } from '../intake/dead-letters.js';
+import { purchaseHasPaymentIntent } from '../queries/purchases.js';
+import {
+  insertInboxEvent,
+  lockInboxEvent,
+  markInboxProcessed,
+  parkedInboxEventIds,
+  setInboxError,
+  unprocessedInboxEventIds,
+} from '../queries/webhook-inbox.js';
 import type { StripeEvent } from '../providers/stripe/port.js';
 import { applyToPurchase, type PurchaseEffect } from './apply.js';
 import type { StorefrontDeps } from './deps.js';
@@ -73,12 +82,15 @@ export async function recordSignatureFailure(deps: StorefrontDeps, reason: strin
  * with `on conflict do nothing`. `event` must be storable (domain/sanitize.ts). Returns true when the row is new.
  */
 export async function storeEvent(em: EntityManager, event: StripeEvent, now: Date, raw: string | null = null): Promise<boolean> {
-  const rows = await em.execute<{ event_id: string }[]>(
-    `insert into webhook_inbox (provider, event_id, type, event_created, payload, received_at, raw_json)
-     values (?, ?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing returning event_id`,
-    [STRIPE_PROVIDER, event.id, event.type, event.created, JSON.stringify(event), now, raw],
-  );
-  return rows.length > 0;
+  return insertInboxEvent(em, {
+    provider: STRIPE_PROVIDER,
+    eventId: event.id,
+    type: event.type,
+    eventCreated: event.created,
+    payloadJson: JSON.stringify(event),
+    receivedAt: now,
+    raw,
+  });
 }
 
 /** Inbox `error` prefix of a parked event (unprocessed until a later event links its payment intent). */
@@ -116,32 +128,23 @@ export async function processInboxEvent(deps: StorefrontDeps, eventId: string, s
   let type = 'unknown';
   try {
     const r = await em.transactional(async (tem) => {
-      const rows = await tem.execute<{ type: string; payload: StripeEvent; processed_at: Date | null }[]>(
-        'select type, payload, processed_at from webhook_inbox where provider = ? and event_id = ? for update',
-        [STRIPE_PROVIDER, eventId],
-      );
-      const row = rows[0];
+      const row = await lockInboxEvent<StripeEvent>(tem, STRIPE_PROVIDER, eventId);
       if (!row) throw new AppError('not_found', `event ${eventId} is not in the inbox`);
       type = row.type;
-      if (row.processed_at) return undefined;
+      if (row.processedAt) return undefined;
       const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as StripeEvent) : row.payload;
       const effect = await applyToPurchase(tem, payload);
       if (effect.park) return effect;
       await tem.flush();
-      await tem.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [deps.clock.now(), STRIPE_PROVIDER, eventId]);
+      await markInboxProcessed(tem, STRIPE_PROVIDER, eventId, deps.clock.now());
       return effect;
     });
     if (!r) return { eventId, type, outcome: 'duplicate', becamePaid: false, stored };
     if (r.park) {
-      await em.execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [
-        `${PARKED_PREFIX} no purchase has this payment intent yet`,
-        STRIPE_PROVIDER,
-        eventId,
-      ]);
+      await setInboxError(em, STRIPE_PROVIDER, eventId, `${PARKED_PREFIX} no purchase has this payment intent yet`);
       // An event linking this payment intent may have committed meanwhile, and looked for parked rows before ours
       // was marked: check again now that it is.
-      const linked = await em.execute('select 1 from purchases where stripe_payment_intent_id = ? limit 1', [r.park]);
-      if (linked.length > 0) return { ...(await processInboxEvent(deps, eventId)), stored };
+      if (await purchaseHasPaymentIntent(em, r.park)) return { ...(await processInboxEvent(deps, eventId)), stored };
       deps.logger.info({ eventId, type }, 'stripe event parked until its payment intent is linked');
       return { eventId, type, outcome: 'parked', becamePaid: false, stored };
     }
@@ -159,22 +162,16 @@ export async function processInboxEvent(deps: StorefrontDeps, eventId: string, s
   } catch (err) {
     const message = (err as Error).message;
     deps.logger.error({ eventId, type, err: message }, 'stripe event application failed');
-    await em
-      .execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [message.slice(0, 2000), STRIPE_PROVIDER, eventId])
-      .catch(() => undefined);
+    await setInboxError(em, STRIPE_PROVIDER, eventId, message.slice(0, 2000)).catch(() => undefined);
     return { eventId, type, outcome: 'failed', becamePaid: false, stored, error: message, transient: isTransientDbError(err) };
   }
 }
 
 /** Applies the parked events whose `data.object.payment_intent` is `paymentIntentId` (oldest first). */
 async function unpark(deps: StorefrontDeps, paymentIntentId: string): Promise<EventResult[]> {
-  const rows = await deps.orm.em.fork().execute<{ event_id: string }[]>(
-    `select event_id from webhook_inbox where provider = ? and processed_at is null and error like ?
-       and payload->'data'->'object'->>'payment_intent' = ? order by event_created asc nulls last`,
-    [STRIPE_PROVIDER, `${PARKED_PREFIX}%`, paymentIntentId],
-  );
+  const ids = await parkedInboxEventIds(deps.orm.em.fork(), STRIPE_PROVIDER, PARKED_PREFIX, paymentIntentId);
   const out: EventResult[] = [];
-  for (const r of rows) out.push(await processInboxEvent(deps, r.event_id));
+  for (const id of ids) out.push(await processInboxEvent(deps, id));
   return out;
 }
 
@@ -212,13 +209,9 @@ export async function sendReportsFor(deps: StorefrontDeps, results: EventResult[
  * Never re-verifies signatures: the rows were verified when they arrived.
  */
 export async function reprocessInbox(deps: StorefrontDeps, opts: { limit?: number; includeParked?: boolean } = {}): Promise<EventResult[]> {
-  const rows = await deps.orm.em.fork().execute<{ event_id: string }[]>(
-    `select event_id from webhook_inbox where provider = ? and processed_at is null ${opts.includeParked ? '' : 'and (error is null or error not like ?)'}
-       order by event_created asc nulls last, received_at asc limit ?`,
-    opts.includeParked ? [STRIPE_PROVIDER, opts.limit ?? 100] : [STRIPE_PROVIDER, `${PARKED_PREFIX}%`, opts.limit ?? 100],
-  );
+  const ids = await unprocessedInboxEventIds(deps.orm.em.fork(), STRIPE_PROVIDER, opts.limit ?? 100, opts.includeParked ? undefined : PARKED_PREFIX);
   const results: EventResult[] = [];
-  for (const r of rows) results.push(await processInboxEvent(deps, r.event_id));
+  for (const id of ids) results.push(await processInboxEvent(deps, id));
   await sendReportsFor(deps, results);
   return results;
 }
