@@ -9,6 +9,7 @@
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Writable } from 'node:stream';
+import { errorRecordsSince, insertErrorRecords, pruneErrorRecords } from './queries/error-records.js';
 
 /** One stored error record (table `error_records`). */
 export interface ErrorEntry {
@@ -131,15 +132,9 @@ export async function storeErrors(
   limits: { maxRows: number; maxAgeMs: number },
 ): Promise<void> {
   if (entries.length === 0) return;
-  const conn = em.getConnection();
-  const values = entries.map(() => '(?, ?, ?, ?, ?, ?::jsonb)').join(', ');
-  const params = entries.flatMap((e) => [e.at, e.level, e.component, e.msg, e.code, JSON.stringify(e.context)]);
-  await conn.execute(`insert into error_records (at, level, component, msg, code, context) values ${values}`, params);
+  await insertErrorRecords(em, entries);
   const newest = new Date(Math.max(...entries.map((e) => e.at.getTime())));
-  await conn.execute(
-    `delete from error_records where at < ? or id <= (select id from error_records order by id desc offset ? limit 1)`,
-    [new Date(newest.getTime() - limits.maxAgeMs), limits.maxRows],
-  );
+  await pruneErrorRecords(em, new Date(newest.getTime() - limits.maxAgeMs), limits.maxRows);
 }
 
 /** A stored error with its id. */
@@ -149,11 +144,6 @@ export interface StoredError extends ErrorEntry {
 
 /** Recent errors, newest first: at most `limit` (default 20) since `since` (default: all kept). */
 export async function recentErrors(em: EntityManager, opts: { since?: Date; limit?: number } = {}): Promise<StoredError[]> {
-  const rows = await em.getConnection().execute<
-    { id: number; at: Date; level: string; component: string | null; msg: string; code: string | null; context: Record<string, unknown> }[]
-  >(
-    `select id, at, level, component, msg, code, context from error_records where at >= ? order by at desc, id desc limit ?`,
-    [opts.since ?? new Date(0), opts.limit ?? 20],
-  );
-  return rows.map((r) => ({ ...r, at: new Date(r.at), level: r.level as 'error' | 'fatal' }));
+  const rows = await errorRecordsSince(em, opts.since ?? new Date(0), opts.limit ?? 20);
+  return rows.map((r) => ({ ...r, level: r.level as 'error' | 'fatal' }));
 }

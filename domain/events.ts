@@ -4,6 +4,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { OpsSeverity } from '../db/entities/index.js';
+import { insertOpsEvent } from './queries/ops-events.js';
 
 /** Known event types. `pipeline.*` from the daily run; more are added by later layers. */
 export type OpsEventType =
@@ -41,12 +42,7 @@ export function setOpsEventFallback(fn: OpsEventFallback | undefined): void {
  */
 export async function recordOpsEvent(em: EntityManager, ev: OpsEventInput, now: Date = new Date(), opts: { postedAt?: Date } = {}): Promise<boolean> {
   try {
-    const rows = await em.getConnection().execute<{ id: number }[]>(
-      `insert into ops_events (type, severity, payload, dedup_key, created_at, attempts, posted_at)
-       values (?, ?, ?::jsonb, ?, ?, 0, ?) on conflict (dedup_key) do nothing returning id`,
-      [ev.type, ev.severity, JSON.stringify(ev.payload), ev.dedupKey, now, opts.postedAt ?? null],
-    );
-    return rows.length > 0;
+    return await insertOpsEvent(em, { type: ev.type, severity: ev.severity, payload: ev.payload, dedupKey: ev.dedupKey, createdAt: now, postedAt: opts.postedAt ?? null });
   } catch (err) {
     try {
       fallback?.(ev, now, err);

@@ -2,17 +2,11 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { processHolder } from './leases.js';
+import { finishRun, insertRunningRun, interruptRunsById, interruptRunsStaleSince } from './queries/runs.js';
 
 /** Marks the given `running` runs as `interrupted` (process stopping); returns how many changed. */
 export async function markRunsInterrupted(em: EntityManager, runIds: number[], now: Date, reason: string): Promise<number> {
-  if (runIds.length === 0) return 0;
-  const rows = await em.getConnection().execute<{ id: number }[]>(
-    `update job_runs set status = 'interrupted', finished_at = ?, error = ? where status = 'running' and id in (${runIds
-      .map(() => '?')
-      .join(',')}) returning id`,
-    [now, reason, ...runIds],
-  );
-  return rows.length;
+  return (await interruptRunsById(em, runIds, now, reason)).length;
 }
 
 /**
@@ -20,12 +14,7 @@ export async function markRunsInterrupted(em: EntityManager, runIds: number[], n
  * With the embedded database the caller holds the folder lock, so every running run is stale (pass `now`).
  */
 export async function interruptStaleRuns(em: EntityManager, staleBefore: Date, now: Date): Promise<number> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
-    `update job_runs set status = 'interrupted', finished_at = ?, error = 'process stopped while the job ran'
-     where status = 'running' and heartbeat_at <= ? returning id`,
-    [now, staleBefore],
-  );
-  return rows.length;
+  return interruptRunsStaleSince(em, staleBefore, now);
 }
 
 /**
@@ -36,13 +25,7 @@ export async function interruptStaleRuns(em: EntityManager, staleBefore: Date, n
  */
 export async function openJobRun(em: EntityManager, job: string, trigger: string, now: Date, leaseMs = 120_000): Promise<number | undefined> {
   try {
-    const rows = await em
-      .getConnection()
-      .execute<{ id: number }[]>(
-        `insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts, lease_holder, lease_expires_at) values (?, 'running', ?, ?, ?, '{}', ?, ?) returning id`,
-        [job, trigger, now, now, processHolder(), new Date(now.getTime() + leaseMs)],
-      );
-    return rows[0]?.id;
+    return await insertRunningRun(em, job, trigger, now, processHolder(), new Date(now.getTime() + leaseMs));
   } catch (err) {
     if (err instanceof UniqueConstraintViolationException) return undefined;
     throw err;
@@ -57,16 +40,8 @@ export async function openJobRun(em: EntityManager, job: string, trigger: string
 export async function closeJobRun(em: EntityManager, id: number, outcome: { result?: unknown; error?: string }, now: Date): Promise<void> {
   const r = (outcome.result ?? {}) as Record<string, unknown>;
   const failed = outcome.error !== undefined || r.status === 'failed';
-  const counts = Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v === 'number'));
+  const counts: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r)) if (typeof v === 'number') counts[k] = v;
   const error = outcome.error ? outcome.error.split('\n')[0]!.slice(0, 2000) : failed ? String(r.error ?? 'failed').slice(0, 2000) : null;
-  await em
-    .getConnection()
-    .execute(`update job_runs set status = ?, finished_at = ?, heartbeat_at = ?, counts = ?::jsonb, error = ?, lease_expires_at = null where id = ? and status = 'running'`, [
-      failed ? 'failed' : 'succeeded',
-      now,
-      now,
-      JSON.stringify(counts),
-      error,
-      id,
-    ]);
+  await finishRun(em, id, { status: failed ? 'failed' : 'succeeded', counts, error }, now);
 }

@@ -10,6 +10,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { PROVIDERS, type AppConfig, type ProviderId } from './config.js';
 import { AppError } from './errors.js';
+import { settingValues } from './queries/settings.js';
 import { setSetting } from './settings.js';
 import { YELP_BATCH_SIZE_SETTING } from './targeting/batch-size.js';
 
@@ -97,9 +98,7 @@ export const OVERRIDES: ReadonlyMap<string, StoredOverrideSpec> = new Map(
 /** Stored override values that pass their schema, by key. Unknown or invalid rows are skipped. */
 export async function readOverrides(em: EntityManager): Promise<Record<string, unknown>> {
   const keys = [...OVERRIDES.keys()];
-  const rows = await em
-    .getConnection()
-    .execute<{ key: string; value: unknown }[]>(`select key, value from settings where key in (${keys.map(() => '?').join(',')})`, keys);
+  const rows = await settingValues(em, keys);
   const out: Record<string, unknown> = {};
   for (const r of rows) {
     const s = OVERRIDES.get(r.key);

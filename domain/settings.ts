@@ -10,6 +10,7 @@
  * another process is seen at once.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { settingRow, upsertSetting } from './queries/settings.js';
 
 /** The setting key holding the sandbox's URL (a JSON string). */
 export const SANDBOX_URL_SETTING = 'sandbox.url';
@@ -37,16 +38,10 @@ function checkKey(key: string): void {
  */
 export async function getSettingEntry<T = unknown>(em: EntityManager, key: string): Promise<SettingEntry<T> | undefined> {
   checkKey(key);
-  const rows = await em
-    .getConnection()
-    .execute<{ key: string; value: unknown; updated_at: Date | string; updated_by: string }[]>(
-      'select key, value, updated_at, updated_by from settings where key = ?',
-      [key],
-    );
-  const row = rows[0];
+  const row = await settingRow(em, key);
   if (!row) return undefined;
   // the pg driver parses jsonb into the JS value
-  return { key: row.key, value: row.value as T, updatedAt: new Date(row.updated_at), updatedBy: row.updated_by };
+  return { key: row.key, value: row.value as T, updatedAt: row.updatedAt, updatedBy: row.updatedBy };
 }
 
 /**
@@ -73,9 +68,5 @@ export async function setSetting(em: EntityManager, key: string, value: unknown,
     throw new TypeError(`setting ${key}: value is not JSON-serializable (${(err as Error).message})`);
   }
   if (json === undefined) throw new TypeError(`setting ${key}: value is not JSON-serializable (${typeof value})`);
-  await em.getConnection().execute(
-    `insert into settings (key, value, updated_at, updated_by) values (?, ?::jsonb, ?, ?)
-     on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-    [key, json, now, updatedBy],
-  );
+  await upsertSetting(em, key, json, updatedBy, now);
 }

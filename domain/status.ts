@@ -2,13 +2,19 @@
  * A read-only snapshot of the pipeline for `/lf status` and `npm run lf -- status`: the last runs of the daily
  * pipeline job, businesses and emails by status, and how many targets are active.
  *
- * Plain SQL over the passed (forked) EntityManager, so it loads no entities into an identity map and returns the
- * same shapes on the real PostgreSQL and on the embedded PGlite (same `pg` driver).
+ * Named queries (domain/queries/) over the passed (forked) EntityManager's connection, so it loads no entities into
+ * an identity map and returns the same shapes on the real PostgreSQL and on the embedded PGlite (same `pg` driver).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BUSINESS_STATUSES, EMAIL_STATUSES, type BusinessStatus, type EmailStatus } from '../db/entities/statuses.js';
 import type { JobRunStatus } from '../db/entities/job-run.entity.js';
 import { systemClock, type Clock } from './clock.js';
+import { businessesByStatus } from './queries/businesses.js';
+import { recentDeploys } from './queries/changes.js';
+import { emailsByStatus } from './queries/emails.js';
+import { recentRuns, type RecentRunRow } from './queries/runs.js';
+import type { SqlRunner } from './queries/sql-runner.js';
+import { targetCounts } from './queries/targets.js';
 
 import { PIPELINE_JOB } from './pipeline/deps.js';
 
@@ -55,21 +61,7 @@ export interface PipelineStatus {
   deploy?: { version: string; gitSha: string | null; startedAt: string; host: string } | null;
 }
 
-interface RunRow {
-  id: number;
-  status: JobRunStatus;
-  trigger: string;
-  started_at: Date | string;
-  finished_at: Date | string | null;
-  counts: Record<string, number> | string | null;
-  error: string | null;
-}
-
-function iso(value: Date | string): string {
-  return (value instanceof Date ? value : new Date(value)).toISOString();
-}
-
-function parseCounts(value: RunRow['counts']): Record<string, number> {
+function parseCounts(value: RecentRunRow['counts']): Record<string, number> {
   const raw = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
   const out: Record<string, number> = {};
   if (raw && typeof raw === 'object') {
@@ -78,17 +70,13 @@ function parseCounts(value: RunRow['counts']): Record<string, number> {
   return out;
 }
 
-function byStatus<S extends string>(
-  statuses: readonly S[],
-  rows: { status: string; n: number | string }[],
-): { counts: Record<S, number>; total: number } {
+function byStatus<S extends string>(statuses: readonly S[], found: Record<string, number>): { counts: Record<S, number>; total: number } {
   const counts = Object.fromEntries(statuses.map((s) => [s, 0])) as Record<S, number>;
   let total = 0;
-  for (const row of rows) {
-    const n = Number(row.n);
+  for (const [status, n] of Object.entries(found)) {
     total += n;
     // an unknown status (a newer migration than this code) still counts in the total
-    if ((statuses as readonly string[]).includes(row.status)) counts[row.status as S] = n;
+    if ((statuses as readonly string[]).includes(status)) counts[status as S] = n;
   }
   return { counts, total };
 }
@@ -115,27 +103,20 @@ export interface StatusSql {
 /** {@link getPipelineStatus} over any {@link StatusSql}. @throws driver errors (unreachable, not migrated). */
 export async function pipelineStatusFrom(sql: StatusSql, opts: { clock?: Clock } = {}): Promise<PipelineStatus> {
   const clock = opts.clock ?? systemClock;
-  const conn = { execute: async <T>(text: string, params?: unknown[]) => (await sql.query(text, params)) as T };
-  const [runRows, businessRows, emailRows, targetRows, deploys] = await Promise.all([
-    conn.execute<RunRow[]>(
-      'select id, status, trigger, started_at, finished_at, counts, error from job_runs ' +
-        'where job = ? order by started_at desc, id desc limit ?',
-      [PIPELINE_JOB, STATUS_RUN_LIMIT],
-    ),
-    conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from businesses group by status'),
-    conn.execute<{ status: string; n: number }[]>('select status, count(*)::int as n from emails group by status'),
-    conn.execute<{ n: number }[]>('select count(*)::int as n from targets where active'),
+  const db: SqlRunner = { execute: (text, params) => sql.query(text, params) };
+  const [runRows, businessCounts, emailCounts, targets, deploys] = await Promise.all([
+    recentRuns(db, PIPELINE_JOB, STATUS_RUN_LIMIT),
+    businessesByStatus(db),
+    emailsByStatus(db),
+    targetCounts(db),
     // the newest recorded start (deploys, domain/changes.ts); an unmigrated table reads as none
-    conn
-      .execute<{ version: string; git_sha: string | null; started_at: Date | string; host: string }[]>('select version, git_sha, started_at, host from deploys order by started_at desc, id desc limit 1')
-      .catch(() => []),
+    recentDeploys(db, 1).catch(() => []),
   ]);
-  const d = deploys[0];
-  const latest = d ? { version: d.version, gitSha: d.git_sha, startedAt: new Date(d.started_at), host: d.host } : undefined;
+  const latest = deploys[0];
 
   const runs = runRows.map((row): RecentPipelineRun => {
-    const startedAt = iso(row.started_at);
-    const finishedAt = row.finished_at === null ? null : iso(row.finished_at);
+    const startedAt = row.startedAt.toISOString();
+    const finishedAt = row.finishedAt === null ? null : row.finishedAt.toISOString();
     return {
       id: Number(row.id),
       status: row.status,
@@ -147,8 +128,8 @@ export async function pipelineStatusFrom(sql: StatusSql, opts: { clock?: Clock }
       error: row.error,
     };
   });
-  const businesses = byStatus(BUSINESS_STATUSES, businessRows);
-  const emails = byStatus(EMAIL_STATUSES, emailRows);
+  const businesses = byStatus(BUSINESS_STATUSES, businessCounts);
+  const emails = byStatus(EMAIL_STATUSES, emailCounts);
   return {
     generatedAt: clock.now().toISOString(),
     runs,
@@ -156,7 +137,7 @@ export async function pipelineStatusFrom(sql: StatusSql, opts: { clock?: Clock }
     businessesTotal: businesses.total,
     emailsByStatus: emails.counts,
     emailsTotal: emails.total,
-    activeTargets: Number(targetRows[0]?.n ?? 0),
+    activeTargets: targets.active,
     deploy: latest ? { version: latest.version, gitSha: latest.gitSha, startedAt: latest.startedAt.toISOString(), host: latest.host } : null,
   };
 }

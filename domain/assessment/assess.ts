@@ -17,6 +17,7 @@ import { AssessmentResult, Business } from '../../db/entities/index.js';
 import { withDbRetry } from '../db-retry.js';
 import { keepLeases, processHolder } from '../leases.js';
 import { mapConcurrent, type PipelineDeps, type ProgressFn } from '../pipeline/deps.js';
+import { claimAssessmentBatch, retryFailedAssessments } from '../queries/businesses.js';
 import { runInsight, runPageSpeed } from './assessors.js';
 import type { Insight } from './insight.js';
 import { siteDomain, validateWebsiteUrl } from './url.js';
@@ -58,14 +59,7 @@ export function maxAssessmentClaim(stages: PipelineDeps['config']['stages']): nu
 export async function claimBatch(deps: PipelineDeps, limit: number): Promise<ClaimedBusiness[]> {
   const now = deps.clock.now();
   const until = new Date(now.getTime() + deps.config.stages.leaseMs);
-  const rows = await deps.em.execute<ClaimedBusiness[]>(
-    `update businesses set claimed_until = ?, claim_holder = ?
-       where id in (select id from businesses
-                     where status = 'assessment_pending' and (claimed_until is null or claimed_until < ?)
-                     order by id limit ? for update skip locked)
-       returning id, name, website`,
-    [until, deps.holder ?? processHolder(), now, limit],
-  );
+  const rows: ClaimedBusiness[] = await claimAssessmentBatch(deps.em, limit, now, deps.holder ?? processHolder(), until);
   return rows.sort((a, b) => a.id - b.id);
 }
 
@@ -207,10 +201,5 @@ export async function retryFailed(deps: PipelineDeps, opts: { maxAttempts?: numb
   const max = opts.maxAttempts ?? deps.config.stages.assessmentMaxAttempts;
   const now = deps.clock.now();
   const before = new Date(now.getTime() - (opts.olderThanMs ?? 0));
-  const rows = await deps.em.execute<{ id: number }[]>(
-    `update businesses set status = 'assessment_pending', status_changed_at = ?, claimed_until = null, updated_at = ?
-       where status = 'assessment_failed' and assessment_attempts < ? and coalesce(status_changed_at, updated_at) <= ? returning id`,
-    [now, now, max, before],
-  );
-  return rows.length;
+  return retryFailedAssessments(deps.em, max, before, now);
 }

@@ -6,6 +6,7 @@
  * `assessment_failed`; rows a worker holds under a live claim (`claimed_until` in the future) are left alone.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { businessesWithWebsite, requeueAllFailedAssessments, retireBusinessWebsite, setBusinessWebsite, type WebsiteRow } from '../queries/businesses.js';
 import { repairWebsiteUrl, siteDomain, validateWebsiteUrl } from './url.js';
 
 /** Business statuses whose website assessment has yet to use (or failed on). */
@@ -41,21 +42,9 @@ export interface WebsiteScan {
   problems: WebsiteProblem[];
 }
 
-interface Row {
-  id: number;
-  status: string;
-  website: string;
-}
-
 /** Businesses with a website in {@link WEBSITE_CHECK_STATUSES}, not under a live claim at `now`. Read-only. */
-async function candidates(em: EntityManager, now: Date): Promise<Row[]> {
-  return em.execute<Row[]>(
-    `select id, status, website from businesses
-      where website is not null and status in (${WEBSITE_CHECK_STATUSES.map(() => '?').join(',')})
-        and (claimed_until is null or claimed_until < ?)
-      order by id limit ?`,
-    [...WEBSITE_CHECK_STATUSES, now, WEBSITE_SCAN_LIMIT],
-  );
+async function candidates(em: EntityManager, now: Date): Promise<WebsiteRow[]> {
+  return businessesWithWebsite(em, WEBSITE_CHECK_STATUSES, now, WEBSITE_SCAN_LIMIT);
 }
 
 /**
@@ -113,19 +102,11 @@ export async function validateWebsites(em: EntityManager, now: Date): Promise<Va
       if (p.repair) {
         const host = new URL(p.repair).hostname;
         const requeue = p.status === 'assessment_failed' && p.kind === 'repairable'; // it failed on its URL
-        await tx.execute(
-          `update businesses set website = ?, website_domain = ?, updated_at = ?
-             ${requeue ? ", status = 'assessment_pending', assessment_attempts = 0, status_changed_at = ?, claimed_until = null" : ''}
-           where id = ?`,
-          requeue ? [p.repair, siteDomain(host), now, now, p.id] : [p.repair, siteDomain(host), now, p.id],
-        );
+        await setBusinessWebsite(tx, p.id, p.repair, siteDomain(host), now, requeue);
         out.fixed++;
         if (requeue) out.requeued++;
       } else {
-        await tx.execute(
-          `update businesses set website = null, status = 'skipped', status_changed_at = ?, claimed_until = null, updated_at = ? where id = ?`,
-          [now, now, p.id],
-        );
+        await retireBusinessWebsite(tx, p.id, now);
         out.retired++;
         out.retiredIds.push(p.id);
       }
@@ -141,10 +122,5 @@ export async function validateWebsites(em: EntityManager, now: Date): Promise<Va
  * their attempts, e.g. after a provider outage.
  */
 export async function requeueFailedAssessments(em: EntityManager, now: Date): Promise<number> {
-  const rows = await em.execute<{ id: number }[]>(
-    `update businesses set status = 'assessment_pending', assessment_attempts = 0, status_changed_at = ?, claimed_until = null, updated_at = ?
-      where status = 'assessment_failed' returning id`,
-    [now, now],
-  );
-  return rows.length;
+  return requeueAllFailedAssessments(em, now);
 }

@@ -9,6 +9,7 @@
  * review reads the last quarter). Error records have their own retention (domain/error-log.ts).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { pruneProcessedWebhooks, prunePostedOpsEvents, pruneSentSlackOutbox } from '../queries/retention.js';
 
 /** Days each table's finished rows are kept. */
 export const RETENTION_DAYS = { webhookInbox: 30, slackOutbox: 30, opsEvents: 120 } as const;
@@ -26,11 +27,9 @@ const DAY = 86_400_000;
 export async function pruneFinishedRows(em: EntityManager, now: Date, days: Partial<typeof RETENTION_DAYS> = {}): Promise<RetentionResult> {
   const d = { ...RETENTION_DAYS, ...days };
   const before = (n: number) => new Date(now.getTime() - n * DAY);
-  const conn = em.getConnection();
-  const count = async (sql: string, at: Date) => (await conn.execute<{ n: string }[]>(`with gone as (${sql} returning 1) select count(*) as n from gone`, [at]))[0]?.n ?? '0';
   return {
-    webhookInbox: Number(await count(`delete from webhook_inbox where processed_at is not null and processed_at < ?`, before(d.webhookInbox))),
-    slackOutbox: Number(await count(`delete from slack_outbox where sent_at is not null and sent_at < ?`, before(d.slackOutbox))),
-    opsEvents: Number(await count(`delete from ops_events where posted_at is not null and posted_at < ?`, before(d.opsEvents))),
+    webhookInbox: await pruneProcessedWebhooks(em, before(d.webhookInbox)),
+    slackOutbox: await pruneSentSlackOutbox(em, before(d.slackOutbox)),
+    opsEvents: await prunePostedOpsEvents(em, before(d.opsEvents)),
   };
 }

@@ -8,6 +8,7 @@ import { AssessmentResult, Business, Email, type IAssessmentResult, type IBusine
 import { unmeasuredReason } from '../assessment/measurement.js';
 import { siteDomain, validateWebsiteUrl } from '../assessment/url.js';
 import type { PipelineDeps, ProgressFn } from '../pipeline/deps.js';
+import { insertDraftEmail } from '../queries/emails.js';
 import { spamCheck, type SpamResult } from './spam.js';
 import { chooseSubject } from './subject.js';
 
@@ -130,13 +131,19 @@ async function personalizeOne(deps: PipelineDeps, em: PipelineDeps['em'], b: IBu
   const draft = draftEmail(b, a, to);
   const spam: SpamResult = spamCheck(draft.subject, draft.body);
   const status = spam.score > deps.config.stages.spamThreshold ? 'held' : 'pending';
-  const inserted = await em.getConnection().execute<{ id: number }[]>(
-    `insert into emails (business_id, campaign, to_address, subject, body, spam_score, spam_reasons, status, created_at, updated_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (business_id, campaign) do nothing returning id`,
-    [b.id, campaign, draft.toAddress, draft.subject, draft.body, spam.score, JSON.stringify(spam.reasons), status, now, now],
-  );
+  const inserted = await insertDraftEmail(em, {
+    businessId: b.id,
+    campaign,
+    toAddress: draft.toAddress,
+    subject: draft.subject,
+    body: draft.body,
+    spamScore: spam.score,
+    spamReasons: spam.reasons,
+    status,
+    now,
+  });
   b.statusChangedAt = now;
-  if (inserted.length === 0) {
+  if (inserted === undefined) {
     // Already drafted for this campaign (an earlier run): keep that email; the business follows it.
     const existing = await em.findOne(Email, { business: b.id, campaign }, { fields: ['status'] });
     b.status = existing && !['pending', 'held', 'sending'].includes(existing.status) ? 'emailed' : 'email_pending';

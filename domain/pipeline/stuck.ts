@@ -4,6 +4,8 @@
  * sending (`sending`) are only reported, never re-sent automatically, because the provider may have accepted them.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { businessesStuckIn, releaseExpiredBusinessClaims } from '../queries/businesses.js';
+import { stuckSendingEmails } from '../queries/emails.js';
 
 /** Business statuses that wait for a stage to pick them up. */
 export const WAITING_STATUSES = ['assessment_pending', 'assessed', 'scored', 'email_pending'] as const;
@@ -19,31 +21,19 @@ export interface StuckReport {
 /** Items older than `thresholdMs` in a waiting status (by `status_changed_at`, else `updated_at`). */
 export async function stuckItems(em: EntityManager, now: Date, thresholdMs: number): Promise<StuckReport> {
   const before = new Date(now.getTime() - thresholdMs);
-  const rows = await em.getConnection().execute<{ status: string; n: string; oldest: Date | string }[]>(
-    `select status, count(*) as n, min(coalesce(status_changed_at, updated_at)) as oldest from businesses
-     where status in (${WAITING_STATUSES.map(() => '?').join(',')}) and coalesce(status_changed_at, updated_at) < ?
-     group by status order by status`,
-    [...WAITING_STATUSES, before],
-  );
-  const [sending] = await em.getConnection().execute<{ n: string; oldest: Date | string | null }[]>(
-    "select count(*) as n, min(coalesce(claimed_at, updated_at)) as oldest from emails where status = 'sending' and coalesce(claimed_at, updated_at) < ?",
-    [before],
-  );
-  const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
-  const businesses = rows.map((r) => ({ status: r.status, count: Number(r.n), oldest: iso(r.oldest)! }));
-  const sendingCount = Number(sending?.n ?? 0);
+  const rows = await businessesStuckIn(em, WAITING_STATUSES, before);
+  const sending = await stuckSendingEmails(em, before);
+  const businesses = rows.map((r) => ({ status: r.status, count: r.count, oldest: r.oldest.toISOString() }));
+  const sendingCount = sending.count;
   return {
     thresholdMinutes: Math.round(thresholdMs / 60_000),
     businesses,
-    sendingEmails: { count: sendingCount, oldest: iso(sending?.oldest) },
+    sendingEmails: { count: sendingCount, oldest: sending.oldest ? sending.oldest.toISOString() : null },
     total: businesses.reduce((s, b) => s + b.count, 0) + sendingCount,
   };
 }
 
 /** Releases expired stage claims so the next run picks the items up again; returns how many were released. */
 export async function releaseExpiredClaims(em: EntityManager, now: Date): Promise<number> {
-  const rows = await em
-    .getConnection()
-    .execute<{ id: number }[]>('update businesses set claimed_until = null where claimed_until < ? returning id', [now]);
-  return rows.length;
+  return releaseExpiredBusinessClaims(em, now);
 }

@@ -3,6 +3,7 @@
  * overrides (`settings`, who and when), and the daily pipeline's outcomes within each start's lifetime.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rowsOf, type SqlRunner } from './sql-runner.js';
 
 /** One service start. Times are Dates (UTC). */
 export interface DeployRow {
@@ -30,12 +31,12 @@ export async function insertDeploy(em: EntityManager, d: Omit<DeployRow, 'id'>):
 }
 
 /** The last `limit` starts, newest first. */
-export async function recentDeploys(em: EntityManager, limit = 10): Promise<DeployRow[]> {
-  const rows = await em
-    .execute<{ id: number; version: string; git_sha: string | null; config_hash: string; config: Record<string, unknown> | string; host: string; started_at: Date | string }[]>(
-      `select id, version, git_sha, config_hash, config, host, started_at from deploys order by started_at desc, id desc limit ?`,
-      [limit],
-    );
+export async function recentDeploys(em: SqlRunner, limit = 10): Promise<DeployRow[]> {
+  const rows = await rowsOf<{ id: number; version: string; git_sha: string | null; config_hash: string; config: Record<string, unknown> | string; host: string; started_at: Date | string }>(
+    em,
+    `select id, version, git_sha, config_hash, config, host, started_at from deploys order by started_at desc, id desc limit ?`,
+    [limit],
+  );
   return rows.map((r) => ({
     id: Number(r.id),
     version: r.version,

@@ -1,5 +1,6 @@
 /** Email queries of delivery's lease protocol (domain/delivery/send.ts, domain/pipeline/reaper.ts). */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rowsOf, type SqlRunner } from './sql-runner.js';
 
 /** Holder mark of an email left `sending` that could not be settled (no Email Activity API): never resent. */
 export const UNCONFIRMED_HOLDER = 'unconfirmed';
@@ -187,8 +188,8 @@ export async function sentAndBounced(em: EntityManager, from: Date, to: Date): P
 }
 
 /** Emails per status, for the statuses that have any (callers needing every status fill the zeros). */
-export async function emailsByStatus(em: EntityManager): Promise<Record<string, number>> {
-  const rows = await em.execute<{ k: string; n: number }[]>(`select status as k, count(*)::int as n from emails group by status`);
+export async function emailsByStatus(em: SqlRunner): Promise<Record<string, number>> {
+  const rows = await rowsOf<{ k: string; n: number }>(em, `select status as k, count(*)::int as n from emails group by status`);
   return Object.fromEntries(rows.map((r) => [r.k, Number(r.n)]));
 }
 

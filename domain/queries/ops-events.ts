@@ -33,3 +33,27 @@ export async function eventsSince(em: EntityManager, type: string, since: Date):
   const [row] = await em.execute<{ n: string }[]>('select count(*) as n from ops_events where type = ? and created_at > ?', [type, since]);
   return Number(row?.n ?? 0);
 }
+
+/** An ops event to insert; `payload` stored as jsonb. */
+export interface OpsEventRow {
+  type: string;
+  severity: string;
+  payload: unknown;
+  dedupKey: string;
+  createdAt: Date;
+  /** Set for an event that already reached Slack (the notifier skips it); null otherwise. */
+  postedAt: Date | null;
+}
+
+/**
+ * Inserts an ops event (`attempts` 0) unless one with its `dedup_key` exists (`on conflict do nothing`), on the
+ * connection (outside any transaction of `em`); true when the row is new.
+ */
+export async function insertOpsEvent(em: EntityManager, ev: OpsEventRow): Promise<boolean> {
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `insert into ops_events (type, severity, payload, dedup_key, created_at, attempts, posted_at)
+     values (?, ?, ?::jsonb, ?, ?, 0, ?) on conflict (dedup_key) do nothing returning id`,
+    [ev.type, ev.severity, JSON.stringify(ev.payload), ev.dedupKey, ev.createdAt, ev.postedAt],
+  );
+  return rows.length > 0;
+}

@@ -1,5 +1,7 @@
 /** Job-run queries of the lease protocol (domain/leases.ts, domain/pipeline/reaper.ts). */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { JobRunStatus } from '../../db/entities/job-run.entity.js';
+import { rowsOf, type SqlRunner } from './sql-runner.js';
 
 /** A `running` row of `job_runs` with its lease. */
 export interface RunningRun {
@@ -162,4 +164,77 @@ export async function latestRunHeartbeat(em: EntityManager, job: string): Promis
   const [row] = await em
     .execute<{ id: number; heartbeat_at: Date | string }[]>('select id, heartbeat_at from job_runs where job = ? order by started_at desc, id desc limit 1', [job]);
   return row ? new Date(row.heartbeat_at) : undefined;
+}
+
+// --- issue #15: job-run bookkeeping of the scheduler and start-up (domain/job-runs.ts, domain/status.ts) ---
+
+/** Marks the given `running` runs `interrupted` with `reason` (lease left as is), on the connection; returns the ids changed. */
+export async function interruptRunsById(em: EntityManager, runIds: readonly number[], now: Date, reason: string): Promise<number[]> {
+  if (runIds.length === 0) return [];
+  const rows = await em
+    .getConnection()
+    .execute<{ id: number }[]>(`update job_runs set status = 'interrupted', finished_at = ?, error = ? where status = 'running' and id in (${runIds.map(() => '?').join(',')}) returning id`, [
+      now,
+      reason,
+      ...runIds,
+    ]);
+  return rows.map((r) => Number(r.id));
+}
+
+/** Marks `running` runs with `heartbeat_at <= staleBefore` `interrupted` ("process stopped while the job ran"), on the connection; returns how many. */
+export async function interruptRunsStaleSince(em: EntityManager, staleBefore: Date, now: Date): Promise<number> {
+  const rows = await em.getConnection().execute<{ id: number }[]>(
+    `update job_runs set status = 'interrupted', finished_at = ?, error = 'process stopped while the job ran'
+     where status = 'running' and heartbeat_at <= ? returning id`,
+    [now, staleBefore],
+  );
+  return rows.length;
+}
+
+/**
+ * Inserts a `running` run of `job` (heartbeat `now`, counts `{}`, lease for `holder` until `leaseUntil`) on the
+ * connection; returns its id. @throws UniqueConstraintViolationException when the job already has a running run
+ * (index `job_runs_one_running_per_job`), other driver errors.
+ */
+export async function insertRunningRun(em: EntityManager, job: string, trigger: string, now: Date, holder: string, leaseUntil: Date): Promise<number | undefined> {
+  const rows = await em
+    .getConnection()
+    .execute<{ id: number }[]>(
+      `insert into job_runs (job, status, trigger, started_at, heartbeat_at, counts, lease_holder, lease_expires_at) values (?, 'running', ?, ?, ?, '{}', ?, ?) returning id`,
+      [job, trigger, now, now, holder, leaseUntil],
+    );
+  return rows[0]?.id;
+}
+
+/** One run of a job as `/lf status` lists it; `counts` as the driver returns jsonb (an object, or text). */
+export interface RecentRunRow {
+  id: number;
+  status: JobRunStatus;
+  trigger: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  counts: Record<string, unknown> | string | null;
+  error: string | null;
+}
+
+/** The last `limit` runs of `job`, newest `started_at` (then id) first. Works on any {@link SqlRunner}. */
+export async function recentRuns(db: SqlRunner, job: string, limit: number): Promise<RecentRunRow[]> {
+  const rows = await rowsOf<{
+    id: number;
+    status: JobRunStatus;
+    trigger: string;
+    started_at: Date | string;
+    finished_at: Date | string | null;
+    counts: Record<string, unknown> | string | null;
+    error: string | null;
+  }>(db, 'select id, status, trigger, started_at, finished_at, counts, error from job_runs where job = ? order by started_at desc, id desc limit ?', [job, limit]);
+  return rows.map((r) => ({
+    id: Number(r.id),
+    status: r.status,
+    trigger: r.trigger,
+    startedAt: new Date(r.started_at),
+    finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
+    counts: r.counts,
+    error: r.error,
+  }));
 }

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { basename, join } from 'node:path';
 import pg from 'pg';
 import { AppError } from '../errors.js';
+import { serverVersionNum } from '../queries/pg-server.js';
 
 /** Why a backup or restore step failed. */
 export type BackupFailure = 'tool_missing' | 'version_mismatch' | 'tool_failed' | 'timeout' | 'checksum' | 'not_empty' | 'bad_request';
@@ -110,7 +111,7 @@ export async function assertToolCanHandle(url: string, tool: 'pg_dump' | 'pg_res
   let versionNum: number;
   try {
     await client.connect();
-    versionNum = Number((await client.query<{ v: string }>(`select current_setting('server_version_num') as v`)).rows[0]?.v ?? 0);
+    versionNum = await serverVersionNum(client);
   } finally {
     await client.end().catch(() => undefined);
   }

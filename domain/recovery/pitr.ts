@@ -24,6 +24,7 @@ import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'nod
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { isInRecovery, walArchiveSettings } from '../queries/pg-server.js';
 import { backupStamp } from './backup.js';
 import { freePort, handOver, logTail, runServerProgram, serverBinDir, serverRunAs, startCluster, stopCluster } from './cluster.js';
 import { BackupError, pgConnection, redactUrl } from './pg-tools.js';
@@ -53,7 +54,7 @@ export async function walArchiveStatus(url: string): Promise<WalArchiveStatus> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   await client.connect();
   try {
-    const rows = (await client.query<{ name: string; setting: string }>(`select name, setting from pg_settings where name in ('wal_level', 'archive_mode', 'archive_command')`)).rows;
+    const rows = await walArchiveSettings(client);
     const get = (n: string) => rows.find((r) => r.name === n)?.setting ?? '';
     const s = { walLevel: get('wal_level'), archiveMode: get('archive_mode'), archiveCommand: get('archive_command') };
     if (s.walLevel === 'minimal') return { ...s, supported: false, reason: 'wal_level is minimal: set wal_level = replica (or logical) and archive_mode = on, then restart PostgreSQL' };
@@ -227,8 +228,7 @@ async function waitForPromotion(url: string, dataDir: string, timeoutMs: number)
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
     try {
       await client.connect();
-      const r = await client.query<{ rec: boolean }>('select pg_is_in_recovery() as rec');
-      if (r.rows[0]?.rec === false) return;
+      if ((await isInRecovery(client)) === false) return;
     } catch {
       if (!existsSync(join(dataDir, 'postmaster.pid'))) throw await stoppedEarly(dataDir);
     } finally {

@@ -13,6 +13,7 @@
  */
 import pg from 'pg';
 import { AppError } from '../errors.js';
+import { USER_RELATION_COUNT_SQL, createDatabaseSql, dropDatabaseSql, tableRowCount } from '../queries/pg-server.js';
 import { backupStamp, verifyChecksum } from './backup.js';
 import { BackupError, assertToolCanHandle, databaseName, pgConnection, pgTool, redactUrl, runPgTool } from './pg-tools.js';
 
@@ -67,12 +68,7 @@ async function psql(url: string, sql: string, pgBinDir: string | undefined): Pro
 
 /** Number of tables, views and sequences outside the system schemas of the database at `url`. */
 export async function userRelationCount(url: string, pgBinDir?: string): Promise<number> {
-  const out = await psql(
-    url,
-    `select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' and c.relkind in ('r', 'p', 'v', 'm', 'S')`,
-    pgBinDir,
-  );
+  const out = await psql(url, USER_RELATION_COUNT_SQL, pgBinDir);
   return Number(out);
 }
 
@@ -98,7 +94,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   if (opts.intoFreshDatabase) {
     if (!opts.adminUrl) throw new AppError('bad_request', 'a fresh-database restore needs adminUrl (a URL allowed to create databases)');
     const name = freshDatabaseName(databaseName(opts.adminUrl), now);
-    await psql(opts.adminUrl, `create database "${name}"`, opts.pgBinDir);
+    await psql(opts.adminUrl, createDatabaseSql(name), opts.pgBinDir);
     created = true;
     targetUrl = withDatabase(opts.adminUrl, name);
   } else {
@@ -121,7 +117,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
     );
   } catch (err) {
     if (created && opts.intoFreshDatabase) {
-      await psql(opts.adminUrl, `drop database if exists "${databaseName(targetUrl)}"`, opts.pgBinDir).catch(() => undefined);
+      await psql(opts.adminUrl, dropDatabaseSql(databaseName(targetUrl)), opts.pgBinDir).catch(() => undefined);
     }
     throw err;
   }
@@ -131,7 +127,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
 /** Creates an empty database through `adminUrl` (tests and trial restores); returns its URL. */
 export async function createDatabase(adminUrl: string, database: string, opts: { pgBinDir?: string } = {}): Promise<string> {
   if (!/^[a-z0-9_]+$/.test(database) || database.length > MAX_IDENT) throw new AppError('bad_request', `refusing to create a database with an unusual name: ${database}`);
-  await psql(adminUrl, `create database "${database}"`, opts.pgBinDir);
+  await psql(adminUrl, createDatabaseSql(database), opts.pgBinDir);
   return withDatabase(adminUrl, database);
 }
 
@@ -142,7 +138,7 @@ export async function createDatabase(adminUrl: string, database: string, opts: {
 export async function dropDatabase(adminUrl: string, database: string, opts: { force?: boolean; pgBinDir?: string } = {}): Promise<void> {
   if (!/^[A-Za-z0-9_]+$/.test(database)) throw new AppError('bad_request', `refusing to drop a database with an unusual name: ${database}`);
   if (database === databaseName(adminUrl)) throw new AppError('bad_request', 'cannot drop the database the admin URL is connected to');
-  await psql(adminUrl, `drop database if exists "${database}"${opts.force ? ' with (force)' : ''}`, opts.pgBinDir);
+  await psql(adminUrl, dropDatabaseSql(database, opts.force), opts.pgBinDir);
 }
 
 /**
@@ -154,10 +150,7 @@ export async function tableRowCountsAt(url: string, tables: readonly string[]): 
   await client.connect();
   try {
     const out: Record<string, number> = {};
-    for (const t of tables) {
-      const r = await client.query<{ n: string }>(`select count(*)::text as n from ${client.escapeIdentifier(t)}`);
-      out[t] = Number(r.rows[0]?.n ?? 0);
-    }
+    for (const t of tables) out[t] = await tableRowCount(client, t);
     return out;
   } finally {
     await client.end().catch(() => undefined);

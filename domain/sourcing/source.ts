@@ -8,6 +8,7 @@
 import type { ITarget } from '../../db/entities/index.js';
 import type { PipelineDeps, ProgressFn } from '../pipeline/deps.js';
 import type { YelpBusiness } from '../providers/yelp/port.js';
+import { businessesOfTarget, insertSourcedBusinesses } from '../queries/businesses.js';
 import { yelpBatchSize } from '../targeting/batch-size.js';
 import { normalizePhone, websiteDomain } from './normalize.js';
 
@@ -33,11 +34,7 @@ export async function sourceTarget(
   progress: ProgressFn = () => {},
 ): Promise<SourceResult> {
   const result: SourceResult = { sourced: 0, duplicates: 0, noWebsite: 0 };
-  const conn = deps.em.getConnection();
-  const [{ n }] = await conn.execute<{ n: string }[]>('select count(*) as n from businesses where target_id = ?', [
-    target.id,
-  ]);
-  let offset = Number(n);
+  let offset = await businessesOfTarget(deps.em, target.id);
   const batch = (await yelpBatchSize(deps.em, deps.config)).value;
   while (result.sourced < quota && offset < YELP_MAX_RESULTS) {
     const limit = Math.min(batch, quota - result.sourced, YELP_MAX_RESULTS - offset);
@@ -74,22 +71,24 @@ async function insertPage(
     fresh.push({ b, domain, phone });
   }
   if (fresh.length === 0) return { inserted: 0, noWebsite: 0, duplicates: page.length };
-  const params: unknown[] = [];
-  const values = fresh.map(({ b, domain, phone }) => {
-    params.push(b.id, b.name, b.website, domain, b.phone, phone, b.address, b.city, JSON.stringify(b.categories), b.rating, b.reviewCount, b.website ? 'assessment_pending' : 'skipped');
-    return '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::real, ?::int, ?)';
-  });
-  const rows = await deps.em.getConnection().execute<{ id: number; website: string | null }[]>(
-    `insert into businesses (yelp_id, name, website, website_domain, phone, phone_normalized, address, city, categories,
-                             rating, review_count, status, status_changed_at, target_id, created_at, updated_at)
-     select v.yelp_id, v.name, v.website, v.website_domain, v.phone, v.phone_normalized, v.address, v.city, v.categories,
-            v.rating, v.review_count, v.status, ?, ?, ?, ?
-     from (values ${values.join(', ')}) as v(yelp_id, name, website, website_domain, phone, phone_normalized, address, city,
-                                             categories, rating, review_count, status)
-     where not exists (select 1 from businesses x where (v.website_domain is not null and x.website_domain = v.website_domain)
-                                                     or (v.phone_normalized is not null and x.phone_normalized = v.phone_normalized))
-     on conflict (yelp_id) do nothing returning id, website`,
-    [now, target.id, now, now, ...params],
+  const rows = await insertSourcedBusinesses(
+    deps.em,
+    fresh.map(({ b, domain, phone }) => ({
+      yelpId: b.id,
+      name: b.name,
+      website: b.website,
+      websiteDomain: domain,
+      phone: b.phone,
+      phoneNormalized: phone,
+      address: b.address,
+      city: b.city,
+      categories: b.categories,
+      rating: b.rating,
+      reviewCount: b.reviewCount,
+      status: b.website ? 'assessment_pending' : 'skipped',
+    })),
+    target.id,
+    now,
   );
   return { inserted: rows.length, noWebsite: rows.filter((r) => !r.website).length, duplicates: page.length - rows.length };
 }

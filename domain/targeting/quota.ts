@@ -6,6 +6,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { startOfUtcDay } from '../clock.js';
+import { businessesCreatedSinceByTarget } from '../queries/businesses.js';
 import { getSetting, setSetting } from '../settings.js';
 import { Target, type ITarget } from '../../db/entities/index.js';
 
@@ -49,14 +50,7 @@ export async function quotaSummary(em: EntityManager, now: Date): Promise<QuotaS
   const since = await quotaWindowStart(em, now);
   const resetAt = new Date(startOfUtcDay(now).getTime() + 86_400_000);
   const targets = await em.find(Target, { active: true }, { orderBy: { priority: 'desc', id: 'asc' } });
-  let rows: { target_id: number; n: string }[] = [];
-  if (targets.length > 0) {
-    rows = await em.getConnection().execute<{ target_id: number; n: string }[]>(
-      `select target_id, count(*) as n from businesses where created_at >= ? and target_id in (${targets.map(() => '?').join(',')}) group by target_id`,
-      [since, ...targets.map((t) => t.id)],
-    );
-  }
-  const used = new Map(rows.map((r) => [r.target_id, Number(r.n)]));
+  const used = await businessesCreatedSinceByTarget(em, since, targets.map((t) => t.id));
   const list = targets.map((target) => {
     const usedToday = used.get(target.id) ?? 0;
     return { target, quota: target.dailyQuota, usedToday, available: Math.max(0, target.dailyQuota - usedToday) };

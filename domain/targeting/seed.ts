@@ -1,5 +1,6 @@
 /** Demo targets so a fresh install has work to do (inserted only into an empty `targets` table). */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { insertTarget, targetTotal } from '../queries/targets.js';
 
 /** The demo targets: Yelp `location` and category alias, with a daily quota each. */
 export const DEMO_TARGETS = [
@@ -10,16 +11,7 @@ export const DEMO_TARGETS = [
 
 /** Inserts {@link DEMO_TARGETS} when no target exists; returns how many were inserted. */
 export async function seedDemoTargetsIfEmpty(em: EntityManager, now: Date): Promise<number> {
-  const [{ n }] = await em.getConnection().execute<{ n: string }[]>('select count(*) as n from targets');
-  if (Number(n) > 0) return 0;
-  for (const t of DEMO_TARGETS) {
-    await em
-      .getConnection()
-      .execute(
-        `insert into targets (location, category, daily_quota, priority, active, created_at, updated_at)
-         values (?, ?, ?, ?, true, ?, ?) on conflict do nothing`,
-        [t.location, t.category, t.dailyQuota, t.priority, now, now],
-      );
-  }
+  if ((await targetTotal(em)) > 0) return 0;
+  for (const t of DEMO_TARGETS) await insertTarget(em, t, now);
   return DEMO_TARGETS.length;
 }
