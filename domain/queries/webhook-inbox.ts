@@ -54,3 +54,39 @@ export async function lastInboxError(em: EntityManager, provider: string, parked
   );
   return row ? { eventId: row.event_id, type: row.type, error: row.error } : undefined;
 }
+
+/** One received provider event to store: `payload` is stored as jsonb, `raw` (the body as received) as text or null. */
+export interface InboxEventInput {
+  provider: string;
+  eventId: string;
+  type: string;
+  payload: unknown;
+  receivedAt: Date;
+  raw: string | null;
+}
+
+/** Stores a received event once: false when (`provider`, `eventId`) was already there (nothing changed). */
+export async function insertInboxEvent(em: EntityManager, ev: InboxEventInput): Promise<boolean> {
+  const rows = await em.execute<{ event_id: string }[]>(
+    `insert into webhook_inbox (provider, event_id, type, payload, received_at, raw_json)
+     values (?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing returning event_id`,
+    [ev.provider, ev.eventId, ev.type, JSON.stringify(ev.payload), ev.receivedAt, ev.raw],
+  );
+  return rows.length > 0;
+}
+
+/** Locks the inbox row of an event (`for update`, inside a transaction) and reads when it was processed; undefined when absent. */
+export async function lockInboxEvent(tx: EntityManager, provider: string, eventId: string): Promise<{ processedAt: Date | null } | undefined> {
+  const [row] = await tx.execute<{ processed_at: Date | string | null }[]>('select processed_at from webhook_inbox where provider = ? and event_id = ? for update', [provider, eventId]);
+  return row ? { processedAt: row.processed_at ? new Date(row.processed_at) : null } : undefined;
+}
+
+/** Marks an event processed at `at` and clears its error. */
+export async function markInboxProcessed(em: EntityManager, provider: string, eventId: string, at: Date): Promise<void> {
+  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [at, provider, eventId]);
+}
+
+/** Records why applying a not-yet-processed event failed (`error`, ≤ 2000 characters expected); a processed event is left alone. */
+export async function markInboxError(em: EntityManager, provider: string, eventId: string, error: string): Promise<void> {
+  await em.execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [error, provider, eventId]);
+}
