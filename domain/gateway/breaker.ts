@@ -10,7 +10,10 @@
  *
  * `generation` counts trips and resets; results of calls permitted under another generation (or, for probes,
  * another lease) change nothing (nodeshift/opossum#119, #819: a slow success from before the trip must not close the breaker, a late
- * failure from before a reset must not re-open it). No timers: time comes from the injected {@link Clock}.
+ * failure from before a reset must not re-open it). No timers: time comes from the injected clock (`BreakerDeps.clock`).
+ *
+ * The statements are named queries in domain/queries/breakers.ts, run on the connection outside any transaction of
+ * the caller; the contract (deps, permits, snapshot, {@link countsAsFailure}) is in breaker-types.ts.
  */
 import type { ProviderId } from '../config.js';
 import type { BreakerState } from '../../db/entities/provider-state.entity.js';

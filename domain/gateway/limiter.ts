@@ -19,6 +19,9 @@
  * **Run-time overrides**: with {@link LimiterDeps.overrides} the limits in force are the configured ones plus the
  * operators' overrides (domain/overrides.ts), read through a cache refreshed every few seconds; each `acquire` reads
  * them once, so one call sees one consistent set of rules.
+ *
+ * The statements are named queries (domain/queries/rate-limits.ts, provider-quotas.ts, and breakers.ts for the
+ * Retry-After block), run on the connection outside any transaction of the caller.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderId } from '../config.js';
