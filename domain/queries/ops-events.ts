@@ -33,3 +33,50 @@ export async function eventsSince(em: EntityManager, type: string, since: Date):
   const [row] = await em.execute<{ n: string }[]>('select count(*) as n from ops_events where type = ? and created_at > ?', [type, since]);
   return Number(row?.n ?? 0);
 }
+
+/** An ops event claimed for posting (see {@link claimOpsEvents}). */
+export interface ClaimedOpsEvent {
+  id: number;
+  type: string;
+  severity: 'info' | 'warning' | 'critical';
+  payload: Record<string, unknown>;
+  dedupKey: string;
+  createdAt: Date;
+}
+
+/**
+ * Claims up to `batch` unposted events with fewer than `maxAttempts` attempts whose claim is free or expired,
+ * leasing them until `leaseUntil` and counting an attempt; returns them by id (oldest first). Skips rows locked by
+ * another notifier.
+ */
+export async function claimOpsEvents(em: EntityManager, now: Date, leaseUntil: Date, maxAttempts: number, batch: number): Promise<ClaimedOpsEvent[]> {
+  const rows = await em.execute<Record<string, unknown>[]>(
+    `update ops_events set claimed_until = ?, attempts = attempts + 1
+     where id in (select id from ops_events
+                  where posted_at is null and attempts < ? and (claimed_until is null or claimed_until < ?)
+                  order by id limit ? for update skip locked)
+     returning id, type, severity, payload, created_at, dedup_key`,
+    [leaseUntil, maxAttempts, now, batch],
+  );
+  return rows
+    .map((r) => ({
+      id: Number(r.id),
+      type: String(r.type),
+      severity: r.severity as ClaimedOpsEvent['severity'],
+      payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
+      dedupKey: String(r.dedup_key),
+      createdAt: new Date(r.created_at as string),
+    }))
+    .sort((a, b) => a.id - b.id);
+}
+
+/** Marks event `id` handed over at `now` and frees its claim; `clearError` also clears `last_error`. */
+export async function markOpsEventPosted(em: EntityManager, id: number, now: Date, clearError: boolean): Promise<void> {
+  if (clearError) await em.execute('update ops_events set posted_at = ?, claimed_until = null, last_error = null where id = ?', [now, id]);
+  else await em.execute('update ops_events set posted_at = ?, claimed_until = null where id = ?', [now, id]);
+}
+
+/** Frees the claim on event `id` after a failed hand-over, keeping `error` as `last_error` (retried later). */
+export async function releaseOpsEventClaim(em: EntityManager, id: number, error: string): Promise<void> {
+  await em.execute('update ops_events set claimed_until = null, last_error = ? where id = ?', [error, id]);
+}
