@@ -173,3 +173,18 @@ export async function callHealthByProvider(em: EntityManager, since: Date): Prom
     lastErrorAt: r.last_err == null ? null : new Date(r.last_err),
   }));
 }
+
+/**
+ * For each of `providers`: its calls answered 429 since `since` (inclusive; the 429 of {@link throttledCallsSince})
+ * and whether a Retry-After block (`provider_state.blocked_until`) is in force at `now`.
+ */
+export async function http429sAndBlocks(em: EntityManager, providers: readonly string[], since: Date, now: Date): Promise<{ provider: string; http429: number; blocked: boolean }[]> {
+  const rows = await em.execute<{ provider: string; n: number; blocked: boolean }[]>(
+    `select p.provider, coalesce(c.n, 0)::int as n, (s.blocked_until is not null and s.blocked_until > ?) as blocked
+       from (select unnest(?::text[]) as provider) p
+       left join (select provider, count(*) as n from api_calls where ${IS_HTTP_429} and created_at >= ? group by provider) c on c.provider = p.provider
+       left join provider_state s on s.provider = p.provider`,
+    [now, `{${providers.join(',')}}`, since],
+  );
+  return rows.map((r) => ({ provider: r.provider, http429: Number(r.n), blocked: Boolean(r.blocked) }));
+}

@@ -14,6 +14,9 @@ export async function newestEventId(em: EntityManager, types: readonly string[],
   return row?.id ?? undefined;
 }
 
+/** The provider of a `webhook.signature_failed` event: its payload's, else Stripe (the first webhook). */
+const SIGNATURE_PROVIDER = `coalesce(payload->>'provider', 'stripe')`;
+
 /**
  * `webhook.signature_failed` events of `provider` since `since` (exclusive); events recorded without a provider count
  * as Stripe's (the first webhook). The notifier records one per minute with failures, so `count` is minutes.
@@ -22,7 +25,7 @@ export async function signatureFailuresSince(em: EntityManager, provider: string
   const [row] = await em.execute<{ n: string; last: Date | string | null; reason: string | null }[]>(
     `select count(*) as n, max(created_at) as last,
             (array_agg(payload->>'reason' order by created_at desc))[1] as reason
-     from ops_events where type = 'webhook.signature_failed' and created_at > ? and coalesce(payload->>'provider', 'stripe') = ?`,
+     from ops_events where type = 'webhook.signature_failed' and created_at > ? and ${SIGNATURE_PROVIDER} = ?`,
     [since, provider],
   );
   return { count: Number(row?.n ?? 0), lastAt: row?.last ? new Date(row.last) : null, lastReason: row?.reason ?? null };
@@ -79,4 +82,30 @@ export async function markOpsEventPosted(em: EntityManager, id: number, now: Dat
 /** Frees the claim on event `id` after a failed hand-over, keeping `error` as `last_error` (retried later). */
 export async function releaseOpsEventClaim(em: EntityManager, id: number, error: string): Promise<void> {
   await em.execute('update ops_events set claimed_until = null, last_error = ? where id = ?', [error, id]);
+}
+
+/**
+ * `webhook.signature_failed` events created after `since` (exclusive), counted per provider (the provider rule of
+ * {@link signatureFailuresSince}); providers without any are absent. Counts (one event per minute with failures).
+ */
+export async function signatureFailuresByProvider(em: EntityManager, since: Date): Promise<{ provider: string; count: number }[]> {
+  const rows = await em.execute<{ provider: string; n: number }[]>(
+    `select ${SIGNATURE_PROVIDER} as provider, count(*)::int as n from ops_events
+      where type = 'webhook.signature_failed' and created_at > ? group by 1`,
+    [since],
+  );
+  return rows.map((r) => ({ provider: r.provider, count: Number(r.n) }));
+}
+
+/**
+ * The highest budget threshold (percent: 80, 95, 100) passed per provider by `budget.threshold` events created at or
+ * after `since` (events without a provider: `unknown`); providers without any are absent.
+ */
+export async function budgetThresholdsSince(em: EntityManager, since: Date): Promise<{ provider: string; percent: number }[]> {
+  const rows = await em.execute<{ provider: string; pct: number }[]>(
+    `select coalesce(payload->>'provider', 'unknown') as provider, max((payload->>'threshold')::numeric)::float as pct
+       from ops_events where type = 'budget.threshold' and created_at >= ? group by 1`,
+    [since],
+  );
+  return rows.map((r) => ({ provider: r.provider, percent: Number(r.pct) }));
 }
