@@ -28,6 +28,10 @@
  * Rendering: lower layers hand over a structured `body` (`{ type, … }`) plus a plain `text`; the poster's injected
  * {@link SlackRenderer} (bot/render/slack-messages.ts, given by the composition root) turns it into Block Kit when
  * the message is sent. Without a renderer, or for a body it does not know, the text goes alone.
+ *
+ * Parts: this module is the facade (enqueue, the poster's loop and pacing); one delivery attempt is
+ * alerts/slack-send.ts, what a failed attempt does is alerts/slack-failure.ts, and the SQL is
+ * domain/queries/slack-outbox.ts.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SlackOutboxKind } from '../db/entities/alerting.entity.js';
