@@ -11,6 +11,7 @@ import pg from 'pg';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
+import { pingClient } from '../domain/queries/health.js';
 import { enqueueSlack } from './slack-outbox.js';
 import type { OpsSpool } from './ops-spool.js';
 
@@ -27,7 +28,7 @@ export async function pgPing(url: string, timeoutMs = PING_TIMEOUT_MS): Promise<
   client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.query('select 1');
+    await pingClient(client);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -44,8 +45,8 @@ export interface DbWatch {
 
 const hhmmss = (d: Date) => `${d.toISOString().slice(11, 19)} UTC`;
 
-/** Creates the watch; `channel` is where DatabaseUnavailable is posted (the alerts channel). */
-export function createDbWatch(deps: {
+/** What the watch needs (see {@link createDbWatch}). */
+interface DbWatchDeps {
   ping: () => Promise<void>;
   em: () => EntityManager;
   spool: OpsSpool;
@@ -54,30 +55,55 @@ export function createDbWatch(deps: {
   channel: string;
   intervalMs?: number;
   downAfter?: number;
-}): DbWatch {
-  const { spool, logger, clock, channel } = deps;
+}
+
+/** An outage declared: since the first failed ping, with the last error. */
+interface Outage {
+  since: Date;
+  error: string;
+}
+
+/** The outbox ref of an outage's post. */
+const outageRef = (since: Date) => `db-outage:${since.getTime()}`;
+
+/** Posts a declared outage straight to Slack through the spool. */
+async function postOutage(deps: DbWatchDeps, outage: Outage): Promise<void> {
+  const ref = outageRef(outage.since);
+  await deps.spool.post({
+    dedupKey: ref,
+    kind: 'post',
+    route: 'alerts',
+    channel: deps.channel,
+    ref,
+    text: `:rotating_light: *DatabaseUnavailable* (critical) — the database has not answered since ${hhmmss(outage.since)} (${outage.error}). Jobs and webhooks wait for it; this post was sent from memory and is recorded when the database is back.`,
+  });
+}
+
+/** The database is back after `outage`: the spool written to the outbox, then the outage post's reply and edit enqueued. */
+async function recovered(deps: DbWatchDeps, em: EntityManager, outage: Outage): Promise<void> {
+  const { clock, channel } = deps;
+  const now = clock.now();
+  const seconds = Math.round((now.getTime() - outage.since.getTime()) / 1000);
+  await deps.spool.flush(em);
+  const r = outageRef(outage.since);
+  await enqueueSlack(em, { dedupKey: `${r}:resolved`, kind: 'reply', route: 'alerts', channel, ref: r, text: `:white_check_mark: Database back at ${hhmmss(now)} after ${seconds} s.` }, now);
+  await enqueueSlack(
+    em,
+    { dedupKey: `${r}:edit`, kind: 'update', route: 'alerts', channel, ref: r, text: `:white_check_mark: [RESOLVED] *DatabaseUnavailable* — the database did not answer from ${hhmmss(outage.since)} to ${hhmmss(now)} (${seconds} s). Last error: ${outage.error}` },
+    now,
+  );
+  deps.logger.info({ since: outage.since.toISOString(), seconds }, 'database reachable again; spooled ops posts written to the outbox');
+}
+
+/** Creates the watch; `channel` is where DatabaseUnavailable is posted (the alerts channel). */
+export function createDbWatch(deps: DbWatchDeps): DbWatch {
+  const { spool, logger, clock } = deps;
   const downAfter = deps.downAfter ?? DOWN_AFTER;
   let failures = 0;
   let firstFailure: Date | undefined;
-  let declared: { since: Date; error: string } | undefined;
+  let declared: Outage | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<'up' | 'down'> | undefined;
-
-  const ref = (since: Date) => `db-outage:${since.getTime()}`;
-
-  async function recovered(em: EntityManager, outage: { since: Date; error: string }): Promise<void> {
-    const now = clock.now();
-    const seconds = Math.round((now.getTime() - outage.since.getTime()) / 1000);
-    await spool.flush(em);
-    const r = ref(outage.since);
-    await enqueueSlack(em, { dedupKey: `${r}:resolved`, kind: 'reply', route: 'alerts', channel, ref: r, text: `:white_check_mark: Database back at ${hhmmss(now)} after ${seconds} s.` }, now);
-    await enqueueSlack(
-      em,
-      { dedupKey: `${r}:edit`, kind: 'update', route: 'alerts', channel, ref: r, text: `:white_check_mark: [RESOLVED] *DatabaseUnavailable* — the database did not answer from ${hhmmss(outage.since)} to ${hhmmss(now)} (${seconds} s). Last error: ${outage.error}` },
-      now,
-    );
-    logger.info({ since: outage.since.toISOString(), seconds }, 'database reachable again; spooled ops posts written to the outbox');
-  }
 
   async function checkOnce(): Promise<'up' | 'down'> {
     try {
@@ -89,21 +115,14 @@ export function createDbWatch(deps: {
       if (failures >= downAfter && !declared) {
         declared = { since: firstFailure, error };
         logger.error({ since: firstFailure.toISOString(), err: error }, 'database unreachable: DatabaseUnavailable posted straight to Slack');
-        await spool.post({
-          dedupKey: ref(firstFailure),
-          kind: 'post',
-          route: 'alerts',
-          channel,
-          ref: ref(firstFailure),
-          text: `:rotating_light: *DatabaseUnavailable* (critical) — the database has not answered since ${hhmmss(firstFailure)} (${error}). Jobs and webhooks wait for it; this post was sent from memory and is recorded when the database is back.`,
-        });
+        await postOutage(deps, declared);
       }
       return 'down';
     }
     failures = 0;
     firstFailure = undefined;
     const outage = declared;
-    if (outage) await recovered(deps.em(), outage);
+    if (outage) await recovered(deps, deps.em(), outage);
     else if (spool.size().held > 0) await spool.flush(deps.em());
     declared = undefined;
     return 'up';

@@ -23,6 +23,8 @@ import { declareIncident, incidentSeverityFor } from './incidents.js';
 import { silencedBy } from './silences.js';
 import { annotateAlert, applyAlert, groupAlerts, type AlertObservation, type AlertRow, type AlertTransition } from './store.js';
 import { enqueueSlack } from './slack-outbox.js';
+import { groupKeyOfMessage } from '../domain/queries/alerts.js';
+import { outboxPostCount } from '../domain/queries/slack-outbox.js';
 import { routed } from './slack-routing.js';
 import { recentChangeLines, recentChanges } from '../domain/changes.js';
 
@@ -119,18 +121,12 @@ function storedDiagnosis(r: DiagnosisResult): Record<string, unknown> {
   return { runbook: r.runbook.id, diagnosis: r.diagnosis, nonce: r.nonce, issuedAt: r.issuedAt.toISOString() };
 }
 
-/**
- * Applies `observations` and does the notifications, diagnoses and incidents described in the module comment.
- * Diagnostics failing or timing out never stop the post (their findings say `error`).
- */
-export async function processAlertObservations(deps: AlertDeps, observations: AlertObservation[]): Promise<ProcessResult> {
-  const now = deps.clock.now();
-  const em = deps.em();
-  const result: ProcessResult = { transitions: [], enqueued: 0, incidents: [] };
-  const changedRefs = new Set<string>();
-  const resolvedByRef = new Map<string, AlertRow[]>();
+/** Runs each runbook's automatic diagnosis at most once per {@link processAlertObservations} call (undefined: none). */
+type DiagnoseOnce = (runbookId: string | null) => Promise<DiagnosisResult | undefined>;
+
+function diagnoser(deps: AlertDeps, now: Date): DiagnoseOnce {
   const diagnoses = new Map<string, Promise<DiagnosisResult | undefined>>();
-  const diagnoseOnce = (runbookId: string | null): Promise<DiagnosisResult | undefined> => {
+  return (runbookId) => {
     if (!runbookId || !deps.runbooks) return Promise.resolve(undefined);
     const rb = findRunbook(runbookId);
     if (!rb) return Promise.resolve(undefined);
@@ -147,6 +143,80 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
       );
     return diagnoses.get(rb.id)!;
   };
+}
+
+/** Declares the policy's incident for a newly firing alert, if any, and records it on the alert and in `result`. */
+async function declareForAlert(em: EntityManager, deps: AlertDeps, alert: AlertRow, now: Date, result: ProcessResult): Promise<void> {
+  // a DatabaseUnavailable that could be stored at all is over (the database answered): no incident for it; the
+  // outage itself was posted from memory by the database watch (alerts/db-watch.ts)
+  const sev = alert.name === 'DatabaseUnavailable' ? undefined : incidentSeverityFor(alert.severity, deps.config);
+  if (!sev) return;
+  try {
+    const incident = await declareIncident(
+      em,
+      {
+        title: `${alert.name}: ${alert.annotations.summary ?? ''}`.slice(0, 250),
+        severity: sev,
+        declaredBy: 'system:alert-policy',
+        runbook: alert.runbook ?? undefined,
+        provider: alert.labels.provider,
+        alertFingerprint: alert.fingerprint,
+      },
+      now,
+      deps.config,
+    );
+    await annotateAlert(em, alert.fingerprint, { incidentId: incident.id });
+    result.incidents.push(incident.id);
+  } catch (err) {
+    deps.logger.error({ alert: alert.name, err: (err as Error).message }, 'incident declaration failed');
+  }
+}
+
+/**
+ * A newly firing alert: joins its group's current message (or starts one), gets its diagnosis and its incident.
+ * Returns the message ref.
+ */
+async function onFired(em: EntityManager, deps: AlertDeps, alert: AlertRow, now: Date, diagnoseOnce: DiagnoseOnce, result: ProcessResult): Promise<string> {
+  // one message per group episode: join the group's current message when another alert of it is firing
+  const peers = (await groupAlerts(em, alert.groupKey)).filter((a) => a.fingerprint !== alert.fingerprint && a.status === 'firing' && a.messageRef);
+  const ref = peers[0]?.messageRef ?? `alert:${hash(alert.groupKey)}:${(alert.startsAt ?? now).getTime()}`;
+  await annotateAlert(em, alert.fingerprint, { messageRef: ref });
+  const diag = await diagnoseOnce(alert.runbook);
+  if (diag) await annotateAlert(em, alert.fingerprint, { diagnosis: storedDiagnosis(diag) });
+  await declareForAlert(em, deps, alert, now, result);
+  return ref;
+}
+
+/** Enqueues one post or update of the message `ref`, rendered from its group's current state. */
+async function postGroupMessage(em: EntityManager, deps: AlertDeps, ref: string, now: Date, diagnoseOnce: DiagnoseOnce, changesOnce: () => Promise<string[] | undefined>): Promise<boolean> {
+  const groupKey = await groupKeyOfMessage(em, ref);
+  const group = groupKey !== undefined ? (await groupAlerts(em, groupKey)).filter((a) => a.messageRef === ref) : [];
+  if (group.length === 0) return false;
+  const kind = (await outboxPostCount(em, ref)) > 0 ? 'update' : 'post';
+  // an edit shows current findings: the diagnosis is run again (not the one stored when the group first fired)
+  const firing = group.find((a) => a.status === 'firing');
+  const fresh = kind === 'update' && firing ? await diagnoseOnce(firing.runbook) : undefined;
+  if (fresh && firing) await annotateAlert(em, firing.fingerprint, { diagnosis: storedDiagnosis(fresh) });
+  const message = alertGroupBody(group, fresh ? storedDiagnosis(fresh) : (group.find((a) => a.diagnosis)?.diagnosis ?? null), firing ? await changesOnce() : undefined);
+  const stateKey = hash(JSON.stringify(group.map((a) => [a.fingerprint, a.status, a.flapCount, a.incidentId])));
+  return enqueueSlack(
+    em,
+    { dedupKey: kind === 'post' ? `alert-post:${ref}` : `alert-update:${ref}:${stateKey}`, kind, ...routed(deps.config, 'alerts'), ref, text: message.text, body: message.body },
+    now,
+  );
+}
+
+/**
+ * Applies `observations` and does the notifications, diagnoses and incidents described in the module comment.
+ * Diagnostics failing or timing out never stop the post (their findings say `error`).
+ */
+export async function processAlertObservations(deps: AlertDeps, observations: AlertObservation[]): Promise<ProcessResult> {
+  const now = deps.clock.now();
+  const em = deps.em();
+  const result: ProcessResult = { transitions: [], enqueued: 0, incidents: [] };
+  const changedRefs = new Set<string>();
+  const resolvedByRef = new Map<string, AlertRow[]>();
+  const diagnoseOnce = diagnoser(deps, now);
 
   for (const obs of observations) {
     const { transition, alert } = await applyAlert(em, obs, now, { flapWindowMs: deps.config.alerting.flapWindowMs, mergeSources: deps.config.alerting.source === 'both' });
@@ -161,39 +231,8 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
       deps.logger.info({ alert: alert.name, silence: silence.id, transition }, 'alert silenced: no notification');
       continue;
     }
-    if (transition === 'fired') {
-      // one message per group episode: join the group's current message when another alert of it is firing
-      const peers = (await groupAlerts(em, alert.groupKey)).filter((a) => a.fingerprint !== alert.fingerprint && a.status === 'firing' && a.messageRef);
-      const ref = peers[0]?.messageRef ?? `alert:${hash(alert.groupKey)}:${(alert.startsAt ?? now).getTime()}`;
-      await annotateAlert(em, alert.fingerprint, { messageRef: ref });
-      const diag = await diagnoseOnce(alert.runbook);
-      if (diag) await annotateAlert(em, alert.fingerprint, { diagnosis: storedDiagnosis(diag) });
-      // a DatabaseUnavailable that could be stored at all is over (the database answered): no incident for it; the
-      // outage itself was posted from memory by the database watch (alerts/db-watch.ts)
-      const sev = alert.name === 'DatabaseUnavailable' ? undefined : incidentSeverityFor(alert.severity, deps.config);
-      if (sev) {
-        try {
-          const incident = await declareIncident(
-            em,
-            {
-              title: `${alert.name}: ${alert.annotations.summary ?? ''}`.slice(0, 250),
-              severity: sev,
-              declaredBy: 'system:alert-policy',
-              runbook: alert.runbook ?? undefined,
-              provider: alert.labels.provider,
-              alertFingerprint: alert.fingerprint,
-            },
-            now,
-            deps.config,
-          );
-          await annotateAlert(em, alert.fingerprint, { incidentId: incident.id });
-          result.incidents.push(incident.id);
-        } catch (err) {
-          deps.logger.error({ alert: alert.name, err: (err as Error).message }, 'incident declaration failed');
-        }
-      }
-      changedRefs.add(ref);
-    } else if (alert.messageRef) {
+    if (transition === 'fired') changedRefs.add(await onFired(em, deps, alert, now, diagnoseOnce, result));
+    else if (alert.messageRef) {
       changedRefs.add(alert.messageRef);
       if (transition === 'resolved') resolvedByRef.set(alert.messageRef, [...(resolvedByRef.get(alert.messageRef) ?? []), alert]);
     }
@@ -214,26 +253,6 @@ export async function processAlertObservations(deps: AlertDeps, observations: Al
       () => undefined, // a failed read never stops the post
     ));
   // one post or update per changed message, rendered from the state after all observations
-  for (const ref of changedRefs) {
-    const rows = await em
-      .execute<{ fingerprint: string; group_key: string }[]>('select fingerprint, group_key from alerts where message_ref = ? order by id', [ref]);
-    const group = rows[0] ? (await groupAlerts(em, rows[0].group_key)).filter((a) => a.messageRef === ref) : [];
-    if (group.length === 0) continue;
-    const posted = await em
-      .execute<{ n: number }[]>(`select count(*)::int as n from slack_outbox where ref = ? and kind = 'post'`, [ref]);
-    const kind = (posted[0]?.n ?? 0) > 0 ? 'update' : 'post';
-    // an edit shows current findings: the diagnosis is run again (not the one stored when the group first fired)
-    const firing = group.find((a) => a.status === 'firing');
-    const fresh = kind === 'update' && firing ? await diagnoseOnce(firing.runbook) : undefined;
-    if (fresh && firing) await annotateAlert(em, firing.fingerprint, { diagnosis: storedDiagnosis(fresh) });
-    const message = alertGroupBody(group, fresh ? storedDiagnosis(fresh) : (group.find((a) => a.diagnosis)?.diagnosis ?? null), firing ? await changesOnce() : undefined);
-    const stateKey = hash(JSON.stringify(group.map((a) => [a.fingerprint, a.status, a.flapCount, a.incidentId])));
-    const added = await enqueueSlack(
-      em,
-      { dedupKey: kind === 'post' ? `alert-post:${ref}` : `alert-update:${ref}:${stateKey}`, kind, ...routed(deps.config, 'alerts'), ref, text: message.text, body: message.body },
-      now,
-    );
-    if (added) result.enqueued++;
-  }
+  for (const ref of changedRefs) if (await postGroupMessage(em, deps, ref, now, diagnoseOnce, changesOnce)) result.enqueued++;
   return result;
 }

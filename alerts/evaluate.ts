@@ -7,6 +7,7 @@
  * neither fire nor resolve on a failed read) and is reported in the result.
  */
 import { flushLedgers } from '../domain/gateway/ledger.js';
+import { activeRuleAlerts } from '../domain/queries/alerts.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processAlertObservations, type AlertDeps, type ProcessResult } from './dispatch.js';
 import type { RuleContext } from './rule-types.js';
@@ -75,12 +76,7 @@ export async function evaluateAlerts(deps: EvaluationDeps, rules: readonly Alert
     }
     // instances of this rule that were pending or firing (whoever reported them) and no longer hold: resolved as
     // far as the in-process evaluation sees (with ALERT_SOURCE=both, Alertmanager may still hold them firing)
-    const active = await em
-      .execute<{ fingerprint: string; severity: 'critical' | 'warning' | 'info'; labels: Record<string, string>; annotations: Record<string, string>; starts_at: Date | null }[]>(
-        `select fingerprint, severity, labels, annotations, starts_at from alerts
-          where name = ? and (status = 'pending' or (status = 'firing' and coalesce(source_status->>'internal', '') <> 'resolved'))`,
-        [rule.name],
-      );
+    const active = await activeRuleAlerts(em, rule.name);
     for (const a of active) {
       if (holding.has(a.fingerprint)) continue;
       observations.push({
@@ -93,7 +89,7 @@ export async function evaluateAlerts(deps: EvaluationDeps, rules: readonly Alert
         annotations: a.annotations,
         runbook: rule.runbook,
         status: 'resolved',
-        startsAt: a.starts_at ? new Date(a.starts_at) : now,
+        startsAt: a.startsAt ?? now,
         endsAt: now,
       });
     }

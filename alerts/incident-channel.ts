@@ -119,100 +119,119 @@ async function introMessage(em: EntityManager, inc: IncidentRow): Promise<{ text
   };
 }
 
-/** Creates the keeper (see the module comment). */
-export function createIncidentChannelKeeper(deps: IncidentChannelDeps): IncidentChannelKeeper {
-  const { orm, config, clock, logger, channels } = deps;
+/** The text of a thrown value, for logs. */
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-  async function open(em: EntityManager, room: RoomRow, out: KeeperTick): Promise<RoomRow | undefined> {
-    const inc = await getIncident(em, room.incidentId);
-    if (!inc) return undefined;
-    const now = clock.now();
+/** Backoff before the next conversations.create after `attempts` failures (ms, 5 s doubling, at most 5 min). */
+const retryDelayMs = (attempts: number) => Math.min(300_000, 5000 * 2 ** attempts);
+
+/**
+ * Opens the room of a claimed `creating` row: creates the channel, names the default commander, records the
+ * events, posts the intro and a pointer in the incidents channel. A failed create is retried with backoff and,
+ * after {@link ROOM_MAX_ATTEMPTS}, reported in the incident's thread. Returns the opened room, else undefined.
+ */
+async function openRoom(deps: IncidentChannelDeps, em: EntityManager, room: RoomRow, out: KeeperTick): Promise<RoomRow | undefined> {
+  const { config, clock, logger, channels } = deps;
+  const inc = await getIncident(em, room.incidentId);
+  if (!inc) return undefined;
+  const now = clock.now();
+  try {
+    const ch = await channels.createChannel(channelName(`inc-${inc.id}`, inc.title));
+    await markRoomOpen(em, inc.id, ch, now);
+    const commander = await defaultCommander(em, inc, config);
+    if (commander && (await assignRoleIfUnset(em, inc.id, 'commander', commander, 'system:default', now)))
+      await addEvent(em, inc.id, now, 'role', 'system:default', `commander: <@${commander}> (default: ${inc.declaredBy.startsWith('slack:') ? 'the declarer' : 'the on-call'})`, { role: 'commander', user: commander });
+    await addEvent(em, inc.id, now, 'channel_opened', 'system', `incident channel #${ch.name} opened`, { channel: ch.id, name: ch.name });
+    await enqueueSlack(em, { dedupKey: `${roomRef(inc.id)}:intro`, kind: 'post', channel: ch.id, ref: roomRef(inc.id), ...(await introMessage(em, inc)) }, now);
+    await enqueueSlack(em, { dedupKey: `${incidentRef(inc.id)}:room`, kind: 'reply', channel: config.alerting.incidentsChannel, ref: incidentRef(inc.id), text: `:loudspeaker: Incident channel: <#${ch.id}|${ch.name}> — the response happens there.` }, now);
+    out.opened.push(inc.id);
+    logger.info({ incident: inc.id, channel: ch.id, name: ch.name }, 'incident channel opened');
+    return getRoom(em, inc.id);
+  } catch (err) {
+    const f = classifySlackError(err);
+    const giveUp = room.attempts >= ROOM_MAX_ATTEMPTS;
+    const retryAt = giveUp ? undefined : new Date(now.getTime() + retryDelayMs(room.attempts));
+    await markRoomError(em, inc.id, `${f.kind}: ${f.error}`, retryAt);
+    logger.warn({ incident: inc.id, error: f.error, attempts: room.attempts, giveUp }, 'incident channel: conversations.create failed');
+    if (giveUp)
+      await enqueueSlack(em, { dedupKey: `${incidentRef(inc.id)}:room-failed`, kind: 'reply', channel: config.alerting.incidentsChannel, ref: incidentRef(inc.id), text: `:warning: No incident channel could be opened (Slack answered \`${f.error}\` ${room.attempts} times); the response stays in this thread.` }, now);
+    return undefined;
+  }
+}
+
+/** Invites the responders not yet in `channel`; returns the users handled (invited, or refused and logged). */
+async function inviteResponders(deps: IncidentChannelDeps, em: EntityManager, room: RoomRow, channel: string, out: KeeperTick): Promise<string[]> {
+  const missing = (await responderUserIds(em, room.incidentId)).filter((u) => !room.invited.includes(u));
+  if (!missing.length) return [];
+  const res = await deps.channels.invite(channel, missing);
+  const handled: string[] = [];
+  for (const [user, r] of Object.entries(res)) {
+    handled.push(user);
+    if (r.startsWith('error:')) deps.logger.warn({ incident: room.incidentId, user, error: r }, 'incident channel: invite refused');
+  }
+  out.invited += Object.values(res).filter((r) => r === 'invited').length;
+  return handled;
+}
+
+/** Brings an open room up to date: invites new responders, posts new timeline entries, closes it once resolved. */
+async function syncRoom(deps: IncidentChannelDeps, em: EntityManager, room: RoomRow, out: KeeperTick): Promise<void> {
+  const channel = room.channelId;
+  if (!channel) return;
+  const now = deps.clock.now();
+  const invitedNow = await inviteResponders(deps, em, room, channel, out);
+  const { incident, entries } = await incidentTimeline(em, room.incidentId);
+  const fresh = entries.filter((e) => !room.posted.includes(entryKey(e)));
+  const [firstFresh] = fresh;
+  if (fresh.length > BATCH_OVER && firstFresh) {
+    const first = room.posted.length === 0;
+    const text = `${first ? `:scroll: *Timeline so far* (${fresh.length} entries)` : `:scroll: ${fresh.length} new timeline entries`}\n${fresh.map(entryLine).join('\n')}`;
+    await enqueueSlack(em, { dedupKey: `${roomRef(room.incidentId)}:batch:${entryKey(firstFresh)}:${fresh.length}`, kind: 'post', channel, text }, now);
+  } else {
+    for (const e of fresh) await enqueueSlack(em, { dedupKey: `${roomRef(room.incidentId)}:tl:${entryKey(e)}`, kind: 'post', channel, text: entryLine(e) }, now);
+  }
+  out.posted += fresh.length;
+  await updateRoomProgress(em, room.incidentId, { invited: invitedNow, posted: fresh.map(entryKey), close: incident.status === 'resolved' });
+}
+
+/** Hands a draft to the outbox as a file (files.uploadV2) with a line saying what it is; the outbox retries it. */
+async function uploadPostmortem(deps: IncidentChannelDeps, em: EntityManager, pm: PostmortemRow, out: KeeperTick): Promise<void> {
+  const room = await getRoom(em, pm.incidentId);
+  const parent = room?.channelId ? undefined : await postedMessage(em, incidentRef(pm.incidentId));
+  const target = room?.channelId ?? parent?.channel;
+  if (!target) {
+    await markPostmortem(em, pm.id, { error: 'the incident has no channel and its incidents-channel post is not out yet; retried' });
+    return;
+  }
+  const now = deps.clock.now();
+  const where = { channel: target, ...(parent ? { threadTs: parent.ts } : {}) };
+  const comment = `:memo: Postmortem draft #${pm.id} for incident #${pm.incidentId} (by ${who(pm.createdBy)}): summary, impact, timeline, root cause, actions, follow-ups. Edit before sharing.`;
+  await enqueueSlack(em, { dedupKey: `postmortem:${pm.id}:comment`, kind: parent ? 'reply' : 'post', route: 'incidents', ...where, text: comment }, now);
+  await enqueueSlack(em, { dedupKey: `postmortem:${pm.id}:file`, kind: 'file', route: 'incidents', ...where, text: pm.markdown, body: { type: 'file', filename: pm.filename, title: `Postmortem — incident #${pm.incidentId}` } }, now);
+  await markPostmortem(em, pm.id, { channelId: target, uploadedAt: now });
+  out.uploaded.push(pm.id);
+}
+
+/** One keeper pass: registers new rooms, opens claimed ones, syncs open ones, uploads claimed postmortem drafts. */
+async function keeperTick(deps: IncidentChannelDeps): Promise<KeeperTick> {
+  const out: KeeperTick = { opened: [], invited: 0, posted: 0, uploaded: [] };
+  const em = deps.orm.em.fork();
+  const now = deps.clock.now();
+  const lease = new Date(now.getTime() + LEASE_MS);
+  await registerRooms(em, ROOM_SEVERITIES, now);
+  for (const room of await claimRooms(em, 'creating', now, lease)) await openRoom(deps, em, room, out);
+  for (const room of await claimRooms(em, 'open', now, lease)) {
     try {
-      const ch = await channels.createChannel(channelName(`inc-${inc.id}`, inc.title));
-      await markRoomOpen(em, inc.id, ch, now);
-      const commander = await defaultCommander(em, inc, config);
-      if (commander && (await assignRoleIfUnset(em, inc.id, 'commander', commander, 'system:default', now)))
-        await addEvent(em, inc.id, now, 'role', 'system:default', `commander: <@${commander}> (default: ${inc.declaredBy.startsWith('slack:') ? 'the declarer' : 'the on-call'})`, { role: 'commander', user: commander });
-      await addEvent(em, inc.id, now, 'channel_opened', 'system', `incident channel #${ch.name} opened`, { channel: ch.id, name: ch.name });
-      await enqueueSlack(em, { dedupKey: `${roomRef(inc.id)}:intro`, kind: 'post', channel: ch.id, ref: roomRef(inc.id), ...(await introMessage(em, inc)) }, now);
-      await enqueueSlack(em, { dedupKey: `${incidentRef(inc.id)}:room`, kind: 'reply', channel: config.alerting.incidentsChannel, ref: incidentRef(inc.id), text: `:loudspeaker: Incident channel: <#${ch.id}|${ch.name}> — the response happens there.` }, now);
-      out.opened.push(inc.id);
-      logger.info({ incident: inc.id, channel: ch.id, name: ch.name }, 'incident channel opened');
-      return getRoom(em, inc.id);
+      await syncRoom(deps, em, room, out);
     } catch (err) {
-      const f = classifySlackError(err);
-      const giveUp = room.attempts >= ROOM_MAX_ATTEMPTS;
-      const retryAt = giveUp ? undefined : new Date(now.getTime() + Math.min(300_000, 5000 * 2 ** room.attempts));
-      await markRoomError(em, inc.id, `${f.kind}: ${f.error}`, retryAt);
-      logger.warn({ incident: inc.id, error: f.error, attempts: room.attempts, giveUp }, 'incident channel: conversations.create failed');
-      if (giveUp)
-        await enqueueSlack(em, { dedupKey: `${incidentRef(inc.id)}:room-failed`, kind: 'reply', channel: config.alerting.incidentsChannel, ref: incidentRef(inc.id), text: `:warning: No incident channel could be opened (Slack answered \`${f.error}\` ${room.attempts} times); the response stays in this thread.` }, now);
-      return undefined;
+      await markRoomError(em, room.incidentId, `sync: ${classifySlackError(err).error}`, new Date(now.getTime() + 5000));
+      deps.logger.warn({ incident: room.incidentId, err: errText(err) }, 'incident channel sync failed; retried');
     }
   }
+  for (const pm of await claimPostmortems(em, now, lease)) await uploadPostmortem(deps, em, pm, out);
+  return out;
+}
 
-  async function sync(em: EntityManager, room: RoomRow, out: KeeperTick): Promise<void> {
-    const channel = room.channelId!;
-    const now = clock.now();
-    const invitedNow: string[] = [];
-    const missing = (await responderUserIds(em, room.incidentId)).filter((u) => !room.invited.includes(u));
-    if (missing.length) {
-      const res = await channels.invite(channel, missing);
-      for (const [user, r] of Object.entries(res)) {
-        invitedNow.push(user);
-        if (r.startsWith('error:')) logger.warn({ incident: room.incidentId, user, error: r }, 'incident channel: invite refused');
-      }
-      out.invited += Object.values(res).filter((r) => r === 'invited').length;
-    }
-    const { incident, entries } = await incidentTimeline(em, room.incidentId);
-    const fresh = entries.filter((e) => !room.posted.includes(entryKey(e)));
-    if (fresh.length > BATCH_OVER) {
-      const first = room.posted.length === 0;
-      const text = `${first ? `:scroll: *Timeline so far* (${fresh.length} entries)` : `:scroll: ${fresh.length} new timeline entries`}\n${fresh.map(entryLine).join('\n')}`;
-      await enqueueSlack(em, { dedupKey: `${roomRef(room.incidentId)}:batch:${entryKey(fresh[0]!)}:${fresh.length}`, kind: 'post', channel, text }, now);
-    } else {
-      for (const e of fresh) await enqueueSlack(em, { dedupKey: `${roomRef(room.incidentId)}:tl:${entryKey(e)}`, kind: 'post', channel, text: entryLine(e) }, now);
-    }
-    out.posted += fresh.length;
-    await updateRoomProgress(em, room.incidentId, { invited: invitedNow, posted: fresh.map(entryKey), close: incident.status === 'resolved' });
-  }
-
-  /** Hands a draft to the outbox as a file (files.uploadV2) with a line saying what it is; the outbox retries it. */
-  async function upload(em: EntityManager, pm: PostmortemRow, out: KeeperTick): Promise<void> {
-    const room = await getRoom(em, pm.incidentId);
-    const parent = room?.channelId ? undefined : await postedMessage(em, incidentRef(pm.incidentId));
-    const target = room?.channelId ?? parent?.channel;
-    if (!target) {
-      await markPostmortem(em, pm.id, { error: 'the incident has no channel and its incidents-channel post is not out yet; retried' });
-      return;
-    }
-    const now = clock.now();
-    const where = { channel: target, ...(parent ? { threadTs: parent.ts } : {}) };
-    const comment = `:memo: Postmortem draft #${pm.id} for incident #${pm.incidentId} (by ${who(pm.createdBy)}): summary, impact, timeline, root cause, actions, follow-ups. Edit before sharing.`;
-    await enqueueSlack(em, { dedupKey: `postmortem:${pm.id}:comment`, kind: parent ? 'reply' : 'post', route: 'incidents', ...where, text: comment }, now);
-    await enqueueSlack(em, { dedupKey: `postmortem:${pm.id}:file`, kind: 'file', route: 'incidents', ...where, text: pm.markdown, body: { type: 'file', filename: pm.filename, title: `Postmortem — incident #${pm.incidentId}` } }, now);
-    await markPostmortem(em, pm.id, { channelId: target, uploadedAt: now });
-    out.uploaded.push(pm.id);
-  }
-
-  async function tickOnce(): Promise<KeeperTick> {
-    const out: KeeperTick = { opened: [], invited: 0, posted: 0, uploaded: [] };
-    const em = orm.em.fork();
-    const now = clock.now();
-    const lease = new Date(now.getTime() + LEASE_MS);
-    await registerRooms(em, ROOM_SEVERITIES, now);
-    for (const room of await claimRooms(em, 'creating', now, lease)) await open(em, room, out);
-    for (const room of await claimRooms(em, 'open', now, lease)) {
-      try {
-        await sync(em, room, out);
-      } catch (err) {
-        await markRoomError(em, room.incidentId, `sync: ${classifySlackError(err).error}`, new Date(now.getTime() + 5000));
-        logger.warn({ incident: room.incidentId, err: (err as Error).message }, 'incident channel sync failed; retried');
-      }
-    }
-    for (const pm of await claimPostmortems(em, now, lease)) await upload(em, pm, out);
-    return out;
-  }
-
-  return createTickLoop(tickOnce, deps.intervalMs ?? 2000, (err) => logger.error({ err: (err as Error).message }, 'incident channel keeper tick failed'));
+/** Creates the keeper (see the module comment): a tick every `intervalMs` (default 2 s). */
+export function createIncidentChannelKeeper(deps: IncidentChannelDeps): IncidentChannelKeeper {
+  return createTickLoop(() => keeperTick(deps), deps.intervalMs ?? 2000, (err) => deps.logger.error({ err: errText(err) }, 'incident channel keeper tick failed'));
 }

@@ -12,12 +12,12 @@
  * `breaker-cards:<ref>:ops-event:<event dedup key>`), before the event counts as handed over.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { IOpsEvent } from '../db/entities/index.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
 import { recordOpsEvent, type OpsEventFallback } from '../domain/events.js';
 import { CircuitBreaker } from '../domain/gateway/breaker.js';
+import { claimOpsEvents, markOpsEventPosted, releaseOpsEventClaim, type ClaimedOpsEvent } from '../domain/queries/ops-events.js';
 import { refreshBreakerCards } from './breaker-cards.js';
 import type { OpsSpool } from './ops-spool.js';
 import { createRepeatCollapser } from '../domain/log-collapse.js';
@@ -39,8 +39,8 @@ export interface Notifier {
   stop(): Promise<void>;
 }
 
-/** Creates the notifier; `intervalMs` is the polling period of the outbox. */
-export function createNotifier(deps: {
+/** What the notifier needs (see {@link createNotifier}). */
+interface NotifierDeps {
   orm: MikroORM;
   logger: Logger;
   metrics: Metrics;
@@ -48,60 +48,47 @@ export function createNotifier(deps: {
   config: Pick<AppConfig, 'slack' | 'alerting' | 'gateway'>;
   clock: Clock;
   intervalMs?: number;
-}): Notifier {
+}
+
+/**
+ * Hands one claimed event over: breaker cards refreshed for a `breaker.*` event, then a quiet event is marked
+ * handed over, any other is enqueued as its post. True when a post was enqueued; a failure frees the claim.
+ */
+async function deliverEvent(deps: NotifierDeps, breaker: CircuitBreaker, ev: ClaimedOpsEvent): Promise<boolean> {
   const { orm, logger, metrics, config, clock } = deps;
+  try {
+    if (ev.type.startsWith('breaker.')) await refreshBreakerCards(orm.em.fork(), { breaker, config, now: clock.now() }, `ops-event:${ev.dedupKey}`);
+    if (QUIET_EVENT_TYPES.has(ev.type)) {
+      await markOpsEventPosted(orm.em, ev.id, clock.now(), false);
+      metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'quiet' });
+      return false;
+    }
+    const msg = formatOpsEvent(ev);
+    await enqueueSlack(orm.em.fork(), { dedupKey: `ops-event:${ev.dedupKey}`, kind: 'post', ...routed(config, msg.route), text: msg.text, body: msg.body }, clock.now());
+    await markOpsEventPosted(orm.em, ev.id, clock.now(), true);
+    metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'posted' });
+    return true;
+  } catch (err) {
+    const message = (err as Error).message;
+    await releaseOpsEventClaim(orm.em, ev.id, message);
+    metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'failed' });
+    logger.warn({ eventId: ev.id, type: ev.type, err: message }, 'ops event post failed; will retry');
+    return false;
+  }
+}
+
+/** Creates the notifier; `intervalMs` is the polling period of the outbox. */
+export function createNotifier(deps: NotifierDeps): Notifier {
+  const { orm, logger, config, clock } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   const tickErrors = createRepeatCollapser(logger);
   const breaker = new CircuitBreaker({ orm, clock, config: config.gateway.breaker });
 
-  async function claim(): Promise<IOpsEvent[]> {
-    const now = clock.now();
-    const rows = await orm.em.execute<Record<string, unknown>[]>(
-      `update ops_events set claimed_until = ?, attempts = attempts + 1
-       where id in (select id from ops_events
-                    where posted_at is null and attempts < ? and (claimed_until is null or claimed_until < ?)
-                    order by id limit ? for update skip locked)
-       returning id, type, severity, payload, created_at, dedup_key`,
-      [new Date(now.getTime() + LEASE_MS), MAX_ATTEMPTS, now, BATCH],
-    );
-    return rows
-      .map((r) => ({
-        id: Number(r.id),
-        type: String(r.type),
-        severity: r.severity as IOpsEvent['severity'],
-        payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
-        dedupKey: String(r.dedup_key),
-        createdAt: new Date(r.created_at as string),
-      }))
-      .sort((a, b) => a.id - b.id) as IOpsEvent[];
-  }
-
   async function deliver(): Promise<number> {
+    const now = clock.now();
     let posted = 0;
-    for (const ev of await claim()) {
-      try {
-        if (ev.type.startsWith('breaker.')) await refreshBreakerCards(orm.em.fork(), { breaker, config, now: clock.now() }, `ops-event:${ev.dedupKey}`);
-        if (QUIET_EVENT_TYPES.has(ev.type)) {
-          await orm.em
-            .execute('update ops_events set posted_at = ?, claimed_until = null where id = ?', [clock.now(), ev.id]);
-          metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'quiet' });
-          continue;
-        }
-        const msg = formatOpsEvent(ev);
-        await enqueueSlack(orm.em.fork(), { dedupKey: `ops-event:${ev.dedupKey}`, kind: 'post', ...routed(config, msg.route), text: msg.text, body: msg.body }, clock.now());
-        await orm.em
-          .execute('update ops_events set posted_at = ?, claimed_until = null, last_error = null where id = ?', [clock.now(), ev.id]);
-        metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'posted' });
-        posted++;
-      } catch (err) {
-        const message = (err as Error).message;
-        await orm.em
-          .execute('update ops_events set claimed_until = null, last_error = ? where id = ?', [message, ev.id]);
-        metrics.opsEventsPosted.inc({ type: ev.type, outcome: 'failed' });
-        logger.warn({ eventId: ev.id, type: ev.type, err: message }, 'ops event post failed; will retry');
-      }
-    }
+    for (const ev of await claimOpsEvents(orm.em, now, new Date(now.getTime() + LEASE_MS), MAX_ATTEMPTS, BATCH)) if (await deliverEvent(deps, breaker, ev)) posted++;
     return posted;
   }
 

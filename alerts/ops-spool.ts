@@ -42,9 +42,77 @@ export interface OpsSpool {
   stop(): void;
 }
 
+/** What the spool sends with (see {@link createOpsSpool}). */
+interface SpoolDeps {
+  transport: SlackTransport;
+  logger: Logger;
+  clock: Clock;
+  render?: SlackRenderer;
+  capacity?: number;
+}
+
+/** Where the spooled post with `ref` went, if it was posted. */
+function refPosted(entries: Entry[], ref: string | undefined): Entry['posted'] {
+  return ref ? entries.find((e) => e.msg.kind === 'post' && e.msg.ref === ref)?.posted : undefined;
+}
+
+/** Sends one entry straight through the transport (size guard applied) and records where it went; throws on failure. */
+async function sendOne(deps: SpoolDeps, entries: Entry[], e: Entry): Promise<void> {
+  const { transport, clock } = deps;
+  const r0 = renderOutbox(e.msg, deps.render, deps.logger);
+  const g = guardMessage(r0.text, r0.blocks);
+  if (e.msg.kind === 'dm') {
+    const r = await transport.dm(e.msg.channel, g.text, g.blocks);
+    e.posted = { ...r, at: clock.now() };
+    return;
+  }
+  const parent = refPosted(entries, e.msg.ref);
+  if (e.msg.kind === 'update' && parent) {
+    await transport.update(parent.channel, parent.ts, g.text, g.blocks);
+    e.posted = { ...parent, at: clock.now() };
+    return;
+  }
+  const r = await transport.post(e.msg.channel, g.text, g.blocks, (e.msg.kind === 'reply' ? parent?.ts : undefined) ?? e.msg.threadTs);
+  e.posted = { ...r, at: clock.now() };
+}
+
+/** Sends every unposted entry whose channel is free (one message per {@link CHANNEL_GAP_MS} per channel). */
+async function sendDue(deps: SpoolDeps, entries: Entry[], lastSent: Map<string, number>): Promise<void> {
+  const { logger } = deps;
+  for (const e of entries) {
+    if (e.posted) continue;
+    const last = lastSent.get(e.msg.channel) ?? 0;
+    if (Date.now() - last < CHANNEL_GAP_MS) continue;
+    try {
+      await sendOne(deps, entries, e);
+      lastSent.set(e.msg.channel, Date.now());
+      logger.warn({ dedupKey: e.msg.dedupKey, channel: e.msg.channel }, 'ops post sent straight to Slack (database unreachable); written to the outbox when it is back');
+    } catch (err) {
+      e.failures += 1;
+      const f = classifySlackError(err);
+      if (e.failures === 1 || e.failures % 20 === 0) logger.error({ dedupKey: e.msg.dedupKey, error: f.error, failures: e.failures }, 'spooled ops post not accepted by Slack; retrying');
+    }
+  }
+}
+
+/** Writes the spooled entries to the outbox in order, removing each once written (see {@link OpsSpool.flush}). */
+async function flushEntries(entries: Entry[], em: EntityManager): Promise<number> {
+  let written = 0;
+  while (entries.length > 0) {
+    const e = entries[0]!;
+    // posted: stored as sent (never posted again); not posted yet: left to the outbox poster
+    const added = await enqueueSlack(em, e.msg, e.at, { origin: 'spool', ...(e.posted ? { sentAt: e.posted.at } : {}) });
+    if (e.posted && e.msg.ref && e.msg.kind === 'post') await recordPosted(em, e.msg.ref, e.posted, e.posted.at);
+    await e.onFlush?.(em);
+    if (added) written += 1;
+    entries.shift();
+  }
+  return written;
+}
+
 /** Creates the spool over `transport` and `render` (the same Slack client and renderer as the outbox poster). */
-export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger; clock: Clock; render?: SlackRenderer; capacity?: number }): OpsSpool {
-  const { transport, logger, clock } = deps;
+export function createOpsSpool(deps: SpoolDeps): OpsSpool {
+  const { logger, clock } = deps;
   const capacity = deps.capacity ?? SPOOL_CAPACITY;
   const entries: Entry[] = [];
   const lastSent = new Map<string, number>();
@@ -52,45 +120,8 @@ export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger
   let timer: NodeJS.Timeout | undefined;
   let sending: Promise<void> | undefined;
 
-  const refPosted = (ref: string | undefined) => (ref ? entries.find((e) => e.msg.kind === 'post' && e.msg.ref === ref)?.posted : undefined);
-
-  async function sendOne(e: Entry): Promise<void> {
-    const r0 = renderOutbox(e.msg, deps.render, logger);
-    const g = guardMessage(r0.text, r0.blocks);
-    if (e.msg.kind === 'dm') {
-      const r = await transport.dm(e.msg.channel, g.text, g.blocks);
-      e.posted = { ...r, at: clock.now() };
-      return;
-    }
-    const parent = refPosted(e.msg.ref);
-    if (e.msg.kind === 'update' && parent) {
-      await transport.update(parent.channel, parent.ts, g.text, g.blocks);
-      e.posted = { ...parent, at: clock.now() };
-      return;
-    }
-    const r = await transport.post(e.msg.channel, g.text, g.blocks, (e.msg.kind === 'reply' ? parent?.ts : undefined) ?? e.msg.threadTs);
-    e.posted = { ...r, at: clock.now() };
-  }
-
-  async function sendDue(): Promise<void> {
-    for (const e of entries) {
-      if (e.posted) continue;
-      const last = lastSent.get(e.msg.channel) ?? 0;
-      if (Date.now() - last < CHANNEL_GAP_MS) continue;
-      try {
-        await sendOne(e);
-        lastSent.set(e.msg.channel, Date.now());
-        logger.warn({ dedupKey: e.msg.dedupKey, channel: e.msg.channel }, 'ops post sent straight to Slack (database unreachable); written to the outbox when it is back');
-      } catch (err) {
-        e.failures += 1;
-        const f = classifySlackError(err);
-        if (e.failures === 1 || e.failures % 20 === 0) logger.error({ dedupKey: e.msg.dedupKey, error: f.error, failures: e.failures }, 'spooled ops post not accepted by Slack; retrying');
-      }
-    }
-  }
-
   const kick = (): Promise<void> => {
-    sending ??= sendDue().finally(() => {
+    sending ??= sendDue(deps, entries, lastSent).finally(() => {
       sending = undefined;
     });
     return sending;
@@ -109,21 +140,9 @@ export function createOpsSpool(deps: { transport: SlackTransport; logger: Logger
       await sending?.catch(() => undefined);
       return kick();
     },
-    async flush(em) {
-      let written = 0;
-      while (entries.length > 0) {
-        const e = entries[0]!;
-        // posted: stored as sent (never posted again); not posted yet: left to the outbox poster
-        const added = await enqueueSlack(em, e.msg, e.at, { origin: 'spool', ...(e.posted ? { sentAt: e.posted.at } : {}) });
-        if (e.posted && e.msg.ref && e.msg.kind === 'post') await recordPosted(em, e.msg.ref, e.posted, e.posted.at);
-        await e.onFlush?.(em);
-        if (added) written += 1;
-        entries.shift();
-      }
-      return written;
-    },
+    flush: (em) => flushEntries(entries, em),
     size: () => ({ held: entries.length, unposted: entries.filter((e) => !e.posted).length, dropped }),
-    posted: (ref) => refPosted(ref),
+    posted: (ref) => refPosted(entries, ref),
     start() {
       timer ??= setInterval(() => void kick(), RETRY_MS);
       timer.unref();

@@ -8,8 +8,13 @@
  * troubleshooting guide (leadfactory-v1 §12.2): no business processed for 2 h while a run was due, bounce rate
  * > 10 % over 1 h (with a minimum of sends), assessment failure rate > 10 %, payment failures > 5 in 1 h, RSS > 1 GiB.
  */
+import { http429sAndBlocks } from '../domain/queries/api-calls.js';
+import { assessmentResultsSince } from '../domain/queries/assessments.js';
 import { forcedOpenText, openBreakers } from '../domain/queries/breakers.js';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { budgetThresholdsSince, signatureFailuresByProvider } from '../domain/queries/ops-events.js';
+import { quotaUsageOn } from '../domain/queries/provider-quotas.js';
+import { failedPurchasesCountSince } from '../domain/queries/purchases.js';
+import { runningRuns } from '../domain/queries/runs.js';
 import { prevCronRun } from '../domain/schedule.js';
 import { PROVIDERS } from '../domain/config.js';
 import { effectiveConfig } from '../domain/overrides.js';
@@ -22,10 +27,6 @@ export type { AlertRule, RuleContext, RuleInstance } from './rule-types.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
-
-async function one<T>(em: EntityManager, sql: string, params: unknown[] = []): Promise<T | undefined> {
-  return (await em.execute<T[]>(sql, params))[0];
-}
 
 /** Most recent scheduled fire time of `cron` at or before `now` (UTC), or undefined (domain/schedule.ts). */
 export const lastDue = prevCronRun;
@@ -66,13 +67,11 @@ export const ALERT_RULES: readonly AlertRule[] = [
     promql: 'max without (instance) (leadfactory_job_running_heartbeat_age_seconds{job_name="daily-pipeline"}) > 1800',
     labels: ['job_name'],
     async evaluate({ em, now, config }) {
-      const row = await one<{ id: number; heartbeat_at: Date }>(
-        em(),
-        `select id, heartbeat_at from job_runs where job = 'daily-pipeline' and status = 'running' and heartbeat_at < ? order by id desc limit 1`,
-        [new Date(now.getTime() - config.stages.stuckAfterMs)],
-      );
+      const cutoff = now.getTime() - config.stages.stuckAfterMs;
+      // the newest running run whose heartbeat is older than the cut-off (runningRuns is oldest first)
+      const row = (await runningRuns(em(), 'daily-pipeline')).filter((r) => r.heartbeatAt.getTime() < cutoff).at(-1);
       if (!row) return [];
-      const age = (now.getTime() - new Date(row.heartbeat_at).getTime()) / 1000;
+      const age = (now.getTime() - row.heartbeatAt.getTime()) / 1000;
       return [{ labels: { job_name: 'daily-pipeline' }, value: age, summary: `Run #${row.id} has not reported progress for ${Math.round(age / 60)} min.` }];
     },
   },
@@ -128,14 +127,9 @@ export const ALERT_RULES: readonly AlertRule[] = [
     description: 'Failed / all assessment results over 1 h above 10% (at least 10 results).',
     promql: 'max without (instance) (leadfactory_assessments_failed_ratio_1h) > 0.1 and on () max without (instance) (leadfactory_assessments_1h) >= 10',
     async evaluate({ em, now }) {
-      const row = await one<{ total: number; failed: number }>(
-        em(),
-        `select count(*)::int as total, count(*) filter (where status = 'failed')::int as failed from assessment_results where created_at > ?`,
-        [new Date(now.getTime() - HOUR)],
-      );
-      const total = row?.total ?? 0;
-      const ratio = total > 0 ? (row?.failed ?? 0) / total : 0;
-      return total >= 10 && ratio > 0.1 ? [{ labels: {}, value: ratio, summary: `${row!.failed} of ${total} assessments failed in the last hour.` }] : [];
+      const { total, failed } = await assessmentResultsSince(em(), new Date(now.getTime() - HOUR));
+      const ratio = total > 0 ? failed / total : 0;
+      return total >= 10 && ratio > 0.1 ? [{ labels: {}, value: ratio, summary: `${failed} of ${total} assessments failed in the last hour.` }] : [];
     },
   },
   {
@@ -170,15 +164,10 @@ export const ALERT_RULES: readonly AlertRule[] = [
     promql: 'sum by (provider) (increase(leadfactory_provider_requests_total{status="http_429"}[5m])) > 10',
     labels: ['provider'],
     async evaluate({ em, now }) {
-      const rows = await em()
-        .execute<{ provider: string; n: number; blocked: boolean }[]>(
-          `select p.provider, coalesce(c.n, 0)::int as n, (s.blocked_until is not null and s.blocked_until > ?) as blocked
-             from (select unnest(?::text[]) as provider) p
-             left join (select provider, count(*) as n from api_calls where http_status = 429 and created_at > ? group by provider) c on c.provider = p.provider
-             left join provider_state s on s.provider = p.provider`,
-          [now, `{${PROVIDERS.join(',')}}`, new Date(now.getTime() - 5 * MIN)],
-        );
-      return rows.filter((r) => r.n > 10 || r.blocked).map((r) => ({ labels: { provider: r.provider }, value: r.n, summary: `${r.provider}: ${r.n} answers 429 in 5 min${r.blocked ? '; Retry-After block in force' : ''}.` }));
+      const rows = await http429sAndBlocks(em(), PROVIDERS, new Date(now.getTime() - 5 * MIN), now);
+      return rows
+        .filter((r) => r.http429 > 10 || r.blocked)
+        .map((r) => ({ labels: { provider: r.provider }, value: r.http429, summary: `${r.provider}: ${r.http429} answers 429 in 5 min${r.blocked ? '; Retry-After block in force' : ''}.` }));
     },
   },
   {
@@ -193,8 +182,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     async evaluate({ em, now, config }) {
       const cfg = await effectiveConfig(em(), config);
       const day = now.toISOString().slice(0, 10);
-      const rows = await em()
-        .execute<{ provider: string; used: number; exhausted: boolean }[]>('select provider, used, exhausted from provider_quota_usage where day = ?', [day]);
+      const rows = await quotaUsageOn(em(), day);
       return rows
         .filter((r) => r.exhausted || (cfg.gateway.limits[r.provider as keyof typeof cfg.gateway.limits]?.daily ?? Infinity) <= r.used)
         .map((r) => ({ labels: { provider: r.provider }, value: 0, summary: `${r.provider}: daily quota used up (${r.used} calls today${r.exhausted ? ', the provider said so' : ''}).` }));
@@ -209,8 +197,8 @@ export const ALERT_RULES: readonly AlertRule[] = [
     description: 'Purchases moved to `failed` in the last hour (Stripe payment_intent.payment_failed, checkout errors).',
     promql: 'max(increase(leadfactory_payment_failures_total[1h])) > 5',
     async evaluate({ em, now }) {
-      const row = await one<{ n: number }>(em(), `select count(*)::int as n from purchases where status = 'failed' and updated_at > ?`, [new Date(now.getTime() - HOUR)]);
-      return (row?.n ?? 0) > 5 ? [{ labels: {}, value: row!.n, summary: `${row!.n} payments failed in the last hour.` }] : [];
+      const n = await failedPurchasesCountSince(em(), new Date(now.getTime() - HOUR));
+      return n > 5 ? [{ labels: {}, value: n, summary: `${n} payments failed in the last hour.` }] : [];
     },
   },
   {
@@ -223,13 +211,10 @@ export const ALERT_RULES: readonly AlertRule[] = [
     promql: 'sum by (provider) (increase(leadfactory_webhook_signature_failures_total[15m])) > 3',
     labels: ['provider'],
     async evaluate({ em, now }) {
-      const rows = await em()
-        .execute<{ provider: string; n: number }[]>(
-          `select coalesce(payload->>'provider', 'unknown') as provider, count(*)::int as n from ops_events
-            where type = 'webhook.signature_failed' and created_at > ? group by 1`,
-          [new Date(now.getTime() - 15 * MIN)],
-        );
-      return rows.filter((r) => r.n > 3).map((r) => ({ labels: { provider: r.provider }, value: r.n, summary: `${r.n} ${r.provider} webhook posts failed the signature check in 15 min.` }));
+      const rows = await signatureFailuresByProvider(em(), new Date(now.getTime() - 15 * MIN));
+      return rows
+        .filter((r) => r.count > 3)
+        .map((r) => ({ labels: { provider: r.provider }, value: r.count, summary: `${r.count} ${r.provider} webhook posts failed the signature check in 15 min.` }));
     },
   },
   {
@@ -271,13 +256,8 @@ export const ALERT_RULES: readonly AlertRule[] = [
     promql: 'max without (instance) (leadfactory_provider_budget_used_ratio) >= 0.8',
     labels: ['provider'],
     async evaluate({ em, now }) {
-      const rows = await em()
-        .execute<{ provider: string; pct: number }[]>(
-          `select coalesce(payload->>'provider', 'unknown') as provider, max((payload->>'threshold')::numeric)::float as pct
-             from ops_events where type = 'budget.threshold' and created_at >= ? group by 1`,
-          [new Date(now.toISOString().slice(0, 10))],
-        );
-      return rows.map((r) => ({ labels: { provider: r.provider }, value: r.pct, summary: `${r.provider} spend passed ${Math.round(r.pct)}% of its budget today.` }));
+      const rows = await budgetThresholdsSince(em(), new Date(now.toISOString().slice(0, 10)));
+      return rows.map((r) => ({ labels: { provider: r.provider }, value: r.percent, summary: `${r.provider} spend passed ${Math.round(r.percent)}% of its budget today.` }));
     },
   },
   ...RUN_RULES,

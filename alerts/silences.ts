@@ -5,16 +5,9 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AppError } from '../domain/errors.js';
+import { endSilence, insertSilence, type SilenceRow, silencesInForce } from '../domain/queries/silences.js';
 
-/** A stored silence. */
-export interface SilenceRow {
-  id: number;
-  matchers: Record<string, string>;
-  createdBy: string;
-  comment: string | null;
-  startsAt: Date;
-  endsAt: Date;
-}
+export type { SilenceRow };
 
 /** True when every matcher equals the alert's label (`alertname` = the alert's name). */
 export function matches(matchers: Record<string, string>, alertName: string, labels: Record<string, string>): boolean {
@@ -24,12 +17,7 @@ export function matches(matchers: Record<string, string>, alertName: string, lab
 
 /** Silences in force at `now`. */
 export async function activeSilences(em: EntityManager, now: Date): Promise<SilenceRow[]> {
-  const rows = await em
-    .execute<{ id: number; matchers: Record<string, string>; created_by: string; comment: string | null; starts_at: Date; ends_at: Date }[]>(
-      'select id, matchers, created_by, comment, starts_at, ends_at from silences where starts_at <= ? and ends_at > ? order by id',
-      [now, now],
-    );
-  return rows.map((r) => ({ id: r.id, matchers: r.matchers, createdBy: r.created_by, comment: r.comment, startsAt: new Date(r.starts_at), endsAt: new Date(r.ends_at) }));
+  return silencesInForce(em, now);
 }
 
 /** The first silence in force that matches the alert, or undefined. */
@@ -49,26 +37,19 @@ export async function createSilence(
   if (Object.keys(input.matchers).length === 0) throw new AppError('bad_request', 'a silence needs at least one matcher (an alert name or label=value)');
   if (!(input.durationMs >= 60_000 && input.durationMs <= 30 * 24 * 3600_000)) throw new AppError('bad_request', 'silence duration must be between 1 minute and 30 days');
   const endsAt = new Date(now.getTime() + input.durationMs);
-  const rows = await em
-    .execute<{ id: number }[]>('insert into silences (matchers, created_by, comment, starts_at, ends_at) values (?::jsonb, ?, ?, ?, ?) returning id', [
-      JSON.stringify(input.matchers),
-      input.createdBy,
-      input.comment ?? null,
-      now,
-      endsAt,
-    ]);
-  return { id: rows[0]!.id, matchers: input.matchers, createdBy: input.createdBy, comment: input.comment ?? null, startsAt: now, endsAt };
+  const row = { matchers: input.matchers, createdBy: input.createdBy, comment: input.comment ?? null, startsAt: now, endsAt };
+  return { id: await insertSilence(em, row), ...row };
 }
 
 /** Ends a silence now; false when it was not in force. */
 export async function expireSilence(em: EntityManager, id: number, now: Date): Promise<boolean> {
-  const rows = await em.execute<{ id: number }[]>('update silences set ends_at = ? where id = ? and ends_at > ? returning id', [now, id, now]);
-  return rows.length > 0;
+  return endSilence(em, id, now);
 }
 
 /** Parses a duration like `30m`, `2h`, `1d`, `90s` into ms. @throws AppError bad_request. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)\s*(s|m|h|d)$/i.exec(text.trim());
   if (!m) throw new AppError('bad_request', `expected a duration like 30m, 2h or 1d, got "${text}"`);
-  return Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2]!.toLowerCase() as 's' | 'm' | 'h' | 'd'];
+  const unitMs: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
+  return Number(m[1]) * (unitMs[m[2]!.toLowerCase()] ?? Number.NaN);
 }

@@ -230,26 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
   if (production && !e.SLACK_SIGNING_SECRET) problems.push('SLACK_SIGNING_SECRET: required in production');
-  const keys: Record<ProviderId, string | undefined> = {
-    yelp: e.YELP_API_KEY,
-    pagespeed: e.PAGESPEED_API_KEY,
-    openai: e.OPENAI_API_KEY,
-    sendgrid: e.SENDGRID_API_KEY,
-    stripe: e.STRIPE_SECRET_KEY,
-  };
-  const urls: Record<ProviderId, string | undefined> = {
-    yelp: e.YELP_BASE_URL,
-    pagespeed: e.PAGESPEED_BASE_URL,
-    openai: e.OPENAI_BASE_URL,
-    sendgrid: e.SENDGRID_BASE_URL,
-    stripe: e.STRIPE_API_URL,
-  };
-  const providers = {} as Record<ProviderId, ProviderConfig>;
-  for (const id of PROVIDERS) {
-    const sandbox = keys[id] === undefined;
-    if (sandbox && production) problems.push(`${envKeyName(id)}: required in production (the sandbox is refused)`);
-    providers[id] = { apiKey: keys[id], baseUrl: urls[id], sandbox };
-  }
+  const providers = buildProviders(e, production, problems);
   if (e.SANDBOX_FIXTURES !== undefined && production) problems.push('SANDBOX_FIXTURES: not allowed in production');
   const delivery = buildDeliveryConfig(e, production, problems);
   const storefront = buildStorefrontConfig(e, production, problems, delivery.publicBaseUrl);
@@ -263,24 +244,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: e.HOST,
     metricsToken: e.METRICS_TOKEN,
     db: { url: e.DATABASE_URL, dataDir: e.DATA_DIR, poolMax: e.DB_POOL_MAX, embeddedPort: e.PGLITE_PORT },
-    slack: {
-      signingSecret: e.SLACK_SIGNING_SECRET ?? DEV_SIGNING_SECRET,
-      botToken: e.SLACK_BOT_TOKEN,
-      apiUrl: e.SLACK_API_URL,
-      statusChannel: e.SLACK_STATUS_CHANNEL,
-      appToken: e.SLACK_APP_TOKEN,
-      buttonStaleMs: e.SLACK_BUTTON_STALE_MINUTES * 60_000,
-      routes: e.SLACK_ROUTES,
-    },
+    slack: buildSlackConfig(e),
     roles: { admins: e.LF_ADMINS, operators: e.LF_OPERATORS, viewers: e.LF_VIEWERS, defaultRole: e.LF_DEFAULT_ROLE, cliRole: e.LF_CLI_ROLE },
-    sandbox: {
-      seed: e.SANDBOX_SEED,
-      port: e.SANDBOX_PORT,
-      fixturesDir: e.SANDBOX_FIXTURES,
-      url: e.SANDBOX_URL,
-      latency: e.SANDBOX_LATENCY,
-      timeScale: e.SANDBOX_TIME_SCALE,
-    },
+    sandbox: buildSandboxConfig(e),
     providers,
     openaiModel: e.OPENAI_MODEL,
     sendgridFrom: e.SENDGRID_FROM_EMAIL,
@@ -303,6 +269,62 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     alerting: buildAlertingConfig(e),
     recovery: buildRecoveryConfig(e),
     oncall,
+  };
+}
+
+/** The parsed environment (every variable validated and defaulted). */
+type Env = z.infer<typeof EnvSchema>;
+
+/**
+ * Each provider's key, base URL and whether the sandbox serves it (no key). In production a missing key is a
+ * problem, pushed onto `problems`.
+ */
+function buildProviders(e: Env, production: boolean, problems: string[]): Record<ProviderId, ProviderConfig> {
+  const keys: Record<ProviderId, string | undefined> = {
+    yelp: e.YELP_API_KEY,
+    pagespeed: e.PAGESPEED_API_KEY,
+    openai: e.OPENAI_API_KEY,
+    sendgrid: e.SENDGRID_API_KEY,
+    stripe: e.STRIPE_SECRET_KEY,
+  };
+  const urls: Record<ProviderId, string | undefined> = {
+    yelp: e.YELP_BASE_URL,
+    pagespeed: e.PAGESPEED_BASE_URL,
+    openai: e.OPENAI_BASE_URL,
+    sendgrid: e.SENDGRID_BASE_URL,
+    stripe: e.STRIPE_API_URL,
+  };
+  const providers = {} as Record<ProviderId, ProviderConfig>;
+  for (const id of PROVIDERS) {
+    const sandbox = keys[id] === undefined;
+    if (sandbox && production) problems.push(`${envKeyName(id)}: required in production (the sandbox is refused)`);
+    providers[id] = { apiKey: keys[id], baseUrl: urls[id], sandbox };
+  }
+  return providers;
+}
+
+/** The Slack settings (the signing secret falls back to {@link DEV_SIGNING_SECRET}; loadConfig refuses that in production). */
+function buildSlackConfig(e: Env): AppConfig['slack'] {
+  return {
+    signingSecret: e.SLACK_SIGNING_SECRET ?? DEV_SIGNING_SECRET,
+    botToken: e.SLACK_BOT_TOKEN,
+    apiUrl: e.SLACK_API_URL,
+    statusChannel: e.SLACK_STATUS_CHANNEL,
+    appToken: e.SLACK_APP_TOKEN,
+    buttonStaleMs: e.SLACK_BUTTON_STALE_MINUTES * 60_000,
+    routes: e.SLACK_ROUTES,
+  };
+}
+
+/** The sandbox settings (seed, port, fixtures, an already running one's URL, latency model and time scale). */
+function buildSandboxConfig(e: Env): AppConfig['sandbox'] {
+  return {
+    seed: e.SANDBOX_SEED,
+    port: e.SANDBOX_PORT,
+    fixturesDir: e.SANDBOX_FIXTURES,
+    url: e.SANDBOX_URL,
+    latency: e.SANDBOX_LATENCY,
+    timeScale: e.SANDBOX_TIME_SCALE,
   };
 }
 

@@ -8,11 +8,14 @@
  * event (`page_sent` / `page_failed`), so the timeline shows where the page went.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { PageAction, PageChannel } from '../../db/entities/paging.entity.js';
+import type { OncallLayer } from '../../db/entities/oncall.entity.js';
 import type { Clock } from '../../domain/clock.js';
 import { AppError } from '../../domain/errors.js';
 import type { Logger } from '../../domain/logger.js';
+import { isRecord } from '../../domain/providers/http-errors.js';
 import type { PagingClients } from '../../domain/providers/paging/http.js';
+import { insertIncidentEvent } from '../../domain/queries/incidents.js';
+import { claimDuePageDeliveries, markPageDead, markPageSent, schedulePageRetry, type PageDeliveryRow } from '../../domain/queries/page-deliveries.js';
 import type { SendGridPort } from '../../domain/providers/sendgrid/port.js';
 import { OPSGENIE_PRIORITY, PAGERDUTY_SEVERITY } from './enqueue.js';
 import { onCallLine } from './plan.js';
@@ -35,16 +38,6 @@ export interface PageDispatcherDeps {
   from: string;
 }
 
-interface Row {
-  id: number;
-  incident_id: number;
-  channel: PageChannel;
-  action: PageAction;
-  target: string | null;
-  payload: Record<string, unknown>;
-  attempts: number;
-}
-
 /** What one pass did. */
 export interface DispatchResult {
   sent: number;
@@ -54,20 +47,27 @@ export interface DispatchResult {
 
 const str = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
+/** The payload's `oncall` (who was on call on each layer when paged), or undefined when it has none. */
+function oncallOf(v: unknown): Record<OncallLayer, string | null> | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const user = (u: unknown) => (typeof u === 'string' ? u : null);
+  return { primary: 'primary' in v ? user(v.primary) : null, secondary: 'secondary' in v ? user(v.secondary) : null };
+}
+
 /** Sends one row; resolves with the provider's answer. */
-async function send(deps: PageDispatcherDeps, r: Row): Promise<Record<string, unknown>> {
+async function send(deps: PageDispatcherDeps, r: PageDeliveryRow): Promise<Record<string, unknown>> {
   const p = r.payload;
   const key = String(p.key);
-  const oncall = onCallLine(p.oncall as never);
+  const oncall = onCallLine(oncallOf(p.oncall));
   if (r.channel === 'email') {
-    const text = [`${str(p.summary)}`, `You are paged (${str(p.levelName ?? `Level ${str(p.level)}`)}). Acknowledge it in Slack (/lf incident ack ${r.incident_id}).`, p.runbook ? `Runbook: ${str(p.runbook)}` : '', p.vendor ? `Vendor contact: ${str(p.vendor)}` : '', oncall.replace(/<@([A-Z0-9]+)>/g, '$1')].filter(Boolean).join('\n\n');
-    const res = await deps.sendgrid.send({ to: r.target!, from: deps.from, subject: `[${str(p.severity)}] Paged: ${str(p.summary)}`.slice(0, 200), text, customArgs: { page_delivery_id: String(r.id), incident_id: String(r.incident_id) } });
+    const text = [`${str(p.summary)}`, `You are paged (${str(p.levelName ?? `Level ${str(p.level)}`)}). Acknowledge it in Slack (/lf incident ack ${r.incidentId}).`, p.runbook ? `Runbook: ${str(p.runbook)}` : '', p.vendor ? `Vendor contact: ${str(p.vendor)}` : '', oncall.replace(/<@([A-Z0-9]+)>/g, '$1')].filter(Boolean).join('\n\n');
+    const res = await deps.sendgrid.send({ to: r.target!, from: deps.from, subject: `[${str(p.severity)}] Paged: ${str(p.summary)}`.slice(0, 200), text, customArgs: { page_delivery_id: String(r.id), incident_id: String(r.incidentId) } });
     return { messageId: res.messageId };
   }
   if (!deps.clients) throw new AppError('internal', `${r.channel} client not configured in this process`, { retryable: true });
   if (r.channel === 'pagerduty') {
     if (r.action !== 'trigger') return { ...(await deps.clients.pagerduty.enqueue({ event_action: r.action, dedup_key: key })) };
-    const details = { incident: r.incident_id, level: p.levelName ?? p.level, oncall: p.oncall ?? null, paged: p.paged ?? [], runbook: p.runbook ?? null, vendor: p.vendor ?? null };
+    const details = { incident: r.incidentId, level: p.levelName ?? p.level, oncall: p.oncall ?? null, paged: p.paged ?? [], runbook: p.runbook ?? null, vendor: p.vendor ?? null };
     return {
       ...(await deps.clients.pagerduty.enqueue({
         event_action: 'trigger',
@@ -78,56 +78,55 @@ async function send(deps: PageDispatcherDeps, r: Row): Promise<Record<string, un
     };
   }
   if (r.action !== 'trigger') return { ...(await deps.clients.opsgenie.act(key, r.action === 'acknowledge' ? 'acknowledge' : 'close', { user: str(p.by), source: SOURCE, note: `${r.action === 'acknowledge' ? 'Acknowledged' : 'Resolved'} in LeadFactory Ops by ${str(p.by)}` })) };
-  const details: Record<string, string> = { incident: String(r.incident_id), level: str(p.levelName ?? p.level), oncall: oncall.replace(/<@([A-Z0-9]+)>/g, '$1') };
+  const details: Record<string, string> = { incident: String(r.incidentId), level: str(p.levelName ?? p.level), oncall: oncall.replace(/<@([A-Z0-9]+)>/g, '$1') };
   if (p.runbook) details.runbook = str(p.runbook);
   return {
-    ...(await deps.clients.opsgenie.create({ message: str(p.summary).slice(0, 130), alias: key, description: [str(p.summary), oncall, p.vendor ? `Vendor contact: ${str(p.vendor)}` : ''].filter(Boolean).join('\n'), details, priority: (OPSGENIE_PRIORITY[str(p.severity)] ?? 'P3') as 'P1', ...(p.provider ? { entity: str(p.provider) } : {}), source: SOURCE, tags: ['leadfactory', str(p.severity)] })),
+    ...(await deps.clients.opsgenie.create({ message: str(p.summary).slice(0, 130), alias: key, description: [str(p.summary), oncall, p.vendor ? `Vendor contact: ${str(p.vendor)}` : ''].filter(Boolean).join('\n'), details, priority: OPSGENIE_PRIORITY[str(p.severity)] ?? 'P3', ...(p.provider ? { entity: str(p.provider) } : {}), source: SOURCE, tags: ['leadfactory', str(p.severity)] })),
   };
 }
 
-async function event(em: EntityManager, r: Row, at: Date, kind: string, detail: string, data: Record<string, unknown>): Promise<void> {
-  await em.execute('insert into incident_events (incident_id, at, kind, actor, detail, data) values (?, ?, ?, ?, ?, ?::jsonb)', [r.incident_id, at, kind, r.channel, detail, JSON.stringify(data)]);
+async function event(em: EntityManager, r: PageDeliveryRow, at: Date, kind: string, detail: string, data: Record<string, unknown>): Promise<void> {
+  await insertIncidentEvent(em, r.incidentId, at, kind, r.channel, detail, data);
+}
+
+/** The text of a thrown value: its `message` when it has one (an Error, or an object carrying one), else the value as text. */
+function thrownText(err: unknown): string {
+  return isRecord(err) && typeof err.message === 'string' ? err.message : String(err);
+}
+
+/** Sends one claimed row and records the outcome: sent, retried later (with backoff), or given up. */
+async function deliverOne(deps: PageDispatcherDeps, em: EntityManager, r: PageDeliveryRow, now: Date, out: DispatchResult): Promise<void> {
+  const what = `${r.channel} ${r.action}${r.target ? ` to ${r.target}` : ''}`;
+  try {
+    const response = await send(deps, r);
+    // merged, not replaced: a provider's webhook may already have recorded its incident id here (paging/inbound.ts)
+    await markPageSent(em, r.id, deps.clock.now(), response);
+    await event(em, r, deps.clock.now(), 'page_sent', `${what} sent (attempt ${r.attempts})`, { delivery: r.id, action: r.action, response });
+    out.sent++;
+  } catch (err) {
+    // a page is worth waiting for: the gateway's refusals (breaker open, limits, budget) are tried again later
+    const retryable = !(err instanceof AppError) || err.retryable || WAIT_CODES.has(err.code);
+    const message = thrownText(err).slice(0, 2000);
+    if (retryable && r.attempts < MAX_ATTEMPTS) {
+      const waitMs = Math.min(5000 * 2 ** (r.attempts - 1), 300_000);
+      await schedulePageRetry(em, r.id, new Date(now.getTime() + waitMs), message);
+      deps.logger.warn({ delivery: r.id, incident: r.incidentId, channel: r.channel, attempt: r.attempts, err: message }, 'page delivery failed; retried later');
+      out.retried++;
+    } else {
+      await markPageDead(em, r.id, now, message);
+      await event(em, r, now, 'page_failed', `${what} given up after ${r.attempts} attempt(s): ${message}`, { delivery: r.id, action: r.action });
+      deps.logger.error({ delivery: r.id, incident: r.incidentId, channel: r.channel, err: message }, 'page delivery given up');
+      out.dead++;
+    }
+  }
 }
 
 /** One pass at `now`: claims up to 20 due rows and delivers them. Never throws for a delivery's own failure. */
 export async function deliverDuePages(deps: PageDispatcherDeps, now: Date = deps.clock.now()): Promise<DispatchResult> {
   const em = deps.em();
-  const rows = await em.execute<Row[]>(
-    `update page_deliveries set lease_until = ?, attempts = attempts + 1 where id in (
-       select d.id from page_deliveries d
-        where d.sent_at is null and d.dead_at is null and d.next_attempt_at <= ? and (d.lease_until is null or d.lease_until < ?)
-          and not exists (select 1 from page_deliveries e where e.lane = d.lane and e.id < d.id and e.sent_at is null and e.dead_at is null)
-        order by d.id limit 20 for update skip locked)
-     returning id, incident_id, channel, action, target, payload, attempts`,
-    [new Date(now.getTime() + LEASE_MS), now, now],
-  );
+  const rows = await claimDuePageDeliveries(em, now, new Date(now.getTime() + LEASE_MS), 20);
   const out: DispatchResult = { sent: 0, retried: 0, dead: 0 };
-  for (const r of rows.sort((a, b) => a.id - b.id)) {
-    const what = `${r.channel} ${r.action}${r.target ? ` to ${r.target}` : ''}`;
-    try {
-      const response = await send(deps, r);
-      // merged, not replaced: a provider's webhook may already have recorded its incident id here (paging/inbound.ts)
-      await em.execute(`update page_deliveries set sent_at = ?, lease_until = null, response = coalesce(response, '{}'::jsonb) || ?::jsonb, last_error = null where id = ?`, [deps.clock.now(), JSON.stringify(response), r.id]);
-      await event(em, r, deps.clock.now(), 'page_sent', `${what} sent (attempt ${r.attempts})`, { delivery: r.id, action: r.action, response });
-      out.sent++;
-    } catch (err) {
-      const e = err as AppError & { status?: number };
-      // a page is worth waiting for: the gateway's refusals (breaker open, limits, budget) are tried again later
-      const retryable = !(e instanceof AppError) || e.retryable || WAIT_CODES.has(e.code);
-      const message = (e?.message ?? String(err)).slice(0, 2000);
-      if (retryable && r.attempts < MAX_ATTEMPTS) {
-        const waitMs = Math.min(5000 * 2 ** (r.attempts - 1), 300_000);
-        await em.execute('update page_deliveries set lease_until = null, next_attempt_at = ?, last_error = ? where id = ?', [new Date(now.getTime() + waitMs), message, r.id]);
-        deps.logger.warn({ delivery: r.id, incident: r.incident_id, channel: r.channel, attempt: r.attempts, err: message }, 'page delivery failed; retried later');
-        out.retried++;
-      } else {
-        await em.execute('update page_deliveries set lease_until = null, dead_at = ?, last_error = ? where id = ?', [now, message, r.id]);
-        await event(em, r, now, 'page_failed', `${what} given up after ${r.attempts} attempt(s): ${message}`, { delivery: r.id, action: r.action });
-        deps.logger.error({ delivery: r.id, incident: r.incident_id, channel: r.channel, err: message }, 'page delivery given up');
-        out.dead++;
-      }
-    }
-  }
+  for (const r of rows) await deliverOne(deps, em, r, now, out);
   return out;
 }
 
@@ -143,7 +142,7 @@ export function createPageDispatcher(deps: PageDispatcherDeps, intervalMs = 2000
         if (busy) return;
         busy = true;
         running = tick()
-          .catch((err: unknown) => deps.logger.error({ err: (err as Error).message }, 'page dispatcher pass failed'))
+          .catch((err: unknown) => deps.logger.error({ err: thrownText(err) }, 'page dispatcher pass failed'))
           .finally(() => {
             busy = false;
           });

@@ -12,9 +12,11 @@
  * Idempotent by `dedup_key` (unique): a double click, a second replica or a repeated escalation adds nothing.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { PageAction, PageChannel } from '../../db/entities/paging.entity.js';
+import type { PageAction } from '../../db/entities/paging.entity.js';
 import type { AppConfig } from '../../domain/config.js';
 import { contactEmails } from '../../domain/queries/oncall.js';
+import { insertPageDelivery, triggeredProviders } from '../../domain/queries/page-deliveries.js';
+import type { OpsgenieAlert } from '../../domain/providers/paging/http.js';
 import type { OnCallPlan } from './plan.js';
 
 /** Our incident key: PagerDuty's `dedup_key` and Opsgenie's `alias` for incident `id`. */
@@ -40,20 +42,7 @@ export interface PagedIncident {
 /** PagerDuty `payload.severity` per incident severity. */
 export const PAGERDUTY_SEVERITY: Readonly<Record<string, 'critical' | 'error' | 'warning' | 'info'>> = { SEV1: 'critical', SEV2: 'error', SEV3: 'warning', SEV4: 'info' };
 /** Opsgenie `priority` per incident severity. */
-export const OPSGENIE_PRIORITY: Readonly<Record<string, string>> = { SEV1: 'P1', SEV2: 'P2', SEV3: 'P3', SEV4: 'P4' };
-
-async function insertDelivery(
-  tx: EntityManager,
-  row: { dedupKey: string; incidentId: number; channel: PageChannel; action: PageAction; lane: string; target: string | null; payload: Record<string, unknown> },
-  now: Date,
-): Promise<boolean> {
-  const rows = await tx.execute<{ id: number }[]>(
-    `insert into page_deliveries (dedup_key, incident_id, channel, action, lane, target, payload, created_at, attempts, next_attempt_at)
-     values (?, ?, ?, ?, ?, ?, ?::jsonb, ?, 0, ?) on conflict (dedup_key) do nothing returning id`,
-    [row.dedupKey, row.incidentId, row.channel, row.action, row.lane, row.target, JSON.stringify(row.payload), now, now],
-  );
-  return rows.length > 0;
-}
+export const OPSGENIE_PRIORITY: Readonly<Record<string, NonNullable<OpsgenieAlert['priority']>>> = { SEV1: 'P1', SEV2: 'P2', SEV3: 'P3', SEV4: 'P4' };
 
 /** The providers (PagerDuty, Opsgenie) paging is switched on for. */
 export function enabledAlertChannels(config: AppConfig): ('pagerduty' | 'opsgenie')[] {
@@ -62,7 +51,7 @@ export function enabledAlertChannels(config: AppConfig): ('pagerduty' | 'opsgeni
 
 /**
  * Enqueues the page of `plan` for `inc` beyond Slack (see the module comment). Returns the dedup keys added.
- * Runs inside the caller's transaction (`tx.execute`).
+ * Runs inside the caller's transaction.
  */
 export async function enqueueExternalPages(tx: EntityManager, inc: PagedIncident, plan: OnCallPlan & { levelName?: string }, now: Date, config: AppConfig): Promise<string[]> {
   const added: string[] = [];
@@ -82,12 +71,12 @@ export async function enqueueExternalPages(tx: EntityManager, inc: PagedIncident
     const emails = await contactEmails(tx, plan.dms);
     for (const [user, email] of Object.entries(emails)) {
       const key = `incident:${inc.id}:email:L${plan.level}:${email.toLowerCase()}`;
-      if (await insertDelivery(tx, { dedupKey: key, incidentId: inc.id, channel: 'email', action: 'trigger', lane: `email:${email.toLowerCase()}`, target: email, payload: { ...payload, user } }, now)) added.push(key);
+      if (await insertPageDelivery(tx, { dedupKey: key, incidentId: inc.id, channel: 'email', action: 'trigger', lane: `email:${email.toLowerCase()}`, target: email, payload: { ...payload, user } }, now)) added.push(key);
     }
   }
   for (const channel of enabledAlertChannels(config)) {
     const key = `incident:${inc.id}:${channel}:trigger`;
-    if (await insertDelivery(tx, { dedupKey: key, incidentId: inc.id, channel, action: 'trigger', lane: `incident:${inc.id}:${channel}`, target: null, payload }, now)) added.push(key);
+    if (await insertPageDelivery(tx, { dedupKey: key, incidentId: inc.id, channel, action: 'trigger', lane: `incident:${inc.id}:${channel}`, target: null, payload }, now)) added.push(key);
   }
   return added;
 }
@@ -97,12 +86,11 @@ export async function enqueueExternalPages(tx: EntityManager, inc: PagedIncident
  * `except` (the provider the change came from). Returns the dedup keys added. Runs inside the caller's transaction.
  */
 export async function enqueueExternalChange(tx: EntityManager, id: number, action: Exclude<PageAction, 'trigger'>, now: Date, by: string, except?: string): Promise<string[]> {
-  const triggered = await tx.execute<{ channel: PageChannel }[]>(`select channel from page_deliveries where incident_id = ? and action = 'trigger' and channel in ('pagerduty', 'opsgenie')`, [id]);
   const added: string[] = [];
-  for (const { channel } of triggered) {
+  for (const channel of await triggeredProviders(tx, id)) {
     if (channel === except) continue;
     const key = `incident:${id}:${channel}:${action}`;
-    if (await insertDelivery(tx, { dedupKey: key, incidentId: id, channel, action, lane: `incident:${id}:${channel}`, target: null, payload: { key: incidentKey(id), by } }, now)) added.push(key);
+    if (await insertPageDelivery(tx, { dedupKey: key, incidentId: id, channel, action, lane: `incident:${id}:${channel}`, target: null, payload: { key: incidentKey(id), by } }, now)) added.push(key);
   }
   return added;
 }

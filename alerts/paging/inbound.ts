@@ -24,6 +24,10 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AppConfig } from '../../domain/config.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Logger } from '../../domain/logger.js';
+import { isRecord } from '../../domain/providers/http-errors.js';
+import { getIncident } from '../../domain/queries/incidents.js';
+import { incidentByExternalId, rememberExternalId } from '../../domain/queries/page-deliveries.js';
+import { insertInboxEvent, lockInboxEvent, markInboxError, markInboxProcessed } from '../../domain/queries/webhook-inbox.js';
 import type { Actor } from '../../runbooks/actions.js';
 import { acknowledgeIncident, resolveIncident } from '../incidents.js';
 import { incidentIdOfKey } from './enqueue.js';
@@ -51,7 +55,7 @@ export interface InboundPagingEvent {
 /** A body that is not a provider event: `error` names the first problem. */
 export type ParseResult = { ok: true; event: InboundPagingEvent } | { ok: false; error: string };
 
-const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined => (isRecord(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
 
 /**
@@ -142,26 +146,31 @@ export function providerActor(provider: InboundPagingProvider, agent: string): A
 async function mapIncident(tx: EntityManager, ev: InboundPagingEvent): Promise<{ id: number; status: string } | undefined> {
   const byKey = incidentIdOfKey(ev.key);
   if (byKey !== undefined) {
-    const rows = await tx.execute<{ id: number; status: string }[]>('select id, status from incidents where id = ?', [byKey]);
-    if (rows[0]) {
-      if (ev.externalId) {
-        await tx.execute(
-          `update page_deliveries set response = coalesce(response, '{}'::jsonb) || jsonb_build_object('externalId', ?::text)
-            where incident_id = ? and channel = ? and action = 'trigger' and (response->>'externalId') is distinct from ?`,
-          [ev.externalId, byKey, ev.provider, ev.externalId],
-        );
-      }
-      return rows[0];
-    }
-    return undefined;
+    const inc = await getIncident(tx, byKey);
+    if (!inc) return undefined;
+    if (ev.externalId) await rememberExternalId(tx, byKey, ev.provider, ev.externalId);
+    return { id: inc.id, status: inc.status };
   }
   if (!ev.externalId) return undefined;
-  const rows = await tx.execute<{ id: number; status: string }[]>(
-    `select i.id, i.status from page_deliveries d join incidents i on i.id = d.incident_id
-      where d.channel = ? and d.action = 'trigger' and d.response->>'externalId' = ? order by d.id desc limit 1`,
-    [ev.provider, ev.externalId],
-  );
-  return rows[0];
+  return incidentByExternalId(tx, ev.provider, ev.externalId);
+}
+
+/** Inside `tx`, with the inbox row locked: applies `ev` to our incident once and marks the row processed. */
+async function applyEvent(deps: InboundDeps, tx: EntityManager, ev: InboundPagingEvent, now: Date): Promise<{ outcome: InboundOutcome; incident?: number }> {
+  const row = await lockInboxEvent(tx, ev.provider, ev.eventId);
+  if (row?.processedAt) return { outcome: 'duplicate' };
+  const done = async (r: { outcome: InboundOutcome; incident?: number }) => {
+    await markInboxProcessed(tx, ev.provider, ev.eventId, deps.clock.now());
+    return r;
+  };
+  const inc = await mapIncident(tx, ev);
+  if (!inc) return done({ outcome: ev.action ? 'unmatched' : 'ignored' });
+  if (!ev.action) return done({ outcome: 'ignored', incident: inc.id });
+  if (inc.status === 'resolved' || (ev.action === 'acknowledge' && inc.status === 'acknowledged')) return done({ outcome: 'already', incident: inc.id });
+  const actor = providerActor(ev.provider, ev.agent);
+  const change = ev.action === 'acknowledge' ? acknowledgeIncident : resolveIncident;
+  const res = await change(tx, inc.id, actor, now, deps.config, { via: ev.provider });
+  return done({ outcome: res.status === 'done' ? (ev.action === 'acknowledge' ? 'acknowledged' : 'resolved') : 'already', incident: inc.id });
 }
 
 /**
@@ -172,36 +181,15 @@ async function mapIncident(tx: EntityManager, ev: InboundPagingEvent): Promise<{
 export async function receivePagingEvent(deps: InboundDeps, ev: InboundPagingEvent, payload: unknown, raw: string | null = null): Promise<{ outcome: InboundOutcome; incident?: number }> {
   const now = deps.clock.now();
   const em = deps.em();
-  await em.execute(
-    `insert into webhook_inbox (provider, event_id, type, payload, received_at, raw_json)
-     values (?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing`,
-    [ev.provider, ev.eventId, ev.type, JSON.stringify(payload), now, raw],
-  );
+  await insertInboxEvent(em, { provider: ev.provider, eventId: ev.eventId, type: ev.type, payload, receivedAt: now, raw });
   try {
-    const r = await em.transactional(async (tx): Promise<{ outcome: InboundOutcome; incident?: number }> => {
-      const rows = await tx.execute<{ processed_at: Date | null }[]>('select processed_at from webhook_inbox where provider = ? and event_id = ? for update', [ev.provider, ev.eventId]);
-      if (rows[0]?.processed_at) return { outcome: 'duplicate' };
-      const done = async (r: { outcome: InboundOutcome; incident?: number }) => {
-        await tx.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [deps.clock.now(), ev.provider, ev.eventId]);
-        return r;
-      };
-      const inc = await mapIncident(tx, ev);
-      if (!inc) return done({ outcome: ev.action ? 'unmatched' : 'ignored' });
-      if (!ev.action) return done({ outcome: 'ignored', incident: inc.id });
-      if (inc.status === 'resolved' || (ev.action === 'acknowledge' && inc.status === 'acknowledged')) return done({ outcome: 'already', incident: inc.id });
-      const actor = providerActor(ev.provider, ev.agent);
-      const change = ev.action === 'acknowledge' ? acknowledgeIncident : resolveIncident;
-      const res = await change(tx, inc.id, actor, now, deps.config, { via: ev.provider });
-      return done({ outcome: res.status === 'done' ? (ev.action === 'acknowledge' ? 'acknowledged' : 'resolved') : 'already', incident: inc.id });
-    });
+    const r = await em.transactional((tx) => applyEvent(deps, tx, ev, now));
     deps.logger.info({ provider: ev.provider, eventId: ev.eventId, type: ev.type, incident: r.incident, outcome: r.outcome }, 'paging webhook event received');
     return r;
   } catch (err) {
-    const message = (err as Error).message ?? String(err);
+    const message = err instanceof Error ? err.message : String(err);
     deps.logger.error({ provider: ev.provider, eventId: ev.eventId, err: message }, 'paging webhook event not applied');
-    await em
-      .execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [message.slice(0, 2000), ev.provider, ev.eventId])
-      .catch(() => undefined);
+    await markInboxError(em, ev.provider, ev.eventId, message.slice(0, 2000)).catch(() => undefined);
     throw err;
   }
 }

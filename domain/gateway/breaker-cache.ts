@@ -11,6 +11,7 @@
  *   a lost connection never serves stale state for longer than the TTL.
  */
 import pg from 'pg';
+import { notifyChannel } from '../queries/breakers.js';
 
 /** The notification channel the provider_state trigger sends on. */
 export const PROVIDER_STATE_CHANNEL = 'lf_provider_state';
@@ -117,7 +118,7 @@ export class ProviderStateListener {
     const c = new pg.Client({ connectionString: this.url });
     try {
       await c.connect();
-      await c.query(`select pg_notify($1, $2)`, [PROVIDER_STATE_CHANNEL, payload]);
+      await notifyChannel(c, PROVIDER_STATE_CHANNEL, payload);
     } catch (err) {
       this.opts.onError?.(err);
     } finally {

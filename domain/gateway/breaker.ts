@@ -10,111 +10,24 @@
  *
  * `generation` counts trips and resets; results of calls permitted under another generation (or, for probes,
  * another lease) change nothing (nodeshift/opossum#119, #819: a slow success from before the trip must not close the breaker, a late
- * failure from before a reset must not re-open it). No timers: time comes from the injected {@link Clock}.
+ * failure from before a reset must not re-open it). No timers: time comes from the injected clock (`BreakerDeps.clock`).
+ *
+ * The statements are named queries in domain/queries/breakers.ts, run on the connection outside any transaction of
+ * the caller; the contract (deps, permits, snapshot, {@link countsAsFailure}) is in breaker-types.ts.
  */
-import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderId } from '../config.js';
-import type { Clock } from '../clock.js';
 import type { BreakerState } from '../../db/entities/provider-state.entity.js';
-import {
-  BudgetExceededError,
-  CircuitOpenError,
-  LighthouseRuntimeError,
-  ProviderError,
-  QuotaExhaustedError,
-  RateLimitedError,
-} from '../errors.js';
+import { CircuitOpenError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
 import { ProviderStateCache, invalidateProviderState } from './breaker-cache.js';
+import * as q from '../queries/breakers.js';
+import { countsAsFailure, type BreakerDeps, type BreakerSnapshot, type BreakerTransition, type Permit } from './breaker-types.js';
 
-/** A state change, as reported to {@link BreakerDeps.onTransition} and in the ops event payload. */
-export interface BreakerTransition {
-  provider: ProviderId;
-  from: BreakerState;
-  to: BreakerState;
-  generation: number;
-  reason: string;
-}
+export { countsAsFailure, type BreakerDeps, type BreakerSnapshot, type BreakerTransition, type Permit } from './breaker-types.js';
 
-/** What the breaker needs. Durations in ms. */
-export interface BreakerDeps {
-  orm: MikroORM;
-  clock: Clock;
-  config: { failureThreshold: number; cooldownMs: number; halfOpenSuccesses: number };
-  /** Lease of a half_open probe in ms (default 30 000): another probe may start once it ends unanswered. */
-  probeTimeoutMs?: number;
-  /** Called after every transition (after its ops event is recorded); exceptions are swallowed. */
-  onTransition?: (t: BreakerTransition) => void;
-  /**
-   * Serve a closed breaker's permits, an open breaker's refusals and healthy successes from a process-local cache
-   * of the row for up to this many ms (breaker-cache.ts: dropped on every write here and, through LISTEN/NOTIFY,
-   * on every write anywhere). 0 or absent: every call reads the database.
-   */
-  cacheMs?: number;
-}
 
-/**
- * Permission for one call. Hand it back to `onSuccess`/`onFailure`. `probe` = the single half_open trial call;
- * `probeUntil` is its lease (also its identity: a result after another probe took over is ignored).
- */
-export interface Permit {
-  provider: ProviderId;
-  generation: number;
-  probe: boolean;
-  probeUntil?: Date;
-}
+type Row = q.BreakerRow;
 
-/** The breaker as runbooks see it. `retryAt`: when calls may resume (open, or half_open with a probe in flight). */
-export interface BreakerSnapshot {
-  provider: ProviderId;
-  state: BreakerState;
-  consecutiveFailures: number;
-  openedAt: Date | undefined;
-  retryAt: Date | undefined;
-  generation: number;
-  halfOpenSuccesses: number;
-  probeUntil: Date | undefined;
-  lastTransitionAt: Date | undefined;
-  lastError: string | undefined;
-  lastErrorAt: Date | undefined;
-  lastSuccessAt: Date | undefined;
-}
-
-/**
- * Whether an error says the provider is unhealthy: ProviderError with a 4xx other than 408/429 → false (our
- * request was wrong, not the provider); our own refusals (RateLimitedError, QuotaExhaustedError, CircuitOpenError,
- * BudgetExceededError) → false; a Lighthouse runtimeError in a 200 → false (the site failed, not PageSpeed);
- * everything else (5xx, network errors, timeouts, 408, 429) → true.
- */
-export function countsAsFailure(err: unknown): boolean {
-  if (err instanceof RateLimitedError || err instanceof QuotaExhaustedError) return false;
-  if (err instanceof CircuitOpenError || err instanceof BudgetExceededError) return false;
-  // PageSpeed answered; Lighthouse could not load the audited site: the site's problem, not the provider's
-  if (err instanceof LighthouseRuntimeError) return false;
-  if (err instanceof ProviderError && err.status !== undefined) {
-    const s = err.status;
-    if (s >= 400 && s < 500 && s !== 408 && s !== 429) return false;
-  }
-  return true;
-}
-
-type Row = {
-  breaker_state: BreakerState;
-  consecutive_failures: number;
-  generation: number;
-  half_open_successes: number;
-  opened_at: number | null;
-  probe_until: number | null;
-  last_transition_at: number | null;
-  last_error: string | null;
-  last_error_at: number | null;
-  last_success_at: number | null;
-};
-
-const ms = (c: string) => `(extract(epoch from ${c}) * 1000)::float8 as ${c}`;
-const SELECT_ROW = `select breaker_state, consecutive_failures, generation, half_open_successes, ${[
-  'opened_at', 'probe_until', 'last_transition_at', 'last_error_at', 'last_success_at',
-].map(ms).join(', ')}, last_error from provider_state where provider = ?`;
 const date = (v: number | null) => (v == null ? undefined : new Date(v));
 
 function describe(err: unknown): string {
@@ -122,10 +35,10 @@ function describe(err: unknown): string {
   return text.slice(0, 1000);
 }
 
-/** The shared breaker; see the module comment. Safe to construct per thread: all state is in the database. */
 /** last_success_at is refreshed at most this often (ms) while the breaker is closed and healthy. */
 export const SUCCESS_STAMP_MS = 1000;
 
+/** The shared breaker; see the module comment. Safe to construct per thread: all state is in the database. */
 export class CircuitBreaker {
   private readonly deps: BreakerDeps;
   private readonly cache: ProviderStateCache<Row>;
@@ -136,23 +49,27 @@ export class CircuitBreaker {
     this.cache = new ProviderStateCache<Row>(deps.cacheMs ?? 0);
   }
 
-  private async exec<T = Record<string, unknown>>(sql: string, params: unknown[]): Promise<T[]> {
-    const rows = await this.deps.orm.em.getConnection().execute<T[]>(sql, params);
-    // Any write (conditional or not) drops this process's cached row; other processes hear the trigger's NOTIFY.
-    // (writes are rare: transitions, failures, and at most one success stamp a second per provider)
-    if (/^\s*(update|insert)/i.test(sql)) invalidateProviderState('*');
-    return rows;
+  private get em() {
+    return this.deps.orm.em;
+  }
+
+  /**
+   * Runs one write (domain/queries/breakers.ts, on the connection outside any transaction), then drops this
+   * process's cached rows; other processes hear the trigger's NOTIFY. (writes are rare: transitions, failures, and
+   * at most one success stamp a second per provider)
+   */
+  private async write<T>(w: Promise<T>): Promise<T> {
+    const r = await w;
+    invalidateProviderState('*');
+    return r;
   }
 
   private async row(provider: ProviderId, create: boolean): Promise<Row | undefined> {
-    const [r] = await this.exec<Row>(SELECT_ROW, [provider]);
+    const r = await q.breakerRow(this.em, provider);
     if (r) this.cache.set(provider, r);
     if (r || !create) return r;
-    await this.exec(`insert into provider_state (provider, updated_at) values (?, ?) on conflict do nothing`, [
-      provider,
-      this.deps.clock.now(),
-    ]);
-    const created = (await this.exec<Row>(SELECT_ROW, [provider]))[0];
+    await this.write(q.ensureProviderStateRow(this.em, provider, this.deps.clock.now()));
+    const created = await q.breakerRow(this.em, provider);
     if (created) this.cache.set(provider, created);
     return created;
   }
@@ -205,15 +122,11 @@ export class CircuitBreaker {
       if (r.breaker_state === 'open') {
         const retryAt = (r.opened_at ?? 0) + cooldownMs;
         if (now.getTime() < retryAt) throw new CircuitOpenError(provider, new Date(retryAt), 'open');
-        const won = await this.exec<{ last_error: string | null }>(
-          `update provider_state set breaker_state = 'half_open', probe_until = ?, half_open_successes = 0,
-             last_transition_at = ?, updated_at = ?
-           where provider = ? and breaker_state = 'open' and generation = ? and opened_at <= ? returning last_error`,
-          [probeUntil, now, now, provider, r.generation, new Date(now.getTime() - cooldownMs)],
-        );
-        if (won[0]) {
+        const openedBefore = new Date(now.getTime() - cooldownMs);
+        const won = await this.write(q.claimProbeFromOpen(this.em, { provider, generation: r.generation, probeUntil, now, openedBefore }));
+        if (won) {
           const reason = `cooldown of ${cooldownMs} ms elapsed; one probe call allowed`;
-          await this.transition({ provider, from: 'open', to: 'half_open', generation: r.generation, reason }, now, won[0].last_error);
+          await this.transition({ provider, from: 'open', to: 'half_open', generation: r.generation, reason }, now, won.lastError);
           return { provider, generation: r.generation, probe: true, probeUntil };
         }
         continue;
@@ -221,13 +134,8 @@ export class CircuitBreaker {
       if (r.probe_until != null && r.probe_until > now.getTime()) {
         throw new CircuitOpenError(provider, new Date(r.probe_until), 'half_open (probe in flight)');
       }
-      const won = await this.exec(
-        `update provider_state set probe_until = ?, updated_at = ?
-         where provider = ? and breaker_state = 'half_open' and generation = ? and (probe_until is null or probe_until <= ?)
-         returning generation`,
-        [probeUntil, now, provider, r.generation, now],
-      );
-      if (won[0]) return { provider, generation: r.generation, probe: true, probeUntil };
+      const won = await this.write(q.claimProbeHalfOpen(this.em, { provider, generation: r.generation, probeUntil, now }));
+      if (won) return { provider, generation: r.generation, probe: true, probeUntil };
     }
     const r = await this.snapshot(provider);
     throw new CircuitOpenError(provider, r.retryAt ?? new Date(this.deps.clock.now().getTime() + 1000), r.state);
@@ -250,35 +158,19 @@ export class CircuitBreaker {
         c && c.breaker_state === 'closed' && c.generation === generation && c.consecutive_failures === 0 &&
         c.last_success_at != null && c.last_success_at >= now.getTime() - SUCCESS_STAMP_MS
       ) return;
-      await this.exec(
-        `update provider_state set last_success_at = ?, updated_at = ?,
-           consecutive_failures = case when generation = ? and breaker_state = 'closed' then 0 else consecutive_failures end
-         where provider = ?
-           and (consecutive_failures > 0 or breaker_state <> 'closed' or last_success_at is null or last_success_at < ?)`,
-        [now, now, generation, provider, new Date(now.getTime() - SUCCESS_STAMP_MS)],
-      );
+      const staleBefore = new Date(now.getTime() - SUCCESS_STAMP_MS);
+      await this.write(q.stampBreakerSuccess(this.em, { provider, generation, now, staleBefore }));
       return;
     }
     const need = this.deps.config.halfOpenSuccesses;
-    const rows = await this.exec<{ breaker_state: BreakerState; half_open_successes: number; last_error: string | null }>(
-      `update provider_state set
-         half_open_successes = half_open_successes + 1, probe_until = null, last_success_at = ?, updated_at = ?,
-         consecutive_failures = 0,
-         breaker_state = case when half_open_successes + 1 >= ? then 'closed' else 'half_open' end,
-         opened_at = case when half_open_successes + 1 >= ? then null else opened_at end,
-         last_transition_at = case when half_open_successes + 1 >= ? then ? else last_transition_at end
-       where provider = ? and generation = ? and breaker_state = 'half_open' and probe_until = ?
-       returning breaker_state, half_open_successes, last_error`,
-      [now, now, need, need, need, now, provider, generation, permit.probeUntil],
-    );
-    const r = rows[0];
+    const r = await this.write(q.recordProbeSuccess(this.em, { provider, generation, probeUntil: permit.probeUntil, now, need }));
     if (!r) {
-      await this.exec(`update provider_state set last_success_at = ?, updated_at = ? where provider = ?`, [now, now, provider]);
+      await this.write(q.noteBreakerSuccess(this.em, provider, now));
       return;
     }
-    if (r.breaker_state === 'closed') {
-      const reason = `${r.half_open_successes} probe call(s) succeeded`;
-      await this.transition({ provider, from: 'half_open', to: 'closed', generation, reason }, now, r.last_error);
+    if (r.state === 'closed') {
+      const reason = `${r.halfOpenSuccesses} probe call(s) succeeded`;
+      await this.transition({ provider, from: 'half_open', to: 'closed', generation, reason }, now, r.lastError);
     }
   }
 
@@ -294,52 +186,28 @@ export class CircuitBreaker {
     if (!countsAsFailure(err)) {
       // says nothing about health; a probe that ends this way only hands its lease back so the next caller probes
       if (permit.probe && permit.probeUntil) {
-        await this.exec(
-          `update provider_state set probe_until = null, updated_at = ?
-           where provider = ? and generation = ? and breaker_state = 'half_open' and probe_until = ?`,
-          [now, provider, generation, permit.probeUntil],
-        );
+        await this.write(q.releaseProbe(this.em, { provider, generation, probeUntil: permit.probeUntil, now }));
       }
       return;
     }
     const msg = describe(err);
     if (!permit.probe || !permit.probeUntil) {
       const n = this.deps.config.failureThreshold;
-      const rows = await this.exec<{ breaker_state: BreakerState; generation: number; consecutive_failures: number }>(
-        `update provider_state set
-           consecutive_failures = consecutive_failures + 1, last_error = ?, last_error_at = ?, updated_at = ?,
-           breaker_state = case when consecutive_failures + 1 >= ? then 'open' else 'closed' end,
-           generation = case when consecutive_failures + 1 >= ? then generation + 1 else generation end,
-           opened_at = case when consecutive_failures + 1 >= ? then ? else opened_at end,
-           last_transition_at = case when consecutive_failures + 1 >= ? then ? else last_transition_at end,
-           half_open_successes = 0, probe_until = null
-         where provider = ? and generation = ? and breaker_state = 'closed'
-         returning breaker_state, generation, consecutive_failures`,
-        [msg, now, now, n, n, n, now, n, now, provider, generation],
-      );
-      const r = rows[0];
+      const r = await this.write(q.recordClosedFailure(this.em, { provider, generation, now, error: msg, threshold: n }));
       if (!r) return this.noteError(provider, msg, now);
-      if (r.breaker_state === 'open') {
-        const reason = `${r.consecutive_failures} consecutive failures (threshold ${n})`;
+      if (r.state === 'open') {
+        const reason = `${r.consecutiveFailures} consecutive failures (threshold ${n})`;
         await this.transition({ provider, from: 'closed', to: 'open', generation: r.generation, reason }, now, msg);
       }
       return;
     }
-    const rows = await this.exec(
-      `update provider_state set breaker_state = 'open', opened_at = ?, probe_until = null, half_open_successes = 0,
-         last_transition_at = ?, last_error = ?, last_error_at = ?, updated_at = ?
-       where provider = ? and generation = ? and breaker_state = 'half_open' and probe_until = ?
-       returning generation`,
-      [now, now, msg, now, now, provider, generation, permit.probeUntil],
-    );
-    if (!rows[0]) return this.noteError(provider, msg, now);
+    const reopened = await this.write(q.reopenAfterProbe(this.em, { provider, generation, probeUntil: permit.probeUntil, now, error: msg }));
+    if (!reopened) return this.noteError(provider, msg, now);
     await this.transition({ provider, from: 'half_open', to: 'open', generation, reason: `probe call failed: ${msg}` }, now, msg);
   }
 
   private async noteError(provider: ProviderId, msg: string, now: Date): Promise<void> {
-    await this.exec(`update provider_state set last_error = ?, last_error_at = ?, updated_at = ? where provider = ?`, [
-      msg, now, now, provider,
-    ]);
+    await this.write(q.noteBreakerError(this.em, provider, msg, now));
   }
 
   /** The breaker's state for runbooks (defaults to a fresh closed breaker when the provider has no row yet). */
@@ -384,14 +252,8 @@ export class CircuitBreaker {
       const openedAt = opts.forMs === undefined ? now : new Date(now.getTime() + opts.forMs - this.deps.config.cooldownMs);
       const r = (await this.row(provider, true))!;
       const gen = r.breaker_state === 'closed' ? r.generation + 1 : r.generation;
-      const rows = await this.exec(
-        `update provider_state set breaker_state = 'open', generation = ?, opened_at = ?, probe_until = null,
-           half_open_successes = 0, consecutive_failures = 0,
-           last_transition_at = case when breaker_state = 'open' then last_transition_at else ? end, updated_at = ?
-         where provider = ? and generation = ? and breaker_state = ? returning generation`,
-        [gen, openedAt, now, now, provider, r.generation, r.breaker_state],
-      );
-      if (!rows[0]) continue;
+      const from = { provider, generation: r.generation, state: r.breaker_state, now };
+      if (!(await this.write(q.forceBreakerOpen(this.em, from, gen, openedAt)))) continue;
       if (r.breaker_state !== 'open') {
         await this.transition({ provider, from: r.breaker_state, to: 'open', generation: gen, reason: `forced: ${reason}` }, now, r.last_error, opts.by);
       } else {
@@ -423,14 +285,8 @@ export class CircuitBreaker {
     for (;;) {
       const now = this.deps.clock.now();
       const r = (await this.row(provider, true))!;
-      const rows = await this.exec<{ generation: number }>(
-        `update provider_state set breaker_state = 'closed', generation = generation + 1, probe_until = null, opened_at = null,
-           half_open_successes = 0, consecutive_failures = 0,
-           last_transition_at = case when breaker_state = 'closed' then last_transition_at else ? end, updated_at = ?
-         where provider = ? and generation = ? and breaker_state = ? returning generation`,
-        [now, now, provider, r.generation, r.breaker_state],
-      );
-      const generation = rows[0]?.generation;
+      const from = { provider, generation: r.generation, state: r.breaker_state, now };
+      const generation = await this.write(q.forceBreakerClosed(this.em, from));
       if (generation === undefined) continue;
       if (r.breaker_state !== 'closed') {
         const t: BreakerTransition = { provider, from: r.breaker_state, to: 'closed', generation, reason: `force-closed: ${reason}` };
@@ -464,14 +320,8 @@ export class CircuitBreaker {
       const now = this.deps.clock.now();
       const r = (await this.row(provider, true))!;
       const to: BreakerState = r.breaker_state === 'closed' ? 'closed' : 'half_open';
-      const rows = await this.exec<{ generation: number }>(
-        `update provider_state set breaker_state = ?, generation = generation + 1, probe_until = null,
-           half_open_successes = 0, consecutive_failures = 0,
-           last_transition_at = case when breaker_state = 'closed' then last_transition_at else ? end, updated_at = ?
-         where provider = ? and generation = ? and breaker_state = ? returning generation`,
-        [to, now, now, provider, r.generation, r.breaker_state],
-      );
-      const generation = rows[0]?.generation;
+      const from = { provider, generation: r.generation, state: r.breaker_state, now };
+      const generation = await this.write(q.resetBreakerRow(this.em, from, to));
       if (generation === undefined) continue;
       if (r.breaker_state !== 'closed') {
         const t: BreakerTransition = { provider, from: r.breaker_state, to, generation, reason: `reset: ${reason}` };

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../clock.js';
+import { cachedValue, deleteExpiredCache, storeCachedValue } from '../queries/gateway-cache.js';
 
 /** Cache key for a request: hex SHA-256 of `METHOD URL\nBODY` (body '' for GET). */
 export function cacheKey(method: string, url: string, body = ''): string {
@@ -17,9 +18,7 @@ export class ResponseCache {
 
   /** The cached value, or undefined when absent or expired. */
   async get<T>(key: string): Promise<T | undefined> {
-    const rows = await this.deps.orm.em
-      .getConnection()
-      .execute<{ value: unknown }[]>('select value from provider_cache where key = ? and expires_at > ?', [key, this.deps.clock.now()]);
+    const rows = await cachedValue(this.deps.orm.em, key, this.deps.clock.now());
     if (rows.length === 0) return undefined;
     const v = rows[0]!.value;
     return (typeof v === 'string' ? JSON.parse(v) : v) as T;
@@ -28,18 +27,11 @@ export class ResponseCache {
   /** Stores `value` (JSON-serialisable) for `ttlSeconds`. */
   async set(key: string, provider: string, operation: string, value: unknown, ttlSeconds: number): Promise<void> {
     const now = this.deps.clock.now();
-    await this.deps.orm.em.getConnection().execute(
-      `insert into provider_cache (key, provider, operation, value, created_at, expires_at) values (?, ?, ?, ?::jsonb, ?, ?)
-       on conflict (key) do update set value = excluded.value, created_at = excluded.created_at, expires_at = excluded.expires_at`,
-      [key, provider, operation, JSON.stringify(value), now, new Date(now.getTime() + ttlSeconds * 1000)],
-    );
+    await storeCachedValue(this.deps.orm.em, { key, provider, operation, json: JSON.stringify(value), now, expiresAt: new Date(now.getTime() + ttlSeconds * 1000) });
   }
 
   /** Deletes expired entries; returns how many. */
   async purgeExpired(): Promise<number> {
-    const rows = await this.deps.orm.em
-      .getConnection()
-      .execute<{ key: string }[]>('delete from provider_cache where expires_at <= ? returning key', [this.deps.clock.now()]);
-    return rows.length;
+    return deleteExpiredCache(this.deps.orm.em, this.deps.clock.now());
   }
 }

@@ -15,6 +15,7 @@ import { QUOTA_EXHAUSTED_CODES } from '../providers/http-errors.js';
 import { resolveProvider } from '../providers/urls.js';
 import type { Services } from '../services.js';
 import { testAuthentication, testConnection, type ProbeResult } from './diagnostics.js';
+import { callHealthByProvider } from '../queries/api-calls.js';
 
 /** Display names of the providers (for operator sentences). */
 export const PROVIDER_NAMES: Record<ProviderId, string> = {
@@ -155,36 +156,23 @@ export interface CallStats {
  */
 export async function recentCallStats(em: EntityManager, since: Date): Promise<Record<ProviderId, CallStats>> {
   await flushLedgers();
-  const rows = await em.getConnection().execute<
-    { provider: string; calls: string; errors: string; r429: string; auth: string; p95: number | null; avg: number | null; last_err: Date | string | null }[]
-  >(
-    `select provider, count(*) as calls,
-            count(*) filter (where outcome <> 'ok') as errors,
-            count(*) filter (where http_status = 429) as r429,
-            count(*) filter (where http_status in (401, 403)) as auth,
-            percentile_cont(0.95) within group (order by latency_ms)::float8 as p95,
-            avg(latency_ms)::float8 as avg,
-            max(created_at) filter (where outcome <> 'ok') as last_err
-       from api_calls where created_at >= ? and not cache_hit group by provider`,
-    [since],
-  );
+  const rows = await callHealthByProvider(em, since);
   const out = {} as Record<ProviderId, CallStats>;
   for (const p of PROVIDERS)
     out[p] = { provider: p, calls: 0, errors: 0, errorRate: 0, http429: 0, authErrors: 0, p95LatencyMs: null, avgLatencyMs: null, lastErrorAt: null };
   for (const r of rows) {
     if (!(PROVIDERS as readonly string[]).includes(r.provider)) continue;
-    const calls = Number(r.calls);
-    const errors = Number(r.errors);
+    const { calls, errors } = r;
     out[r.provider as ProviderId] = {
       provider: r.provider as ProviderId,
       calls,
       errors,
       errorRate: calls > 0 ? errors / calls : 0,
-      http429: Number(r.r429),
-      authErrors: Number(r.auth),
-      p95LatencyMs: r.p95 == null ? null : Math.round(r.p95),
-      avgLatencyMs: r.avg == null ? null : Math.round(r.avg),
-      lastErrorAt: r.last_err == null ? null : new Date(r.last_err),
+      http429: r.http429,
+      authErrors: r.authErrors,
+      p95LatencyMs: r.p95LatencyMs == null ? null : Math.round(r.p95LatencyMs),
+      avgLatencyMs: r.avgLatencyMs == null ? null : Math.round(r.avgLatencyMs),
+      lastErrorAt: r.lastErrorAt,
     };
   }
   return out;

@@ -18,6 +18,8 @@ import { startOfUtcDay } from '../clock.js';
 import { BudgetExceededError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
 import type { GatewayConfig } from './config.js';
+import { insertApiCalls, usageByOperation } from '../queries/api-calls.js';
+import { providerSpendSince } from '../queries/costs.js';
 
 /** One ledger row to write. `costUsd` in US dollars. */
 export interface CallRecord {
@@ -97,10 +99,6 @@ export class CostLedger {
     live.add(this);
   }
 
-  private conn() {
-    return this.deps.orm.em.getConnection();
-  }
-
   /** Rows buffered and not yet written. */
   get pending(): number {
     return this.buffer.length;
@@ -150,25 +148,7 @@ export class CostLedger {
   }
 
   private async insert(rows: Buffered[]): Promise<void> {
-    const values = rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-    await this.conn().execute(
-      `insert into api_calls (provider, operation, outcome, http_status, attempts, latency_ms, cost_usd, cache_hit, prompt_tokens, completion_tokens, error, created_at)
-       values ${values}`,
-      rows.flatMap((r) => [
-        r.provider,
-        r.operation,
-        r.outcome,
-        r.httpStatus ?? null,
-        r.attempts,
-        Math.round(r.latencyMs),
-        r.costUsd,
-        r.cacheHit,
-        r.promptTokens ?? null,
-        r.completionTokens ?? null,
-        r.error?.slice(0, 1000) ?? null,
-        r.at,
-      ]),
-    );
+    await insertApiCalls(this.deps.orm.em, rows);
   }
 
   /** Drops this ledger from the process registry when its ORM is closed (called after a failed flush). */
@@ -184,43 +164,29 @@ export class CostLedger {
 
   /** USD spent by `provider` since `since`: the written rows plus the ones still buffered here. */
   async spend(provider: ProviderId, since: Date): Promise<number> {
-    const [row] = await this.conn().execute<{ s: string | number | null }[]>(
-      'select coalesce(sum(cost_usd), 0)::float8 as s from api_calls where provider = ? and created_at >= ?',
-      [provider, since],
-    );
+    const written = await providerSpendSince(this.deps.orm.em, provider, since);
     const buffered = this.buffer.reduce((s, r) => (r.provider === provider && r.at >= since ? s + r.costUsd : s), 0);
-    return Number(row?.s ?? 0) + buffered;
+    return written + buffered;
   }
 
   /** Usage summary for runbooks (`usage(provider, window)`); writes this process's buffered rows first. */
   async usage(provider: ProviderId, window: UsageWindow): Promise<UsageSummary> {
     await flushLedgers();
     const since = windowStart(window, this.deps.clock.now());
-    const rows = await this.conn().execute<
-      { operation: string; calls: string; errors: string; hits: string; cost: number; lat: number | null; pt: string; ct: string }[]
-    >(
-      `select operation, count(*) as calls,
-              count(*) filter (where outcome not in ('ok', 'cache_hit')) as errors,
-              count(*) filter (where cache_hit) as hits,
-              coalesce(sum(cost_usd), 0)::float8 as cost,
-              avg(latency_ms)::float8 as lat,
-              coalesce(sum(prompt_tokens), 0) as pt, coalesce(sum(completion_tokens), 0) as ct
-       from api_calls where provider = ? and created_at >= ? group by operation order by operation`,
-      [provider, since],
-    );
-    const calls = rows.reduce((s, r) => s + Number(r.calls), 0);
-    const latSum = rows.reduce((s, r) => s + (r.lat ?? 0) * Number(r.calls), 0);
+    const rows = await usageByOperation(this.deps.orm.em, provider, since);
+    const calls = rows.reduce((s, r) => s + r.calls, 0);
+    const latSum = rows.reduce((s, r) => s + (r.avgLatencyMs ?? 0) * r.calls, 0);
     return {
       provider,
       since: since.toISOString(),
       calls,
-      errors: rows.reduce((s, r) => s + Number(r.errors), 0),
-      cacheHits: rows.reduce((s, r) => s + Number(r.hits), 0),
-      costUsd: rows.reduce((s, r) => s + Number(r.cost), 0),
+      errors: rows.reduce((s, r) => s + r.errors, 0),
+      cacheHits: rows.reduce((s, r) => s + r.cacheHits, 0),
+      costUsd: rows.reduce((s, r) => s + r.costUsd, 0),
       avgLatencyMs: calls > 0 ? Math.round(latSum / calls) : null,
-      promptTokens: rows.reduce((s, r) => s + Number(r.pt), 0),
-      completionTokens: rows.reduce((s, r) => s + Number(r.ct), 0),
-      byOperation: rows.map((r) => ({ operation: r.operation, calls: Number(r.calls), errors: Number(r.errors), costUsd: Number(r.cost) })),
+      promptTokens: rows.reduce((s, r) => s + r.promptTokens, 0),
+      completionTokens: rows.reduce((s, r) => s + r.completionTokens, 0),
+      byOperation: rows.map((r) => ({ operation: r.operation, calls: r.calls, errors: r.errors, costUsd: r.costUsd })),
     };
   }
 

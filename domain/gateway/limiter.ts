@@ -19,6 +19,9 @@
  * **Run-time overrides**: with {@link LimiterDeps.overrides} the limits in force are the configured ones plus the
  * operators' overrides (domain/overrides.ts), read through a cache refreshed every few seconds; each `acquire` reads
  * them once, so one call sees one consistent set of rules.
+ *
+ * The statements are named queries (domain/queries/rate-limits.ts, provider-quotas.ts, and breakers.ts for the
+ * Retry-After block), run on the connection outside any transaction of the caller.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ProviderId } from '../config.js';
@@ -26,6 +29,9 @@ import { startOfUtcDay, type Clock } from '../clock.js';
 import { QuotaExhaustedError, RateLimitedError } from '../errors.js';
 import type { OverrideCache } from '../overrides.js';
 import type { ProviderLimits, RateRule } from './config.js';
+import * as rates from '../queries/rate-limits.js';
+import * as quotas from '../queries/provider-quotas.js';
+import { blockProviderUntil } from '../queries/breakers.js';
 
 /** What the limiter needs. `maxWaitMs` bounds how long `acquire` may wait for budget (ms). */
 export interface LimiterDeps {
@@ -101,11 +107,15 @@ export interface LimiterStatus {
 type Charge = { rule: RateRule; t: number; cost: number; cap: number };
 
 const DAY_MS = 86_400_000;
-const MS = `* interval '1 millisecond'`;
 
 /** YYYY-MM-DD of the UTC day containing `d`. */
 function utcDay(d: Date): string {
   return d.toISOString().slice(0, 10);
+}
+
+/** A charge as the rate-limit queries take it (bucket = the rule's name). */
+function toRateCharge(c: Charge): rates.RateCharge {
+  return { bucket: c.rule.name, t: c.t, cost: c.cost, cap: c.cap };
 }
 
 /** Next midnight UTC after `d`. */
@@ -124,8 +134,9 @@ export class RateLimiter {
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  private exec<T = Record<string, unknown>>(sql: string, params: unknown[]): Promise<T[]> {
-    return this.deps.orm.em.getConnection().execute<T[]>(sql, params);
+  /** The EntityManager whose connection the limiter's statements run on (outside any transaction). */
+  private get em() {
+    return this.deps.orm.em;
   }
 
   /** The limits of `provider` in force now: the configured ones with the cached run-time overrides applied. */
@@ -142,15 +153,8 @@ export class RateLimiter {
   }
 
   /** One read of a provider's limiter state: every rule's tat (ms), the Retry-After block (ms), today's quota row. */
-  private readState(provider: ProviderId, now: Date) {
-    return this.exec<{ kind: string; bucket: string | null; ms: number | null; used: number | null; exhausted: boolean | null }>(
-      `select 'rule' as kind, bucket, (extract(epoch from tat) * 1000)::float8 as ms, null::int as used, null::boolean as exhausted
-         from rate_limit_state where provider = ?
-       union all select 'block', null, (extract(epoch from blocked_until) * 1000)::float8, null, null
-         from provider_state where provider = ?
-       union all select 'quota', null, null, used, exhausted from provider_quota_usage where provider = ? and day = ?::date`,
-      [provider, provider, provider, utcDay(now)],
-    );
+  private readState(provider: ProviderId, now: Date): Promise<rates.LimiterStateRow[]> {
+    return rates.limiterState(this.em, provider, utcDay(now));
   }
 
   private charges(limits: ProviderLimits | undefined, tokens: number, burst: number | undefined): Charge[] {
@@ -190,11 +194,7 @@ export class RateLimiter {
       } else if (await this.tryRates(provider, charges, now)) break;
       const w = await this.waitNeeded(provider, charges, daily, now);
       if (w.missing) {
-        const rows = w.missing.map(() => '(?, ?, ?)').join(', ');
-        await this.exec(
-          `insert into rate_limit_state (provider, bucket, tat) values ${rows} on conflict do nothing`,
-          w.missing.flatMap((b) => [provider, b, now]),
-        );
+        await rates.createRateBuckets(this.em, provider, w.missing, now);
         continue;
       }
       if (w.waitMs <= 0) {
@@ -216,26 +216,7 @@ export class RateLimiter {
    * now (its bucket's free capacity), at most `max`; 0 when none (nothing changed).
    */
   private async tryReserve(provider: ProviderId, charges: Charge[], max: number, now: Date): Promise<number> {
-    const values = charges.map(() => '(?::text, ?::float8, ?::float8)').join(', ');
-    const rows = await this.exec<{ k: number }>(
-      `with req(bucket, t_ms, cap_ms) as (values ${values}),
-       cur as materialized (
-         select s.bucket, greatest(s.tat, ?::timestamptz) as base, r.t_ms, r.cap_ms
-         from rate_limit_state s join req r on r.bucket = s.bucket
-         where s.provider = ? order by s.bucket for update of s),
-       k as (select least(?::int, min(floor((r.cap_ms - extract(epoch from (r.base - ?::timestamptz)) * 1000) / r.t_ms + 1e-9)))::int as k
-             from cur r having count(*) = ?)
-       update rate_limit_state s set tat = cur.base + k.k * cur.t_ms ${MS} from cur, k
-       where s.provider = ? and s.bucket = cur.bucket and k.k >= 1
-         and not exists (select 1 from provider_state p where p.provider = ? and p.blocked_until > ?)
-         and not exists (select 1 from provider_quota_usage q where q.provider = ? and q.day = ?::date and q.exhausted)
-       returning k.k`,
-      [
-        ...charges.flatMap((c) => [c.rule.name, c.t, c.cap]),
-        now, provider, max, now, charges.length, provider, provider, now, provider, utcDay(now),
-      ],
-    );
-    return rows.length === charges.length ? Number(rows[0]!.k) : 0;
+    return rates.reserveRateUnits(this.em, provider, charges.map(toRateCharge), max, now, utcDay(now));
   }
 
   /**
@@ -249,48 +230,19 @@ export class RateLimiter {
     for (const rule of this.limitsOf(provider)?.rates ?? [])
       if (rule.unit === 'request') await this.giveBack(provider, rule.name, (units * rule.periodMs) / rule.limit, now);
     if (this.limitsOf(provider)?.daily === undefined) return;
-    await this.exec(`update provider_quota_usage set used = greatest(0, used - ?) where provider = ? and day = ?::date`, [units, provider, utcDay(now)]);
+    await quotas.releaseQuota(this.em, provider, utcDay(now), units);
   }
 
   /** Moves a rule's theoretical arrival time `ms` earlier, never before now (a full bucket). */
   private async giveBack(provider: ProviderId, bucket: string, ms: number, now: Date): Promise<void> {
-    await this.exec(
-      `update rate_limit_state set tat = greatest(least(tat, ?::timestamptz), tat - ?::float8 ${MS}) where provider = ? and bucket = ?`,
-      [now, ms, provider, bucket],
-    );
+    await rates.giveBackRate(this.em, provider, bucket, ms, now);
   }
 
   /** One statement: all rules conform, no Retry-After block, not marked exhausted → advance every tat. */
   private async tryRates(provider: ProviderId, charges: Charge[], now: Date): Promise<boolean> {
     const day = utcDay(now);
-    if (charges.length === 0) {
-      const rows = await this.exec(
-        `select 1 from provider_state where provider = ? and blocked_until > ?
-         union all select 1 from provider_quota_usage where provider = ? and day = ?::date and exhausted`,
-        [provider, now, provider, day],
-      );
-      return rows.length === 0;
-    }
-    const values = charges.map(() => '(?::text, ?::float8, ?::float8, ?::float8)').join(', ');
-    const rows = await this.exec(
-      `with req(bucket, t_ms, cost, cap_ms) as (values ${values}),
-       cur as materialized (
-         select s.bucket, greatest(s.tat, ?::timestamptz) + r.cost * r.t_ms ${MS} as new_tat, r.cap_ms
-         from rate_limit_state s join req r on r.bucket = s.bucket
-         where s.provider = ? order by s.bucket for update of s)
-       update rate_limit_state s set tat = cur.new_tat from cur
-       where s.provider = ? and s.bucket = cur.bucket
-         and (select count(*) from cur) = ?
-         and (select bool_and(new_tat - cap_ms ${MS} <= ?::timestamptz) from cur)
-         and not exists (select 1 from provider_state p where p.provider = ? and p.blocked_until > ?)
-         and not exists (select 1 from provider_quota_usage q where q.provider = ? and q.day = ?::date and q.exhausted)
-       returning s.bucket`,
-      [
-        ...charges.flatMap((c) => [c.rule.name, c.t, c.cost, c.cap]),
-        now, provider, provider, charges.length, now, provider, now, provider, day,
-      ],
-    );
-    return rows.length === charges.length;
+    if (charges.length === 0) return !(await rates.providerHeldBack(this.em, provider, now, day));
+    return rates.chargeRates(this.em, provider, charges.map(toRateCharge), now, day);
   }
 
   /** After a refusal: how long until every rule conforms and any block ends; quota refusals throw here. */
@@ -337,14 +289,7 @@ export class RateLimiter {
    */
   private async takeDaily(provider: ProviderId, limit: number, now: Date, units = 1): Promise<number> {
     for (let n = Math.max(1, Math.min(units, limit)); ; n = 1) {
-      const rows = await this.exec(
-        `insert into provider_quota_usage (provider, day, used, exhausted) values (?, ?::date, ?, false)
-         on conflict (provider, day) do update set used = provider_quota_usage.used + ?
-         where provider_quota_usage.used + ? <= ? and not provider_quota_usage.exhausted
-         returning used`,
-        [provider, utcDay(now), n, n, n, limit],
-      );
-      if (rows.length > 0) return n;
+      if (await quotas.takeQuota(this.em, provider, utcDay(now), n, limit)) return n;
       if (n === 1) throw new QuotaExhaustedError(provider, nextMidnight(now), `${limit}/day used`);
     }
   }
@@ -354,11 +299,7 @@ export class RateLimiter {
    * so `acquire` throws QuotaExhaustedError until the next midnight UTC (also for providers with no daily limit).
    */
   async markExhausted(provider: ProviderId): Promise<void> {
-    await this.exec(
-      `insert into provider_quota_usage (provider, day, used, exhausted) values (?, ?::date, 0, true)
-       on conflict (provider, day) do update set exhausted = true`,
-      [provider, utcDay(this.deps.clock.now())],
-    );
+    await quotas.markQuotaExhausted(this.em, provider, utcDay(this.deps.clock.now()));
   }
 
   /**
@@ -366,12 +307,7 @@ export class RateLimiter {
    * never moves it earlier). Creates the provider_state row when missing.
    */
   async blockUntil(provider: ProviderId, until: Date): Promise<void> {
-    await this.exec(
-      `insert into provider_state (provider, blocked_until, updated_at) values (?, ?, ?)
-       on conflict (provider) do update
-       set blocked_until = greatest(provider_state.blocked_until, excluded.blocked_until), updated_at = excluded.updated_at`,
-      [provider, until, this.deps.clock.now()],
-    );
+    await blockProviderUntil(this.em, provider, until, this.deps.clock.now());
   }
 
   /**
@@ -384,8 +320,7 @@ export class RateLimiter {
       if (rule.unit !== 'token' || tokens === 0) continue;
       const ms = (Math.abs(tokens) * rule.periodMs) / rule.limit;
       if (tokens < 0) await this.giveBack(provider, rule.name, ms, now);
-      else
-        await this.exec(`update rate_limit_state set tat = greatest(tat, ?::timestamptz) + ?::float8 ${MS} where provider = ? and bucket = ?`, [now, ms, provider, rule.name]);
+      else await rates.chargeRateAfter(this.em, provider, rule.name, ms, now);
     }
   }
 

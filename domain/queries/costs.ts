@@ -46,3 +46,17 @@ export async function spendThisDayAndMonth(em: EntityManager, dayStart: Date, mo
   );
   return rows.map((r) => ({ provider: r.provider, dailyUsd: Number(r.daily ?? 0), monthlyUsd: Number(r.monthly ?? 0) }));
 }
+
+/**
+ * USD spent by one provider since `since` (inclusive), on `em.getConnection()` outside any transaction: the
+ * gateway's budget check (domain/gateway/ledger.ts adds the rows it still buffers).
+ */
+export async function providerSpendSince(em: EntityManager, provider: string, since: Date): Promise<number> {
+  const [row] = await em
+    .getConnection()
+    .execute<{ s: string | number | null }[]>('select coalesce(sum(cost_usd), 0)::float8 as s from api_calls where provider = ? and created_at >= ?', [
+      provider,
+      since,
+    ]);
+  return Number(row?.s ?? 0);
+}

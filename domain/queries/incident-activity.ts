@@ -57,3 +57,39 @@ export async function incidentDiagnoses(em: EntityManager, incidentId: number, f
   );
   return rows.map((r) => ({ alert: r.name, startsAt: r.starts_at ? new Date(r.starts_at) : null, stored: r.diagnosis ?? {} }));
 }
+
+/** One alert linked to an incident, as its timeline shows it: times UTC (null when unknown). */
+export interface IncidentAlert {
+  fingerprint: string;
+  name: string;
+  /** `internal` | `alertmanager`. */
+  source: string;
+  status: string;
+  startsAt: Date | null;
+  endsAt: Date | null;
+  /** As stored by alerts/dispatch.ts (`{ runbook, diagnosis, … }`), or null. */
+  diagnosis: Record<string, unknown> | null;
+  annotations: Record<string, string>;
+  severity: string;
+  runbook: string | null;
+}
+
+/** The alerts linked to an incident (by `incident_id` or its `alert_fingerprint`), in id order. */
+export async function incidentAlerts(em: EntityManager, incidentId: number, fingerprint: string | null): Promise<IncidentAlert[]> {
+  const rows = await em.execute<{ fingerprint: string; name: string; source: string; status: string; starts_at: Date | string | null; ends_at: Date | string | null; diagnosis: Record<string, unknown> | null; annotations: Record<string, string>; severity: string; runbook: string | null }[]>(
+    'select fingerprint, name, source, status, starts_at, ends_at, diagnosis, annotations, severity, runbook from alerts where incident_id = ? or (?::text is not null and fingerprint = ?) order by id',
+    [incidentId, fingerprint, fingerprint],
+  );
+  return rows.map((a) => ({
+    fingerprint: a.fingerprint,
+    name: a.name,
+    source: a.source,
+    status: a.status,
+    startsAt: a.starts_at ? new Date(a.starts_at) : null,
+    endsAt: a.ends_at ? new Date(a.ends_at) : null,
+    diagnosis: a.diagnosis,
+    annotations: a.annotations,
+    severity: a.severity,
+    runbook: a.runbook,
+  }));
+}

@@ -217,6 +217,12 @@ export async function paidWithoutReport(em: EntityManager, updatedBefore: Date, 
   return rows.map((r) => Number(r.id));
 }
 
+/** Purchases `failed` with `updated_at` after `since` (the set {@link failedPurchasesSince} lists), counted without a limit. */
+export async function failedPurchasesCountSince(em: EntityManager, since: Date): Promise<number> {
+  const [row] = await em.execute<{ n: number }[]>(`select count(*)::int as n from purchases where status = 'failed' and updated_at > ?`, [since]);
+  return Number(row?.n ?? 0);
+}
+
 // --- issue #15: the storefront's intake and report statements (domain/storefront/webhook.ts, report.ts) ---
 
 /** True when some purchase holds Stripe payment intent `paymentIntentId`. */

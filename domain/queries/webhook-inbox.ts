@@ -55,56 +55,55 @@ export async function lastInboxError(em: EntityManager, provider: string, parked
   return row ? { eventId: row.event_id, type: row.type, error: row.error } : undefined;
 }
 
-// --- issue #15: the Stripe intake's inbox statements (domain/storefront/webhook.ts, replay.ts) ---
-
-/** An inbox row to store: the event as JSON text (`payloadJson`), and the body as received (`raw`) when it differs. */
+/** One received provider event to store: `payload` is stored as jsonb, `raw` (the body as received) as text or null. */
 export interface InboxEventInput {
   provider: string;
   eventId: string;
   type: string;
-  /** The provider's event creation time (Stripe `created`, Unix seconds), or null. */
-  eventCreated: number | null;
-  payloadJson: string;
+  /** The provider's creation time of the event (Stripe `created`, Unix seconds); null or absent when it has none. */
+  eventCreated?: number | null;
+  payload: unknown;
   receivedAt: Date;
   raw: string | null;
 }
 
-/** Inserts an inbox row unless `(provider, event_id)` exists (`on conflict do nothing`); true when the row is new. */
-export async function insertInboxEvent(em: EntityManager, e: InboxEventInput): Promise<boolean> {
+/** Stores a received event once: false when (`provider`, `eventId`) was already there (nothing changed). */
+export async function insertInboxEvent(em: EntityManager, ev: InboxEventInput): Promise<boolean> {
   const rows = await em.execute<{ event_id: string }[]>(
     `insert into webhook_inbox (provider, event_id, type, event_created, payload, received_at, raw_json)
      values (?, ?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing returning event_id`,
-    [e.provider, e.eventId, e.type, e.eventCreated, e.payloadJson, e.receivedAt, e.raw],
+    [ev.provider, ev.eventId, ev.type, ev.eventCreated ?? null, JSON.stringify(ev.payload), ev.receivedAt, ev.raw],
   );
   return rows.length > 0;
 }
 
-/** An inbox row as the applier reads it: `payload` as the driver returns jsonb (a value, or text). */
-export interface LockedInboxEvent<P> {
+/** A locked inbox row: its type, its payload as the driver returns jsonb (the value `P`, or text), when it was processed. */
+export interface LockedInboxEvent<P = unknown> {
   type: string;
   payload: P | string;
   processedAt: Date | null;
 }
 
-/** Reads one inbox row `for update` (call inside a transaction: the lock lasts until it ends); undefined when absent. */
-export async function lockInboxEvent<P>(em: EntityManager, provider: string, eventId: string): Promise<LockedInboxEvent<P> | undefined> {
-  const rows = await em.execute<{ type: string; payload: P | string; processed_at: Date | null }[]>(
+/** Locks the inbox row of an event (`for update`, inside a transaction) and reads it; undefined when absent. */
+export async function lockInboxEvent<P = unknown>(tx: EntityManager, provider: string, eventId: string): Promise<LockedInboxEvent<P> | undefined> {
+  const [row] = await tx.execute<{ type: string; payload: P | string; processed_at: Date | string | null }[]>(
     'select type, payload, processed_at from webhook_inbox where provider = ? and event_id = ? for update',
     [provider, eventId],
   );
-  const r = rows[0];
-  return r ? { type: r.type, payload: r.payload, processedAt: r.processed_at } : undefined;
+  return row ? { type: row.type, payload: row.payload, processedAt: row.processed_at ? new Date(row.processed_at) : null } : undefined;
 }
 
-/** Marks an inbox row processed at `now` and clears its `error`. */
-export async function markInboxProcessed(em: EntityManager, provider: string, eventId: string, now: Date): Promise<void> {
-  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [now, provider, eventId]);
+/** Marks an event processed at `at` and clears its error. */
+export async function markInboxProcessed(em: EntityManager, provider: string, eventId: string, at: Date): Promise<void> {
+  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [at, provider, eventId]);
 }
 
-/** Sets `error` on an inbox row still unprocessed (a failure, or a park when it starts with the parked prefix). */
-export async function setInboxError(em: EntityManager, provider: string, eventId: string, error: string): Promise<void> {
+/** Records why applying a not-yet-processed event failed (`error`, ≤ 2000 characters expected); a processed event is left alone. */
+export async function markInboxError(em: EntityManager, provider: string, eventId: string, error: string): Promise<void> {
   await em.execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [error, provider, eventId]);
 }
+
+// --- issue #15: the Stripe intake's inbox reads (domain/storefront/webhook.ts, replay.ts) ---
 
 /**
  * Event ids of the unprocessed, parked (`error` starting with `parkedPrefix`) rows of `provider` whose

@@ -30,111 +30,24 @@
  *   quota_exhausted, malformed, with `status`, `ms`, `retryAfterSeconds`, `count`).
  */
 import { randomUUID } from 'node:crypto';
-import { signPagerDuty } from '../providers/paging/signature.js';
-import { parseFaultSpec, FaultSpecError, type ActiveFault, type FaultSpec } from './faults.js';
+import { parseFaultSpec, FaultSpecError, type FaultSpec } from './faults.js';
 import type { Route, SandboxContext, SandboxRequest, SandboxResponse } from './server.js';
+import {
+  PD_UNRECOGNIZED,
+  faultAnswer,
+  forgetPagingState,
+  ogBody,
+  parse,
+  pdInvalid,
+  record,
+  state,
+  type PagingProvider,
+  type State,
+  type WebhookTargets,
+} from './paging-state.js';
+import { background, pdId, sendOpsgenieWebhook, sendPagerDutyWebhook } from './paging-webhooks.js';
 
-/** The paging providers of the sandbox. */
-export type PagingProvider = 'pagerduty' | 'opsgenie';
-
-/** One call as received: method, path (with query), parsed body, when. */
-export interface RecordedCall {
-  method: string;
-  path: string;
-  body: unknown;
-  at: string;
-  status: number;
-}
-
-/** One webhook the sandbox sent: to whom, what, and the answer (status 0 = unreachable). */
-export interface SentWebhook {
-  provider: PagingProvider;
-  type: string;
-  key: string;
-  url: string;
-  status: number;
-  body: string;
-  at: string;
-}
-
-/** Where the sandbox sends its webhooks (`PUT /sandbox/paging/webhooks`). */
-export interface WebhookTargets {
-  pagerduty?: { url: string; secret: string };
-  opsgenie?: { url: string; token: string };
-  /** Also send the changes made through the APIs (default true). */
-  echo: boolean;
-}
-
-type PdIncident = { id: string; number: number; status: 'triggered' | 'acknowledged' | 'resolved'; summary: string; severity: string; events: number; createdAt: string };
-type OgAlert = { status: 'open' | 'acknowledged' | 'closed'; message: string; count: number; alertId: string; tinyId: string; createdAt: number };
-
-interface State {
-  calls: Record<PagingProvider, RecordedCall[]>;
-  incidents: Record<string, PdIncident>;
-  alerts: Record<string, OgAlert>;
-  requests: Record<string, { action: string; success: boolean; status: string; alias: string; alertId: string; processedAt: string }>;
-  faults: Partial<Record<PagingProvider, ActiveFault>>;
-  targets: WebhookTargets;
-  webhooks: SentWebhook[];
-  pending: Set<Promise<unknown>>;
-}
-
-const states = new WeakMap<SandboxContext, State>();
-function state(ctx: SandboxContext): State {
-  let s = states.get(ctx);
-  if (!s) {
-    s = { calls: { pagerduty: [], opsgenie: [] }, incidents: {}, alerts: {}, requests: {}, faults: {}, targets: { echo: true }, webhooks: [], pending: new Set() };
-    states.set(ctx, s);
-  }
-  return s;
-}
-
-/** PagerDuty's recorded error bodies (shared/fixtures/real/pagerduty). */
-const PD_THROTTLE = { status: 'throttle exceeded', message: 'Requests for this service are arriving too quickly.  Please retry later.', errors: ['Enhance Your Calm.'] };
-const PD_UNRECOGNIZED = { status: 'Unrecognized object', message: 'Event object format is unrecognized', errors: ['JSON parse error'] };
-const pdInvalid = (errors: string[]) => ({ status: 'invalid', message: 'Event object is invalid', errors });
-const ogBody = (message: string, extra: Record<string, unknown> = {}) => ({ message, took: 0.001, requestId: randomUUID(), ...extra });
-
-function parse(req: SandboxRequest): { ok: true; body: unknown } | { ok: false } {
-  try {
-    return { ok: true, body: JSON.parse(req.body.toString('utf8') || 'null') };
-  } catch {
-    return { ok: false };
-  }
-}
-
-/** The fault answer of `provider` when one is set (and counts it down), else undefined. */
-function faultAnswer(s: State, provider: PagingProvider, success: () => SandboxResponse): SandboxResponse | undefined {
-  const f = s.faults[provider];
-  if (!f) return undefined;
-  f.served++;
-  if (f.remaining !== null && --f.remaining <= 0) delete s.faults[provider];
-  const pd = provider === 'pagerduty';
-  const retry = f.retryAfterSeconds ?? (f.fault === 'rate_limit' ? 1 : undefined);
-  const headers: Record<string, string> = retry !== undefined ? { 'Retry-After': String(retry) } : {};
-  switch (f.fault) {
-    case 'timeout':
-      return { status: 504, hang: true };
-    case 'slow':
-      return { ...success(), delayMs: f.ms ?? 2000 };
-    case 'malformed':
-      return { status: f.status ?? 202, headers: { 'Content-Type': 'application/json' }, body: '{"status": "succ' };
-    case 'rate_limit':
-    case 'quota_exhausted':
-      return { status: f.status ?? 429, headers, json: pd ? PD_THROTTLE : ogBody('You are making too many requests! To avoid errors, we recommend you limit requests.') };
-    case 'invalid_key':
-    case 'bad_request':
-      return pd ? { status: f.status ?? 400, json: pdInvalid(["Length of 'routing_key' is incorrect (should be 32 characters)"]) } : { status: f.status ?? 422, json: ogBody('Key format is not valid!') };
-    default:
-      return { status: f.status ?? 503, headers, json: pd ? { status: 'error', message: 'Service Unavailable', errors: ['temporarily unavailable'] } : ogBody('Internal Server Error') };
-  }
-}
-
-function record(s: State, provider: PagingProvider, req: SandboxRequest, body: unknown, res: SandboxResponse): SandboxResponse {
-  const q = req.query.toString();
-  s.calls[provider].push({ method: req.method, path: `${req.path}${q ? `?${q}` : ''}`, body, at: new Date().toISOString(), status: res.status });
-  return res;
-}
+export type { PagingProvider, RecordedCall, SentWebhook, WebhookTargets } from './paging-state.js';
 
 function validatePd(b: Record<string, unknown>): string[] {
   const errors: string[] = [];
@@ -220,102 +133,6 @@ export function opsgenieHandler(req: SandboxRequest, ctx: SandboxContext): Sandb
   alert.status = m[2] === 'acknowledge' ? (alert.status === 'closed' ? 'closed' : 'acknowledged') : 'closed';
   if (alert.status !== before && s.targets.echo) background(s, sendOpsgenieWebhook(s, alias, alert, action, typeof b.user === 'string' ? b.user : '', { name: typeof b.source === 'string' ? b.source : '', type: 'API' }));
   return record(s, 'opsgenie', req, body, opsgenieRequest(s, action, alias, true, m[2] === 'acknowledge' ? 'Acknowledged' : 'Closed', alert.alertId));
-}
-
-/** A PagerDuty-style object id (14 upper-case letters and digits, as `Q2CKYRLH85UNN4`). */
-function pdId(len = 14): string {
-  return randomUUID().replace(/-/g, '').toUpperCase().slice(0, len);
-}
-
-let updates = 0;
-
-function background(s: State, p: Promise<unknown>): void {
-  s.pending.add(p);
-  void p.finally(() => s.pending.delete(p));
-}
-
-async function deliver(s: State, provider: PagingProvider, type: string, key: string, url: string, body: string, headers: Record<string, string>): Promise<SentWebhook> {
-  let status = 0;
-  let answer = '';
-  try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body, signal: AbortSignal.timeout(10_000) });
-    status = res.status;
-    answer = await res.text();
-  } catch (err) {
-    answer = (err as Error).message;
-  }
-  const sent: SentWebhook = { provider, type, key, url, status, body: answer.slice(0, 2000), at: new Date().toISOString() };
-  s.webhooks.push(sent);
-  return sent;
-}
-
-/**
- * POSTs PagerDuty's v3 webhook for incident `key` (event `type`, by `agent`) to the configured subscription URL,
- * signed with its secret. Undefined when no subscription is configured.
- */
-async function sendPagerDutyWebhook(s: State, key: string, inc: PdIncident, type: string, agent: Record<string, string>, withKey: boolean): Promise<SentWebhook | undefined> {
-  const t = s.targets.pagerduty;
-  if (!t) return undefined;
-  const host = 'https://sandbox.pagerduty.com';
-  const userAgent = agent.type === 'user_reference' ? { html_url: `${host}/users/${agent.id}`, self: `https://api.pagerduty.com/users/${agent.id}` } : {};
-  const event = {
-    event: {
-      id: pdId(26),
-      event_type: type,
-      resource_type: 'incident',
-      occurred_at: new Date().toISOString(),
-      agent: { ...userAgent, ...agent },
-      client: null,
-      data: {
-        id: inc.id,
-        type: 'incident',
-        self: `https://api.pagerduty.com/incidents/${inc.id}`,
-        html_url: `${host}/incidents/${inc.id}`,
-        number: inc.number,
-        status: inc.status,
-        ...(withKey ? { incident_key: key } : {}),
-        created_at: inc.createdAt,
-        title: inc.summary,
-        service: { html_url: `${host}/services/PSBXSVC`, id: 'PSBXSVC', self: 'https://api.pagerduty.com/services/PSBXSVC', summary: 'LeadFactory Ops (sandbox)', type: 'service_reference' },
-        assignees: inc.status === 'resolved' ? [] : agent.type === 'user_reference' ? [{ ...userAgent, ...agent }] : [],
-        escalation_policy: { html_url: `${host}/escalation_policies/PSBXEP1`, id: 'PSBXEP1', self: 'https://api.pagerduty.com/escalation_policies/PSBXEP1', summary: 'Default', type: 'escalation_policy_reference' },
-        teams: [],
-        priority: null,
-        urgency: inc.severity === 'critical' || inc.severity === 'error' ? 'high' : 'low',
-        conference_bridge: null,
-        resolve_reason: null,
-        incident_type: { name: 'incident_default' },
-      },
-    },
-  };
-  const body = JSON.stringify(event);
-  return deliver(s, 'pagerduty', type, key, t.url, body, { 'X-PagerDuty-Signature': signPagerDuty(body, t.secret), 'User-Agent': 'PagerDuty-Webhook/V3.0', 'X-Webhook-Id': randomUUID(), 'X-Webhook-Subscription': 'PSBXSUB' });
-}
-
-/** POSTs Opsgenie's Webhook-integration body for `action` on alert `alias` to the configured URL with its token. */
-async function sendOpsgenieWebhook(s: State, alias: string, alert: OgAlert, action: string, user: string, source: { name: string; type: string }): Promise<SentWebhook | undefined> {
-  const t = s.targets.opsgenie;
-  if (!t) return undefined;
-  const body = JSON.stringify({
-    source,
-    alert: {
-      updatedAt: Date.now() * 1_000_000 + (++updates % 1000) * 1000,
-      tags: ['leadfactory'],
-      message: alert.message,
-      username: user,
-      alertId: alert.alertId,
-      source: user,
-      alias,
-      tinyId: alert.tinyId,
-      createdAt: alert.createdAt,
-      userId: user ? randomUUID() : '',
-      entity: '',
-    },
-    action,
-    integrationId: 'sandbox-webhook-integration',
-    integrationName: 'LeadFactory Ops webhook',
-  });
-  return deliver(s, 'opsgenie', `opsgenie.${action}`, alias, t.url, body, { authorization: `Bearer ${t.token}` });
 }
 
 const readJson = (req: SandboxRequest): Record<string, unknown> => {
@@ -420,7 +237,7 @@ export const PAGING_ROUTES: readonly Route[] = [
     path: '/sandbox/paging',
     provider: 'sandbox',
     handler: (_req, ctx) => {
-      states.delete(ctx);
+      forgetPagingState(ctx);
       return { status: 200, json: { cleared: true } };
     },
   },

@@ -92,8 +92,8 @@ export interface RouteServer {
 
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
 
-/** Starts a node:http server that dispatches by `${method} ${path}` over `routes`. Port 0 picks a free port. */
-export async function serveRoutes(opts: {
+/** What {@link serveRoutes} serves. */
+export interface ServeOptions {
   routes: Route[];
   ctx: SandboxContext;
   port: number;
@@ -104,66 +104,26 @@ export async function serveRoutes(opts: {
   guard?: Interceptor;
   /** Extra delay (ms) of a routed answer, e.g. realistic provider latency (latency.ts); default none. */
   latency?: (provider: SandboxProvider, status: number, json: unknown) => number;
-}): Promise<RouteServer> {
-  const table = new Map<string, Route>();
-  const paths = new Set<string>();
+}
+
+/** The route table of one server: by `${method} ${path}`, and every path any route has (for 405 vs 404). */
+interface Table {
+  byKey: Map<string, Route>;
+  paths: Set<string>;
+}
+
+/** Starts a node:http server that dispatches by `${method} ${path}` over `routes`. Port 0 picks a free port. */
+export async function serveRoutes(opts: ServeOptions): Promise<RouteServer> {
+  const table: Table = { byKey: new Map(), paths: new Set() };
   for (const r of opts.routes) {
-    table.set(`${r.method} ${r.path}`, r);
-    paths.add(r.path);
+    table.byKey.set(`${r.method} ${r.path}`, r);
+    table.paths.add(r.path);
   }
   const interceptors: Interceptor[] = [];
   const timers = new Set<NodeJS.Timeout>();
-
-  const server = http.createServer((req, res) => {
-    void (async () => {
-      let sreq: SandboxRequest;
-      try {
-        sreq = await readRequest(req);
-      } catch {
-        write(res, { status: 413, json: { error: 'request body too large' } });
-        return;
-      }
-      const route = table.get(`${sreq.method} ${sreq.path}`);
-      let answer: SandboxResponse;
-      try {
-        if (!route) {
-          answer = paths.has(sreq.path)
-            ? { status: 405, json: { error: `method ${sreq.method} not allowed on ${sreq.path}` } }
-            : await opts.notFound(sreq);
-        } else {
-          let intercepted = opts.guard ? await opts.guard(route, sreq, opts.ctx) : undefined;
-          for (const icpt of intercepted ? [] : interceptors) {
-            intercepted = await icpt(route, sreq, opts.ctx);
-            if (intercepted) break;
-          }
-          answer = intercepted ?? (await route.handler(sreq, opts.ctx));
-        }
-      } catch (err) {
-        answer = { status: 500, json: { error: 'sandbox handler failed', message: (err as Error).message } };
-      }
-      if (answer.hang) return;
-      const extra = route && opts.latency ? opts.latency(route.provider, answer.status, answer.json) : 0;
-      if (extra > 0) answer = { ...answer, delayMs: (answer.delayMs ?? 0) + extra };
-      if (answer.delayMs && answer.delayMs > 0) {
-        const t = setTimeout(() => {
-          timers.delete(t);
-          write(res, answer);
-        }, answer.delayMs);
-        timers.add(t);
-        return;
-      }
-      write(res, answer);
-    })();
-  });
+  const server = http.createServer((req, res) => void handle(req, res, table, interceptors, timers, opts));
   server.keepAliveTimeout = 1000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, opts.port, opts.host);
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   return {
@@ -178,6 +138,80 @@ export async function serveRoutes(opts: {
         server.closeAllConnections();
       }),
   };
+}
+
+/** Starts listening on `host:port`; rejects when the server reports an error first (e.g. the port is taken). */
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Serves one request: reads it (413 when too large), dispatches it, adds the latency, and writes the answer now,
+ * after its delay (the timer is tracked so `close` can cancel it), or never (`hang`).
+ */
+async function handle(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  table: Table,
+  interceptors: Interceptor[],
+  timers: Set<NodeJS.Timeout>,
+  opts: ServeOptions,
+): Promise<void> {
+  let sreq: SandboxRequest;
+  try {
+    sreq = await readRequest(req);
+  } catch {
+    write(res, { status: 413, json: { error: 'request body too large' } });
+    return;
+  }
+  const route = table.byKey.get(`${sreq.method} ${sreq.path}`);
+  let answer = await dispatch(route, sreq, table, interceptors, opts);
+  if (answer.hang) return;
+  const extra = route && opts.latency ? opts.latency(route.provider, answer.status, answer.json) : 0;
+  if (extra > 0) answer = { ...answer, delayMs: (answer.delayMs ?? 0) + extra };
+  if (answer.delayMs && answer.delayMs > 0) {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      write(res, answer);
+    }, answer.delayMs);
+    timers.add(t);
+    return;
+  }
+  write(res, answer);
+}
+
+/**
+ * The answer to `sreq`: 405 for a known path with another method, `notFound` for an unknown path, else the guard's
+ * or the first interceptor's answer, or the route handler's. A thrown error becomes a 500.
+ */
+async function dispatch(
+  route: Route | undefined,
+  sreq: SandboxRequest,
+  table: Table,
+  interceptors: Interceptor[],
+  opts: ServeOptions,
+): Promise<SandboxResponse> {
+  try {
+    if (!route) {
+      return table.paths.has(sreq.path)
+        ? { status: 405, json: { error: `method ${sreq.method} not allowed on ${sreq.path}` } }
+        : await opts.notFound(sreq);
+    }
+    let intercepted = opts.guard ? await opts.guard(route, sreq, opts.ctx) : undefined;
+    for (const icpt of intercepted ? [] : interceptors) {
+      intercepted = await icpt(route, sreq, opts.ctx);
+      if (intercepted) break;
+    }
+    return intercepted ?? (await route.handler(sreq, opts.ctx));
+  } catch (err) {
+    return { status: 500, json: { error: 'sandbox handler failed', message: (err as Error).message } };
+  }
 }
 
 async function readRequest(req: http.IncomingMessage): Promise<SandboxRequest> {

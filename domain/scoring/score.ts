@@ -27,14 +27,17 @@ export interface FactorScore {
   points: number;
 }
 
-/** Stored as `businesses.score_breakdown`. `base` = Σ points; `vertical` = the alias whose multiplier applied. */
-export interface ScoreBreakdown {
+/**
+ * Stored as `businesses.score_breakdown`. `base` = Σ points; `vertical` = the alias whose multiplier applied.
+ * A type alias, not an interface: it then fits the entity's JSON column (`Record<string, unknown>`) as it is.
+ */
+export type ScoreBreakdown = {
   version: string;
   factors: Record<ScoreFactor, FactorScore>;
   base: number;
   multiplier: number;
   vertical: string | null;
-}
+};
 
 /** A business's score (integer 0–100), tier and breakdown. */
 export interface BusinessScore {
@@ -135,7 +138,7 @@ export async function scoreAssessed(deps: PipelineDeps, progress: ProgressFn = (
       const s = scoreBusiness(b, a, rules);
       b.score = s.score;
       b.tier = s.tier;
-      b.scoreBreakdown = s.breakdown as unknown as Record<string, unknown>;
+      b.scoreBreakdown = s.breakdown;
       b.status = 'scored';
       b.statusChangedAt = now;
       scored++;

@@ -16,7 +16,7 @@ import {
   lockInboxEvent,
   markInboxProcessed,
   parkedInboxEventIds,
-  setInboxError,
+  markInboxError,
   unprocessedInboxEventIds,
 } from '../queries/webhook-inbox.js';
 import type { StripeEvent } from '../providers/stripe/port.js';
@@ -87,7 +87,7 @@ export async function storeEvent(em: EntityManager, event: StripeEvent, now: Dat
     eventId: event.id,
     type: event.type,
     eventCreated: event.created,
-    payloadJson: JSON.stringify(event),
+    payload: event,
     receivedAt: now,
     raw,
   });
@@ -141,7 +141,7 @@ export async function processInboxEvent(deps: StorefrontDeps, eventId: string, s
     });
     if (!r) return { eventId, type, outcome: 'duplicate', becamePaid: false, stored };
     if (r.park) {
-      await setInboxError(em, STRIPE_PROVIDER, eventId, `${PARKED_PREFIX} no purchase has this payment intent yet`);
+      await markInboxError(em, STRIPE_PROVIDER, eventId, `${PARKED_PREFIX} no purchase has this payment intent yet`);
       // An event linking this payment intent may have committed meanwhile, and looked for parked rows before ours
       // was marked: check again now that it is.
       if (await purchaseHasPaymentIntent(em, r.park)) return { ...(await processInboxEvent(deps, eventId)), stored };
@@ -162,7 +162,7 @@ export async function processInboxEvent(deps: StorefrontDeps, eventId: string, s
   } catch (err) {
     const message = (err as Error).message;
     deps.logger.error({ eventId, type, err: message }, 'stripe event application failed');
-    await setInboxError(em, STRIPE_PROVIDER, eventId, message.slice(0, 2000)).catch(() => undefined);
+    await markInboxError(em, STRIPE_PROVIDER, eventId, message.slice(0, 2000)).catch(() => undefined);
     return { eventId, type, outcome: 'failed', becamePaid: false, stored, error: message, transient: isTransientDbError(err) };
   }
 }
