@@ -82,7 +82,7 @@ function byStatus<S extends string>(statuses: readonly S[], found: Record<string
 }
 
 /**
- * Reads the pipeline snapshot. Four read-only queries on `em`'s connection; pass a fork per request.
+ * Reads the pipeline snapshot. Five read-only named queries on `em`'s connection; pass a fork per request.
  * @param em a forked EntityManager (never the global one).
  * @param opts.clock source of `generatedAt` (default: the wall clock).
  * @throws driver errors when the database is unreachable or not migrated.
