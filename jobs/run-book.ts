@@ -86,16 +86,19 @@ export function createRunBook(deps: RunBookDeps, catalog: readonly JobDefinition
     );
   };
   // lease renewals (and heartbeats) of the runs the scheduler tracks (the daily pipeline renews its own)
-  const heartbeat = setInterval(() => {
-    for (const [name, p] of trackedRuns)
-      void p
-        .then(async (id) => {
-          if (id !== undefined) await renewRunLease(deps.orm.em.fork(), id, new Date(deps.clock.now().getTime() + leaseMs));
-        })
-        .catch(() => {
-          logger.warn({ job: name }, 'run lease not renewed');
-        });
-  }, Math.max(1000, Math.floor(leaseMs / 3)));
+  const heartbeat = setInterval(
+    () => {
+      for (const [name, p] of trackedRuns)
+        void p
+          .then(async (id) => {
+            if (id !== undefined) await renewRunLease(deps.orm.em.fork(), id, new Date(deps.clock.now().getTime() + leaseMs));
+          })
+          .catch(() => {
+            logger.warn({ job: name }, 'run lease not renewed');
+          });
+    },
+    Math.max(1000, Math.floor(leaseMs / 3)),
+  );
   heartbeat.unref();
 
   const ended = (name: string, outcome: { result?: unknown; error?: string }) => {
@@ -121,7 +124,9 @@ export function createRunBook(deps: RunBookDeps, catalog: readonly JobDefinition
     begin(name, trigger, busy) {
       const runId = newLogId();
       runLogIds.set(name, runId);
-      void recordJobTick(deps.orm.em.fork(), name, 'start', deps.clock.now()).catch((err: unknown) => logger.warn({ job: name, err: (err as Error).message }, 'job tick not recorded'));
+      void recordJobTick(deps.orm.em.fork(), name, 'start', deps.clock.now()).catch((err: unknown) =>
+        logger.warn({ job: name, err: (err as Error).message }, 'job tick not recorded'),
+      );
       if (trackedJobs.has(name)) trackedRuns.set(name, openRun(name, trigger));
       return { env: deps.jobEnv, trigger, busy, runId };
     },
