@@ -85,37 +85,12 @@ export function createRunBook(deps: RunBookDeps, catalog: readonly JobDefinition
       logger.error({ job: name, err: (err as Error).message }, 'job run could not be closed'),
     );
   };
-  // lease renewals (and heartbeats) of the runs the scheduler tracks (the daily pipeline renews its own)
-  const heartbeat = setInterval(
-    () => {
-      for (const [name, p] of trackedRuns)
-        void p
-          .then(async (id) => {
-            if (id !== undefined) await renewRunLease(deps.orm.em.fork(), id, new Date(deps.clock.now().getTime() + leaseMs));
-          })
-          .catch(() => {
-            logger.warn({ job: name }, 'run lease not renewed');
-          });
-    },
-    Math.max(1000, Math.floor(leaseMs / 3)),
-  );
-  heartbeat.unref();
+  const heartbeat = renewLeases(deps, trackedRuns);
 
   const ended = (name: string, outcome: { result?: unknown; error?: string }) => {
     const runId = active.get(name) ?? runLogIds.get(name);
     active.delete(name);
-    if (outcome.error === undefined) {
-      const status = (outcome.result as { status?: string } | undefined)?.status ?? 'succeeded';
-      metrics.jobRuns.inc({ job_name: name, status });
-      // heartbeat jobs (every minute or more often) finish at debug: at info they were half the log
-      logger[heartbeatJobs.has(name) ? 'debug' : 'info']({ job: name, runId, status }, 'job finished');
-      void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { status }).catch(() => undefined);
-    } else {
-      const firstLine = outcome.error.split('\n')[0];
-      metrics.jobRuns.inc({ job_name: name, status: 'failed' });
-      logger.error({ job: name, runId, error: firstLine }, 'job failed');
-      void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { error: firstLine }).catch(() => undefined);
-    }
+    reportEnd(deps, name, runId, heartbeatJobs.has(name), outcome);
     void closeRun(name, outcome);
     deps.onJobDone?.(name, outcome);
   };
@@ -143,4 +118,41 @@ export function createRunBook(deps: RunBookDeps, catalog: readonly JobDefinition
     activeRuns: () => [...active.entries()],
     stop: () => clearInterval(heartbeat),
   };
+}
+
+/** Renews the leases (and heartbeats) of the runs the scheduler tracks every third of a lease (the daily pipeline renews its own). */
+function renewLeases(deps: RunBookDeps, trackedRuns: ReadonlyMap<string, Promise<number | undefined>>): NodeJS.Timeout {
+  const leaseMs = deps.config.stages.leaseMs;
+  const heartbeat = setInterval(
+    () => {
+      for (const [name, p] of trackedRuns)
+        void p
+          .then(async (id) => {
+            if (id !== undefined) await renewRunLease(deps.orm.em.fork(), id, new Date(deps.clock.now().getTime() + leaseMs));
+          })
+          .catch(() => {
+            deps.logger.warn({ job: name }, 'run lease not renewed');
+          });
+    },
+    Math.max(1000, Math.floor(leaseMs / 3)),
+  );
+  heartbeat.unref();
+  return heartbeat;
+}
+
+/** A run's end on the main registry and log: the `job_runs_total` count, one line, the end tick. */
+function reportEnd(deps: RunBookDeps, name: string, runId: number | string | undefined, heartbeatJob: boolean, outcome: { result?: unknown; error?: string }): void {
+  const { logger, metrics } = deps;
+  if (outcome.error === undefined) {
+    const status = (outcome.result as { status?: string } | undefined)?.status ?? 'succeeded';
+    metrics.jobRuns.inc({ job_name: name, status });
+    // heartbeat jobs (every minute or more often) finish at debug: at info they were half the log
+    logger[heartbeatJob ? 'debug' : 'info']({ job: name, runId, status }, 'job finished');
+    void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { status }).catch(() => undefined);
+  } else {
+    const firstLine = outcome.error.split('\n')[0];
+    metrics.jobRuns.inc({ job_name: name, status: 'failed' });
+    logger.error({ job: name, runId, error: firstLine }, 'job failed');
+    void recordJobTick(deps.orm.em.fork(), name, 'end', deps.clock.now(), { error: firstLine }).catch(() => undefined);
+  }
 }

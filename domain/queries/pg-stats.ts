@@ -337,3 +337,9 @@ export async function createIndex(em: EntityManager, t: IndexTarget, concurrentl
   const target = `"${t.name}" on "${t.table}" ("${t.column}")`;
   await em.execute(concurrently ? `create index concurrently if not exists ${target}` : `create index if not exists ${target}`);
 }
+
+/** The server's `server_version_num` (e.g. 150019 for 15.19); 0 when it cannot be read as a number. */
+export async function serverVersionNum(em: EntityManager): Promise<number> {
+  const [row] = await em.execute<{ v: string }[]>(`select current_setting('server_version_num') as v`);
+  return Number(row?.v ?? 0);
+}

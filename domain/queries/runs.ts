@@ -205,3 +205,12 @@ export async function runCountsByStatus(em: EntityManager, from: Date, to: Date)
   );
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n ?? 0)]));
 }
+
+/** Runs of `job` started at or after `since`, newest first, at most `limit`: status, start and error (null when none). */
+export async function recentRunsOf(em: EntityManager, job: string, since: Date, limit: number): Promise<{ status: string; startedAt: Date; error: string | null }[]> {
+  const rows = await em.execute<{ status: string; started_at: Date; error: string | null }[]>(
+    `select status, started_at, error from job_runs where job = ? and started_at >= ? order by started_at desc limit ?`,
+    [job, since, limit],
+  );
+  return rows.map((r) => ({ status: r.status, startedAt: new Date(r.started_at), error: r.error }));
+}
