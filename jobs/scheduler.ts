@@ -4,9 +4,11 @@
  * (jobs/run-book.ts) and stops cleanly on shutdown.
  *
  * One job mode: a job is its module's default function `(data, report, signal)`. It runs on the main thread
- * (jobs/in-process-runner.ts) when the catalog marks it `inProcess` or `JOBS_IN_PROCESS=true`, and in a worker
- * thread only where isolation pays (the pipeline, the batches, pg_dump): those are launched through Bree's
- * documented API — `new Bree({ jobs })`, `run`, `stop`, the `worker created` event and the worker message handler.
+ * (jobs/in-process-runner.ts) when the catalog marks it `inProcess` (the frequent light ticks, where a worker would
+ * cost more than the work) or with `JOBS_IN_PROCESS=true`; otherwise in a worker thread with its own pool, so the
+ * long and heavy runs (the pipeline, the batches, pg_dump, the reports) never block the main thread's event loop.
+ * Workers are launched through Bree's documented API only — `new Bree({ jobs })`, `run`, `stop`, the
+ * `worker created` event and the worker message handler; Bree's own timers are never started.
  * Job progress reaches the main thread either way (metrics live there: a worker's registry would never be scraped).
  */
 import { dirname, join } from 'node:path';

@@ -191,9 +191,9 @@ export async function firstRunStartedSince(em: EntityManager, job: string, since
   return row ? new Date(row.started_at) : undefined;
 }
 
-/** Runs of `job` still `running` whose heartbeat is older than `before` (stuck runs): id and heartbeat. */
+/** Runs of `job` still `running` whose heartbeat is older than `before` (stuck runs), newest id first: id and heartbeat. */
 export async function staleRunningRuns(em: EntityManager, job: string, before: Date): Promise<{ id: number; heartbeatAt: Date }[]> {
-  const rows = await em.execute<{ id: number; heartbeat_at: Date }[]>(`select id, heartbeat_at from job_runs where job = ? and status = 'running' and heartbeat_at < ?`, [job, before]);
+  const rows = await em.execute<{ id: number; heartbeat_at: Date }[]>(`select id, heartbeat_at from job_runs where job = ? and status = 'running' and heartbeat_at < ? order by id desc`, [job, before]);
   return rows.map((r) => ({ id: r.id, heartbeatAt: new Date(r.heartbeat_at) }));
 }
 
