@@ -4,13 +4,14 @@
  * In the service it drives the live Bree scheduler; without one (the CLI) `runNow` runs the job module in this
  * process, guarded by the same one-running-run-per-job index as the scheduler.
  */
+import { fileURLToPath } from 'node:url';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { closeJobRun, openJobRun } from '../domain/job-runs.js';
 import { keepLeases, processHolder } from '../domain/leases.js';
 import { newLogId, withLogContext } from '../domain/log-context.js';
 import { createLogger } from '../domain/logger.js';
 import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
-import { runningRuns } from '../domain/queries/runs.js';
+import { lastRunPerJob, runningRuns } from '../domain/queries/runs.js';
 import { nextCronRun } from '../domain/schedule.js';
 import type { AppConfig } from '../domain/config.js';
 import type { Clock } from '../domain/clock.js';
@@ -19,7 +20,9 @@ import { getSetting, setSetting } from '../domain/settings.js';
 import type { JobControl, JobInfo } from '../runbooks/context.js';
 import { jobActivity } from '../domain/queries/jobs.js';
 import { jobCatalog } from './catalog.js';
-import type { JobData, JobFn, JobReport } from './job-types.js';
+import type { JobDefinition } from './catalog.js';
+import { importJob } from './in-process-runner.js';
+import type { JobData, JobReport } from './job-types.js';
 import type { Scheduler } from './scheduler.js';
 
 /** Setting key marking a job paused (value `true`; written with who paused it). */
@@ -62,56 +65,7 @@ export function createJobControl(deps: JobControlDeps): JobControl {
     return job;
   };
   return {
-    async list(): Promise<JobInfo[]> {
-      const em = deps.orm.em.fork();
-      const now = deps.clock.now();
-      const rows = await em.getConnection().execute<
-        { job: string; id: number; status: string; trigger: string | null; started_at: Date; finished_at: Date | null }[]
-      >(
-        `select distinct on (job) job, id, status, trigger, started_at, finished_at from job_runs
-          order by job, started_at desc, id desc`,
-      );
-      const last = new Map(rows.map((r) => [r.job, r]));
-      const running = await em
-        .getConnection()
-        .execute<{ job: string }[]>(`select job from job_runs where status = 'running'`);
-      const runningSet = new Set(running.map((r) => r.job));
-      // the frequent jobs keep no job_runs row: their last start and end come from job_ticks
-      const ticks = await jobActivity(em);
-      const out: JobInfo[] = [];
-      for (const j of catalog) {
-        const r = last.get(j.name);
-        const t = ticks.get(j.name);
-        const tickRun: JobInfo['lastRun'] =
-          !r && t?.lastStartedAt
-            ? {
-                id: 0,
-                status: t.lastFinishedAt && t.lastFinishedAt >= t.lastStartedAt ? (t.lastStatus ?? 'succeeded') : 'running',
-                trigger: null,
-                startedAt: t.lastStartedAt,
-                finishedAt: t.lastFinishedAt && t.lastFinishedAt >= t.lastStartedAt ? t.lastFinishedAt : null,
-              }
-            : undefined;
-        out.push({
-          name: j.name,
-          cron: j.cron,
-          why: j.why,
-          paused: await isJobPaused(em, j.name),
-          running: runningSet.has(j.name) || (scheduler()?.isRunning(j.name) ?? false),
-          nextRunAt: nextCronRun(j.cron, now),
-          lastRun: r
-            ? {
-                id: r.id,
-                status: r.status,
-                trigger: r.trigger,
-                startedAt: new Date(r.started_at),
-                finishedAt: r.finished_at ? new Date(r.finished_at) : null,
-              }
-            : tickRun,
-        });
-      }
-      return out;
-    },
+    list: () => listJobs(deps, catalog, scheduler()),
     async runNow(name, actor) {
       const job = find(name);
       const trigger = `manual:${actor}`;
@@ -120,36 +74,7 @@ export function createJobControl(deps: JobControlDeps): JobControl {
         const started = await live.runNow(name, trigger);
         return { started, detail: started ? `${name} started` : await alreadyRunning(deps.orm.em.fork(), name) };
       }
-      const em = deps.orm.em.fork();
-      // a run left `running` by a dead holder does not block (its emails wait for the service's reaper)
-      await reapExpiredLeases({ em: () => deps.orm.em.fork(), clock: deps.clock, logger: createLogger('silent'), leaseMs: deps.config.stages.leaseMs, settleMs: deps.config.stages.activitySettleMs, job: name });
-      if ((await runningRuns(em, name)).length > 0) return { started: false, detail: await alreadyRunning(em, name) };
-      const mod = (await import(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href)) as {
-        default: JobFn;
-      };
-      const data: JobData = { env: deps.jobEnv ?? {}, trigger };
-      // recorded like a scheduler run (the pipeline records its own), so `/lf jobs`, the watchdog and the
-      // one-running-run-per-job guard see it
-      const tracked = (job.tracking ?? 'scheduler') === 'scheduler';
-      const runId = tracked ? await openJobRun(em, name, trigger, deps.clock.now(), deps.config.stages.leaseMs) : undefined;
-      if (tracked && runId === undefined) return { started: false, detail: await alreadyRunning(em, name) };
-      const keeper =
-        runId === undefined
-          ? undefined
-          : keepLeases({ em: () => deps.orm.em.fork(), holder: processHolder(), leaseMs: deps.config.stages.leaseMs, now: () => deps.clock.now(), logger: createLogger('silent'), runId });
-      let result: { status?: string; runId?: number } | undefined;
-      try {
-        // every line of this run's work carries its job and run id (the pipeline narrows it to its own run id)
-        result = (await withLogContext({ job: name, runId: runId ?? newLogId() }, () => mod.default(data, deps.onProgress ?? (() => undefined)))) as typeof result;
-      } catch (err) {
-        if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());
-        throw err;
-      } finally {
-        keeper?.stop();
-      }
-      if (runId !== undefined) await closeJobRun(em, runId, { result }, deps.clock.now());
-      const failed = result?.status === 'failed' || result?.status === 'stalled';
-      return { started: true, failed, detail: `${name} ran in this process: ${result?.status ?? 'done'}${result?.runId ? ` (run #${result.runId})` : ''}` };
+      return runInThisProcess(deps, job, trigger);
     },
     async pause(name, actor) {
       find(name);
@@ -170,4 +95,68 @@ export function createJobControl(deps: JobControlDeps): JobControl {
       };
     },
   };
+}
+
+/** The catalog with pause state, running flag, next fire time and last run (from `job_runs`, else `job_ticks`). */
+async function listJobs(deps: JobControlDeps, catalog: readonly JobDefinition[], live: Scheduler | undefined): Promise<JobInfo[]> {
+  const em = deps.orm.em.fork();
+  const now = deps.clock.now();
+  const last = await lastRunPerJob(em);
+  const runningSet = new Set((await runningRuns(em)).map((r) => r.job));
+  // the frequent jobs keep no job_runs row: their last start and end come from job_ticks
+  const ticks = await jobActivity(em);
+  const out: JobInfo[] = [];
+  for (const j of catalog) {
+    const r = last.get(j.name);
+    const t = ticks.get(j.name);
+    const ended = t?.lastStartedAt && t.lastFinishedAt && t.lastFinishedAt >= t.lastStartedAt ? t.lastFinishedAt : null;
+    const tickRun: JobInfo['lastRun'] =
+      !r && t?.lastStartedAt
+        ? { id: 0, status: ended ? (t.lastStatus ?? 'succeeded') : 'running', trigger: null, startedAt: t.lastStartedAt, finishedAt: ended }
+        : undefined;
+    out.push({
+      name: j.name,
+      cron: j.cron,
+      why: j.why,
+      paused: await isJobPaused(em, j.name),
+      running: runningSet.has(j.name) || (live?.isRunning(j.name) ?? false),
+      nextRunAt: nextCronRun(j.cron, now),
+      lastRun: r ? { id: r.id, status: r.status, trigger: r.trigger, startedAt: r.startedAt, finishedAt: r.finishedAt } : tickRun,
+    });
+  }
+  return out;
+}
+
+/**
+ * Runs `job` in this process (the CLI, no scheduler), recorded like a scheduler run (the pipeline records its own)
+ * so `/lf jobs`, the watchdog and the one-running-run-per-job guard see it. Throws what the job throws.
+ */
+async function runInThisProcess(deps: JobControlDeps, job: JobDefinition, trigger: string): Promise<{ started: boolean; failed?: boolean; detail: string }> {
+  const { name } = job;
+  const em = deps.orm.em.fork();
+  // a run left `running` by a dead holder does not block (its emails wait for the service's reaper)
+  await reapExpiredLeases({ em: () => deps.orm.em.fork(), clock: deps.clock, logger: createLogger('silent'), leaseMs: deps.config.stages.leaseMs, settleMs: deps.config.stages.activitySettleMs, job: name });
+  if ((await runningRuns(em, name)).length > 0) return { started: false, detail: await alreadyRunning(em, name) };
+  const fn = await importJob(fileURLToPath(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)));
+  const data: JobData = { env: deps.jobEnv ?? {}, trigger };
+  const tracked = (job.tracking ?? 'scheduler') === 'scheduler';
+  const runId = tracked ? await openJobRun(em, name, trigger, deps.clock.now(), deps.config.stages.leaseMs) : undefined;
+  if (tracked && runId === undefined) return { started: false, detail: await alreadyRunning(em, name) };
+  const keeper =
+    runId === undefined
+      ? undefined
+      : keepLeases({ em: () => deps.orm.em.fork(), holder: processHolder(), leaseMs: deps.config.stages.leaseMs, now: () => deps.clock.now(), logger: createLogger('silent'), runId });
+  let result: { status?: string; runId?: number } | undefined;
+  try {
+    // every line of this run's work carries its job and run id (the pipeline narrows it to its own run id)
+    result = (await withLogContext({ job: name, runId: runId ?? newLogId() }, () => fn(data, deps.onProgress ?? (() => undefined)))) as typeof result;
+  } catch (err) {
+    if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());
+    throw err;
+  } finally {
+    keeper?.stop();
+  }
+  if (runId !== undefined) await closeJobRun(em, runId, { result }, deps.clock.now());
+  const failed = result?.status === 'failed' || result?.status === 'stalled';
+  return { started: true, failed, detail: `${name} ran in this process: ${result?.status ?? 'done'}${result?.runId ? ` (run #${result.runId})` : ''}` };
 }

@@ -14,6 +14,7 @@
  */
 import { recordOpsEvent } from '../domain/events.js';
 import { replayEvents } from '../domain/storefront/replay.js';
+import { sentEmailsWithoutEvents } from '../domain/queries/email-events.js';
 import type { JobData, JobReport } from './job-types.js';
 import { withJobServices } from './ops-job-env.js';
 
@@ -53,17 +54,11 @@ export default async function reconciliation(data: JobData, report: JobReport): 
     }
     report({ kind: 'progress', stage: 'stripe', n: 'missing' in stripe ? stripe.missing : 0 });
 
-    const rows = await services.orm.em.fork().getConnection().execute<{ id: number; sent_at: Date | string }[]>(
-      `select e.id, e.sent_at from emails e
-        where e.status = 'sent' and e.sent_at < ?
-          and not exists (select 1 from email_events ev where ev.email_id = e.id)
-        order by e.sent_at, e.id`,
-      [new Date(now.getTime() - SENDGRID_SILENT_HOURS * 3_600_000)],
-    );
+    const rows = await sentEmailsWithoutEvents(services.orm.em.fork(), new Date(now.getTime() - SENDGRID_SILENT_HOURS * 3_600_000));
     const sendgrid = {
       silent: rows.length,
-      emailIds: rows.slice(0, 20).map((r) => Number(r.id)),
-      oldestSentAt: rows[0] ? new Date(rows[0].sent_at).toISOString() : null,
+      emailIds: rows.slice(0, 20).map((r) => r.id),
+      oldestSentAt: rows[0] ? rows[0].sentAt.toISOString() : null,
     };
     report({ kind: 'progress', stage: 'sendgrid', n: sendgrid.silent });
 

@@ -7,6 +7,9 @@
  */
 import { recordOpsEvent } from '../domain/events.js';
 import type { JobData, JobReport } from './job-types.js';
+import { spendByProviderBetween } from '../domain/queries/costs.js';
+import { alertsFiredByName, incidentAckStatsBySeverity } from '../domain/queries/quarterly-review.js';
+import { runCountsByStatus } from '../domain/queries/runs.js';
 import { withJobDatabase } from './ops-job-env.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
@@ -40,53 +43,36 @@ export interface QuarterlyReview {
   posted: boolean;
 }
 
-const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
 
 export default async function reviewQuarterly(data: JobData, report: JobReport): Promise<QuarterlyReview> {
   return withJobDatabase(data, 'review-quarterly', async ({ em, now }) => {
     const { start, end, label } = previousQuarter(now);
-    const conn = em().getConnection();
-    const inc = await conn.execute<{ severity: string; n: number; acked: number; mtta_s: number | null; sum_s: number | null }[]>(
-      `select severity, count(*)::int as n, count(acknowledged_at)::int as acked,
-              avg(extract(epoch from (acknowledged_at - declared_at)))::float8 as mtta_s,
-              sum(extract(epoch from (acknowledged_at - declared_at)))::float8 as sum_s
-         from incidents where declared_at >= ? and declared_at < ? group by severity order by severity`,
-      [start, end],
-    );
-    const alerts = await conn.execute<{ name: string; n: number }[]>(
-      `select name, count(*)::int as n from alerts where starts_at >= ? and starts_at < ? group by name order by 2 desc, 1`,
-      [start, end],
-    );
-    const runs = await conn.execute<{ status: string; n: number }[]>(
-      `select status, count(*)::int as n from job_runs where started_at >= ? and started_at < ? group by status order by 1`,
-      [start, end],
-    );
-    const spend = await conn.execute<{ provider: string; usd: string | number }[]>(
-      `select provider, coalesce(sum(cost_usd), 0) as usd from api_calls where created_at >= ? and created_at < ? group by provider order by 1`,
-      [start, end],
-    );
+    const inc = await incidentAckStatsBySeverity(em(), start, end);
+    const alertsFired = await alertsFiredByName(em(), start, end);
+    const jobRuns = await runCountsByStatus(em(), start, end);
+    const spend = await spendByProviderBetween(em(), start, end);
     report({ kind: 'progress', stage: 'queries', n: 4 });
 
-    const acknowledged = inc.reduce((s, r) => s + num(r.acked), 0);
-    const sumS = inc.reduce((s, r) => s + num(r.sum_s), 0);
+    const acknowledged = inc.reduce((s, r) => s + r.acknowledged, 0);
+    const sumS = inc.reduce((s, r) => s + r.sumAckSeconds, 0);
     const incidents = {
-      total: inc.reduce((s, r) => s + num(r.n), 0),
-      bySeverity: Object.fromEntries(inc.map((r) => [r.severity, num(r.n)])),
+      total: inc.reduce((s, r) => s + r.count, 0),
+      bySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.count])),
       acknowledged,
       mttaMinutes: acknowledged ? round(sumS / acknowledged / 60, 1) : null,
-      mttaBySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.mtta_s === null ? null : round(num(r.mtta_s) / 60, 1)])),
+      mttaBySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.mttaSeconds === null ? null : round(r.mttaSeconds / 60, 1)])),
     };
-    const spendUsd = Object.fromEntries(spend.map((r) => [r.provider, round(num(r.usd), 2)]));
+    const spendUsd = Object.fromEntries(spend.map((r) => [r.provider, round(r.costUsd, 2)]));
     const review = {
       quarter: label,
       from: start.toISOString(),
       to: end.toISOString(),
       incidents,
-      alertsFired: Object.fromEntries(alerts.map((r) => [r.name, num(r.n)])),
-      jobRuns: Object.fromEntries(runs.map((r) => [r.status, num(r.n)])),
+      alertsFired,
+      jobRuns,
       spendUsd,
-      totalSpendUsd: round(spend.reduce((s, r) => s + num(r.usd), 0), 2),
+      totalSpendUsd: round(spend.reduce((s, r) => s + r.costUsd, 0), 2),
     };
     const posted = await recordOpsEvent(em(), { type: 'review.quarterly', severity: 'info', dedupKey: `review.quarterly:${label}`, payload: review }, now);
     return { status: 'done', ...review, posted };

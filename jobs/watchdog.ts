@@ -13,6 +13,7 @@ import type { AppConfig } from '../domain/config.js';
 import { recordOpsEvent } from '../domain/events.js';
 import { prevCronRun } from '../domain/schedule.js';
 import { jobsNotRunning, type ExpectedJob } from '../domain/queries/jobs.js';
+import { firstRunStartedSince, staleRunningRuns } from '../domain/queries/runs.js';
 import { getSetting, setSetting } from '../domain/settings.js';
 import { jobCatalog } from './catalog.js';
 import { isJobPaused } from './control.js';
@@ -53,19 +54,15 @@ export async function watchJobs(em: EntityManager, config: AppConfig, now: Date)
     await setSetting(em, WATCHDOG_SINCE_SETTING, sinceIso, 'system:watchdog', now);
   }
   const since = new Date(sinceIso);
-  const conn = em.getConnection();
   const frequent: ExpectedJob[] = [];
   for (const job of jobCatalog(config)) {
     if ((job.tracking ?? 'scheduler') === 'none') {
       frequent.push({ name: job.name, cron: job.cron, paused: await isJobPaused(em, job.name) });
       continue;
     }
-    const stuck = await conn.execute<{ id: number; heartbeat_at: Date }[]>(
-      `select id, heartbeat_at from job_runs where job = ? and status = 'running' and heartbeat_at < ?`,
-      [job.name, new Date(now.getTime() - STUCK_MS)],
-    );
+    const stuck = await staleRunningRuns(em, job.name, new Date(now.getTime() - STUCK_MS));
     for (const r of stuck) {
-      const heartbeatAt = new Date(r.heartbeat_at).toISOString();
+      const heartbeatAt = r.heartbeatAt.toISOString();
       const added = await recordOpsEvent(
         em,
         { type: 'job.stuck', severity: 'warning', dedupKey: `job.stuck:${job.name}:${r.id}`, payload: { job: job.name, runId: r.id, heartbeatAt } },
@@ -76,18 +73,15 @@ export async function watchJobs(em: EntityManager, config: AppConfig, now: Date)
     if (await isJobPaused(em, job.name)) continue;
     const due = prevCronRun(job.cron, now);
     if (!due || due < since || now.getTime() - due.getTime() < GRACE_MS) continue;
-    const [run] = await conn.execute<{ started_at: Date }[]>(
-      `select started_at from job_runs where job = ? and started_at >= ? order by started_at limit 1`,
-      [job.name, new Date(due.getTime() - 60_000)],
-    );
+    const startedAt = await firstRunStartedSince(em, job.name, new Date(due.getTime() - 60_000));
     const dueAt = due.toISOString();
-    if (!run) {
+    if (!startedAt) {
       const added = await recordOpsEvent(em, { type: 'job.missed', severity: 'warning', dedupKey: `job.missed:${job.name}:${dueAt}`, payload: { job: job.name, dueAt, cron: job.cron } }, now);
       if (added) out.missed.push({ job: job.name, dueAt });
-    } else if (new Date(run.started_at).getTime() - due.getTime() > GRACE_MS) {
-      const startedAt = new Date(run.started_at).toISOString();
-      const added = await recordOpsEvent(em, { type: 'job.late', severity: 'info', dedupKey: `job.late:${job.name}:${dueAt}`, payload: { job: job.name, dueAt, startedAt } }, now);
-      if (added) out.late.push({ job: job.name, dueAt, startedAt });
+    } else if (startedAt.getTime() - due.getTime() > GRACE_MS) {
+      const startedIso = startedAt.toISOString();
+      const added = await recordOpsEvent(em, { type: 'job.late', severity: 'info', dedupKey: `job.late:${job.name}:${dueAt}`, payload: { job: job.name, dueAt, startedAt: startedIso } }, now);
+      if (added) out.late.push({ job: job.name, dueAt, startedAt: startedIso });
     }
   }
   for (const j of await jobsNotRunning(em, frequent, now, since)) {

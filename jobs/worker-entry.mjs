@@ -1,25 +1,32 @@
 // Plain-JS entry for every Bree worker thread. Node 20 does not apply loader hooks (tsx) to worker threads, so
 // this file registers tsx itself when the job is TypeScript, then imports the job module.
-// A job module exports `default async (data, report) => result`; `report(obj)` sends `{ type: 'status', ...obj }`.
+// A job module exports `default async (data, report, signal) => result`; `report(obj)` sends `{ type: 'status', ...obj }`.
+// The run's data (trigger, busy jobs, log run id, env) arrives as the scheduler's first message `{ type: 'start', data }`,
+// posted when Bree created the worker (jobs/scheduler.ts); Bree's own `workerData` carries the job and `jobFile`.
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { jobFile } = workerData;
+const aborter = new AbortController();
 let cancelled = false;
-parentPort.on('message', (m) => {
-  // Answer Bree's graceful stop at once so bree.stop() never waits forever; the main thread marks the run.
-  if (m === 'cancel') {
-    cancelled = true;
-    parentPort.postMessage('cancelled');
-  }
+const started = new Promise((resolve) => {
+  parentPort.on('message', (m) => {
+    // Answer Bree's graceful stop at once so bree.stop() never waits forever; the main thread marks the run.
+    if (m === 'cancel') {
+      cancelled = true;
+      aborter.abort(new Error('cancelled'));
+      parentPort.postMessage('cancelled');
+    } else if (m && typeof m === 'object' && m.type === 'start') resolve(m.data);
+  });
 });
 try {
   if (jobFile.endsWith('.ts')) (await import('tsx/esm/api')).register();
   // the same module the job's loggers read (domain/log-context): every line of the run carries its job and run id
   const { withLogContext } = await import(new URL(`../domain/log-context.${jobFile.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href);
   const mod = await import(jobFile);
-  const context = { job: workerData.job?.name, runId: workerData.runId };
+  const data = { ...workerData, ...(await started) };
+  const context = { job: workerData.job?.name, runId: data.runId };
   const result = await withLogContext(context, () =>
-    mod.default(workerData, (status) => parentPort.postMessage({ type: 'status', ...status })),
+    mod.default(data, (status) => parentPort.postMessage({ type: 'status', ...status }), aborter.signal),
   );
   if (!cancelled) {
     parentPort.postMessage({ type: 'result', result });

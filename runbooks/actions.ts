@@ -15,7 +15,8 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditOutcome } from '../db/entities/ops-audit.entity.js';
-import { insertAudit } from '../domain/queries/audit.js';
+import { insertAudit, recentAuditRows, type AuditRow } from '../domain/queries/audit.js';
+import { claimRemediation, finishRemediationClaim, remediationClaimHolder } from '../domain/queries/remediation-claims.js';
 import type { RunbookContext } from './context.js';
 import { roleAtLeast, type DiagnosticResult, type Remediation, type Role, type Runbook } from './define.js';
 import { checkAfter, checkBefore, verification, type Verdict, type Verification } from './verify.js';
@@ -81,19 +82,46 @@ export async function audit(
   await insertAudit(em, { at: row.at, actor: row.actor.id, actorRole: row.actor.role ?? null, source: row.actor.source, action: row.action, input: row.input, outcome: row.outcome, detail: row.detail });
 }
 
-/** The audit rows, newest first (for `/lf audit` and tests). */
-export async function recentAudit(
-  em: EntityManager,
-  opts: { limit?: number; action?: string } = {},
-): Promise<{ id: number; at: Date; actor: string; actorRole: string | null; source: string; action: string; input: Record<string, unknown>; outcome: AuditOutcome; detail: string | null }[]> {
-  const rows = await em.getConnection().execute<
-    { id: number; at: Date; actor: string; actor_role: string | null; source: string; action: string; input: Record<string, unknown>; outcome: AuditOutcome; detail: string | null }[]
-  >(
-    `select id, at, actor, actor_role, source, action, input, outcome, detail from audit_log
-      where (?::text is null or action = ?) order by id desc limit ?`,
-    [opts.action ?? null, opts.action ?? null, opts.limit ?? 50],
-  );
-  return rows.map((r) => ({ ...r, at: new Date(r.at), actorRole: r.actor_role }));
+/** The audit rows, newest first (for `/lf audit` and tests; domain/queries/audit.ts `recentAuditRows`). */
+export async function recentAudit(em: EntityManager, opts: { limit?: number; action?: string } = {}): Promise<AuditRow[]> {
+  return recentAuditRows(em, opts);
+}
+
+/** A refusal before anything is claimed. */
+type Refusal = { reason: 'unknown' | 'role' | 'stale' | 'bad_input'; detail: string };
+
+/**
+ * The checks before a claim: the remediation exists, the actor's role suffices, the button is neither from the
+ * future nor stale, the input validates. The remediation and its validated input, or why it is refused.
+ */
+function admit(
+  runbooks: readonly Runbook<RunbookContext>[],
+  req: RemediationRequest,
+  actor: Actor,
+  now: Date,
+  staleAfter: number,
+): { found: { runbook: Runbook<RunbookContext>; remediation: Remediation<RunbookContext> }; input: Record<string, unknown> } | Refusal {
+  const found = findRemediation(runbooks, req.runbook, req.remediation);
+  if (!found) return { reason: 'unknown', detail: `unknown remediation ${req.runbook}/${req.remediation}` };
+  const { remediation } = found;
+  if (!roleAtLeast(actor.role, remediation.requiredRole))
+    return { reason: 'role', detail: `${remediation.title} needs the ${remediation.requiredRole} role; ${actor.id} has ${actor.role ?? 'no role'}` };
+  // a button's time must be a real time, not in the future (beyond a minute of clock skew), and not too old
+  if (req.issuedAt && (!Number.isFinite(req.issuedAt.getTime()) || req.issuedAt.getTime() - now.getTime() > 60_000))
+    return { reason: 'stale', detail: 'this button carries an invalid issue time; run the diagnosis again' };
+  if (req.issuedAt && now.getTime() - req.issuedAt.getTime() > staleAfter)
+    return {
+      reason: 'stale',
+      detail: `this button is from ${req.issuedAt.toISOString()}, older than ${Math.round(staleAfter / 60000)} min; run the diagnosis again for current findings`,
+    };
+  let input: Record<string, unknown> = req.input ?? {};
+  if (remediation.inputSchema) {
+    const parsed = remediation.inputSchema.safeParse(input);
+    if (!parsed.success)
+      return { reason: 'bad_input', detail: `invalid input for ${remediation.id}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}` };
+    input = parsed.data;
+  }
+  return { found, input };
 }
 
 /**
@@ -110,53 +138,35 @@ export async function executeRemediation(
   const now = ctx.services.clock.now();
   const action = `remediation:${req.runbook}/${req.remediation}`;
   const em = ctx.em();
-  const found = findRemediation(runbooks, req.runbook, req.remediation);
-  const refuse = async (reason: 'unknown' | 'role' | 'stale' | 'bad_input', detail: string, input = req.input): Promise<RemediationOutcome> => {
-    await audit(em, { at: now, actor, action, input, outcome: 'refused', detail });
-    return { status: 'refused', reason, detail };
-  };
-  if (!found) return refuse('unknown', `unknown remediation ${req.runbook}/${req.remediation}`);
-  const { remediation } = found;
-  if (!roleAtLeast(actor.role, remediation.requiredRole))
-    return refuse('role', `${remediation.title} needs the ${remediation.requiredRole} role; ${actor.id} has ${actor.role ?? 'no role'}`);
-  const staleAfter = opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
-  // a button's time must be a real time, not in the future (beyond a minute of clock skew), and not too old
-  if (req.issuedAt && (!Number.isFinite(req.issuedAt.getTime()) || req.issuedAt.getTime() - now.getTime() > 60_000))
-    return refuse('stale', 'this button carries an invalid issue time; run the diagnosis again');
-  if (req.issuedAt && now.getTime() - req.issuedAt.getTime() > staleAfter)
-    return refuse(
-      'stale',
-      `this button is from ${req.issuedAt.toISOString()}, older than ${Math.round(staleAfter / 60000)} min; run the diagnosis again for current findings`,
-    );
-  let input: Record<string, unknown> = req.input ?? {};
-  if (remediation.inputSchema) {
-    const parsed = remediation.inputSchema.safeParse(input);
-    if (!parsed.success)
-      return refuse('bad_input', `invalid input for ${remediation.id}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-    input = parsed.data;
+  const admitted = admit(runbooks, req, actor, now, opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS);
+  if (!('found' in admitted)) {
+    await audit(em, { at: now, actor, action, input: req.input, outcome: 'refused', detail: admitted.detail });
+    return { status: 'refused', reason: admitted.reason, detail: admitted.detail };
   }
-  const claimKey = `${req.runbook}/${req.remediation}:${remediation.idempotencyKey(input)}:${req.nonce}`.slice(0, 512);
-  const claimed = await em.getConnection().execute<{ id: number }[]>(
-    `insert into remediation_claims (claim_key, runbook, remediation, input, claimed_by, claimed_at, status)
-     values (?, ?, ?, ?::jsonb, ?, ?, 'running')
-     on conflict (claim_key) do update set claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at,
-       status = 'running', finished_at = null, summary = null, input = excluded.input
-       where remediation_claims.status = 'failed'
-     returning id`,
-    [claimKey, req.runbook, req.remediation, JSON.stringify(input), actor.id, now],
-  );
-  const claimId = claimed[0]?.id;
+  const { found, input } = admitted;
+  const claimKey = `${req.runbook}/${req.remediation}:${found.remediation.idempotencyKey(input)}:${req.nonce}`.slice(0, 512);
+  const claimId = await claimRemediation(em, { claimKey, runbook: req.runbook, remediation: req.remediation, input, claimedBy: actor.id, at: now });
   if (claimId === undefined) {
-    const [held] = await em
-      .getConnection()
-      .execute<{ claimed_by: string; claimed_at: Date; status: string }[]>(
-        'select claimed_by, claimed_at, status from remediation_claims where claim_key = ?',
-        [claimKey],
-      );
-    const detail = `already ${held?.status === 'running' ? 'being done' : 'done'} by ${held?.claimed_by ?? 'someone'} at ${new Date(held?.claimed_at ?? now).toISOString()}`;
+    const held = await remediationClaimHolder(em, claimKey);
+    const claimedAt = held?.claimedAt ?? now;
+    const detail = `already ${held?.status === 'running' ? 'being done' : 'done'} by ${held?.claimedBy ?? 'someone'} at ${claimedAt.toISOString()}`;
     await audit(em, { at: now, actor, action, input, outcome: 'duplicate', detail });
-    return { status: 'duplicate', detail, claimedBy: held?.claimed_by ?? 'unknown', claimedAt: new Date(held?.claimed_at ?? now), claimStatus: held?.status ?? 'unknown' };
+    return { status: 'duplicate', detail, claimedBy: held?.claimedBy ?? 'unknown', claimedAt, claimStatus: held?.status ?? 'unknown' };
   }
+  return runClaimed(ctx, found, input, actor, action, claimId);
+}
+
+/** Runs a claimed remediation between its before and after checks, ends the claim and audits the outcome once. */
+async function runClaimed(
+  ctx: RunbookContext,
+  found: { runbook: Runbook<RunbookContext>; remediation: Remediation<RunbookContext> },
+  input: Record<string, unknown>,
+  actor: Actor,
+  action: string,
+  claimId: number,
+): Promise<RemediationOutcome> {
+  const em = ctx.em();
+  const { remediation } = found;
   // the motivating finding before anything changes: already ok means there is nothing to fix
   const before = await checkBefore(ctx, found.runbook, remediation, input);
   let status: 'succeeded' | 'failed';
@@ -169,9 +179,7 @@ export async function executeRemediation(
     detail = `failed: ${(err as Error)?.message ?? String(err)}`;
   }
   const finishedAt = ctx.services.clock.now();
-  await em
-    .getConnection()
-    .execute('update remediation_claims set status = ?, finished_at = ?, summary = ? where id = ?', [status, finishedAt, detail, claimId]);
+  await finishRemediationClaim(em, claimId, status, finishedAt, detail);
   if (status === 'failed') {
     await audit(em, { at: finishedAt, actor, action, input, outcome: status, detail });
     return { status, detail };

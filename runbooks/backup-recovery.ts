@@ -14,6 +14,9 @@ import { listBackups, verifyChecksum } from '../domain/recovery/backup.js';
 import { dumpCompatibility } from '../domain/recovery/pg-tools.js';
 import { takeBackup } from '../domain/recovery/embedded-backup.js';
 import { verifyDatabase } from '../domain/recovery/verify.js';
+import { recentEventsOfType } from '../domain/queries/ops-events.js';
+import { serverVersionNumOf } from '../domain/queries/pg-stats.js';
+import { recentRunsOf } from '../domain/queries/runs.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
 
@@ -43,8 +46,7 @@ async function latestBackup(ctx: RunbookContext): Promise<Finding> {
   const tool = db.embedded
     ? ({ ok: true } as const)
     : await (async () => {
-        const [server] = await ctx.em().getConnection().execute<{ v: string }[]>(`select current_setting('server_version_num') as v`);
-        return dumpCompatibility(Number(server?.v ?? 0), config.recovery.pgBinDir);
+        return dumpCompatibility(await serverVersionNumOf(ctx.em()), config.recovery.pgBinDir);
       })();
   const list = await listBackups(dir, { verify: false });
   if (!tool.ok)
@@ -75,15 +77,9 @@ async function latestBackup(ctx: RunbookContext): Promise<Finding> {
 
 async function backupRuns(ctx: RunbookContext): Promise<Finding> {
   const since = new Date(ctx.services.clock.now().getTime() - BACKUP_HISTORY_HOURS * 3_600_000);
-  const conn = ctx.em().getConnection();
-  const runs = await conn.execute<{ status: string; started_at: Date; error: string | null }[]>(
-    `select status, started_at, error from job_runs where job = 'backup' and started_at >= ? order by started_at desc limit 10`,
-    [since],
-  );
-  const failures = await conn.execute<{ at: Date; payload: { error?: string } }[]>(
-    `select created_at as at, payload from ops_events where type = 'backup.failed' and created_at >= ? order by created_at desc limit 5`,
-    [since],
-  );
+  const em = ctx.em();
+  const runs = await recentRunsOf(em, 'backup', since, 10);
+  const failures = await recentEventsOfType<{ error?: string }>(em, 'backup.failed', since, 5);
   const failed = runs.filter((r) => r.status === 'failed' || r.status === 'interrupted');
   const lastError = failures[0]?.payload?.error ?? failed[0]?.error ?? undefined;
   return {
@@ -92,7 +88,7 @@ async function backupRuns(ctx: RunbookContext): Promise<Finding> {
       runs.length === 0 && failures.length === 0
         ? `No backup run in the last ${BACKUP_HISTORY_HOURS} h.`
         : `${runs.length} backup run(s) in the last ${BACKUP_HISTORY_HOURS} h, ${failed.length} failed or interrupted; ${failures.length} backup.failed event(s)${lastError ? `; last error: ${lastError.slice(0, 200)}` : ''}.`,
-    evidence: { runs: runs.map((r) => ({ status: r.status, startedAt: new Date(r.started_at).toISOString() })), failedEvents: failures.length, lastError: lastError ?? null },
+    evidence: { runs: runs.map((r) => ({ status: r.status, startedAt: r.startedAt.toISOString() })), failedEvents: failures.length, lastError: lastError ?? null },
   };
 }
 

@@ -28,7 +28,7 @@ import { pause } from './verify.js';
 export const KEEP_OPEN_MINUTES = 60;
 
 /** A provider id input. */
-export const providerSchema = z.enum(PROVIDERS as unknown as [ProviderId, ...ProviderId[]]);
+export const providerSchema = z.enum(PROVIDERS);
 
 /** Reset-breaker's finding before it runs (read-only): the provider's breaker, ok only when closed with no failures. */
 export async function breakerBefore(ctx: RunbookContext, provider: ProviderId): Promise<Finding> {

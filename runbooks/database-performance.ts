@@ -324,7 +324,7 @@ export const runbook = defineRunbook<RunbookContext>({
         'Create the missing index (CREATE INDEX CONCURRENTLY on PostgreSQL, so writes continue; a plain CREATE INDEX on the embedded database)?',
       idempotencyKey: (input) => `create-index:${String(input.table)}.${String(input.column)}`,
       recheck: 'missing-indexes',
-      inputSchema: indexInput as unknown as z.ZodType<Record<string, unknown>>,
+      inputSchema: indexInput,
       defaultInput: (f) => {
         const m = ((ev(f, 'missing-indexes').missing as { table: string; column: string }[] | undefined) ?? [])[0];
         if (m) return { table: m.table, column: m.column };

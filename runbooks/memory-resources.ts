@@ -226,7 +226,7 @@ export const runbook = defineRunbook<RunbookContext>({
       idempotencyKey: (input) =>
         `lower-batch-sizes:${String(input.assessmentBatchSize ?? 'half')}/${String(input.assessmentConcurrency ?? 'half')}/${String(input.emailBatchSize ?? 'half')}`,
       recheck: 'batch-sizes',
-      inputSchema: lowerInput as unknown as z.ZodType<Record<string, unknown>>,
+      inputSchema: lowerInput,
       defaultInput: (f) => {
         const e = ev(f, 'batch-sizes');
         const out: Record<string, unknown> = {};

@@ -176,7 +176,7 @@ async function database(ctx: RunbookContext): Promise<Finding> {
   }
   const latencyMs = Math.round(performance.now() - t0);
   if (latencyMs > DB_SLOW_MS)
-    return { status: 'warn', summary: `select 1 took ${latencyMs} ms (over ${DB_SLOW_MS} ms).`, evidence: { ok: true, latencyMs } };
+    return { status: 'warn', summary: `The database took ${latencyMs} ms to answer select 1 (over ${DB_SLOW_MS} ms).`, evidence: { ok: true, latencyMs } };
   return { status: 'ok', summary: `The database answered select 1 in ${latencyMs} ms.`, evidence: { ok: true, latencyMs } };
 }
 

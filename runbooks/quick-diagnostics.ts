@@ -14,6 +14,7 @@ import type { ProviderId } from '../domain/config.js';
 import { recentErrors } from '../domain/error-log.js';
 import { checkIntegrations, PROVIDER_NAMES } from '../domain/gateway/checks.js';
 import { getPipelineStatus, PIPELINE_JOB } from '../domain/status.js';
+import { pingDatabase as selectOne } from '../domain/queries/health.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
 
@@ -42,14 +43,13 @@ function errMessage(err: unknown): string {
 async function pingDatabase(
   em: EntityManager,
 ): Promise<{ connected: true; latencyMs: number; connectMs: number } | { connected: false; reason: string }> {
-  const conn = em.getConnection();
   const ms = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
   try {
     let t0 = performance.now();
-    await conn.execute('select 1 as ok');
+    await selectOne(em);
     const connectMs = ms(t0);
     t0 = performance.now();
-    await conn.execute('select 1 as ok');
+    await selectOne(em);
     return { connected: true, latencyMs: ms(t0), connectMs };
   } catch (err) {
     return { connected: false, reason: errMessage(err) };

@@ -38,3 +38,28 @@ export async function insertAudit(em: EntityManager, row: AuditRowInput): Promis
       [row.at, sanitizeText(row.actor), row.actorRole, row.source, row.action, input, row.outcome, sanitizeText(row.detail ?? '').slice(0, 2000) || null],
     );
 }
+
+/** One stored audit row (camelCase; `input` as stored JSON). */
+export interface AuditRow {
+  id: number;
+  at: Date;
+  actor: string;
+  actorRole: string | null;
+  source: string;
+  action: string;
+  input: Record<string, unknown>;
+  outcome: AuditOutcome;
+  detail: string | null;
+}
+
+/** Audit rows newest first (`action` filters exactly), at most `limit` (default 50). */
+export async function recentAuditRows(em: EntityManager, opts: { limit?: number; action?: string } = {}): Promise<AuditRow[]> {
+  const rows = await em.execute<
+    { id: number; at: Date; actor: string; actor_role: string | null; source: string; action: string; input: Record<string, unknown>; outcome: AuditOutcome; detail: string | null }[]
+  >(
+    `select id, at, actor, actor_role, source, action, input, outcome, detail from audit_log
+      where (?::text is null or action = ?) order by id desc limit ?`,
+    [opts.action ?? null, opts.action ?? null, opts.limit ?? 50],
+  );
+  return rows.map((r) => ({ id: r.id, at: new Date(r.at), actor: r.actor, actorRole: r.actor_role, source: r.source, action: r.action, input: r.input, outcome: r.outcome, detail: r.detail }));
+}

@@ -60,3 +60,12 @@ export async function providerSpendSince(em: EntityManager, provider: string, si
     ]);
   return Number(row?.s ?? 0);
 }
+
+/** Spend per provider (USD, providers with no calls absent) of the calls made in [`from`, `to`), by provider name. */
+export async function spendByProviderBetween(em: EntityManager, from: Date, to: Date): Promise<{ provider: string; costUsd: number }[]> {
+  const rows = await em.execute<{ provider: string; usd: string | number | null }[]>(
+    `select provider, coalesce(sum(cost_usd), 0) as usd from api_calls where created_at >= ? and created_at < ? group by provider order by 1`,
+    [from, to],
+  );
+  return rows.map((r) => ({ provider: r.provider, costUsd: Number(r.usd ?? 0) }));
+}

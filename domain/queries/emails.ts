@@ -315,3 +315,129 @@ export async function insertDraftEmail(em: EntityManager, d: DraftEmailInput): P
   );
   return rows[0] ? Number(rows[0].id) : undefined;
 }
+
+/** Emails of one status: all time, and those created after the window start. Counts. */
+export interface EmailStatusCount {
+  status: string;
+  total: number;
+  recent: number;
+}
+
+/** Emails per status (all time, and created after `since`), ordered by status; statuses with none absent. */
+export async function emailStatusCounts(em: EntityManager, since: Date): Promise<EmailStatusCount[]> {
+  const rows = await em.execute<{ status: string; n: string | number; recent: string | number }[]>(
+    'select status, count(*) as n, count(*) filter (where created_at > ?) as recent from emails group by status order by status',
+    [since],
+  );
+  return rows.map((r) => ({ status: r.status, total: Number(r.n), recent: Number(r.recent) }));
+}
+
+/** The error message of the most recently updated `failed` email created after `since` (raw provider text), or null. */
+export async function latestFailureMessage(em: EntityManager, since: Date): Promise<string | null> {
+  const [row] = await em.execute<{ error_message: string | null }[]>(
+    "select error_message from emails where status = 'failed' and created_at > ? order by updated_at desc limit 1",
+    [since],
+  );
+  return row?.error_message ?? null;
+}
+
+/**
+ * Emails waiting since before `cutoff`, as the email-delivery runbook judges them: `sending` with `claimed_at` before
+ * it, `pending` unchanged (`updated_at`) since before it — counts and the oldest instant of each. (The
+ * `emails_stuck` metric, {@link emailsStuck}, dates `pending` by `created_at` instead.)
+ */
+export interface StuckEmailBreakdown {
+  sending: number;
+  oldestSending: Date | null;
+  pending: number;
+  oldestPending: Date | null;
+}
+
+/** Reads {@link StuckEmailBreakdown} for `cutoff` (one statement). */
+export async function stuckEmailBreakdown(em: EntityManager, cutoff: Date): Promise<StuckEmailBreakdown> {
+  const [row] = await em.execute<{ sending: string | number; oldest_sending: Date | string | null; pending: string | number; oldest_pending: Date | string | null }[]>(
+    `select count(*) filter (where status = 'sending' and claimed_at < ?) as sending,
+            min(claimed_at) filter (where status = 'sending' and claimed_at < ?) as oldest_sending,
+            count(*) filter (where status = 'pending' and updated_at < ?) as pending,
+            min(updated_at) filter (where status = 'pending' and updated_at < ?) as oldest_pending
+     from emails`,
+    [cutoff, cutoff, cutoff, cutoff],
+  );
+  return {
+    sending: Number(row?.sending ?? 0),
+    oldestSending: row?.oldest_sending ? new Date(row.oldest_sending) : null,
+    pending: Number(row?.pending ?? 0),
+    oldestPending: row?.oldest_pending ? new Date(row.oldest_pending) : null,
+  };
+}
+
+/** Ids of emails `sending` with a claim older than `cutoff`, lowest first, at most `limit`. */
+export async function stuckSendingIds(em: EntityManager, cutoff: Date, limit = 10): Promise<number[]> {
+  const rows = await em.execute<{ id: number }[]>("select id from emails where status = 'sending' and claimed_at < ? order by id limit ?", [cutoff, limit]);
+  return rows.map((r) => Number(r.id));
+}
+
+/** `pending` emails unchanged (`updated_at`) since before `cutoff`: the `pending` of {@link stuckEmailBreakdown}, alone. */
+export async function stalePendingCount(em: EntityManager, cutoff: Date): Promise<number> {
+  const [row] = await em.execute<{ n: string | number }[]>("select count(*) as n from emails where status = 'pending' and updated_at < ?", [cutoff]);
+  return Number(row?.n ?? 0);
+}
+
+/** A bounce or drop: the email, `bounce`/`dropped`, SendGrid's bounce type (`blocked`…, null when unknown), reason, when. */
+export interface BounceRecord {
+  emailId: number | null;
+  event: string;
+  type: string | null;
+  reason: string | null;
+  at: Date;
+}
+
+/** Emails `bounced`/`dropped` since `since` (by `bounced_at`, else the last event or update), newest first, at most 500. */
+export async function recentBouncedEmails(em: EntityManager, since: Date): Promise<BounceRecord[]> {
+  const rows = await em.execute<{ email_id: number | null; event: string; type: string | null; reason: string | null; at: Date | string }[]>(
+    `select id as email_id, case when status = 'dropped' then 'dropped' else 'bounce' end as event, null as type, bounce_reason as reason,
+            coalesce(bounced_at, last_event_at, updated_at) as at
+     from emails where status in ('bounced', 'dropped') and coalesce(bounced_at, last_event_at, updated_at) > ?
+     order by at desc limit 500`,
+    [since],
+  );
+  return rows.map((r) => ({ emailId: r.email_id === null ? null : Number(r.email_id), event: r.event, type: r.type, reason: r.reason, at: new Date(r.at) }));
+}
+
+/** Spam scores of the drafts created after `since`: count, mean and max score, held ones, and non-held ones scoring ≥ `nearScore`. */
+export interface DraftSpamStats {
+  drafts: number;
+  avgScore: number | null;
+  maxScore: number | null;
+  held: number;
+  near: number;
+}
+
+/** Reads {@link DraftSpamStats} (one statement). */
+export async function draftSpamStats(em: EntityManager, since: Date, nearScore: number): Promise<DraftSpamStats> {
+  const [row] = await em.execute<{ n: string | number; avg: string | number | null; max: number | null; held: string | number; near: string | number }[]>(
+    `select count(*) as n, avg(spam_score) as avg, max(spam_score) as max, count(*) filter (where status = 'held') as held,
+            count(*) filter (where status <> 'held' and spam_score >= ?) as near
+     from emails where created_at > ?`,
+    [nearScore, since],
+  );
+  return {
+    drafts: Number(row?.n ?? 0),
+    avgScore: row?.avg === null || row?.avg === undefined ? null : Number(row.avg),
+    maxScore: row?.max ?? null,
+    held: Number(row?.held ?? 0),
+    near: Number(row?.near ?? 0),
+  };
+}
+
+/** The spam rule lists (`spam_reasons`, parsed JSON) of the highest-scoring drafts created after `since`, at most 200. */
+export async function draftSpamReasons(em: EntityManager, since: Date): Promise<unknown[]> {
+  const rows = await em.execute<{ spam_reasons: unknown }[]>('select spam_reasons from emails where created_at > ? and spam_score > 0 order by spam_score desc limit 200', [since]);
+  return rows.map((r) => (typeof r.spam_reasons === 'string' ? (JSON.parse(r.spam_reasons) as unknown) : r.spam_reasons));
+}
+
+/** Emails recipients reported as spam since `since` (by the last event, else the last update). */
+export async function spamReportsSince(em: EntityManager, since: Date): Promise<number> {
+  const [row] = await em.execute<{ n: string | number }[]>("select count(*) as n from emails where status = 'spam_reported' and coalesce(last_event_at, updated_at) > ?", [since]);
+  return Number(row?.n ?? 0);
+}

@@ -133,3 +133,12 @@ export async function insertOpsEvent(em: EntityManager, ev: OpsEventRow): Promis
   );
   return rows.length > 0;
 }
+
+/** Ops events of `type` created at or after `since`, newest first, at most `limit`: when, and the stored payload. */
+export async function recentEventsOfType<P = Record<string, unknown>>(em: EntityManager, type: string, since: Date, limit: number): Promise<{ at: Date; payload: P }[]> {
+  const rows = await em.execute<{ at: Date; payload: P }[]>(
+    `select created_at as at, payload from ops_events where type = ? and created_at >= ? order by created_at desc limit ?`,
+    [type, since, limit],
+  );
+  return rows.map((r) => ({ at: new Date(r.at), payload: r.payload }));
+}

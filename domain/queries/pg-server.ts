@@ -5,9 +5,12 @@
  */
 import type pg from 'pg';
 
+/** The one statement reading the server's `server_version_num` (column `v`, text), on a pg client or the ORM. */
+export const SERVER_VERSION_NUM_SQL = `select current_setting('server_version_num') as v`;
+
 /** `server_version_num` of the server (e.g. 160004 for 16.4); 0 when it reports none. @throws the driver's error. */
 export async function serverVersionNum(client: pg.Client): Promise<number> {
-  const r = await client.query<{ v: string }>(`select current_setting('server_version_num') as v`);
+  const r = await client.query<{ v: string }>(SERVER_VERSION_NUM_SQL);
   return Number(r.rows[0]?.v ?? 0);
 }
 

@@ -9,6 +9,7 @@
  * callers check them; these functions quote them.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { SERVER_VERSION_NUM_SQL } from './pg-server.js';
 import { AppError } from '../errors.js';
 import { IDLE_IN_TRANSACTION_MS, isOwnTable, LONG_RUNNING_QUERY_MS, OWN_TABLES, redactQuery, scanNodes } from '../ops/pg-limits.js';
 
@@ -336,4 +337,10 @@ export async function dropIndex(em: EntityManager, name: string, concurrently: b
 export async function createIndex(em: EntityManager, t: IndexTarget, concurrently: boolean): Promise<void> {
   const target = `"${t.name}" on "${t.table}" ("${t.column}")`;
   await em.execute(concurrently ? `create index concurrently if not exists ${target}` : `create index if not exists ${target}`);
+}
+
+/** The server's `server_version_num` (e.g. 150019 for 15.19) read through the ORM; 0 when it cannot be read as a number. */
+export async function serverVersionNumOf(em: EntityManager): Promise<number> {
+  const [row] = await em.execute<{ v: string }[]>(SERVER_VERSION_NUM_SQL);
+  return Number(row?.v ?? 0);
 }

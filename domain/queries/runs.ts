@@ -238,3 +238,54 @@ export async function recentRuns(db: SqlRunner, job: string, limit: number): Pro
     error: r.error,
   }));
 }
+
+/** The newest run of a job (by `started_at`, then id), whatever its status. Dates are instants. */
+export interface LastJobRun {
+  job: string;
+  id: number;
+  status: string;
+  trigger: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+/** The newest `job_runs` row of every job that ever ran, keyed by job name. */
+export async function lastRunPerJob(em: EntityManager): Promise<Map<string, LastJobRun>> {
+  const rows = await em.execute<{ job: string; id: number; status: string; trigger: string | null; started_at: Date; finished_at: Date | null }[]>(
+    `select distinct on (job) job, id, status, trigger, started_at, finished_at from job_runs
+      order by job, started_at desc, id desc`,
+  );
+  return new Map(
+    rows.map((r) => [r.job, { job: r.job, id: r.id, status: r.status, trigger: r.trigger, startedAt: new Date(r.started_at), finishedAt: r.finished_at ? new Date(r.finished_at) : null }]),
+  );
+}
+
+/** Start of the first run of `job` started at or after `since` (any status); undefined when none. */
+export async function firstRunStartedSince(em: EntityManager, job: string, since: Date): Promise<Date | undefined> {
+  const [row] = await em.execute<{ started_at: Date }[]>(`select started_at from job_runs where job = ? and started_at >= ? order by started_at limit 1`, [job, since]);
+  return row ? new Date(row.started_at) : undefined;
+}
+
+/** Runs of `job` still `running` whose heartbeat is older than `before` (stuck runs), newest id first: id and heartbeat. */
+export async function staleRunningRuns(em: EntityManager, job: string, before: Date): Promise<{ id: number; heartbeatAt: Date }[]> {
+  const rows = await em.execute<{ id: number; heartbeat_at: Date }[]>(`select id, heartbeat_at from job_runs where job = ? and status = 'running' and heartbeat_at < ? order by id desc`, [job, before]);
+  return rows.map((r) => ({ id: r.id, heartbeatAt: new Date(r.heartbeat_at) }));
+}
+
+/** Count of runs per status among the runs started in [`from`, `to`), by status (statuses with none absent). */
+export async function runCountsByStatus(em: EntityManager, from: Date, to: Date): Promise<Record<string, number>> {
+  const rows = await em.execute<{ status: string; n: number }[]>(
+    `select status, count(*)::int as n from job_runs where started_at >= ? and started_at < ? group by status order by 1`,
+    [from, to],
+  );
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n ?? 0)]));
+}
+
+/** Runs of `job` started at or after `since`, newest first, at most `limit`: status, start and error (null when none). */
+export async function recentRunsOf(em: EntityManager, job: string, since: Date, limit: number): Promise<{ status: string; startedAt: Date; error: string | null }[]> {
+  const rows = await em.execute<{ status: string; started_at: Date; error: string | null }[]>(
+    `select status, started_at, error from job_runs where job = ? and started_at >= ? order by started_at desc limit ?`,
+    [job, since, limit],
+  );
+  return rows.map((r) => ({ status: r.status, startedAt: new Date(r.started_at), error: r.error }));
+}

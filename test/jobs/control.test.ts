@@ -60,7 +60,7 @@ test('a paused job is skipped when its schedule fires, even after a restart; a m
   assert.ok(await isJobPaused(ctx.db.orm.em.fork(), 'daily-pipeline'));
   let s = await start(ctx);
   try {
-    await s.bree.run('daily-pipeline'); // what Bree's cron timer calls
+    await s.fire('daily-pipeline'); // what the job's cron timer calls
     await new Promise((r) => setTimeout(r, 300));
     assert.not.ok(s.isRunning('daily-pipeline'), 'scheduled run skipped while paused');
   } finally {
@@ -72,7 +72,7 @@ test('a paused job is skipped when its schedule fires, even after a restart; a m
   const finished = new Promise<void>((r) => (done = r));
   s = await start(ctx, (name) => name === 'daily-pipeline' && done());
   try {
-    await s.bree.run('daily-pipeline');
+    await s.fire('daily-pipeline');
     await new Promise((r) => setTimeout(r, 300));
     assert.not.ok(s.isRunning('daily-pipeline'));
     const jobs = await createJobControl({ orm: ctx.db.orm, config: ctx.services.config, clock: ctx.services.clock, scheduler: s }).list();

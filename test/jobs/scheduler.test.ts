@@ -109,8 +109,7 @@ scheduler('without timers (autoStart false) nothing is scheduled; fire() runs a 
   const done: string[] = [];
   const s = await start(ctx, true, createMetrics(), (name, o) => void done.push(`${name}:${o.error ? 'failed' : 'done'}`), { autoStart: false });
   try {
-    const bree = s.bree as unknown as { timeouts: Map<string, unknown>; intervals: Map<string, unknown> };
-    assert.is(bree.timeouts.size + bree.intervals.size, 0, 'no cron timer armed');
+    assert.is(s.armedTimers() + s.bree.timeouts.size + s.bree.intervals.size, 0, 'no cron timer armed');
     assert.ok(await s.fire('quota-reset'));
     // the run row is closed after the result message
     const conn = ctx.db.orm.em.getConnection();
