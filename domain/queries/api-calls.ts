@@ -154,7 +154,7 @@ export async function callHealthByProvider(em: EntityManager, since: Date): Prom
   >(
     `select provider, count(*) as calls,
             count(*) filter (where outcome <> 'ok') as errors,
-            count(*) filter (where http_status = 429) as r429,
+            count(*) filter (where ${IS_HTTP_429}) as r429,
             count(*) filter (where http_status in (401, 403)) as auth,
             percentile_cont(0.95) within group (order by latency_ms)::float8 as p95,
             avg(latency_ms)::float8 as avg,
