@@ -14,7 +14,7 @@ import { forcedOpenText, openBreakers } from '../domain/queries/breakers.js';
 import { budgetThresholdsSince, signatureFailuresByProvider } from '../domain/queries/ops-events.js';
 import { quotaUsageOn } from '../domain/queries/provider-quotas.js';
 import { failedPurchasesCountSince } from '../domain/queries/purchases.js';
-import { runningRuns } from '../domain/queries/runs.js';
+import { staleRunningRuns } from '../domain/queries/runs.js';
 import { prevCronRun } from '../domain/schedule.js';
 import { PROVIDERS } from '../domain/config.js';
 import { effectiveConfig } from '../domain/overrides.js';
@@ -67,9 +67,8 @@ export const ALERT_RULES: readonly AlertRule[] = [
     promql: 'max without (instance) (leadfactory_job_running_heartbeat_age_seconds{job_name="daily-pipeline"}) > 1800',
     labels: ['job_name'],
     async evaluate({ em, now, config }) {
-      const cutoff = now.getTime() - config.stages.stuckAfterMs;
-      // the newest running run whose heartbeat is older than the cut-off (runningRuns is oldest first)
-      const row = (await runningRuns(em(), 'daily-pipeline')).filter((r) => r.heartbeatAt.getTime() < cutoff).at(-1);
+      // the newest running run whose heartbeat is older than the cut-off
+      const [row] = await staleRunningRuns(em(), 'daily-pipeline', new Date(now.getTime() - config.stages.stuckAfterMs));
       if (!row) return [];
       const age = (now.getTime() - row.heartbeatAt.getTime()) / 1000;
       return [{ labels: { job_name: 'daily-pipeline' }, value: age, summary: `Run #${row.id} has not reported progress for ${Math.round(age / 60)} min.` }];
