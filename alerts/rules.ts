@@ -13,7 +13,7 @@ import { assessmentResultsSince } from '../domain/queries/assessments.js';
 import { forcedOpenText, openBreakers } from '../domain/queries/breakers.js';
 import { budgetThresholdsSince, signatureFailuresByProvider } from '../domain/queries/ops-events.js';
 import { quotaUsageOn } from '../domain/queries/provider-quotas.js';
-import { failedPurchasesCountSince } from '../domain/queries/purchases.js';
+import { paymentFailuresSince } from '../domain/queries/purchases.js';
 import { staleRunningRuns } from '../domain/queries/runs.js';
 import { prevCronRun } from '../domain/schedule.js';
 import { PROVIDERS } from '../domain/config.js';
@@ -193,10 +193,10 @@ export const ALERT_RULES: readonly AlertRule[] = [
     forMs: 0,
     runbook: 'payment-issues',
     summary: 'More than 5 payment failures in an hour',
-    description: 'Purchases moved to `failed` in the last hour (Stripe payment_intent.payment_failed, checkout errors).',
+    description: 'Payment failures recorded in the last hour: Stripe payment_intent.payment_failed events applied, and checkouts not created.',
     promql: 'max(increase(leadfactory_payment_failures_total[1h])) > 5',
     async evaluate({ em, now }) {
-      const n = await failedPurchasesCountSince(em(), new Date(now.getTime() - HOUR));
+      const n = await paymentFailuresSince(em(), new Date(now.getTime() - HOUR));
       return n > 5 ? [{ labels: {}, value: n, summary: `${n} payments failed in the last hour.` }] : [];
     },
   },

@@ -141,15 +141,23 @@ export async function purchasesByStatus(em: EntityManager): Promise<Record<strin
 }
 
 /**
- * Payment failures ever recorded: ops events `payment.failed` (one per Stripe failure event applied) plus purchases
- * whose checkout session could not be created. A count; monotonic (neither source is deleted).
+ * Payment failures recorded after `since` (exclusive; the epoch for all of them): ops events `payment.failed` (one
+ * per Stripe failure event applied) plus purchases whose Checkout Session could not be created. A count. The one
+ * definition behind the `leadfactory_payment_failures_total` counter ({@link paymentFailuresTotal}) and the in-process
+ * PaymentFailures rule (its last hour), so the rule equals `increase(leadfactory_payment_failures_total[1h])`.
  */
-export async function paymentFailuresTotal(em: EntityManager): Promise<number> {
+export async function paymentFailuresSince(em: EntityManager, since: Date): Promise<number> {
   const [row] = await em.execute<{ n: number }[]>(
-    `select (select count(*) from ops_events where type = 'payment.failed')::int
-          + (select count(*) from purchases where failure_reason like 'checkout session not created:%')::int as n`,
+    `select (select count(*) from ops_events where type = 'payment.failed' and created_at > ?)::int
+          + (select count(*) from purchases where failure_reason like 'checkout session not created:%' and created_at > ?)::int as n`,
+    [since, since],
   );
   return Number(row?.n ?? 0);
+}
+
+/** Payment failures ever recorded ({@link paymentFailuresSince} the epoch). A count; monotonic (neither source is deleted). */
+export function paymentFailuresTotal(em: EntityManager): Promise<number> {
+  return paymentFailuresSince(em, new Date(0));
 }
 
 /** Purchases of one status: all of them and those created after the `since` of {@link purchaseStatusCounts}. */
@@ -215,12 +223,6 @@ export async function paidWithoutReport(em: EntityManager, updatedBefore: Date, 
     [updatedBefore, limit],
   );
   return rows.map((r) => Number(r.id));
-}
-
-/** Purchases `failed` with `updated_at` after `since` (the set {@link failedPurchasesSince} lists), counted without a limit. */
-export async function failedPurchasesCountSince(em: EntityManager, since: Date): Promise<number> {
-  const [row] = await em.execute<{ n: number }[]>(`select count(*)::int as n from purchases where status = 'failed' and updated_at > ?`, [since]);
-  return Number(row?.n ?? 0);
 }
 
 // --- issue #15: the storefront's intake and report statements (domain/storefront/webhook.ts, report.ts) ---

@@ -177,6 +177,23 @@ t('the in-process rules and the exported figures agree on the seeded state', asy
   assert.ok(await fired('PipelineStalled'));
 });
 
+t('PaymentFailures and leadfactory_payment_failures_total read one figure: the rule is the counter\'s last hour', async (ctx) => {
+  // 6 failures in the last hour (5 Stripe failure events, 1 checkout not created), 3 older ones, and a purchase
+  // merely marked failed (no failure event): the counter counts 9, the rule 6 and fires (> 5).
+  for (let i = 0; i < 8; i++)
+    await sql(ctx, `insert into ops_events (type, severity, payload, dedup_key, created_at) values ('payment.failed', 'warning', '{}', ?, ?)`, [`payment.failed:evt_${i}`, minsAgo(i < 5 ? 10 + i : 120 + i)]);
+  await sql(ctx, `insert into purchases (amount_cents, total_cents, status, failure_reason, created_at, updated_at) values
+    (100, 100, 'failed', 'checkout session not created: Stripe down', ?, ?), (100, 100, 'failed', 'checkout session not created: Stripe down', ?, ?),
+    (100, 100, 'failed', 'card declined', ?, ?)`, [minsAgo(20), minsAgo(20), minsAgo(300), minsAgo(300), minsAgo(15), minsAgo(15)]);
+  const s = await scrape(ctx);
+  assert.is(value(s, 'leadfactory_payment_failures_total'), 10);
+  const rctx: RuleContext = { em: () => ctx.db.orm.em.fork(), now: ctx.clock.now(), config: ctx.config, probes: { memoryUsage: () => process.memoryUsage() } as RuleContext['probes'] };
+  const rule = ALERT_RULES.find((r) => r.name === 'PaymentFailures')!;
+  assert.equal((await rule.evaluate(rctx)).map((a) => a.value), [6]);
+  await sql(ctx, `delete from ops_events where dedup_key = 'payment.failed:evt_0'`);
+  assert.equal(await rule.evaluate(rctx), [], '5 in the last hour is not more than 5');
+});
+
 t('state that went away disappears at the next scrape; a never-run pipeline reads 0 progress', async (ctx) => {
   await seed(ctx);
   const metrics = createMetrics(createDbMetricsReader(() => source(ctx)));
