@@ -21,7 +21,7 @@ import { buildServices } from '../domain/services.js';
 import { createJobControl } from '../jobs/control.js';
 import { evaluateNow } from '../jobs/alert-evaluation.js';
 import { createEventTrigger } from '../jobs/event-trigger.js';
-import { setInProcessContext } from '../jobs/in-process.js';
+import { mainJobServices } from '../jobs/job-context.js';
 import { startScheduler } from '../jobs/scheduler.js';
 import { processProbes } from '../runbooks/probes.js';
 import { startFakeSlackApi } from '../test/helpers/slack.js';
@@ -45,13 +45,13 @@ export async function run(args: string[]): Promise<void> {
   const services = await buildServices(config, { db, logger });
   const admin = sandboxAdmin(services.sandboxUrl!);
   const runbooks = { services, em: () => db.orm.em.fork(), jobs: createJobControl({ orm: db.orm, config, clock: services.clock }), probes: processProbes() };
-  setInProcessContext({ em: () => db.orm.em.fork(), config, clock: services.clock, logger, runbooks });
+  const alertDeps = { em: () => db.orm.em.fork(), config, clock: services.clock, logger, runbooks };
   const client = new webApi.WebClient('xoxb-bench', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const poster = createSlackPoster({ orm: db.orm, logger, clock: services.clock, transport: webClientTransport(client as unknown as WebClientLike), render: renderSlackMessage });
   poster.start();
-  const scheduler = await startScheduler({ config, logger, metrics: createMetrics(), orm: db.orm, clock: services.clock, jobEnv: { DATABASE_URL: url, SANDBOX_URL: services.sandboxUrl! } });
+  const scheduler = await startScheduler({ config, logger, metrics: createMetrics(), orm: db.orm, clock: services.clock, jobEnv: { DATABASE_URL: url, SANDBOX_URL: services.sandboxUrl! }, jobs: mainJobServices(alertDeps) });
   // as in the service (bot/main.ts): the rules also run when a feeding event (a breaker trip, …) is recorded
-  const trigger = createEventTrigger({ em: () => db.orm.em.fork(), logger, evaluate: evaluateNow });
+  const trigger = createEventTrigger({ em: () => db.orm.em.fork(), logger, evaluate: () => evaluateNow(alertDeps) });
   trigger.start();
   console.log(`database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; evaluation every 30 s (Bree, in-process) and on feeding events (ops_events polled every 1 s); ${trials} trial(s)`);
   const times: number[] = [];
@@ -87,7 +87,6 @@ export async function run(args: string[]): Promise<void> {
     await trigger.stop();
     await scheduler.stop(1000);
     await poster.stop();
-    setInProcessContext(undefined);
     await services.close();
     await db.close();
     await fake.close();

@@ -60,7 +60,7 @@ import { buildServices } from '../domain/services.js';
 import { seedDemoTargetsIfEmpty } from '../domain/targeting/seed.js';
 import { jobCatalog } from '../jobs/catalog.js';
 import { createJobControl } from '../jobs/control.js';
-import { setInProcessContext } from '../jobs/in-process.js';
+import { mainJobServices } from '../jobs/job-context.js';
 import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { GRACE_MS } from '../jobs/watchdog.js';
 import { processProbes } from '../runbooks/probes.js';
@@ -103,7 +103,7 @@ export async function run(args: string[]): Promise<void> {
   let scheduler: Scheduler | undefined;
   const jobEnv = { DATABASE_URL: url, SANDBOX_URL: services.sandboxUrl! };
   const runbooks = { services, em: () => db.orm.em.fork(), jobs: createJobControl({ orm: db.orm, config, clock, scheduler: () => scheduler, jobEnv }), probes: processProbes() };
-  setInProcessContext({ em: () => db.orm.em.fork(), config, clock, logger, runbooks });
+  const jobServices = mainJobServices({ em: () => db.orm.em.fork(), config, clock, logger, runbooks });
   const client = new webApi.WebClient('xoxb-soak', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const notifier = createNotifier({ orm: db.orm, logger, metrics, config, clock });
   const poster = createSlackPoster({ orm: db.orm, logger, clock, transport: webClientTransport(client as unknown as WebClientLike), render: renderSlackMessage, channelGapMs: 0 });
@@ -117,6 +117,7 @@ export async function run(args: string[]): Promise<void> {
     orm: db.orm,
     clock,
     jobEnv,
+    jobs: jobServices,
     autoStart: false,
     onJobDone: (name, outcome) => {
       completions.set(name, (completions.get(name) ?? 0) + 1);
@@ -331,7 +332,6 @@ export async function run(args: string[]): Promise<void> {
   for (const g of goals) console.log(`  ${g.ok ? 'ok  ' : 'FAIL'} ${g.name}: ${g.value} (goal ${g.goal})`);
 
   await scheduler.stop(1000);
-  setInProcessContext(undefined);
   await services.close();
   await db.close();
   await fake.close();

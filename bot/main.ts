@@ -29,7 +29,7 @@ import { consoleTransport, createSlackPoster, webClientTransport, type WebClient
 import { consoleChannels, webClientChannels, type ChannelClientLike } from '../alerts/slack-channels.js';
 import { createIncidentChannelKeeper } from '../alerts/incident-channel.js';
 import { abortOrphanedDrills, createDrillKeeper } from '../alerts/drills.js';
-import { setInProcessContext } from '../jobs/in-process.js';
+import { mainJobServices } from '../jobs/job-context.js';
 import { evaluateNow, expectedJobs } from '../jobs/alert-evaluation.js';
 import { createEventTrigger } from '../jobs/event-trigger.js';
 import { alertSourceLine } from '../alerts/source.js';
@@ -190,7 +190,7 @@ async function main(): Promise<void> {
   shutdown.register('dbWatch', () => dbWatch.stop());
   const alertDeps = { em: () => orm.em.fork(), config, clock, logger, runbooks: runbookContext, startedAt: now };
   runbookContext.replayers = { alertmanager: alertmanagerReplayer(alertDeps) }; // dead letters' Replay button
-  setInProcessContext(alertDeps);
+  const jobServices = mainJobServices(alertDeps); // what every in-process job run is handed (jobs/job-types.ts JobContext)
   logger.info({ alertSource: config.alerting.source }, alertSourceLine(config.alerting.source, config.alerting.evalIntervalMs));
   // Alertmanager deliveries stored but not processed (the process stopped right after answering 200)
   void processPendingAlertmanagerDeliveries(alertDeps)
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
   shutdown.register('http', () => slack.stop());
   logger.info({ host: config.host, port: config.port, notifier: transport.kind }, 'http listening (/slack/events, /metrics, /healthz, /readyz)');
 
-  const eventTrigger = createEventTrigger({ em: () => orm.em.fork(), logger, evaluate: evaluateNow });
+  const eventTrigger = createEventTrigger({ em: () => orm.em.fork(), logger, evaluate: () => evaluateNow(alertDeps) });
   // Only the replica holding the PostgreSQL advisory lock runs the scheduler; the others serve HTTP and take over
   // within LEADER_RETRY_MS when the leader dies (jobs/leader.ts).
   let firstElection = true;
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     logger,
     retryMs: LEADER_RETRY_MS,
     onElected: async () => {
-      scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv, providers: services.providers });
+      scheduler = await startScheduler({ config, logger, metrics, orm, clock, jobEnv, providers: services.providers, jobs: jobServices });
       eventTrigger.start(); // the rules also run when the events that feed them are recorded
       // RUN_ON_START (first election of this process only) respects a pause: an operator who paused the pipeline
       // during an incident and restarts must not get a full run (emails included) behind their back.

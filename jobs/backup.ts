@@ -1,23 +1,20 @@
 /**
- * Bree job: the nightly database backup (catalog: 04:00 UTC). In a worker thread it loads the configuration from
- * `data.env` and opens the database with a one-connection pool; on the main thread (the embedded database: only
- * the process holding PGlite can dump it) it uses the service's. It backs the database up into `BACKUP_DIR`
+ * Job: the nightly database backup (catalog: 04:00 UTC), on its context's database — a one-connection pool opened
+ * from `data.env` in a worker thread; the service's own on the main thread (the embedded database: only the process
+ * holding PGlite can dump it, so the catalog runs it in-process there). It backs the database up into `BACKUP_DIR`
  * (`takeBackup`: pg_dump custom format for a server, the PGlite data directory for the embedded one), deletes
  * backups older than `BACKUP_RETENTION_DAYS` with {@link rotateBackups}, and records `backup.succeeded` (info) or
  * `backup.failed` (critical) through the ops-event outbox, once per run (dedup key `backup.<outcome>:<UTC stamp>`).
  * A failure is rethrown after it is recorded, so the scheduler marks the run failed.
  */
-import { openDatabase, type Database } from '../db/orm.js';
+import type { Database } from '../db/orm.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { loadConfig, type AppConfig } from '../domain/config.js';
+import type { AppConfig } from '../domain/config.js';
 import { recordOpsEvent } from '../domain/events.js';
 import { rotateBackups, backupStamp, type BackupResult } from '../domain/recovery/backup.js';
 import { BackupError } from '../domain/recovery/pg-tools.js';
 import { takeBackup } from '../domain/recovery/embedded-backup.js';
-import { systemClock } from '../domain/clock.js';
-import type { JobData, JobReport } from './job-types.js';
-import { hasInProcessContext, inProcessContext } from './in-process.js';
-import { jobNow } from './ops-job-env.js';
+import type { JobContext, JobReport } from './job-types.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
 export const BACKUP_JOB = {
@@ -39,22 +36,8 @@ export interface BackupJobSummary extends BackupResult {
  * 'backup' | 'rotate', n }`.
  * @throws the backup's error after `backup.failed` is recorded.
  */
-export default async function backupJob(data: JobData, report: JobReport): Promise<BackupJobSummary> {
-  // On the service's main thread (the embedded database, whose PGlite only this process can dump; JOBS_IN_PROCESS;
-  // the soak bench): its database, pool and clock. In a worker thread: a one-connection pool from data.env.
-  if (hasInProcessContext()) {
-    const services = inProcessContext().runbooks.services;
-    return backupOnce(services.db, services.config, () => services.orm.em.fork(), jobNow(data, services.clock), report);
-  }
-  const config = loadConfig({ ...process.env, ...data.env });
-  let db: Database | undefined;
-  try {
-    db = await openDatabase({ url: config.db.url, dataDir: config.db.dataDir, poolMax: 1 });
-    const open = db;
-    return await backupOnce(open, config, () => open.orm.em.fork(), jobNow(data, systemClock), report);
-  } finally {
-    await db?.close();
-  }
+export default async function backupJob(ctx: JobContext): Promise<BackupJobSummary> {
+  return backupOnce(ctx.db, ctx.config, ctx.em, ctx.now, ctx.report);
 }
 
 /** Backup, rotation and the outcome event; rethrows a failure after `backup.failed` is recorded. */

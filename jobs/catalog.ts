@@ -13,7 +13,7 @@ import { OPTIMIZATION_MONTHLY_JOB } from './optimization-monthly.js';
 import { REVIEW_QUARTERLY_JOB } from './review-quarterly.js';
 import { ASSESSMENT_BATCH_JOB, EMAIL_BATCH_JOB } from './pipeline-batches.js';
 
-/** One scheduled job. `file` is the module in jobs/ (without extension) exporting `default (data, report)`. */
+/** One scheduled job. `file` is the module in jobs/ (without extension) exporting `default (ctx, signal)` (jobs/job-types.ts JobFn). */
 export interface JobDefinition {
   name: string;
   file: string;
@@ -22,8 +22,9 @@ export interface JobDefinition {
   timeoutMs: number;
   why: string;
   /**
-   * Run on the main thread with the service's own services (jobs/in-process.ts) instead of a worker thread: for
-   * frequent, light ticks where starting a worker would cost more than the work.
+   * Run on the main thread with the service's own services (`SchedulerDeps.jobs`, jobs/job-context.ts) instead of a
+   * worker thread: for frequent, light ticks where starting a worker would cost more than the work, and for jobs that
+   * need what only the main thread has (the runbook context, the embedded database).
    */
   inProcess?: boolean;
   /**

@@ -22,6 +22,7 @@ import { jobActivity } from '../domain/queries/jobs.js';
 import { jobCatalog } from './catalog.js';
 import type { JobDefinition } from './catalog.js';
 import { importJob } from './in-process-runner.js';
+import { withOwnJobContext } from './job-context.js';
 import type { JobData, JobReport } from './job-types.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -137,7 +138,7 @@ async function runInThisProcess(deps: JobControlDeps, job: JobDefinition, trigge
   // a run left `running` by a dead holder does not block (its emails wait for the service's reaper)
   await reapExpiredLeases({ em: () => deps.orm.em.fork(), clock: deps.clock, logger: createLogger('silent'), leaseMs: deps.config.stages.leaseMs, settleMs: deps.config.stages.activitySettleMs, job: name });
   if ((await runningRuns(em, name)).length > 0) return { started: false, detail: await alreadyRunning(em, name) };
-  const fn = await importJob(fileURLToPath(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)));
+  const mod = await importJob(fileURLToPath(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)));
   const data: JobData = { env: deps.jobEnv ?? {}, trigger };
   const tracked = (job.tracking ?? 'scheduler') === 'scheduler';
   const runId = tracked ? await openJobRun(em, name, trigger, deps.clock.now(), deps.config.stages.leaseMs) : undefined;
@@ -149,7 +150,10 @@ async function runInThisProcess(deps: JobControlDeps, job: JobDefinition, trigge
   let result: { status?: string; runId?: number } | undefined;
   try {
     // every line of this run's work carries its job and run id (the pipeline narrows it to its own run id)
-    result = (await withLogContext({ job: name, runId: runId ?? newLogId() }, () => fn(data, deps.onProgress ?? (() => undefined)))) as typeof result;
+    // its context is opened from jobEnv, as a worker's is (jobs/job-context.ts), and closed after the run
+    const report = deps.onProgress ?? (() => undefined);
+    const run = () => withOwnJobContext(name, data, report, mod.needs ?? 'database', (ctx) => mod.default(ctx, new AbortController().signal));
+    result = (await withLogContext({ job: name, runId: runId ?? newLogId() }, run)) as typeof result;
   } catch (err) {
     if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());
     throw err;

@@ -1,7 +1,11 @@
-/** Bree job `email-batch` (jobs/pipeline-batches.ts): personalise what is scored and send pending emails. */
-import type { JobData, JobReport } from './job-types.js';
+/** Job `email-batch` (jobs/pipeline-batches.ts): personalise what is scored and send pending emails. */
+import type { JobContext, JobNeeds } from './job-types.js';
 import { emailStages, runBatch, type BatchSummary } from './pipeline-batches.js';
 
-export default function emailBatch(data: JobData, report: JobReport): Promise<BatchSummary> {
-  return runBatch(data, report, 'email-batch', emailStages);
+/** In a worker: full services (personalisation and sending call providers through the gateway). */
+export const needs: JobNeeds = 'services';
+
+/** One email batch (see jobs/pipeline-batches.ts runBatch). */
+export default function emailBatch(ctx: JobContext): Promise<BatchSummary> {
+  return runBatch(ctx, emailStages);
 }

@@ -13,9 +13,8 @@ import { recordOpsEvent } from '../domain/events.js';
 import { getSetting, setSetting } from '../domain/settings.js';
 import { runDiagnostic, type FindingStatus } from '../runbooks/define.js';
 import { runbook as quickDiagnostics } from '../runbooks/quick-diagnostics.js';
-import type { JobData, JobReport } from './job-types.js';
-import { inProcessContext } from './in-process.js';
-import { jobNow, minuteStamp } from './ops-job-env.js';
+import type { JobContext } from './job-types.js';
+import { minuteStamp, requireRunbooks } from './job-context.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (every minute; `everyCron(60_000)` is equivalent). */
 export const HEALTH_CHECK_JOB = {
@@ -65,10 +64,13 @@ export interface HealthCheckSummary {
   diagnostics: Record<string, FindingStatus>;
 }
 
-export default async function healthCheck(data: JobData, report: JobReport): Promise<HealthCheckSummary> {
-  const ctx = inProcessContext();
-  const rb = ctx.runbooks;
-  const now = jobNow(data, ctx.clock);
+/**
+ * One check at the context's instant.
+ * @throws Error when the context has no runbook context (run outside the service's main thread).
+ */
+export default async function healthCheck(ctx: JobContext): Promise<HealthCheckSummary> {
+  const rb = requireRunbooks(ctx);
+  const { now, report } = ctx;
   const diags = quickDiagnostics.diagnostics.filter((d) => (HEALTH_DIAGNOSTICS as readonly string[]).includes(d.id));
   const results = await Promise.all(diags.map((d) => runDiagnostic(d, rb)));
   report({ kind: 'progress', stage: 'diagnostics', n: results.length });

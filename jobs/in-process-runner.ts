@@ -1,12 +1,13 @@
 /**
  * Runs job modules on the main thread (catalog `inProcess`, or every job with `JOBS_IN_PROCESS=true`): a job is its
- * module's default function, called with the run's data, a status reporter and an AbortSignal. At most one run per
+ * module's default function, called with the run's context (from the runner's {@link JobContextSource}: the
+ * service's shared services, or ones opened for the run and closed after) and an AbortSignal. At most one run per
  * job; a cancelled run (cancel, shutdown, its timeout) is aborted and forgotten — its late outcome is ignored, as a
  * terminated worker's would be.
  */
 import { pathToFileURL } from 'node:url';
 import { withLogContext } from '../domain/log-context.js';
-import type { JobData, JobFn, JobMessage, JobStatus } from './job-types.js';
+import type { JobContextSource, JobData, JobMessage, JobModule, JobStatus } from './job-types.js';
 
 /** Where an in-process run's status, result and failure go (the same handler as a worker's messages). */
 export type JobMessageHandler = (name: string, message: JobMessage) => void;
@@ -23,14 +24,13 @@ export interface InProcessRunner {
   cancel(name: string): boolean;
 }
 
-/** Imports a job module's default function (`file`: an absolute path). */
-export async function importJob(file: string): Promise<JobFn> {
-  const mod = (await import(pathToFileURL(file).href)) as { default: JobFn };
-  return mod.default;
+/** Imports a job module: its default function and what it needs opened (`file`: an absolute path). */
+export async function importJob(file: string): Promise<JobModule> {
+  return (await import(pathToFileURL(file).href)) as JobModule;
 }
 
-/** Creates a runner reporting every run's messages to `onMessage`. */
-export function createInProcessRunner(onMessage: JobMessageHandler): InProcessRunner {
+/** Creates a runner reporting every run's messages to `onMessage`; each run's context comes from `contexts`. */
+export function createInProcessRunner(onMessage: JobMessageHandler, contexts: JobContextSource): InProcessRunner {
   const running = new Map<string, AbortController>();
   const cancel = (name: string): boolean => {
     const ac = running.get(name);
@@ -46,7 +46,14 @@ export function createInProcessRunner(onMessage: JobMessageHandler): InProcessRu
     };
     try {
       const job = await importJob(file);
-      const result = await withLogContext({ job: name, runId: data.runId }, () => job(data, report, ac.signal));
+      const result = await withLogContext({ job: name, runId: data.runId }, async () => {
+        const { ctx, close } = await contexts(name, data, report, job.needs ?? 'database');
+        try {
+          return await job.default(ctx, ac.signal);
+        } finally {
+          await close();
+        }
+      });
       if (live()) onMessage(name, { type: 'result', result });
     } catch (err) {
       if (live()) onMessage(name, { type: 'failed', error: String((err as Error)?.stack ?? err) });

@@ -1,5 +1,12 @@
 /** The contract between the scheduler and a job module. */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Database } from '../db/orm.js';
+import type { Clock } from '../domain/clock.js';
+import type { AppConfig } from '../domain/config.js';
 import type { GatewayObservation } from '../domain/gateway/observer.js';
+import type { Logger } from '../domain/logger.js';
+import type { Services } from '../domain/services.js';
+import type { RunbookContext } from '../runbooks/context.js';
 
 /** What a job receives: environment overrides from the main process (database URL, sandbox URL) and the trigger. */
 export interface JobData {
@@ -25,10 +32,71 @@ export type JobStatus =
 export type JobReport = (status: JobStatus) => void;
 
 /**
- * A job module's default export: the run's data, a status reporter and a signal aborted when the run is cancelled
- * (shutdown, `restartWorker`, its timeout). The same function runs on the main thread or in a worker thread.
+ * What the process running a job provides. The service builds it once (bot/main.ts, the composition root:
+ * jobs/job-context.ts `mainJobServices`) for its in-process runs; a worker thread (and the CLI) builds one per run
+ * from `data.env` (jobs/job-context.ts `buildWorkerJobContext`), closed after the run.
  */
-export type JobFn = (data: JobData, report: JobReport, signal?: AbortSignal) => Promise<unknown>;
+export interface JobServices {
+  config: AppConfig;
+  logger: Logger;
+  clock: Clock;
+  /** A fresh EntityManager fork per call (take one per unit of work). */
+  em(): EntityManager;
+  /** The open database (the backup dumps it). */
+  db: Database;
+  /**
+   * Full services (providers behind the gateway): the service's own in-process; in a worker only for jobs whose
+   * module declares `needs = 'services'`. Read it with `requireServices` (jobs/job-context.ts).
+   */
+  services?: Services;
+  /**
+   * The service's runbook context (providers, breaker state, process probes): in-process runs of the service only.
+   * Read it with `requireRunbooks` (jobs/job-context.ts).
+   */
+  runbooks?: RunbookContext;
+  /** When the service started (PipelineDown's start-up grace): in-process runs of the service only. */
+  startedAt?: Date;
+}
+
+/** What a job receives: its process's {@link JobServices} and this run's name, data, reporter and instant. */
+export interface JobContext extends JobServices {
+  /** The job's catalog name (for messages and log lines). */
+  job: string;
+  /** The run's data: trigger, `busy` jobs, log run id, env overrides, optional `now` (ISO) override. */
+  data: JobData;
+  /** Sends a status message to the scheduler (progress, run started, gateway observations). */
+  report: JobReport;
+  /** When this run happens: `data.now` when it is a valid ISO string, else the clock. */
+  now: Date;
+}
+
+/**
+ * A job module's default export: the run's context and a signal aborted when the run is cancelled (shutdown,
+ * `restartWorker`, its timeout). The same function runs on the main thread or in a worker thread; what differs is
+ * the context it is handed.
+ */
+export type JobFn = (ctx: JobContext, signal: AbortSignal) => Promise<unknown>;
+
+/**
+ * What a job needs opened when its process has no services of its own (a worker thread, the CLI): `database` (the
+ * default) a one-connection pool; `services` full services (gateway, providers) with a two-connection pool.
+ */
+export type JobNeeds = 'database' | 'services';
+
+/** A job module: the job function, and optionally what it needs opened in a worker (default `database`). */
+export interface JobModule {
+  default: JobFn;
+  needs?: JobNeeds;
+}
+
+/** A context ready for one run, and how to release what was opened for it (a no-op for shared services). */
+export interface OpenJobContext {
+  ctx: JobContext;
+  close(): Promise<void>;
+}
+
+/** Gives a run of `job` its context (the service's shared services, or ones opened for the run). */
+export type JobContextSource = (job: string, data: JobData, report: JobReport, needs: JobNeeds) => Promise<OpenJobContext>;
 
 /**
  * A message from a job run to the scheduler: a {@link JobStatus} (`type: 'status'`), the run's result, or its

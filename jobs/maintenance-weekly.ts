@@ -12,8 +12,8 @@
 import { recordOpsEvent } from '../domain/events.js';
 import { indexUsage, LARGE_TABLE_ROWS, SEQ_SCAN_HEAVY_MIN, tableSizes, vacuumAnalyze } from '../domain/ops/pg-stats.js';
 import { pruneFinishedRows, type RetentionResult } from '../domain/ops/retention.js';
-import type { JobData, JobReport } from './job-types.js';
-import { dayStamp, withJobDatabase } from './ops-job-env.js';
+import type { JobContext } from './job-types.js';
+import { dayStamp } from './job-context.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
 export const MAINTENANCE_WEEKLY_JOB = {
@@ -37,39 +37,39 @@ export interface MaintenanceWeeklySummary {
   posted: boolean;
 }
 
-export default async function maintenanceWeekly(data: JobData, report: JobReport): Promise<MaintenanceWeeklySummary> {
-  return withJobDatabase(data, 'maintenance-weekly', async ({ em, now, logger }) => {
-    const t0 = performance.now();
-    const pruned = await pruneFinishedRows(em(), now);
-    const tables = (await tableSizes(em())).map((t) => t.table).sort();
-    const vacuumed: string[] = [];
-    const failed: MaintenanceWeeklySummary['failed'] = [];
-    for (const table of tables) {
-      try {
-        await vacuumAnalyze(em(), table);
-        vacuumed.push(table);
-      } catch (err) {
-        failed.push({ table, error: String((err as Error)?.message ?? err).slice(0, 200) });
-      }
-      report({ kind: 'progress', stage: 'vacuum', n: vacuumed.length });
+/** One run at the context's instant, on its database. */
+export default async function maintenanceWeekly(ctx: JobContext): Promise<MaintenanceWeeklySummary> {
+  const { em, logger, now, report } = ctx;
+  const t0 = performance.now();
+  const pruned = await pruneFinishedRows(em(), now);
+  const tables = (await tableSizes(em())).map((t) => t.table).sort();
+  const vacuumed: string[] = [];
+  const failed: MaintenanceWeeklySummary['failed'] = [];
+  for (const table of tables) {
+    try {
+      await vacuumAnalyze(em(), table);
+      vacuumed.push(table);
+    } catch (err) {
+      failed.push({ table, error: String((err as Error)?.message ?? err).slice(0, 200) });
     }
-    const durationMs = Math.round(performance.now() - t0);
-    logger.info({ vacuumed: vacuumed.length, failed: failed.length, durationMs }, 'weekly vacuum analyze done');
+    report({ kind: 'progress', stage: 'vacuum', n: vacuumed.length });
+  }
+  const durationMs = Math.round(performance.now() - t0);
+  logger.info({ vacuumed: vacuumed.length, failed: failed.length, durationMs }, 'weekly vacuum analyze done');
 
-    const usage = await indexUsage(em());
-    const unusedIndexes = usage.indexes.filter((i) => i.scans === 0 && !i.unique).map((i) => ({ table: i.table, index: i.index, bytes: i.bytes }));
-    const seqScanHeavy = usage.tables.filter((t) => t.seqScans >= SEQ_SCAN_HEAVY_MIN && t.seqScans > t.idxScans && t.rows >= LARGE_TABLE_ROWS);
-    const status = failed.length ? 'partial' : 'done';
-    const posted = await recordOpsEvent(
-      em(),
-      {
-        type: 'maintenance.weekly',
-        severity: failed.length ? 'warning' : 'info',
-        dedupKey: `maintenance.weekly:${dayStamp(now)}`,
-        payload: { vacuumed: vacuumed.length, failed, durationMs, pruned, unusedIndexes: unusedIndexes.slice(0, 20), unusedCount: unusedIndexes.length, seqScanHeavy: seqScanHeavy.slice(0, 20) },
-      },
-      now,
-    );
-    return { status, vacuumed, failed, durationMs, pruned, unusedIndexes, seqScanHeavy, posted };
-  });
+  const usage = await indexUsage(em());
+  const unusedIndexes = usage.indexes.filter((i) => i.scans === 0 && !i.unique).map((i) => ({ table: i.table, index: i.index, bytes: i.bytes }));
+  const seqScanHeavy = usage.tables.filter((t) => t.seqScans >= SEQ_SCAN_HEAVY_MIN && t.seqScans > t.idxScans && t.rows >= LARGE_TABLE_ROWS);
+  const status = failed.length ? 'partial' : 'done';
+  const posted = await recordOpsEvent(
+    em(),
+    {
+      type: 'maintenance.weekly',
+      severity: failed.length ? 'warning' : 'info',
+      dedupKey: `maintenance.weekly:${dayStamp(now)}`,
+      payload: { vacuumed: vacuumed.length, failed, durationMs, pruned, unusedIndexes: unusedIndexes.slice(0, 20), unusedCount: unusedIndexes.length, seqScanHeavy: seqScanHeavy.slice(0, 20) },
+    },
+    now,
+  );
+  return { status, vacuumed, failed, durationMs, pruned, unusedIndexes, seqScanHeavy, posted };
 }

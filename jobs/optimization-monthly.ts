@@ -7,8 +7,8 @@
 import { recordOpsEvent } from '../domain/events.js';
 import { tableSizes } from '../domain/ops/pg-stats.js';
 import { getSetting, setSetting } from '../domain/settings.js';
-import type { JobData, JobReport } from './job-types.js';
-import { dayStamp, withJobDatabase } from './ops-job-env.js';
+import type { JobContext } from './job-types.js';
+import { dayStamp } from './job-context.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
 export const OPTIMIZATION_MONTHLY_JOB = {
@@ -66,28 +66,28 @@ export function tableGrowth(current: { table: string; bytes: number; rows: numbe
     .sort((a, b) => b.bytes - a.bytes || a.table.localeCompare(b.table));
 }
 
-export default async function optimizationMonthly(data: JobData, report: JobReport): Promise<OptimizationMonthlySummary> {
-  return withJobDatabase(data, 'optimization-monthly', async ({ em, now }) => {
-    const current = await tableSizes(em());
-    report({ kind: 'progress', stage: 'sizes', n: current.length });
-    const previous = await getSetting<StoredTableSizes>(em(), TABLE_SIZES_SETTING);
-    const tables = tableGrowth(current, previous?.tables);
-    const totalBytes = tables.reduce((s, t) => s + t.bytes, 0);
-    const totalBytesDelta = previous ? tables.reduce((s, t) => s + (t.bytesDelta ?? t.bytes), 0) : null;
-    const since = previous?.at ?? null;
-    const byGrowth = [...tables].filter((t) => t.bytesDelta !== null).sort((a, b) => b.bytesDelta! - a.bytesDelta!);
-    const posted = await recordOpsEvent(
-      em(),
-      {
-        type: 'maintenance.monthly',
-        severity: 'info',
-        dedupKey: `maintenance.monthly:${dayStamp(now)}`,
-        payload: { since, totalBytes, totalBytesDelta, largest: tables.slice(0, 10), fastestGrowing: byGrowth.slice(0, 5), tableCount: tables.length },
-      },
-      now,
-    );
-    const stored: StoredTableSizes = { at: now.toISOString(), tables: Object.fromEntries(current.map((t) => [t.table, { bytes: t.bytes, rows: t.rows }])) };
-    await setSetting(em(), TABLE_SIZES_SETTING, stored, 'system:optimization-monthly', now);
-    return { status: previous ? 'compared' : 'first', since, totalBytes, totalBytesDelta, tables, posted };
-  });
+/** One run at the context's instant, on its database. */
+export default async function optimizationMonthly(ctx: JobContext): Promise<OptimizationMonthlySummary> {
+  const { em, now, report } = ctx;
+  const current = await tableSizes(em());
+  report({ kind: 'progress', stage: 'sizes', n: current.length });
+  const previous = await getSetting<StoredTableSizes>(em(), TABLE_SIZES_SETTING);
+  const tables = tableGrowth(current, previous?.tables);
+  const totalBytes = tables.reduce((s, t) => s + t.bytes, 0);
+  const totalBytesDelta = previous ? tables.reduce((s, t) => s + (t.bytesDelta ?? t.bytes), 0) : null;
+  const since = previous?.at ?? null;
+  const byGrowth = [...tables].filter((t) => t.bytesDelta !== null).sort((a, b) => b.bytesDelta! - a.bytesDelta!);
+  const posted = await recordOpsEvent(
+    em(),
+    {
+      type: 'maintenance.monthly',
+      severity: 'info',
+      dedupKey: `maintenance.monthly:${dayStamp(now)}`,
+      payload: { since, totalBytes, totalBytesDelta, largest: tables.slice(0, 10), fastestGrowing: byGrowth.slice(0, 5), tableCount: tables.length },
+    },
+    now,
+  );
+  const stored: StoredTableSizes = { at: now.toISOString(), tables: Object.fromEntries(current.map((t) => [t.table, { bytes: t.bytes, rows: t.rows }])) };
+  await setSetting(em(), TABLE_SIZES_SETTING, stored, 'system:optimization-monthly', now);
+  return { status: previous ? 'compared' : 'first', since, totalBytes, totalBytesDelta, tables, posted };
 }

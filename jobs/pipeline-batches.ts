@@ -24,10 +24,9 @@ import { scoreAssessed } from '../domain/scoring/score.js';
 import { releaseExpiredClaims } from '../domain/pipeline/stuck.js';
 import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
 import { runningRuns } from '../domain/queries/runs.js';
-import type { Services } from '../domain/services.js';
 import { isJobPaused } from './control.js';
-import type { JobData, JobReport } from './job-types.js';
-import { withJobServices } from './ops-job-env.js';
+import { requireServices } from './job-context.js';
+import type { JobContext } from './job-types.js';
 
 /** Catalog entry: assessments left by the daily run. */
 export const ASSESSMENT_BATCH_JOB = {
@@ -53,33 +52,29 @@ export type BatchSummary =
   | ({ status: 'succeeded' } & Partial<Record<StageCount, number>>);
 
 /**
- * Runs `stages` with the pipeline's dependencies unless the daily pipeline is paused or running.
- * @throws what a stage throws (the scheduler marks the run failed).
+ * Runs `stages` with the pipeline's dependencies (the context's full services) unless the daily pipeline is paused
+ * or running.
+ * @throws what a stage throws (the scheduler marks the run failed); Error when the context has no full services.
  */
-export async function runBatch(
-  data: JobData,
-  report: JobReport,
-  job: string,
-  stages: (deps: PipelineDeps, count: (stage: StageCount, n: number) => void) => Promise<void>,
-): Promise<BatchSummary> {
+export async function runBatch(ctx: JobContext, stages: (deps: PipelineDeps, count: (stage: StageCount, n: number) => void) => Promise<void>): Promise<BatchSummary> {
+  const { data, report, job } = ctx;
   // the scheduler saw the daily run going as it started this one (catalog skipWhileRunning): not a row is touched
   if ((data.busy ?? []).includes(PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_running', skipped: 1 };
-  return withJobServices(data, report, job, async (services: Services) => {
-    const em = services.orm.em.fork();
-    if (await isJobPaused(em, PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_paused', skipped: 1 };
-    // a daily run left `running` by a dead holder is reaped first, so it does not hold the batches back for good
-    const st = services.config.stages;
-    await reapExpiredLeases({ em: () => services.orm.em.fork(), clock: services.clock, logger: services.logger, leaseMs: st.leaseMs, settleMs: st.activitySettleMs, sendgrid: services.providers.sendgrid, job: PIPELINE_JOB });
-    if ((await runningRuns(em, PIPELINE_JOB)).length > 0) return { status: 'skipped', reason: 'pipeline_running', skipped: 1 };
-    const config = applyOverrides(services.config, await readOverrides(em));
-    const deps: PipelineDeps = { em, providers: services.providers, config, logger: services.logger.child({ job }), clock: services.clock };
-    const counts: Partial<Record<StageCount, number>> = {};
-    await stages(deps, (stage, n) => {
-      counts[stage] = (counts[stage] ?? 0) + n;
-      report({ kind: 'progress', stage, n });
-    });
-    return { status: 'succeeded', ...counts };
+  const services = requireServices(ctx);
+  const em = services.orm.em.fork();
+  if (await isJobPaused(em, PIPELINE_JOB)) return { status: 'skipped', reason: 'pipeline_paused', skipped: 1 };
+  // a daily run left `running` by a dead holder is reaped first, so it does not hold the batches back for good
+  const st = services.config.stages;
+  await reapExpiredLeases({ em: () => services.orm.em.fork(), clock: services.clock, logger: services.logger, leaseMs: st.leaseMs, settleMs: st.activitySettleMs, sendgrid: services.providers.sendgrid, job: PIPELINE_JOB });
+  if ((await runningRuns(em, PIPELINE_JOB)).length > 0) return { status: 'skipped', reason: 'pipeline_running', skipped: 1 };
+  const config = applyOverrides(services.config, await readOverrides(em));
+  const deps: PipelineDeps = { em, providers: services.providers, config, logger: services.logger.child({ job }), clock: services.clock };
+  const counts: Partial<Record<StageCount, number>> = {};
+  await stages(deps, (stage, n) => {
+    counts[stage] = (counts[stage] ?? 0) + n;
+    report({ kind: 'progress', stage, n });
   });
+  return { status: 'succeeded', ...counts };
 }
 
 /** A failed assessment is retried by the batch at most once per this many ms (with the attempt cap). */

@@ -6,8 +6,8 @@
  */
 import { recordOpsEvent } from '../domain/events.js';
 import { quotaSummary, resetQuotas } from '../domain/targeting/quota.js';
-import type { JobData, JobReport } from './job-types.js';
-import { dayStamp, withJobDatabase } from './ops-job-env.js';
+import type { JobContext } from './job-types.js';
+import { dayStamp } from './job-context.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
 export const QUOTA_RESET_JOB = {
@@ -31,17 +31,17 @@ export interface QuotaResetSummary {
   totalQuota: number;
 }
 
-export default async function quotaReset(data: JobData, report: JobReport): Promise<QuotaResetSummary> {
-  return withJobDatabase(data, 'quota-reset', async ({ em, now }) => {
-    const before = await quotaSummary(em(), new Date(now.getTime() - 1));
-    await resetQuotas(em(), now, QUOTA_RESET_ACTOR);
-    report({ kind: 'progress', stage: 'reset', n: before.targets.length });
-    const summary: QuotaResetSummary = { status: 'reset', at: now.toISOString(), targets: before.targets.length, usedBefore: before.totalUsed, totalQuota: before.totalQuota };
-    await recordOpsEvent(
-      em(),
-      { type: 'quota.reset', severity: 'info', dedupKey: `quota.reset:${dayStamp(now)}`, payload: { targets: summary.targets, usedBefore: summary.usedBefore, totalQuota: summary.totalQuota, by: QUOTA_RESET_ACTOR } },
-      now,
-    );
-    return summary;
-  });
+/** One run at the context's instant, on its database. */
+export default async function quotaReset(ctx: JobContext): Promise<QuotaResetSummary> {
+  const { em, now, report } = ctx;
+  const before = await quotaSummary(em(), new Date(now.getTime() - 1));
+  await resetQuotas(em(), now, QUOTA_RESET_ACTOR);
+  report({ kind: 'progress', stage: 'reset', n: before.targets.length });
+  const summary: QuotaResetSummary = { status: 'reset', at: now.toISOString(), targets: before.targets.length, usedBefore: before.totalUsed, totalQuota: before.totalQuota };
+  await recordOpsEvent(
+    em(),
+    { type: 'quota.reset', severity: 'info', dedupKey: `quota.reset:${dayStamp(now)}`, payload: { targets: summary.targets, usedBefore: summary.usedBefore, totalQuota: summary.totalQuota, by: QUOTA_RESET_ACTOR } },
+    now,
+  );
+  return summary;
 }

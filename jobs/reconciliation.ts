@@ -15,8 +15,8 @@
 import { recordOpsEvent } from '../domain/events.js';
 import { replayEvents } from '../domain/storefront/replay.js';
 import { sentEmailsWithoutEvents } from '../domain/queries/email-events.js';
-import type { JobData, JobReport } from './job-types.js';
-import { withJobServices } from './ops-job-env.js';
+import { requireServices } from './job-context.js';
+import type { JobContext, JobNeeds } from './job-types.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
 export const RECONCILIATION_JOB = {
@@ -41,43 +41,47 @@ export interface ReconciliationSummary {
   posted: boolean;
 }
 
-export default async function reconciliation(data: JobData, report: JobReport): Promise<ReconciliationSummary> {
-  return withJobServices(data, report, 'reconciliation', async (services, now) => {
-    let stripe: ReconciliationSummary['stripe'];
-    try {
-      const r = await replayEvents(services, { since: new Date(now.getTime() - STRIPE_REPLAY_HOURS * 3_600_000) });
-      const failed = r.results.filter((x) => x.outcome === 'failed').length;
-      stripe = { listed: r.listed, missing: r.missing, applied: r.missing - failed, failed, truncated: r.truncated };
-    } catch (err) {
-      stripe = { error: String((err as Error)?.message ?? err).slice(0, 500) };
-      services.logger.warn({ err: stripe.error }, 'reconciliation: Stripe events could not be replayed');
-    }
-    report({ kind: 'progress', stage: 'stripe', n: 'missing' in stripe ? stripe.missing : 0 });
+/** In a worker: full services (Stripe is called through the gateway). */
+export const needs: JobNeeds = 'services';
 
-    const rows = await sentEmailsWithoutEvents(services.orm.em.fork(), new Date(now.getTime() - SENDGRID_SILENT_HOURS * 3_600_000));
-    const sendgrid = {
-      silent: rows.length,
-      emailIds: rows.slice(0, 20).map((r) => r.id),
-      oldestSentAt: rows[0] ? rows[0].sentAt.toISOString() : null,
-    };
-    report({ kind: 'progress', stage: 'sendgrid', n: sendgrid.silent });
+/** One reconciliation at the context's instant with its full services. */
+export default async function reconciliation(ctx: JobContext): Promise<ReconciliationSummary> {
+  const services = requireServices(ctx);
+  const { now, report } = ctx;
+  let stripe: ReconciliationSummary['stripe'];
+  try {
+    const r = await replayEvents(services, { since: new Date(now.getTime() - STRIPE_REPLAY_HOURS * 3_600_000) });
+    const failed = r.results.filter((x) => x.outcome === 'failed').length;
+    stripe = { listed: r.listed, missing: r.missing, applied: r.missing - failed, failed, truncated: r.truncated };
+  } catch (err) {
+    stripe = { error: String((err as Error)?.message ?? err).slice(0, 500) };
+    services.logger.warn({ err: stripe.error }, 'reconciliation: Stripe events could not be replayed');
+  }
+  report({ kind: 'progress', stage: 'stripe', n: 'missing' in stripe ? stripe.missing : 0 });
 
-    const repaired = 'missing' in stripe && stripe.missing > 0;
-    const status: ReconciliationSummary['status'] = 'error' in stripe ? 'partial' : sendgrid.silent > 0 ? 'found' : repaired ? 'repaired' : 'clean';
-    let posted = false;
-    if (status !== 'clean') {
-      const worrying = 'error' in stripe || sendgrid.silent > 0 || ('failed' in stripe && stripe.failed > 0);
-      posted = await recordOpsEvent(
-        services.orm.em.fork(),
-        {
-          type: 'reconciliation.done',
-          severity: worrying ? 'warning' : 'info',
-          dedupKey: `reconciliation.done:${now.toISOString().slice(0, 13)}`,
-          payload: { stripe, sendgrid, replayHours: STRIPE_REPLAY_HOURS, silentHours: SENDGRID_SILENT_HOURS },
-        },
-        now,
-      );
-    }
-    return { status, stripe, sendgrid, posted };
-  });
+  const rows = await sentEmailsWithoutEvents(services.orm.em.fork(), new Date(now.getTime() - SENDGRID_SILENT_HOURS * 3_600_000));
+  const sendgrid = {
+    silent: rows.length,
+    emailIds: rows.slice(0, 20).map((r) => r.id),
+    oldestSentAt: rows[0] ? rows[0].sentAt.toISOString() : null,
+  };
+  report({ kind: 'progress', stage: 'sendgrid', n: sendgrid.silent });
+
+  const repaired = 'missing' in stripe && stripe.missing > 0;
+  const status: ReconciliationSummary['status'] = 'error' in stripe ? 'partial' : sendgrid.silent > 0 ? 'found' : repaired ? 'repaired' : 'clean';
+  let posted = false;
+  if (status !== 'clean') {
+    const worrying = 'error' in stripe || sendgrid.silent > 0 || ('failed' in stripe && stripe.failed > 0);
+    posted = await recordOpsEvent(
+      services.orm.em.fork(),
+      {
+        type: 'reconciliation.done',
+        severity: worrying ? 'warning' : 'info',
+        dedupKey: `reconciliation.done:${now.toISOString().slice(0, 13)}`,
+        payload: { stripe, sendgrid, replayHours: STRIPE_REPLAY_HOURS, silentHours: SENDGRID_SILENT_HOURS },
+      },
+      now,
+    );
+  }
+  return { status, stripe, sendgrid, posted };
 }

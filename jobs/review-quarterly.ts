@@ -6,11 +6,10 @@
  * Records `review.quarterly` (info), once per quarter. Read-only; a worker with a one-connection pool.
  */
 import { recordOpsEvent } from '../domain/events.js';
-import type { JobData, JobReport } from './job-types.js';
+import type { JobContext } from './job-types.js';
 import { spendByProviderBetween } from '../domain/queries/costs.js';
 import { alertsFiredByName, incidentAckStatsBySeverity } from '../domain/queries/quarterly-review.js';
 import { runCountsByStatus } from '../domain/queries/runs.js';
-import { withJobDatabase } from './ops-job-env.js';
 
 /** The catalog entry the lead adds to jobs/catalog.ts (cron in UTC). */
 export const REVIEW_QUARTERLY_JOB = {
@@ -45,36 +44,36 @@ export interface QuarterlyReview {
 
 const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d;
 
-export default async function reviewQuarterly(data: JobData, report: JobReport): Promise<QuarterlyReview> {
-  return withJobDatabase(data, 'review-quarterly', async ({ em, now }) => {
-    const { start, end, label } = previousQuarter(now);
-    const inc = await incidentAckStatsBySeverity(em(), start, end);
-    const alertsFired = await alertsFiredByName(em(), start, end);
-    const jobRuns = await runCountsByStatus(em(), start, end);
-    const spend = await spendByProviderBetween(em(), start, end);
-    report({ kind: 'progress', stage: 'queries', n: 4 });
+/** One run at the context's instant, on its database. */
+export default async function reviewQuarterly(ctx: JobContext): Promise<QuarterlyReview> {
+  const { em, now, report } = ctx;
+  const { start, end, label } = previousQuarter(now);
+  const inc = await incidentAckStatsBySeverity(em(), start, end);
+  const alertsFired = await alertsFiredByName(em(), start, end);
+  const jobRuns = await runCountsByStatus(em(), start, end);
+  const spend = await spendByProviderBetween(em(), start, end);
+  report({ kind: 'progress', stage: 'queries', n: 4 });
 
-    const acknowledged = inc.reduce((s, r) => s + r.acknowledged, 0);
-    const sumS = inc.reduce((s, r) => s + r.sumAckSeconds, 0);
-    const incidents = {
-      total: inc.reduce((s, r) => s + r.count, 0),
-      bySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.count])),
-      acknowledged,
-      mttaMinutes: acknowledged ? round(sumS / acknowledged / 60, 1) : null,
-      mttaBySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.mttaSeconds === null ? null : round(r.mttaSeconds / 60, 1)])),
-    };
-    const spendUsd = Object.fromEntries(spend.map((r) => [r.provider, round(r.costUsd, 2)]));
-    const review = {
-      quarter: label,
-      from: start.toISOString(),
-      to: end.toISOString(),
-      incidents,
-      alertsFired,
-      jobRuns,
-      spendUsd,
-      totalSpendUsd: round(spend.reduce((s, r) => s + r.costUsd, 0), 2),
-    };
-    const posted = await recordOpsEvent(em(), { type: 'review.quarterly', severity: 'info', dedupKey: `review.quarterly:${label}`, payload: review }, now);
-    return { status: 'done', ...review, posted };
-  });
+  const acknowledged = inc.reduce((s, r) => s + r.acknowledged, 0);
+  const sumS = inc.reduce((s, r) => s + r.sumAckSeconds, 0);
+  const incidents = {
+    total: inc.reduce((s, r) => s + r.count, 0),
+    bySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.count])),
+    acknowledged,
+    mttaMinutes: acknowledged ? round(sumS / acknowledged / 60, 1) : null,
+    mttaBySeverity: Object.fromEntries(inc.map((r) => [r.severity, r.mttaSeconds === null ? null : round(r.mttaSeconds / 60, 1)])),
+  };
+  const spendUsd = Object.fromEntries(spend.map((r) => [r.provider, round(r.costUsd, 2)]));
+  const review = {
+    quarter: label,
+    from: start.toISOString(),
+    to: end.toISOString(),
+    incidents,
+    alertsFired,
+    jobRuns,
+    spendUsd,
+    totalSpendUsd: round(spend.reduce((s, r) => s + r.costUsd, 0), 2),
+  };
+  const posted = await recordOpsEvent(em(), { type: 'review.quarterly', severity: 'info', dedupKey: `review.quarterly:${label}`, payload: review }, now);
+  return { status: 'done', ...review, posted };
 }

@@ -3,9 +3,11 @@
  * overlaps runs of one job, respects pauses and the `waitFor`/`skipWhileRunning` rules, records runs
  * (jobs/run-book.ts) and stops cleanly on shutdown.
  *
- * One job mode: a job is its module's default function `(data, report, signal)`. It runs on the main thread
- * (jobs/in-process-runner.ts) when the catalog marks it `inProcess` (the frequent light ticks, where a worker would
- * cost more than the work) or with `JOBS_IN_PROCESS=true`; otherwise in a worker thread with its own pool, so the
+ * One job mode: a job is its module's default function `(ctx, signal)` (jobs/job-types.ts JobContext). It runs on
+ * the main thread (jobs/in-process-runner.ts) with the service's own services (`SchedulerDeps.jobs`) when the
+ * catalog marks it `inProcess` (the frequent light ticks, where a worker would cost more than the work, and the jobs
+ * that need the main thread's runbook context) or with `JOBS_IN_PROCESS=true`; otherwise in a worker thread with a
+ * context built from `data.env` (jobs/job-context.ts buildWorkerJobContext), so the
  * long and heavy runs (the pipeline, the batches, pg_dump, the reports) never block the main thread's event loop.
  * Workers are launched through Bree's documented API only — `new Bree({ jobs })`, `run`, `stop`, the
  * `worker created` event and the worker message handler; Bree's own timers are never started.
@@ -27,7 +29,8 @@ import { WAIT_FOR_MAX_MS, jobCatalog, type JobDefinition } from './catalog.js';
 import { isJobPaused } from './control.js';
 import { armCronTimers, type CronTimers } from './cron-timers.js';
 import { createInProcessRunner, type InProcessRunner } from './in-process-runner.js';
-import { parseJobMessage, type JobData, type JobStartMessage } from './job-types.js';
+import { buildWorkerJobContext, sharedJobContext } from './job-context.js';
+import { parseJobMessage, type JobData, type JobServices, type JobStartMessage } from './job-types.js';
 import { createReaperLoop, type ReaperLoop } from './reaper-loop.js';
 import { createRunBook, type RunBook } from './run-book.js';
 
@@ -44,6 +47,12 @@ export interface SchedulerDeps {
   clock: Clock;
   /** Environment overrides for jobs: the database URL and sandbox URL of this process. */
   jobEnv: Record<string, string>;
+  /**
+   * The service's own job services (built once by the composition root: jobs/job-context.ts mainJobServices), handed
+   * to every in-process run. Absent (tests): each in-process run opens its own from `data.env`, as a worker does —
+   * and a job needing the runbook context then fails with a clear error.
+   */
+  jobs?: JobServices;
   /** The providers (the reaper asks SendGrid's activity feed about emails left `sending`); absent = emails wait. */
   providers?: Pick<Providers, 'sendgrid'>;
   /** Called when a job run ends, with its result or error (for notifications and tests). */
@@ -111,7 +120,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<Scheduler> {
     deps,
     byName: new Map(catalog.map((j) => [j.name, j])),
     book,
-    runner: createInProcessRunner((name, m) => book.handle(name, m)),
+    runner: createInProcessRunner((name, m) => book.handle(name, m), deps.jobs ? sharedJobContext(deps.jobs) : buildWorkerJobContext),
     bree,
     reaper: createReaperLoop({ ...deps, isLocalRunAlive: (job, runId) => book.activeRunId(job) === runId || isRunning(parts, job) }),
     timers: {},

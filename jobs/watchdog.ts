@@ -17,8 +17,7 @@ import { firstRunStartedSince, staleRunningRuns } from '../domain/queries/runs.j
 import { getSetting, setSetting } from '../domain/settings.js';
 import { jobCatalog } from './catalog.js';
 import { isJobPaused } from './control.js';
-import { inProcessContext } from './in-process.js';
-import type { JobData, JobReport } from './job-types.js';
+import type { JobContext } from './job-types.js';
 
 /** A fire time this long ago with no run is missed; a run starting this long after it is late (ms). */
 export const GRACE_MS = 10 * 60_000;
@@ -94,9 +93,8 @@ export async function watchJobs(em: EntityManager, config: AppConfig, now: Date)
   return out;
 }
 
-/** Bree job entry (in-process): one pass with the service's context. */
-export default async function watchdog(_data: JobData, _report: JobReport): Promise<{ status: string; missed: number; late: number; stuck: number }> {
-  const ctx = inProcessContext();
+/** The job (in-process in the catalog): one pass on the context's database at its clock's now. */
+export default async function watchdog(ctx: JobContext): Promise<{ status: string; missed: number; late: number; stuck: number }> {
   const f = await watchJobs(ctx.em(), ctx.config, ctx.clock.now());
   return { status: 'succeeded', missed: f.missed.length, late: f.late.length, stuck: f.stuck.length };
 }

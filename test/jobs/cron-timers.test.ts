@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { armCronTimers } from '../../jobs/cron-timers.js';
 import { createInProcessRunner } from '../../jobs/in-process-runner.js';
-import type { JobMessage } from '../../jobs/job-types.js';
+import type { JobContext, JobContextSource, JobMessage } from '../../jobs/job-types.js';
 
 const test = suite('scheduler parts: cron timers and the in-process runner');
 
@@ -32,14 +32,16 @@ test('the in-process runner runs one run per job, reports it, and ignores a canc
   const file = join(dir, 'job.mjs');
   writeFileSync(
     file,
-    `export default async (data, report, signal) => {
+    `export default async ({ data, report }, signal) => {
        report({ kind: 'progress', stage: 'x', n: 1 });
        await new Promise((r) => setTimeout(r, data.ms));
        return { status: 'succeeded', aborted: signal.aborted };
      };`,
   );
   const seen: [string, JobMessage][] = [];
-  const runner = createInProcessRunner((name, m) => seen.push([name, m]));
+  // this job reads only its data and reporter: no database, no services in its context
+  const contexts: JobContextSource = async (job, data, report) => ({ ctx: { job, data, report } as JobContext, close: async () => undefined });
+  const runner = createInProcessRunner((name, m) => seen.push([name, m]), contexts);
   assert.ok(runner.start('a', file, { env: {}, ms: 50 }));
   assert.not.ok(runner.start('a', file, { env: {}, ms: 50 }), 'no second run of a running job');
   assert.ok(runner.has('a'));

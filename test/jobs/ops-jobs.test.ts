@@ -11,13 +11,13 @@ import { getSetting, getSettingEntry, setSetting } from '../../domain/settings.j
 import { quotaSummary } from '../../domain/targeting/quota.js';
 import { seedDemoTargetsIfEmpty } from '../../domain/targeting/seed.js';
 import healthCheck, { HEALTH_CHECK_JOB, HEALTH_LAST_SETTING, type StoredHealth } from '../../jobs/health-check.js';
-import { setInProcessContext } from '../../jobs/in-process.js';
+import { jobContext, mainJobServices, withOwnJobContext } from '../../jobs/job-context.js';
 import maintenanceWeekly, { MAINTENANCE_WEEKLY_JOB } from '../../jobs/maintenance-weekly.js';
 import optimizationMonthly, { OPTIMIZATION_MONTHLY_JOB, TABLE_SIZES_SETTING, type StoredTableSizes } from '../../jobs/optimization-monthly.js';
 import quotaReset, { QUOTA_RESET_JOB } from '../../jobs/quota-reset.js';
 import reconciliation, { RECONCILIATION_JOB } from '../../jobs/reconciliation.js';
 import reviewQuarterly, { previousQuarter, REVIEW_QUARTERLY_JOB } from '../../jobs/review-quarterly.js';
-import type { JobStatus } from '../../jobs/job-types.js';
+import type { JobData, JobServices, JobStatus } from '../../jobs/job-types.js';
 import { eventText } from '../../alerts/format.js';
 import { DB_KIND } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
@@ -28,16 +28,19 @@ t.before(async (ctx) => {
   await setUp(ctx);
   const s = ctx.services;
   // event-loop lag pinned: the check's verdict must not depend on the CI machine's load
-  setInProcessContext({ em: () => s.orm.em.fork(), config: s.config, clock: s.clock, logger: s.logger, runbooks: runbookContext(s, { probes: { eventLoopLagMs: () => 0 } }) });
+  jobs = mainJobServices({ em: () => s.orm.em.fork(), config: s.config, clock: s.clock, logger: s.logger, runbooks: runbookContext(s, { probes: { eventLoopLagMs: () => 0 } }) });
 });
 t.after(async (ctx) => {
-  setInProcessContext(undefined);
   await tearDown(ctx);
 });
 t.before.each((ctx) => reset(ctx));
 
 const statuses: JobStatus[] = [];
 const report = (s: JobStatus) => void statuses.push(s);
+/** The service's job services (as bot/main.ts builds them), handed to every in-process run below. */
+let jobs: JobServices;
+/** The context of an in-process run of `job` with `data`. */
+const inProcess = (job: string, data: JobData) => jobContext(jobs, job, data, report);
 const alertsEventText = (type: string, payload: Record<string, unknown>) => eventText({ type, severity: 'info', payload });
 const sql = <T = Record<string, unknown>>(ctx: Ctx, q: string, params: unknown[] = []) => ctx.db.orm.em.getConnection().execute<T[]>(q, params);
 
@@ -59,7 +62,7 @@ t('catalog constants: names match files, crons as specified', () => {
 });
 
 t('health check: first run posts, the same status again posts nothing, a Yelp key fault posts "worse"', async (ctx) => {
-  const first = await healthCheck({ env: {}, now: '2026-05-01T10:00:00Z' }, report);
+  const first = await healthCheck(inProcess('health-check', { env: {}, now: '2026-05-01T10:00:00Z' }));
   assert.is(first.status, 'ok', JSON.stringify(first.diagnostics));
   assert.equal(Object.keys(first.diagnostics).sort(), ['database', 'health', 'integrations']);
   assert.is(first.changed, true);
@@ -70,13 +73,13 @@ t('health check: first run posts, the same status again posts nothing, a Yelp ke
   const stored = await getSetting<StoredHealth>(ctx.db.orm.em.fork(), HEALTH_LAST_SETTING);
   assert.equal([stored?.at, stored?.status, stored?.diagnostics.integrations], ['2026-05-01T10:00:00.000Z', 'ok', 'ok']);
 
-  const second = await healthCheck({ env: {}, now: '2026-05-01T10:01:00Z' }, report);
+  const second = await healthCheck(inProcess('health-check', { env: {}, now: '2026-05-01T10:01:00Z' }));
   assert.equal([second.status, second.changed, second.posted], ['ok', false, false]);
   assert.is((await opsEvents(ctx, 'health.changed')).length, 1, 'no post without a change');
   assert.is((await getSetting<StoredHealth>(ctx.db.orm.em.fork(), HEALTH_LAST_SETTING))?.at, '2026-05-01T10:01:00.000Z');
 
   await sandboxAdmin(ctx.sandbox.url).setFault('yelp', { fault: 'invalid_key' });
-  const third = await healthCheck({ env: {}, now: '2026-05-01T10:02:00Z' }, report);
+  const third = await healthCheck(inProcess('health-check', { env: {}, now: '2026-05-01T10:02:00Z' }));
   assert.equal([third.status, third.previous, third.direction, third.posted], ['problem', 'ok', 'worse', true]);
   assert.is(third.diagnostics.integrations, 'problem');
   events = await opsEvents(ctx, 'health.changed');
@@ -88,7 +91,7 @@ t('health check: first run posts, the same status again posts nothing, a Yelp ke
 
   // the same transition re-run in the same minute (a second replica) records nothing new
   await setSetting(ctx.db.orm.em.fork(), HEALTH_LAST_SETTING, { ...stored, status: 'ok' }, 'test');
-  const again = await healthCheck({ env: {}, now: '2026-05-01T10:02:30Z' }, report);
+  const again = await healthCheck(inProcess('health-check', { env: {}, now: '2026-05-01T10:02:30Z' }));
   assert.equal([again.changed, again.posted], [true, false]);
   assert.is((await opsEvents(ctx, 'health.changed')).length, 2);
 });
@@ -101,7 +104,7 @@ t('quota reset: used-today back to 0, audited as system:quota-reset, quota.reset
   await sql(ctx, 'update businesses set target_id = ?, created_at = now() - interval \'1 minute\' where id = ?', [target!.id, b]);
   assert.is((await quotaSummary(em, new Date())).totalUsed, 1);
 
-  const r = await quotaReset({ env: {} }, report);
+  const r = await quotaReset(inProcess('quota-reset', { env: {} }));
   assert.is(r.status, 'reset');
   assert.is(r.usedBefore, 1);
   assert.ok(r.targets > 0);
@@ -109,7 +112,7 @@ t('quota reset: used-today back to 0, audited as system:quota-reset, quota.reset
   assert.is(after.totalUsed, 0);
   assert.is(after.totalAvailable, after.totalQuota);
   assert.is((await getSettingEntry(ctx.db.orm.em.fork(), 'targeting.quota_reset_at'))?.updatedBy, 'system:quota-reset');
-  await quotaReset({ env: {} }, report);
+  await quotaReset(inProcess('quota-reset', { env: {} }));
   const events = await opsEvents(ctx, 'quota.reset');
   assert.is(events.length, 1, 'once per day');
   assert.is(events[0]!.severity, 'info');
@@ -117,7 +120,7 @@ t('quota reset: used-today back to 0, audited as system:quota-reset, quota.reset
 
 t('reconciliation: replays Stripe events the webhook missed and reports emails sent > 24 h ago with no event', async (ctx) => {
   // nothing to do: no event
-  const clean = await reconciliation({ env: {} }, report);
+  const clean = await reconciliation(inProcess('reconciliation', { env: {} }));
   assert.is(clean.status, 'clean');
   assert.is((await opsEvents(ctx, 'reconciliation.done')).length, 0);
 
@@ -142,7 +145,7 @@ t('reconciliation: replays Stripe events the webhook missed and reports emails s
   await email(2);
   await sql(ctx, `insert into email_events (dedup_key, email_id, event, occurred_at, received_at, payload) values ('k1', ?, 'delivered', now(), now(), '{}')`, [delivered]);
 
-  const r = await reconciliation({ env: {} }, report);
+  const r = await reconciliation(inProcess('reconciliation', { env: {} }));
   assert.is(r.status, 'found');
   assert.ok('missing' in r.stripe && r.stripe.missing >= 2 && r.stripe.failed === 0, JSON.stringify(r.stripe));
   assert.is((await purchase(ctx, c.purchaseId)).status, 'paid', 'missed webhook applied');
@@ -155,7 +158,7 @@ t('reconciliation: replays Stripe events the webhook missed and reports emails s
   const [row] = await sql<{ status: string }>(ctx, 'select status from emails where id = ?', [silent]);
   assert.is(row!.status, 'sent');
   // replayed once: a second pass finds nothing missing
-  const second = await reconciliation({ env: {}, now: new Date(Date.now() + 3_600_000).toISOString() }, report);
+  const second = await reconciliation(inProcess('reconciliation', { env: {}, now: new Date(Date.now() + 3_600_000).toISOString() }));
   assert.ok('missing' in second.stripe && second.stripe.missing === 0);
 });
 
@@ -169,7 +172,7 @@ t('weekly maintenance: retention, VACUUM ANALYZE of our tables and an index usag
     ('old', 'post', 'C1', 'old', ?, ?), ('recent', 'post', 'C1', 'recent', ?, ?), ('unsent', 'post', 'C1', 'unsent', ?, null)`, [old, old, recent, recent, old]);
   await sql(ctx, `insert into ops_events (type, dedup_key, created_at, posted_at) values
     ('x', 'ev-old', '2025-12-01T00:00:00Z', '2025-12-01T00:00:00Z'), ('x', 'ev-recent', ?, ?), ('x', 'ev-unposted', '2025-12-01T00:00:00Z', null)`, [old, old]);
-  const r = await maintenanceWeekly({ env: {}, now: '2026-05-03T03:00:00Z' }, report);
+  const r = await maintenanceWeekly(inProcess('maintenance-weekly', { env: {}, now: '2026-05-03T03:00:00Z' }));
   assert.equal(r.pruned, { webhookInbox: 1, slackOutbox: 1, opsEvents: 1 });
   assert.equal((await sql<{ event_id: string }>(ctx, 'select event_id from webhook_inbox order by event_id')).map((x) => x.event_id), ['evt_pending', 'evt_recent']);
   assert.equal((await sql<{ dedup_key: string }>(ctx, 'select dedup_key from slack_outbox order by dedup_key')).map((x) => x.dedup_key), ['recent', 'unsent']);
@@ -194,7 +197,7 @@ t('weekly maintenance: retention, VACUUM ANALYZE of our tables and an index usag
 });
 
 t('monthly optimisation: growth against the stored sizes, then the new sizes are stored', async (ctx) => {
-  const first = await optimizationMonthly({ env: {}, now: '2026-04-01T05:00:00Z' }, report);
+  const first = await optimizationMonthly(inProcess('optimization-monthly', { env: {}, now: '2026-04-01T05:00:00Z' }));
   assert.is(first.status, 'first');
   assert.is(first.totalBytesDelta, null);
   assert.ok(first.tables.length > 10 && first.tables.every((x) => x.bytesDelta === null));
@@ -208,7 +211,7 @@ t('monthly optimisation: growth against the stored sizes, then the new sizes are
   for (let i = 0; i < 3; i++) await business(ctx);
   await sql(ctx, 'analyze businesses');
 
-  const r = await optimizationMonthly({ env: {}, now: '2026-05-01T05:00:00Z' }, report);
+  const r = await optimizationMonthly(inProcess('optimization-monthly', { env: {}, now: '2026-05-01T05:00:00Z' }));
   assert.is(r.status, 'compared');
   assert.is(r.since, '2026-04-01T05:00:00.000Z');
   const b = r.tables.find((x) => x.table === 'businesses')!;
@@ -246,14 +249,8 @@ t('quarterly review: incidents by severity and MTTA, alerts by name, job runs by
     await sql(ctx, `insert into api_calls (provider, operation, outcome, latency_ms, cost_usd, created_at) values (?, 'op', 'ok', 1, ?, ?)`, [provider, usd, at]);
 
   // worker mode: no in-process context, a pool of its own from data.env
-  const saved = runbookCtx(ctx);
-  setInProcessContext(undefined);
-  let r;
-  try {
-    r = await reviewQuarterly({ env: { DATABASE_URL: ctx.db.url, LOG_LEVEL: 'silent', NODE_ENV: 'test' }, now: '2026-04-01T09:00:00Z' }, report);
-  } finally {
-    setInProcessContext(saved);
-  }
+  const data = { env: { DATABASE_URL: ctx.db.url, LOG_LEVEL: 'silent', NODE_ENV: 'test' }, now: '2026-04-01T09:00:00Z' };
+  const r = await withOwnJobContext('review-quarterly', data, report, 'database', reviewQuarterly);
   assert.is(r.quarter, '2026-Q1');
   assert.equal(r.incidents, { total: 3, bySeverity: { SEV1: 1, SEV2: 2 }, acknowledged: 2, mttaMinutes: 20, mttaBySeverity: { SEV1: 10, SEV2: 30 } });
   assert.equal(r.alertsFired, { ProviderDown: 2, PipelineStalled: 1 });
@@ -265,10 +262,5 @@ t('quarterly review: incidents by severity and MTTA, alerts by name, job runs by
   assert.is(events[0]!.dedup_key, 'review.quarterly:2026-Q1');
   assert.match(alertsEventText('review.quarterly', events[0]!.payload), /Quarterly review 2026-Q1: 3 incidents \(SEV1 1, SEV2 2\), mean time to acknowledge 20 min\. .*\$2\.50/);
 });
-
-function runbookCtx(ctx: Ctx) {
-  const s = ctx.services;
-  return { em: () => s.orm.em.fork(), config: s.config, clock: s.clock, logger: s.logger, runbooks: runbookContext(s, { probes: { eventLoopLagMs: () => 0 } }) };
-}
 
 t.run();

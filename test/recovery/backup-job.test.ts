@@ -14,7 +14,8 @@ import type { Database } from '../../db/orm.js';
 import { loadConfig } from '../../domain/config.js';
 import { verifyChecksum } from '../../domain/recovery/backup.js';
 import backupJob, { BACKUP_JOB } from '../../jobs/backup.js';
-import type { JobStatus } from '../../jobs/job-types.js';
+import { withOwnJobContext } from '../../jobs/job-context.js';
+import type { JobData, JobReport, JobStatus } from '../../jobs/job-types.js';
 import { DB_KIND, freshDatabase, sharedEmbeddedUrl, truncateAll } from '../helpers/db.js';
 import { testIf } from '../helpers/preconditions.js';
 
@@ -60,7 +61,7 @@ test('config: BACKUP_DIR and BACKUP_RETENTION_DAYS default to .data/backups and 
 
 test('a failing pg_dump records backup.failed and the run throws', async (ctx) => {
   const now = '2026-11-29T04:00:00.000Z';
-  const err = await backupJob({ env: { DATABASE_URL: ctx.url, BACKUP_DIR: ctx.dir, PG_BIN_DIR: join(ctx.dir, 'no-such-bin') }, now }, () => undefined).catch((e: unknown) => e);
+  const err = await runBackup({ env: { DATABASE_URL: ctx.url, BACKUP_DIR: ctx.dir, PG_BIN_DIR: join(ctx.dir, 'no-such-bin') }, now }, () => undefined).catch((e: unknown) => e);
   assert.instance(err, Error);
   assert.match((err as Error).message, /pg_dump is not installed/);
   const evs = await events(ctx.db);
@@ -69,6 +70,9 @@ test('a failing pg_dump records backup.failed and the run throws', async (ctx) =
   assert.equal(readdirSync(ctx.dir), [], 'nothing left behind');
 });
 
+/** Runs the backup job as a worker thread does: a one-connection pool of its own from `data.env`, closed after. */
+const runBackup = (data: JobData, report: JobReport) => withOwnJobContext('backup', data, report, 'database', backupJob);
+
 const pgOnly = testIf(test, DB_KIND === 'postgres' && !pgDumpMissing(), 'needs DATABASE_URL (PostgreSQL) and pg_dump');
 
 pgOnly('a run writes a checksummed backup, rotates old ones and records backup.succeeded', async (ctx) => {
@@ -76,7 +80,7 @@ pgOnly('a run writes a checksummed backup, rotates old ones and records backup.s
   writeFileSync(old, 'old');
   writeFileSync(`${old}.sha256`, 'x');
   const progress: JobStatus[] = [];
-  const summary = await backupJob(
+  const summary = await runBackup(
     { env: { DATABASE_URL: ctx.url, BACKUP_DIR: ctx.dir, BACKUP_RETENTION_DAYS: '30' }, now: '2026-11-29T04:00:00.000Z' },
     (s) => progress.push(s),
   );

@@ -19,7 +19,7 @@ import { restoreEmbeddedBackup, takeBackup } from '../../domain/recovery/embedde
 import { tableRowCounts, verifyDatabase } from '../../domain/recovery/verify.js';
 import type { Services } from '../../domain/services.js';
 import backupJob from '../../jobs/backup.js';
-import { setInProcessContext } from '../../jobs/in-process.js';
+import { jobContext, mainJobServices } from '../../jobs/job-context.js';
 import { seedSample } from '../helpers/recovery.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { testServices } from '../helpers/services.js';
@@ -128,14 +128,13 @@ test('the nightly backup job on the main thread backs up the embedded database a
   const dir = join(ctx.root, 'nightly');
   const clock = new ManualClock('2026-11-30T04:00:00Z');
   const services: Services = await testServices(ctx.db, { BACKUP_DIR: dir }, { clock });
-  setInProcessContext({ em: () => ctx.db.orm.em.fork(), config: services.config, clock, logger: services.logger, runbooks: runbookContext(services) });
+  const jobs = mainJobServices({ em: () => ctx.db.orm.em.fork(), config: services.config, clock, logger: services.logger, runbooks: runbookContext(services) });
   try {
-    const summary = await backupJob({ env: {} }, () => {});
+    const summary = await backupJob(jobContext(jobs, 'backup', { env: {} }, () => {}));
     assert.match(summary.file, /leadfactory-20261130T040000Z\.pglite\.tar\.gz$/);
     const [ev] = await ctx.db.orm.em.getConnection().execute<{ dedup_key: string }[]>(`select dedup_key from ops_events where type = 'backup.succeeded'`);
     assert.is(ev?.dedup_key, 'backup.succeeded:20261130T040000Z');
   } finally {
-    setInProcessContext(undefined);
     await services.close();
   }
 });
