@@ -22,7 +22,7 @@ function tokenOk(req: http.IncomingMessage, want: string): boolean {
 }
 
 /** Builds the feed route over {@link WebhookDeps} (token from `config.oncall.icalToken`). */
-export function oncallIcalRoute(deps: WebhookDeps): WebhookRoute {
+export function oncallIcalRoute(deps: Pick<WebhookDeps, 'config' | 'logger' | 'orm' | 'clock'>): WebhookRoute {
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');

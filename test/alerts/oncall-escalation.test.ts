@@ -12,7 +12,6 @@ import * as assert from 'uvu/assert';
 import { acknowledgeIncident, declareIncident } from '../../alerts/incidents.js';
 import { runEscalationTick } from '../../jobs/escalation-ticker.js';
 import { oncallIcalRoute } from '../../bot/webhooks/oncall-ical.js';
-import type { WebhookDeps } from '../../bot/webhooks/index.js';
 import type { Database } from '../../db/orm.js';
 import { ACK_DEADLINE_MS } from '../../domain/alerting/config.js';
 import { ManualClock } from '../../domain/clock.js';
@@ -92,7 +91,7 @@ test('a hand-off is posted once, naming who takes over from whom', async (c) => 
 test('GET /oncall.ics: off without a token, 401 with a wrong one, the schedule with the right one', async (c) => {
   await rotations(c);
   const clock = new ManualClock(T0);
-  const base = { config: c.config, logger: createLogger('silent'), orm: c.db.orm, clock } as unknown as WebhookDeps;
+  const base = { config: c.config, logger: createLogger('silent'), orm: c.db.orm, clock };
   const serve = async (config: AppConfig) => {
     const route = oncallIcalRoute({ ...base, config });
     const server = http.createServer((req, res) => route.handler(req, res));

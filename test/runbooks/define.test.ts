@@ -43,7 +43,7 @@ engine('diagnostics run concurrently under timeouts; failures and timeouts becom
 
 engine('fail closed: a root-cause check that throws is logged and shown as an error finding, not "not indicated"', async () => {
   const rb = sample();
-  rb.rootCauses.push({ id: 'fragile', title: 'Fragile cause', indicatedBy: (f) => (f.missing as unknown as { status: string }).status === 'x', remediations: [] });
+  rb.rootCauses.push({ id: 'fragile', title: 'Fragile cause', indicatedBy: (f) => f.missing!.status === 'error', remediations: [] });
   const logged: unknown[] = [];
   const d = await diagnose(defineRunbook(rb), { queueDepth: 1 }, { logger: { error: (obj: unknown) => void logged.push(obj) } });
   const failed = d.results.find((r) => r.id === 'root-cause-check:fragile');
