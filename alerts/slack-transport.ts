@@ -89,11 +89,16 @@ export interface SlackTransport {
 /** The slice of Bolt's WebClient used by {@link webClientTransport}. */
 export interface WebClientLike {
   chat: {
-    postMessage(args: Record<string, unknown>): Promise<{ ok?: boolean; ts?: string; channel?: string }>;
-    update(args: Record<string, unknown>): Promise<{ ok?: boolean }>;
+    /** chat.postMessage; `blocks` are Block Kit blocks as rendered (bot/render/slack-messages.ts). */
+    postMessage(args: { channel: string; text?: string; blocks?: unknown[]; thread_ts?: string }): Promise<{ ok?: boolean; ts?: string; channel?: string }>;
+    /** chat.update of the message `ts`. */
+    update(args: { channel: string; ts: string; text?: string; blocks?: unknown[] }): Promise<{ ok?: boolean }>;
   };
   conversations: { open(args: { users: string }): Promise<{ ok?: boolean; channel?: { id?: string } }> };
-  filesUploadV2(args: Record<string, unknown>): Promise<unknown>;
+  /** files.uploadV2 of one text file into a channel, or into a thread of it. */
+  filesUploadV2(
+    args: { channel_id: string; filename: string; content: string; title?: string } & ({ thread_ts: string } | { thread_ts?: never }),
+  ): Promise<unknown>;
 }
 
 /**

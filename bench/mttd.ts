@@ -10,7 +10,7 @@
  * Goal (issue #14): ≤ 15 s at worst. Options: --trials N (default 3).
  */
 import { createMetrics } from '../alerts/metrics.js';
-import { createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
+import { createSlackPoster, webClientTransport } from '../alerts/slack-outbox.js';
 import { webApi } from '@slack/bolt';
 import { openDatabase } from '../db/orm.js';
 import { startEmbeddedDatabase } from '../db/embedded.js';
@@ -47,7 +47,7 @@ export async function run(args: string[]): Promise<void> {
   const runbooks = { services, em: () => db.orm.em.fork(), jobs: createJobControl({ orm: db.orm, config, clock: services.clock }), probes: processProbes() };
   const alertDeps = { em: () => db.orm.em.fork(), config, clock: services.clock, logger, runbooks };
   const client = new webApi.WebClient('xoxb-bench', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
-  const poster = createSlackPoster({ orm: db.orm, logger, clock: services.clock, transport: webClientTransport(client as unknown as WebClientLike), render: renderSlackMessage });
+  const poster = createSlackPoster({ orm: db.orm, logger, clock: services.clock, transport: webClientTransport(client), render: renderSlackMessage });
   poster.start();
   const scheduler = await startScheduler({ config, logger, metrics: createMetrics(), orm: db.orm, clock: services.clock, jobEnv: { DATABASE_URL: url, SANDBOX_URL: services.sandboxUrl! }, jobs: mainJobServices(alertDeps) });
   // as in the service (bot/main.ts): the rules also run when a feeding event (a breaker trip, …) is recorded

@@ -49,7 +49,7 @@ import { formatOpsEvent, QUIET_EVENT_TYPES } from '../alerts/format.js';
 import { createNotifier } from '../alerts/notifier.js';
 import { renderSlackMessage } from '../bot/render/slack-messages.js';
 import { OpsEvent } from '../db/entities/index.js';
-import { createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
+import { createSlackPoster, webClientTransport } from '../alerts/slack-outbox.js';
 import { openDatabase } from '../db/orm.js';
 import { AcceleratedClock } from '../domain/clock.js';
 import { loadConfig } from '../domain/config.js';
@@ -106,7 +106,7 @@ export async function run(args: string[]): Promise<void> {
   const jobServices = mainJobServices({ em: () => db.orm.em.fork(), config, clock, logger, runbooks });
   const client = new webApi.WebClient('xoxb-soak', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const notifier = createNotifier({ orm: db.orm, logger, metrics, config, clock });
-  const poster = createSlackPoster({ orm: db.orm, logger, clock, transport: webClientTransport(client as unknown as WebClientLike), render: renderSlackMessage, channelGapMs: 0 });
+  const poster = createSlackPoster({ orm: db.orm, logger, clock, transport: webClientTransport(client), render: renderSlackMessage, channelGapMs: 0 });
 
   const completions = new Map<string, number>();
   const failures = new Map<string, string[]>();

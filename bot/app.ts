@@ -7,8 +7,8 @@
  * returns an empty context (console/dev mode, Web API calls then go out without a token). `app.client` is the one
  * Slack client (bot/slack-client.ts); listeners post to channels only through the outbox (`deps.outbox`).
  */
-import type http from 'node:http';
-import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import http from 'node:http';
+import { App, buildReceiverRoutes, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AppConfig } from '../domain/config.js';
 import type { Logger } from '../domain/logger.js';
@@ -17,7 +17,7 @@ import { registerListeners } from './listeners/index.js';
 import { sendJson } from './webhooks/raw-body.js';
 import { guardSlackEvents, metricsAuthorized, SLACK_BODY_LIMIT_BYTES } from './http-guards.js';
 import type { RunbookContext } from '../runbooks/context.js';
-import { createRoleResolver, type RoleResolver, type UsergroupsClient } from './roles.js';
+import { createRoleResolver, type RoleResolver } from './roles.js';
 import { slackClientOptions } from './slack-client.js';
 import { slackOutbox, type SlackOutbox } from '../alerts/slack-outbox.js';
 
@@ -92,28 +92,18 @@ function route(logger: Logger, name: string, fn: (res: http.ServerResponse) => P
   };
 }
 
-/**
- * Builds the Bolt app with its routes and listeners. Nothing listens until `start()`.
- * `processBeforeResponse` stays false: the HTTP answer goes out at `ack()`, work continues after it.
- */
-export function createSlackApp(deps: SlackAppDeps): SlackApp {
+/** A custom HTTP route as Bolt's receivers take it (exact path, methods, handler). */
+type HttpRoute = NonNullable<SlackAppDeps['extraRoutes']>[number];
+
+/** The service's own routes: `/metrics` (bearer token when METRICS_TOKEN is set), `/healthz`, `/readyz`. */
+function serviceRoutes(deps: SlackAppDeps): HttpRoute[] {
   const { config, logger, metrics } = deps;
-  const token = config.slack.botToken;
-  const clientOptions = slackClientOptions(config);
-  const auth = token
-    ? { token, botId: PLACEHOLDER_BOT_ID, botUserId: PLACEHOLDER_BOT_USER_ID }
-    : { authorize: async () => ({}) };
-
-  // Socket Mode (SLACK_APP_TOKEN): events arrive over a WebSocket; the custom routes (metrics, health, webhooks)
-  // are still served over HTTP by the SocketModeReceiver on `config.port`.
-  const socketMode = config.slack.appToken !== undefined;
-
   const metricsRoute = route(logger, '/metrics', async (res) => {
     const body = await metrics.registry.metrics();
     res.writeHead(200, { 'content-type': metrics.registry.contentType });
     res.end(body);
   });
-  const customRoutes = [
+  return [
     {
       path: '/metrics',
       method: ['GET'],
@@ -147,30 +137,54 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         sendJson(res, result.ok ? 200 : 503, result);
       }),
     },
-    ...(deps.extraRoutes ?? []),
   ];
-  // HTTP mode: our own HTTPReceiver, for its body limit (App does not pass bodyLimit on) and the guard in front
-  // of /slack/events (signature timestamp in the future). Socket Mode: events over the WebSocket.
-  const receiver = socketMode
-    ? undefined
-    : new HTTPReceiver({
-        signingSecret: config.slack.signingSecret,
-        endpoints: '/slack/events',
-        processBeforeResponse: false,
-        logger: boltLogger(logger),
-        customRoutes,
-        bodyLimit: SLACK_BODY_LIMIT_BYTES,
-      });
-  if (receiver) receiver.requestListener = guardSlackEvents(receiver.requestListener, { logger, now: () => Date.now() });
-  const app = new App({
-    ...(receiver ? { receiver } : { socketMode: true, appToken: config.slack.appToken, port: config.port, customRoutes }),
+}
+
+/**
+ * The HTTP server of the custom routes in Socket Mode (events come over the WebSocket): routes matched by exact
+ * path (a trailing `/` allowed) and method, anything else 404 — what Bolt's SocketModeReceiver serves, kept here
+ * so the server is ours to start, address and close.
+ */
+function customRouteServer(routes: HttpRoute[], logger: Logger): http.Server {
+  const table = buildReceiverRoutes(routes);
+  return http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const handler = (table[path] ?? table[path.replace(/\/$/, '')])?.[(req.method ?? 'GET').toUpperCase()];
+    if (handler) {
+      handler(Object.assign(req, { params: {} }), res);
+      return;
+    }
+    logger.child({ component: 'bolt' }).info(`An unhandled HTTP request (${req.method}) made to ${req.url} was ignored`);
+    res.writeHead(404, {});
+    res.end();
+  });
+}
+
+/**
+ * The receiver: HTTP mode, our own HTTPReceiver, for its body limit (App does not pass bodyLimit on) and the guard
+ * in front of /slack/events (signature timestamp in the future); Socket Mode (SLACK_APP_TOKEN), a
+ * SocketModeReceiver for the events plus our own server for the custom routes (metrics, health, webhooks).
+ */
+function createReceiver(deps: SlackAppDeps, customRoutes: HttpRoute[]): { receiver: HTTPReceiver | SocketModeReceiver; routeServer?: http.Server } {
+  const { config, logger } = deps;
+  if (config.slack.appToken !== undefined) {
+    const receiver = new SocketModeReceiver({ appToken: config.slack.appToken, logger: boltLogger(logger) });
+    return { receiver, routeServer: customRouteServer(customRoutes, logger) };
+  }
+  const receiver = new HTTPReceiver({
+    signingSecret: config.slack.signingSecret,
+    endpoints: '/slack/events',
     processBeforeResponse: false,
     logger: boltLogger(logger),
-    ...auth,
-    clientOptions,
+    customRoutes,
+    bodyLimit: SLACK_BODY_LIMIT_BYTES,
   });
+  receiver.requestListener = guardSlackEvents(receiver.requestListener, { logger, now: () => Date.now() });
+  return { receiver };
+}
 
-  // Global middleware: only logging, and it cannot throw, so a request always reaches its listener's ack()
+/** Global middleware: only logging, and it cannot throw, so a request always reaches its listener's ack(). */
+function logRequests(app: App, logger: Logger): void {
   app.use(async ({ body, next }) => {
     try {
       const b = body as { command?: string; type?: string; team_id?: string; user_id?: string };
@@ -180,8 +194,41 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     }
     await next();
   });
+}
 
-  const roles = deps.roles ?? createRoleResolver(config.roles, { client: app.client as unknown as UsergroupsClient, logger });
+/** Listens with `server` on `port` (and `host` when given); resolves once listening. */
+function listen(server: http.Server, port: number, host?: string): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+/**
+ * Builds the Bolt app with its routes and listeners. Nothing listens until `start()`.
+ * `processBeforeResponse` stays false: the HTTP answer goes out at `ack()`, work continues after it.
+ */
+export function createSlackApp(deps: SlackAppDeps): SlackApp {
+  const { config, logger, metrics } = deps;
+  const token = config.slack.botToken;
+  const auth = token
+    ? { token, botId: PLACEHOLDER_BOT_ID, botUserId: PLACEHOLDER_BOT_USER_ID }
+    : { authorize: async () => ({}) };
+  const { receiver, routeServer } = createReceiver(deps, [...serviceRoutes(deps), ...(deps.extraRoutes ?? [])]);
+  const app = new App({
+    receiver,
+    ...(routeServer ? { socketMode: true } : {}),
+    processBeforeResponse: false,
+    logger: boltLogger(logger),
+    ...auth,
+    clientOptions: slackClientOptions(config),
+  });
+  logRequests(app, logger);
+
+  const roles = deps.roles ?? createRoleResolver(config.roles, { client: app.client, logger });
   registerListeners(app, {
     ctx: deps.runbookContext,
     roles,
@@ -200,20 +247,21 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   return {
     app,
     async start(port: number, host?: string) {
-      let server: http.Server;
-      if (socketMode) {
+      if (routeServer) {
         await app.start();
-        server = (app as unknown as { receiver: { httpServer?: http.Server } }).receiver.httpServer as http.Server;
+        // as Bolt's SocketModeReceiver did: the custom routes on config.port, all interfaces
+        const server = await listen(routeServer, config.port);
         logger.info({ port: config.port }, 'slack socket mode connected; custom routes on http');
         return server;
       }
-      server = (await app.start(host ? { port, host } : port)) as http.Server;
+      const server = (await app.start(host ? { port, host } : port)) as http.Server;
       const address = server.address();
       logger.info({ port: typeof address === 'object' && address ? address.port : port }, 'slack receiver listening');
       return server;
     },
     async stop() {
       await app.stop();
+      if (routeServer?.listening) await new Promise<void>((resolve) => routeServer.close(() => resolve()));
     },
   };
 }

@@ -25,8 +25,8 @@ import { startScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createJobControl, isJobPaused } from '../jobs/control.js';
 import { startLeaderElection } from '../jobs/leader.js';
 import { createErrorLog } from '../domain/error-log.js';
-import { consoleTransport, createSlackPoster, webClientTransport, type WebClientLike } from '../alerts/slack-outbox.js';
-import { consoleChannels, webClientChannels, type ChannelClientLike } from '../alerts/slack-channels.js';
+import { consoleTransport, createSlackPoster, webClientTransport } from '../alerts/slack-outbox.js';
+import { consoleChannels, webClientChannels } from '../alerts/slack-channels.js';
 import { createIncidentChannelKeeper } from '../alerts/incident-channel.js';
 import { abortOrphanedDrills, createDrillKeeper } from '../alerts/drills.js';
 import { mainJobServices } from '../jobs/job-context.js';
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   // The one Slack exit: every post, reply, edit and upload is an outbox row, delivered by the poster through the
   // one Slack client (Bolt's app.client, bot/slack-client.ts) — ordered per channel, 1 post/s, Retry-After
   // honoured — and laid out by the one Block Kit renderer (bot/render/slack-messages.ts). No bot token: console.
-  const transport = config.slack.botToken ? webClientTransport(slack.app.client as unknown as WebClientLike) : consoleTransport();
+  const transport = config.slack.botToken ? webClientTransport(slack.app.client) : consoleTransport();
   const notifier = createNotifier({ orm, logger, metrics, config, clock });
   notifier.start();
   shutdown.register('notifier', () => notifier.stop());
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   poster.start();
   shutdown.register('poster', () => poster.stop());
   // SEV1/SEV2 incident channels, their timeline and postmortem uploads, on the same client (alerts/incident-channel.ts)
-  const channels = config.slack.botToken ? webClientChannels(slack.app.client as unknown as ChannelClientLike) : consoleChannels();
+  const channels = config.slack.botToken ? webClientChannels(slack.app.client) : consoleChannels();
   const incidentRooms = createIncidentChannelKeeper({ orm, config, clock, logger, channels });
   incidentRooms.start();
   shutdown.register('incidentRooms', () => incidentRooms.stop());
