@@ -30,6 +30,7 @@ import { rawBodyText, rawJson, sanitizeDeep } from '../../domain/sanitize.js';
 import { AppError } from '../../domain/errors.js';
 import type { Replayer } from '../../domain/intake/replay.js';
 import { auditFailed } from './verified-intake.js';
+import { inboxEvent, insertInboxEvent, markInboxError, markInboxProcessedIfPending, pendingInboxEventIdsBefore } from '../../domain/queries/webhook-inbox.js';
 
 /** Path of the route (Alertmanager `webhook_configs[].url` ends with it). */
 export const ALERTMANAGER_WEBHOOK_PATH = '/alerts/alertmanager';
@@ -80,15 +81,7 @@ export function bearerMatches(header: string | undefined, token: string): boolea
  * row is new.
  */
 export async function storeAlertmanagerDelivery(deps: Pick<AlertDeps, 'em'>, eventId: string, status: string, payload: unknown, now: Date, raw: string | null = null): Promise<boolean> {
-  const rows = await deps
-    .em()
-    .getConnection()
-    .execute<{ event_id: string }[]>(
-      `insert into webhook_inbox (provider, event_id, type, payload, received_at, raw_json)
-       values (?, ?, ?, ?::jsonb, ?, ?) on conflict (provider, event_id) do nothing returning event_id`,
-      [ALERTMANAGER_PROVIDER, eventId, `alertmanager.${status}`, JSON.stringify(payload), now, raw],
-    );
-  return rows.length > 0;
+  return insertInboxEvent(deps.em(), { provider: ALERTMANAGER_PROVIDER, eventId, type: `alertmanager.${status}`, payload, receivedAt: now, raw });
 }
 
 /** What processing one stored delivery did. */
@@ -106,15 +99,10 @@ export interface DeliveryOutcome {
  * throws, the row keeps the message in `error` and stays unprocessed. Never throws.
  */
 export async function processAlertmanagerDelivery(deps: AlertDeps, eventId: string, process: ProcessObservations = processWithDispatch): Promise<DeliveryOutcome> {
-  const conn = () => deps.em().getConnection();
   try {
-    const rows = await conn().execute<{ payload: unknown; processed_at: Date | null }[]>(
-      'select payload, processed_at from webhook_inbox where provider = ? and event_id = ?',
-      [ALERTMANAGER_PROVIDER, eventId],
-    );
-    const row = rows[0];
+    const row = await inboxEvent(deps.em(), ALERTMANAGER_PROVIDER, eventId);
     if (!row) return { eventId, outcome: 'missing' };
-    if (row.processed_at) return { eventId, outcome: 'already_processed' };
+    if (row.processedAt) return { eventId, outcome: 'already_processed' };
     const raw = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
     const parsed = parseAlertmanagerPayload(raw);
     if (!parsed.ok) throw new Error(parsed.error);
@@ -123,19 +111,13 @@ export async function processAlertmanagerDelivery(deps: AlertDeps, eventId: stri
       deps.logger.info({ alerts: filtered.ignored, alertSource: deps.config.alerting.source }, 'alertmanager copies of in-process rules ignored (ALERT_SOURCE=internal)');
     const observations = filtered.kept;
     const result = observations.length > 0 ? await process(deps, observations) : { transitions: [], enqueued: 0, incidents: [] };
-    await conn().execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ? and processed_at is null', [
-      deps.clock.now(),
-      ALERTMANAGER_PROVIDER,
-      eventId,
-    ]);
+    await markInboxProcessedIfPending(deps.em(), ALERTMANAGER_PROVIDER, eventId, deps.clock.now());
     deps.logger.info({ eventId: eventId.slice(0, 16), groupKey: parsed.payload.groupKey, alerts: observations.length }, 'alertmanager delivery processed');
     return { eventId, outcome: 'processed', alerts: observations.length, result };
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     deps.logger.error({ eventId: eventId.slice(0, 16), err: message }, 'alertmanager delivery processing failed');
-    await conn()
-      .execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [message.slice(0, 2000), ALERTMANAGER_PROVIDER, eventId])
-      .catch(() => undefined);
+    await markInboxError(deps.em(), ALERTMANAGER_PROVIDER, eventId, message.slice(0, 2000)).catch(() => undefined);
     // not the database being away: the delivery itself fails; parked for an operator (replayable) with an audit row
     if (!isTransientDbError(err)) await parkDelivery(deps, eventId, message).catch(() => undefined);
     return { eventId, outcome: 'failed', error: message };
@@ -145,13 +127,10 @@ export async function processAlertmanagerDelivery(deps: AlertDeps, eventId: stri
 /** Dead-letters a stored delivery whose processing failed (payload and raw from the inbox row). */
 async function parkDelivery(deps: AlertDeps, eventId: string, reason: string): Promise<void> {
   const em = deps.em();
-  const rows = await em
-    .getConnection()
-    .execute<{ type: string; payload: unknown; raw_json: string | null }[]>('select type, payload, raw_json from webhook_inbox where provider = ? and event_id = ?', [ALERTMANAGER_PROVIDER, eventId]);
-  const row = rows[0];
+  const row = await inboxEvent(em, ALERTMANAGER_PROVIDER, eventId);
   if (!row) return;
   const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
-  await deadLetter(em, { source: ALERTMANAGER_PROVIDER, dedupKey: eventId, eventType: row.type, reason, payload, raw: row.raw_json ?? rawJson(payload), at: deps.clock.now() });
+  await deadLetter(em, { source: ALERTMANAGER_PROVIDER, dedupKey: eventId, eventType: row.type, reason, payload, raw: row.rawJson ?? rawJson(payload), at: deps.clock.now() });
 }
 
 /**
@@ -164,15 +143,9 @@ export async function processPendingAlertmanagerDeliveries(
   opts: { limit?: number; process?: ProcessObservations } = {},
 ): Promise<DeliveryOutcome[]> {
   const before = new Date(deps.clock.now().getTime() - PENDING_MIN_AGE_MS);
-  const rows = await deps
-    .em()
-    .getConnection()
-    .execute<{ event_id: string }[]>(
-      `select event_id from webhook_inbox where provider = ? and processed_at is null and received_at < ? order by received_at asc, event_id asc limit ?`,
-      [ALERTMANAGER_PROVIDER, before, opts.limit ?? 500],
-    );
+  const ids = await pendingInboxEventIdsBefore(deps.em(), ALERTMANAGER_PROVIDER, before, opts.limit ?? 500);
   const out: DeliveryOutcome[] = [];
-  for (const r of rows) out.push(await processAlertmanagerDelivery(deps, r.event_id, opts.process));
+  for (const id of ids) out.push(await processAlertmanagerDelivery(deps, id, opts.process));
   if (out.length > 0) deps.logger.info({ deliveries: out.length, failed: out.filter((o) => o.outcome === 'failed').length }, 'pending alertmanager deliveries processed again');
   return out;
 }
@@ -197,109 +170,157 @@ export function alertDepsFrom(deps: AlertmanagerWebhookDeps): AlertDeps {
   return { em: () => deps.orm.em.fork(), config: deps.config, clock: deps.clock, logger: deps.logger, ...(deps.runbooks ? { runbooks: deps.runbooks } : {}) };
 }
 
-/** Builds the route. Processing of one notification group is serialised (arrival order); groups run concurrently. */
-export function alertmanagerWebhookRoute(deps: AlertmanagerWebhookDeps, opts: AlertmanagerRouteOptions = {}): AlertmanagerWebhookRoute {
-  const process = opts.process ?? processWithDispatch;
+/**
+ * Runs deliveries' processing in the background, one notification group after another in arrival order (groups run
+ * concurrently); an event already in flight is not scheduled twice. `idle()` resolves when everything started so
+ * far has finished.
+ */
+function groupQueue(run: (eventId: string) => Promise<unknown>): { schedule(groupKey: string, eventId: string): void; idle(): Promise<void> } {
   const background = new Set<Promise<unknown>>();
   const tails = new Map<string, Promise<unknown>>();
   const inFlight = new Set<string>();
+  return {
+    schedule(groupKey, eventId) {
+      if (inFlight.has(eventId)) return;
+      inFlight.add(eventId);
+      const prev = tails.get(groupKey) ?? Promise.resolve();
+      const p = prev
+        .then(() => run(eventId))
+        .finally(() => {
+          inFlight.delete(eventId);
+          if (tails.get(groupKey) === p) tails.delete(groupKey);
+        });
+      tails.set(groupKey, p);
+      background.add(p);
+      void p.finally(() => background.delete(p));
+    },
+    async idle() {
+      while (background.size > 0) await Promise.allSettled([...background]);
+    },
+  };
+}
 
-  /** Runs `eventId`'s processing after the group's previous one. */
-  function schedule(groupKey: string, eventId: string): void {
-    if (inFlight.has(eventId)) return;
-    inFlight.add(eventId);
-    const prev = tails.get(groupKey) ?? Promise.resolve();
-    const p = prev
-      .then(() => processAlertmanagerDelivery(alertDepsFrom(deps), eventId, process))
-      .finally(() => {
-        inFlight.delete(eventId);
-        if (tails.get(groupKey) === p) tails.delete(groupKey);
-      });
-    tails.set(groupKey, p);
-    background.add(p);
-    void p.finally(() => background.delete(p));
+/**
+ * An authenticated body that cannot be used: dead-lettered (with its audit row) and answered `status` — 400 for a
+ * body that is not a v4 payload (Alertmanager does not retry 4xx), 200 otherwise; 500 when even that fails.
+ */
+async function refuseBody(deps: AlertmanagerWebhookDeps, res: http.ServerResponse, eventId: string, raw: Buffer, reason: string, payload: unknown, status = 400): Promise<void> {
+  try {
+    const id = await deadLetter(deps.orm.em.fork(), { source: ALERTMANAGER_PROVIDER, dedupKey: eventId, eventType: null, reason, payload: payload ?? null, raw: rawBodyText(raw), at: deps.clock.now() });
+    sendJson(res, status, status === 200 ? { received: true, deadLetterId: id } : { error: reason, deadLetterId: id });
+  } catch (err) {
+    deps.logger.error({ err: (err as Error).message }, 'alertmanager webhook: dead letter not stored');
+    sendJson(res, 500, { error: 'not stored; retry' });
   }
+}
 
-  /**
-   * An authenticated body that cannot be used: dead-lettered (with its audit row) and answered `status` — 400 for a
-   * body that is not a v4 payload (Alertmanager does not retry 4xx), 200 otherwise; 500 when even that fails.
-   */
-  async function refuseBody(res: http.ServerResponse, eventId: string, raw: Buffer, reason: string, payload: unknown, status = 400): Promise<void> {
-    try {
-      const id = await deadLetter(deps.orm.em.fork(), { source: ALERTMANAGER_PROVIDER, dedupKey: eventId, eventType: null, reason, payload: payload ?? null, raw: rawBodyText(raw), at: deps.clock.now() });
-      sendJson(res, status, status === 200 ? { received: true, deadLetterId: id } : { error: reason, deadLetterId: id });
-    } catch (err) {
-      deps.logger.error({ err: (err as Error).message }, 'alertmanager webhook: dead letter not stored');
-      sendJson(res, 500, { error: 'not stored; retry' });
+/**
+ * Step 1: method and bearer token. Answers 405, 503 (no ALERTMANAGER_TOKEN) or 401 (with an audit row) and returns
+ * false; true when the request may be read.
+ */
+async function admit(deps: AlertmanagerWebhookDeps, req: http.IncomingMessage, res: http.ServerResponse, log: AlertDeps['logger']): Promise<boolean> {
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    sendJson(res, 405, { error: 'method not allowed' });
+    return false;
+  }
+  const token = deps.config.alerting.alertmanagerToken;
+  if (!token) {
+    req.resume();
+    log.warn('alertmanager webhook: ALERTMANAGER_TOKEN is not set; refusing an unauthenticated post');
+    sendJson(res, 503, { error: 'webhook not configured: set ALERTMANAGER_TOKEN (and the same bearer credentials in Alertmanager webhook_config http_config.authorization)' });
+    return false;
+  }
+  const auth = req.headers.authorization;
+  if (!bearerMatches(typeof auth === 'string' ? auth : undefined, token)) {
+    req.resume();
+    log.warn({ hasHeader: auth !== undefined }, 'alertmanager webhook: missing or wrong bearer token');
+    await auditRefusal(deps.orm.em.fork(), { source: ALERTMANAGER_PROVIDER, what: 'token', detail: auth ? 'invalid bearer token' : 'missing bearer token', at: deps.clock.now() }, auditFailed(log));
+    res.setHeader('www-authenticate', 'Bearer realm="alertmanager"');
+    sendJson(res, 401, { error: auth ? 'invalid bearer token' : 'missing bearer token' });
+    return false;
+  }
+  return true;
+}
+
+/** A delivery read and validated: its id, the raw bytes, the storable JSON (and whether it changed), the payload. */
+interface ReadDelivery {
+  eventId: string;
+  raw: Buffer;
+  json: unknown;
+  changed: boolean;
+  payload: Extract<ReturnType<typeof parseAlertmanagerPayload>, { ok: true }>['payload'];
+}
+
+/**
+ * Step 2: the body read with a size limit (413), parsed and validated; a body that is not JSON or not a v4 payload
+ * is dead-lettered and answered 400. Undefined when answered here.
+ */
+async function readDelivery(deps: AlertmanagerWebhookDeps, req: http.IncomingMessage, res: http.ServerResponse, log: AlertDeps['logger']): Promise<ReadDelivery | undefined> {
+  let raw: Buffer;
+  try {
+    raw = await readRawBody(req, ALERTMANAGER_MAX_BODY_BYTES);
+  } catch {
+    sendJson(res, 413, { error: `body too large (limit ${ALERTMANAGER_MAX_BODY_BYTES} bytes)` });
+    return undefined;
+  }
+  const eventId = deliveryId(raw);
+  let original: unknown;
+  try {
+    original = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'alertmanager webhook: body is not JSON');
+    await refuseBody(deps, res, eventId, raw, 'body is not JSON', undefined);
+    return undefined;
+  }
+  // text from outside made storable (U+0000, lone surrogates → U+FFFD); the body as received kept beside it
+  const { value: json, changes } = sanitizeDeep(original);
+  const parsed = parseAlertmanagerPayload(json);
+  if (!parsed.ok) {
+    log.warn({ error: parsed.error }, 'alertmanager webhook: invalid payload');
+    await refuseBody(deps, res, eventId, raw, parsed.error, json);
+    return undefined;
+  }
+  return { eventId, raw, json, changed: changes.length > 0, payload: parsed.payload };
+}
+
+/**
+ * Step 3: stored in the inbox. A failure that is not the database being away dead-letters the body (answered 200);
+ * a transient one answers 500 so Alertmanager retries. Undefined when answered here, else whether the row is new.
+ */
+async function storeDelivery(deps: AlertmanagerWebhookDeps, res: http.ServerResponse, d: ReadDelivery, log: AlertDeps['logger']): Promise<boolean | undefined> {
+  try {
+    return await storeAlertmanagerDelivery(alertDepsFrom(deps), d.eventId, d.payload.status, d.json, deps.clock.now(), d.changed ? rawBodyText(d.raw) : null);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'alertmanager webhook: delivery not stored');
+    if (!isTransientDbError(err)) {
+      await refuseBody(deps, res, d.eventId, d.raw, `not storable: ${(err as Error).message}`, d.json, 200);
+      return undefined;
     }
+    sendJson(res, 500, { error: 'not stored; retry' });
+    return undefined;
   }
+}
+
+/** Builds the route. Processing of one notification group is serialised (arrival order); groups run concurrently. */
+export function alertmanagerWebhookRoute(deps: AlertmanagerWebhookDeps, opts: AlertmanagerRouteOptions = {}): AlertmanagerWebhookRoute {
+  const process = opts.process ?? processWithDispatch;
+  const queue = groupQueue((eventId) => processAlertmanagerDelivery(alertDepsFrom(deps), eventId, process));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const log = deps.logger.child({ route: ALERTMANAGER_WEBHOOK_PATH });
-    if (req.method !== 'POST') {
-      res.setHeader('allow', 'POST');
-      sendJson(res, 405, { error: 'method not allowed' });
-      return;
-    }
-    const token = deps.config.alerting.alertmanagerToken;
-    if (!token) {
-      req.resume();
-      log.warn('alertmanager webhook: ALERTMANAGER_TOKEN is not set; refusing an unauthenticated post');
-      sendJson(res, 503, { error: 'webhook not configured: set ALERTMANAGER_TOKEN (and the same bearer credentials in Alertmanager webhook_config http_config.authorization)' });
-      return;
-    }
-    const auth = req.headers.authorization;
-    if (!bearerMatches(typeof auth === 'string' ? auth : undefined, token)) {
-      req.resume();
-      log.warn({ hasHeader: auth !== undefined }, 'alertmanager webhook: missing or wrong bearer token');
-      await auditRefusal(deps.orm.em.fork(), { source: ALERTMANAGER_PROVIDER, what: 'token', detail: auth ? 'invalid bearer token' : 'missing bearer token', at: deps.clock.now() }, auditFailed(log));
-      res.setHeader('www-authenticate', 'Bearer realm="alertmanager"');
-      sendJson(res, 401, { error: auth ? 'invalid bearer token' : 'missing bearer token' });
-      return;
-    }
-    let raw: Buffer;
-    try {
-      raw = await readRawBody(req, ALERTMANAGER_MAX_BODY_BYTES);
-    } catch {
-      sendJson(res, 413, { error: `body too large (limit ${ALERTMANAGER_MAX_BODY_BYTES} bytes)` });
-      return;
-    }
-    const eventId = deliveryId(raw);
-    let original: unknown;
-    try {
-      original = JSON.parse(raw.toString('utf8'));
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'alertmanager webhook: body is not JSON');
-      await refuseBody(res, eventId, raw, 'body is not JSON', undefined);
-      return;
-    }
-    // text from outside made storable (U+0000, lone surrogates → U+FFFD); the body as received kept beside it
-    const { value: json, changes } = sanitizeDeep(original);
-    const parsed = parseAlertmanagerPayload(json);
-    if (!parsed.ok) {
-      log.warn({ error: parsed.error }, 'alertmanager webhook: invalid payload');
-      await refuseBody(res, eventId, raw, parsed.error, json);
-      return;
-    }
-    const payload = parsed.payload;
-    let stored: boolean;
-    try {
-      stored = await storeAlertmanagerDelivery(alertDepsFrom(deps), eventId, payload.status, json, deps.clock.now(), changes.length ? rawBodyText(raw) : null);
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'alertmanager webhook: delivery not stored');
-      if (!isTransientDbError(err)) {
-        await refuseBody(res, eventId, raw, `not storable: ${(err as Error).message}`, json, 200);
-        return;
-      }
-      sendJson(res, 500, { error: 'not stored; retry' });
-      return;
-    }
+    if (!(await admit(deps, req, res, log))) return;
+    const delivery = await readDelivery(deps, req, res, log);
+    if (!delivery) return;
+    const stored = await storeDelivery(deps, res, delivery, log);
+    if (stored === undefined) return;
+    const { eventId, payload } = delivery;
     sendJson(res, 200, { received: true, duplicate: !stored, alerts: payload.alerts.length });
     if (payload.truncatedAlerts > 0) log.warn({ groupKey: payload.groupKey, truncated: payload.truncatedAlerts }, 'alertmanager left alerts out of this delivery (max_alerts)');
     log.info({ eventId: eventId.slice(0, 16), groupKey: payload.groupKey, status: payload.status, alerts: payload.alerts.length, duplicate: !stored }, 'alertmanager delivery received');
     // A byte-identical resend finds the row processed (a no-op), in flight here (skipped by schedule()), or failed
     // earlier (processed again now).
-    schedule(payload.groupKey, eventId);
+    queue.schedule(payload.groupKey, eventId);
   }
 
   return {
@@ -311,8 +332,6 @@ export function alertmanagerWebhookRoute(deps: AlertmanagerWebhookDeps, opts: Al
         if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       });
     },
-    async idle() {
-      while (background.size > 0) await Promise.allSettled([...background]);
-    },
+    idle: () => queue.idle(),
   };
 }

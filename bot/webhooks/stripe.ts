@@ -38,6 +38,50 @@ export interface StripeWebhookRoute extends WebhookRoute {
   idle(): Promise<void>;
 }
 
+/** Dead-letters an event whose application failed for a reason other than the database (answered 200 so Stripe stops). */
+async function parkStripeEvent(deps: WebhookDeps, res: http.ServerResponse, event: StripeEvent, raw: Buffer, reason: string): Promise<void> {
+  try {
+    const id = await deadLetter(deps.orm.em.fork(), { source: 'stripe', dedupKey: event.id, eventType: event.type, reason, payload: event, raw: rawBodyText(raw), at: deps.clock.now() });
+    deps.logger.warn({ eventId: event.id, deadLetterId: id, reason }, 'stripe event dead-lettered');
+    sendJson(res, 200, { received: true, outcome: 'dead_lettered', deadLetterId: id });
+  } catch (err) {
+    deps.logger.error({ eventId: event.id, err: (err as Error).message }, 'stripe dead letter not stored');
+    sendJson(res, 500, { error: 'not stored' });
+  }
+}
+
+/**
+ * Method (405), body with a size limit (413) and signature (400, with an audit row, the signature-failure metric
+ * and ops event): the verified event and its raw bytes, or undefined when answered here.
+ */
+async function readVerifiedEvent(deps: WebhookDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<{ event: StripeEvent; raw: Buffer } | undefined> {
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    sendJson(res, 405, { error: 'method not allowed' });
+    return undefined;
+  }
+  let raw: Buffer;
+  try {
+    raw = await readRawBody(req);
+  } catch {
+    sendJson(res, 413, { error: 'body too large' });
+    return undefined;
+  }
+  const header = req.headers['stripe-signature'];
+  try {
+    const event = verifyStripeEvent(raw, typeof header === 'string' ? header : undefined, deps.config.storefront.stripeWebhookSecret, deps.clock.now().getTime());
+    return { event, raw };
+  } catch (err) {
+    const reason = err instanceof SignatureError ? err.message : String(err);
+    await auditRefusal(deps.orm.em.fork(), { source: 'stripe', what: 'signature', detail: reason, at: deps.clock.now(), input: { bytes: raw.length } }, auditFailed(deps.logger));
+    sendJson(res, 400, { error: 'invalid signature' });
+    countWebhookSignatureFailure(deps.metrics, 'stripe');
+    deps.logger.warn({ reason }, 'stripe webhook signature rejected');
+    await recordSignatureFailure(deps, reason).catch((e: unknown) => deps.logger.error({ err: (e as Error).message }, 'ops event write failed'));
+    return undefined;
+  }
+}
+
 /** Builds the Stripe webhook route over {@link WebhookDeps} (secret from `config.storefront.stripeWebhookSecret`). */
 export function stripeWebhookRoute(deps: WebhookDeps): StripeWebhookRoute {
   const background = new Set<Promise<unknown>>();
@@ -46,44 +90,10 @@ export function stripeWebhookRoute(deps: WebhookDeps): StripeWebhookRoute {
     void p.finally(() => background.delete(p));
   };
 
-  /** Dead-letters an event whose application failed for a reason other than the database (answered 200 so Stripe stops). */
-  async function parkStripeEvent(res: http.ServerResponse, event: StripeEvent, raw: Buffer, reason: string): Promise<void> {
-    try {
-      const id = await deadLetter(deps.orm.em.fork(), { source: 'stripe', dedupKey: event.id, eventType: event.type, reason, payload: event, raw: rawBodyText(raw), at: deps.clock.now() });
-      deps.logger.warn({ eventId: event.id, deadLetterId: id, reason }, 'stripe event dead-lettered');
-      sendJson(res, 200, { received: true, outcome: 'dead_lettered', deadLetterId: id });
-    } catch (err) {
-      deps.logger.error({ eventId: event.id, err: (err as Error).message }, 'stripe dead letter not stored');
-      sendJson(res, 500, { error: 'not stored' });
-    }
-  }
-
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.method !== 'POST') {
-      res.setHeader('allow', 'POST');
-      sendJson(res, 405, { error: 'method not allowed' });
-      return;
-    }
-    let raw: Buffer;
-    try {
-      raw = await readRawBody(req);
-    } catch {
-      sendJson(res, 413, { error: 'body too large' });
-      return;
-    }
-    const header = req.headers['stripe-signature'];
-    let event: StripeEvent;
-    try {
-      event = verifyStripeEvent(raw, typeof header === 'string' ? header : undefined, deps.config.storefront.stripeWebhookSecret, deps.clock.now().getTime());
-    } catch (err) {
-      const reason = err instanceof SignatureError ? err.message : String(err);
-      await auditRefusal(deps.orm.em.fork(), { source: 'stripe', what: 'signature', detail: reason, at: deps.clock.now(), input: { bytes: raw.length } }, auditFailed(deps.logger));
-      sendJson(res, 400, { error: 'invalid signature' });
-      countWebhookSignatureFailure(deps.metrics, 'stripe');
-      deps.logger.warn({ reason }, 'stripe webhook signature rejected');
-      await recordSignatureFailure(deps, reason).catch((e: unknown) => deps.logger.error({ err: (e as Error).message }, 'ops event write failed'));
-      return;
-    }
+    const verified = await readVerifiedEvent(deps, req, res);
+    if (!verified) return;
+    const { event, raw } = verified;
     // text from outside made storable (U+0000, lone surrogates); the body as received kept beside it when it was not
     const { value: clean, changes } = sanitizeDeep(event);
     const rawText = changes.length ? rawBodyText(raw) : null;
@@ -103,7 +113,7 @@ export function stripeWebhookRoute(deps: WebhookDeps): StripeWebhookRoute {
         sendJson(res, 500, { error: 'processing failed', eventId: event.id });
         return;
       }
-      await parkStripeEvent(res, clean, raw, result.error ?? 'processing failed');
+      await parkStripeEvent(deps, res, clean, raw, result.error ?? 'processing failed');
       return;
     }
     sendJson(res, 200, { received: true, outcome: result.outcome, ...(changes.length ? { sanitized: changes } : {}) });

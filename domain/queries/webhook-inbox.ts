@@ -140,3 +140,39 @@ export async function inboxEventIdsAmong(em: EntityManager, provider: string, ev
   );
   return rows.map((r) => r.event_id);
 }
+
+// --- issue #15: the Alertmanager intake's inbox reads and writes (bot/webhooks/alertmanager.ts) ---
+
+/** One stored event: `payload` as the driver returns jsonb (object, or JSON text), `rawJson` the kept body or null. */
+export interface InboxEventRow {
+  type: string;
+  payload: unknown;
+  rawJson: string | null;
+  processedAt: Date | null;
+}
+
+/** The stored event `eventId` of `provider` (no lock); undefined when absent. */
+export async function inboxEvent(em: EntityManager, provider: string, eventId: string): Promise<InboxEventRow | undefined> {
+  const [row] = await em.execute<{ type: string; payload: unknown; raw_json: string | null; processed_at: Date | null }[]>(
+    'select type, payload, raw_json, processed_at from webhook_inbox where provider = ? and event_id = ?',
+    [provider, eventId],
+  );
+  return row ? { type: row.type, payload: row.payload, rawJson: row.raw_json, processedAt: row.processed_at } : undefined;
+}
+
+/**
+ * Marks the event processed at `at` (clearing `error`) only while it is unprocessed: a row marked first elsewhere
+ * keeps its time (unlike {@link markInboxProcessed}).
+ */
+export async function markInboxProcessedIfPending(em: EntityManager, provider: string, eventId: string, at: Date): Promise<void> {
+  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ? and processed_at is null', [at, provider, eventId]);
+}
+
+/** Ids of `provider`'s unprocessed events received before `before` (parked or not), oldest received first (then by id), at most `limit`. */
+export async function pendingInboxEventIdsBefore(em: EntityManager, provider: string, before: Date, limit: number): Promise<string[]> {
+  const rows = await em.execute<{ event_id: string }[]>(
+    'select event_id from webhook_inbox where provider = ? and processed_at is null and received_at < ? order by received_at asc, event_id asc limit ?',
+    [provider, before, limit],
+  );
+  return rows.map((r) => r.event_id);
+}
