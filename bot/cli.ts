@@ -173,71 +173,95 @@ async function resolveSandboxUrl(opts: Map<string, string>, env: NodeJS.ProcessE
   }
 }
 
-/**
- * `sandbox fault|clear|faults|limit|stats` (see {@link SANDBOX_HELP}); `args` follows the word `sandbox`.
- * @returns 0 done; 1 no sandbox URL found, sandbox unreachable or refused the request; 2 bad usage. Never throws.
- */
-export async function runSandboxCommand(args: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = processIo): Promise<number> {
-  const { words, opts, json } = parseOptions(args);
-  const [sub, a1, a2] = words;
-  const out = (value: unknown, text: string) => io.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
-  const provider = (p: string | undefined): (typeof FAULT_PROVIDERS)[number] => {
-    if (!p || !isFaultProvider(p)) throw new UsageError(`provider must be one of ${FAULT_PROVIDERS.join(', ')}${p ? `, got "${p}"` : ''}`);
-    return p;
+/** One sandbox subcommand, ready to run against the sandbox's admin API. */
+type SandboxAction = (admin: ReturnType<typeof sandboxAdmin>) => Promise<void>;
+/** Prints `value` as JSON under `--json`, else `text`. */
+type SandboxOut = (value: unknown, text: string) => Promise<void> | void;
+
+/** A fault provider from the command line. @throws UsageError naming the allowed ones. */
+function faultProvider(p: string | undefined): (typeof FAULT_PROVIDERS)[number] {
+  if (!p || !isFaultProvider(p)) throw new UsageError(`provider must be one of ${FAULT_PROVIDERS.join(', ')}${p ? `, got "${p}"` : ''}`);
+  return p;
+}
+
+/** The fault of `sandbox fault <provider> <kind> [--status --ms --retry-after --count --code]`. @throws UsageError. */
+function faultSpecFrom(kind: string | undefined, opts: Map<string, string>): FaultSpec {
+  if (!kind || !(FAULT_KINDS as readonly string[]).includes(kind)) throw new UsageError(`kind must be one of ${FAULT_KINDS.join(', ')}`);
+  const spec: FaultSpec = { fault: kind as FaultKind };
+  const status = intOption(opts, 'status');
+  const ms = intOption(opts, 'ms');
+  const retryAfterSeconds = intOption(opts, 'retry-after');
+  const count = intOption(opts, 'count');
+  if (status !== undefined) spec.status = status;
+  if (ms !== undefined) spec.ms = ms;
+  if (retryAfterSeconds !== undefined) spec.retryAfterSeconds = retryAfterSeconds;
+  if (count !== undefined) spec.count = count;
+  const code = opts.get('code');
+  if (code !== undefined) spec.code = code;
+  return spec;
+}
+
+/** `sandbox limit <provider> <perSecond>|off`. @throws UsageError for a bad rate. */
+function limitAction(p: (typeof FAULT_PROVIDERS)[number], rate: string | undefined, out: SandboxOut): SandboxAction {
+  const off = rate === 'off' || rate === '0';
+  const perSecond = Number(rate);
+  if (!off && !(rate && Number.isFinite(perSecond) && perSecond > 0)) throw new UsageError('limit needs <perSecond> (a number above 0) or "off"');
+  return async (admin) => {
+    if (off) await admin.clearLimit(p);
+    else await admin.setLimit(p, perSecond);
+    await out({ provider: p, perSecond: off ? null : perSecond }, off ? `${p}: no enforced limit` : `${p}: sandbox answers 429 above ${perSecond} req/s`);
   };
-  try {
-    let run: ((admin: ReturnType<typeof sandboxAdmin>) => Promise<void>) | undefined;
-    if (sub === 'fault') {
-      const p = provider(a1);
-      if (!a2 || !(FAULT_KINDS as readonly string[]).includes(a2)) throw new UsageError(`kind must be one of ${FAULT_KINDS.join(', ')}`);
-      const spec: FaultSpec = { fault: a2 as FaultKind };
-      const status = intOption(opts, 'status');
-      const ms = intOption(opts, 'ms');
-      const retryAfterSeconds = intOption(opts, 'retry-after');
-      const count = intOption(opts, 'count');
-      if (status !== undefined) spec.status = status;
-      if (ms !== undefined) spec.ms = ms;
-      if (retryAfterSeconds !== undefined) spec.retryAfterSeconds = retryAfterSeconds;
-      if (count !== undefined) spec.count = count;
-      const code = opts.get('code');
-      if (code !== undefined) spec.code = code;
-      run = async (admin) => {
+}
+
+/** The action of the sandbox subcommand `words` (checked before any sandbox is looked up). @throws UsageError. */
+function sandboxAction(words: string[], opts: Map<string, string>, out: SandboxOut): SandboxAction {
+  const [sub, a1, a2] = words;
+  switch (sub) {
+    case 'fault': {
+      const p = faultProvider(a1);
+      const spec = faultSpecFrom(a2, opts);
+      return async (admin) => {
         const f = await admin.setFault(p, spec);
         await out({ provider: p, fault: f }, `${p}: ${describeFault(f)}`);
       };
-    } else if (sub === 'clear') {
-      const p = a1 === undefined ? undefined : provider(a1);
-      run = async (admin) => {
+    }
+    case 'clear': {
+      const p = a1 === undefined ? undefined : faultProvider(a1);
+      return async (admin) => {
         const cleared = await admin.clearFaults(p);
         await out({ cleared }, cleared.length ? `cleared: ${cleared.join(', ')}` : 'no fault to clear');
       };
-    } else if (sub === 'faults') {
-      run = async (admin) => {
+    }
+    case 'faults':
+      return async (admin) => {
         const faults = await admin.faults();
         const lines = Object.entries(faults).map(([p, f]) => `${p}: ${describeFault(f!)}`);
         await out({ faults }, lines.length ? lines.join('\n') : 'no faults');
       };
-    } else if (sub === 'limit') {
-      const p = provider(a1);
-      const off = a2 === 'off' || a2 === '0';
-      const perSecond = Number(a2);
-      if (!off && !(a2 && Number.isFinite(perSecond) && perSecond > 0)) throw new UsageError('limit needs <perSecond> (a number above 0) or "off"');
-      run = async (admin) => {
-        if (off) await admin.clearLimit(p);
-        else await admin.setLimit(p, perSecond);
-        await out({ provider: p, perSecond: off ? null : perSecond }, off ? `${p}: no enforced limit` : `${p}: sandbox answers 429 above ${perSecond} req/s`);
-      };
-    } else if (sub === 'stats') {
-      run = async (admin) => {
+    case 'limit':
+      return limitAction(faultProvider(a1), a2, out);
+    case 'stats':
+      return async (admin) => {
         const s = await admin.stats();
         const lines = FAULT_PROVIDERS.map(
           (p) => `${p.padEnd(10)} requests ${s.requests[p]}  limited 429s ${s.rateLimited[p]}  faulted ${s.faulted[p]}${s.limits[p] ? `  limit ${s.limits[p]!.perSecond}/s` : ''}`,
         );
         await out(s, lines.join('\n'));
       };
-    } else {
+    default:
       throw new UsageError(sub ? `unknown sandbox command "${sub}"` : 'sandbox needs a command');
-    }
+  }
+}
+
+/**
+ * `sandbox fault|clear|faults|limit|stats` (see {@link SANDBOX_HELP}); `args` follows the word `sandbox`.
+ * @returns 0 done; 1 no sandbox URL found, sandbox unreachable or refused the request; 2 bad usage. Never throws.
+ */
+export async function runSandboxCommand(args: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = processIo): Promise<number> {
+  const { words, opts, json } = parseOptions(args);
+  const out: SandboxOut = (value, text) => io.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+  try {
+    const run = sandboxAction(words, opts, out);
     let url: string | undefined;
     try {
       url = await resolveSandboxUrl(opts, env);

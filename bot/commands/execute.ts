@@ -137,76 +137,10 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
       return { kind: 'jobs', jobs: await ctx.jobs.list() };
     case 'run':
     case 'pause':
-    case 'resume': {
-      const job = parsed.args[0];
-      if (!job) throw new AppError('bad_request', `usage: ${cmd.usage}`);
-      const at = ctx.services.clock.now();
-      const action = `job:${cmd.name}`;
-      let ok = true;
-      let detail: string;
-      try {
-        if (cmd.name === 'run') {
-          const r = await ctx.jobs.runNow(job, actor.id);
-          ok = r.started && !r.failed;
-          detail = r.detail;
-          if (r.failed) {
-            await audit(ctx.em(), { at, actor, action, input: { job }, outcome: 'failed', detail });
-            return { kind: 'job_action', job, action: cmd.name, ok: false, detail, actor };
-          }
-        }
-        else if (cmd.name === 'pause') {
-          await ctx.jobs.pause(job, actor.id);
-          detail = `${job} paused: scheduled runs are skipped until resumed`;
-        } else {
-          await ctx.jobs.resume(job, actor.id);
-          detail = `${job} resumed`;
-        }
-      } catch (err) {
-        await audit(ctx.em(), { at, actor, action, input: { job }, outcome: err instanceof AppError && err.code === 'bad_request' ? 'refused' : 'failed', detail: (err as Error).message });
-        throw err;
-      }
-      await audit(ctx.em(), { at, actor, action, input: { job }, outcome: ok ? 'succeeded' : 'duplicate', detail });
-      return { kind: 'job_action', job, action: cmd.name, ok, detail, actor };
-    }
-    case 'fix': {
-      const [rbName, remId, ...rest] = parsed.args;
-      const rb = rbName ? findRunbook(rbName) : undefined;
-      if (!rb || !remId) {
-        const ids = rb ? rb.remediations.map((r) => r.id).join(', ') : RUNBOOKS.map((r) => r.id).join(', ');
-        throw new AppError('bad_request', `usage: ${cmd.usage}; ${rb ? `remediations of ${rb.id}` : 'runbooks'}: ${ids}`);
-      }
-      const rem = rb.remediations.find((r) => r.id === remId);
-      if (!rem) throw new AppError('bad_request', `unknown remediation "${remId}"; remediations of ${rb.id}: ${rb.remediations.map((r) => r.id).join(', ')}`);
-      let input: Record<string, unknown>;
-      try {
-        input = parseKeyValues(rest);
-      } catch (err) {
-        throw new AppError('bad_request', (err as Error).message);
-      }
-      // typed inputs are taken exactly: an empty value, an unknown key or a missing required one is a usage error
-      // naming it (with the value a button would propose), never a silent default (e.g. a halved rate limit)
-      const { known, required } = inputKeys(rem.inputSchema);
-      for (const [k, v] of Object.entries(input)) {
-        if (v === '') throw new AppError('bad_request', `${k}= needs a value`);
-        if (known && !known.includes(k)) throw new AppError('bad_request', `${rem.id} has no input "${k}"${suggestion(k, known)} (inputs: ${known.join(', ') || 'none'})`);
-      }
-      const missing = required.filter((k) => !(k in input));
-      if (missing.length > 0) {
-        let proposed: Record<string, unknown> = {};
-        if (rem.defaultInput) {
-          const fresh = await runView(ctx, rb, undefined, opts.progress);
-          try {
-            proposed = rem.defaultInput(Object.fromEntries(fresh.diagnosis.results.map((r) => [r.id, r.finding])));
-          } catch {
-            /* no proposal */
-          }
-        }
-        const hint = missing.map((k) => (proposed[k] !== undefined ? `${k}=${String(proposed[k])}` : `${k}=…`)).join(' ');
-        throw new AppError('bad_request', `${rem.id} needs ${missing.join(', ')}: fix ${rb.id} ${rem.id} ${[...rest, hint].join(' ')}${Object.keys(proposed).length ? ' (values the diagnosis proposes)' : ''}`);
-      }
-      const outcome = await executeRemediation(ctx, RUNBOOKS, { runbook: rb.id, remediation: rem.id, input, nonce: `${actor.source}:${randomUUID()}` }, actor, opts);
-      return { kind: 'remediation', runbook: rb.id, remediation: rem.id, title: rem.title, outcome, actor };
-    }
+    case 'resume':
+      return executeJobAction(ctx, cmd, cmd.name, parsed.args[0], actor);
+    case 'fix':
+      return executeFix(ctx, cmd, parsed.args, actor, opts);
     case 'ask': {
       const mode = parsed.args.includes('--offline') ? 'offline' : parsed.args.includes('--llm') ? 'llm' : 'auto';
       const question = parsed.args.filter((a) => a !== '--offline' && a !== '--llm').join(' ');
@@ -239,4 +173,92 @@ async function executeInner(ctx: RunbookContext, parsed: ParsedLf, actor: Actor,
     default:
       return { kind: 'help', unknown: parsed.word };
   }
+}
+
+/**
+ * `/lf run|pause|resume <job>`, audited (succeeded, duplicate for a run already going, failed, or refused).
+ * @throws AppError `bad_request` without a job name or for an unknown job.
+ */
+async function executeJobAction(ctx: RunbookContext, cmd: LfCommand, name: 'run' | 'pause' | 'resume', job: string | undefined, actor: Actor): Promise<LfResult> {
+  if (!job) throw new AppError('bad_request', `usage: ${cmd.usage}`);
+  const at = ctx.services.clock.now();
+  const action = `job:${name}`;
+  let ok = true;
+  let detail: string;
+  try {
+    if (name === 'run') {
+      const r = await ctx.jobs.runNow(job, actor.id);
+      ok = r.started && !r.failed;
+      detail = r.detail;
+      if (r.failed) {
+        await audit(ctx.em(), { at, actor, action, input: { job }, outcome: 'failed', detail });
+        return { kind: 'job_action', job, action: name, ok: false, detail, actor };
+      }
+    } else if (name === 'pause') {
+      await ctx.jobs.pause(job, actor.id);
+      detail = `${job} paused: scheduled runs are skipped until resumed`;
+    } else {
+      await ctx.jobs.resume(job, actor.id);
+      detail = `${job} resumed`;
+    }
+  } catch (err) {
+    await audit(ctx.em(), { at, actor, action, input: { job }, outcome: err instanceof AppError && err.code === 'bad_request' ? 'refused' : 'failed', detail: (err as Error).message });
+    throw err;
+  }
+  await audit(ctx.em(), { at, actor, action, input: { job }, outcome: ok ? 'succeeded' : 'duplicate', detail });
+  return { kind: 'job_action', job, action: name, ok, detail, actor };
+}
+
+/**
+ * Checks `/lf fix` inputs exactly: an empty value, an unknown key or a missing required one is a usage error naming
+ * it (with the value a button would propose, from a fresh diagnosis), never a silent default (e.g. a halved rate
+ * limit). @throws AppError `bad_request`.
+ */
+async function checkFixInput(
+  ctx: RunbookContext,
+  rb: Runbook<RunbookContext>,
+  rem: Runbook<RunbookContext>['remediations'][number],
+  input: Record<string, unknown>,
+  rest: string[],
+  opts: ExecuteOptions,
+): Promise<void> {
+  const { known, required } = inputKeys(rem.inputSchema);
+  for (const [k, v] of Object.entries(input)) {
+    if (v === '') throw new AppError('bad_request', `${k}= needs a value`);
+    if (known && !known.includes(k)) throw new AppError('bad_request', `${rem.id} has no input "${k}"${suggestion(k, known)} (inputs: ${known.join(', ') || 'none'})`);
+  }
+  const missing = required.filter((k) => !(k in input));
+  if (missing.length === 0) return;
+  let proposed: Record<string, unknown> = {};
+  if (rem.defaultInput) {
+    const fresh = await runView(ctx, rb, undefined, opts.progress);
+    try {
+      proposed = rem.defaultInput(Object.fromEntries(fresh.diagnosis.results.map((r) => [r.id, r.finding])));
+    } catch {
+      /* no proposal */
+    }
+  }
+  const hint = missing.map((k) => (proposed[k] !== undefined ? `${k}=${String(proposed[k])}` : `${k}=…`)).join(' ');
+  throw new AppError('bad_request', `${rem.id} needs ${missing.join(', ')}: fix ${rb.id} ${rem.id} ${[...rest, hint].join(' ')}${Object.keys(proposed).length ? ' (values the diagnosis proposes)' : ''}`);
+}
+
+/** `/lf fix <runbook> <remediation> [key=value…]`. @throws AppError `bad_request` for a bad runbook, remediation or input. */
+async function executeFix(ctx: RunbookContext, cmd: LfCommand, args: string[], actor: Actor, opts: ExecuteOptions): Promise<LfResult> {
+  const [rbName, remId, ...rest] = args;
+  const rb = rbName ? findRunbook(rbName) : undefined;
+  if (!rb || !remId) {
+    const ids = rb ? rb.remediations.map((r) => r.id).join(', ') : RUNBOOKS.map((r) => r.id).join(', ');
+    throw new AppError('bad_request', `usage: ${cmd.usage}; ${rb ? `remediations of ${rb.id}` : 'runbooks'}: ${ids}`);
+  }
+  const rem = rb.remediations.find((r) => r.id === remId);
+  if (!rem) throw new AppError('bad_request', `unknown remediation "${remId}"; remediations of ${rb.id}: ${rb.remediations.map((r) => r.id).join(', ')}`);
+  let input: Record<string, unknown>;
+  try {
+    input = parseKeyValues(rest);
+  } catch (err) {
+    throw new AppError('bad_request', (err as Error).message);
+  }
+  await checkFixInput(ctx, rb, rem, input, rest, opts);
+  const outcome = await executeRemediation(ctx, RUNBOOKS, { runbook: rb.id, remediation: rem.id, input, nonce: `${actor.source}:${randomUUID()}` }, actor, opts);
+  return { kind: 'remediation', runbook: rb.id, remediation: rem.id, title: rem.title, outcome, actor };
 }

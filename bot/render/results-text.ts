@@ -23,6 +23,59 @@ function table(head: string[], rows: string[][], widths?: number[]): string {
 
 const utc = (d: Date | null | undefined) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : '-');
 
+type ResultOf<K extends LfResult['kind']> = Extract<LfResult, { kind: K }>;
+
+/** A diagnosis: the findings table, then each root cause with its `lf fix` lines (default inputs filled in). */
+function diagnosisText(result: ResultOf<'diagnosis'>): string {
+  const d = result.diagnosis;
+  const rows = d.results.map((r) => [MARK[r.finding.status], r.title, `${r.finding.summary}${r.finding.evidence ? `\n${evidenceLine(r.finding.evidence, 400)}` : ''}`]);
+  const lines = [`${d.title} (${d.runbook})`, table(['status', 'check', 'finding'], rows, [9, 28, 80])];
+  if (result.full && d.rootCauses.length === 0) lines.push('Root cause: none indicated by these findings.');
+  for (const c of d.rootCauses) {
+    lines.push(`Root cause: ${c.title} [${c.id}]`);
+    for (const id of c.remediations) {
+      const m = result.runbook.remediations.find((x) => x.id === id);
+      if (!m) continue;
+      let args = '';
+      try {
+        const input = m.defaultInput?.(Object.fromEntries(d.results.map((r) => [r.id, r.finding]))) ?? {};
+        args = Object.entries(input).map(([k, v]) => ` ${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('');
+      } catch {
+        /* no default input */
+      }
+      lines.push(`  fix: npm run lf -- fix ${d.runbook} ${m.id}${args}   # ${m.title} (${m.risk}, ${m.requiredRole})`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The jobs table: schedule, state, last and next run (UTC). */
+function jobsText(jobs: ResultOf<'jobs'>['jobs']): string {
+  return `${table(
+    ['job', 'schedule (UTC)', 'state', 'last run', 'next run'],
+    jobs.map((j) => [
+      j.name,
+      j.cron,
+      j.paused ? 'paused' : j.running ? 'running' : 'scheduled',
+      j.lastRun ? `${j.lastRun.id ? `#${j.lastRun.id} ` : ''}${j.lastRun.status} ${utc(j.lastRun.startedAt)}` : 'never',
+      j.paused ? '-' : utc(j.nextRunAt),
+    ]),
+  )}\n`;
+}
+
+/** The breaker cards as a table, with the remediations that act on them. */
+function breakersText(result: ResultOf<'breakers'>): string {
+  const rows = result.cards.map((c) => [
+    c.name,
+    c.state,
+    c.state === 'half_open' ? `${c.halfOpenSuccesses}/${c.halfOpenNeeded} probes ok` : `${c.consecutiveFailures}/${c.failureThreshold}`,
+    utc(c.openedAt ? new Date(c.openedAt) : null),
+    c.state === 'half_open' ? (c.nextProbeAt ? `in flight until ${utc(new Date(c.nextProbeAt))}` : 'next call') : utc(c.nextProbeAt ? new Date(c.nextProbeAt) : null),
+    [c.why, c.operator ? `${c.operator.action} by ${c.operator.by ?? 'an operator'} ${utc(new Date(c.operator.at))}` : null].filter(Boolean).join('; ') || '-',
+  ]);
+  return `${table(['provider', 'state', 'failures', 'opened', 'next probe', 'why / who'], rows, [11, 11, 18, 22, 24, 50])}\nas of ${utc(result.asOf)}; act with \`lf fix external-apis probe-breaker|keep-breaker-open|force-close-breaker provider=<p>\`\n`;
+}
+
 /** Renders `result` as text ending in a newline. `helpText` is printed for `help`. */
 export function renderText(result: LfResult, helpText: string): string {
   switch (result.kind) {
@@ -30,43 +83,14 @@ export function renderText(result: LfResult, helpText: string): string {
       return result.unknown !== undefined ? `Unknown command "${result.unknown}".\n\n${helpText}` : helpText;
     case 'status':
       return renderStatusText(result.status);
-    case 'diagnosis': {
-      const d = result.diagnosis;
-      const rows = d.results.map((r) => [MARK[r.finding.status], r.title, `${r.finding.summary}${r.finding.evidence ? `\n${evidenceLine(r.finding.evidence, 400)}` : ''}`]);
-      const lines = [`${d.title} (${d.runbook})`, table(['status', 'check', 'finding'], rows, [9, 28, 80])];
-      if (result.full && d.rootCauses.length === 0) lines.push('Root cause: none indicated by these findings.');
-      for (const c of d.rootCauses) {
-        lines.push(`Root cause: ${c.title} [${c.id}]`);
-        for (const id of c.remediations) {
-          const m = result.runbook.remediations.find((x) => x.id === id);
-          if (!m) continue;
-          let args = '';
-          try {
-            const input = m.defaultInput?.(Object.fromEntries(d.results.map((r) => [r.id, r.finding]))) ?? {};
-            args = Object.entries(input).map(([k, v]) => ` ${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('');
-          } catch {
-            /* no default input */
-          }
-          lines.push(`  fix: npm run lf -- fix ${d.runbook} ${m.id}${args}   # ${m.title} (${m.risk}, ${m.requiredRole})`);
-        }
-      }
-      return `${lines.join('\n')}\n`;
-    }
+    case 'diagnosis':
+      return diagnosisText(result);
     case 'runbooks': {
       const head = result.unknown !== undefined ? `No runbook "${result.unknown}".\n` : '';
       return `${head}${table(['runbook', 'title', 'symptoms'], result.runbooks.map((r) => [r.id, r.title, r.symptoms.join('; ')]), [26, 26, 60])}\n`;
     }
     case 'jobs':
-      return `${table(
-        ['job', 'schedule (UTC)', 'state', 'last run', 'next run'],
-        result.jobs.map((j) => [
-          j.name,
-          j.cron,
-          j.paused ? 'paused' : j.running ? 'running' : 'scheduled',
-          j.lastRun ? `${j.lastRun.id ? `#${j.lastRun.id} ` : ''}${j.lastRun.status} ${utc(j.lastRun.startedAt)}` : 'never',
-          j.paused ? '-' : utc(j.nextRunAt),
-        ]),
-      )}\n`;
+      return jobsText(result.jobs);
     case 'job_action':
       return `${result.action} ${result.job}: ${result.detail}\n`;
     case 'remediation': {
@@ -101,17 +125,8 @@ export function renderText(result: LfResult, helpText: string): string {
       return renderChatText(result);
     case 'refused':
       return `refused: ${result.detail}\n`;
-    case 'breakers': {
-      const rows = result.cards.map((c) => [
-        c.name,
-        c.state,
-        c.state === 'half_open' ? `${c.halfOpenSuccesses}/${c.halfOpenNeeded} probes ok` : `${c.consecutiveFailures}/${c.failureThreshold}`,
-        utc(c.openedAt ? new Date(c.openedAt) : null),
-        c.state === 'half_open' ? (c.nextProbeAt ? `in flight until ${utc(new Date(c.nextProbeAt))}` : 'next call') : utc(c.nextProbeAt ? new Date(c.nextProbeAt) : null),
-        [c.why, c.operator ? `${c.operator.action} by ${c.operator.by ?? 'an operator'} ${utc(new Date(c.operator.at))}` : null].filter(Boolean).join('; ') || '-',
-      ]);
-      return `${table(['provider', 'state', 'failures', 'opened', 'next probe', 'why / who'], rows, [11, 11, 18, 22, 24, 50])}\nas of ${utc(result.asOf)}; act with \`lf fix external-apis probe-breaker|keep-breaker-open|force-close-breaker provider=<p>\`\n`;
-    }
+    case 'breakers':
+      return breakersText(result);
   }
 }
 
