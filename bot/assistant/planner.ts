@@ -21,6 +21,7 @@ import { confidenceLabel, suggestion, type AnswerFinding, type AssistantAnswer, 
 import { explain, gatherCauses, type Explanation, type IndicatedCause } from './explain.js';
 import { readQuestion } from './question.js';
 import { indicatedCauses, replayRunner, toolName, type RecordedOutput, type ToolRunner } from './tools.js';
+import { listAlerts } from '../../alerts/store.js';
 
 /** A firing alert as the planner sees it. */
 export interface ActiveAlert {
@@ -42,13 +43,8 @@ export const DIAGNOSTIC_CONCURRENCY = 8;
 /** Firing alerts (newest first, at most 20); none when the table cannot be read. */
 export async function activeAlerts(ctx: RunbookContext): Promise<ActiveAlert[]> {
   try {
-    const rows = await ctx
-      .em()
-      .getConnection()
-      .execute<{ name: string; severity: string; runbook: string | null }[]>(
-        "select name, severity, runbook from alerts where status = 'firing' order by id desc limit 20",
-      );
-    return rows.map((r) => ({ name: r.name, severity: r.severity, runbook: r.runbook }));
+    const firing = (await listAlerts(ctx.em(), ['firing'])).sort((a, b) => b.id - a.id).slice(0, 20);
+    return firing.map((r) => ({ name: r.name, severity: r.severity, runbook: r.runbook }));
   } catch {
     return [];
   }

@@ -7,6 +7,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Finding } from '../../runbooks/define.js';
 import { parseToolName, type RecordedOutput } from './tools.js';
 import type { AssistantAnswer } from './answer.js';
+import { answerRow, claimAnswerRow, markAnswerRowAnswered, markAnswerRowFailed, setAnswerFeedback, type AnswerRow } from '../../domain/queries/assistant-answers.js';
 
 /** Where and by whom a question was asked. */
 export interface AskMeta {
@@ -23,72 +24,42 @@ export interface AskMeta {
  * `eventId` exists (a retry of an event already being answered).
  */
 export async function claimQuestion(em: EntityManager, question: string, meta: AskMeta, now: Date): Promise<number | undefined> {
-  const rows = await em.getConnection().execute<{ id: number }[]>(
-    `insert into assistant_answers (event_id, asked_at, actor, source, channel, thread_ts, question, status)
-     values (?, ?, ?, ?, ?, ?, ?, 'running') on conflict (event_id) do nothing returning id`,
-    [meta.eventId ?? null, now, meta.actor, meta.source, meta.channel ?? null, meta.threadTs ?? null, question.slice(0, 4000)],
-  );
-  return rows[0]?.id;
+  return claimAnswerRow(em, { eventId: meta.eventId ?? null, askedAt: now, actor: meta.actor, source: meta.source, channel: meta.channel ?? null, threadTs: meta.threadTs ?? null, question });
 }
 
 /** Stores `answer` on row `id` (from {@link claimQuestion}), or in a new row; resolves with the row id. */
 export async function saveAnswer(em: EntityManager, answer: AssistantAnswer, meta: AskMeta, id?: number): Promise<number> {
   const rowId = id ?? (await claimQuestion(em, answer.question, { ...meta, eventId: undefined }, answer.issuedAt))!;
   const { id: _id, ...rest } = answer;
-  const json = JSON.stringify({ ...rest, issuedAt: answer.issuedAt.toISOString() });
-  await em.getConnection().execute(
-    `update assistant_answers set status = 'answered', mode = ?, root_cause = ?, confidence = ?, answer = ?::jsonb, tool_calls = ?, total_tokens = ?,
-       cost_usd = ?, duration_ms = ? where id = ?`,
-    [
-      answer.mode,
-      answer.rootCause ? `${answer.rootCause.runbook}/${answer.rootCause.id}` : null,
-      answer.confidence.score,
-      json,
-      answer.toolCalls.length,
-      answer.usage?.totalTokens ?? 0,
-      answer.usage?.costUsd ?? 0,
-      answer.durationMs,
-      rowId,
-    ],
-  );
+  await markAnswerRowAnswered(em, rowId, {
+    mode: answer.mode,
+    rootCause: answer.rootCause ? `${answer.rootCause.runbook}/${answer.rootCause.id}` : null,
+    confidence: answer.confidence.score,
+    answerJson: JSON.stringify({ ...rest, issuedAt: answer.issuedAt.toISOString() }),
+    toolCalls: answer.toolCalls.length,
+    totalTokens: answer.usage?.totalTokens ?? 0,
+    costUsd: answer.usage?.costUsd ?? 0,
+    durationMs: answer.durationMs,
+  });
   return rowId;
 }
 
 /** Marks row `id` failed with a one-line reason. */
 export async function markFailed(em: EntityManager, id: number, reason: string): Promise<void> {
-  await em.getConnection().execute(`update assistant_answers set status = 'failed', answer = ?::jsonb where id = ?`, [JSON.stringify({ error: reason.slice(0, 500) }), id]);
+  await markAnswerRowFailed(em, id, reason);
 }
 
 /** Records feedback on an answer. Resolves false when the answer does not exist. The latest feedback wins. */
 export async function recordFeedback(em: EntityManager, id: number, feedback: 'correct' | 'wrong', by: string, now: Date): Promise<boolean> {
-  const rows = await em
-    .getConnection()
-    .execute<{ id: number }[]>('update assistant_answers set feedback = ?, feedback_by = ?, feedback_at = ? where id = ? returning id', [feedback, by, now, id]);
-  return rows.length > 0;
+  return setAnswerFeedback(em, id, feedback, by, now);
 }
 
 /** A stored answer row. */
-export interface StoredAnswer {
-  id: number;
-  question: string;
-  status: string;
-  mode: string | null;
-  rootCause: string | null;
-  feedback: string | null;
-  feedbackBy: string | null;
-  answer: Record<string, unknown> | null;
-  channel: string | null;
-  threadTs: string | null;
-}
+export type StoredAnswer = AnswerRow;
 
 /** Reads one answer row, or undefined. */
 export async function getAnswer(em: EntityManager, id: number): Promise<StoredAnswer | undefined> {
-  const [r] = await em.getConnection().execute<
-    { id: number; question: string; status: string; mode: string | null; root_cause: string | null; feedback: string | null; feedback_by: string | null; answer: unknown; channel: string | null; thread_ts: string | null }[]
-  >('select id, question, status, mode, root_cause, feedback, feedback_by, answer, channel, thread_ts from assistant_answers where id = ?', [id]);
-  if (!r) return undefined;
-  const answer = typeof r.answer === 'string' ? (JSON.parse(r.answer) as Record<string, unknown>) : (r.answer as Record<string, unknown> | null);
-  return { id: r.id, question: r.question, status: r.status, mode: r.mode, rootCause: r.root_cause, feedback: r.feedback, feedbackBy: r.feedback_by, answer, channel: r.channel, threadTs: r.thread_ts };
+  return answerRow(em, id);
 }
 
 /**
