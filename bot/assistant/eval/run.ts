@@ -28,6 +28,7 @@ import type { ExportedEvalCase } from '../store.js';
 import { SCENARIOS, seedBaseline, type EvalCategory, type EvalEnv, type EvalScenario } from './scenarios.js';
 import { MORE_SCENARIOS } from './scenarios-more.js';
 import { printReport } from './report.js';
+import { createDatabase, dropDatabase, seedFiringAlert, truncateAppTables } from '../../../domain/queries/eval-seed.js';
 
 /** Every scenario of the eval: the first set and the categorised one. */
 export const ALL_SCENARIOS: EvalScenario[] = [...SCENARIOS, ...MORE_SCENARIOS];
@@ -75,9 +76,7 @@ const CALM: ProcessProbes = {
 
 /** Empties every application table (not the migrations table). */
 export async function truncateEverything(db: Database): Promise<void> {
-  const conn = db.orm.em.getConnection();
-  const rows = await conn.execute<{ tablename: string }[]>("select tablename from pg_tables where schemaname = current_schema() and tablename not like 'mikro_orm%'");
-  if (rows.length) await conn.execute(`truncate table ${rows.map((r) => `"${r.tablename}"`).join(', ')} restart identity cascade`);
+  await truncateAppTables(db.orm.em.fork());
 }
 
 /** A runbook context with the given probes over the services. */
@@ -104,14 +103,10 @@ export async function prepareScenarioEnv(db: Database, s: Services, sc: EvalScen
   await admin.clearFaults();
   await s.gateway.overrides.refresh();
   const ctx = evalContext(s, sc.probes);
-  const env: EvalEnv = { services: s, ctx, sandbox: admin, em: () => s.orm.em.fork(), sql: (q, p = []) => s.orm.em.fork().getConnection().execute(q, p) };
+  const env: EvalEnv = { services: s, ctx, sandbox: admin, em: () => s.orm.em.fork() };
   await seedBaseline(env, sc.bare);
   await sc.setup?.(env);
-  for (const a of sc.alerts ?? [])
-    await env.sql(
-      `insert into alerts (fingerprint, group_key, source, name, severity, status, labels, annotations, runbook, starts_at, updated_at) values (?, ?, 'eval', ?, ?, 'firing', '{}'::jsonb, '{}'::jsonb, ?, now(), now())`,
-      [a.fingerprint, a.fingerprint, a.name, a.severity, a.runbook],
-    );
+  for (const a of sc.alerts ?? []) await seedFiringAlert(env.em(), { fingerprint: a.fingerprint, name: a.name, severity: a.severity, runbook: a.runbook });
   return { ctx, env };
 }
 
@@ -214,7 +209,7 @@ async function openEvalDatabase(): Promise<{ db: Database; label: string; cleanu
   if (url) {
     const name = `lf_eval_${process.pid}`;
     const admin = await openDatabase({ url, dataDir: ':memory:', poolMax: 1 });
-    await admin.orm.em.getConnection().execute(`create database ${name}`);
+    await createDatabase(admin.orm.em.fork(), name);
     const u = new URL(url);
     u.pathname = `/${name}`;
     const db = await openDatabase({ url: u.toString(), dataDir: ':memory:', poolMax: 10, migrate: true });
@@ -223,7 +218,7 @@ async function openEvalDatabase(): Promise<{ db: Database; label: string; cleanu
       label: `PostgreSQL (fresh database ${name} on DATABASE_URL's server)`,
       async cleanup() {
         await db.close();
-        await admin.orm.em.getConnection().execute(`drop database if exists ${name}`).catch(() => undefined);
+        await dropDatabase(admin.orm.em.fork(), name).catch(() => undefined);
         await admin.close();
       },
     };

@@ -7,6 +7,18 @@
  */
 import type { EvalEnv, EvalScenario } from './scenarios.js';
 import { seedBusiness, seedEmail, seedEvent, seedPurchase, seedRun } from './scenarios.js';
+import {
+  deactivateAllTargets,
+  deleteAllJobRuns,
+  dropIndexIfExists,
+  messageIdIndexes,
+  recreateIndex,
+  seedJobRun,
+  seedOpsEvent,
+  seedSetting,
+  seedUnauthorizedApiCall,
+  zeroAllTargetQuotas,
+} from '../../../domain/queries/eval-seed.js';
 
 const HOUR = 3600_000;
 const MIN = 60_000;
@@ -15,7 +27,7 @@ const ago = (ms: number) => new Date(Date.now() - ms);
 
 const fault = (provider: 'yelp' | 'pagespeed' | 'openai' | 'sendgrid' | 'stripe', kind: string, extra: { status?: number } = {}) => async (env: EvalEnv) =>
   void (await env.sandbox.setFault(provider, { fault: kind as never, ...extra }));
-const sql = (q: string, p: unknown[] = []) => async (env: EvalEnv) => void (await env.sql(q, p));
+const zeroQuotas = (env: EvalEnv) => zeroAllTargetQuotas(env.em());
 const both = (...fs: ((env: EvalEnv) => Promise<void>)[]) => async (env: EvalEnv) => {
   for (const f of fs) await f(env);
 };
@@ -35,7 +47,7 @@ const stuckEmail = async (env: EvalEnv) => void (await seedEmail(env, { status: 
 const paidNoReport = async (env: EvalEnv) => void (await seedPurchase(env, { status: 'paid', reportSent: false }));
 const wrongTotal = async (env: EvalEnv) => void (await seedPurchase(env, { status: 'paid', taxCents: 693, totalCents: 10593, reportSent: true }));
 const stalledRun = async (env: EvalEnv) => {
-  await env.sql('delete from job_runs');
+  await deleteAllJobRuns(env.em());
   await seedRun(env, 'running', 5 * HOUR, 3 * HOUR);
 };
 const deliveryPaused = async (env: EvalEnv) => {
@@ -46,26 +58,19 @@ const deliveryPaused = async (env: EvalEnv) => {
 /** Key refusals logged by the ledger in the last hour (history), for `provider`. */
 const pastAuthErrors = (provider: string) => async (env: EvalEnv) => {
   for (let i = 0; i < 4; i++)
-    await env.sql(
-      `insert into api_calls (provider, operation, outcome, http_status, attempts, latency_ms, cost_usd, cache_hit, prompt_tokens, completion_tokens, error, created_at)
-       values (?, 'search', 'error', 401, 1, 40, 0, false, null, null, 'HTTP 401', ?)`,
-      [provider, ago((10 + i * 5) * MIN)],
-    );
+    await seedUnauthorizedApiCall(env.em(), provider, ago((10 + i * 5) * MIN));
 };
 
 /** The index missing-index scenarios drop; restored by their teardown. */
 let droppedIndex: string | undefined;
 async function dropMessageIdIndex(env: EvalEnv): Promise<void> {
-  const rows = await env.sql<{ indexname: string; indexdef: string }>(
-    "select indexname, indexdef from pg_indexes where tablename = 'emails' and indexdef like '%(provider_message_id)%' and indexname not like '%pkey%'",
-  );
-  for (const r of rows) {
-    droppedIndex = r.indexdef;
-    await env.sql(`drop index if exists "${r.indexname}"`);
+  for (const index of await messageIdIndexes(env.em())) {
+    droppedIndex = index.definition;
+    await dropIndexIfExists(env.em(), index.name);
   }
 }
 async function restoreIndex(env: EvalEnv): Promise<void> {
-  if (droppedIndex) await env.sql(droppedIndex.replace(/^CREATE (UNIQUE )?INDEX /i, (m) => `${m}IF NOT EXISTS `));
+  if (droppedIndex) await recreateIndex(env.em(), droppedIndex);
   droppedIndex = undefined;
 }
 
@@ -76,7 +81,7 @@ export const MORE_SCENARIOS: EvalScenario[] = [
   // ---- typos
   { name: 'typo-sendgrid', category: 'typo', question: 'emials stuk in sendng since this morning', expected: 'sendgrid-api-key', setup: both(fault('sendgrid', 'invalid_key'), stuckEmail) },
   { name: 'typo-bounce', category: 'typo', question: 'why are so many emials bouncng??', expected: 'high-bounce-rate', bare: true, setup: bounces },
-  { name: 'typo-quota', category: 'typo', question: 'no new leds sourced todya', expected: 'no-targeting-quota', setup: sql('update targets set daily_quota = 0') },
+  { name: 'typo-quota', category: 'typo', question: 'no new leds sourced todya', expected: 'no-targeting-quota', setup: zeroQuotas },
   { name: 'typo-total', category: 'typo', question: 'custmer was chraged the wrong totla', expected: 'total-mismatch', setup: wrongTotal },
   { name: 'typo-memory', category: 'typo', question: 'servce is eating al the memroy', expected: 'high-memory', probes: pressure },
   { name: 'typo-pagespeed', category: 'typo', question: 'pagespeeed assesments failng', expected: 'pagespeed-unavailable', setup: fault('pagespeed', 'server_error', { status: 503 }) },
@@ -85,7 +90,7 @@ export const MORE_SCENARIOS: EvalScenario[] = [
   // ---- other languages
   { name: 'fr-sendgrid', category: 'language', question: "Pourquoi aucun courriel n'est parti aujourd'hui ?", expected: 'sendgrid-api-key', setup: fault('sendgrid', 'invalid_key') },
   { name: 'de-total', category: 'language', question: 'Warum wurde dem Kunden ein falscher Betrag berechnet?', expected: 'total-mismatch', setup: wrongTotal },
-  { name: 'es-leads', category: 'language', question: '¿Por qué no hay prospectos nuevos hoy?', expected: 'no-active-targets', setup: sql('update targets set active = false') },
+  { name: 'es-leads', category: 'language', question: '¿Por qué no hay prospectos nuevos hoy?', expected: 'no-active-targets', setup: (env) => deactivateAllTargets(env.em()) },
   { name: 'fr-bounce', category: 'language', question: 'Le taux de rebond des e-mails explose, pourquoi ?', expected: 'high-bounce-rate', bare: true, setup: bounces },
   { name: 'de-memory', category: 'language', question: 'Der Server braucht extrem viel Arbeitsspeicher', expected: 'high-memory', probes: pressure },
   { name: 'es-stripe', category: 'language', question: 'Los pagos fallan, ¿Stripe rechaza la clave?', expected: 'stripe-api-key', setup: fault('stripe', 'invalid_key') },
@@ -119,7 +124,8 @@ export const MORE_SCENARIOS: EvalScenario[] = [
     category: 'indirect',
     question: 'stripe webhooks get rejected with signature errors',
     expected: 'webhook-secret-mismatch',
-    setup: sql(`insert into ops_events (type, severity, payload, dedup_key, created_at) values ('webhook.signature_failed', 'warning', '{"provider":"stripe","reason":"No signatures found matching the expected signature"}'::jsonb, 'eval-sig', now() - interval '20 minutes')`),
+    setup: (env) =>
+      seedOpsEvent(env.em(), { type: 'webhook.signature_failed', severity: 'warning', payload: { provider: 'stripe', reason: 'No signatures found matching the expected signature' }, dedupKey: 'eval-sig', at: ago(20 * MIN) }),
   },
   { name: 'purchases-pending', category: 'indirect', question: 'purchases stay pending after checkout', expected: 'webhooks-not-arriving', setup: async (env) => void (await seedPurchase(env, { status: 'pending', agoMs: 3 * HOUR })) },
   {
@@ -127,14 +133,14 @@ export const MORE_SCENARIOS: EvalScenario[] = [
     category: 'indirect',
     question: 'the worker batches look huge, should we shrink them?',
     expected: 'large-batches',
-    setup: sql(`insert into settings (key, value, updated_at, updated_by) values ('delivery.email_batch_size', '500'::jsonb, now(), 'eval') on conflict (key) do update set value = excluded.value`),
+    setup: (env) => seedSetting(env.em(), 'delivery.email_batch_size', 500),
   },
-  { name: 'backup-failed', category: 'indirect', question: 'did last night’s backup fail?', expected: 'no-recent-backup', setup: sql(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, finished_at, counts, error) values ('backup', 'failed', 'schedule', now() - interval '5 hours', now() - interval '5 hours', now() - interval '5 hours', '{}'::jsonb, 'pg_dump: error: connection refused')`) },
+  { name: 'backup-failed', category: 'indirect', question: 'did last night’s backup fail?', expected: 'no-recent-backup', setup: (env) => seedJobRun(env.em(), { job: 'backup', status: 'failed', startedAt: ago(5 * HOUR), heartbeatAt: ago(5 * HOUR), finishedAt: ago(5 * HOUR), counts: {}, error: 'pg_dump: error: connection refused' }) },
   { name: 'sendgrid-timeout', category: 'indirect', question: 'sendgrid hangs and sends time out', expected: 'sendgrid-unavailable', setup: fault('sendgrid', 'timeout') },
   // ---- compound faults
   { name: 'c-outreach-vs-paused', category: 'compound', question: 'no new outreach drafted today', expected: 'pagespeed-quota-exhausted', setup: both(fault('pagespeed', 'quota_exhausted'), deliveryPaused) },
-  { name: 'c-emails-vs-quota', category: 'compound', question: "why aren't emails going out?", expected: 'sendgrid-api-key', setup: both(fault('sendgrid', 'invalid_key'), sql('update targets set daily_quota = 0')) },
-  { name: 'c-leads-vs-sendgrid', category: 'compound', question: 'no new leads today', expected: 'no-targeting-quota', setup: both(fault('sendgrid', 'invalid_key'), sql('update targets set daily_quota = 0')) },
+  { name: 'c-emails-vs-quota', category: 'compound', question: "why aren't emails going out?", expected: 'sendgrid-api-key', setup: both(fault('sendgrid', 'invalid_key'), zeroQuotas) },
+  { name: 'c-leads-vs-sendgrid', category: 'compound', question: 'no new leads today', expected: 'no-targeting-quota', setup: both(fault('sendgrid', 'invalid_key'), zeroQuotas) },
   { name: 'c-checkout-vs-memory', category: 'compound', question: 'checkout fails for customers', expected: 'stripe-api-key', probes: pressure, setup: fault('stripe', 'invalid_key') },
   { name: 'c-report-vs-total', category: 'compound', question: 'customer paid but never got the report', expected: 'report-not-sent', setup: both(wrongTotal, paidNoReport) },
   { name: 'c-yelp-now-vs-past', category: 'compound', question: 'is yelp down?', expected: 'yelp-unavailable', setup: both(pastAuthErrors('yelp'), fault('yelp', 'server_error', { status: 503 })) },
@@ -159,6 +165,6 @@ export const MORE_SCENARIOS: EvalScenario[] = [
   { name: 'h-leak', category: 'healthy', question: 'are we leaking memory? the box looks bad', expected: null },
   // ---- vague questions: the whole-system picture
   { name: 'v-off', category: 'vague', question: "something's off, can you take a look?", expected: 'sendgrid-api-key', setup: fault('sendgrid', 'invalid_key') },
-  { name: 'v-hmm', category: 'vague', question: 'hmm', expected: 'no-targeting-quota', setup: sql('update targets set daily_quota = 0') },
+  { name: 'v-hmm', category: 'vague', question: 'hmm', expected: 'no-targeting-quota', setup: zeroQuotas },
   { name: 'v-standup', category: 'vague', question: 'anything I should know before standup?', expected: 'stripe-api-key', setup: fault('stripe', 'invalid_key') },
 ];

@@ -9,13 +9,24 @@ import type { Services } from '../../../domain/services.js';
 import type { ProcessProbes, RunbookContext } from '../../../runbooks/context.js';
 import { calculateTotal } from '../../../domain/storefront/pricing.js';
 import type { ActiveAlert } from '../planner.js';
+import {
+  deactivateAllTargets,
+  deleteAllJobRuns,
+  seedAssessmentResult,
+  seedBusinessRow,
+  seedEmailEvent,
+  seedEmailWithBusiness,
+  seedErrorRecord,
+  seedJobRun,
+  seedPurchaseRow,
+  zeroAllTargetQuotas,
+} from '../../../domain/queries/eval-seed.js';
 
 /** What a scenario's setup gets. */
 export interface EvalEnv {
   services: Services;
   ctx: RunbookContext;
   sandbox: SandboxAdmin;
-  sql<T = Record<string, unknown>>(q: string, params?: unknown[]): Promise<T[]>;
   em(): EntityManager;
 }
 
@@ -55,72 +66,59 @@ export async function seedEmail(
 ): Promise<number> {
   const n = ++seq;
   const created = ago(s.createdAgo ?? 2 * HOUR);
-  const [b] = await env.sql<{ id: number }>(
-    `insert into businesses (yelp_id, name, website, status, created_at, updated_at) values (?, ?, ?, 'emailed', ?, ?) returning id`,
-    [`ev-${n}-${Date.now()}`, `Biz ${n}`, `https://biz${n}.com/`, created, created],
-  );
-  const [e] = await env.sql<{ id: number }>(
-    `insert into emails (business_id, campaign, to_address, subject, body, spam_score, spam_reasons, status, created_at, updated_at, sent_at, claimed_at, bounce_reason, provider_message_id, last_event_at, bounced_at)
-     values (?, 'website-audit', ?, ?, 'Hello.', ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`,
-    [
-      b!.id,
-      s.to ?? `info@biz${n}.example.com`,
-      `Hi ${n}`,
-      s.spamScore ?? 5,
-      JSON.stringify(s.spamReasons ?? []),
-      s.status ?? 'pending',
-      created,
-      created,
-      s.sentAgo === undefined ? null : ago(s.sentAgo),
-      s.claimedAgo === undefined ? null : ago(s.claimedAgo),
-      s.bounceReason ?? null,
-      s.providerMessageId ?? null,
-      s.lastEventAgo === undefined ? null : ago(s.lastEventAgo),
-      s.status === 'bounced' ? (s.lastEventAgo === undefined ? created : ago(s.lastEventAgo)) : null,
-    ],
-  );
-  return e!.id;
+  return seedEmailWithBusiness(env.em(), {
+    business: { yelpId: `ev-${n}-${Date.now()}`, name: `Biz ${n}`, website: `https://biz${n}.com/`, at: created },
+    to: s.to ?? `info@biz${n}.example.com`,
+    subject: `Hi ${n}`,
+    spamScore: s.spamScore ?? 5,
+    spamReasons: s.spamReasons ?? [],
+    status: s.status ?? 'pending',
+    createdAt: created,
+    sentAt: s.sentAgo === undefined ? null : ago(s.sentAgo),
+    claimedAt: s.claimedAgo === undefined ? null : ago(s.claimedAgo),
+    bounceReason: s.bounceReason ?? null,
+    providerMessageId: s.providerMessageId ?? null,
+    lastEventAt: s.lastEventAgo === undefined ? null : ago(s.lastEventAgo),
+    bouncedAt: s.status === 'bounced' ? (s.lastEventAgo === undefined ? created : ago(s.lastEventAgo)) : null,
+  });
 }
 
 /** Stores a SendGrid event for an email. */
 export async function seedEvent(env: EvalEnv, emailId: number | null, name: string, receivedAgo: number, extra: { reason?: string; type?: string } = {}): Promise<void> {
   const n = ++seq;
   const at = ago(receivedAgo);
-  await env.sql(
-    `insert into email_events (dedup_key, sg_event_id, email_id, event, reason, occurred_at, received_at, payload) values (?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
-    [`evt-${n}-${Date.now()}`, `evt-${n}-${Date.now()}`, emailId, name, extra.reason ?? null, at, at, JSON.stringify({ event: name, ...(extra.type ? { type: extra.type } : {}) })],
-  );
+  await seedEmailEvent(env.em(), { dedupKey: `evt-${n}-${Date.now()}`, emailId, event: name, reason: extra.reason ?? null, at, payload: { event: name, ...(extra.type ? { type: extra.type } : {}) } });
 }
 
 /** Inserts a business in an assessment state; returns its id. */
 export async function seedBusiness(env: EvalEnv, b: { name?: string; website?: string | null; status?: string; attempts?: number; changedAgoMs?: number }): Promise<number> {
   const n = ++seq;
   const at = ago(b.changedAgoMs ?? MIN);
-  const [row] = await env.sql<{ id: number }>(
-    `insert into businesses (yelp_id, name, website, status, assessment_attempts, status_changed_at, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?) returning id`,
-    [`yb-${n}-${Date.now()}`, b.name ?? `Business ${n}`, b.website === undefined ? `https://site${n}.com/` : b.website, b.status ?? 'assessment_pending', b.attempts ?? 0, at, at, at],
-  );
-  return row!.id;
+  return seedBusinessRow(env.em(), {
+    yelpId: `yb-${n}-${Date.now()}`,
+    name: b.name ?? `Business ${n}`,
+    website: b.website === undefined ? `https://site${n}.com/` : b.website,
+    status: b.status ?? 'assessment_pending',
+    attempts: b.attempts ?? 0,
+    at,
+  });
 }
 
 /** Inserts an assessment result. */
 export async function seedResult(env: EvalEnv, businessId: number, status: 'completed' | 'partial' | 'failed', error: string | null = null): Promise<void> {
-  await env.sql(`insert into assessment_results (business_id, status, url, error_message, created_at) values (?, ?, 'https://x.com/', ?, ?)`, [businessId, status, error, ago(10 * MIN)]);
+  await seedAssessmentResult(env.em(), businessId, status, error, ago(10 * MIN));
 }
 
 /** A daily-pipeline run. */
 export async function seedRun(env: EvalEnv, status: string, startedAgoMs: number, heartbeatAgoMs = startedAgoMs, error: string | null = null): Promise<void> {
   const finished = status === 'running' ? null : ago(Math.max(0, startedAgoMs - MIN));
-  await env.sql(
-    `insert into job_runs (job, status, trigger, started_at, heartbeat_at, finished_at, counts, error) values ('daily-pipeline', ?, 'schedule', ?, ?, ?, ?::jsonb, ?)`,
-    [status, ago(startedAgoMs), ago(heartbeatAgoMs), finished, JSON.stringify({ sourced: 40, assessed: 30, emailed: 10 }), error],
-  );
+  await seedJobRun(env.em(), { job: 'daily-pipeline', status, startedAt: ago(startedAgoMs), heartbeatAt: ago(heartbeatAgoMs), finishedAt: finished, counts: { sourced: 40, assessed: 30, emailed: 10 }, error });
 }
 
 /** Error records in the last hour. */
 export async function seedErrors(env: EvalEnv, n: number, msg = 'assessment failed: HTTP 500 from PageSpeed', component = 'assessment'): Promise<void> {
   for (let i = 0; i < n; i++)
-    await env.sql(`insert into error_records (at, level, component, msg, code, context) values (?, 'error', ?, ?, 'provider_error', '{}'::jsonb)`, [ago((i + 1) * MIN), component, msg]);
+    await seedErrorRecord(env.em(), { at: ago((i + 1) * MIN), component, msg });
 }
 
 /**
@@ -132,12 +130,17 @@ export async function seedPurchase(env: EvalEnv, p: { status: string; totalCents
   const at = ago(p.agoMs ?? HOUR);
   const cfg = env.services.config.storefront;
   const price = calculateTotal(cfg.auditReportPriceCents, cfg.taxRate);
-  const [row] = await env.sql<{ id: number }>(
-    `insert into purchases (product, customer_email, amount_cents, tax_cents, total_cents, currency, status, stripe_session_id, stripe_payment_intent_id, report_sent_at, created_at, updated_at)
-     values ('audit_report', ?, ?, ?, ?, 'usd', ?, ?, ?, ?, ?, ?) returning id`,
-    [`buyer${n}@example.com`, price.baseCents, p.taxCents ?? price.taxCents, p.totalCents ?? price.totalCents, p.status, `cs_test_ev${n}_${Date.now()}`, `pi_ev${n}_${Date.now()}`, p.reportSent ? at : null, at, at],
-  );
-  return row!.id;
+  return seedPurchaseRow(env.em(), {
+    customerEmail: `buyer${n}@example.com`,
+    amountCents: price.baseCents,
+    taxCents: p.taxCents ?? price.taxCents,
+    totalCents: p.totalCents ?? price.totalCents,
+    status: p.status,
+    sessionId: `cs_test_ev${n}_${Date.now()}`,
+    paymentIntentId: `pi_ev${n}_${Date.now()}`,
+    reportSentAt: p.reportSent ? at : null,
+    at,
+  });
 }
 
 /** The healthy baseline every scenario starts from: demo targets, a run 2 h ago, a delivered day, assessed businesses. */
@@ -169,15 +172,15 @@ export const SCENARIOS: EvalScenario[] = [
       for (let i = 0; i < 2; i++) await env.services.providers.yelp.search({ location: 'Austin, TX', category: 'plumbing', limit: 5, offset: i * 5 }).catch(() => undefined);
     },
   },
-  { name: 'quota-zero', question: 'no new businesses were sourced today, what is going on?', expected: 'no-targeting-quota', setup: async (env) => void (await env.sql('update targets set daily_quota = 0')) },
-  { name: 'no-targets', question: "the pipeline isn't finding any leads at all", expected: 'no-active-targets', setup: async (env) => void (await env.sql('update targets set active = false')) },
+  { name: 'quota-zero', question: 'no new businesses were sourced today, what is going on?', expected: 'no-targeting-quota', setup: (env) => zeroAllTargetQuotas(env.em()) },
+  { name: 'no-targets', question: "the pipeline isn't finding any leads at all", expected: 'no-active-targets', setup: (env) => deactivateAllTargets(env.em()) },
   { name: 'pipeline-paused', question: "Did the pipeline run? I don't see new leads and the schedule looks off", expected: 'pipeline-paused', setup: async (env) => env.ctx.jobs.pause('daily-pipeline', 'eval') },
   {
     name: 'pipeline-not-scheduled',
     question: 'the daily pipeline did not run, nothing sourced since yesterday',
     expected: 'pipeline-not-scheduled',
     async setup(env) {
-      await env.sql('delete from job_runs');
+      await deleteAllJobRuns(env.em());
       await seedRun(env, 'succeeded', 30 * HOUR);
     },
   },
@@ -186,7 +189,7 @@ export const SCENARIOS: EvalScenario[] = [
     question: 'pipeline seems stuck, businesses are not moving through',
     expected: 'pipeline-stalled',
     async setup(env) {
-      await env.sql('delete from job_runs');
+      await deleteAllJobRuns(env.em());
       await seedRun(env, 'running', 3 * HOUR, 2 * HOUR);
       await seedBusiness(env, { name: 'Stuck', status: 'assessment_pending', changedAgoMs: 2 * HOUR });
     },
@@ -322,7 +325,7 @@ export const SCENARIOS: EvalScenario[] = [
     question: 'is everything ok? the last pipeline run failed',
     expected: 'pipeline-not-running',
     async setup(env) {
-      await env.sql('delete from job_runs');
+      await deleteAllJobRuns(env.em());
       await seedRun(env, 'failed', HOUR, HOUR, 'sourcing failed: database timeout');
     },
   },
