@@ -20,6 +20,7 @@ import { loadConfig } from '../domain/config.js';
 import { createLogger } from '../domain/logger.js';
 import { sandboxAdmin, startSandbox } from '../domain/sandbox/index.js';
 import { buildServices, type Services } from '../domain/services.js';
+import { truncateGatewayTables } from '../domain/queries/bench.js';
 import type { LoadResult } from './gateway-load.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -96,7 +97,7 @@ async function saturation(kind: 'threads' | 'processes', baseEnv: Record<string,
   const limit = 50;
   const admin = sandboxAdmin(sandboxUrl);
   const conn = await openDatabase({ url: dbUrl, dataDir: ':memory:', poolMax: 1 });
-  await conn.orm.em.getConnection().execute('truncate rate_limit_state, provider_quota_usage, provider_state, api_calls');
+  await truncateGatewayTables(conn.orm.em.fork());
   await conn.close();
   await admin.setLimit('yelp', limit);
   await new Promise((r) => setTimeout(r, 1100)); // the sandbox's bucket refills

@@ -18,6 +18,7 @@ import { loadConfig } from '../domain/config.js';
 import { createLogger } from '../domain/logger.js';
 import { sandboxAdmin } from '../domain/sandbox/index.js';
 import { buildServices } from '../domain/services.js';
+import { closeAllBreakers } from '../domain/queries/bench.js';
 import { createJobControl } from '../jobs/control.js';
 import { evaluateNow } from '../jobs/alert-evaluation.js';
 import { createEventTrigger } from '../jobs/event-trigger.js';
@@ -79,7 +80,7 @@ export async function run(args: string[]): Promise<void> {
       await traffic;
       console.log(`trial ${t + 1}: fault → alert post with the external-apis diagnosis in ${(ms / 1000).toFixed(1)} s`);
       await admin.clearFaults();
-      await db.orm.em.getConnection().execute(`update provider_state set breaker_state = 'closed', consecutive_failures = 0, opened_at = null`);
+      await closeAllBreakers(db.orm.em.fork());
       // let the next evaluation resolve it
       await fake.waitFor((c) => fake.calls.indexOf(c) > fake.calls.indexOf(post) && c.method === 'chat.postMessage' && c.body.thread_ts !== undefined, 60_000).catch(() => undefined);
     }

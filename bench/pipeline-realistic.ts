@@ -20,6 +20,7 @@ import { runPipeline, type PipelineRunSummary } from '../domain/pipeline/run.js'
 import { startSandbox } from '../domain/sandbox/index.js';
 import { buildServices } from '../domain/services.js';
 import { latencyChainS, providerBounds, type Needed } from './pipeline-bounds.js';
+import { businessWebsites, failedAssessmentCauses, insertBenchTarget, measuredAssessments, okCallsByProvider } from '../domain/queries/bench.js';
 
 const CITIES = ['Austin, TX', 'Denver, CO', 'Boise, ID', 'Tulsa, OK', 'Reno, NV', 'Omaha, NE', 'Tampa, FL', 'Fresno, CA'];
 const CATEGORIES = ['restaurants', 'plumbing', 'dentists', 'florists', 'bakeries', 'gyms', 'salons', 'autorepair'];
@@ -33,17 +34,14 @@ function opt(args: string[], name: string, dflt: number): number {
 const load = () => loadavg().map((l) => l.toFixed(2)).join(', ');
 
 async function seedTargets(db: Database, yelpSearch: (c: string, k: string) => Promise<number>, n: number): Promise<void> {
-  const conn = db.orm.em.getConnection();
+  const em = db.orm.em.fork();
   let planned = 0;
   for (const city of CITIES)
     for (const category of CATEGORIES) {
       if (planned >= n) return;
       const quota = Math.min(await yelpSearch(city, category), n - planned, 1000);
       planned += quota;
-      await conn.execute(
-        'insert into targets (location, category, daily_quota, priority, active, created_at, updated_at) values (?, ?, ?, 0, true, now(), now())',
-        [city, category, quota],
-      );
+      await insertBenchTarget(em, city, category, quota);
     }
 }
 
@@ -70,19 +68,15 @@ function watchGate(gate: Gate, t0: number, trace: boolean) {
 
 /** What the run needed of each provider, read back from its rows (see pipeline-bounds.ts). */
 async function neededCalls(db: Database, summary: PipelineRunSummary): Promise<Needed[]> {
-  const conn = db.orm.em.getConnection();
-  const sites = await conn.execute<{ website: string | null }[]>('select website from businesses');
-  const measured = await conn.execute<{ n: number }[]>("select count(*)::int as n from assessment_results where status in ('completed', 'partial')");
-  const ledger = await conn.execute<{ provider: ProviderId; calls: number; tokens: number }[]>(
-    `select provider, count(*)::int as calls, coalesce(sum(prompt_tokens + completion_tokens), 0)::int as tokens
-     from api_calls where outcome = 'ok' and not cache_hit group by provider`,
-  );
+  const em = db.orm.em.fork();
+  const sites = await businessWebsites(em);
+  const insights = await measuredAssessments(em);
+  const ledger = await okCallsByProvider(em);
   const made = (p: ProviderId) => ledger.find((r) => r.provider === p) ?? { calls: 0, tokens: 0 };
-  const insights = measured[0]!.n;
   const tokensPerInsight = made('openai').calls > 0 ? made('openai').tokens / made('openai').calls : 0;
   return [
     { provider: 'yelp', calls: made('yelp').calls, tokens: 0 },
-    { provider: 'pagespeed', calls: sites.filter((s) => validateWebsiteUrl(s.website).ok).length, tokens: 0 },
+    { provider: 'pagespeed', calls: sites.filter((website) => validateWebsiteUrl(website).ok).length, tokens: 0 },
     { provider: 'openai', calls: insights, tokens: Math.round(insights * tokensPerInsight) },
     { provider: 'sendgrid', calls: summary.counts.emailed, tokens: 0 },
   ];
@@ -90,11 +84,7 @@ async function neededCalls(db: Database, summary: PipelineRunSummary): Promise<N
 
 /** Failed assessments by cause: the site's own (invalid URL, Lighthouse could not load it) or ours. */
 async function failuresByCause(db: Database): Promise<{ site: number; ours: number; causes: string[] }> {
-  const rows = await db.orm.em.getConnection().execute<{ cause: string; site: boolean; n: number }[]>(
-    `select coalesce(error_code, split_part(coalesce(error_message, '?'), ':', 1) || ': ' || left(split_part(coalesce(error_message, '?'), ':', 2), 60)) as cause,
-            (error_code is not null or error_message like 'invalid URL%') as site, count(*)::int as n
-     from assessment_results where status = 'failed' group by 1, 2 order by n desc`,
-  );
+  const rows = await failedAssessmentCauses(db.orm.em.fork());
   return {
     site: rows.filter((r) => r.site).reduce((a, r) => a + r.n, 0),
     ours: rows.filter((r) => !r.site).reduce((a, r) => a + r.n, 0),

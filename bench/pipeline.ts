@@ -12,6 +12,7 @@ import { startSandbox } from '../domain/sandbox/index.js';
 import { buildServices } from '../domain/services.js';
 import { openDatabase, type Database } from '../db/orm.js';
 import { startEmbeddedDatabase } from '../db/embedded.js';
+import { insertBenchTarget, seedFloorBusinesses } from '../domain/queries/bench.js';
 
 const CITIES = ['Austin, TX', 'Denver, CO', 'Boise, ID', 'Tulsa, OK', 'Reno, NV', 'Omaha, NE', 'Tampa, FL', 'Fresno, CA', 'Mesa, AZ', 'Raleigh, NC', 'Spokane, WA', 'Madison, WI'];
 const CATEGORIES = ['restaurants', 'plumbing', 'dentists', 'florists', 'bakeries', 'gyms', 'salons', 'autorepair', 'chiropractors', 'lawyers'];
@@ -34,37 +35,12 @@ async function resetSchema(db: Database) {
 /** The floor: the pipeline's row writes for `n` businesses as plain multi-row SQL, in batches of 500. */
 async function floor(db: Database, n: number): Promise<number> {
   await resetSchema(db);
-  const conn = db.orm.em.getConnection();
+  const em = db.orm.em.fork();
   const t0 = performance.now();
-  await conn.execute(
-    "insert into targets (location, category, daily_quota, priority, active, created_at, updated_at) values ('Floor, ZZ', 'floor', 100000, 0, true, now(), now())",
-  );
+  await insertBenchTarget(em, 'Floor, ZZ', 'floor', 100000);
   for (let start = 0; start < n; start += 500) {
     const size = Math.min(500, n - start);
-    const ids = Array.from({ length: size }, (_, i) => start + i);
-    const params: unknown[] = [];
-    const values = ids.map((i) => {
-      params.push(`floor-${i}`, `Business ${i}`, `https://b${i}.example.com/`, `b${i}.example.com`, `1555${String(i).padStart(7, '0')}`);
-      return "(?, ?, ?, ?, ?, '[]', 'assessment_pending', now(), 1, now(), now())";
-    });
-    const rows = await conn.execute<{ id: number }[]>(
-      `insert into businesses (yelp_id, name, website, website_domain, phone_normalized, categories, status, status_changed_at, target_id, created_at, updated_at) values ${values.join(',')} returning id`,
-      params,
-    );
-    const bids = rows.map((r) => r.id);
-    const list = bids.join(',');
-    await conn.execute(
-      `insert into assessment_results (business_id, status, url, performance_score, accessibility_score, best_practices_score, seo_score, metrics, insight, opportunities, recommendations, assessors, created_at)
-       select id, 'completed', website, 50, 60, 70, 80, '{}', '{}', '[]', '[]', '{}', now() from businesses where id in (${list})`,
-    );
-    for (const status of ['assessed', 'scored', 'email_pending'])
-      await conn.execute(`update businesses set status = ?, score = 70, status_changed_at = now() where id in (${list})`, [status]);
-    await conn.execute(
-      `insert into emails (business_id, campaign, to_address, subject, body, spam_score, spam_reasons, status, created_at, updated_at)
-       select id, 'website-audit', 'info@' || website_domain, 'Subject', 'Body', 5, '[]', 'pending', now(), now() from businesses where id in (${list})`,
-    );
-    await conn.execute(`update emails set status = 'sent', provider_message_id = 'm' || id, sent_at = now() where business_id in (${list})`);
-    await conn.execute(`update businesses set status = 'emailed', status_changed_at = now() where id in (${list})`);
+    await seedFloorBusinesses(em, Array.from({ length: size }, (_, i) => start + i));
   }
   return (performance.now() - t0) / 1000;
 }
@@ -100,7 +76,7 @@ export async function run(args: string[]): Promise<void> {
 
   // Pipeline run
   await resetSchema(db);
-  const conn = db.orm.em.getConnection();
+  const em = db.orm.em.fork();
   let planned = 0;
   outer: for (const city of CITIES)
     for (const category of CATEGORIES) {
@@ -108,10 +84,7 @@ export async function run(args: string[]): Promise<void> {
       const { total } = await services.rawProviders.yelp.search({ location: city, category, limit: 1, offset: 0 });
       const quota = Math.min(total, target - planned, 1000);
       planned += quota;
-      await conn.execute(
-        'insert into targets (location, category, daily_quota, priority, active, created_at, updated_at) values (?, ?, ?, 0, true, now(), now())',
-        [city, category, quota],
-      );
+      await insertBenchTarget(em, city, category, quota);
     }
   const t0 = performance.now();
   const spans = new Map<string, [number, number]>();

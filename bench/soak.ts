@@ -66,16 +66,39 @@ import { GRACE_MS } from '../jobs/watchdog.js';
 import { processProbes } from '../runbooks/probes.js';
 import { startFakeSlackApi } from '../test/helpers/slack.js';
 import { FAULT_PLAN, HOUR, SLACK_429_AT_H, gcFunction, mb, opt, soakDatabase } from './soak-setup.js';
+import {
+  alertIncidentCounts,
+  healthChanges,
+  jobRunStartTimes,
+  opsEventCounts,
+  opsEventTypeCounts,
+  outboxDeliveryCounts,
+  pipelineStageTotals,
+  runOverlaps,
+  sentOutboxPostTexts,
+} from '../domain/queries/bench.js';
 
 
-export async function run(args: string[]): Promise<void> {
-  const days = Number(opt(args, 'days') ?? 1);
-  const start = new Date(opt(args, 'start') ?? '2028-10-01T00:00:00Z');
-  if (!(days > 0) || !Number.isFinite(start.getTime())) throw new Error('usage: npm run bench -- soak [--days N] [--start ISO] [--keep]');
-  const end = new Date(start.getTime() + days * 24 * HOUR);
-  const gc = gcFunction();
-  const wallStart = Date.now();
+/** Everything the soak runs: database, services, sandbox admin, fake Slack, scheduler, notifier and poster. */
+interface SoakRig {
+  soakDb: Awaited<ReturnType<typeof soakDatabase>> | undefined;
+  backupDir: string;
+  db: Awaited<ReturnType<typeof openDatabase>>;
+  fake: Awaited<ReturnType<typeof startFakeSlackApi>>;
+  config: ReturnType<typeof loadConfig>;
+  clock: AcceleratedClock;
+  services: Awaited<ReturnType<typeof buildServices>>;
+  admin: ReturnType<typeof sandboxAdmin>;
+  scheduler: Scheduler;
+  notifier: ReturnType<typeof createNotifier>;
+  poster: ReturnType<typeof createSlackPoster>;
+  /** Completed runs per job, and the first line of each failure. */
+  completions: Map<string, number>;
+  failures: Map<string, string[]>;
+}
 
+/** Composes the process like `npm start`, on an accelerated clock at `start` and a scheduler without timers. */
+async function startRig(start: Date): Promise<SoakRig> {
   const soakDb = process.env.DATABASE_URL ? await soakDatabase(process.env.DATABASE_URL) : undefined;
   const backupDir = await mkdtemp(join(tmpdir(), 'lf-soak-backups-'));
   // without DATABASE_URL: an in-memory PGlite opened as the service opens it (so the nightly backup dumps its data
@@ -125,9 +148,20 @@ export async function run(args: string[]): Promise<void> {
       if (failed) failures.set(name, [...(failures.get(name) ?? []), failed.split('\n')[0]!.slice(0, 160)]);
     },
   });
+  return { soakDb, backupDir, db, fake, config, clock, services, admin, scheduler, notifier, poster, completions, failures };
+}
 
-  // the schedule: every fire time of every job in [start, end)
-  const catalog = jobCatalog(config);
+/** The plan: the jobs due at each instant (fire times in [start, end)), fault switches and Slack 429s as actions. */
+interface SoakPlan {
+  catalog: ReturnType<typeof jobCatalog>;
+  steps: Map<number, string[]>;
+  actions: { at: number; what: string; run: () => Promise<void> }[];
+  instants: number[];
+}
+
+/** Every fire time of every catalog job in [start, end), plus the fault plan's switches and the Slack 429s. */
+function planSoak(rig: SoakRig, start: Date, end: Date, days: number): SoakPlan {
+  const catalog = jobCatalog(rig.config);
   const steps = new Map<number, string[]>();
   for (const job of catalog) {
     let t = nextCronRun(job.cron, new Date(start.getTime() - 1));
@@ -138,27 +172,44 @@ export async function run(args: string[]): Promise<void> {
     }
   }
   // fault switches and Slack 429s, as actions at instants
-  const actions: { at: number; what: string; run: () => Promise<void> }[] = [];
+  const actions: SoakPlan['actions'] = [];
   for (let d = 0; d < days; d++) {
     const day = start.getTime() + d * 24 * HOUR;
     for (const f of FAULT_PLAN) {
       const on = day + f.atH * HOUR;
-      actions.push({ at: on, what: `${f.provider} ${f.spec.fault} on`, run: async () => void (await admin.setFault(f.provider, f.spec)) });
-      actions.push({ at: on + f.forMin * 60_000, what: `${f.provider} off`, run: async () => void (await admin.clearFaults(f.provider)) });
+      actions.push({ at: on, what: `${f.provider} ${f.spec.fault} on`, run: async () => void (await rig.admin.setFault(f.provider, f.spec)) });
+      actions.push({ at: on + f.forMin * 60_000, what: `${f.provider} off`, run: async () => void (await rig.admin.clearFaults(f.provider)) });
     }
-    for (const h of SLACK_429_AT_H) actions.push({ at: day + h * HOUR, what: 'slack 429', run: async () => fake.rateLimitNext('chat.postMessage', 3, 1) });
+    for (const h of SLACK_429_AT_H) actions.push({ at: day + h * HOUR, what: 'slack 429', run: async () => rig.fake.rateLimitNext('chat.postMessage', 3, 1) });
   }
   actions.sort((a, b) => a.at - b.at);
   for (const a of actions) if (!steps.has(a.at)) steps.set(a.at, []);
   const instants = [...steps.keys()].filter((t) => t < end.getTime()).sort((a, b) => a - b);
-  const fires = instants.reduce((n, t) => n + steps.get(t)!.length, 0);
-  console.log(
-    `database: ${soakDb ? 'PostgreSQL (DATABASE_URL), fresh database' : 'embedded PGlite'}; ${start.toISOString()} → ${end.toISOString()} (${days} day(s)); ` +
-      `${catalog.length} jobs, ${fires} scheduled fires, ${actions.filter((a) => a.at < end.getTime() && a.what.endsWith(' on')).length} fault windows, ${actions.filter((a) => a.at < end.getTime() && a.what === 'slack 429').length} Slack 429s`,
-  );
+  return { catalog, steps, actions, instants };
+}
 
+/** A memory reading after forced GCs: RSS and heap in bytes, at the accelerated clock's time. */
+type MemoryReading = { rss: number; heap: number; at: string };
+
+/** What the drive observed: fires made and skipped, Slack calls folded into counters, memory readings. */
+interface SoakObservations {
+  fireLog: Map<string, number[]>;
+  skipped: { job: string; at: string }[];
+  received: { posts: number; updates: number; limited: number; byChannel: Map<string, number>; texts: Map<string, number> };
+  first: MemoryReading;
+  baseline: MemoryReading;
+  last: MemoryReading;
+}
+
+/**
+ * Drives the plan: jumps the clock to each instant, runs the due actions, fires the due jobs, waits for them, lets
+ * the notifier and poster deliver; folds Slack calls and reads memory each virtual hour.
+ */
+async function driveSoak(rig: SoakRig, plan: SoakPlan, start: Date, end: Date): Promise<SoakObservations> {
+  const { clock, fake, scheduler } = rig;
+  const gc = gcFunction();
   // Slack calls are folded into counters each hour (the fake keeps every call in memory otherwise)
-  const received = { posts: 0, updates: 0, limited: 0, byChannel: new Map<string, number>(), texts: new Map<string, number>() };
+  const received: SoakObservations['received'] = { posts: 0, updates: 0, limited: 0, byChannel: new Map(), texts: new Map() };
   const fold = () => {
     for (const c of fake.calls) {
       if (c.method === 'chat.postMessage') {
@@ -172,7 +223,7 @@ export async function run(args: string[]): Promise<void> {
     }
     fake.calls.length = 0;
   };
-  const memory = () => {
+  const memory = (): MemoryReading => {
     gc();
     gc();
     const m = process.memoryUsage();
@@ -180,22 +231,22 @@ export async function run(args: string[]): Promise<void> {
   };
   const drain = async () => {
     for (let i = 0; i < 100; i++) {
-      const n = (await notifier.tick()) + (await poster.tick());
+      const n = (await rig.notifier.tick()) + (await rig.poster.tick());
       if (n === 0) break;
     }
   };
 
-  const skipped: { job: string; at: string }[] = [];
+  const skipped: SoakObservations['skipped'] = [];
   const fireLog = new Map<string, number[]>();
-  let baseline: ReturnType<typeof memory> | undefined;
+  let baseline: MemoryReading | undefined;
   const first = memory();
   let nextAction = 0;
   let nextHour = start.getTime() + HOUR;
   let lastProgress = Date.now();
-  for (const at of instants) {
+  for (const at of plan.instants) {
     clock.jumpTo(at);
-    while (nextAction < actions.length && actions[nextAction]!.at <= at) await actions[nextAction++]!.run();
-    const due = steps.get(at)!;
+    while (nextAction < plan.actions.length && plan.actions[nextAction]!.at <= at) await plan.actions[nextAction++]!.run();
+    const due = plan.steps.get(at)!;
     for (const name of due) {
       const started = await scheduler.fire(name);
       if (started) fireLog.set(name, [...(fireLog.get(name) ?? []), at]);
@@ -203,7 +254,7 @@ export async function run(args: string[]): Promise<void> {
     }
     // wait for this step's runs (in-process jobs finish on their own; the cap only guards a hang)
     const waitStart = Date.now();
-    while (due.some((n) => scheduler!.isRunning(n)) && Date.now() - waitStart < 10 * 60_000) await new Promise((r) => setTimeout(r, 2));
+    while (due.some((n) => scheduler.isRunning(n)) && Date.now() - waitStart < 10 * 60_000) await new Promise((r) => setTimeout(r, 2));
     await drain();
     if (at >= nextHour) {
       fold();
@@ -220,88 +271,77 @@ export async function run(args: string[]): Promise<void> {
   await drain();
   fold();
   const last = memory();
-  baseline ??= first;
-  const wallMs = Date.now() - wallStart;
+  return { fireLog, skipped, received, first, baseline: baseline ?? first, last };
+}
 
-  // ---- accounting
-  const conn = db.orm.em.getConnection();
-  const tracked = new Set(catalog.filter((j) => (j.tracking ?? 'scheduler') !== 'none').map((j) => j.name));
-  let missedNoRow = 0;
-  const missedDetail: string[] = [];
+/** Per job: scheduled fires, fires made, completions, failures. */
+type JobTally = { job: string; scheduled: number; fired: number; completed: number; failed: number };
+
+/** Fires with no `job_runs` row started within GRACE_MS of them, for the jobs the scheduler tracks. */
+async function firesWithoutRow(rig: SoakRig, plan: SoakPlan, fireLog: Map<string, number[]>): Promise<string[]> {
+  const em = rig.db.orm.em.fork();
+  const tracked = new Set(plan.catalog.filter((j) => (j.tracking ?? 'scheduler') !== 'none').map((j) => j.name));
+  const missed: string[] = [];
   for (const job of tracked) {
-    const rows = await conn.execute<{ started_at: Date }[]>(`select started_at from job_runs where job = ? order by started_at`, [job]);
-    const starts = rows.map((r) => new Date(r.started_at).getTime());
-    for (const at of fireLog.get(job) ?? []) {
-      if (!starts.some((s) => s >= at && s - at < GRACE_MS)) {
-        missedNoRow++;
-        missedDetail.push(`${job}@${new Date(at).toISOString()}`);
-      }
-    }
+    const starts = (await jobRunStartTimes(em, job)).map((d) => d.getTime());
+    for (const at of fireLog.get(job) ?? []) if (!starts.some((s) => s >= at && s - at < GRACE_MS)) missed.push(`${job}@${new Date(at).toISOString()}`);
   }
-  const perJob = catalog.map((j) => {
-    const scheduled = [...steps.values()].reduce((n, names) => n + names.filter((x) => x === j.name).length, 0);
-    return { job: j.name, scheduled, fired: fireLog.get(j.name)?.length ?? 0, completed: completions.get(j.name) ?? 0, failed: failures.get(j.name)?.length ?? 0 };
-  });
-  const notCompleted = perJob.reduce((n, j) => n + Math.max(0, j.fired - j.completed), 0);
-  const overCompleted = perJob.reduce((n, j) => n + Math.max(0, j.completed - j.fired), 0);
-  const [overlaps] = await conn.execute<{ n: string }[]>(
-    `select count(*) as n from job_runs a join job_runs b on a.job = b.job and a.id < b.id
-      where a.started_at < coalesce(b.finished_at, 'infinity') and b.started_at < coalesce(a.finished_at, 'infinity')`,
-  );
-  const [dupStarts] = await conn.execute<{ n: string }[]>(`select coalesce(sum(c - 1), 0) as n from (select count(*) as c from job_runs group by job, started_at having count(*) > 1) x`);
-  const [outbox] = await conn.execute<{ sent_posts: string; unsent: string; sent_updates: string }[]>(
-    `select count(*) filter (where sent_at is not null and kind in ('post', 'reply', 'dm')) as sent_posts,
-            count(*) filter (where sent_at is null) as unsent,
-            count(*) filter (where sent_at is not null and kind = 'update') as sent_updates from slack_outbox`,
-  );
-  const [events] = await conn.execute<{ posted: string; unposted: string; missed: string; stuck: string; total: string }[]>(
-    `select count(*) filter (where posted_at is not null) as posted, count(*) filter (where posted_at is null) as unposted,
-            count(*) filter (where type = 'job.missed') as missed, count(*) filter (where type = 'job.stuck') as stuck, count(*) as total from ops_events`,
-  );
-  const eventTypes = await conn.execute<{ type: string; n: string }[]>(`select type, count(*) as n from ops_events group by type order by count(*) desc`);
-  const [alertCounts] = await conn.execute<{ alerts: string; resolved: string; incidents: string; escalations: string }[]>(
-    `select (select count(*) from alerts) as alerts, (select count(*) from alerts where status = 'resolved') as resolved,
-            (select count(*) from incidents) as incidents, (select count(*) from incident_events where kind = 'paged') as escalations`,
-  ).catch(async () => [{ alerts: '?', resolved: '?', incidents: '?', escalations: '?' }]);
-  const stageTotals = await conn.execute<{ job: string; runs: string; sourced: string; assessed: string; emailed: string }[]>(
-    `select job, count(*) as runs, coalesce(sum((counts->>'sourced')::int), 0) as sourced, coalesce(sum((counts->>'assessed')::int), 0) as assessed,
-            coalesce(sum((counts->>'emailed')::int), 0) as emailed
-       from job_runs where job in ('daily-pipeline', 'assessment-batch', 'email-batch') group by job order by job`,
-  );
+  return missed;
+}
 
+/** Texts received more often than recorded (duplicates) and recorded but not received (lost), and how many were recorded. */
+async function postAccounting(rig: SoakRig, received: SoakObservations['received']): Promise<{ duplicatePosts: number; lostPosts: number; recordedPosts: number }> {
   // the texts the system recorded as posted, as a multiset
   const recorded = new Map<string, number>();
   const add = (text: string) => recorded.set(text, (recorded.get(text) ?? 0) + 1);
-  for (const r of await conn.execute<{ text: string }[]>(`select text from slack_outbox where sent_at is not null and kind in ('post', 'reply', 'dm')`)) add(r.text);
-  for (const ev of await db.orm.em.fork().find(OpsEvent, { postedAt: { $ne: null } })) if (!QUIET_EVENT_TYPES.has(ev.type)) add(formatOpsEvent(ev).text);
+  for (const text of await sentOutboxPostTexts(rig.db.orm.em.fork())) add(text);
+  for (const ev of await rig.db.orm.em.fork().find(OpsEvent, { postedAt: { $ne: null } })) if (!QUIET_EVENT_TYPES.has(ev.type)) add(formatOpsEvent(ev).text);
   let duplicatePosts = 0;
   let lostPosts = 0;
   for (const [text, n] of received.texts) duplicatePosts += Math.max(0, n - (recorded.get(text) ?? 0));
   for (const [text, n] of recorded) lostPosts += Math.max(0, n - (received.texts.get(text) ?? 0));
-  const recordedPosts = [...recorded.values()].reduce((a, b) => a + b, 0);
-  // a batch that did work while a daily run was running (the scheduler must keep them apart)
-  const [batchOverlaps] = await conn.execute<{ n: string }[]>(
-    `select count(*) as n from job_runs b join job_runs p on p.job = 'daily-pipeline'
-      where b.job in ('assessment-batch', 'email-batch') and b.counts <> '{}'::jsonb and (b.counts->>'skipped') is null
-        and b.started_at < coalesce(p.finished_at, 'infinity') and p.started_at < coalesce(b.finished_at, 'infinity')`,
-  );
+  return { duplicatePosts, lostPosts, recordedPosts: [...recorded.values()].reduce((a, b) => a + b, 0) };
+}
+
+/** One soak goal, met or not. */
+type Goal = { name: string; value: string; ok: boolean; goal: string };
+
+/** Reads the database back, prints the figures and returns the goals. */
+async function accountSoak(rig: SoakRig, plan: SoakPlan, obs: SoakObservations, days: number, wallMs: number): Promise<Goal[]> {
+  const em = rig.db.orm.em.fork();
+  const { received, skipped, fireLog, first, baseline, last } = obs;
+  const missedDetail = await firesWithoutRow(rig, plan, fireLog);
+  const perJob: JobTally[] = plan.catalog.map((j) => {
+    const scheduled = [...plan.steps.values()].reduce((n, names) => n + names.filter((x) => x === j.name).length, 0);
+    return { job: j.name, scheduled, fired: fireLog.get(j.name)?.length ?? 0, completed: rig.completions.get(j.name) ?? 0, failed: rig.failures.get(j.name)?.length ?? 0 };
+  });
+  const notCompleted = perJob.reduce((n, j) => n + Math.max(0, j.fired - j.completed), 0);
+  const overCompleted = perJob.reduce((n, j) => n + Math.max(0, j.completed - j.fired), 0);
+  const overlaps = await runOverlaps(em);
+  const outbox = await outboxDeliveryCounts(em);
+  const events = await opsEventCounts(em);
+  const eventTypes = await opsEventTypeCounts(em);
+  const alertCounts = await alertIncidentCounts(em).catch(() => undefined);
+  const stageTotals = await pipelineStageTotals(em);
+  const { duplicatePosts, lostPosts, recordedPosts } = await postAccounting(rig, received);
   // health posts without a change: each health.changed must start from the status the previous one ended in
-  const health = await conn.execute<{ payload: { from: string | null; to: string } }[]>(`select payload from ops_events where type = 'health.changed' order by created_at, id`);
-  const healthRepeats = health.filter((e, i) => e.payload.from === e.payload.to || (i > 0 && e.payload.from !== health[i - 1]!.payload.to)).length;
+  const health = await healthChanges(em);
+  const healthRepeats = health.filter((e, i) => e.from === e.to || (i > 0 && e.from !== health[i - 1]!.to)).length;
   const failedRuns = perJob.reduce((n, j) => n + j.failed, 0);
-  const missedRuns = skipped.length + notCompleted + missedNoRow + Number(events!.missed);
-  const doubleRuns = overCompleted + Number(overlaps!.n) + Number(dupStarts!.n) + Number(batchOverlaps!.n);
+  const missedRuns = skipped.length + notCompleted + missedDetail.length + events.missed;
+  const doubleRuns = overCompleted + overlaps.overlapping + overlaps.sameStart + overlaps.batchDuringDaily;
   const growth = (last.rss - baseline.rss) / baseline.rss;
+  const q = (v: number | undefined) => (v === undefined ? '?' : String(v));
 
   console.log('\nper job (scheduled fires / fired / completed / failed):');
   for (const j of perJob) console.log(`  ${j.job.padEnd(22)} ${String(j.scheduled).padStart(5)} ${String(j.fired).padStart(5)} ${String(j.completed).padStart(5)} ${String(j.failed).padStart(4)}`);
-  for (const [job, errs] of failures) console.log(`  failures of ${job}: ${[...new Set(errs)].slice(0, 3).join(' | ')}`);
-  console.log(`\nops events: ${events!.total} (${eventTypes.map((e) => `${e.type} ${e.n}`).join(', ')})`);
-  console.log(`alerts: ${alertCounts!.alerts} (resolved ${alertCounts!.resolved}); incidents: ${alertCounts!.incidents}; pages: ${alertCounts!.escalations}`);
+  for (const [job, errs] of rig.failures) console.log(`  failures of ${job}: ${[...new Set(errs)].slice(0, 3).join(' | ')}`);
+  console.log(`\nops events: ${events.total} (${eventTypes.map((e) => `${e.type} ${e.n}`).join(', ')})`);
+  console.log(`alerts: ${q(alertCounts?.alerts)} (resolved ${q(alertCounts?.resolved)}); incidents: ${q(alertCounts?.incidents)}; pages: ${q(alertCounts?.escalations)}`);
   console.log(`pipeline work: ${stageTotals.map((r) => `${r.job} (${r.runs} runs) sourced ${r.sourced}, assessed ${r.assessed}, emailed ${r.emailed}`).join('; ')}`);
   console.log(
     `Slack: ${received.posts} posts (${[...received.byChannel].map(([c, n]) => `${c} ${n}`).join(', ')}), ${received.updates} edits, ${received.limited} answered 429; ` +
-      `recorded as posted: ${recordedPosts} (${outbox!.sent_posts} outbox rows + ${events!.posted} events, quiet types not posted); unsent outbox ${outbox!.unsent}, unposted events ${events!.unposted}`,
+      `recorded as posted: ${recordedPosts} (${outbox.sentPosts} outbox rows + ${events.posted} events, quiet types not posted); unsent outbox ${outbox.unsent}, unposted events ${events.unposted}`,
   );
   if (missedDetail.length > 0) console.log(`runs without a job_runs row: ${missedDetail.slice(0, 10).join(', ')}`);
   if (skipped.length > 0) console.log(`fires skipped: ${skipped.slice(0, 10).map((s) => `${s.job}@${s.at}`).join(', ')}`);
@@ -310,32 +350,51 @@ export async function run(args: string[]): Promise<void> {
     `RSS: at start ${mb(first.rss)}; after the first virtual hour ${mb(baseline.rss)} (heap ${mb(baseline.heap)}); at the end ${mb(last.rss)} (heap ${mb(last.heap)}, ` +
       `${(((last.heap - baseline.heap) / baseline.heap) * 100).toFixed(1)} % over the first hour's)`,
   );
-  const goals = [
+  const undelivered = lostPosts + outbox.unsent + events.unposted;
+  return [
     { name: 'RSS growth (first hour → end)', value: `${(growth * 100).toFixed(1)} %`, ok: growth <= 0.1, goal: '≤ 10 %' },
     { name: 'duplicate posts', value: `${duplicatePosts + healthRepeats} (texts received more often than recorded ${duplicatePosts}, health posts without a change ${healthRepeats})`, ok: duplicatePosts + healthRepeats === 0, goal: '0' },
-    {
-      name: 'undelivered posts',
-      value: `${lostPosts + Number(outbox!.unsent) + Number(events!.unposted)} (recorded but not received ${lostPosts}, unsent ${outbox!.unsent}, unposted ${events!.unposted})`,
-      ok: lostPosts + Number(outbox!.unsent) + Number(events!.unposted) === 0,
-      goal: '0',
-    },
-    { name: 'missed runs', value: `${missedRuns} (skipped ${skipped.length}, unfinished ${notCompleted}, no run row ${missedNoRow}, watchdog job.missed ${events!.missed})`, ok: missedRuns === 0, goal: '0' },
+    { name: 'undelivered posts', value: `${undelivered} (recorded but not received ${lostPosts}, unsent ${outbox.unsent}, unposted ${events.unposted})`, ok: undelivered === 0, goal: '0' },
+    { name: 'missed runs', value: `${missedRuns} (skipped ${skipped.length}, unfinished ${notCompleted}, no run row ${missedDetail.length}, watchdog job.missed ${events.missed})`, ok: missedRuns === 0, goal: '0' },
     {
       name: 'double-run jobs',
-      value: `${doubleRuns} (extra completions ${overCompleted}, overlapping runs of a job ${overlaps!.n}, same-start runs ${dupStarts!.n}, batch work during a daily run ${batchOverlaps!.n})`,
+      value: `${doubleRuns} (extra completions ${overCompleted}, overlapping runs of a job ${overlaps.overlapping}, same-start runs ${overlaps.sameStart}, batch work during a daily run ${overlaps.batchDuringDaily})`,
       ok: doubleRuns === 0,
       goal: '0',
     },
     { name: 'failed runs', value: String(failedRuns), ok: failedRuns === 0, goal: '0 (every fault window is survivable)' },
   ];
+}
+
+/** Stops everything the rig started; drops the soak database unless `keep`. */
+async function stopRig(rig: SoakRig, keep: boolean): Promise<void> {
+  await rig.scheduler.stop(1000);
+  await rig.services.close();
+  await rig.db.close();
+  await rig.fake.close();
+  if (rig.soakDb && !keep) await rig.soakDb.drop();
+  await rm(rig.backupDir, { recursive: true, force: true });
+}
+
+/** `npm run bench -- soak [--days N] [--start ISO] [--keep]`: see the module comment. Sets exit code 1 when a goal is missed. */
+export async function run(args: string[]): Promise<void> {
+  const days = Number(opt(args, 'days') ?? 1);
+  const start = new Date(opt(args, 'start') ?? '2028-10-01T00:00:00Z');
+  if (!(days > 0) || !Number.isFinite(start.getTime())) throw new Error('usage: npm run bench -- soak [--days N] [--start ISO] [--keep]');
+  const end = new Date(start.getTime() + days * 24 * HOUR);
+  const wallStart = Date.now();
+  const rig = await startRig(start);
+  const plan = planSoak(rig, start, end, days);
+  const fires = plan.instants.reduce((n, t) => n + plan.steps.get(t)!.length, 0);
+  const inWindow = plan.actions.filter((a) => a.at < end.getTime());
+  console.log(
+    `database: ${rig.soakDb ? 'PostgreSQL (DATABASE_URL), fresh database' : 'embedded PGlite'}; ${start.toISOString()} → ${end.toISOString()} (${days} day(s)); ` +
+      `${plan.catalog.length} jobs, ${fires} scheduled fires, ${inWindow.filter((a) => a.what.endsWith(' on')).length} fault windows, ${inWindow.filter((a) => a.what === 'slack 429').length} Slack 429s`,
+  );
+  const obs = await driveSoak(rig, plan, start, end);
+  const goals = await accountSoak(rig, plan, obs, days, Date.now() - wallStart);
   console.log('\n== soak results');
   for (const g of goals) console.log(`  ${g.ok ? 'ok  ' : 'FAIL'} ${g.name}: ${g.value} (goal ${g.goal})`);
-
-  await scheduler.stop(1000);
-  await services.close();
-  await db.close();
-  await fake.close();
-  if (soakDb && !args.includes('--keep')) await soakDb.drop();
-  await rm(backupDir, { recursive: true, force: true });
+  await stopRig(rig, args.includes('--keep'));
   if (goals.some((g) => !g.ok)) process.exitCode = 1;
 }
