@@ -21,7 +21,7 @@ import { confidenceLabel, suggestion, type AnswerFinding, type AssistantAnswer, 
 import { explain, gatherCauses, type Explanation, type IndicatedCause } from './explain.js';
 import { readQuestion } from './question.js';
 import { indicatedCauses, replayRunner, toolName, type RecordedOutput, type ToolRunner } from './tools.js';
-import { listAlerts } from '../../alerts/store.js';
+import { listAlerts } from '../../domain/queries/alerts.js';
 
 /** A firing alert as the planner sees it. */
 export interface ActiveAlert {
