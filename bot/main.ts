@@ -18,6 +18,7 @@ import { loadEnvFile } from '../domain/env-file.js';
 import { lockedError } from '../db/embedded-lock.js';
 import { interruptStaleRuns } from '../domain/job-runs.js';
 import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
+import { createShutdown, shutdownSignalled } from './shutdown.js';
 import { buildServices } from '../domain/services.js';
 import { recordDeploy } from '../domain/changes.js';
 import { SANDBOX_URL_SETTING, setSetting } from '../domain/settings.js';
@@ -360,49 +361,8 @@ async function main(): Promise<void> {
   await startLeadership({ config, logger, services, metrics, jobEnv, slot, shutdown, alertDeps, jobs });
 }
 
-/** The parts of the service, in the order a shutdown stops them (the scheduler first, the database last). */
-const STOP_ORDER = ['leader', 'http', 'dbWatch', 'pages', 'spool', 'notifier', 'incidentRooms', 'drills', 'poster', 'errorLog', 'services'] as const;
-type Part = (typeof STOP_ORDER)[number];
-/** Set once a signal started the shutdown: start-up errors after it (parts closed under it) are not fatal. */
-let signalled = false;
-
-/**
- * The service's shutdown: `register(part, stop)` as each part starts; `run(signal)` (once) stops the registered
- * parts in {@link STOP_ORDER} (a part that fails to stop is logged and the rest still stop), then exits 0, or 1
- * after 9 s (jobs get SHUTDOWN_GRACE_MS of that) or when a part failed.
- */
-function createShutdown(logger: ReturnType<typeof createLogger>): { register: (part: Part, stop: () => unknown) => void; run: (signal: string) => Promise<void> } {
-  const stops = new Map<Part, () => unknown>();
-  let stopping = false;
-  return {
-    register: (part, stop) => void stops.set(part, stop),
-    async run(signal) {
-      if (stopping) return;
-      stopping = true;
-      signalled = true;
-      logger.info({ signal, running: STOP_ORDER.filter((p) => stops.has(p)) }, 'shutting down');
-      const force = setTimeout(() => {
-        logger.error('shutdown took too long; exiting');
-        process.exit(1);
-      }, 9_000);
-      force.unref();
-      let failed = false;
-      for (const part of STOP_ORDER) {
-        try {
-          await stops.get(part)?.();
-        } catch (err) {
-          failed = true;
-          logger.error({ part, err: (err as Error).message }, 'shutdown failed');
-        }
-      }
-      if (!failed) logger.info('stopped');
-      process.exit(failed ? 1 : 0);
-    },
-  };
-}
-
 main().catch((err: unknown) => {
-  if (signalled) return; // the shutdown exits
+  if (shutdownSignalled()) return; // the shutdown exits
   process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
 });
