@@ -17,7 +17,7 @@ import { createLogger } from '../../domain/logger.js';
 import { createDbWatch, pgPing } from '../../alerts/db-watch.js';
 import { spoolOpsEvents } from '../../alerts/notifier.js';
 import { createOpsSpool } from '../../alerts/ops-spool.js';
-import { createSlackPoster, webClientTransport, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { createSlackPoster, webClientTransport } from '../../alerts/slack-outbox.js';
 import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 import { DB_KIND, freshDatabase } from '../helpers/db.js';
 import { startFakeSlackApi } from '../helpers/slack.js';
@@ -33,7 +33,7 @@ test('DatabaseUnavailable and a breaker trip reach Slack during the outage, are 
   const proxied = await openDatabase({ url: proxy.url, dataDir: ':memory:', poolMax: 3 });
   const fake = await startFakeSlackApi();
   const client = new webApi.WebClient('xoxb-test', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 }, timeout: 2000 });
-  const transport = webClientTransport(client as unknown as WebClientLike);
+  const transport = webClientTransport(client);
   const spool = createOpsSpool({ transport, logger, clock: systemClock, render: renderSlackMessage });
   setOpsEventFallback(spoolOpsEvents(spool, loadConfig({ SLACK_STATUS_CHANNEL: '#status', SLACK_ALERTS_CHANNEL: '#alerts' })));
   const watch = createDbWatch({ ping: () => pgPing(proxy.url, 1000), em: () => proxied.orm.em.fork(), spool, logger, clock: systemClock, channel: '#alerts', intervalMs: 200 });

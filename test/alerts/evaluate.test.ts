@@ -14,7 +14,7 @@ import type { Services } from '../../domain/services.js';
 import { evaluateAlerts } from '../../alerts/evaluate.js';
 import { findRule } from '../../alerts/rules.js';
 import { createSilence } from '../../alerts/silences.js';
-import { createSlackPoster, webClientTransport, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { createSlackPoster, webClientTransport } from '../../alerts/slack-outbox.js';
 import { getAlert } from '../../alerts/store.js';
 import type { ProcessProbes } from '../../runbooks/context.js';
 import { webApi } from '@slack/bolt';
@@ -158,7 +158,7 @@ test('poster: posts once, edits and replies on the posted ts, 1 post/s per chann
     const client = new webApi.WebClient('xoxb-test', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
     fake.rateLimitNext('chat.update', 1);
     const realClock = { now: () => new Date() };
-    const poster = createSlackPoster({ orm: ctx.db.orm, logger, clock: realClock, transport: webClientTransport(client as unknown as WebClientLike), intervalMs: 50, render: renderSlackMessage });
+    const poster = createSlackPoster({ orm: ctx.db.orm, logger, clock: realClock, transport: webClientTransport(client), intervalMs: 50, render: renderSlackMessage });
     poster.start();
     const alertsChannel = ctx.services.config.alerting.alertsChannel;
     const post = await fake.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === alertsChannel, 10_000);

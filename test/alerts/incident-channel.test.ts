@@ -15,8 +15,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { acknowledgeIncident, declareIncident, resolveIncident } from '../../alerts/incidents.js';
 import { createIncidentChannelKeeper, ROOM_MAX_ATTEMPTS, type IncidentChannelKeeper } from '../../alerts/incident-channel.js';
-import { webClientChannels, channelName, type ChannelClientLike } from '../../alerts/slack-channels.js';
-import { createSlackPoster, webClientTransport, type SlackPoster, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { webClientChannels, channelName } from '../../alerts/slack-channels.js';
+import { createSlackPoster, webClientTransport, type SlackPoster } from '../../alerts/slack-outbox.js';
 import { executeLf } from '../../bot/commands/execute.js';
 import { parseLf } from '../../bot/commands/spec.js';
 import type { Database } from '../../db/orm.js';
@@ -53,8 +53,8 @@ test.before(async (ctx) => {
   );
   const client = new webApi.WebClient('xoxb-test', { slackApiUrl: ctx.fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const logger = createLogger('silent');
-  ctx.poster = createSlackPoster({ orm: ctx.db.orm, logger, clock: ctx.clock, transport: webClientTransport(client as unknown as WebClientLike), channelGapMs: 0 });
-  ctx.keeper = createIncidentChannelKeeper({ orm: ctx.db.orm, config: ctx.services.config, clock: ctx.clock, logger, channels: webClientChannels(client as unknown as ChannelClientLike) });
+  ctx.poster = createSlackPoster({ orm: ctx.db.orm, logger, clock: ctx.clock, transport: webClientTransport(client), channelGapMs: 0 });
+  ctx.keeper = createIncidentChannelKeeper({ orm: ctx.db.orm, config: ctx.services.config, clock: ctx.clock, logger, channels: webClientChannels(client) });
 });
 
 test.after(async (ctx) => {

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMetrics } from '../../alerts/metrics.js';
 import { createNotifier } from '../../alerts/notifier.js';
-import { consoleTransport, createSlackPoster, webClientTransport, type SlackTransport, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { consoleTransport, createSlackPoster, webClientTransport, type SlackTransport } from '../../alerts/slack-outbox.js';
 import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 import type { Database } from '../../db/orm.js';
 import { systemClock } from '../../domain/clock.js';
@@ -32,7 +32,7 @@ notifier.before.each(async (ctx) => {
 });
 
 const client = (slack: FakeSlackApi) =>
-  new webApi.WebClient('xoxb-test-token', { slackApiUrl: slack.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } }) as unknown as WebClientLike;
+  new webApi.WebClient('xoxb-test-token', { slackApiUrl: slack.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
 
 function makeNotifier(ctx: Ctx) {
   return createNotifier({ orm: ctx.db.orm, logger, metrics: createMetrics(), config, clock: systemClock });

@@ -19,7 +19,7 @@ import { createLogger } from '../../domain/logger.js';
 import { alertGroupBody } from '../../alerts/dispatch.js';
 import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 import { blockTextLength } from '../../alerts/slack-guard.js';
-import { createSlackPoster, enqueueSlack, LINE_BUDGET_MS, webClientTransport, type OutboxMessage, type SlackPoster, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { createSlackPoster, enqueueSlack, LINE_BUDGET_MS, webClientTransport, type OutboxMessage, type SlackPoster } from '../../alerts/slack-outbox.js';
 import type { AlertRow } from '../../alerts/store.js';
 import { diagnose } from '../../runbooks/define.js';
 import { findRunbook } from '../../runbooks/index.js';
@@ -53,7 +53,7 @@ test.after.each(async (ctx) => {
 
 function newPoster(ctx: Ctx): SlackPoster {
   const client = new webApi.WebClient('xoxb-test', { slackApiUrl: ctx.fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
-  return createSlackPoster({ orm: ctx.db.orm, logger, clock: ctx.clock, transport: webClientTransport(client as unknown as WebClientLike), channelGapMs: 0, render: renderSlackMessage });
+  return createSlackPoster({ orm: ctx.db.orm, logger, clock: ctx.clock, transport: webClientTransport(client), channelGapMs: 0, render: renderSlackMessage });
 }
 const enqueue = (ctx: Ctx, m: Partial<OutboxMessage> & { dedupKey: string }) =>
   enqueueSlack(ctx.db.orm.em.fork(), { kind: 'post', channel: '#alerts', text: m.dedupKey, ...m }, ctx.clock.now());

@@ -15,7 +15,7 @@ import { runScenarios, summarise } from '../../bot/assistant/eval/run.js';
 import { SCENARIOS } from '../../bot/assistant/eval/scenarios.js';
 import { handleFeedback, handleQuestion, stripMentions } from '../../bot/listeners/events/assistant.js';
 import { webApi } from '@slack/bolt';
-import { createSlackPoster, slackOutbox, webClientTransport, type WebClientLike } from '../../alerts/slack-outbox.js';
+import { createSlackPoster, slackOutbox, webClientTransport } from '../../alerts/slack-outbox.js';
 import { renderSlackMessage } from '../../bot/render/slack-messages.js';
 import { systemClock } from '../../domain/clock.js';
 import { startFakeSlackApi } from '../helpers/slack.js';
@@ -79,7 +79,7 @@ t('Slack: a mention is answered in its thread with progress updates; retries and
     .execute(`insert into job_runs (job, status, trigger, started_at, heartbeat_at, finished_at, counts) values ('daily-pipeline', 'succeeded', 'schedule', now() - interval '2 hours', now() - interval '2 hours', now() - interval '119 minutes', '{}'::jsonb)`);
   // through the one Slack exit: the outbox table, delivered by the poster to a fake Slack Web API
   const fake = await startFakeSlackApi();
-  const client = new webApi.WebClient('xoxb-test', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } }) as unknown as WebClientLike;
+  const client = new webApi.WebClient('xoxb-test', { slackApiUrl: fake.url, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const poster = createSlackPoster({ orm: ctx.db.orm, logger: createLogger('silent'), clock: systemClock, transport: webClientTransport(client), render: renderSlackMessage, channelGapMs: 0 });
   const drain = async () => {
     while ((await poster.tick()) > 0);
