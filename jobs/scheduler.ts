@@ -16,10 +16,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Bree from 'bree';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Metrics } from '../alerts/metrics.js';
-import type { AppConfig } from '../domain/config.js';
-import type { Clock } from '../domain/clock.js';
 import { markRunsInterrupted } from '../domain/job-runs.js';
 import { processHolder } from '../domain/leases.js';
 import { runningRuns } from '../domain/queries/runs.js';
@@ -32,21 +28,14 @@ import { createInProcessRunner, type InProcessRunner } from './in-process-runner
 import { buildWorkerJobContext, sharedJobContext } from './job-context.js';
 import { parseJobMessage, type JobData, type JobServices, type JobStartMessage } from './job-types.js';
 import { createReaperLoop, type ReaperLoop } from './reaper-loop.js';
-import { createRunBook, type RunBook } from './run-book.js';
+import { createRunBook, type RunBook, type RunBookDeps } from './run-book.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const EXT = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 const ENTRY = join(here, 'worker-entry.mjs');
 
-/** What the scheduler needs from the main process. */
-export interface SchedulerDeps {
-  config: AppConfig;
-  logger: Logger;
-  metrics: Metrics;
-  orm: MikroORM;
-  clock: Clock;
-  /** Environment overrides for jobs: the database URL and sandbox URL of this process. */
-  jobEnv: Record<string, string>;
+/** What the scheduler needs from the main process: what its run book needs (jobEnv: this process's database and sandbox URLs), and: */
+export interface SchedulerDeps extends RunBookDeps {
   /**
    * The service's own job services (built once by the composition root: jobs/job-context.ts mainJobServices), handed
    * to every in-process run. Absent (tests): each in-process run opens its own from `data.env`, as a worker does —
@@ -55,8 +44,6 @@ export interface SchedulerDeps {
   jobs?: JobServices;
   /** The providers (the reaper asks SendGrid's activity feed about emails left `sending`); absent = emails wait. */
   providers?: Pick<Providers, 'sendgrid'>;
-  /** Called when a job run ends, with its result or error (for notifications and tests). */
-  onJobDone?: (name: string, outcome: { result?: unknown; error?: string }) => void;
   /**
    * Arm the cron timers (default true). False leaves the firing to the caller through
    * {@link Scheduler.fire} — the soak bench drives 24 h of schedules in accelerated time that way.

@@ -26,9 +26,9 @@ import type { StripeEvent } from '../../domain/providers/stripe/port.js';
 import { countWebhookSignatureFailure } from '../../alerts/metrics.js';
 import { auditRefusal, deadLetter, isTransientDbError } from '../../domain/intake/dead-letters.js';
 import { rawBodyText, sanitizeDeep } from '../../domain/sanitize.js';
-import { auditFailed } from './verified-intake.js';
+import { auditFailed, readBodyOr413 } from './verified-intake.js';
 import type { WebhookDeps, WebhookRoute } from './index.js';
-import { readRawBody, sendJson } from './raw-body.js';
+import { sendJson } from './raw-body.js';
 
 /** The path Stripe posts to. */
 export const STRIPE_WEBHOOK_PATH = '/webhooks/stripe';
@@ -60,13 +60,8 @@ async function readVerifiedEvent(deps: WebhookDeps, req: http.IncomingMessage, r
     sendJson(res, 405, { error: 'method not allowed' });
     return undefined;
   }
-  let raw: Buffer;
-  try {
-    raw = await readRawBody(req);
-  } catch {
-    sendJson(res, 413, { error: 'body too large' });
-    return undefined;
-  }
+  const raw = await readBodyOr413(req, res);
+  if (!raw) return undefined;
   const header = req.headers['stripe-signature'];
   try {
     const event = verifyStripeEvent(raw, typeof header === 'string' ? header : undefined, deps.config.storefront.stripeWebhookSecret, deps.clock.now().getTime());

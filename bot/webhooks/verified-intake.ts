@@ -32,13 +32,8 @@ export interface IntakeCheck {
  * @returns the raw body when it is authentic; undefined when the request has been answered (413, 503, 401/403).
  */
 export async function readVerifiedBody(deps: WebhookDeps, log: Logger, req: http.IncomingMessage, res: http.ServerResponse, check: IntakeCheck): Promise<Buffer | undefined> {
-  let raw: Buffer;
-  try {
-    raw = await readRawBody(req);
-  } catch {
-    sendJson(res, 413, { error: 'body too large' });
-    return undefined;
-  }
+  const raw = await readBodyOr413(req, res);
+  if (!raw) return undefined;
   if (!check.credential) {
     log.warn(check.notConfigured.log);
     sendJson(res, 503, { error: check.notConfigured.error });
@@ -52,4 +47,14 @@ export async function readVerifiedBody(deps: WebhookDeps, log: Logger, req: http
   for (const [k, v] of Object.entries(refusal.headers ?? {})) res.setHeader(k, v);
   sendJson(res, refusal.status, { error: refusal.error });
   return undefined;
+}
+
+/** The request's raw bytes (the signature is checked on these); undefined once a 413 was answered (body over the limit). */
+export async function readBodyOr413(req: http.IncomingMessage, res: http.ServerResponse): Promise<Buffer | undefined> {
+  try {
+    return await readRawBody(req);
+  } catch {
+    sendJson(res, 413, { error: 'body too large' });
+    return undefined;
+  }
 }

@@ -18,23 +18,11 @@ import { startOfUtcDay } from '../clock.js';
 import { BudgetExceededError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
 import type { GatewayConfig } from './config.js';
-import { insertApiCalls, usageByOperation } from '../queries/api-calls.js';
+import { insertApiCalls, usageByOperation, type ApiCallRow } from '../queries/api-calls.js';
 import { providerSpendSince } from '../queries/costs.js';
 
-/** One ledger row to write. `costUsd` in US dollars. */
-export interface CallRecord {
-  provider: ProviderId;
-  operation: string;
-  outcome: string;
-  httpStatus?: number;
-  attempts: number;
-  latencyMs: number;
-  costUsd: number;
-  cacheHit: boolean;
-  promptTokens?: number;
-  completionTokens?: number;
-  error?: string;
-}
+/** One ledger row to write (domain/queries/api-calls.ts ApiCallRow without its time, which the ledger stamps). `costUsd` in US dollars. */
+export type CallRecord = Omit<ApiCallRow, 'at' | 'provider'> & { provider: ProviderId };
 
 /** Usage of one provider over a window (from the ledger). Money in USD, latency in ms. */
 export interface UsageSummary {
