@@ -59,7 +59,11 @@ test('no layer creates a Slack WebClient: the one client is the Bolt app’s, ma
   const apps = files.filter(([, text]) => /new\s+App\s*\(/.test(code(text))).map(([p]) => p);
   assert.equal(apps, ['bot/app.ts']);
   assert.match(readFileSync(join(ROOT, 'bot/app.ts'), 'utf8'), /clientOptions: slackClientOptions\(config\)|clientOptions,/);
-  assert.match(readFileSync(join(ROOT, 'bot/main.ts'), 'utf8'), /webClientTransport\(slack\.app\.client/, 'the outbox transport uses the app’s client');
+  // bot/main.ts hands the app's client to its outbound step, which builds the outbox transport on it
+  const main = readFileSync(join(ROOT, 'bot/main.ts'), 'utf8');
+  assert.match(main, /startOutbound\(\{[^}]*client: slack\.app\.client/, 'the outbound step gets the app’s client');
+  assert.match(main, /client: SlackApp\['app'\]\['client'\]/, 'typed as the app’s client');
+  assert.match(main, /webClientTransport\(client\)/, 'the outbox transport uses that client');
 });
 
 test.run();
