@@ -122,6 +122,21 @@ export async function sentOutboxPostTexts(em: EntityManager): Promise<string[]> 
   return (await em.execute<{ text: string }[]>(`select text from slack_outbox where sent_at is not null and kind in ('post', 'reply', 'dm')`)).map((r) => r.text);
 }
 
+/**
+ * Ops events handed over (`posted_at` set) whose type is not in `quietTypes` but that have no Slack outbox row: the
+ * notifier enqueues each posted event as the outbox post `ops-event:<dedup key>`, so each of these was lost between
+ * the hand-over and the outbox. A count.
+ */
+export async function postedEventsWithoutOutboxRow(em: EntityManager, quietTypes: readonly string[]): Promise<number> {
+  const [row] = await em.execute<{ n: string }[]>(
+    `select count(*) as n from ops_events e
+      where e.posted_at is not null and not (e.type = any(?::text[]))
+        and not exists (select 1 from slack_outbox o where o.dedup_key = 'ops-event:' || e.dedup_key)`,
+    [`{${quietTypes.map((t) => `"${t}"`).join(',')}}`],
+  );
+  return Number(row?.n ?? 0);
+}
+
 /** Ops events: posted, unposted, `job.missed`, `job.stuck`, total. */
 export async function opsEventCounts(em: EntityManager): Promise<{ posted: number; unposted: number; missed: number; stuck: number; total: number }> {
   const [row] = await em.execute<{ posted: string; unposted: string; missed: string; stuck: string; total: string }[]>(
