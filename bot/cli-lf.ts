@@ -12,8 +12,9 @@ import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
 import { createErrorLog } from '../domain/error-log.js';
 import { buildServices } from '../domain/services.js';
 import { getSetting, SANDBOX_URL_SETTING } from '../domain/settings.js';
+import { mainJobServices } from '../jobs/job-context.js';
 import { createJobControl } from '../jobs/control.js';
-import type { JobStatus } from '../jobs/job-types.js';
+import type { JobServices, JobStatus } from '../jobs/job-types.js';
 import type { Actor } from '../runbooks/actions.js';
 import type { RunbookContext } from '../runbooks/context.js';
 import { processProbes } from '../runbooks/probes.js';
@@ -90,10 +91,13 @@ export async function runLfCommand(
   try {
     const jobEnv: Record<string, string> = { DATABASE_URL: db.url, LOG_LEVEL: opts.env.LOG_LEVEL ?? 'warn' };
     if (services.sandboxUrl) jobEnv.SANDBOX_URL = services.sandboxUrl;
+    // the jobs `lf run` starts here get this process's services and runbook context, as the service's main thread
+    // hands its own to the jobs it runs there
+    const jobServices = (): JobServices => mainJobServices({ em: () => db.orm.em.fork(), config, clock: services.clock, logger, runbooks: ctx });
     const ctx: RunbookContext = {
       services,
       em: () => db.orm.em.fork(),
-      jobs: createJobControl({ orm: db.orm, config, clock: services.clock, jobEnv, onProgress: progress.job }),
+      jobs: createJobControl({ orm: db.orm, config, clock: services.clock, jobEnv, onProgress: progress.job, jobServices }),
       probes: processProbes(),
     };
     const user = (() => {

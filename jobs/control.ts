@@ -22,8 +22,8 @@ import { jobActivity } from '../domain/queries/jobs.js';
 import { jobCatalog } from './catalog.js';
 import type { JobDefinition } from './catalog.js';
 import { importJob } from './in-process-runner.js';
-import { withOwnJobContext } from './job-context.js';
-import type { JobData, JobReport } from './job-types.js';
+import { jobContext, withOwnJobContext } from './job-context.js';
+import type { JobData, JobReport, JobServices } from './job-types.js';
 import type { Scheduler } from './scheduler.js';
 
 /** Setting key marking a job paused (value `true`; written with who paused it). */
@@ -54,6 +54,13 @@ export interface JobControlDeps {
   jobEnv?: Record<string, string>;
   /** Progress of in-process runs (CLI progress bar). */
   onProgress?: JobReport;
+  /**
+   * What this process hands the jobs it runs itself (the CLI: its own services and runbook context, so a job the
+   * service runs on its main thread — the health check, the alert evaluation — runs from a terminal too). A getter,
+   * since the runbook context holds this job control. Absent: each run opens its own context from `jobEnv`, as a
+   * worker does.
+   */
+  jobServices?: () => JobServices;
 }
 
 /** Builds the {@link JobControl}. Unknown job names throw AppError `bad_request` listing the known ones. */
@@ -152,7 +159,10 @@ async function runInThisProcess(deps: JobControlDeps, job: JobDefinition, trigge
     // every line of this run's work carries its job and run id (the pipeline narrows it to its own run id)
     // its context is opened from jobEnv, as a worker's is (jobs/job-context.ts), and closed after the run
     const report = deps.onProgress ?? (() => undefined);
-    const run = () => withOwnJobContext(name, data, report, mod.needs ?? 'database', (ctx) => mod.default(ctx, new AbortController().signal));
+    const signal = new AbortController().signal;
+    const own = deps.jobServices?.();
+    const run = () =>
+      own ? mod.default(jobContext(own, name, data, report), signal) : withOwnJobContext(name, data, report, mod.needs ?? 'database', (ctx) => mod.default(ctx, signal));
     result = (await withLogContext({ job: name, runId: runId ?? newLogId() }, run)) as typeof result;
   } catch (err) {
     if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());

@@ -12,6 +12,7 @@ import type { Database } from '../../db/orm.js';
 import { getSetting } from '../../domain/settings.js';
 import { YELP_BATCH_SIZE_SETTING } from '../../domain/targeting/batch-size.js';
 import { recentAudit } from '../../runbooks/actions.js';
+import { HEALTH_LAST_SETTING } from '../../jobs/health-check.js';
 import { freshDatabase, sharedEmbeddedUrl } from '../helpers/db.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -99,6 +100,15 @@ test('pause shows in jobs; an unknown remediation or command exits 2 (usage) wit
   const unknown = await cli(['frobnicate'], ctx.env);
   assert.is(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command "frobnicate" \(lf help lists them\)/);
+});
+
+test('run starts a job that needs the runbook context (the health check) in this process, with the CLI\'s own', async (ctx) => {
+  const r = await cli(['run', 'health-check'], ctx.env);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /health-check ran in this process/);
+  const stored = await getSetting<{ status: string; diagnostics: Record<string, string> }>(ctx.db.orm.em.fork(), HEALTH_LAST_SETTING);
+  assert.ok(stored && ['ok', 'warning', 'problem'].includes(stored.status), JSON.stringify(stored));
+  assert.ok(Object.keys(stored!.diagnostics).length > 0, 'the quick diagnostics ran');
 });
 
 test.run();
