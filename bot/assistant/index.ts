@@ -18,7 +18,7 @@ import { planAnswer, type ActiveAlert, type AskProgress } from './planner.js';
 import { saveAnswer, type AskMeta } from './store.js';
 
 export { answerBlocks, answerText, FEEDBACK_ACTION_CORRECT, FEEDBACK_ACTION_WRONG, type AssistantAnswer } from './answer.js';
-export { exportEvalCase, recordFeedback, type ExportedEvalCase } from './store.js';
+export { exportEvalCase, type ExportedEvalCase } from './store.js';
 export type { AskProgress } from './planner.js';
 
 /** Options of {@link ask}. */

@@ -7,7 +7,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Finding } from '../../runbooks/define.js';
 import { parseToolName, type RecordedOutput } from './tools.js';
 import type { AssistantAnswer } from './answer.js';
-import { answerRow, claimAnswerRow, markAnswerRowAnswered, markAnswerRowFailed, setAnswerFeedback, type AnswerRow } from '../../domain/queries/assistant-answers.js';
+import { answerRow, claimAnswerRow, markAnswerRowAnswered } from '../../domain/queries/assistant-answers.js';
 
 /** Where and by whom a question was asked. */
 export interface AskMeta {
@@ -44,24 +44,6 @@ export async function saveAnswer(em: EntityManager, answer: AssistantAnswer, met
   return rowId;
 }
 
-/** Marks row `id` failed with a one-line reason. */
-export async function markFailed(em: EntityManager, id: number, reason: string): Promise<void> {
-  await markAnswerRowFailed(em, id, reason);
-}
-
-/** Records feedback on an answer. Resolves false when the answer does not exist. The latest feedback wins. */
-export async function recordFeedback(em: EntityManager, id: number, feedback: 'correct' | 'wrong', by: string, now: Date): Promise<boolean> {
-  return setAnswerFeedback(em, id, feedback, by, now);
-}
-
-/** A stored answer row. */
-export type StoredAnswer = AnswerRow;
-
-/** Reads one answer row, or undefined. */
-export async function getAnswer(em: EntityManager, id: number): Promise<StoredAnswer | undefined> {
-  return answerRow(em, id);
-}
-
 /**
  * An eval case exported from a stored answer: the question, what the assistant said, and the recorded tool outputs
  * to replay. `expected` is the right root-cause id, to be filled in by whoever labels the case (null until then;
@@ -83,7 +65,7 @@ export interface ExportedEvalCase {
  * @throws Error when the answer does not exist or has no recorded answer.
  */
 export async function exportEvalCase(em: EntityManager, id: number, expected: string | null = null): Promise<ExportedEvalCase> {
-  const row = await getAnswer(em, id);
+  const row = await answerRow(em, id);
   if (!row?.answer || !Array.isArray(row.answer.toolCalls)) throw new Error(`assistant answer #${id} not found or not answered`);
   const recorded: RecordedOutput[] = [];
   for (const call of row.answer.toolCalls as { name: string; output: Record<string, unknown> }[]) {

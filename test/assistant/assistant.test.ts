@@ -10,7 +10,7 @@ import type { Actor } from '../../runbooks/actions.js';
 import { ask, answerText, exportEvalCase } from '../../bot/assistant/index.js';
 import { planAnswer } from '../../bot/assistant/planner.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
-import { getAnswer } from '../../bot/assistant/store.js';
+import { answerRow as getAnswer } from '../../domain/queries/assistant-answers.js';
 import { runScenarios, summarise } from '../../bot/assistant/eval/run.js';
 import { SCENARIOS } from '../../bot/assistant/eval/scenarios.js';
 import { handleFeedback, handleQuestion, stripMentions } from '../../bot/listeners/events/assistant.js';

@@ -17,7 +17,8 @@ import type { Logger } from '../../../domain/logger.js';
 import type { RunbookContext } from '../../../runbooks/context.js';
 import { ask, type AskOptions } from '../../assistant/index.js';
 import { answerBlocks, FEEDBACK_ACTION_CORRECT, FEEDBACK_ACTION_WRONG } from '../../assistant/answer.js';
-import { claimQuestion, markFailed, recordFeedback } from '../../assistant/store.js';
+import { claimQuestion } from '../../assistant/store.js';
+import { markAnswerRowFailed, setAnswerFeedback } from '../../../domain/queries/assistant-answers.js';
 import type { RoleResolver } from '../../roles.js';
 import { slackActor } from '../commands/lf.js';
 import type { SlackOutbox } from '../../../alerts/slack-outbox.js';
@@ -124,7 +125,7 @@ export async function handleQuestion(deps: AssistantDeps, outbox: SlackOutbox, e
     } catch (err) {
       await chain;
       const reason = (err as Error)?.message ?? String(err);
-      await markFailed(deps.ctx.em(), rowId, reason).catch(() => undefined);
+      await markAnswerRowFailed(deps.ctx.em(), rowId, reason).catch(() => undefined);
       await posts.edit(rowId, 'answer', { text: `:x: I could not answer that: ${reason.slice(0, 300)}` });
       deps.logger.error({ ...log, err }, 'assistant failed');
       return 'failed';
@@ -144,7 +145,7 @@ export async function handleFeedback(deps: AssistantDeps, userId: string, action
   if (!verdict || !Number.isInteger(id) || id <= 0) return ':warning: This feedback button is not readable.';
   const actor = await slackActor(deps.roles, userId);
   if (!actor.role) return ':no_entry: You have no LeadFactory role.';
-  const ok = await recordFeedback(deps.ctx.em(), id, verdict, actor.id, deps.ctx.services.clock.now());
+  const ok = await setAnswerFeedback(deps.ctx.em(), id, verdict, actor.id, deps.ctx.services.clock.now());
   if (!ok) return `:warning: Answer #${id} no longer exists.`;
   return verdict === 'correct'
     ? `:white_check_mark: Thanks — answer #${id} recorded as correct.`
