@@ -34,12 +34,9 @@ export {
   escalateIncident,
   recordRefusedAction,
   resolveIncident,
-  type ActionOptions,
-  type DeclaredIncident,
-  type DeclareInput,
   type IncidentActionOutcome,
 } from './incident/actions.js';
-export { incidentSeverityFor, LEVEL_NAMES, MAX_LEVEL, pagePlan, type PagePlan } from './incident/policy.js';
-export { incidentMessage, incidentRef, who, type IncidentBody } from './incident/render.js';
+export { incidentSeverityFor, LEVEL_NAMES } from './incident/policy.js';
+export { incidentRef, who, type IncidentBody } from './incident/render.js';
 export { escalationTick, type EscalationDeps, type EscalationTickResult } from './incident/ticker.js';
 export { diagnosisLine, incidentTimeline, type TimelineEntry } from './incident/timeline.js';

@@ -21,7 +21,7 @@ import {
   type AlertRow,
 } from '../domain/queries/alerts.js';
 
-export { getAlert, groupAlerts, listAlerts, type AlertRow } from '../domain/queries/alerts.js';
+export { getAlert, groupAlerts, type AlertRow } from '../domain/queries/alerts.js';
 
 /** An alert as observed now. Times in UTC. */
 export interface AlertObservation {

@@ -9,7 +9,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { OncallLayer } from '../../db/entities/oncall.entity.js';
 import { onCallAt } from '../../domain/oncall/schedule.js';
 
-/** The parts of alerts/incidents.ts's PagePlan this module fills (kept structural to avoid an import cycle). */
+/** The parts of alerts/incident/policy.ts's PagePlan this module fills (kept structural to avoid an import cycle). */
 export interface OnCallPlan {
   level: number;
   mentions: string[];
