@@ -11,13 +11,13 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../domain/logger.js';
 import { guardMessage } from './slack-guard.js';
-import { enqueueSlack, recordPosted, renderOutbox, type OutboxMessage, type SlackRenderer } from './slack-outbox.js';
+import { renderOutbox, type SlackRenderer } from './slack-message.js';
+import { CHANNEL_GAP_MS, enqueueSlack, recordPosted, type OutboxMessage } from './slack-outbox.js';
 import { classifySlackError, type SlackTransport } from './slack-transport.js';
 
 /** Messages kept at most (posted or not) until the database is back. */
 export const SPOOL_CAPACITY = 50;
 const RETRY_MS = 3000;
-const CHANNEL_GAP_MS = 1000;
 
 interface Entry {
   msg: OutboxMessage;

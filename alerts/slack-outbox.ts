@@ -6,12 +6,12 @@
  * - Slack's answers are classified (alerts/slack-transport.ts): a 429 holds the channel for its Retry-After; a
  *   retryable failure (5xx, network, Slack-side) holds the channel with backoff for at most
  *   {@link LINE_BUDGET_MS}, then the message is taken out of the line (`detached`, retried on its own every few
- *   minutes for {@link GIVE_UP_MS}) and the channel moves on;
+ *   minutes for alerts/slack-failure.ts `GIVE_UP_MS`) and the channel moves on;
  * - a permanent refusal is degraded once (text only, the full detail uploaded as a file beside it: `degraded_at`)
  *   when it is about the content, else, or when the degraded form is refused too, dead-lettered (`dead_at` and
  *   `last_error`) and the channel moves on at once;
- * - a reply or update whose parent post was dead-lettered, or has not been posted after {@link ORPHAN_WAIT_MS},
- *   is posted in the channel on its own (a reply says what it answers);
+ * - a reply or update whose parent post was dead-lettered, or has not been posted after alerts/slack-send.ts
+ *   `ORPHAN_WAIT_MS`, is posted in the channel on its own (a reply says what it answers);
  * so no message waits more than about two minutes behind another message's or another channel's failure, and a
  * restart finds nothing parked (claims are 30-second leases).
  *
@@ -46,13 +46,10 @@ import { createSlackSender } from './slack-send.js';
 import { classifySlackError, type SlackTransport } from './slack-transport.js';
 import { createTickLoop } from './tick-loop.js';
 
-export { renderOutbox, type RenderedSlack, type SlackBody, type SlackRenderer } from './slack-message.js';
-
-export { SlackRateLimited, classifySlackError, consoleTransport, webClientTransport, type SlackFailure, type SlackTransport, type WebClientLike } from './slack-transport.js';
+export { consoleTransport, webClientTransport, type SlackTransport } from './slack-transport.js';
 
 export { latestPostsByChannel, postedMessage, recordPosted } from '../domain/queries/slack-outbox.js';
-export { GIVE_UP_MS, LINE_BUDGET_MS } from './slack-failure.js';
-export { ORPHAN_WAIT_MS } from './slack-send.js';
+export { LINE_BUDGET_MS } from './slack-failure.js';
 
 /** Minimum gap between two messages to one channel (ms). */
 export const CHANNEL_GAP_MS = 1000;
