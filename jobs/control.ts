@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { closeJobRun, openJobRun } from '../domain/job-runs.js';
 import { keepLeases, processHolder } from '../domain/leases.js';
-import { newLogId, withLogContext } from '../domain/log-context.js';
+import { newLogId } from '../domain/log-context.js';
 import { createLogger } from '../domain/logger.js';
 import { reapExpiredLeases } from '../domain/pipeline/reaper.js';
 import { lastRunPerJob, runningRuns } from '../domain/queries/runs.js';
@@ -22,7 +22,7 @@ import { jobActivity } from '../domain/queries/jobs.js';
 import { jobCatalog } from './catalog.js';
 import type { JobDefinition } from './catalog.js';
 import { importJob } from './in-process-runner.js';
-import { jobContext, withOwnJobContext } from './job-context.js';
+import { buildWorkerJobContext, runJobModule, sharedJobContext } from './job-context.js';
 import type { JobData, JobReport, JobServices } from './job-types.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -156,14 +156,12 @@ async function runInThisProcess(deps: JobControlDeps, job: JobDefinition, trigge
       : keepLeases({ em: () => deps.orm.em.fork(), holder: processHolder(), leaseMs: deps.config.stages.leaseMs, now: () => deps.clock.now(), logger: createLogger('silent'), runId });
   let result: { status?: string; runId?: number } | undefined;
   try {
-    // every line of this run's work carries its job and run id (the pipeline narrows it to its own run id)
-    // its context is opened from jobEnv, as a worker's is (jobs/job-context.ts), and closed after the run
+    // every line of this run's work carries its job and run id (the pipeline narrows it to its own run id); its
+    // context is the CLI's own services when given, else opened from jobEnv as a worker's is, and closed after
     const report = deps.onProgress ?? (() => undefined);
     const signal = new AbortController().signal;
     const own = deps.jobServices?.();
-    const run = () =>
-      own ? mod.default(jobContext(own, name, data, report), signal) : withOwnJobContext(name, data, report, mod.needs ?? 'database', (ctx) => mod.default(ctx, signal));
-    result = (await withLogContext({ job: name, runId: runId ?? newLogId() }, run)) as typeof result;
+    result = (await runJobModule(mod, name, data, report, own ? sharedJobContext(own) : buildWorkerJobContext, signal, runId ?? newLogId())) as typeof result;
   } catch (err) {
     if (runId !== undefined) await closeJobRun(em, runId, { error: String((err as Error)?.stack ?? err) }, deps.clock.now());
     throw err;

@@ -6,7 +6,7 @@
  * terminated worker's would be.
  */
 import { pathToFileURL } from 'node:url';
-import { withLogContext } from '../domain/log-context.js';
+import { runJobModule } from './job-context.js';
 import type { JobContextSource, JobData, JobMessage, JobModule, JobStatus } from './job-types.js';
 
 /** Where an in-process run's status, result and failure go (the same handler as a worker's messages). */
@@ -45,15 +45,7 @@ export function createInProcessRunner(onMessage: JobMessageHandler, contexts: Jo
       if (live()) onMessage(name, { type: 'status', ...s });
     };
     try {
-      const job = await importJob(file);
-      const result = await withLogContext({ job: name, runId: data.runId }, async () => {
-        const { ctx, close } = await contexts(name, data, report, job.needs ?? 'database');
-        try {
-          return await job.default(ctx, ac.signal);
-        } finally {
-          await close();
-        }
-      });
+      const result = await runJobModule(await importJob(file), name, data, report, contexts, ac.signal);
       if (live()) onMessage(name, { type: 'result', result });
     } catch (err) {
       if (live()) onMessage(name, { type: 'failed', error: String((err as Error)?.stack ?? err) });

@@ -14,10 +14,11 @@ import { openDatabase } from '../db/orm.js';
 import type { AlertDeps } from '../alerts/dispatch.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { loadConfig } from '../domain/config.js';
+import { withLogContext } from '../domain/log-context.js';
 import { createLogger } from '../domain/logger.js';
 import { buildServices, type Services } from '../domain/services.js';
 import type { RunbookContext } from '../runbooks/context.js';
-import type { JobContext, JobContextSource, JobData, JobNeeds, JobReport, JobServices, OpenJobContext } from './job-types.js';
+import type { JobContext, JobContextSource, JobData, JobModule, JobNeeds, JobReport, JobServices, OpenJobContext } from './job-types.js';
 
 /** The run's instant: `data.now` when given as an ISO string, else the clock. */
 export function jobNow(data: JobData, clock: Clock): Date {
@@ -75,6 +76,22 @@ export async function buildWorkerJobContext(job: string, data: JobData, report: 
   const db = await openDatabase({ url: config.db.url, dataDir: config.db.dataDir, poolMax: 1 });
   const base: JobServices = { config, logger, clock: systemClock, em: () => db.orm.em.fork(), db };
   return { ctx: jobContext(base, job, data, report), close: () => db.close() };
+}
+
+/**
+ * One run of job module `mod` as `job`, the way every door runs it (a worker thread, the in-process runner, the
+ * CLI): its context from `contexts` (opened for what the module `needs`, closed after), every log line of the run
+ * carrying the job and `runId` (default `data.runId`). Returns the job's result; throws what it throws.
+ */
+export async function runJobModule(mod: JobModule, job: string, data: JobData, report: JobReport, contexts: JobContextSource, signal: AbortSignal, runId = data.runId): Promise<unknown> {
+  return withLogContext({ job, runId }, async () => {
+    const { ctx, close } = await contexts(job, data, report, mod.needs ?? 'database');
+    try {
+      return await mod.default(ctx, signal);
+    } finally {
+      await close();
+    }
+  });
 }
 
 /** Runs `fn` with a context of its own for `job` ({@link buildWorkerJobContext}), released after (the CLI, tests). */
