@@ -5,7 +5,7 @@
 import { forcedOpenText } from '../domain/queries/breakers.js';
 
 /** Renders an event's payload as one line of plain Slack text. */
-export type EventTextRenderer = (p: Record<string, unknown>) => string;
+type EventTextRenderer = (p: Record<string, unknown>) => string;
 
 function countsLine(counts: unknown): string {
   if (!counts || typeof counts !== 'object') return '';
@@ -22,7 +22,7 @@ function firstSentence(text: string): string {
 }
 
 /** The renderers, by event type (look up with {@link eventTextRenderer}: a plain object has inherited keys). */
-export const EVENT_TEXTS: Readonly<Record<string, EventTextRenderer>> = {
+const EVENT_TEXTS: Readonly<Record<string, EventTextRenderer>> = {
   'pipeline.run_started': (p) => `Pipeline run #${p.runId} started (${p.trigger}).`,
   'pipeline.run_finished': (p) => {
     const failures = Object.entries((p.failures ?? {}) as Record<string, number>).map(([k, n]) => `${n} ${k === 'send_failed' ? 'send failures' : 'assessment failures'}`);

@@ -25,10 +25,10 @@ export const LINE_BUDGET_MS = 60_000;
 /** A message failing with retryable errors for this long is dead-lettered (ms). */
 export const GIVE_UP_MS = 6 * 3600_000;
 /** Longest backoff between two retries of a detached message (ms). */
-export const MAX_BACKOFF_MS = 5 * 60_000;
+const MAX_BACKOFF_MS = 5 * 60_000;
 
 /** Applies a failed attempt of `row` (classified as `f`) at `now`. */
-export type SlackFailureHandler = (em: EntityManager, row: OutboxEntry, f: SlackFailure, now: Date) => Promise<void>;
+type SlackFailureHandler = (em: EntityManager, row: OutboxEntry, f: SlackFailure, now: Date) => Promise<void>;
 
 /** A permanent refusal: degrade the message once when it is about the content, else dead-letter it. */
 async function refused(em: EntityManager, row: OutboxEntry, f: Extract<SlackFailure, { kind: 'permanent' }>, error: string, now: Date, logger: Logger): Promise<void> {

@@ -18,10 +18,10 @@ import { classifySlackError, type SlackTransport } from './slack-transport.js';
 export const ORPHAN_WAIT_MS = 90_000;
 
 /** What an attempt did: `sent` (done with the entry), or `wait` (its parent post is not there yet; nothing sent). */
-export type SendOutcome = 'sent' | 'wait';
+type SendOutcome = 'sent' | 'wait';
 
 /** Sends one claimed entry at `now`; throws the transport's error when Slack refuses or fails. */
-export type SlackSend = (em: EntityManager, row: OutboxEntry, now: Date) => Promise<SendOutcome>;
+type SlackSend = (em: EntityManager, row: OutboxEntry, now: Date) => Promise<SendOutcome>;
 
 /** The parent post of a reply/update, when it cannot be threaded: dead-lettered, or still unposted too long. */
 interface Orphaned {

@@ -10,7 +10,7 @@ import { runJobModule } from './job-context.js';
 import type { JobContextSource, JobData, JobMessage, JobModule, JobStatus } from './job-types.js';
 
 /** Where an in-process run's status, result and failure go (the same handler as a worker's messages). */
-export type JobMessageHandler = (name: string, message: JobMessage) => void;
+type JobMessageHandler = (name: string, message: JobMessage) => void;
 
 /** The in-process runs of one scheduler. */
 export interface InProcessRunner {

@@ -12,7 +12,7 @@ import { runningRuns } from '../domain/queries/runs.js';
 import type { Providers } from '../domain/services.js';
 
 /** What the reaper loop needs. */
-export interface ReaperLoopDeps {
+interface ReaperLoopDeps {
   config: AppConfig;
   logger: Logger;
   orm: MikroORM;

@@ -47,7 +47,7 @@ export interface RunBook {
 }
 
 /** Jobs that fire every minute or more often (cron with seconds, or `*` in the minute field): their runs are heartbeats. */
-export function isHeartbeat(cron: string): boolean {
+function isHeartbeat(cron: string): boolean {
   const f = cron.trim().split(/\s+/);
   return f.length === 6 || f[0] === '*';
 }
