@@ -32,18 +32,6 @@ import {
 import { describeFailedSends, failedSends } from './email-delivery-failed-sends.js';
 import { emailDeliveryRemediations } from './email-delivery-remediations.js';
 
-export {
-  FAILED_MIN,
-  FAILED_SHARE,
-  HELD_SHARE,
-  PROBE_TIMEOUT_MS,
-  RECENT_MS,
-  WEBHOOK_SILENT_AFTER_MS,
-  WEBHOOK_SILENT_MIN,
-  maskAddresses,
-} from './email-delivery-checks.js';
-export { FAILED_WAITING_MIN, failureLabel } from './email-delivery-failed-sends.js';
-
 const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 
 /** The runbook. */

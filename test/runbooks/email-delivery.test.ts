@@ -10,7 +10,8 @@ import { sandboxAdmin, startSandbox, type Sandbox } from '../../domain/sandbox/i
 import type { Services } from '../../domain/services.js';
 import type { RunbookContext } from '../../runbooks/context.js';
 import { diagnose, runDiagnostic, type Diagnosis, type Finding } from '../../runbooks/define.js';
-import { maskAddresses, runbook } from '../../runbooks/email-delivery.js';
+import { maskAddresses } from '../../runbooks/email-delivery-checks.js';
+import { runbook } from '../../runbooks/email-delivery.js';
 import { DB_KIND, freshDatabase, truncateAll } from '../helpers/db.js';
 import { runbookContext } from '../helpers/runbooks.js';
 import { pipelineDeps, testServices } from '../helpers/services.js';
