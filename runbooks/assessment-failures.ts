@@ -20,7 +20,7 @@ import { runningRuns } from '../domain/queries/runs.js';
 import { PIPELINE_JOB } from '../domain/pipeline/deps.js';
 import { openai, pagespeed, redact, RESULTS_WINDOW_MS } from './assessment-providers.js';
 import type { RunbookContext } from './context.js';
-import { defineRunbook, type Finding } from './define.js';
+import { defineRunbook, evidenceOf, type Finding } from './define.js';
 
 /** Setting key of the PageSpeed cache TTL override (seconds). */
 export const PAGESPEED_TTL_OVERRIDE = 'gateway.cache_ttl_seconds.pagespeed';
@@ -35,7 +35,6 @@ export { RESULTS_WINDOW_MS };
 /** Share of failed results in the window at which failures are a problem rather than a warning. */
 export const FAILED_SHARE_PROBLEM = 0.5;
 
-const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 const minutes = (ms: number) => Math.round(ms / 60_000);
 const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
 
@@ -190,19 +189,19 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'pagespeed-unavailable',
       title: 'PageSpeed Insights is unavailable',
-      indicatedBy: (f) => ev(f, 'pagespeed').unavailable === true,
+      indicatedBy: (f) => evidenceOf(f, 'pagespeed').unavailable === true,
       remediations: ['retry-failed'],
     },
     {
       id: 'pagespeed-quota-exhausted',
       title: 'PageSpeed Insights quota exhausted',
-      indicatedBy: (f) => ev(f, 'pagespeed').quotaExhausted === true,
+      indicatedBy: (f) => evidenceOf(f, 'pagespeed').quotaExhausted === true,
       remediations: ['set-pagespeed-cache-ttl', 'lower-assessment-batch'],
     },
     {
       id: 'openai-unavailable',
       title: 'OpenAI is unavailable or rate limiting (assessments get no AI insight)',
-      indicatedBy: (f) => ev(f, 'openai').unavailable === true,
+      indicatedBy: (f) => evidenceOf(f, 'openai').unavailable === true,
       remediations: ['lower-assessment-batch'],
     },
     {
@@ -214,13 +213,13 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'assessment-backlog',
       title: 'Assessment backlog: businesses wait longer than one run can clear',
-      indicatedBy: (f) => ev(f, 'coordinator').backlog === true || f['stuck-pending']?.status === 'problem',
+      indicatedBy: (f) => evidenceOf(f, 'coordinator').backlog === true || f['stuck-pending']?.status === 'problem',
       remediations: ['run-pipeline-now'],
     },
     {
       id: 'failed-assessments',
       title: 'Assessments failed and wait for a retry',
-      indicatedBy: (f) => Number(ev(f, 'failed-results').failedBusinesses ?? 0) > 0,
+      indicatedBy: (f) => Number(evidenceOf(f, 'failed-results').failedBusinesses ?? 0) > 0,
       remediations: ['retry-failed'],
     },
   ],
@@ -233,7 +232,7 @@ export const runbook = defineRunbook<RunbookContext>({
       confirmation: 'Cache PageSpeed results for the given number of seconds (24 h recommended), so re-assessments reuse them instead of spending quota?',
       inputSchema: z.object({ seconds: z.number().int().min(0).max(MAX_TTL_SECONDS) }),
       defaultInput: (f) => {
-        const current = Number(ev(f, 'pagespeed').cacheTtlSeconds ?? 0);
+        const current = Number(evidenceOf(f, 'pagespeed').cacheTtlSeconds ?? 0);
         return { seconds: current < RECOMMENDED_PAGESPEED_TTL_SECONDS ? RECOMMENDED_PAGESPEED_TTL_SECONDS : Math.min(current * 2, MAX_TTL_SECONDS) };
       },
       idempotencyKey: (input) => `pagespeed-ttl:${String(input.seconds)}`,
@@ -288,7 +287,7 @@ export const runbook = defineRunbook<RunbookContext>({
       confirmation: 'Set the number of businesses claimed per assessment batch to the new value from the next pipeline run on?',
       inputSchema: z.object({ value: z.number().int().min(1).max(1000) }),
       defaultInput: (f) => {
-        const current = ev(f, 'coordinator').batchSize;
+        const current = evidenceOf(f, 'coordinator').batchSize;
         return typeof current === 'number' ? { value: Math.max(1, Math.floor(current / 2)) } : {};
       },
       idempotencyKey: (input) => `assessment-batch:${String(input.value)}`,

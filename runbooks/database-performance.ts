@@ -41,9 +41,8 @@ import {
   type StatementStat,
 } from '../domain/ops/pg-stats.js';
 import type { RunbookContext } from './context.js';
-import { defineRunbook, type Finding, type FindingStatus } from './define.js';
+import { defineRunbook, evidenceOf, type Finding, type FindingStatus } from './define.js';
 
-const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 const bad = (f: Finding | undefined) => f?.status === 'warn' || f?.status === 'problem';
 const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const pct = (r: number) => Math.round(r * 100);
@@ -268,7 +267,7 @@ export const runbook = defineRunbook<RunbookContext>({
       id: 'connection-saturation',
       title:
         'Database connections are nearly used up or held by long-running or idle-in-transaction sessions: lower DB_POOL_MAX across replicas or end the stuck sessions (pg_terminate_backend).',
-      indicatedBy: (f) => ev(f, 'connections').saturated === true || bad(f.connections),
+      indicatedBy: (f) => evidenceOf(f, 'connections').saturated === true || bad(f.connections),
       remediations: [],
     },
     {
@@ -286,7 +285,7 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'slow-statements',
       title: 'Some statements are slow on average or run for minutes: look at their plans, indexes and table bloat.',
-      indicatedBy: (f) => bad(f['top-statements']) || ((ev(f, 'connections').longRunning as unknown[] | undefined)?.length ?? 0) > 0,
+      indicatedBy: (f) => bad(f['top-statements']) || ((evidenceOf(f, 'connections').longRunning as unknown[] | undefined)?.length ?? 0) > 0,
       remediations: ['create-missing-index', 'vacuum-analyze'],
     },
   ],
@@ -301,7 +300,7 @@ export const runbook = defineRunbook<RunbookContext>({
       recheck: 'vacuum-stats',
       inputSchema: vacuumInput,
       defaultInput: (f) => {
-        const e = ev(f, 'vacuum-stats');
+        const e = evidenceOf(f, 'vacuum-stats');
         const first = ((e.bloated as { table: string }[] | undefined) ?? [])[0] ?? ((e.staleStats as { table: string }[] | undefined) ?? [])[0];
         const table = first?.table ?? (e.mostDead as { table?: string } | undefined)?.table ?? 'businesses';
         return { table };
@@ -326,9 +325,9 @@ export const runbook = defineRunbook<RunbookContext>({
       recheck: 'missing-indexes',
       inputSchema: indexInput,
       defaultInput: (f) => {
-        const m = ((ev(f, 'missing-indexes').missing as { table: string; column: string }[] | undefined) ?? [])[0];
+        const m = ((evidenceOf(f, 'missing-indexes').missing as { table: string; column: string }[] | undefined) ?? [])[0];
         if (m) return { table: m.table, column: m.column };
-        const scan = ((ev(f, 'key-query-plans').seqScansOnLargeTables as { table: string }[] | undefined) ?? [])[0];
+        const scan = ((evidenceOf(f, 'key-query-plans').seqScansOnLargeTables as { table: string }[] | undefined) ?? [])[0];
         const s = SUGGESTED_INDEXES.find((x) => x.table === scan?.table) ?? SUGGESTED_INDEXES[0]!;
         return { table: s.table, column: s.column };
       },

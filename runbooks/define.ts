@@ -24,6 +24,11 @@ export interface Finding {
   evidence?: Record<string, unknown>;
 }
 
+/** The evidence of finding `id` among the findings `f` (empty when it has none): what root causes and summaries read. */
+export function evidenceOf(f: Record<string, Finding>, id: string): Record<string, unknown> {
+  return f[id]?.evidence ?? {};
+}
+
 /** A read-only check. `run` gets the runbook's context (services) and must not write. */
 export interface Diagnostic<C> {
   id: string;

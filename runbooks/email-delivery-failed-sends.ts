@@ -9,7 +9,7 @@ import { NEVER_RESEND_CLASSES, RETRYABLE_CLASSES, RETRYABLE_CLASS_LIST, SEND_ERR
 import { emailHash } from '../domain/delivery/suppression.js';
 import { failedSendsSummary, retryFailedSends, type FailedSendGroup, type RetrySkipReason } from '../domain/queries/email-retries.js';
 import type { RunbookContext } from './context.js';
-import type { Finding } from './define.js';
+import { evidenceOf, type Finding } from './define.js';
 import { RECENT_MS, iso, maskAddresses } from './email-delivery-checks.js';
 
 /** Retryable failed sends waiting for a retry at or above this count (or any with attempts spent) make `failed-sends` a problem. */
@@ -17,8 +17,6 @@ export const FAILED_WAITING_MIN = 5;
 
 /** The email batch job that retries due sends (jobs/pipeline-batches.ts), named in the remediation's summary. */
 const EMAIL_BATCH_JOB_NAME = 'email-batch';
-
-const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 
 /** True for a class the email batch retries on its own (send-failures.ts); `unclassified` is not. */
 const isRetryable = (cls: string): boolean => RETRYABLE_CLASSES.has(cls as SendErrorClass);
@@ -121,7 +119,7 @@ export async function failedSends(ctx: RunbookContext): Promise<Finding> {
 
 /** The root cause's sentence: how many retryable sends wait, on which provider status, and when they can go again. */
 export function describeFailedSends(f: Record<string, Finding>): string | undefined {
-  const e = ev(f, 'failed-sends');
+  const e = evidenceOf(f, 'failed-sends');
   const top = e.topWaiting as { errorClass: string; httpStatus: number | null; n: number } | null | undefined;
   const waiting = Number((e.retryable as { waiting?: number } | undefined)?.waiting ?? 0);
   if (!top || waiting === 0) return undefined;

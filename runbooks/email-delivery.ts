@@ -16,7 +16,7 @@
  * suppressed address) are made due now for the next email batch, which sends each once.
  */
 import type { RunbookContext } from './context.js';
-import { defineRunbook, type Finding } from './define.js';
+import { defineRunbook, evidenceOf } from './define.js';
 import {
   bounceRateCheck,
   invalidAddresses,
@@ -31,8 +31,6 @@ import {
 } from './email-delivery-checks.js';
 import { describeFailedSends, failedSends } from './email-delivery-failed-sends.js';
 import { emailDeliveryRemediations } from './email-delivery-remediations.js';
-
-const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 
 /** The runbook. */
 export const runbook = defineRunbook<RunbookContext>({
@@ -74,7 +72,7 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'sendgrid-api-key',
       title: 'SendGrid API key invalid or missing scopes',
-      indicatedBy: (f) => ev(f, 'sendgrid-config').keyProblem === true,
+      indicatedBy: (f) => evidenceOf(f, 'sendgrid-config').keyProblem === true,
       remediations: ['pause-sending'],
     },
     {
@@ -116,7 +114,7 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'failed-sends',
       title: 'Sends failed on a retryable error and wait for a retry',
-      indicatedBy: (f) => Number((ev(f, 'failed-sends').retryable as { waiting?: number } | undefined)?.waiting ?? 0) > 0,
+      indicatedBy: (f) => Number((evidenceOf(f, 'failed-sends').retryable as { waiting?: number } | undefined)?.waiting ?? 0) > 0,
       describe: describeFailedSends,
       remediations: ['retry-failed-sends'],
     },

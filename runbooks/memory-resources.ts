@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { AppError } from '../domain/errors.js';
 import { batchSizes, diskUsage, half, lowerBatchSizes } from '../domain/ops/resources.js';
 import type { RunbookContext } from './context.js';
-import { defineRunbook, type Finding, type FindingStatus } from './define.js';
+import { defineRunbook, evidenceOf, type Finding, type FindingStatus } from './define.js';
 
 const GIB = 1024 ** 3;
 
@@ -46,7 +46,6 @@ const mib = (b: number) => Math.round(b / 1024 / 1024);
 const gib = (b: number) => Math.round((b / GIB) * 100) / 100;
 const pct = (r: number) => Math.round(r * 100);
 const bad = (f: Finding | undefined) => f?.status === 'warn' || f?.status === 'problem';
-const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 
 /** Status from a value rising past a warn and a problem threshold. */
 function rising(v: number, warn: number, problem: number): FindingStatus {
@@ -211,7 +210,7 @@ export const runbook = defineRunbook<RunbookContext>({
       title: 'Batch sizes are large (or the process is under pressure while they can still shrink): lower them.',
       indicatedBy: (f) =>
         bad(f['batch-sizes']) ||
-        ((bad(f['process-memory']) || bad(f['event-loop-lag'])) && ev(f, 'batch-sizes').reducible === true),
+        ((bad(f['process-memory']) || bad(f['event-loop-lag'])) && evidenceOf(f, 'batch-sizes').reducible === true),
       remediations: ['lower-batch-sizes'],
     },
   ],
@@ -228,7 +227,7 @@ export const runbook = defineRunbook<RunbookContext>({
       recheck: 'batch-sizes',
       inputSchema: lowerInput,
       defaultInput: (f) => {
-        const e = ev(f, 'batch-sizes');
+        const e = evidenceOf(f, 'batch-sizes');
         const out: Record<string, unknown> = {};
         for (const k of ['assessmentBatchSize', 'assessmentConcurrency', 'emailBatchSize'] as const) {
           if (typeof e[k] === 'number') out[k] = half(e[k] as number);
@@ -265,7 +264,7 @@ export const runbook = defineRunbook<RunbookContext>({
       recheck: 'job-workers',
       inputSchema: jobInput,
       defaultInput: (f) => {
-        const running = (ev(f, 'job-workers').running as string[] | undefined) ?? [];
+        const running = (evidenceOf(f, 'job-workers').running as string[] | undefined) ?? [];
         return { job: running[0] ?? 'daily-pipeline' };
       },
       async run(ctx, input, actor) {

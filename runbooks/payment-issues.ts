@@ -24,7 +24,7 @@ import { resendReport } from '../domain/storefront/report.js';
 import { PARKED_PREFIX, STRIPE_PROVIDER } from '../domain/storefront/webhook.js';
 import type { RunbookContext } from './context.js';
 import { pricingConfig, totalCalculation, TOTALS_WINDOW_MS } from './payment-pricing.js';
-import { defineRunbook, type Finding } from './define.js';
+import { defineRunbook, evidenceOf, type Finding } from './define.js';
 
 /** "Recent" in this runbook: 24 h in ms. */
 export const RECENT_MS = 24 * 3600_000;
@@ -49,7 +49,6 @@ export { TOTALS_WINDOW_MS };
 export const PROBE_TIMEOUT_MS = 4000;
 
 const minutes = (ms: number) => Math.round(ms / 60_000);
-const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
 const num = (v: unknown) => Number(v ?? 0);
 
@@ -231,7 +230,7 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'webhook-secret-mismatch',
       title: 'Stripe webhook signing secret does not match: signatures are rejected (set STRIPE_WEBHOOK_SECRET to the endpoint secret, then replay)',
-      indicatedBy: (f) => num(ev(f, 'webhook-status').signatureFailures24h) > 0,
+      indicatedBy: (f) => num(evidenceOf(f, 'webhook-status').signatureFailures24h) > 0,
       remediations: ['replay-missed-events'],
     },
     {
@@ -243,13 +242,13 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'stripe-unreachable',
       title: 'Stripe is unreachable',
-      indicatedBy: (f) => f['stripe-connectivity']?.status === 'problem' && ev(f, 'stripe-connectivity').reachable === false,
+      indicatedBy: (f) => f['stripe-connectivity']?.status === 'problem' && evidenceOf(f, 'stripe-connectivity').reachable === false,
       remediations: [],
     },
     {
       id: 'stripe-api-key',
       title: 'Stripe API key invalid or revoked',
-      indicatedBy: (f) => ev(f, 'stripe-connectivity').reachable === true && ev(f, 'stripe-connectivity').authOk === false,
+      indicatedBy: (f) => evidenceOf(f, 'stripe-connectivity').reachable === true && evidenceOf(f, 'stripe-connectivity').authOk === false,
       remediations: [],
     },
     {
@@ -301,7 +300,7 @@ export const runbook = defineRunbook<RunbookContext>({
       recheck: 'report-delivery',
       inputSchema: z.object({ purchaseId: z.number().int().positive() }),
       defaultInput: (f) => {
-        const ids = ev(f, 'report-delivery').ids;
+        const ids = evidenceOf(f, 'report-delivery').ids;
         return Array.isArray(ids) && typeof ids[0] === 'number' ? { purchaseId: ids[0] } : {};
       },
       async run(ctx, input, actor) {

@@ -18,7 +18,7 @@ import { PIPELINE_JOB, getPipelineStatus } from '../domain/status.js';
 import { setYelpBatchSize, yelpBatchSize } from '../domain/targeting/batch-size.js';
 import { quotaSummary, resetQuotas } from '../domain/targeting/quota.js';
 import type { RunbookContext } from './context.js';
-import { defineRunbook, type Finding } from './define.js';
+import { defineRunbook, evidenceOf, type Finding } from './define.js';
 import { RECENT_429_MINUTES, yelpRateLimit } from './pipeline-yelp.js';
 
 /** Minutes of ledger history in which a Yelp 429 still counts as "rate limited now" (defined in runbooks/pipeline-yelp.ts). */
@@ -35,7 +35,6 @@ export const DB_PROBE_TIMEOUT_MS = 3000;
 
 const hours = (ms: number) => Math.round((ms / 3600_000) * 10) / 10;
 const minutes = (ms: number) => Math.round(ms / 60_000);
-const ev = (f: Record<string, Finding>, id: string): Record<string, unknown> => f[id]?.evidence ?? {};
 
 /** last-run: the newest daily-pipeline run and the items stuck in a stage. */
 async function lastRun(ctx: RunbookContext): Promise<Finding> {
@@ -211,13 +210,13 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'yelp-rate-limit',
       title: 'Yelp API rate limit exceeded',
-      indicatedBy: (f) => ev(f, 'yelp-rate-limit').rateLimited === true,
+      indicatedBy: (f) => evidenceOf(f, 'yelp-rate-limit').rateLimited === true,
       remediations: ['lower-yelp-batch-size'],
     },
     {
       id: 'yelp-quota-exhausted',
       title: 'Yelp daily call quota used up (it resets at midnight UTC)',
-      indicatedBy: (f) => ev(f, 'yelp-rate-limit').quotaExhausted === true,
+      indicatedBy: (f) => evidenceOf(f, 'yelp-rate-limit').quotaExhausted === true,
       // A smaller page size spends more calls per business: waiting for the reset is the fix.
       remediations: [],
     },
@@ -242,19 +241,19 @@ export const runbook = defineRunbook<RunbookContext>({
     {
       id: 'pipeline-stalled',
       title: 'The pipeline run stalled or items are stuck in a stage',
-      indicatedBy: (f) => ev(f, 'last-run').stalled === true,
+      indicatedBy: (f) => evidenceOf(f, 'last-run').stalled === true,
       remediations: ['restart-pipeline-worker', 'run-pipeline-now'],
     },
     {
       id: 'pipeline-paused',
       title: 'The daily pipeline job is paused',
-      indicatedBy: (f) => ev(f, 'last-run').paused === true,
+      indicatedBy: (f) => evidenceOf(f, 'last-run').paused === true,
       remediations: ['resume-pipeline'],
     },
     {
       id: 'pipeline-not-scheduled',
       title: 'The daily pipeline has not run in the last 26 hours',
-      indicatedBy: (f) => ev(f, 'last-run').notScheduled === true,
+      indicatedBy: (f) => evidenceOf(f, 'last-run').notScheduled === true,
       remediations: ['run-pipeline-now'],
     },
   ],
@@ -267,7 +266,7 @@ export const runbook = defineRunbook<RunbookContext>({
       confirmation: 'Set the Yelp batch size (businesses per search call) to the new value from the next pipeline run on?',
       inputSchema: z.object({ value: z.number().int().min(1).max(50) }),
       defaultInput: (f) => {
-        const current = ev(f, 'yelp-rate-limit').batchSize;
+        const current = evidenceOf(f, 'yelp-rate-limit').batchSize;
         return typeof current === 'number' ? { value: Math.max(1, Math.floor(current / 2)) } : {};
       },
       idempotencyKey: (input) => `yelp-batch:${String(input.value)}`,
