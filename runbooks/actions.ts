@@ -15,7 +15,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AuditOutcome } from '../db/entities/ops-audit.entity.js';
-import { insertAudit, recentAuditRows, type AuditRow } from '../domain/queries/audit.js';
+import { insertAudit } from '../domain/queries/audit.js';
 import { claimRemediation, finishRemediationClaim, remediationClaimHolder } from '../domain/queries/remediation-claims.js';
 import type { RunbookContext } from './context.js';
 import { roleAtLeast, type DiagnosticResult, type Remediation, type Role, type Runbook } from './define.js';
@@ -82,10 +82,8 @@ export async function audit(
   await insertAudit(em, { at: row.at, actor: row.actor.id, actorRole: row.actor.role ?? null, source: row.actor.source, action: row.action, input: row.input, outcome: row.outcome, detail: row.detail });
 }
 
-/** The audit rows, newest first (for `/lf audit` and tests; domain/queries/audit.ts `recentAuditRows`). */
-export async function recentAudit(em: EntityManager, opts: { limit?: number; action?: string } = {}): Promise<AuditRow[]> {
-  return recentAuditRows(em, opts);
-}
+/** The audit rows, newest first (for `/lf audit` and tests). */
+export { recentAuditRows as recentAudit } from '../domain/queries/audit.js';
 
 /** A refusal before anything is claimed. */
 type Refusal = { reason: 'unknown' | 'role' | 'stale' | 'bad_input'; detail: string };
