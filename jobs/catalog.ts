@@ -2,6 +2,7 @@
  * The job catalog: every scheduled job with its schedule, timeout and why it exists. Schedules are cron
  * expressions evaluated in UTC.
  */
+import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../domain/config.js';
 import { BACKUP_JOB } from './backup.js';
 import { WATCHDOG_JOB } from './watchdog.js';
@@ -97,4 +98,9 @@ export function jobCatalog(config: AppConfig): JobDefinition[] {
     // (its data directory, domain/recovery/embedded-backup.ts), so there the backup runs on the main thread
     { ...BACKUP_JOB, ...(config.db.url ? {} : { inProcess: true }) },
   ];
+}
+
+/** The absolute path of `job`'s module, beside this one (`.ts` when run through tsx, `.js` when built). */
+export function jobModulePath(job: JobDefinition): string {
+  return fileURLToPath(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 }

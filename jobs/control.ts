@@ -4,7 +4,6 @@
  * In the service it drives the live Bree scheduler; without one (the CLI) `runNow` runs the job module in this
  * process, guarded by the same one-running-run-per-job index as the scheduler.
  */
-import { fileURLToPath } from 'node:url';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { closeJobRun, openJobRun } from '../domain/job-runs.js';
 import { keepLeases, processHolder } from '../domain/leases.js';
@@ -19,8 +18,7 @@ import { AppError } from '../domain/errors.js';
 import { getSetting, setSetting } from '../domain/settings.js';
 import type { JobControl, JobInfo } from '../runbooks/context.js';
 import { jobActivity } from '../domain/queries/jobs.js';
-import { jobCatalog } from './catalog.js';
-import type { JobDefinition } from './catalog.js';
+import { jobCatalog, jobModulePath, type JobDefinition } from './catalog.js';
 import { importJob } from './in-process-runner.js';
 import { buildWorkerJobContext, runJobModule, sharedJobContext } from './job-context.js';
 import type { JobData, JobReport, JobServices } from './job-types.js';
@@ -145,7 +143,7 @@ async function runInThisProcess(deps: JobControlDeps, job: JobDefinition, trigge
   // a run left `running` by a dead holder does not block (its emails wait for the service's reaper)
   await reapExpiredLeases({ em: () => deps.orm.em.fork(), clock: deps.clock, logger: createLogger('silent'), leaseMs: deps.config.stages.leaseMs, settleMs: deps.config.stages.activitySettleMs, job: name });
   if ((await runningRuns(em, name)).length > 0) return { started: false, detail: await alreadyRunning(em, name) };
-  const mod = await importJob(fileURLToPath(new URL(`./${job.file}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)));
+  const mod = await importJob(jobModulePath(job));
   const data: JobData = { env: deps.jobEnv ?? {}, trigger };
   const tracked = (job.tracking ?? 'scheduler') === 'scheduler';
   const runId = tracked ? await openJobRun(em, name, trigger, deps.clock.now(), deps.config.stages.leaseMs) : undefined;

@@ -21,7 +21,7 @@ import { processHolder } from '../domain/leases.js';
 import { runningRuns } from '../domain/queries/runs.js';
 import type { Providers } from '../domain/services.js';
 import type { Logger } from '../domain/logger.js';
-import { WAIT_FOR_MAX_MS, jobCatalog, type JobDefinition } from './catalog.js';
+import { WAIT_FOR_MAX_MS, jobCatalog, jobModulePath, type JobDefinition } from './catalog.js';
 import { isJobPaused } from './control.js';
 import { armCronTimers, type CronTimers } from './cron-timers.js';
 import { createInProcessRunner, type InProcessRunner } from './in-process-runner.js';
@@ -31,7 +31,6 @@ import { createReaperLoop, type ReaperLoop } from './reaper-loop.js';
 import { createRunBook, type RunBook, type RunBookDeps } from './run-book.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const EXT = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 const ENTRY = join(here, 'worker-entry.mjs');
 
 /** What the scheduler needs from the main process: what its run book needs (jobEnv: this process's database and sandbox URLs), and: */
@@ -147,7 +146,7 @@ function createBree(jobs: readonly JobDefinition[], logger: Logger, book: RunBoo
       path: ENTRY,
       timeout: false,
       closeWorkerAfterMs: j.timeoutMs,
-      worker: { workerData: { jobFile: pathToFileURL(join(here, `${j.file}.${EXT}`)).href } },
+      worker: { workerData: { jobFile: pathToFileURL(jobModulePath(j)).href } },
     })),
     workerMessageHandler: ({ name, message }: { name: string; message: unknown }) => {
       const m = parseJobMessage(message);
@@ -170,7 +169,7 @@ async function launch(p: Parts, name: string, trigger: string): Promise<boolean>
   if (!job) throw new Error(`Job "${name}" does not exist`);
   const busy = (job.skipWhileRunning ?? []).filter((other) => isRunning(p, other));
   const data = p.book.begin(name, trigger, busy);
-  if (p.deps.config.jobsInProcess || job.inProcess) return p.runner.start(name, join(here, `${job.file}.${EXT}`), data, job.timeoutMs);
+  if (p.deps.config.jobsInProcess || job.inProcess) return p.runner.start(name, jobModulePath(job), data, job.timeoutMs);
   p.launching.set(name, data);
   try {
     await p.bree.run(name);
