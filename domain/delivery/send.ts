@@ -26,13 +26,14 @@ import type { MailMessage } from '../providers/sendgrid/index.js';
 import {
   claimPendingEmails,
   confirmEmailLease,
-  countSendingClaimedBefore,
   markEmailFailed,
   markEmailSent,
   requeueSendingEmail,
   requeueUnacceptedSending,
   scheduleEmailRetry,
   sendingClaimedBefore,
+  stuckSendingEmails,
+  type StaleSendingRow,
 } from '../queries/emails.js';
 import { activityQueryByCustomArg } from '../providers/sendgrid/index.js';
 import { isConnectionError } from '../db-retry.js';
@@ -253,20 +254,12 @@ async function settleUnknownSend(deps: PipelineDeps, id: number, holder: string,
   return 'lost';
 }
 
-/** An email left `sending` by a worker that died after claiming it. */
-export interface StaleSending {
-  id: number;
-  businessId: number;
-  campaign: string;
-  claimedAt: Date;
-}
-
 /**
  * Emails still `sending` whose `claimed_at` is older than `now - olderThanMs` (default 30 min, as
  * `config.stages.stuckAfterMs`). They are never re-sent automatically: SendGrid may or may not have accepted them;
  * an operator checks the SendGrid activity feed (or waits for events matched by `custom_args.email_id`).
  */
-export async function staleSending(em: EntityManager, now: Date, olderThanMs = 30 * 60_000): Promise<StaleSending[]> {
+export async function staleSending(em: EntityManager, now: Date, olderThanMs = 30 * 60_000): Promise<StaleSendingRow[]> {
   return sendingClaimedBefore(em, new Date(now.getTime() - olderThanMs));
 }
 
@@ -304,6 +297,6 @@ export async function requeueStuck(
   const cutoff = new Date(now.getTime() - opts.claimTimeoutMs);
   const graceSeconds = Math.round((opts.webhookGraceMs ?? WEBHOOK_GRACE_MS) / 1000);
   const requeued = await requeueUnacceptedSending(em, now, cutoff, graceSeconds);
-  const keptSending = await countSendingClaimedBefore(em, cutoff);
+  const keptSending = (await stuckSendingEmails(em, cutoff)).count;
   return { requeued: requeued.sort((a, b) => a - b), keptSending };
 }

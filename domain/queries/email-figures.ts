@@ -106,24 +106,12 @@ export async function sendFailures(em: EntityManager, now: Date, windowMs = SEND
   return { recent: Number(counts?.recent ?? 0), total: Number(counts?.total ?? 0), ...(top?.error_message ? { topError: top.error_message } : {}) };
 }
 
-
-/** How many emails are `sending` with `claimed_at` before `claimedBefore`. A count. */
-export async function countSendingClaimedBefore(em: EntityManager, claimedBefore: Date): Promise<number> {
-  const rows = await em.execute<{ n: string | number }[]>(`select count(*) as n from emails where ${STUCK_SENDING}`, [claimedBefore]);
-  return Number(rows[0]?.n ?? 0);
-}
-
 /**
- * Emails stuck `sending` ({@link STUCK_SENDING}, cutoff `before`): how many and the oldest claim (null when none), read
- * on the connection outside any transaction. The "stuck sending" figure of domain/pipeline/stuck.ts.
+ * Emails stuck `sending` ({@link STUCK_SENDING}, cutoff `before`): how many and the oldest claim (null when none). The
+ * "stuck sending" figure of domain/pipeline/stuck.ts and of the emails kept by delivery's requeueStuck.
  */
 export async function stuckSendingEmails(em: EntityManager, before: Date): Promise<{ count: number; oldest: Date | null }> {
-  const [row] = await em
-    .getConnection()
-    .execute<{ n: string; oldest: Date | string | null }[]>(
-      `select count(*) as n, min(claimed_at) as oldest from emails where ${STUCK_SENDING}`,
-      [before],
-    );
+  const [row] = await em.execute<{ n: string; oldest: Date | string | null }[]>(`select count(*) as n, min(claimed_at) as oldest from emails where ${STUCK_SENDING}`, [before]);
   return { count: Number(row?.n ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
 }
 

@@ -4,6 +4,7 @@
  * about emails (bounce rate, stuck, failures, status counts) are in ./email-figures.ts, re-exported here.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { STUCK_SENDING } from './email-figures.js';
 
 export * from './email-figures.js';
 
@@ -154,11 +155,10 @@ export interface StaleSendingRow {
   claimedAt: Date;
 }
 
-/** Emails `sending` with `claimed_at` before `claimedBefore`, by id. */
+/** Emails `sending` with `claimed_at` before `claimedBefore` ({@link STUCK_SENDING}), by id. */
 export async function sendingClaimedBefore(em: EntityManager, claimedBefore: Date): Promise<StaleSendingRow[]> {
   const rows = await em.execute<{ id: number; business_id: number; campaign: string; claimed_at: Date | string }[]>(
-    `select id, business_id, campaign, claimed_at from emails
-     where status = 'sending' and claimed_at < ? order by id`,
+    `select id, business_id, campaign, claimed_at from emails where ${STUCK_SENDING} order by id`,
     [claimedBefore],
   );
   return rows.map((r) => ({ id: Number(r.id), businessId: Number(r.business_id), campaign: r.campaign, claimedAt: new Date(r.claimed_at) }));
