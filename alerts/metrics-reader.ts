@@ -14,7 +14,7 @@ import { effectiveConfig } from '../domain/overrides.js';
 import { assessmentResultsSince } from '../domain/queries/assessments.js';
 import { businessesByStatus, lastStageProgressAt } from '../domain/queries/businesses.js';
 import { spendThisDayAndMonth, type PeriodSpend } from '../domain/queries/costs.js';
-import { bounceRate, emailsByStatus, emailsStuck, sendFailures, sentAndBounced } from '../domain/queries/emails.js';
+import { bounceRate, emailsByStatus, emailsStuck, sendFailures, sentAndBounced } from '../domain/queries/email-figures.js';
 import { pingDatabase } from '../domain/queries/health.js';
 import { jobsNotRunning, type ExpectedJob } from '../domain/queries/jobs.js';
 import { paymentFailuresTotal, purchasesByStatus } from '../domain/queries/purchases.js';

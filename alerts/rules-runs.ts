@@ -8,7 +8,7 @@
  */
 import type { AppConfig } from '../domain/config.js';
 import { jobsNotRunning } from '../domain/queries/jobs.js';
-import { sendFailures } from '../domain/queries/emails.js';
+import { sendFailures } from '../domain/queries/email-figures.js';
 import { RUN_FAILURES_MIN, RUN_FAILURES_RATIO, isFailedRun, lastFinishedPipelineRun, runFailures, runHasFailures } from '../domain/queries/runs.js';
 import { prevCronRun } from '../domain/schedule.js';
 import type { AlertRule } from './rule-types.js';

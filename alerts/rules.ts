@@ -19,7 +19,7 @@ import { prevCronRun } from '../domain/schedule.js';
 import { PROVIDERS } from '../domain/config.js';
 import { effectiveConfig } from '../domain/overrides.js';
 import { assessmentBacklog, lastStageProgressAt } from '../domain/queries/businesses.js';
-import { bounceRate, emailsStuck } from '../domain/queries/emails.js';
+import { bounceRate, emailsStuck } from '../domain/queries/email-figures.js';
 import type { AlertRule } from './rule-types.js';
 import { pipelineDueAt, RUN_RULES } from './rules-runs.js';
 

@@ -11,7 +11,7 @@ import type { JobRunStatus } from '../db/entities/job-run.entity.js';
 import { systemClock, type Clock } from './clock.js';
 import { businessesByStatus } from './queries/businesses.js';
 import { recentDeploys } from './queries/changes.js';
-import { emailsByStatus } from './queries/emails.js';
+import { emailsByStatus } from './queries/email-figures.js';
 import { recentRuns, type RecentRunRow } from './queries/runs.js';
 import type { SqlRunner } from './queries/sql-runner.js';
 import { targetCounts } from './queries/targets.js';

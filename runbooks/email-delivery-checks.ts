@@ -4,11 +4,11 @@
  * the SendGrid key, the event webhook's lag, queued addresses failing the list rules, and the pause switch. Read-only.
  */
 import { testAuthentication } from '../domain/gateway/diagnostics.js';
-import { bounceRate } from '../domain/delivery/bounce-rate.js';
 import { findUnsendable } from '../domain/delivery/list-check.js';
 import { deliveryPause } from '../domain/delivery/pause.js';
 import { recentBounceEvents, sentEmailsEventCoverage, webhookEventTotals } from '../domain/queries/email-events.js';
 import {
+  bounceRate,
   draftSpamReasons,
   draftSpamStats,
   emailStatusCounts,
@@ -17,7 +17,7 @@ import {
   spamReportsSince,
   stuckEmailBreakdown,
   stuckSendingIds,
-} from '../domain/queries/emails.js';
+} from '../domain/queries/email-figures.js';
 import type { RunbookContext } from './context.js';
 import type { Finding } from './define.js';
 

@@ -7,7 +7,7 @@
 import { suppressUnsendable } from '../domain/delivery/list-check.js';
 import { deliveryPause, setDeliveryPaused } from '../domain/delivery/pause.js';
 import { requeueStuck } from '../domain/delivery/send.js';
-import { stalePendingCount } from '../domain/queries/emails.js';
+import { stalePendingCount } from '../domain/queries/email-figures.js';
 import type { RunbookContext } from './context.js';
 import type { Remediation } from './define.js';
 import { minutes } from './email-delivery-checks.js';

@@ -1,5 +1,5 @@
 /**
- * The delivery code's bounce check over the one bounce-rate definition (domain/queries/emails.ts bounceRate, also
+ * The delivery code's bounce check over the one bounce-rate definition (domain/queries/email-figures.ts bounceRate, also
  * used by the HighBounceRate rule, its gauge and the email-delivery runbook). Bounce rate over a rolling 24 h window: emails sent in the window (`sent_at` within it) that are now `bounced`
  * (hard bounces and blocks both end as `bounced`), divided by all emails sent in the window. Judged only with at
  * least `bounceRateMinSends` sends (config.delivery), so three early bounces do not page anyone. Mailbox providers
@@ -7,10 +7,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { recordOpsEvent } from '../events.js';
-import { bounceRate, type BounceRate, type BounceRateSettings } from '../queries/emails.js';
-
-export { BOUNCE_WINDOW_MS, bounceRate, type BounceRate, type BounceRateSettings } from '../queries/emails.js';
-const DEFAULTS: BounceRateSettings = { bounceRateThreshold: 0.1, bounceRateMinSends: 20 };
+import { bounceRate, type BounceRate, type BounceRateSettings } from '../queries/email-figures.js';
 
 /**
  * Computes the rate and, when above the threshold, records the ops event `delivery.bounce_rate_high` (severity
@@ -20,7 +17,7 @@ const DEFAULTS: BounceRateSettings = { bounceRateThreshold: 0.1, bounceRateMinSe
 export async function checkBounceRate(
   em: EntityManager,
   now: Date,
-  settings: BounceRateSettings = DEFAULTS,
+  settings?: BounceRateSettings,
 ): Promise<BounceRate & { recorded: boolean }> {
   const r = await bounceRate(em, now, settings);
   if (!r.aboveThreshold) return { ...r, recorded: false };

@@ -32,9 +32,9 @@ import {
   requeueUnacceptedSending,
   scheduleEmailRetry,
   sendingClaimedBefore,
-  stuckSendingEmails,
   type StaleSendingRow,
 } from '../queries/emails.js';
+import { stuckSendingEmails } from '../queries/email-figures.js';
 import { activityQueryByCustomArg } from '../providers/sendgrid/index.js';
 import { isConnectionError } from '../db-retry.js';
 import { ProviderError } from '../errors.js';

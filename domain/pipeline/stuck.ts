@@ -5,7 +5,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { businessesStuckIn, releaseExpiredBusinessClaims } from '../queries/businesses.js';
-import { stuckSendingEmails } from '../queries/emails.js';
+import { stuckSendingEmails } from '../queries/email-figures.js';
 
 /** Business statuses that wait for a stage to pick them up. */
 export const WAITING_STATUSES = ['assessment_pending', 'assessed', 'scored', 'email_pending'] as const;

@@ -1,12 +1,10 @@
 /**
  * Named queries over `emails` that move an email along: delivery's lease protocol (domain/delivery/send.ts,
  * domain/pipeline/reaper.ts), its queue checks and stale claims, and drafting (personalization). The figures read
- * about emails (bounce rate, stuck, failures, status counts) are in ./email-figures.ts, re-exported here.
+ * about emails (bounce rate, stuck, failures, status counts) are in ./email-figures.ts.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { STUCK_SENDING } from './email-figures.js';
-
-export * from './email-figures.js';
 
 /** Holder mark of an email left `sending` that could not be settled (no Email Activity API): never resent. */
 export const UNCONFIRMED_HOLDER = 'unconfirmed';

@@ -9,7 +9,7 @@ import type { WebhookDeps, WebhookRoute } from '../../bot/webhooks/index.js';
 import { sendgridWebhookRoute } from '../../bot/webhooks/sendgrid.js';
 import { Business, EMAIL_STATUSES, Email, type EmailStatus } from '../../db/entities/index.js';
 import type { Database } from '../../db/orm.js';
-import { bounceRate } from '../../domain/delivery/bounce-rate.js';
+import { bounceRate } from '../../domain/queries/email-figures.js';
 import { verifySendGridSignature } from '../../domain/delivery/signature.js';
 import { canAdvance, STATUS_RANK } from '../../domain/delivery/status.js';
 import { emailHash } from '../../domain/delivery/suppression.js';
