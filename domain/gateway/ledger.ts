@@ -18,24 +18,17 @@ import { startOfUtcDay } from '../clock.js';
 import { BudgetExceededError } from '../errors.js';
 import { recordOpsEvent } from '../events.js';
 import type { GatewayConfig } from './config.js';
-import { insertApiCalls, usageByOperation, type ApiCallRow } from '../queries/api-calls.js';
+import { insertApiCalls, usageByOperation, type ApiCallRow, type OperationUsage } from '../queries/api-calls.js';
 import { providerSpendSince } from '../queries/costs.js';
 
 /** One ledger row to write (domain/queries/api-calls.ts ApiCallRow without its time, which the ledger stamps). `costUsd` in US dollars. */
 export type CallRecord = Omit<ApiCallRow, 'at' | 'provider'> & { provider: ProviderId };
 
-/** Usage of one provider over a window (from the ledger). Money in USD, latency in ms. */
-export interface UsageSummary {
+/** Usage of one provider over a window (from the ledger): its operations' {@link OperationUsage} added up. Money in USD, latency in ms. */
+export interface UsageSummary extends Omit<OperationUsage, 'operation'> {
   provider: ProviderId;
   since: string;
-  calls: number;
-  errors: number;
-  cacheHits: number;
-  costUsd: number;
-  avgLatencyMs: number | null;
-  promptTokens: number;
-  completionTokens: number;
-  byOperation: { operation: string; calls: number; errors: number; costUsd: number }[];
+  byOperation: Pick<OperationUsage, 'operation' | 'calls' | 'errors' | 'costUsd'>[];
 }
 
 /** Usage windows: today (UTC), this month (UTC), or the last N hours. */

@@ -25,21 +25,15 @@ export async function pruneErrorRecords(em: EntityManager, before: Date, keepRow
 }
 
 /** A stored record; `at` a Date (UTC). */
-export interface ErrorRecordRow {
+export interface ErrorRecordRow extends ErrorRecordInput {
   id: number;
-  at: Date;
-  level: string;
-  component: string | null;
-  msg: string;
-  code: string | null;
-  context: Record<string, unknown>;
 }
 
 /** Records with `at >= since`, newest first (then id), at most `limit`. */
 export async function errorRecordsSince(em: EntityManager, since: Date, limit: number): Promise<ErrorRecordRow[]> {
   const rows = await em
     .getConnection()
-    .execute<{ id: number; at: Date; level: string; component: string | null; msg: string; code: string | null; context: Record<string, unknown> }[]>(
+    .execute<ErrorRecordRow[]>(
       `select id, at, level, component, msg, code, context from error_records where at >= ? order by at desc, id desc limit ?`,
       [since, limit],
     );
