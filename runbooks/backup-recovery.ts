@@ -16,7 +16,7 @@ import { takeBackup } from '../domain/recovery/embedded-backup.js';
 import { verifyDatabase } from '../domain/recovery/verify.js';
 import { recentEventsOfType } from '../domain/queries/ops-events.js';
 import { serverVersionNumOf } from '../domain/queries/pg-stats.js';
-import { recentRunsOf } from '../domain/queries/runs.js';
+import { recentRuns } from '../domain/queries/runs.js';
 import type { RunbookContext } from './context.js';
 import { defineRunbook, type Finding } from './define.js';
 
@@ -78,7 +78,7 @@ async function latestBackup(ctx: RunbookContext): Promise<Finding> {
 async function backupRuns(ctx: RunbookContext): Promise<Finding> {
   const since = new Date(ctx.services.clock.now().getTime() - BACKUP_HISTORY_HOURS * 3_600_000);
   const em = ctx.em();
-  const runs = await recentRunsOf(em, 'backup', since, 10);
+  const runs = await recentRuns(em, 'backup', 10, since);
   const failures = await recentEventsOfType<{ error?: string }>(em, 'backup.failed', since, 5);
   const failed = runs.filter((r) => r.status === 'failed' || r.status === 'interrupted');
   const lastError = failures[0]?.payload?.error ?? failed[0]?.error ?? undefined;

@@ -217,8 +217,11 @@ export interface RecentRunRow {
   error: string | null;
 }
 
-/** The last `limit` runs of `job`, newest `started_at` (then id) first. Works on any {@link SqlRunner}. */
-export async function recentRuns(db: SqlRunner, job: string, limit: number): Promise<RecentRunRow[]> {
+/**
+ * The last `limit` runs of `job` (those started at or after `since` when given), newest `started_at` (then id) first.
+ * Works on any {@link SqlRunner}.
+ */
+export async function recentRuns(db: SqlRunner, job: string, limit: number, since?: Date): Promise<RecentRunRow[]> {
   const rows = await rowsOf<{
     id: number;
     status: JobRunStatus;
@@ -227,7 +230,12 @@ export async function recentRuns(db: SqlRunner, job: string, limit: number): Pro
     finished_at: Date | string | null;
     counts: Record<string, unknown> | string | null;
     error: string | null;
-  }>(db, 'select id, status, trigger, started_at, finished_at, counts, error from job_runs where job = ? order by started_at desc, id desc limit ?', [job, limit]);
+  }>(
+    db,
+    `select id, status, trigger, started_at, finished_at, counts, error from job_runs where job = ?${since ? ' and started_at >= ?' : ''}
+      order by started_at desc, id desc limit ?`,
+    since ? [job, since, limit] : [job, limit],
+  );
   return rows.map((r) => ({
     id: Number(r.id),
     status: r.status,
@@ -279,13 +287,4 @@ export async function runCountsByStatus(em: EntityManager, from: Date, to: Date)
     [from, to],
   );
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n ?? 0)]));
-}
-
-/** Runs of `job` started at or after `since`, newest first, at most `limit`: status, start and error (null when none). */
-export async function recentRunsOf(em: EntityManager, job: string, since: Date, limit: number): Promise<{ status: string; startedAt: Date; error: string | null }[]> {
-  const rows = await em.execute<{ status: string; started_at: Date; error: string | null }[]>(
-    `select status, started_at, error from job_runs where job = ? and started_at >= ? order by started_at desc limit ?`,
-    [job, since, limit],
-  );
-  return rows.map((r) => ({ status: r.status, startedAt: new Date(r.started_at), error: r.error }));
 }
