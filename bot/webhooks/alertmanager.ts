@@ -30,7 +30,7 @@ import { rawBodyText, rawJson, sanitizeDeep } from '../../domain/sanitize.js';
 import { AppError } from '../../domain/errors.js';
 import type { Replayer } from '../../domain/intake/replay.js';
 import { auditFailed } from './verified-intake.js';
-import { inboxEvent, insertInboxEvent, markInboxError, markInboxProcessedIfPending, pendingInboxEventIdsBefore } from '../../domain/queries/webhook-inbox.js';
+import { inboxEvent, insertInboxEvent, markInboxError, markInboxProcessed, pendingInboxEventIdsBefore } from '../../domain/queries/webhook-inbox.js';
 
 /** Path of the route (Alertmanager `webhook_configs[].url` ends with it). */
 export const ALERTMANAGER_WEBHOOK_PATH = '/alerts/alertmanager';
@@ -111,7 +111,7 @@ export async function processAlertmanagerDelivery(deps: AlertDeps, eventId: stri
       deps.logger.info({ alerts: filtered.ignored, alertSource: deps.config.alerting.source }, 'alertmanager copies of in-process rules ignored (ALERT_SOURCE=internal)');
     const observations = filtered.kept;
     const result = observations.length > 0 ? await process(deps, observations) : { transitions: [], enqueued: 0, incidents: [] };
-    await markInboxProcessedIfPending(deps.em(), ALERTMANAGER_PROVIDER, eventId, deps.clock.now());
+    await markInboxProcessed(deps.em(), ALERTMANAGER_PROVIDER, eventId, deps.clock.now());
     deps.logger.info({ eventId: eventId.slice(0, 16), groupKey: parsed.payload.groupKey, alerts: observations.length }, 'alertmanager delivery processed');
     return { eventId, outcome: 'processed', alerts: observations.length, result };
   } catch (err) {

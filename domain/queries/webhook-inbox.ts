@@ -93,9 +93,9 @@ export async function lockInboxEvent<P = unknown>(tx: EntityManager, provider: s
   return row ? { type: row.type, payload: row.payload, processedAt: row.processed_at ? new Date(row.processed_at) : null } : undefined;
 }
 
-/** Marks an event processed at `at` and clears its error. */
+/** Marks an event processed at `at` (clearing `error`) while it is unprocessed: a row marked first elsewhere keeps its time. */
 export async function markInboxProcessed(em: EntityManager, provider: string, eventId: string, at: Date): Promise<void> {
-  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ?', [at, provider, eventId]);
+  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ? and processed_at is null', [at, provider, eventId]);
 }
 
 /** Records why applying a not-yet-processed event failed (`error`, ≤ 2000 characters expected); a processed event is left alone. */
@@ -158,14 +158,6 @@ export async function inboxEvent(em: EntityManager, provider: string, eventId: s
     [provider, eventId],
   );
   return row ? { type: row.type, payload: row.payload, rawJson: row.raw_json, processedAt: row.processed_at } : undefined;
-}
-
-/**
- * Marks the event processed at `at` (clearing `error`) only while it is unprocessed: a row marked first elsewhere
- * keeps its time (unlike {@link markInboxProcessed}).
- */
-export async function markInboxProcessedIfPending(em: EntityManager, provider: string, eventId: string, at: Date): Promise<void> {
-  await em.execute('update webhook_inbox set processed_at = ?, error = null where provider = ? and event_id = ? and processed_at is null', [at, provider, eventId]);
 }
 
 /** Ids of `provider`'s unprocessed events received before `before` (parked or not), oldest received first (then by id), at most `limit`. */
