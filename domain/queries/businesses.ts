@@ -1,4 +1,9 @@
-/** Business queries of the assessment claims' lease protocol (domain/assessment/assess.ts, domain/pipeline/reaper.ts). */
+/**
+ * Named queries over `businesses`: the assessment claims' lease protocol (domain/assessment/assess.ts,
+ * domain/pipeline/reaper.ts); pipeline progress and the assessment backlog, read alike by the alert rules, the gauges
+ * on /metrics and the runbooks; the pipeline stages' own statements (sourcing, assessment claims and retries,
+ * remedies, stuck work, quota).
+ */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { rowsOf, type SqlRunner } from './sql-runner.js';
 
@@ -31,11 +36,6 @@ export async function releaseBusinessClaims(em: EntityManager, ids: number[]): P
   return rows.length;
 }
 
-// --- issue #14: one definition per figure (alert rules, gauges, runbooks, status post) ---
-/*
- * Named queries over `businesses` (issue #14 point 4): pipeline progress and the assessment backlog, used by the
- * alert rules, the gauges on /metrics and the runbooks alike.
- */
 /**
  * Statuses a business reaches by completing a stage (assessment, scoring, personalization, delivery). Sourcing is
  * counted by `created_at`. `assessment_pending`/`assessment_failed` are not progress (a retry moves a business
@@ -139,8 +139,6 @@ export async function failedAssessmentBusinesses(em: EntityManager, maxAttempts:
   );
   return { failed: row?.n ?? 0, retryable: row?.retryable ?? 0 };
 }
-
-// --- issue #15: the pipeline stages' own statements (sourcing, assessment claims and retries, remedies, stuck work, quota) ---
 
 /** Businesses sourced for target `targetId` so far (rows with that `target_id`), on the connection. A count. */
 export async function businessesOfTarget(em: EntityManager, targetId: number): Promise<number> {

@@ -14,11 +14,6 @@ export const STUCK_SENDING = `status = 'sending' and claimed_at < ?`;
 /** SQL condition (one `?`: the cutoff instant) of a stuck `pending` email: unchanged since before the cutoff. */
 export const STUCK_PENDING = `status = 'pending' and updated_at < ?`;
 
-/*
- * Named queries over `emails` (issue #14 point 4: one definition per figure). The bounce rate, stuck emails and
- * send failures used by the alert rules (alerts/rules.ts), the gauges on /metrics (alerts/metrics.ts), the
- * email-delivery runbook and the delivery code's bounce check all come from here.
- */
 /** Bounce-rate window: the 24 h before `now` (ms). */
 export const BOUNCE_WINDOW_MS = 24 * 3600 * 1000;
 /** Send-failure window of {@link sendFailures}: the hour before `now` (ms). */

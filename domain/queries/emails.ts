@@ -137,8 +137,6 @@ export async function markSendingUnconfirmed(em: EntityManager, id: number, hold
   return rows.length > 0;
 }
 
-// delivery's queue checks, stale claims and drafts (domain/delivery/*, personalization)
-
 /** Every email not yet handed to SendGrid (`pending` or `held`), by id: its id and address. */
 export async function queuedEmailAddresses(em: EntityManager): Promise<{ id: number; toAddress: string }[]> {
   const rows = await em.execute<{ id: number; to_address: string }[]>("select id, to_address from emails where status in ('pending', 'held') order by id");

@@ -1,7 +1,8 @@
 /**
  * Purchase queries of the storefront's door (domain/storefront/checkout.ts, door.ts) and the `/lf purchases` funnel:
  * the one pending purchase per business (unique partial index `purchases_one_pending_per_business`), the purchases a
- * new click may reuse, report-link clicks, and {@link purchaseFunnel}.
+ * new click may reuse, report-link clicks, {@link purchaseFunnel}, and the storefront's intake and report statements
+ * (domain/storefront/webhook.ts, report.ts).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PurchaseStatus, ReportLinkOutcome } from '../../db/entities/index.js';
@@ -224,8 +225,6 @@ export async function paidWithoutReport(em: EntityManager, updatedBefore: Date, 
   );
   return rows.map((r) => Number(r.id));
 }
-
-// --- issue #15: the storefront's intake and report statements (domain/storefront/webhook.ts, report.ts) ---
 
 /** True when some purchase holds Stripe payment intent `paymentIntentId`. */
 export async function purchaseHasPaymentIntent(em: EntityManager, paymentIntentId: string): Promise<boolean> {

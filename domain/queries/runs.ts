@@ -1,4 +1,9 @@
-/** Job-run queries of the lease protocol (domain/leases.ts, domain/pipeline/reaper.ts). */
+/**
+ * Named queries over `job_runs`: the lease protocol (domain/leases.ts, domain/pipeline/reaper.ts); the daily
+ * pipeline's last finished run, whether it failed and how many items failed in it (the rules PipelineRunFailed /
+ * PipelineRunFailures, the gauges, the status post's colour); the scheduler's and start-up's bookkeeping
+ * (domain/job-runs.ts, domain/status.ts).
+ */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { JobRunStatus } from '../../db/entities/job-run.entity.js';
 import { rowsOf, type SqlRunner } from './sql-runner.js';
@@ -73,12 +78,6 @@ export async function finishRun(
   return rows.length > 0;
 }
 
-// --- issue #14: one definition per figure (alert rules, gauges, runbooks, status post) ---
-/*
- * Named queries over `job_runs` of the daily pipeline (issue #14 points 3–4): the last finished run, whether it
- * failed, and how many items failed in it. Used by the rules PipelineRunFailed / PipelineRunFailures, the gauges
- * and the status post's colour.
- */
 /** A finished daily-pipeline run. `counts` as recorded (domain/pipeline/deps.ts StageCount). */
 export interface FinishedRun {
   id: number;
@@ -165,8 +164,6 @@ export async function latestRunHeartbeat(em: EntityManager, job: string): Promis
     .execute<{ id: number; heartbeat_at: Date | string }[]>('select id, heartbeat_at from job_runs where job = ? order by started_at desc, id desc limit 1', [job]);
   return row ? new Date(row.heartbeat_at) : undefined;
 }
-
-// --- issue #15: job-run bookkeeping of the scheduler and start-up (domain/job-runs.ts, domain/status.ts) ---
 
 /** Marks the given `running` runs `interrupted` with `reason` (lease left as is), on the connection; returns the ids changed. */
 export async function interruptRunsById(em: EntityManager, runIds: readonly number[], now: Date, reason: string): Promise<number[]> {

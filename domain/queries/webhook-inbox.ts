@@ -1,6 +1,8 @@
 /**
  * Named queries over `webhook_inbox` (one row per provider event received; `processed_at` set once applied, `error`
- * set when applying failed; an error starting with the caller's parked prefix marks an event parked on purpose).
+ * set when applying failed; an error starting with the caller's parked prefix marks an event parked on purpose), as the
+ * Stripe intake (domain/storefront/webhook.ts, replay.ts), the paging intake (alerts/paging/inbound.ts) and the
+ * Alertmanager intake (bot/webhooks/alertmanager.ts) store and read their events.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 
@@ -103,8 +105,6 @@ export async function markInboxError(em: EntityManager, provider: string, eventI
   await em.execute('update webhook_inbox set error = ? where provider = ? and event_id = ? and processed_at is null', [error, provider, eventId]);
 }
 
-// --- issue #15: the Stripe intake's inbox reads (domain/storefront/webhook.ts, replay.ts) ---
-
 /**
  * Event ids of the unprocessed, parked (`error` starting with `parkedPrefix`) rows of `provider` whose
  * `payload.data.object.payment_intent` is `paymentIntentId`, oldest `event_created` first (Stripe events).
@@ -140,8 +140,6 @@ export async function inboxEventIdsAmong(em: EntityManager, provider: string, ev
   );
   return rows.map((r) => r.event_id);
 }
-
-// --- issue #15: the Alertmanager intake's inbox reads and writes (bot/webhooks/alertmanager.ts) ---
 
 /** One stored event: `payload` as the driver returns jsonb (object, or JSON text), `rawJson` the kept body or null. */
 export interface InboxEventRow {
