@@ -149,13 +149,6 @@ export class NotFoundError extends AppError {
   }
 }
 
-/** An action needs a confirmation or a role the caller does not have. */
-export class ApprovalRequiredError extends AppError {
-  constructor(message: string) {
-    super('approval_required', message);
-  }
-}
-
 /**
  * Wraps anything thrown into an AppError (kept as is when it already is one; a db/ `DatabaseError` keeps its
  * code, e.g. `db_locked`).

@@ -30,9 +30,6 @@ export const InsightSchema = z.object({
 
 /** A validated insight (stored as JSON text in `assessment_results.insight`; its recommendations also in `recommendations`). */
 export type Insight = z.infer<typeof InsightSchema>;
-/** One validated recommendation. */
-export type Recommendation = z.infer<typeof RecommendationSchema>;
-
 /** The answer was not a usable insight (cut off, refused, not JSON, wrong shape). The assessor failed; nothing crashed. */
 export class InsightError extends Error {
   constructor(message: string) {

@@ -9,9 +9,6 @@ import { suppressedHashesAmong } from '../queries/suppressions.js';
 import { addSuppression, emailHash } from './suppression.js';
 import { checkAddressRules, type AddressRuleOptions } from './validate.js';
 
-/** Statuses of emails not yet handed to SendGrid whose address is checked. */
-export const QUEUED_STATUSES = ['pending', 'held'] as const;
-
 /** One queued email whose address fails the rules. `suppressed`: its address is already on the suppression list. */
 export interface UnsendableEmail {
   id: number;

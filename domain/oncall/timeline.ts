@@ -148,8 +148,3 @@ export function firstHandoff(opts: { zone: string; time: string; handoff: Oncall
   if (t.toMillis() < local.toMillis()) t = t.plus({ days: periodDays(opts.handoff) });
   return t.toJSDate();
 }
-
-/** `at` as `yyyy-LL-dd HH:mm ZZZZ` in `zone` (e.g. `2026-03-29 09:00 CEST`), for people. */
-export function localTime(at: Date, zone: string): string {
-  return DateTime.fromJSDate(at, { zone }).toFormat('yyyy-LL-dd HH:mm ZZZZ');
-}

@@ -234,11 +234,3 @@ export async function retryFailedSends(
     return { queued: chosen.filter((c) => ids.has(c.id)), skipped };
   });
 }
-
-/** How many of `ids` are still `pending` or `sending` (the batch has not settled them yet). */
-export async function unsettledCount(em: EntityManager, ids: readonly number[]): Promise<number> {
-  if (ids.length === 0) return 0;
-  const [r] = await em
-    .execute<{ n: number }[]>(`select count(*)::int as n from emails where id = any(?::int[]) and status in ('pending', 'sending')`, [`{${ids.join(',')}}`]);
-  return Number(r?.n ?? 0);
-}

@@ -261,10 +261,3 @@ export async function markPostmortem(em: EntityManager, id: number, r: { channel
       id,
     ]);
 }
-
-/** A draft by id. */
-export async function getPostmortem(em: EntityManager, id: number): Promise<PostmortemRow | undefined> {
-  const rows = await em
-    .execute<PostmortemColumns[]>('select id, incident_id, markdown, filename, created_by, created_at, uploaded_at, attempts, last_error from incident_postmortems where id = ?', [id]);
-  return rows[0] ? toPostmortem(rows[0]) : undefined;
-}

@@ -39,11 +39,6 @@ export async function renewRunLease(em: EntityManager, runId: number, until: Dat
   return rows.length > 0;
 }
 
-/** Sets the holder and lease of a run just opened. */
-export async function setRunLease(em: EntityManager, runId: number, holder: string, until: Date): Promise<void> {
-  await em.execute(`update job_runs set lease_holder = ?, lease_expires_at = ? where id = ?`, [holder, until, runId]);
-}
-
 /** Marks a `running` run `interrupted` with `reason`; false when it was no longer running. */
 export async function interruptRun(em: EntityManager, runId: number, now: Date, reason: string): Promise<boolean> {
   const rows = await em
