@@ -141,12 +141,9 @@ export async function inboxEventIdsAmong(em: EntityManager, provider: string, ev
   return rows.map((r) => r.event_id);
 }
 
-/** One stored event: `payload` as the driver returns jsonb (object, or JSON text), `rawJson` the kept body or null. */
-export interface InboxEventRow {
-  type: string;
-  payload: unknown;
+/** One stored event (as {@link LockedInboxEvent}) with `rawJson`, the kept body or null. */
+export interface InboxEventRow extends LockedInboxEvent {
   rawJson: string | null;
-  processedAt: Date | null;
 }
 
 /** The stored event `eventId` of `provider` (no lock); undefined when absent. */
