@@ -16,7 +16,7 @@ import { loadConfig, type AppConfig } from '../domain/config.js';
 import { toAppError } from '../domain/errors.js';
 import { loadEnvFile } from '../domain/env-file.js';
 import { lockedError } from '../db/embedded-lock.js';
-import { interruptStaleRuns } from '../domain/job-runs.js';
+import { interruptStaleRuns } from '../domain/queries/runs.js';
 import { createLogger, setDefaultErrorSink } from '../domain/logger.js';
 import { createShutdown, shutdownSignalled } from './shutdown.js';
 import { buildServices } from '../domain/services.js';

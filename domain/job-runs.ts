@@ -1,21 +1,8 @@
-/** Job-run bookkeeping shared by the scheduler and start-up: runs cut short are marked `interrupted`. */
+/** Job-run bookkeeping of the scheduler and `lf run`: a tracked run is opened and closed here (runs cut short: domain/queries/runs.ts). */
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { processHolder } from './leases.js';
-import { finishRun, insertRunningRun, interruptRunsById, interruptRunsStaleSince } from './queries/runs.js';
-
-/** Marks the given `running` runs as `interrupted` (process stopping); returns how many changed. */
-export async function markRunsInterrupted(em: EntityManager, runIds: number[], now: Date, reason: string): Promise<number> {
-  return (await interruptRunsById(em, runIds, now, reason)).length;
-}
-
-/**
- * Marks `running` runs whose heartbeat is older than `staleBefore` as `interrupted`: their process died.
- * With the embedded database the caller holds the folder lock, so every running run is stale (pass `now`).
- */
-export async function interruptStaleRuns(em: EntityManager, staleBefore: Date, now: Date): Promise<number> {
-  return interruptRunsStaleSince(em, staleBefore, now);
-}
+import { finishRun, insertRunningRun } from './queries/runs.js';
 
 /**
  * Opens a tracked run: a `job_runs` row `running` with its heartbeat at `now` and a lease of `leaseMs` held by this

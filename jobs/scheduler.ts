@@ -16,9 +16,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Bree from 'bree';
-import { markRunsInterrupted } from '../domain/job-runs.js';
 import { processHolder } from '../domain/leases.js';
-import { runningRuns } from '../domain/queries/runs.js';
+import { markRunsInterrupted, runningRuns } from '../domain/queries/runs.js';
 import type { Providers } from '../domain/services.js';
 import type { Logger } from '../domain/logger.js';
 import { WAIT_FOR_MAX_MS, jobCatalog, jobModulePath, type JobDefinition } from './catalog.js';

@@ -160,9 +160,9 @@ export async function latestRunHeartbeat(em: EntityManager, job: string): Promis
   return row ? new Date(row.heartbeat_at) : undefined;
 }
 
-/** Marks the given `running` runs `interrupted` with `reason` (lease left as is), on the connection; returns the ids changed. */
-export async function interruptRunsById(em: EntityManager, runIds: readonly number[], now: Date, reason: string): Promise<number[]> {
-  if (runIds.length === 0) return [];
+/** Marks the given `running` runs `interrupted` with `reason` (process stopping; lease left as is), on the connection; returns how many changed. */
+export async function markRunsInterrupted(em: EntityManager, runIds: readonly number[], now: Date, reason: string): Promise<number> {
+  if (runIds.length === 0) return 0;
   const rows = await em
     .getConnection()
     .execute<{ id: number }[]>(`update job_runs set status = 'interrupted', finished_at = ?, error = ? where status = 'running' and id in (${runIds.map(() => '?').join(',')}) returning id`, [
@@ -170,11 +170,15 @@ export async function interruptRunsById(em: EntityManager, runIds: readonly numb
       reason,
       ...runIds,
     ]);
-  return rows.map((r) => Number(r.id));
+  return rows.length;
 }
 
-/** Marks `running` runs with `heartbeat_at <= staleBefore` `interrupted` ("process stopped while the job ran"), on the connection; returns how many. */
-export async function interruptRunsStaleSince(em: EntityManager, staleBefore: Date, now: Date): Promise<number> {
+/**
+ * Marks `running` runs with `heartbeat_at <= staleBefore` `interrupted` ("process stopped while the job ran": their
+ * process died), on the connection; returns how many. With the embedded database the caller holds the folder lock,
+ * so every running run is stale (pass `now`).
+ */
+export async function interruptStaleRuns(em: EntityManager, staleBefore: Date, now: Date): Promise<number> {
   const rows = await em.getConnection().execute<{ id: number }[]>(
     `update job_runs set status = 'interrupted', finished_at = ?, error = 'process stopped while the job ran'
      where status = 'running' and heartbeat_at <= ? returning id`,
