@@ -1,5 +1,5 @@
 /**
- * Incident buttons on the incident message (alerts/incidents.ts `incidentMessage`): `action_id`
+ * Incident buttons on the incident message (alerts/incident/render.ts `incidentMessage`): `action_id`
  * `incident:ack|resolve|escalate`, `value` the incident id, `block_id` `incident:<id>:L<level>`.
  *
  * Ack first (nothing awaited before it). Then the operator role check (bot/roles.ts via slackActor); a refusal is
